@@ -1,0 +1,74 @@
+// Package app wires a Strongroom server together and runs it: configuration, data folder, seal,
+// store, keyring, identities, service, audit log and the HTTPS listener, then a clean shutdown on
+// SIGTERM. It is the only package that knows every other one.
+package app
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strongroom/strongroom/internal/config"
+)
+
+// NewCommand returns the `server` command.
+func NewCommand() *cobra.Command {
+	cfg := config.Default()
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Strongroom server (embedded default: one data folder, self-signed TLS, file seal)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile != "" {
+				file := config.Default()
+				f, err := os.Open(configFile)
+				if err != nil {
+					return fmt.Errorf("opening config: %w", err)
+				}
+				err = file.Parse(f)
+				f.Close()
+				if err != nil {
+					return err
+				}
+				overlayFlags(cmd, &file, &cfg)
+				cfg = file
+			}
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("invalid configuration: %w", err)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return Run(ctx, cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "optional YAML config file; flags given explicitly override it")
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data folder (store, TLS material, seal key, audit log)")
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTPS listen address")
+	f.StringVar(&cfg.DNSSuffix, "dns-suffix", cfg.DNSSuffix, "vaults are served at {vault}.<dns-suffix>")
+	f.StringVar(&cfg.PublicURL, "public-url", "", "origin clients use as authority host and resource manager (default https://localhost:<listen port>)")
+	f.IntVar(&cfg.VaultRequestsPer10s, "vault-requests-per-10s", cfg.VaultRequestsPer10s, "per-vault request budget per 10 seconds (0 disables throttling)")
+	f.DurationVar(&cfg.PurgeInterval, "purge-interval", cfg.PurgeInterval, "how often expired soft-deleted objects are purged")
+	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	return cmd
+}
+
+// overlayFlags copies the flags the user set explicitly onto the file configuration.
+func overlayFlags(cmd *cobra.Command, file, flags *config.Config) {
+	set := func(name string, apply func()) {
+		if cmd.Flags().Changed(name) {
+			apply()
+		}
+	}
+	set("data-dir", func() { file.DataDir = flags.DataDir })
+	set("listen", func() { file.Listen = flags.Listen })
+	set("dns-suffix", func() { file.DNSSuffix = flags.DNSSuffix })
+	set("public-url", func() { file.PublicURL = flags.PublicURL })
+	set("vault-requests-per-10s", func() { file.VaultRequestsPer10s = flags.VaultRequestsPer10s })
+	set("purge-interval", func() { file.PurgeInterval = flags.PurgeInterval })
+	set("log-level", func() { file.LogLevel = flags.LogLevel })
+}

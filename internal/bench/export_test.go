@@ -1,0 +1,7 @@
+package bench
+
+// Bridges for the external tests.
+var (
+	ParseProcStat = parseProcStat
+	MapLocalhost  = mapLocalhost
+)

@@ -1,0 +1,108 @@
+// Package config is the server's typed configuration: Default, then an optional YAML file
+// (Parse), then flags, then Validate, whose errors name the field.
+package config
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config holds every server setting.
+type Config struct {
+	// DataDir holds the store, TLS material, seal key and audit log. Default "./strongroom-data".
+	DataDir string `yaml:"data_dir"`
+	// Listen is the HTTPS listen address. Default "127.0.0.1:8443".
+	Listen string `yaml:"listen"`
+	// DNSSuffix: vaults are served at "{vault}.{dns_suffix}". Default "vault.localhost".
+	DNSSuffix string `yaml:"dns_suffix"`
+	// PublicURL is the origin clients use as authority host and resource manager. Default
+	// "https://localhost:<listen port>".
+	PublicURL string `yaml:"public_url"`
+	// VaultRequestsPer10s is the per-vault request budget; Key Vault's is 4000. 0 disables
+	// throttling. Default 4000.
+	VaultRequestsPer10s int `yaml:"vault_requests_per_10s"`
+	// PurgeInterval is how often expired soft-deleted objects are purged. Default 1m.
+	PurgeInterval time.Duration `yaml:"purge_interval"`
+	// ShutdownTimeout bounds draining in-flight requests on SIGTERM. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `yaml:"log_level"`
+	// Seal selects how the root key is kept. Only "file" exists yet. Default "file".
+	Seal SealConfig `yaml:"seal"`
+}
+
+// SealConfig configures the seal.
+type SealConfig struct {
+	// Type is "file".
+	Type string `yaml:"type"`
+	// KeyFile is the file seal's key path; default "<data_dir>/seal.key". Keep it apart from the
+	// data folder for any protection at all.
+	KeyFile string `yaml:"key_file"`
+}
+
+// Default returns the embedded default.
+func Default() Config {
+	return Config{
+		DataDir:             "./strongroom-data",
+		Listen:              "127.0.0.1:8443",
+		DNSSuffix:           "vault.localhost",
+		VaultRequestsPer10s: 4000,
+		PurgeInterval:       time.Minute,
+		ShutdownTimeout:     30 * time.Second,
+		LogLevel:            "info",
+		Seal:                SealConfig{Type: "file"},
+	}
+}
+
+// Parse overlays the YAML in r onto c. Unknown fields are errors.
+func (c *Config) Parse(r io.Reader) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && err != io.EOF {
+		return fmt.Errorf("parsing config: %w", err)
+	}
+	return nil
+}
+
+// Validate checks c and fills in derived defaults.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("data_dir: must not be empty")
+	}
+	_, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err)
+	}
+	if c.DNSSuffix == "" || strings.ContainsAny(c.DNSSuffix, "/: ") {
+		return fmt.Errorf("dns_suffix: %q is not a DNS name", c.DNSSuffix)
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "https://localhost:" + port
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return fmt.Errorf("public_url: %q must be an https origin such as https://localhost:8443", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	if c.VaultRequestsPer10s < 0 {
+		return fmt.Errorf("vault_requests_per_10s: must be 0 (off) or positive")
+	}
+	if c.PurgeInterval <= 0 {
+		return fmt.Errorf("purge_interval: must be positive")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	if c.Seal.Type != "file" {
+		return fmt.Errorf("seal.type: %q is not supported (only \"file\" in this release)", c.Seal.Type)
+	}
+	return nil
+}

@@ -1,0 +1,42 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/strongroom/strongroom/internal/config"
+)
+
+func TestConfig_ParseValidate(t *testing.T) {
+	cases := []struct {
+		name, yaml, wantErr, wantPublic string
+	}{
+		{"defaults", "", "", "https://localhost:8443"},
+		{"listen port flows into public url", "listen: 127.0.0.1:9443", "", "https://localhost:9443"},
+		{"explicit public url", "public_url: https://vault.example.test:8443/", "", "https://vault.example.test:8443"},
+		{"bad listen", "listen: nope", "listen:", ""},
+		{"http public url", "public_url: http://localhost:8443", "public_url:", ""},
+		{"bad dns suffix", "dns_suffix: 'a/b'", "dns_suffix:", ""},
+		{"bad seal", "seal: {type: shamir}", "seal.type:", ""},
+		{"unknown field", "listn: x", "field listn not found", ""},
+		{"negative throttle", "vault_requests_per_10s: -1", "vault_requests_per_10s:", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := config.Default()
+			err := cfg.Parse(strings.NewReader(c.yaml))
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want containing %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil || cfg.PublicURL != c.wantPublic {
+				t.Fatalf("PublicURL = %q, err = %v; want %q", cfg.PublicURL, err, c.wantPublic)
+			}
+		})
+	}
+}

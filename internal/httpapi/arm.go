@@ -1,0 +1,300 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/strongroom/strongroom/internal/service"
+)
+
+// armAudiences are the token audiences the management plane accepts.
+func (s *Server) armAudiences() []string {
+	return []string{"https://management.core.windows.net/", "https://management.core.windows.net",
+		"https://management.azure.com/", "https://management.azure.com", s.cfg.PublicURL + "/", s.cfg.PublicURL}
+}
+
+// armRoute is one management-plane route. Literal segments match case-insensitively (ARM
+// clients differ in case: az sends "resourcegroups", the Go SDK "resourceGroups"); "{}"
+// segments capture the caller's spelling.
+type armRoute struct {
+	method  string
+	pattern []string
+	op      string
+	handle  func(a *armReq, p []string)
+}
+
+func route(method, pattern, op string, h func(a *armReq, p []string)) armRoute {
+	return armRoute{method, strings.Split(strings.Trim(pattern, "/"), "/"), op, h}
+}
+
+var armRoutes = []armRoute{
+	route("GET", "metadata/endpoints", "MetadataGet", (*armReq).metadata),
+	route("GET", "subscriptions", "SubscriptionList", (*armReq).listSubscriptions),
+	route("GET", "subscriptions/{}", "SubscriptionGet", (*armReq).getSubscription),
+	route("GET", "tenants", "TenantList", (*armReq).listTenants),
+	route("GET", "subscriptions/{}/resources", "ResourceList", (*armReq).listResources),
+	route("GET", "subscriptions/{}/resourcegroups", "ResourceGroupList", (*armReq).listGroups),
+	route("PUT", "subscriptions/{}/resourcegroups/{}", "ResourceGroupWrite", (*armReq).putGroup),
+	route("GET", "subscriptions/{}/resourcegroups/{}", "ResourceGroupRead", (*armReq).getGroup),
+	route("HEAD", "subscriptions/{}/resourcegroups/{}", "ResourceGroupRead", (*armReq).headGroup),
+	route("DELETE", "subscriptions/{}/resourcegroups/{}", "ResourceGroupDelete", (*armReq).deleteGroup),
+	route("GET", "subscriptions/{}/resourcegroups/{}/providers/microsoft.keyvault/vaults", "VaultList", (*armReq).listVaultsInGroup),
+	route("PUT", "subscriptions/{}/resourcegroups/{}/providers/microsoft.keyvault/vaults/{}", "VaultPut", (*armReq).putVault),
+	route("PATCH", "subscriptions/{}/resourcegroups/{}/providers/microsoft.keyvault/vaults/{}", "VaultPatch", (*armReq).patchVault),
+	route("GET", "subscriptions/{}/resourcegroups/{}/providers/microsoft.keyvault/vaults/{}", "VaultGet", (*armReq).getVault),
+	route("DELETE", "subscriptions/{}/resourcegroups/{}/providers/microsoft.keyvault/vaults/{}", "VaultDelete", (*armReq).deleteVault),
+	route("GET", "subscriptions/{}/providers/microsoft.keyvault/vaults", "VaultList", (*armReq).listVaults),
+	route("GET", "subscriptions/{}/providers/microsoft.keyvault/deletedvaults", "VaultListDeleted", (*armReq).listDeletedVaults),
+	route("GET", "subscriptions/{}/providers/microsoft.keyvault/locations/{}/deletedvaults/{}", "VaultGetDeleted", (*armReq).getDeletedVault),
+	route("POST", "subscriptions/{}/providers/microsoft.keyvault/locations/{}/deletedvaults/{}/purge", "VaultPurge", (*armReq).purgeDeletedVault),
+	route("POST", "subscriptions/{}/providers/microsoft.keyvault/checknameavailability", "VaultCheckNameAvailability", (*armReq).checkName),
+	route("GET", "subscriptions/{}/providers/microsoft.keyvault/managedhsms", "ManagedHsmList", (*armReq).emptyList),
+	route("POST", "subscriptions/{}/providers/microsoft.keyvault/register", "ProviderRegister", (*armReq).register),
+	route("GET", "subscriptions/{}/providers/microsoft.keyvault", "ProviderGet", (*armReq).register),
+	route("GET", "v1.0/me", "GraphMe", (*armReq).graphMe),
+	route("GET", "v1.0/serviceprincipals", "GraphServicePrincipals", (*armReq).graphServicePrincipals),
+}
+
+func matchRoute(method, path string) (*armRoute, []string, bool) {
+	seg := strings.Split(strings.Trim(path, "/"), "/")
+	pathMatched := false
+	for i := range armRoutes {
+		rt := &armRoutes[i]
+		if len(rt.pattern) != len(seg) {
+			continue
+		}
+		var params []string
+		ok := true
+		for j, p := range rt.pattern {
+			if p == "{}" {
+				if seg[j] == "" {
+					ok = false
+					break
+				}
+				params = append(params, seg[j])
+			} else if !strings.EqualFold(p, seg[j]) {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		pathMatched = true
+		if rt.method == method {
+			return rt, params, true
+		}
+	}
+	return nil, nil, pathMatched
+}
+
+// armReq is one management-plane request being served.
+type armReq struct {
+	s *Server
+	w http.ResponseWriter
+	r *http.Request
+}
+
+func (s *Server) serveARM(w http.ResponseWriter, r *http.Request) {
+	rt, params, pathOK := matchRoute(r.Method, r.URL.Path)
+	ri := info(r)
+	if rt == nil {
+		code, status := "InvalidResourceType", http.StatusNotFound
+		if pathOK {
+			code, status = "MethodNotAllowed", http.StatusMethodNotAllowed
+		}
+		writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": "The requested path " + r.URL.Path + " with method " + r.Method + " is not supported."}})
+		return
+	}
+	ri.op = rt.op
+	if rt.op != "MetadataGet" && !s.authenticate(w, r, s.armAudiences(), func(msg string) {
+		w.Header().Set("WWW-Authenticate", `Bearer authorization_uri="`+s.cfg.PublicURL+"/"+s.cfg.TenantID+`", error="invalid_token", error_description="`+strings.ReplaceAll(msg, `"`, "'")+`"`)
+		code := "InvalidAuthenticationToken"
+		if r.Header.Get("Authorization") == "" {
+			code = "AuthenticationFailed"
+		}
+		writeError(w, &service.Error{Kind: errUnauthorized, Code: code, Message: msg})
+	}) {
+		return
+	}
+	a := &armReq{s: s, w: w, r: r}
+	if len(params) > 0 && strings.HasPrefix(strings.ToLower(r.URL.Path), "/subscriptions/") && !strings.EqualFold(params[0], s.cfg.SubscriptionID) {
+		writeError(w, &service.Error{Kind: service.ErrNotFound, Code: "SubscriptionNotFound", Message: "The subscription '" + params[0] + "' could not be found."})
+		return
+	}
+	if strings.HasPrefix(strings.ToLower(r.URL.Path), "/subscriptions/") {
+		params = params[1:]
+		ri.resourceID = "/subscriptions/" + s.cfg.SubscriptionID
+	}
+	rt.handle(a, params)
+}
+
+func (a *armReq) decode(v any) bool {
+	body, err := io.ReadAll(a.r.Body)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "RequestTooLarge", Message: "The request body is too large."})
+		return false
+	case err != nil:
+		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "InvalidRequestContent", Message: "The request body could not be read."})
+		return false
+	case len(body) == 0:
+		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "InvalidRequestContent", Message: "The request content was empty."})
+		return false
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "InvalidRequestContent", Message: "The request content was invalid and could not be deserialized: " + jsonProblem(err)})
+		return false
+	}
+	return true
+}
+
+func (a *armReq) fail(err error) { writeError(a.w, err) }
+
+func (a *armReq) ok(status int, v any, err error) {
+	if err != nil {
+		a.fail(err)
+		return
+	}
+	writeJSON(a.w, status, v)
+}
+
+func (a *armReq) metadata(_ []string) {
+	host := strings.TrimPrefix(strings.TrimPrefix(a.s.cfg.PublicURL, "https://"), "http://")
+	port := ""
+	if i := strings.LastIndex(host, ":"); i >= 0 {
+		port = host[i:]
+	}
+	writeJSON(a.w, http.StatusOK, map[string]any{
+		"name":                     "Strongroom",
+		"resourceManager":          a.s.cfg.PublicURL + "/",
+		"portal":                   a.s.cfg.PublicURL + "/",
+		"graph":                    a.s.cfg.PublicURL + "/",
+		"microsoftGraphResourceId": a.s.cfg.PublicURL + "/",
+		"authentication": map[string]any{
+			"loginEndpoint":    a.s.cfg.PublicURL + "/",
+			"audiences":        []string{"https://management.core.windows.net/", "https://management.azure.com/"},
+			"tenant":           a.s.cfg.TenantID,
+			"identityProvider": "AAD",
+		},
+		"suffixes": map[string]any{"keyVaultDns": a.s.cfg.DNSSuffix + port},
+	})
+}
+
+func (a *armReq) subscription() map[string]any {
+	return map[string]any{
+		"id": "/subscriptions/" + a.s.cfg.SubscriptionID, "subscriptionId": a.s.cfg.SubscriptionID,
+		"tenantId": a.s.cfg.TenantID, "displayName": "Strongroom", "state": "Enabled",
+		"authorizationSource": "RoleBased", "managedByTenants": []any{},
+		"subscriptionPolicies": map[string]any{"locationPlacementId": "Public_2014-09-01", "quotaId": "Strongroom", "spendingLimit": "Off"},
+	}
+}
+
+func (a *armReq) listSubscriptions(_ []string) {
+	writeJSON(a.w, http.StatusOK, map[string]any{"value": []any{a.subscription()}})
+}
+
+func (a *armReq) getSubscription(_ []string) { writeJSON(a.w, http.StatusOK, a.subscription()) }
+
+func (a *armReq) listTenants(_ []string) {
+	writeJSON(a.w, http.StatusOK, map[string]any{"value": []any{map[string]any{
+		"id": "/tenants/" + a.s.cfg.TenantID, "tenantId": a.s.cfg.TenantID, "displayName": "Strongroom", "tenantCategory": "Home"}}})
+}
+
+func (a *armReq) emptyList(_ []string) {
+	writeJSON(a.w, http.StatusOK, map[string]any{"value": []any{}})
+}
+
+func (a *armReq) register(_ []string) {
+	writeJSON(a.w, http.StatusOK, map[string]any{
+		"id": "/subscriptions/" + a.s.cfg.SubscriptionID + "/providers/Microsoft.KeyVault", "namespace": "Microsoft.KeyVault",
+		"registrationState": "Registered", "registrationPolicy": "RegistrationRequired",
+		"resourceTypes": []any{map[string]any{"resourceType": "vaults", "locations": []string{}, "apiVersions": []string{"2023-07-01", "2022-07-01"}}},
+	})
+}
+
+func (a *armReq) caller() service.Caller {
+	c, _ := service.CallerFrom(a.r.Context())
+	return c
+}
+
+func (a *armReq) graphMe(_ []string) {
+	c := a.caller()
+	writeJSON(a.w, http.StatusOK, map[string]any{"id": c.ObjectID, "appId": c.AppID})
+}
+
+func (a *armReq) graphServicePrincipals(_ []string) {
+	c := a.caller()
+	writeJSON(a.w, http.StatusOK, map[string]any{"value": []any{map[string]any{"id": c.ObjectID, "appId": c.AppID, "servicePrincipalNames": []string{c.AppID}}}})
+}
+
+// groupJSON is a resource group as ARM returns it.
+func (a *armReq) groupJSON(rg service.ResourceGroup) map[string]any {
+	tags := rg.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	return map[string]any{
+		"id": "/subscriptions/" + a.s.cfg.SubscriptionID + "/resourceGroups/" + rg.Name, "name": rg.Name,
+		"type": "Microsoft.Resources/resourceGroups", "location": rg.Location, "tags": tags,
+		"properties": map[string]any{"provisioningState": "Succeeded"},
+	}
+}
+
+func (a *armReq) putGroup(p []string) {
+	var body struct {
+		Location string            `json:"location"`
+		Tags     map[string]string `json:"tags"`
+	}
+	if !a.decode(&body) {
+		return
+	}
+	rg, created, err := a.s.svc.PutResourceGroup(a.r.Context(), p[0], body.Location, body.Tags)
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	a.ok(status, a.groupJSON(rg), err)
+}
+
+func (a *armReq) getGroup(p []string) {
+	rg, err := a.s.svc.GetResourceGroup(a.r.Context(), p[0])
+	a.ok(http.StatusOK, a.groupJSON(rg), err)
+}
+
+func (a *armReq) headGroup(p []string) {
+	_, err := a.s.svc.GetResourceGroup(a.r.Context(), p[0])
+	if service.IsNotFound(err) {
+		a.w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		a.fail(err)
+		return
+	}
+	a.w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *armReq) listGroups(_ []string) {
+	rgs, err := a.s.svc.ListResourceGroups(a.r.Context())
+	out := []any{}
+	for _, rg := range rgs {
+		out = append(out, a.groupJSON(rg))
+	}
+	a.ok(http.StatusOK, map[string]any{"value": out}, err)
+}
+
+func (a *armReq) deleteGroup(p []string) {
+	if err := a.s.svc.DeleteResourceGroup(a.r.Context(), p[0]); err != nil {
+		a.fail(err)
+		return
+	}
+	a.w.WriteHeader(http.StatusOK)
+}
+
+func armTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0000000Z") }

@@ -1,0 +1,376 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/strongroom/strongroom/internal/azkv"
+	"github.com/strongroom/strongroom/internal/service"
+)
+
+// dataAudiences are the token audiences the data plane accepts for a request to host.
+func (s *Server) dataAudiences(host string) []string {
+	res := s.dataResource(host)
+	return []string{res, res + "/", "https://vault.azure.net", "https://vault.azure.net/"}
+}
+
+// dataResource is the resource the challenge names: the dns suffix with the request's port, so
+// the SDKs' "request host ends with .resource host" check passes with no client flag.
+func (s *Server) dataResource(host string) string {
+	if _, port, err := net.SplitHostPort(host); err == nil && port != "443" {
+		return "https://" + s.cfg.DNSSuffix + ":" + port
+	}
+	return "https://" + s.cfg.DNSSuffix
+}
+
+func (s *Server) challenge(w http.ResponseWriter, host, msg string) {
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer authorization="%s/%s", resource="%s"`, s.cfg.PublicURL, s.cfg.TenantID, s.dataResource(host)))
+	writeError(w, &service.Error{Kind: errUnauthorized, Code: "Unauthorized", Message: msg})
+}
+
+// authenticate verifies the bearer token; on failure it has already answered.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, audiences []string, fail func(msg string)) bool {
+	authz := r.Header.Get("Authorization")
+	raw, ok := strings.CutPrefix(authz, "Bearer ")
+	if !ok || raw == "" {
+		fail("AKV10000: Request is missing a Bearer or PoP token.")
+		return false
+	}
+	claims, err := s.tokens.Verify(r.Context(), strings.TrimSpace(raw), audiences)
+	if err != nil {
+		fail("AKV10032: Invalid token: " + err.Error())
+		return false
+	}
+	ri := info(r)
+	ri.claims = &claims
+	p := claims.Principal
+	*r = *r.WithContext(service.WithCaller(r.Context(), service.Caller{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID, Type: p.Type}))
+	return true
+}
+
+func (s *Server) serveData(w http.ResponseWriter, r *http.Request, vault string) {
+	ri := info(r)
+	ri.resourceID = "/subscriptions/" + s.cfg.SubscriptionID + "/vaults/" + vault
+	w.Header().Set("x-ms-keyvault-service-version", "strongroom/1")
+	w.Header().Set("x-ms-keyvault-network-info", "addr="+remoteIP(r)+";")
+	// Answer the SDKs' body-less challenge probe before looking at the body or the route.
+	if !s.authenticate(w, r, s.dataAudiences(r.Host), func(msg string) { s.challenge(w, r.Host, msg) }) {
+		ri.op = "Authentication"
+		return
+	}
+	if ri.apiVersion == "" {
+		writeError(w, badParam("The api-version query parameter is required."))
+		return
+	}
+	if ok, wait := s.throttle.allow(vault); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+		writeError(w, &service.Error{Kind: service.ErrThrottled, Code: "Throttled", Message: "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"})
+		return
+	}
+	d := dataReq{s: s, w: w, r: r, vault: vault, base: "https://" + strings.ToLower(r.Host)}
+	if v, err := s.svc.VaultLocation(vault); err == nil {
+		w.Header().Set("x-ms-keyvault-region", v)
+	}
+	d.route()
+}
+
+func remoteIP(r *http.Request) string {
+	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	return ip
+}
+
+// dataReq is one data-plane request being served.
+type dataReq struct {
+	s     *Server
+	w     http.ResponseWriter
+	r     *http.Request
+	vault string
+	base  string // vault base URL as the client addressed it
+}
+
+func (d *dataReq) route() {
+	path := strings.TrimPrefix(d.r.URL.Path, "/")
+	seg := strings.Split(path, "/")
+	m := d.r.Method
+	ri := info(d.r)
+	switch {
+	case seg[0] == "secrets" && len(seg) == 1 && m == http.MethodGet:
+		ri.op = "SecretList"
+		d.list(false)
+	case seg[0] == "secrets" && len(seg) == 2 && seg[1] == "restore" && m == http.MethodPost:
+		ri.op = "SecretRestore"
+		d.restore()
+	case seg[0] == "secrets" && len(seg) == 3 && seg[2] == "versions" && m == http.MethodGet:
+		ri.op = "SecretListVersions"
+		d.listVersions(seg[1])
+	case seg[0] == "secrets" && len(seg) == 3 && seg[2] == "backup" && m == http.MethodPost:
+		ri.op = "SecretBackup"
+		d.backup(seg[1])
+	case seg[0] == "secrets" && (len(seg) == 2 || len(seg) == 3) && seg[1] != "":
+		version := ""
+		if len(seg) == 3 {
+			version = seg[2]
+		}
+		switch {
+		case m == http.MethodPut && version == "":
+			ri.op = "SecretSet"
+			d.set(seg[1])
+		case m == http.MethodGet:
+			ri.op = "SecretGet"
+			d.get(seg[1], version)
+		case m == http.MethodPatch:
+			ri.op = "SecretUpdate"
+			d.update(seg[1], version)
+		case m == http.MethodDelete && version == "":
+			ri.op = "SecretDelete"
+			d.delete(seg[1])
+		default:
+			d.unsupported()
+		}
+	case seg[0] == "deletedsecrets" && len(seg) == 1 && m == http.MethodGet:
+		ri.op = "SecretListDeleted"
+		d.list(true)
+	case seg[0] == "deletedsecrets" && len(seg) == 2 && seg[1] != "" && m == http.MethodGet:
+		ri.op = "SecretGetDeleted"
+		d.getDeleted(seg[1])
+	case seg[0] == "deletedsecrets" && len(seg) == 2 && seg[1] != "" && m == http.MethodDelete:
+		ri.op = "SecretPurge"
+		d.purge(seg[1])
+	case seg[0] == "deletedsecrets" && len(seg) == 3 && seg[2] == "recover" && m == http.MethodPost:
+		ri.op = "SecretRecover"
+		d.recover(seg[1])
+	default:
+		d.unsupported()
+	}
+}
+
+func (d *dataReq) unsupported() {
+	writeError(d.w, &service.Error{Kind: service.ErrBadRequest, Code: "BadParameter", Message: fmt.Sprintf("The request %s %s is not a supported operation.", d.r.Method, d.r.URL.Path)})
+}
+
+// decode reads the JSON body into v; a missing, oversized or malformed body is BadParameter.
+func (d *dataReq) decode(v any) bool {
+	body, err := io.ReadAll(d.r.Body)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		writeError(d.w, badParam("The request body exceeds %d bytes.", mbe.Limit))
+		return false
+	case err != nil:
+		writeError(d.w, badParam("The request body could not be read."))
+		return false
+	case len(body) == 0:
+		writeError(d.w, badParam("The request body is required."))
+		return false
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		writeError(d.w, badParam("The request body is not valid JSON for this operation: %s", jsonProblem(err)))
+		return false
+	}
+	return true
+}
+
+// jsonProblem describes a decoding error without echoing input (it may hold a secret value).
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q has the wrong type (want %s)", te.Field, te.Type)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("syntax error at offset %d", se.Offset)
+	}
+	return "malformed JSON"
+}
+
+func (d *dataReq) bundle(sec service.Secret, versioned bool) azkv.SecretBundle {
+	b := azkv.SecretBundle{
+		ContentType: sec.ContentType,
+		Tags:        sec.Tags,
+		Attributes: azkv.SecretAttributes{
+			Enabled: &sec.Enabled, NotBefore: sec.NotBefore, Expires: sec.Expires,
+			Created: sec.Created, Updated: sec.Updated, RecoveryLevel: sec.RecoveryLevel,
+			RecoverableDays: &sec.RecoverableDays,
+		},
+	}
+	if versioned {
+		b.ID = azkv.SecretID(d.base, sec.Name, sec.Version)
+	} else {
+		b.ID = azkv.SecretID(d.base, sec.Name, "")
+	}
+	if sec.HasValue {
+		v := sec.Value
+		b.Value = &v
+	}
+	if sec.Deleted != nil {
+		b.RecoveryID = azkv.RecoveryID(d.base, sec.Name)
+		b.DeletedDate = sec.Deleted.DeletedDate
+		b.ScheduledPurgeDate = sec.Deleted.ScheduledPurgeDate
+	}
+	info(d.r).objectID = b.ID
+	return b
+}
+
+func (d *dataReq) reply(sec service.Secret, err error) {
+	if err != nil {
+		writeError(d.w, err)
+		return
+	}
+	writeJSON(d.w, http.StatusOK, d.bundle(sec, true))
+}
+
+func (d *dataReq) set(name string) {
+	var p azkv.SetParameters
+	if !d.decode(&p) {
+		return
+	}
+	in := service.SecretInput{Value: p.Value, ContentType: p.ContentType, Tags: p.Tags}
+	if a := p.Attributes; a != nil {
+		in.Enabled, in.NotBefore, in.Expires = a.Enabled, a.NotBefore, a.Expires
+	}
+	sec, err := d.s.svc.SetSecret(d.r.Context(), d.vault, name, in)
+	d.reply(sec, err)
+}
+
+func (d *dataReq) get(name, version string) {
+	sec, err := d.s.svc.GetSecret(d.r.Context(), d.vault, name, version)
+	d.reply(sec, err)
+}
+
+func (d *dataReq) update(name, version string) {
+	var p azkv.UpdateParameters
+	if !d.decode(&p) {
+		return
+	}
+	up := service.SecretUpdate{ContentType: p.ContentType, Tags: p.Tags}
+	if a := p.Attributes; a != nil {
+		up.Enabled, up.NotBefore, up.Expires = a.Enabled, a.NotBefore, a.Expires
+	}
+	sec, err := d.s.svc.UpdateSecret(d.r.Context(), d.vault, name, version, up)
+	d.reply(sec, err)
+}
+
+func (d *dataReq) delete(name string) {
+	sec, err := d.s.svc.DeleteSecret(d.r.Context(), d.vault, name)
+	d.reply(sec, err)
+}
+
+func (d *dataReq) getDeleted(name string) {
+	sec, err := d.s.svc.GetDeletedSecret(d.r.Context(), d.vault, name)
+	d.reply(sec, err)
+}
+
+func (d *dataReq) recover(name string) {
+	sec, err := d.s.svc.RecoverDeletedSecret(d.r.Context(), d.vault, name)
+	d.reply(sec, err)
+}
+
+func (d *dataReq) purge(name string) {
+	if err := d.s.svc.PurgeDeletedSecret(d.r.Context(), d.vault, name); err != nil {
+		writeError(d.w, err)
+		return
+	}
+	d.w.WriteHeader(http.StatusNoContent)
+}
+
+func (d *dataReq) backup(name string) {
+	blob, err := d.s.svc.BackupSecret(d.r.Context(), d.vault, name)
+	if err != nil {
+		writeError(d.w, err)
+		return
+	}
+	info(d.r).objectID = azkv.SecretID(d.base, name, "")
+	writeJSON(d.w, http.StatusOK, azkv.BackupResult{Value: &blob})
+}
+
+func (d *dataReq) restore() {
+	var p azkv.BackupResult
+	if !d.decode(&p) {
+		return
+	}
+	if p.Value == nil || *p.Value == "" {
+		writeError(d.w, badParam("The parameter 'value' is required."))
+		return
+	}
+	sec, err := d.s.svc.RestoreSecret(d.r.Context(), d.vault, *p.Value)
+	d.reply(sec, err)
+}
+
+// paging reads maxresults and $skiptoken.
+func (d *dataReq) paging() (max int, skip string, ok bool) {
+	q := d.r.URL.Query()
+	max = service.MaxPageSize
+	if v := q.Get("maxresults"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > service.MaxPageSize {
+			writeError(d.w, badParam("The value of maxresults must be an integer between 1 and %d.", service.MaxPageSize))
+			return 0, "", false
+		}
+		max = n
+	}
+	tok := q.Get("$skiptoken")
+	if tok == "" {
+		tok = q.Get("$skipToken")
+	}
+	if tok != "" {
+		var good bool
+		if skip, good = azkv.DecodeSkipToken(tok); !good {
+			writeError(d.w, badParam("The $skiptoken is not valid."))
+			return 0, "", false
+		}
+	}
+	return max, skip, true
+}
+
+func (d *dataReq) page(p service.Page, err error, versioned bool) {
+	if err != nil {
+		writeError(d.w, err)
+		return
+	}
+	res := azkv.ListResult{Value: make([]azkv.SecretBundle, 0, len(p.Items))}
+	for _, it := range p.Items {
+		res.Value = append(res.Value, d.bundle(it, versioned))
+	}
+	if p.Next != "" {
+		q := url.Values{}
+		q.Set("api-version", info(d.r).apiVersion)
+		q.Set("$skiptoken", azkv.EncodeSkipToken(p.Next))
+		if m := d.r.URL.Query().Get("maxresults"); m != "" {
+			q.Set("maxresults", m)
+		}
+		next := d.base + d.r.URL.Path + "?" + q.Encode()
+		res.NextLink = &next
+	}
+	info(d.r).objectID = d.base + d.r.URL.Path
+	writeJSON(d.w, http.StatusOK, res)
+}
+
+func (d *dataReq) list(deleted bool) {
+	max, skip, ok := d.paging()
+	if !ok {
+		return
+	}
+	if deleted {
+		p, err := d.s.svc.ListDeletedSecrets(d.r.Context(), d.vault, max, skip)
+		d.page(p, err, false)
+		return
+	}
+	p, err := d.s.svc.ListSecrets(d.r.Context(), d.vault, max, skip)
+	d.page(p, err, false)
+}
+
+func (d *dataReq) listVersions(name string) {
+	max, skip, ok := d.paging()
+	if !ok {
+		return
+	}
+	p, err := d.s.svc.ListSecretVersions(d.r.Context(), d.vault, name, max, skip)
+	d.page(p, err, true)
+}

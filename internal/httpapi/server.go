@@ -1,0 +1,250 @@
+// Package httpapi is Strongroom's HTTP edge. One handler serves every plane: requests whose Host
+// is "{vault}.{dns-suffix}" reach the Key Vault secrets data plane; all others reach the token
+// issuer, the ARM management plane, the small Graph subset the az CLI needs, and /health.
+//
+// Every request except /health is authenticated (the issuer's endpoints authenticate clients
+// themselves), then handled, then audited, and only then answered: the response is buffered so
+// that a request whose audit record cannot be written is answered 500 instead (fail-closed), and
+// once the audit sink has failed nothing is executed at all. This package maps domain errors to
+// statuses in exactly one place (writeError).
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/strongroom/strongroom/internal/audit"
+	"github.com/strongroom/strongroom/internal/azkv"
+	"github.com/strongroom/strongroom/internal/identity"
+	"github.com/strongroom/strongroom/internal/service"
+)
+
+// Verifier checks bearer tokens.
+type Verifier interface {
+	Verify(ctx context.Context, raw string, audiences []string) (identity.Claims, error)
+}
+
+// Registrar adds routes (the token issuer) to a mux.
+type Registrar interface {
+	Register(mux *http.ServeMux)
+}
+
+// AuditLog is where request records go.
+type AuditLog interface {
+	Write(ctx context.Context, rec *audit.Record) error
+	Healthy() bool
+}
+
+// Config is the edge's configuration.
+type Config struct {
+	PublicURL      string // "https://localhost:8443"; authority host and resource manager origin
+	DNSSuffix      string // "vault.localhost"
+	TenantID       string
+	SubscriptionID string
+	// VaultRequestsPer10s is the per-vault request budget (Key Vault's is 4000); 0 disables it.
+	VaultRequestsPer10s int
+	// MaxBodyBytes caps request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// Ready reports whether the server may serve (false while sealed or shutting down).
+	Ready func() bool
+}
+
+// Server is the root http.Handler.
+type Server struct {
+	cfg      Config
+	svc      *service.Service
+	tokens   Verifier
+	audit    AuditLog
+	log      *slog.Logger
+	control  *http.ServeMux
+	throttle *throttler
+}
+
+// New builds the handler.
+func New(cfg Config, svc *service.Service, tokens Verifier, issuer Registrar, al AuditLog, log *slog.Logger) *Server {
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	s := &Server{cfg: cfg, svc: svc, tokens: tokens, audit: al, log: log, control: http.NewServeMux(),
+		throttle: newThrottler(cfg.VaultRequestsPer10s)}
+	issuer.Register(s.control)
+	s.control.HandleFunc("/", s.serveARM)
+	return s
+}
+
+type ctxKey struct{}
+
+// reqInfo carries per-request facts from the handlers to the audit record.
+type reqInfo struct {
+	id         string
+	op         string
+	resourceID string
+	objectID   string
+	apiVersion string
+	claims     *identity.Claims
+}
+
+func info(r *http.Request) *reqInfo { return r.Context().Value(ctxKey{}).(*reqInfo) }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/health" && r.Method == http.MethodGet && s.vaultFromHost(r.Host) == "" {
+		s.serveHealth(w)
+		return
+	}
+	start := time.Now()
+	ri := &reqInfo{id: uuid.NewString(), apiVersion: r.URL.Query().Get("api-version")}
+	ctx := service.WithDecisionSlot(context.WithValue(r.Context(), ctxKey{}, ri))
+	r = r.WithContext(ctx)
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	h := w.Header()
+	h.Set("x-ms-request-id", ri.id)
+	if c := r.Header.Get("x-ms-client-request-id"); c != "" {
+		h.Set("x-ms-client-request-id", c)
+	}
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Pragma", "no-cache")
+	h.Set("Expires", "-1")
+	h.Set("Strict-Transport-Security", "max-age=31536000;includeSubDomains")
+	h.Set("X-Content-Type-Options", "nosniff")
+
+	bw := &bufferedWriter{header: h, status: http.StatusOK}
+	vault := s.vaultFromHost(r.Host)
+	switch {
+	case !s.audit.Healthy():
+		writeError(bw, &service.Error{Kind: service.ErrUnavailable, Code: "ServiceUnavailable", Message: "The audit log is unavailable; requests are refused until it is restored."})
+	case s.cfg.Ready != nil && !s.cfg.Ready():
+		writeError(bw, &service.Error{Kind: service.ErrUnavailable, Code: "ServiceUnavailable", Message: "The server is not ready."})
+	case vault != "":
+		s.serveData(bw, r, vault)
+	default:
+		s.control.ServeHTTP(bw, r)
+	}
+	if err := s.audit.Write(ctx, s.record(r, ri, bw.status, start)); err != nil {
+		s.log.Error("audit write failed; withholding response", "request_id", ri.id, "err", err)
+		bw.reset()
+		writeError(bw, &service.Error{Kind: errInternal, Code: "InternalServerError", Message: "The request could not be audited and was not acknowledged."})
+	}
+	bw.flushTo(w)
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if s.cfg.Ready != nil && !s.cfg.Ready() || !s.audit.Healthy() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"status":"unavailable"}`))
+		return
+	}
+	w.Write([]byte(`{"status":"ok"}`))
+}
+
+// vaultFromHost returns the vault name when host is "{vault}.{dns-suffix}[:port]".
+func (s *Server) vaultFromHost(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	suffix := "." + strings.ToLower(s.cfg.DNSSuffix)
+	if !strings.HasSuffix(host, suffix) {
+		return ""
+	}
+	name := strings.TrimSuffix(host, suffix)
+	if name == "" || strings.Contains(name, ".") {
+		return ""
+	}
+	return name
+}
+
+func (s *Server) record(r *http.Request, ri *reqInfo, status int, start time.Time) *audit.Record {
+	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	rec := &audit.Record{
+		Time:             time.Now().UTC().Format("2006-01-02T15:04:05.0000000Z"),
+		ResourceID:       strings.ToUpper(ri.resourceID),
+		OperationName:    ri.op,
+		OperationVersion: ri.apiVersion,
+		Category:         "AuditEvent",
+		ResultType:       "Success",
+		ResultSignature:  http.StatusText(status),
+		DurationMs:       time.Since(start).Milliseconds(),
+		CallerIPAddress:  ip,
+		CorrelationID:    r.Header.Get("x-ms-client-request-id"),
+		RequestID:        ri.id,
+		Properties: audit.Properties{
+			ID:             ri.objectID,
+			ClientInfo:     r.UserAgent(),
+			HTTPStatusCode: status,
+			RequestURI:     "https://" + r.Host + r.URL.RequestURI(),
+		},
+	}
+	if rec.OperationName == "" {
+		rec.OperationName = r.Method + " " + r.URL.Path
+	}
+	if status >= 400 {
+		rec.ResultType = "Failure"
+	}
+	if r.TLS != nil {
+		rec.Properties.TLSVersion = tlsName(r.TLS.Version)
+	}
+	if ri.claims != nil {
+		p := ri.claims.Principal
+		rec.Identity = &audit.Identity{Claim: map[string]string{"oid": p.ObjectID, "appid": p.AppID, "tid": p.TenantID, "idtyp": strings.ToLower(p.Type)}}
+	}
+	if d := service.DecisionFrom(r.Context()); d != nil && ri.claims != nil {
+		allowed := d.Allowed
+		rec.Properties.IsRbacAuthorized = &allowed
+		rec.Properties.AppliedAssignmentID = d.AssignmentID
+	}
+	return rec
+}
+
+func tlsName(v uint16) string {
+	switch v {
+	case 0x0303:
+		return "TLS1_2"
+	case 0x0304:
+		return "TLS1_3"
+	}
+	return "other"
+}
+
+// bufferedWriter holds a response until it has been audited.
+type bufferedWriter struct {
+	header http.Header
+	status int
+	wrote  bool
+	body   bytes.Buffer
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	b.wrote = true
+	return b.body.Write(p)
+}
+func (b *bufferedWriter) WriteHeader(status int) {
+	if !b.wrote {
+		b.status, b.wrote = status, true
+	}
+}
+func (b *bufferedWriter) reset() {
+	b.body.Reset()
+	b.wrote = false
+	b.status = http.StatusOK
+}
+func (b *bufferedWriter) flushTo(w http.ResponseWriter) {
+	w.WriteHeader(b.status)
+	w.Write(b.body.Bytes())
+}
+
+// writeJSON answers status with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(azkv.Marshal(v))
+}

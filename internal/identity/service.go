@@ -1,0 +1,347 @@
+package identity
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
+
+	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/store"
+)
+
+// Sentinel errors. Callers test them with errors.Is.
+var (
+	// ErrInvalidClient means the client id or secret did not check out.
+	ErrInvalidClient = errors.New("invalid client")
+	// ErrUnknownClient means no principal has that client (app) id. It wraps ErrInvalidClient, so
+	// callers that do not care about the difference can test for that alone.
+	ErrUnknownClient = fmt.Errorf("%w: unknown client id", ErrInvalidClient)
+	// ErrInvalidScope means a token request's scope does not name exactly one resource with
+	// the "/.default" suffix client-credential flows require.
+	ErrInvalidScope = errors.New("invalid scope")
+	// ErrInvalidToken means a bearer token failed verification; the wrapping error says why.
+	ErrInvalidToken = errors.New("invalid token")
+	// ErrPrincipalNotFound means no principal has that object or app id.
+	ErrPrincipalNotFound = errors.New("principal not found")
+	// ErrUnknownTenant means a tenant id or alias does not name this deployment's tenant.
+	ErrUnknownTenant = errors.New("unknown tenant")
+)
+
+// Principal type names, as Entra spells them.
+const (
+	TypeServicePrincipal = "ServicePrincipal"
+)
+
+// adminDisplayName names the bootstrap admin service principal.
+const adminDisplayName = "strongroom-admin"
+
+// Storage keys; see the package documentation.
+const (
+	keyDeployment      = "id/deployment"
+	keyAdmin           = "id/admin"
+	prefixSigningKey   = "id/signkey/"
+	prefixPrincipal    = "id/principal/"
+	prefixAppIndex     = "id/appid/"
+	recordVersion      = 1
+	defaultLifetime    = time.Hour
+	maxTenantEchoBytes = 64
+)
+
+// Options configures a Service.
+type Options struct {
+	// PublicURL is the scheme://host[:port] clients reach Strongroom at, e.g.
+	// "https://localhost:8443". Required. A trailing "/" is ignored. Token issuers are
+	// PublicURL + "/" + tenant + "/v2.0".
+	PublicURL string
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// TokenLifetime is how long minted access tokens live. Default: 1h.
+	TokenLifetime time.Duration
+
+	// kdf overrides the secret-hashing cost; zero means defaultKDF. Only tests set it, through
+	// export_test.go.
+	kdf kdfParams
+}
+
+// Service is the directory and token authority. It is safe for concurrent use.
+type Service struct {
+	st        store.Store
+	kr        *keyring.Keyring
+	publicURL string
+	now       func() time.Time
+	lifetime  time.Duration
+	kdf       kdfParams
+	hashSlots chan struct{}
+
+	// Fixed after New.
+	tenantID       string
+	subscriptionID string
+	active         *signingKey
+	keys           map[string]*signingKey // kid → key (public half used for verification)
+	jwks           jose.JSONWebKeySet
+
+	admin atomic.Pointer[adminRecord]
+	cache *verifyCache
+}
+
+// Bootstrap is what a deployment's first start hands to the operator.
+type Bootstrap struct {
+	TenantID       string
+	SubscriptionID string
+	ClientID       string
+	// ClientSecret is set only when EnsureBootstrap just created the admin principal; it is
+	// never stored and cannot be recovered later.
+	ClientSecret string
+	ObjectID     string
+}
+
+type deploymentRecord struct {
+	V              int       `json:"v"`
+	TenantID       string    `json:"tenantId"`
+	SubscriptionID string    `json:"subscriptionId"`
+	SigningKeyID   string    `json:"signingKeyId"`
+	CreatedAt      time.Time `json:"createdAt"`
+}
+
+type adminRecord struct {
+	V        int    `json:"v"`
+	ObjectID string `json:"objectId"`
+	AppID    string `json:"appId"`
+}
+
+// New loads the deployment (tenant, subscription, signing keys) from st, creating it on first
+// use. Two servers racing to create it on one store agree on the winner's records.
+func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options) (*Service, error) {
+	pub, err := normalizePublicURL(opts.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		st:        st,
+		kr:        kr,
+		publicURL: pub,
+		now:       opts.Now,
+		lifetime:  opts.TokenLifetime,
+		kdf:       opts.kdf,
+		cache:     newVerifyCache(defaultCacheEntries),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.lifetime <= 0 {
+		s.lifetime = defaultLifetime
+	}
+	if s.kdf == (kdfParams{}) {
+		s.kdf = defaultKDF
+	}
+	s.hashSlots = make(chan struct{}, hashConcurrency())
+
+	dep, err := s.loadOrCreateDeployment(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.tenantID, s.subscriptionID = dep.TenantID, dep.SubscriptionID
+	if err := s.loadSigningKeys(ctx, dep.SigningKeyID); err != nil {
+		return nil, err
+	}
+	var adm adminRecord
+	switch err := s.getRecord(ctx, keyAdmin, &adm); {
+	case err == nil:
+		s.admin.Store(&adm)
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("loading admin principal: %w", err)
+	}
+	return s, nil
+}
+
+func normalizePublicURL(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSuffix(raw, "/"))
+	if err != nil {
+		return "", fmt.Errorf("parsing public url: %w", err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("parsing public url %q: want scheme://host[:port]", raw)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+func (s *Service) loadOrCreateDeployment(ctx context.Context) (deploymentRecord, error) {
+	for range 2 {
+		var dep deploymentRecord
+		err := s.getRecord(ctx, keyDeployment, &dep)
+		if err == nil {
+			return dep, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return dep, fmt.Errorf("loading deployment: %w", err)
+		}
+		key, err := generateSigningKey()
+		if err != nil {
+			return dep, err
+		}
+		dep = deploymentRecord{
+			V:              recordVersion,
+			TenantID:       uuid.NewString(),
+			SubscriptionID: uuid.NewString(),
+			SigningKeyID:   key.kid,
+			CreatedAt:      s.now().UTC(),
+		}
+		depOp, err := s.putRecord(ctx, keyDeployment, dep)
+		if err != nil {
+			return dep, err
+		}
+		keyOp, err := s.putSigningKey(ctx, key)
+		if err != nil {
+			return dep, err
+		}
+		err = s.st.Apply(ctx, []store.Op{store.RequireAbsent(keyDeployment), depOp, keyOp})
+		if err == nil {
+			return dep, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return dep, fmt.Errorf("creating deployment: %w", err)
+		}
+		// Another server created it first; load theirs.
+	}
+	return deploymentRecord{}, fmt.Errorf("creating deployment: %w", store.ErrConflict)
+}
+
+// EnsureBootstrap creates the bootstrap admin service principal ("strongroom-admin") on its
+// first call and returns it with its plaintext secret and created=true. Later calls (also after
+// a restart) return created=false and no secret. The tenant and subscription ids already exist:
+// New creates them.
+func (s *Service) EnsureBootstrap(ctx context.Context) (Bootstrap, bool, error) {
+	b := Bootstrap{TenantID: s.tenantID, SubscriptionID: s.subscriptionID}
+	for range 2 {
+		if adm := s.admin.Load(); adm != nil {
+			b.ClientID, b.ObjectID = adm.AppID, adm.ObjectID
+			return b, false, nil
+		}
+		var adm adminRecord
+		err := s.getRecord(ctx, keyAdmin, &adm)
+		if err == nil {
+			s.admin.Store(&adm)
+			continue
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return Bootstrap{}, false, fmt.Errorf("loading admin principal: %w", err)
+		}
+		p, secret, ops, err := s.newServicePrincipal(ctx, adminDisplayName)
+		if err != nil {
+			return Bootstrap{}, false, fmt.Errorf("creating admin principal: %w", err)
+		}
+		adm = adminRecord{V: recordVersion, ObjectID: p.ObjectID, AppID: p.AppID}
+		admOp, err := s.putRecord(ctx, keyAdmin, adm)
+		if err != nil {
+			return Bootstrap{}, false, fmt.Errorf("creating admin principal: %w", err)
+		}
+		ops = append([]store.Op{store.RequireAbsent(keyAdmin), admOp}, ops...)
+		err = s.st.Apply(ctx, ops)
+		if errors.Is(err, store.ErrConflict) {
+			continue // another server bootstrapped first
+		}
+		if err != nil {
+			return Bootstrap{}, false, fmt.Errorf("creating admin principal: %w", err)
+		}
+		s.admin.Store(&adm)
+		b.ClientID, b.ObjectID, b.ClientSecret = adm.AppID, adm.ObjectID, secret
+		return b, true, nil
+	}
+	return Bootstrap{}, false, fmt.Errorf("creating admin principal: %w", store.ErrConflict)
+}
+
+// TenantID returns the deployment's tenant id (a lowercase GUID).
+func (s *Service) TenantID() string { return s.tenantID }
+
+// SubscriptionID returns the deployment's subscription id (a lowercase GUID).
+func (s *Service) SubscriptionID() string { return s.subscriptionID }
+
+// AdminObjectID returns the bootstrap admin's object id, or "" before EnsureBootstrap ran.
+func (s *Service) AdminObjectID() string {
+	if adm := s.admin.Load(); adm != nil {
+		return adm.ObjectID
+	}
+	return ""
+}
+
+// PublicURL returns the normalized public URL (no trailing "/").
+func (s *Service) PublicURL() string { return s.publicURL }
+
+// ResolveTenant maps a tenant path segment to the deployment's tenant id. "" (the ADFS
+// endpoints carry no tenant), "organizations", "common" and the tenant id itself (in any case)
+// resolve; anything else is ErrUnknownTenant.
+func (s *Service) ResolveTenant(tenant string) (string, error) {
+	switch {
+	case tenant == "", strings.EqualFold(tenant, "organizations"), strings.EqualFold(tenant, "common"),
+		strings.EqualFold(tenant, s.tenantID):
+		return s.tenantID, nil
+	}
+	if len(tenant) > maxTenantEchoBytes {
+		tenant = tenant[:maxTenantEchoBytes] + "..."
+	}
+	return "", fmt.Errorf("resolving tenant %q: %w", tenant, ErrUnknownTenant)
+}
+
+// Issuer returns the token issuer for a tenant segment: PublicURL + "/" + tenantID + "/v2.0".
+// Aliases ("", "organizations", "common") give the real tenant's issuer; an unknown tenant
+// gives an issuer no token of ours carries.
+func (s *Service) Issuer(tenant string) string {
+	if tid, err := s.ResolveTenant(tenant); err == nil {
+		tenant = tid
+	}
+	return s.publicURL + "/" + tenant + "/v2.0"
+}
+
+// putRecord seals v as JSON for storage at key and returns the Put op.
+func (s *Service) putRecord(ctx context.Context, key string, v any) (store.Op, error) {
+	pt, err := json.Marshal(v)
+	if err != nil {
+		return store.Op{}, fmt.Errorf("encoding %s: %w", key, err)
+	}
+	sealed, err := s.kr.Seal(ctx, keyring.SystemKeyID, key, pt)
+	clear(pt)
+	if err != nil {
+		return store.Op{}, fmt.Errorf("sealing %s: %w", key, err)
+	}
+	return store.Put(key, sealed), nil
+}
+
+// getRecord reads, opens and decodes the record at key into v, which must have a V field.
+// A missing record is store.ErrNotFound.
+func (s *Service) getRecord(ctx context.Context, key string, v versioned) error {
+	sealed, err := s.st.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	return s.openRecord(ctx, key, sealed, v)
+}
+
+func (s *Service) openRecord(ctx context.Context, key string, sealed []byte, v versioned) error {
+	pt, err := s.kr.Open(ctx, keyring.SystemKeyID, key, sealed)
+	if err != nil {
+		return err
+	}
+	err = json.Unmarshal(pt, v)
+	clear(pt)
+	if err != nil {
+		return fmt.Errorf("decoding %s: %w", key, err)
+	}
+	if got := v.version(); got != recordVersion {
+		return fmt.Errorf("decoding %s: unsupported record version %d (this build reads %d)", key, got, recordVersion)
+	}
+	return nil
+}
+
+type versioned interface{ version() int }
+
+func (r *deploymentRecord) version() int { return r.V }
+func (r *adminRecord) version() int      { return r.V }

@@ -1,0 +1,136 @@
+package service
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/strongroom/strongroom/internal/store"
+)
+
+// Backup blob format, version 1: the ASCII magic "SRSB1" followed by a keyring record (see
+// package keyring) sealed under the deployment's backup key ("backup") with storage key
+// "backup/secret/v1" as associated data. Its plaintext is the JSON of backupPayload. The blob is
+// returned base64url-encoded without padding. Any vault of the same deployment can restore it;
+// a blob altered in any byte, or made by another deployment, fails authentication.
+const (
+	backupMagic  = "SRSB1"
+	backupKeyID  = "backup"
+	backupAADKey = "backup/secret/v1"
+)
+
+type backupPayload struct {
+	Name     string          `json:"name"`
+	Latest   string          `json:"latest"`
+	Versions []SecretVersion `json:"versions"`
+}
+
+// BackupSecret returns an encrypted, integrity-protected blob holding every version of name.
+func (s *Service) BackupSecret(ctx context.Context, vaultName, name string) (string, error) {
+	v, err := s.secretOp(ctx, vaultName, "backup/action", name)
+	if err != nil {
+		return "", err
+	}
+	h, _, err := s.liveHead(ctx, v, name, name)
+	if err != nil {
+		return "", err
+	}
+	p := backupPayload{Name: h.Name, Latest: h.Latest}
+	var openErr error
+	err = s.st.Scan(ctx, versionPrefix(v.ID, name), "", func(key string, raw []byte) bool {
+		var sv SecretVersion
+		if openErr = s.open(ctx, vaultKeyID(v), key, raw, &sv); openErr != nil {
+			return false
+		}
+		p.Versions = append(p.Versions, sv)
+		return true
+	})
+	if err == nil {
+		err = openErr
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := s.ensureBackupKey(ctx); err != nil {
+		return "", err
+	}
+	b, err := s.seal(ctx, backupKeyID, backupAADKey, p)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(append([]byte(backupMagic), b...)), nil
+}
+
+func (s *Service) ensureBackupKey(ctx context.Context) error {
+	if _, err := s.st.Get(ctx, "sys/dek/"+backupKeyID); err == nil {
+		return nil
+	}
+	ops, err := s.kr.NewDataKey(backupKeyID)
+	if err != nil {
+		return err
+	}
+	if err := s.st.Apply(ctx, ops); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err // a conflict means a concurrent backup created it first
+	}
+	return nil
+}
+
+// RestoreSecret restores a backup blob into vaultName under the secret's original name.
+func (s *Service) RestoreSecret(ctx context.Context, vaultName, blob string) (Secret, error) {
+	v, err := s.secretOp(ctx, vaultName, "restore/action", "")
+	if err != nil {
+		return Secret{}, err
+	}
+	corrupt := badParameter("Backup blob contains invalid or corrupt version.")
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(blob, "="))
+	if err != nil || !strings.HasPrefix(string(raw), backupMagic) {
+		return Secret{}, corrupt
+	}
+	pt, err := s.kr.Open(ctx, backupKeyID, backupAADKey, raw[len(backupMagic):])
+	if err != nil {
+		return Secret{}, corrupt
+	}
+	var p backupPayload
+	err = json.Unmarshal(pt, &p)
+	clear(pt)
+	if err != nil || !secretNameRE.MatchString(p.Name) || len(p.Versions) == 0 {
+		return Secret{}, corrupt
+	}
+	// Restoring writes a secret: the caller must be allowed to set it in this vault too.
+	if err := s.guard(ctx, secretActionPrefix+"restore/action", true, s.ResourceID(v)+"/secrets/"+p.Name); err != nil {
+		return Secret{}, err
+	}
+	var latest *SecretVersion
+	recs := []sealed{}
+	for i := range p.Versions {
+		sv := p.Versions[i]
+		if !versionRE.MatchString(sv.Version) {
+			return Secret{}, corrupt
+		}
+		if sv.Version == p.Latest {
+			latest = &p.Versions[i]
+		}
+		recs = append(recs, sealed{versionKey(v.ID, p.Name, sv.Version), sv})
+	}
+	if latest == nil {
+		return Secret{}, corrupt
+	}
+	meta := *latest
+	meta.Value = ""
+	hk := headKey(v.ID, p.Name)
+	recs = append(recs, sealed{hk, secretHead{Name: p.Name, Latest: p.Latest, Item: meta}})
+	ops, err := s.sealOps(ctx, v, recs)
+	if err != nil {
+		return Secret{}, err
+	}
+	err = s.st.Apply(ctx, append([]store.Op{store.RequireAbsent(hk)}, ops...))
+	if errors.Is(err, store.ErrConflict) {
+		return Secret{}, newErr(ErrConflict, "Conflict", "", "Secret %s already exists in this vault (it may be in a deleted but recoverable state); delete and purge it before restoring.", p.Name)
+	}
+	if err != nil {
+		return Secret{}, err
+	}
+	return s.secret(v, p.Name, meta, false, nil), nil
+}

@@ -1,0 +1,563 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/strongroom/strongroom/internal/store"
+)
+
+// Limits from Key Vault's service limits.
+const (
+	MaxValueBytes       = 25 * 1024
+	MaxTags             = 15
+	MaxTagNameLen       = 512
+	MaxTagValueLen      = 512
+	MaxContentTypeLen   = 255
+	MaxPageSize         = 25
+	secretActionPrefix  = "Microsoft.KeyVault/vaults/secrets/"
+	secretNotFoundHint  = " was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182"
+	deletedSecretPrefix = "Deleted Secret not found: "
+)
+
+var (
+	secretNameRE = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
+	versionRE    = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
+)
+
+// SecretVersion is one immutable version of a secret; only its attributes, tags and content
+// type change after creation. Value is empty where a record holds metadata only.
+type SecretVersion struct {
+	Version     string            `json:"version"`
+	Value       string            `json:"value,omitempty"`
+	ContentType string            `json:"contentType,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	Enabled     bool              `json:"enabled"`
+	NotBefore   *int64            `json:"nbf,omitempty"`
+	Expires     *int64            `json:"exp,omitempty"`
+	Created     int64             `json:"created"`
+	Updated     int64             `json:"updated"`
+}
+
+// Deletion marks a soft-deleted secret.
+type Deletion struct {
+	DeletedDate        int64 `json:"deletedDate"`
+	ScheduledPurgeDate int64 `json:"scheduledPurgeDate"`
+}
+
+// secretHead is the per-name record: the latest version (metadata only) and deletion state.
+type secretHead struct {
+	Name    string        `json:"name"`
+	Latest  string        `json:"latest"`
+	Deleted *Deletion     `json:"deleted,omitempty"`
+	Item    SecretVersion `json:"item"`
+}
+
+// Secret is what the data plane returns for one secret version.
+type Secret struct {
+	Name string
+	SecretVersion
+	HasValue        bool
+	RecoveryLevel   string
+	RecoverableDays int
+	Deleted         *Deletion
+	cursor          string // the listing position after this item
+}
+
+// SecretInput is a set request.
+type SecretInput struct {
+	Value       *string
+	ContentType *string
+	Tags        map[string]string
+	Enabled     *bool
+	NotBefore   *int64
+	Expires     *int64
+}
+
+// SecretUpdate is an update request; nil fields are unchanged.
+type SecretUpdate struct {
+	ContentType *string
+	Tags        *map[string]string
+	Enabled     *bool
+	NotBefore   *int64
+	Expires     *int64
+}
+
+// Page is one page of a listing; Next is "" on the last page.
+type Page struct {
+	Items []Secret
+	Next  string
+}
+
+func headKey(vaultID, name string) string { return "v/" + vaultID + "/n/" + strings.ToUpper(name) }
+func versionPrefix(vaultID, name string) string {
+	return "v/" + vaultID + "/x/" + strings.ToUpper(name) + "/"
+}
+func versionKey(vaultID, name, version string) string {
+	return versionPrefix(vaultID, name) + strings.ToLower(version)
+}
+func vaultKeyID(v *Vault) string { return "vault/" + v.ID }
+
+func secretNotFound(name string) *Error {
+	return newErr(ErrNotFound, "SecretNotFound", "", "A secret with (name/id) %s%s", name, secretNotFoundHint)
+}
+
+func badParameter(format string, args ...any) *Error {
+	return newErr(ErrBadRequest, "BadParameter", "", format, args...)
+}
+
+// secretOp authorizes a data-plane action on a secret of vaultName and returns the vault.
+func (s *Service) secretOp(ctx context.Context, vaultName, action, name string) (*Vault, error) {
+	v, err := s.lookupVault(vaultName)
+	if err != nil {
+		return nil, err
+	}
+	scope := s.ResourceID(v) + "/secrets"
+	if name != "" {
+		scope += "/" + name
+	}
+	if err := s.guard(ctx, secretActionPrefix+action, true, scope); err != nil {
+		return nil, err
+	}
+	if name != "" && !secretNameRE.MatchString(name) {
+		return nil, badParameter("The request URI contains an invalid name: %s", name)
+	}
+	return v, nil
+}
+
+func (s *Service) secret(v *Vault, name string, sv SecretVersion, withValue bool, del *Deletion) Secret {
+	if !withValue {
+		sv.Value = ""
+	}
+	return Secret{Name: name, SecretVersion: sv, HasValue: withValue, RecoveryLevel: v.RecoveryLevel(), RecoverableDays: v.RetentionDays(), Deleted: del}
+}
+
+func (s *Service) head(ctx context.Context, v *Vault, name string) (secretHead, []byte, bool, error) {
+	var h secretHead
+	raw, found, err := s.get(ctx, vaultKeyID(v), headKey(v.ID, name), &h)
+	return h, raw, found, err
+}
+
+func headGuard(key string, raw []byte, found bool) store.Op {
+	if found {
+		return store.RequireEqual(key, raw)
+	}
+	return store.RequireAbsent(key)
+}
+
+func validateInput(in SecretInput) error {
+	if in.Value == nil {
+		return badParameter("The parameter 'value' is required.")
+	}
+	if len(*in.Value) > MaxValueBytes {
+		return badParameter("The secret value exceeds the maximum size of %d bytes.", MaxValueBytes)
+	}
+	if in.ContentType != nil && len(*in.ContentType) > MaxContentTypeLen {
+		return badParameter("The content type exceeds the maximum length of %d characters.", MaxContentTypeLen)
+	}
+	return validateTags(in.Tags)
+}
+
+func validateTags(tags map[string]string) error {
+	if len(tags) > MaxTags {
+		return badParameter("A secret may have at most %d tags; %d were given.", MaxTags, len(tags))
+	}
+	for k, v := range tags {
+		if k == "" || len(k) > MaxTagNameLen {
+			return badParameter("Tag names must be 1-%d characters.", MaxTagNameLen)
+		}
+		if len(v) > MaxTagValueLen {
+			return badParameter("The value of tag %q exceeds %d characters.", k, MaxTagValueLen)
+		}
+	}
+	return nil
+}
+
+// SetSecret stores a new version of name and makes it the latest.
+func (s *Service) SetSecret(ctx context.Context, vaultName, name string, in SecretInput) (Secret, error) {
+	v, err := s.secretOp(ctx, vaultName, "setSecret/action", name)
+	if err != nil {
+		return Secret{}, err
+	}
+	if err := validateInput(in); err != nil {
+		return Secret{}, err
+	}
+	var out Secret
+	err = retry(func() error {
+		h, raw, found, err := s.head(ctx, v, name)
+		if err != nil {
+			return err
+		}
+		if found && h.Deleted != nil {
+			return newErr(ErrConflict, "Conflict", "ObjectIsDeletedButRecoverable", "Secret %s is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.", name)
+		}
+		now := s.now().Unix()
+		sv := SecretVersion{Version: newVersion(), Value: *in.Value, Tags: in.Tags, Enabled: true,
+			NotBefore: in.NotBefore, Expires: in.Expires, Created: now, Updated: now}
+		if in.ContentType != nil {
+			sv.ContentType = *in.ContentType
+		}
+		if in.Enabled != nil {
+			sv.Enabled = *in.Enabled
+		}
+		keep := name
+		if found {
+			keep = h.Name // the first spelling of a name is kept, as in Key Vault
+		}
+		meta := sv
+		meta.Value = ""
+		nh := secretHead{Name: keep, Latest: sv.Version, Item: meta}
+		ops, err := s.sealOps(ctx, v, []sealed{{versionKey(v.ID, name, sv.Version), sv}, {headKey(v.ID, name), nh}})
+		if err != nil {
+			return err
+		}
+		ops = append([]store.Op{headGuard(headKey(v.ID, name), raw, found)}, ops...)
+		if err := s.apply(ctx, ops); err != nil {
+			return err
+		}
+		out = s.secret(v, keep, sv, true, nil)
+		return nil
+	})
+	return out, err
+}
+
+type sealed struct {
+	key string
+	v   any
+}
+
+func (s *Service) sealOps(ctx context.Context, v *Vault, recs []sealed) ([]store.Op, error) {
+	ops := make([]store.Op, 0, len(recs))
+	for _, r := range recs {
+		b, err := s.seal(ctx, vaultKeyID(v), r.key, r.v)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, store.Put(r.key, b))
+	}
+	return ops, nil
+}
+
+// liveHead returns the head of a live (not deleted) secret or SecretNotFound.
+func (s *Service) liveHead(ctx context.Context, v *Vault, name, shown string) (secretHead, []byte, error) {
+	h, raw, found, err := s.head(ctx, v, name)
+	if err != nil {
+		return h, nil, err
+	}
+	if !found || h.Deleted != nil {
+		return h, nil, secretNotFound(shown)
+	}
+	return h, raw, nil
+}
+
+func (s *Service) version(ctx context.Context, v *Vault, name, version, shown string) (SecretVersion, []byte, error) {
+	var sv SecretVersion
+	if !versionRE.MatchString(version) {
+		return sv, nil, secretNotFound(shown)
+	}
+	raw, found, err := s.get(ctx, vaultKeyID(v), versionKey(v.ID, name, version), &sv)
+	if err != nil {
+		return sv, nil, err
+	}
+	if !found {
+		return sv, nil, secretNotFound(shown)
+	}
+	return sv, raw, nil
+}
+
+// GetSecret returns a version (the latest when version is "") with its value.
+func (s *Service) GetSecret(ctx context.Context, vaultName, name, version string) (Secret, error) {
+	v, err := s.secretOp(ctx, vaultName, "getSecret/action", name)
+	if err != nil {
+		return Secret{}, err
+	}
+	shown := name
+	if version != "" {
+		shown = name + "/" + version
+	}
+	h, _, err := s.liveHead(ctx, v, name, shown)
+	if err != nil {
+		return Secret{}, err
+	}
+	if version == "" {
+		version = h.Latest
+	}
+	sv, _, err := s.version(ctx, v, name, version, shown)
+	if err != nil {
+		return Secret{}, err
+	}
+	if !sv.Enabled {
+		return Secret{}, newErr(ErrForbidden, "Forbidden", "SecretDisabled", "Operation get is not allowed on a disabled secret.")
+	}
+	return s.secret(v, h.Name, sv, true, nil), nil
+}
+
+// UpdateSecret changes the attributes, tags or content type of a version (latest when "").
+func (s *Service) UpdateSecret(ctx context.Context, vaultName, name, version string, up SecretUpdate) (Secret, error) {
+	v, err := s.secretOp(ctx, vaultName, "update/action", name)
+	if err != nil {
+		return Secret{}, err
+	}
+	if up.ContentType != nil && len(*up.ContentType) > MaxContentTypeLen {
+		return Secret{}, badParameter("The content type exceeds the maximum length of %d characters.", MaxContentTypeLen)
+	}
+	if up.Tags != nil {
+		if err := validateTags(*up.Tags); err != nil {
+			return Secret{}, err
+		}
+	}
+	var out Secret
+	err = retry(func() error {
+		shown := name
+		if version != "" {
+			shown = name + "/" + version
+		}
+		h, hraw, err := s.liveHead(ctx, v, name, shown)
+		if err != nil {
+			return err
+		}
+		ver := version
+		if ver == "" {
+			ver = h.Latest
+		}
+		sv, vraw, err := s.version(ctx, v, name, ver, shown)
+		if err != nil {
+			return err
+		}
+		if up.ContentType != nil {
+			sv.ContentType = *up.ContentType
+		}
+		if up.Tags != nil {
+			sv.Tags = *up.Tags
+		}
+		if up.Enabled != nil {
+			sv.Enabled = *up.Enabled
+		}
+		if up.NotBefore != nil {
+			sv.NotBefore = up.NotBefore
+		}
+		if up.Expires != nil {
+			sv.Expires = up.Expires
+		}
+		sv.Updated = s.now().Unix()
+		vk, hk := versionKey(v.ID, name, ver), headKey(v.ID, name)
+		recs := []sealed{{vk, sv}}
+		if strings.EqualFold(ver, h.Latest) {
+			meta := sv
+			meta.Value = ""
+			h.Item = meta
+			recs = append(recs, sealed{hk, h})
+		}
+		ops, err := s.sealOps(ctx, v, recs)
+		if err != nil {
+			return err
+		}
+		ops = append([]store.Op{store.RequireEqual(hk, hraw), store.RequireEqual(vk, vraw)}, ops...)
+		if err := s.apply(ctx, ops); err != nil {
+			return err
+		}
+		out = s.secret(v, h.Name, sv, false, nil)
+		return nil
+	})
+	return out, err
+}
+
+// DeleteSecret soft-deletes every version of name (purges at once when soft delete is off).
+func (s *Service) DeleteSecret(ctx context.Context, vaultName, name string) (Secret, error) {
+	v, err := s.secretOp(ctx, vaultName, "delete", name)
+	if err != nil {
+		return Secret{}, err
+	}
+	var out Secret
+	err = retry(func() error {
+		h, raw, err := s.liveHead(ctx, v, name, name)
+		if err != nil {
+			return err
+		}
+		hk := headKey(v.ID, name)
+		if !v.SoftDeleteOn() {
+			out = s.secret(v, h.Name, h.Item, false, nil)
+			return s.apply(ctx, []store.Op{store.RequireEqual(hk, raw), store.Delete(hk), store.DeletePrefix(versionPrefix(v.ID, name))})
+		}
+		now := s.now()
+		h.Deleted = &Deletion{DeletedDate: now.Unix(), ScheduledPurgeDate: now.Add(time.Duration(v.RetentionDays()) * 24 * time.Hour).Unix()}
+		ops, err := s.sealOps(ctx, v, []sealed{{hk, h}})
+		if err != nil {
+			return err
+		}
+		if err := s.apply(ctx, append([]store.Op{store.RequireEqual(hk, raw)}, ops...)); err != nil {
+			return err
+		}
+		out = s.secret(v, h.Name, h.Item, false, h.Deleted)
+		return nil
+	})
+	return out, err
+}
+
+// deletedHead returns the head of a soft-deleted secret or the "Deleted Secret not found" error.
+func (s *Service) deletedHead(ctx context.Context, v *Vault, name string) (secretHead, []byte, error) {
+	h, raw, found, err := s.head(ctx, v, name)
+	if err != nil {
+		return h, nil, err
+	}
+	if !found || h.Deleted == nil {
+		return h, nil, newErr(ErrNotFound, "SecretNotFound", "", "%s%s", deletedSecretPrefix, name)
+	}
+	return h, raw, nil
+}
+
+// GetDeletedSecret returns a soft-deleted secret's latest version, without its value.
+func (s *Service) GetDeletedSecret(ctx context.Context, vaultName, name string) (Secret, error) {
+	v, err := s.secretOp(ctx, vaultName, "readMetadata/action", name)
+	if err != nil {
+		return Secret{}, err
+	}
+	h, _, err := s.deletedHead(ctx, v, name)
+	if err != nil {
+		return Secret{}, err
+	}
+	return s.secret(v, h.Name, h.Item, false, h.Deleted), nil
+}
+
+// RecoverDeletedSecret undeletes a soft-deleted secret.
+func (s *Service) RecoverDeletedSecret(ctx context.Context, vaultName, name string) (Secret, error) {
+	v, err := s.secretOp(ctx, vaultName, "recover/action", name)
+	if err != nil {
+		return Secret{}, err
+	}
+	var out Secret
+	err = retry(func() error {
+		h, raw, err := s.deletedHead(ctx, v, name)
+		if err != nil {
+			return err
+		}
+		h.Deleted = nil
+		hk := headKey(v.ID, name)
+		ops, err := s.sealOps(ctx, v, []sealed{{hk, h}})
+		if err != nil {
+			return err
+		}
+		if err := s.apply(ctx, append([]store.Op{store.RequireEqual(hk, raw)}, ops...)); err != nil {
+			return err
+		}
+		out = s.secret(v, h.Name, h.Item, false, nil)
+		return nil
+	})
+	return out, err
+}
+
+// PurgeDeletedSecret destroys a soft-deleted secret now, unless the vault forbids it.
+func (s *Service) PurgeDeletedSecret(ctx context.Context, vaultName, name string) error {
+	v, err := s.secretOp(ctx, vaultName, "purge/action", name)
+	if err != nil {
+		return err
+	}
+	if v.PurgeProtected() {
+		return newErr(ErrForbidden, "Forbidden", "", "Operation \"purge\" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed. Vault: %s;location=%s", v.Name, v.Location)
+	}
+	return retry(func() error {
+		_, raw, err := s.deletedHead(ctx, v, name)
+		if err != nil {
+			return err
+		}
+		return s.purgeSecret(ctx, v, name, raw)
+	})
+}
+
+func (s *Service) purgeSecret(ctx context.Context, v *Vault, name string, headRaw []byte) error {
+	hk := headKey(v.ID, name)
+	return s.apply(ctx, []store.Op{store.RequireEqual(hk, headRaw), store.Delete(hk), store.DeletePrefix(versionPrefix(v.ID, name))})
+}
+
+// ListSecrets lists live secrets (latest version metadata, no values).
+func (s *Service) ListSecrets(ctx context.Context, vaultName string, max int, skip string) (Page, error) {
+	return s.listHeads(ctx, vaultName, max, skip, false)
+}
+
+// ListDeletedSecrets lists soft-deleted secrets.
+func (s *Service) ListDeletedSecrets(ctx context.Context, vaultName string, max int, skip string) (Page, error) {
+	return s.listHeads(ctx, vaultName, max, skip, true)
+}
+
+func (s *Service) listHeads(ctx context.Context, vaultName string, max int, skip string, deleted bool) (Page, error) {
+	v, err := s.secretOp(ctx, vaultName, "readMetadata/action", "")
+	if err != nil {
+		return Page{}, err
+	}
+	if max < 1 || max > MaxPageSize {
+		return Page{}, badParameter("The value of maxresults must be between 1 and %d.", MaxPageSize)
+	}
+	prefix := "v/" + v.ID + "/n/"
+	var page Page
+	var openErr error
+	err = s.st.Scan(ctx, prefix, prefixed(prefix, skip), func(key string, raw []byte) bool {
+		var h secretHead
+		if openErr = s.open(ctx, vaultKeyID(v), key, raw, &h); openErr != nil {
+			return false
+		}
+		if (h.Deleted != nil) != deleted {
+			return true
+		}
+		if len(page.Items) == max {
+			page.Next = page.Items[len(page.Items)-1].cursor
+			return false
+		}
+		it := s.secret(v, h.Name, h.Item, false, h.Deleted)
+		it.cursor = key[len(prefix):]
+		page.Items = append(page.Items, it)
+		return true
+	})
+	if err == nil {
+		err = openErr
+	}
+	return page, err
+}
+
+func prefixed(prefix, skip string) string {
+	if skip == "" {
+		return ""
+	}
+	return prefix + skip
+}
+
+// ListSecretVersions lists every version of a live secret (metadata, no values).
+func (s *Service) ListSecretVersions(ctx context.Context, vaultName, name string, max int, skip string) (Page, error) {
+	v, err := s.secretOp(ctx, vaultName, "readMetadata/action", name)
+	if err != nil {
+		return Page{}, err
+	}
+	if max < 1 || max > MaxPageSize {
+		return Page{}, badParameter("The value of maxresults must be between 1 and %d.", MaxPageSize)
+	}
+	h, _, err := s.liveHead(ctx, v, name, name)
+	if err != nil {
+		return Page{}, err
+	}
+	prefix := versionPrefix(v.ID, name)
+	var page Page
+	var openErr error
+	err = s.st.Scan(ctx, prefix, prefixed(prefix, skip), func(key string, raw []byte) bool {
+		if len(page.Items) == max {
+			page.Next = page.Items[len(page.Items)-1].cursor
+			return false
+		}
+		var sv SecretVersion
+		if openErr = s.open(ctx, vaultKeyID(v), key, raw, &sv); openErr != nil {
+			return false
+		}
+		it := s.secret(v, h.Name, sv, false, nil)
+		it.cursor = key[len(prefix):]
+		page.Items = append(page.Items, it)
+		return true
+	})
+	if err == nil {
+		err = openErr
+	}
+	return page, err
+}
+
+// IsNotFound reports whether err is a not-found domain error.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -1,0 +1,246 @@
+// Package service is Strongroom's domain: resource groups, vaults, secrets, versions, soft
+// delete, purge and backup. It never sees HTTP. Every exported method first passes the one
+// authorization choke point, guard, which asks authz with the caller taken from the context; the
+// HTTP layer audits the outcome of every request.
+//
+// Storage layout (all values sealed by the keyring; keys are plaintext):
+//
+//	arm/rg/<lower rg name>                     resource group      (system DEK)
+//	arm/vault/<lower vault name>               vault, live or deleted (system DEK)
+//	v/<vault id>/n/<UPPER secret name>         secret head: latest version, deletion (vault DEK)
+//	v/<vault id>/x/<UPPER secret name>/<ver>   one secret version with its value (vault DEK)
+//
+// Secret names are case-insensitive, so their keys use the upper-cased name while the record
+// keeps the caller's spelling. Purging a vault destroys its DEK and deletes its prefix.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/strongroom/strongroom/internal/authz"
+	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/store"
+)
+
+// Error kinds: the HTTP layer maps each to one status.
+var (
+	ErrBadRequest  = errors.New("bad request") // 400
+	ErrForbidden   = errors.New("forbidden")   // 403
+	ErrNotFound    = errors.New("not found")   // 404
+	ErrConflict    = errors.New("conflict")    // 409
+	ErrThrottled   = errors.New("throttled")   // 429
+	ErrUnavailable = errors.New("unavailable") // 503
+)
+
+// Error is a domain error with the Key Vault (or ARM) code and message the client will see.
+// Message never contains a secret value.
+type Error struct {
+	Kind    error
+	Code    string
+	Inner   string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.Kind }
+
+func newErr(kind error, code, inner, format string, args ...any) *Error {
+	return &Error{Kind: kind, Code: code, Inner: inner, Message: fmt.Sprintf(format, args...)}
+}
+
+// Caller is the authenticated principal a request acts for.
+type Caller struct {
+	ObjectID string
+	AppID    string
+	TenantID string
+	Type     string
+}
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying c.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller in ctx.
+func CallerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// Decision records what guard decided, for the audit record of the request.
+type Decision struct {
+	Allowed      bool
+	AssignmentID string
+}
+
+type decisionKey struct{}
+
+// WithDecisionSlot returns a ctx in which guard records its decision; read it with DecisionFrom.
+func WithDecisionSlot(ctx context.Context) context.Context {
+	return context.WithValue(ctx, decisionKey{}, &Decision{})
+}
+
+// DecisionFrom returns the decision guard recorded, if any.
+func DecisionFrom(ctx context.Context) *Decision {
+	d, _ := ctx.Value(decisionKey{}).(*Decision)
+	return d
+}
+
+// Options configures a Service.
+type Options struct {
+	SubscriptionID string
+	TenantID       string
+	// VaultURI returns a vault's data-plane base URL ("https://name.vault.localhost:8443").
+	VaultURI func(name string) string
+	// Assignments are the role assignments authz decides with (the bootstrap admin's Owner
+	// assignment at "/" until RBAC management lands).
+	Assignments []authz.Assignment
+	// Now is the clock; nil means time.Now. Tests inject it to move past retention periods.
+	Now func() time.Time
+}
+
+// Service is safe for concurrent use.
+type Service struct {
+	st   store.Store
+	kr   *keyring.Keyring
+	opts Options
+
+	vaultMu sync.RWMutex
+	vaults  map[string]*Vault // lower name -> live or deleted vault, the cache of arm/vault/*
+	// vaultWrite serializes vault mutations so the cache and the store agree; vault changes are
+	// rare, secret writes never take it.
+	vaultWrite sync.Mutex
+}
+
+// New loads the vault cache and returns a Service.
+func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options) (*Service, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Service{st: st, kr: kr, opts: opts, vaults: map[string]*Vault{}}
+	var loadErr error
+	err := st.Scan(ctx, vaultPrefix, "", func(key string, raw []byte) bool {
+		var v Vault
+		if loadErr = s.open(ctx, keyring.SystemKeyID, key, raw, &v); loadErr != nil {
+			return false
+		}
+		s.vaults[key[len(vaultPrefix):]] = &v
+		return true
+	})
+	if err == nil {
+		err = loadErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading vaults: %w", err)
+	}
+	return s, nil
+}
+
+// guard is the single authorization choke point: every exported method calls it first.
+func (s *Service) guard(ctx context.Context, action string, data bool, scope string) error {
+	c, ok := CallerFrom(ctx)
+	if !ok {
+		return newErr(ErrForbidden, "Forbidden", "AccessDenied", "request has no authenticated caller")
+	}
+	d := authz.Decide(authz.Request{PrincipalID: c.ObjectID, Action: authz.Action(action), DataAction: data, Scope: scope}, s.opts.Assignments)
+	if slot := DecisionFrom(ctx); slot != nil {
+		slot.Allowed, slot.AssignmentID = d.Allowed, d.AssignmentID
+	}
+	if d.Allowed {
+		return nil
+	}
+	if data {
+		return newErr(ErrForbidden, "Forbidden", "ForbiddenByRbac",
+			"Caller is not authorized to perform action on resource.\r\nCaller: appid=%s;oid=%s\r\nAction: '%s'\r\nResource: '%s'\r\nAssignment: (not found)\r\nDecisionReason: '%s'",
+			c.AppID, c.ObjectID, action, scope, d.Reason)
+	}
+	return newErr(ErrForbidden, "AuthorizationFailed", "",
+		"The client '%s' with object id '%s' does not have authorization to perform action '%s' over scope '%s' or the scope is invalid.",
+		c.AppID, c.ObjectID, action, scope)
+}
+
+func (s *Service) now() time.Time { return s.opts.Now() }
+
+// seal marshals v and seals it for key under keyID.
+func (s *Service) seal(ctx context.Context, keyID, key string, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s: %w", key, err)
+	}
+	out, err := s.kr.Seal(ctx, keyID, key, b)
+	clear(b)
+	return out, err
+}
+
+// open opens a sealed record into v.
+func (s *Service) open(ctx context.Context, keyID, key string, raw []byte, v any) error {
+	b, err := s.kr.Open(ctx, keyID, key, raw)
+	if err != nil {
+		return err
+	}
+	err = json.Unmarshal(b, v)
+	clear(b)
+	if err != nil {
+		return fmt.Errorf("decoding %s: %w", key, err)
+	}
+	return nil
+}
+
+// get reads and opens key into v; found is false when the key is absent. raw is the sealed
+// bytes, usable as a compare-and-set token.
+func (s *Service) get(ctx context.Context, keyID, key string, v any) (raw []byte, found bool, err error) {
+	raw, err = s.st.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading %s: %w", key, err)
+	}
+	if err := s.open(ctx, keyID, key, raw, v); err != nil {
+		return nil, false, err
+	}
+	return raw, true, nil
+}
+
+// apply writes ops; a precondition failure becomes errRetry so callers re-read and try again.
+func (s *Service) apply(ctx context.Context, ops []store.Op) error {
+	err := s.st.Apply(ctx, ops)
+	if errors.Is(err, store.ErrConflict) {
+		return errRetry
+	}
+	if err != nil {
+		return fmt.Errorf("writing: %w", err)
+	}
+	return nil
+}
+
+var errRetry = errors.New("concurrent change, retry")
+
+// retry runs fn until it stops returning errRetry (optimistic concurrency on compare-and-set
+// preconditions, which also holds when the store is replicated).
+func retry(fn func() error) error {
+	for range 50 {
+		if err := fn(); !errors.Is(err, errRetry) {
+			return err
+		}
+	}
+	return newErr(ErrConflict, "Conflict", "", "too many concurrent changes to the same object; retry later")
+}
+
+// newVersion returns a 32-hex version id.
+func newVersion() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // the kernel RNG does not fail on Linux
+	}
+	return hex.EncodeToString(b[:])
+}

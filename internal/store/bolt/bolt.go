@@ -1,0 +1,274 @@
+// Package bolt is the single-node Store: one bbolt file, every batch fsynced before Apply returns,
+// and concurrent batches group-committed into one bbolt transaction so durability does not cost
+// throughput. It stores the sealed bytes it is given and nothing else.
+//
+// On-disk format (version 1): bucket "meta" holds key "format" = "1"; bucket "kv" holds every
+// record, keyed by its storage key. bbolt never shrinks its file; freed pages are reused.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/strongroom/strongroom/internal/store"
+)
+
+const formatVersion = "1"
+
+var (
+	bucketMeta = []byte("meta")
+	bucketKV   = []byte("kv")
+	keyFormat  = []byte("format")
+)
+
+// maxGroup bounds how many batches share one transaction, so one commit's latency stays bounded.
+const maxGroup = 512
+
+// DB is a bbolt-backed store.Store. It is safe for concurrent use.
+type DB struct {
+	db      *bbolt.DB
+	pending chan *request
+	done    chan struct{}
+	closeMu sync.RWMutex
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+var _ store.Store = (*DB)(nil)
+
+type request struct {
+	ops []store.Op
+	err chan error
+}
+
+// Open opens (creating if needed) the store file at path with mode 0600.
+func Open(path string) (*DB, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second, FreelistType: bbolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if v := meta.Get(keyFormat); v == nil {
+			if err := meta.Put(keyFormat, []byte(formatVersion)); err != nil {
+				return err
+			}
+		} else if string(v) != formatVersion {
+			return fmt.Errorf("unsupported store format %q (this build reads %q)", v, formatVersion)
+		}
+		_, err = tx.CreateBucketIfNotExists(bucketKV)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("initializing store %s: %w", path, err)
+	}
+	d := &DB{db: db, pending: make(chan *request, 4096), done: make(chan struct{})}
+	d.wg.Add(1)
+	go d.commitLoop()
+	return d, nil
+}
+
+// Get implements store.Reader.
+func (d *DB) Get(_ context.Context, key string) ([]byte, error) {
+	var out []byte
+	err := d.view(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketKV).Get([]byte(key))
+		if v == nil {
+			return store.ErrNotFound
+		}
+		out = bytes.Clone(v) // bbolt's slice dies with the transaction
+		return nil
+	})
+	return out, err
+}
+
+// Scan implements store.Reader.
+func (d *DB) Scan(_ context.Context, prefix, after string, fn func(string, []byte) bool) error {
+	return d.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketKV).Cursor()
+		p := []byte(prefix)
+		var k, v []byte
+		if after != "" && after >= prefix {
+			k, v = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, v = c.Next()
+			}
+		} else {
+			k, v = c.Seek(p)
+		}
+		for ; k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			if !fn(string(k), bytes.Clone(v)) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+func (d *DB) view(fn func(*bbolt.Tx) error) error {
+	d.closeMu.RLock()
+	defer d.closeMu.RUnlock()
+	if d.closed {
+		return store.ErrClosed
+	}
+	return d.db.View(fn)
+}
+
+// Apply implements store.Store. Preconditions of a batch are checked before any of its writes.
+func (d *DB) Apply(ctx context.Context, ops []store.Op) error {
+	for _, op := range ops {
+		if err := op.Validate(); err != nil {
+			return err
+		}
+	}
+	req := &request{ops: ops, err: make(chan error, 1)}
+	d.closeMu.RLock()
+	if d.closed {
+		d.closeMu.RUnlock()
+		return store.ErrClosed
+	}
+	select {
+	case d.pending <- req:
+	case <-ctx.Done():
+		d.closeMu.RUnlock()
+		return ctx.Err()
+	}
+	d.closeMu.RUnlock()
+	// Once queued, the batch will be committed or failed; wait for the verdict even if ctx ends,
+	// so a caller never reports failure for a write that became durable.
+	return <-req.err
+}
+
+// commitLoop is the only writer. It takes every batch that queued while the previous commit was
+// fsyncing and commits them together: group commit without an artificial delay.
+func (d *DB) commitLoop() {
+	defer d.wg.Done()
+	group := make([]*request, 0, maxGroup)
+	for {
+		var first *request
+		select {
+		case first = <-d.pending:
+		case <-d.done:
+			d.failPending()
+			return
+		}
+		group = append(group[:0], first)
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r := <-d.pending:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		d.commit(group)
+	}
+}
+
+func (d *DB) commit(group []*request) {
+	results := make([]error, len(group))
+	err := d.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketKV)
+		for i, r := range group {
+			results[i] = applyOps(b, r.ops)
+		}
+		return nil
+	})
+	for i, r := range group {
+		if err != nil {
+			r.err <- fmt.Errorf("committing batch: %w", err)
+		} else {
+			r.err <- results[i]
+		}
+	}
+}
+
+func applyOps(b *bbolt.Bucket, ops []store.Op) error {
+	for _, op := range ops {
+		switch op.Kind {
+		case store.OpRequireAbsent:
+			if b.Get([]byte(op.Key)) != nil {
+				return fmt.Errorf("key %q exists: %w", op.Key, store.ErrConflict)
+			}
+		case store.OpRequireEqual:
+			if v := b.Get([]byte(op.Key)); v == nil || !bytes.Equal(v, op.Value) {
+				return fmt.Errorf("key %q changed: %w", op.Key, store.ErrConflict)
+			}
+		}
+	}
+	for _, op := range ops {
+		var err error
+		switch op.Kind {
+		case store.OpPut:
+			err = b.Put([]byte(op.Key), op.Value)
+		case store.OpDelete:
+			err = b.Delete([]byte(op.Key))
+		case store.OpDeletePrefix:
+			err = deletePrefix(b, []byte(op.Key))
+		}
+		if err != nil {
+			// A bbolt write error inside an open transaction poisons it; report it for the whole group.
+			return fmt.Errorf("writing %q: %w", op.Key, err)
+		}
+	}
+	return nil
+}
+
+func deletePrefix(b *bbolt.Bucket, prefix []byte) error {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *DB) failPending() {
+	for {
+		select {
+		case r := <-d.pending:
+			r.err <- store.ErrClosed
+		default:
+			return
+		}
+	}
+}
+
+// Close stops the writer after the batches already queued and closes the file.
+func (d *DB) Close() error {
+	d.closeMu.Lock()
+	if d.closed {
+		d.closeMu.Unlock()
+		return nil
+	}
+	d.closed = true
+	d.closeMu.Unlock()
+	// Commit what is queued before stopping: those callers are waiting for a verdict.
+	for len(d.pending) > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	close(d.done)
+	d.wg.Wait()
+	if err := d.db.Close(); err != nil {
+		return fmt.Errorf("closing store: %w", err)
+	}
+	return nil
+}
+
+// Path returns the file path, for operators and tests.
+func (d *DB) Path() string { return d.db.Path() }
