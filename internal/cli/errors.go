@@ -47,8 +47,8 @@ func exitCode(err error) int {
 			return exitUsage
 		}
 	}
-	var re *azcore.ResponseError
-	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+	var nf *notFoundError
+	if isNotFound(err) || errors.As(err, &nf) {
 		return exitNotFound
 	}
 	return exitError
@@ -164,3 +164,9 @@ func notFoundOr(err error, what, doing string) error {
 	}
 	return fmt.Errorf("%s: %w", doing, err)
 }
+
+// notFoundError is a lookup that found nothing without a service 404 (e.g. a vault name missing
+// from the subscription's resource list). It exits like a 404.
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string { return e.msg }

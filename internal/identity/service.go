@@ -230,7 +230,8 @@ func (s *Service) EnsureBootstrap(ctx context.Context) (Bootstrap, bool, error) 
 		err := s.getRecord(ctx, keyAdmin, &adm)
 		if err == nil {
 			s.admin.Store(&adm)
-			continue
+			b.ClientID, b.ObjectID = adm.AppID, adm.ObjectID
+			return b, false, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return Bootstrap{}, false, fmt.Errorf("loading admin principal: %w", err)

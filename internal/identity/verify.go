@@ -1,0 +1,205 @@
+package identity
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+const (
+	// clockSkew is tolerated on nbf and exp.
+	clockSkew = 5 * time.Minute
+	// maxTokenLen rejects absurd bearer values before any parsing (ours are ~1 KiB).
+	maxTokenLen = 16 << 10
+	// defaultCacheEntries bounds the verification cache.
+	defaultCacheEntries = 100_000
+)
+
+// Claims is what a verified token says.
+type Claims struct {
+	Principal Principal
+	Audience  string
+	IssuedAt  time.Time
+	NotBefore time.Time
+	Expiry    time.Time
+	TokenID   string // uti
+	// Raw holds the allowlisted claims for audit records: oid, tid, appid, aud, iss, idtyp
+	// (strings) and iat, nbf, exp (int64 unix seconds). Each call returns its own copy.
+	Raw map[string]any
+}
+
+func (c Claims) clone() Claims {
+	c.Raw = maps.Clone(c.Raw)
+	return c
+}
+
+// invalid wraps ErrInvalidToken with a short reason; it never includes the token.
+func invalid(reason string) error { return fmt.Errorf("%w: %s", ErrInvalidToken, reason) }
+
+// Verify checks a bearer token and returns its claims. It accepts only RS256 compact JWTs
+// signed by one of our keys (by kid), whose iss is this tenant's issuer (the one Issuer
+// returns; the ADFS endpoints mint the same issuer), whose nbf and exp hold within 5 minutes of
+// clock skew, and whose aud matches one of audiences. Audiences match case-insensitively after
+// removing one trailing "/" from each side, so "https://vault.azure.net" and
+// "https://vault.azure.net/" are the same audience (Entra treats them as one resource), while
+// "https://vault.azure.net" and "https://vault.azure.net:443" are not.
+//
+// Successful verifications are cached by the token's SHA-256 for the token's validity window
+// (nbf and exp, with skew), so repeated requests with one token cost a hash and a map lookup;
+// the audience and the window are still checked on every call. Failures wrap ErrInvalidToken.
+func (s *Service) Verify(_ context.Context, raw string, audiences []string) (Claims, error) {
+	if raw == "" || len(raw) > maxTokenLen {
+		return Claims{}, invalid("malformed token")
+	}
+	now := s.now()
+	key := sha256.Sum256([]byte(raw))
+	c, ok := s.cache.get(key, now)
+	if !ok {
+		var err error
+		if c, err = s.verifyToken(raw, now); err != nil {
+			return Claims{}, err
+		}
+		// Cached before the audience check: the audience is checked on every hit anyway.
+		s.cache.put(key, c, now)
+	}
+	if !audienceAllowed(c.Audience, audiences) {
+		return Claims{}, invalid("wrong audience")
+	}
+	return c.clone(), nil
+}
+
+// verifyClaims mirrors accessClaims for decoding; Aud stays a string (we never mint arrays).
+type verifyClaims accessClaims
+
+func (s *Service) verifyToken(raw string, now time.Time) (Claims, error) {
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil || len(jws.Signatures) != 1 {
+		return Claims{}, invalid("malformed token")
+	}
+	k := s.keys[jws.Signatures[0].Header.KeyID]
+	if k == nil {
+		return Claims{}, invalid("unknown signing key")
+	}
+	payload, err := jws.Verify(&k.priv.PublicKey)
+	if err != nil {
+		return Claims{}, invalid("bad signature")
+	}
+	var vc verifyClaims
+	if err := json.Unmarshal(payload, &vc); err != nil {
+		return Claims{}, invalid("malformed claims")
+	}
+	switch {
+	case vc.Tid != s.tenantID || vc.Iss != s.Issuer(s.tenantID):
+		return Claims{}, invalid("wrong issuer")
+	case vc.Ver != "2.0":
+		return Claims{}, invalid("unsupported token version")
+	case vc.Exp == 0 || vc.Nbf == 0 || vc.Iat == 0:
+		return Claims{}, invalid("missing time claims")
+	case now.After(time.Unix(vc.Exp, 0).Add(clockSkew)):
+		return Claims{}, invalid("expired")
+	case now.Before(time.Unix(vc.Nbf, 0).Add(-clockSkew)):
+		return Claims{}, invalid("not yet valid")
+	case vc.Oid == "" || vc.AppID == "" || vc.Aud == "":
+		return Claims{}, invalid("missing subject claims")
+	}
+	var typ string
+	switch vc.Idtyp {
+	case "app":
+		typ = TypeServicePrincipal
+	default:
+		return Claims{}, invalid("unsupported identity type")
+	}
+	return Claims{
+		Principal: Principal{ObjectID: vc.Oid, AppID: vc.AppID, TenantID: vc.Tid, Type: typ, DisplayName: vc.AppDisplayName},
+		Audience:  vc.Aud,
+		IssuedAt:  time.Unix(vc.Iat, 0),
+		NotBefore: time.Unix(vc.Nbf, 0),
+		Expiry:    time.Unix(vc.Exp, 0),
+		TokenID:   vc.Uti,
+		Raw: map[string]any{
+			"oid": vc.Oid, "tid": vc.Tid, "appid": vc.AppID, "aud": vc.Aud, "iss": vc.Iss, "idtyp": vc.Idtyp,
+			"iat": vc.Iat, "nbf": vc.Nbf, "exp": vc.Exp,
+		},
+	}, nil
+}
+
+// audienceAllowed reports whether aud matches one of allowed; see Verify for the rule.
+func audienceAllowed(aud string, allowed []string) bool {
+	a := strings.TrimSuffix(aud, "/")
+	for _, w := range allowed {
+		if strings.EqualFold(a, strings.TrimSuffix(w, "/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// verifyCache remembers verified claims by token hash. It holds at most max entries: when full
+// it drops expired entries, and if that frees too little, an arbitrary sixteenth of the rest
+// (they will simply be verified again), so inserts stay amortized O(1).
+type verifyCache struct {
+	mu  sync.RWMutex
+	max int
+	m   map[[32]byte]cacheEntry
+}
+
+type cacheEntry struct {
+	claims      Claims
+	from, until time.Time // the validity window, skew included
+}
+
+func newVerifyCache(max int) *verifyCache {
+	return &verifyCache{max: max, m: make(map[[32]byte]cacheEntry)}
+}
+
+func (c *verifyCache) get(key [32]byte, now time.Time) (Claims, bool) {
+	c.mu.RLock()
+	e, ok := c.m[key]
+	c.mu.RUnlock()
+	if !ok || now.Before(e.from) || !now.Before(e.until) {
+		return Claims{}, false
+	}
+	return e.claims, true
+}
+
+func (c *verifyCache) put(key [32]byte, claims Claims, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
+		c.evict(now)
+	}
+	c.m[key] = cacheEntry{claims: claims, from: claims.NotBefore.Add(-clockSkew), until: claims.Expiry.Add(clockSkew)}
+}
+
+// evict runs with mu held.
+func (c *verifyCache) evict(now time.Time) {
+	for k, e := range c.m {
+		if !now.Before(e.until) {
+			delete(c.m, k)
+		}
+	}
+	if len(c.m) < c.max {
+		return
+	}
+	drop := max(c.max/16, 1)
+	for k := range c.m {
+		if drop == 0 {
+			break
+		}
+		delete(c.m, k)
+		drop--
+	}
+}
+
+func (c *verifyCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}

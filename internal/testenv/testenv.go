@@ -1,0 +1,331 @@
+// Package testenv starts real `strongroom server` processes for tests and points the official
+// Azure SDK clients at them. It is imported only by tests.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds ./cmd/strongroom once per test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		out, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			buildErr = fmt.Errorf("finding module root: %w", err)
+			return
+		}
+		root := filepath.Dir(strings.TrimSpace(string(out)))
+		dir, err := os.MkdirTemp("", "strongroom-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "strongroom")
+		args := []string{"build", "-o", binPath}
+		if os.Getenv("STRONGROOM_TEST_RACE") == "1" {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "./cmd/strongroom")...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building strongroom: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Admin is the bootstrap credential from admin.json.
+type Admin struct {
+	TenantID       string `json:"tenantId"`
+	SubscriptionID string `json:"subscriptionId"`
+	ClientID       string `json:"clientId"`
+	ClientSecret   string `json:"clientSecret"`
+}
+
+// Server is one running server process.
+type Server struct {
+	t       testing.TB
+	DataDir string
+	Port    int
+	URL     string // https://localhost:<port>
+	Admin   Admin
+	Extra   []string // extra server flags
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	Stdout *syncBuffer
+	Stderr *syncBuffer
+	exited chan struct{}
+}
+
+// Options tune Start.
+type Options struct {
+	DataDir string   // reuse a folder (restart tests); default a fresh temp dir
+	Extra   []string // extra flags, e.g. "--vault-requests-per-10s=0"
+}
+
+// Start launches a server on a free loopback port and waits until /health answers 200.
+func Start(t testing.TB, opts *Options) *Server {
+	t.Helper()
+	if opts == nil {
+		opts = &Options{}
+	}
+	s := &Server{t: t, DataDir: opts.DataDir, Extra: opts.Extra}
+	if s.DataDir == "" {
+		s.DataDir = filepath.Join(t.TempDir(), "data")
+	}
+	s.Port = freePort(t)
+	s.URL = "https://localhost:" + strconv.Itoa(s.Port)
+	s.launch()
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
+func (s *Server) launch() {
+	s.t.Helper()
+	args := append([]string{"server", "--data-dir", s.DataDir, "--listen", "127.0.0.1:" + strconv.Itoa(s.Port),
+		"--public-url", s.URL, "--dns-suffix", "vault.localhost"}, s.Extra...)
+	cmd := exec.Command(Binary(s.t), args...)
+	s.Stdout, s.Stderr = &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = s.Stdout, s.Stderr
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("starting server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			s.t.Fatalf("server exited during start-up:\n%s", s.Stderr.String())
+		default:
+		}
+		if s.healthy() {
+			b, err := os.ReadFile(filepath.Join(s.DataDir, "admin.json"))
+			if err != nil {
+				s.t.Fatalf("reading admin.json: %v", err)
+			}
+			if err := json.Unmarshal(b, &s.Admin); err != nil {
+				s.t.Fatalf("parsing admin.json: %v", err)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("server not healthy after 60s:\n%s", s.Stderr.String())
+}
+
+func (s *Server) healthy() bool {
+	pool, err := s.tryPool()
+	if err != nil {
+		return false
+	}
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.Get(s.URL + "/health")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+// PID is the running process id.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd.Process.Pid
+}
+
+// Stop sends SIGTERM and waits for a clean exit (SIGKILL after 30 s).
+func (s *Server) Stop() {
+	s.signal(syscall.SIGTERM, 30*time.Second)
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (s *Server) Kill() {
+	s.signal(syscall.SIGKILL, 10*time.Second)
+}
+
+func (s *Server) signal(sig syscall.Signal, wait time.Duration) {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	select {
+	case <-exited:
+		return
+	default:
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-exited:
+	case <-time.After(wait):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// ExitCode is the exit status of a stopped process.
+func (s *Server) ExitCode() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd.ProcessState.ExitCode()
+}
+
+// Restart stops (SIGTERM) and starts the server on the same folder and port.
+func (s *Server) Restart() {
+	s.Stop()
+	s.launch()
+}
+
+// StartAgain starts a stopped or killed server on the same folder and port.
+func (s *Server) StartAgain() { s.launch() }
+
+func (s *Server) tryPool() (*x509.CertPool, error) {
+	b, err := os.ReadFile(filepath.Join(s.DataDir, "tls", "ca.pem"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("ca.pem holds no certificate")
+	}
+	return pool, nil
+}
+
+// HTTPClient trusts the server's CA and dials any *.localhost name on loopback.
+func (s *Server) HTTPClient() *http.Client {
+	pool, err := s.tryPool()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, port, err := net.SplitHostPort(addr)
+			if err == nil && (host == "localhost" || strings.HasSuffix(host, ".localhost")) {
+				addr = net.JoinHostPort("127.0.0.1", port)
+			}
+			return d.DialContext(ctx, network, addr)
+		},
+		MaxIdleConnsPerHost: 64,
+	}
+	return &http.Client{Transport: tr}
+}
+
+// Credential is a ClientSecretCredential for the bootstrap admin, set up exactly as
+// client-recipes.md §1 says a user would.
+func (s *Server) Credential(hc *http.Client) azcore.TokenCredential {
+	return s.CredentialFor(hc, s.Admin.ClientID, s.Admin.ClientSecret)
+}
+
+// CredentialFor builds a credential for another service principal.
+func (s *Server) CredentialFor(hc *http.Client, clientID, secret string) azcore.TokenCredential {
+	cred, err := azidentity.NewClientSecretCredential(s.Admin.TenantID, clientID, secret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions:            policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: s.URL + "/"}, Transport: hc},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return cred
+}
+
+// VaultURL is the data-plane URL of a vault.
+func (s *Server) VaultURL(vault string) string {
+	return "https://" + strings.ToLower(vault) + ".vault.localhost:" + strconv.Itoa(s.Port) + "/"
+}
+
+// Secrets returns an official azsecrets client for vault, with no client flags beyond the
+// transport (the server's challenge makes DisableChallengeResourceVerification unnecessary).
+func (s *Server) Secrets(vault string, cred azcore.TokenCredential, hc *http.Client) *azsecrets.Client {
+	c, err := azsecrets.NewClient(s.VaultURL(vault), cred, &azsecrets.ClientOptions{
+		ClientOptions: policy.ClientOptions{Transport: hc, Retry: policy.RetryOptions{MaxRetries: -1}},
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return c
+}
+
+// ARMOptions points the ARM SDK clients at the server.
+func (s *Server) ARMOptions(hc *http.Client) *arm.ClientOptions {
+	return &arm.ClientOptions{
+		ClientOptions: policy.ClientOptions{
+			Cloud: cloud.Configuration{
+				ActiveDirectoryAuthorityHost: s.URL + "/",
+				Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+					cloud.ResourceManager: {Endpoint: s.URL, Audience: "https://management.core.windows.net/"},
+				},
+			},
+			Transport: hc,
+		},
+		DisableRPRegistration: true,
+	}
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer is a goroutine-safe output buffer.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
