@@ -1,0 +1,190 @@
+package issuer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/strongroom/strongroom/internal/identity"
+)
+
+// maxBodyBytes caps token request bodies.
+const maxBodyBytes = 64 << 10
+
+// tokenResponse is Entra's success body. Resource and ExpiresOn appear only when the request
+// used the v1 "resource" parameter, as the v1 endpoint returns them.
+type tokenResponse struct {
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	ExtExpiresIn int    `json:"ext_expires_in"`
+	ExpiresOn    string `json:"expires_on,omitempty"`
+	Resource     string `json:"resource,omitempty"`
+	AccessToken  string `json:"access_token"`
+}
+
+// errorResponse is Entra's error body.
+type errorResponse struct {
+	Error         string `json:"error"`
+	Description   string `json:"error_description"`
+	ErrorCodes    []int  `json:"error_codes"`
+	Timestamp     string `json:"timestamp"`
+	TraceID       string `json:"trace_id"`
+	CorrelationID string `json:"correlation_id"`
+}
+
+// serveToken handles the token endpoint; tenant is the path segment, or "" for ADFS.
+// Only grant_type=client_credentials is supported. MSAL's extra fields (claims, client_info,
+// x-client-*, telemetry) are ignored, as is any query string.
+func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request, tenant string) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		i.writeError(w, r, http.StatusBadRequest, "invalid_request", 900144, missingParam("grant_type"))
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			i.writeError(w, r, http.StatusRequestEntityTooLarge, "invalid_request", 90015, "The request body is too large.")
+			return
+		}
+		i.writeError(w, r, http.StatusBadRequest, "invalid_request", 90014, "The request body is not a valid form.")
+		return
+	}
+	form := r.PostForm
+
+	grant := form.Get("grant_type")
+	switch grant {
+	case "":
+		i.writeError(w, r, http.StatusBadRequest, "invalid_request", 900144, missingParam("grant_type"))
+		return
+	case "client_credentials":
+	default:
+		i.writeError(w, r, http.StatusBadRequest, "unsupported_grant_type", 70003,
+			"The app requested an unsupported grant type. Strongroom supports only 'client_credentials'.")
+		return
+	}
+
+	clientID, secret := form.Get("client_id"), form.Get("client_secret")
+	if u, p, ok := r.BasicAuth(); ok { // client_secret_basic: both parts are form-encoded (RFC 6749 §2.3.1)
+		bu, err1 := url.QueryUnescape(u)
+		bp, err2 := url.QueryUnescape(p)
+		if err1 != nil || err2 != nil || (clientID != "" && clientID != bu) || secret != "" {
+			i.writeError(w, r, http.StatusBadRequest, "invalid_request", 90014, "Conflicting or malformed client credentials.")
+			return
+		}
+		clientID, secret = bu, bp
+	}
+	if clientID == "" {
+		i.writeError(w, r, http.StatusBadRequest, "invalid_request", 900144, missingParam("client_id"))
+		return
+	}
+	if secret == "" {
+		if form.Get("client_assertion") != "" {
+			i.writeError(w, r, http.StatusBadRequest, "invalid_request", 7000219,
+				"Client assertions are not supported; use a client secret.")
+			return
+		}
+		i.writeError(w, r, http.StatusUnauthorized, "invalid_client", 7000218,
+			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+		return
+	}
+
+	scope, v1 := form.Get("scope"), false
+	if scope == "" && form.Get("resource") != "" {
+		scope, v1 = form.Get("resource")+"/.default", true
+	}
+
+	tok, err := i.id.ClientCredentials(r.Context(), tenant, clientID, secret, scope)
+	if err != nil {
+		i.writeTokenError(w, r, err, tenant, clientID, scope)
+		return
+	}
+	resp := tokenResponse{TokenType: "Bearer", ExpiresIn: tok.ExpiresIn, ExtExpiresIn: tok.ExpiresIn, AccessToken: tok.AccessToken}
+	if v1 {
+		resp.Resource = tok.Resource
+		resp.ExpiresOn = strconv.FormatInt(tok.ExpiresOn.Unix(), 10)
+	}
+	writeJSON(w, http.StatusOK, "no-store", resp)
+}
+
+// writeTokenError is the one mapping from identity errors to Entra's token errors.
+func (i *Issuer) writeTokenError(w http.ResponseWriter, r *http.Request, err error, tenant, clientID, scope string) {
+	switch {
+	case errors.Is(err, identity.ErrUnknownTenant):
+		i.writeError(w, r, http.StatusBadRequest, "invalid_request", 90002, tenantNotFound(tenant))
+	case errors.Is(err, identity.ErrInvalidScope) && strings.TrimSpace(scope) == "":
+		i.writeError(w, r, http.StatusBadRequest, "invalid_scope", 70011,
+			"The provided request must include a 'scope' input parameter.")
+	case errors.Is(err, identity.ErrInvalidScope):
+		i.writeError(w, r, http.StatusBadRequest, "invalid_scope", 1002012, fmt.Sprintf(
+			"The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).",
+			echo(scope)))
+	case errors.Is(err, identity.ErrUnknownClient):
+		i.writeError(w, r, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf(
+			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+			echo(clientID), i.id.TenantID()))
+	case errors.Is(err, identity.ErrInvalidClient):
+		i.writeError(w, r, http.StatusUnauthorized, "invalid_client", 7000215, fmt.Sprintf(
+			"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.",
+			echo(clientID)))
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		i.writeError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", 90033,
+			"The server is too busy to issue a token now. Retry later.")
+	default:
+		i.writeError(w, r, http.StatusInternalServerError, "server_error", 50000,
+			"There was an error issuing a token.")
+	}
+}
+
+// writeError writes Entra's error body. The description ends with the trace id, correlation id
+// and timestamp, as Entra's do; correlation_id echoes the client-request-id header when it is
+// a GUID.
+func (i *Issuer) writeError(w http.ResponseWriter, r *http.Request, status int, code string, aadsts int, msg string) {
+	trace := uuid.NewString()
+	corr := uuid.NewString()
+	if c, err := uuid.Parse(r.Header.Get("client-request-id")); err == nil {
+		corr = c.String()
+	}
+	ts := i.now().UTC().Format("2006-01-02 15:04:05Z")
+	w.Header().Set("client-request-id", corr)
+	w.Header().Set("x-ms-request-id", trace)
+	writeJSON(w, status, "no-store", errorResponse{
+		Error: code,
+		Description: fmt.Sprintf("AADSTS%d: %s Trace ID: %s Correlation ID: %s Timestamp: %s",
+			aadsts, msg, trace, corr, ts),
+		ErrorCodes:    []int{aadsts},
+		Timestamp:     ts,
+		TraceID:       trace,
+		CorrelationID: corr,
+	})
+}
+
+func missingParam(name string) string {
+	return fmt.Sprintf("The request body must contain the following parameter: '%s'.", name)
+}
+
+func tenantNotFound(tenant string) string {
+	return fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", echo(tenant))
+}
+
+// echo bounds a client-supplied public identifier before it goes into an error message. Never
+// pass it a secret or a token.
+func echo(s string) string {
+	const max = 100
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
