@@ -157,12 +157,26 @@ func isNotFound(err error) bool {
 	return errors.As(err, &re) && re.StatusCode == http.StatusNotFound
 }
 
+// containerNotFound names the missing thing for 404 codes about an enclosing resource, which
+// take precedence over what the command was looking for.
+var containerNotFound = map[string]string{
+	"VaultNotFound":         "vault",
+	"ResourceGroupNotFound": "resource group",
+	"SubscriptionNotFound":  "subscription",
+}
+
 // notFoundOr wraps err as "<what> not found: ..." for a 404 and as "<doing>: ..." otherwise.
 func notFoundOr(err error, what, doing string) error {
-	if isNotFound(err) {
-		return fmt.Errorf("%s not found: %w", what, err)
+	if !isNotFound(err) {
+		return fmt.Errorf("%s: %w", doing, err)
 	}
-	return fmt.Errorf("%s: %w", doing, err)
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		if c, ok := containerNotFound[re.ErrorCode]; ok {
+			what = c
+		}
+	}
+	return fmt.Errorf("%s not found: %w", what, err)
 }
 
 // notFoundError is a lookup that found nothing without a service 404 (e.g. a vault name missing

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -60,7 +59,7 @@ func isBoolWord(s string) bool {
 	return false
 }
 
-// parseTags parses az's "key[=value]" tag list. A lone empty value ("--tags ''") means an empty
+// parseTags parses az's "key[=value]" tag list. A lone empty value ("--tags ”") means an empty
 // tag set, which clears the tags on update.
 func parseTags(values []string) (map[string]*string, error) {
 	tags := map[string]*string{}
@@ -173,6 +172,3 @@ func readSecretFile(path, encoding string) (string, error) {
 	}
 	return encodeSecretFile(content, encoding)
 }
-
-// formatInt32 is strconv.Itoa for the SDKs' *int32 fields.
-func formatInt32(v int32) string { return strconv.FormatInt(int64(v), 10) }

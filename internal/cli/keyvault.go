@@ -20,18 +20,18 @@ func (a *app) keyvaultCommand() *cobra.Command {
 
 // vaultSettings are the optional vault properties shared by create and update, in az's names.
 type vaultSettings struct {
-	retentionDays        int32
-	purgeProtection      bool
-	rbacAuthorization    bool
-	forDeployment        bool
-	forDiskEncryption    bool
-	forTemplateDeploy    bool
-	publicNetworkAccess  string
-	defaultAction        string
-	bypass               string
-	sku                  string
-	tags                 []string
-	flags                *pflag.FlagSet
+	retentionDays       int32
+	purgeProtection     bool
+	rbacAuthorization   bool
+	forDeployment       bool
+	forDiskEncryption   bool
+	forTemplateDeploy   bool
+	publicNetworkAccess string
+	defaultAction       string
+	bypass              string
+	sku                 string
+	tags                []string
+	flags               *pflag.FlagSet
 }
 
 func (v *vaultSettings) register(f *pflag.FlagSet, create bool) {

@@ -88,7 +88,7 @@ type discoveryDoc struct {
 	CloudInstanceName                 string   `json:"cloud_instance_name"`
 }
 
-func (i *Issuer) newDoc(issuer, base string) discoveryDoc {
+func (i *Issuer) newDoc(issuer string) discoveryDoc {
 	return discoveryDoc{
 		Issuer:                            issuer,
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic"},
@@ -112,7 +112,7 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := i.publicURL + "/" + tenant
-	doc := i.newDoc(i.id.Issuer(tid), base)
+	doc := i.newDoc(i.id.Issuer(tid))
 	doc.AuthorizationEndpoint = base + "/oauth2/v2.0/authorize"
 	doc.TokenEndpoint = base + "/oauth2/v2.0/token"
 	doc.JWKSURI = base + "/discovery/v2.0/keys"
@@ -125,11 +125,10 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 // MSAL Python takes token_endpoint from here; the tokens it gets carry the tenant issuer.
 func (i *Issuer) serveADFSDiscovery(w http.ResponseWriter, _ *http.Request) {
 	base := i.publicURL + "/adfs"
-	doc := i.newDoc(base, base)
+	doc := i.newDoc(base)
 	doc.AuthorizationEndpoint = base + "/oauth2/authorize/"
 	doc.TokenEndpoint = base + "/oauth2/v2.0/token"
 	doc.JWKSURI = base + "/discovery/keys"
-	doc.SubjectTypesSupported = []string{"pairwise"}
 	writeJSON(w, http.StatusOK, "public, max-age=3600", doc)
 }
 
@@ -164,17 +163,13 @@ func (i *Issuer) serveInstanceDiscovery(w http.ResponseWriter, r *http.Request) 
 			}
 		}
 	}
-	apiVersion := r.URL.Query().Get("api-version")
-	if apiVersion == "" {
-		apiVersion = "1.1"
-	}
 	writeJSON(w, http.StatusOK, "public, max-age=3600", struct {
 		TenantDiscoveryEndpoint string             `json:"tenant_discovery_endpoint"`
 		APIVersion              string             `json:"api-version"`
 		Metadata                []instanceMetadata `json:"metadata"`
 	}{
 		TenantDiscoveryEndpoint: i.publicURL + "/" + tenant + "/v2.0/.well-known/openid-configuration",
-		APIVersion:              apiVersion,
+		APIVersion:              "1.1",
 		Metadata:                []instanceMetadata{{PreferredNetwork: i.host, PreferredCache: i.host, Aliases: []string{i.host}}},
 	})
 }
