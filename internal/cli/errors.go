@@ -124,9 +124,12 @@ func describeAuthError(afe *azidentity.AuthenticationFailedError) string {
 			}
 		}
 	}
-	// Without a response the first line names the failure (e.g. a transport error).
-	first, _, _ := strings.Cut(strings.TrimSpace(afe.Error()), "\n")
-	return "authentication failed: " + first
+	if afe.RawResponse != nil {
+		return fmt.Sprintf("authentication failed: the token endpoint answered %s", afe.RawResponse.Status)
+	}
+	// Without a response (e.g. a transport error) the message is the cause plus a help link.
+	msg, _, _ := strings.Cut(afe.Error(), "To troubleshoot, visit")
+	return "authentication failed: " + strings.TrimSuffix(strings.TrimSpace(msg), ".")
 }
 
 // oneLine folds a multi-line message into one line, dropping separator rules.

@@ -99,17 +99,6 @@ func parseDate(flag, s string) (time.Time, error) {
 	return time.Time{}, usageErrorf("invalid %s value %q: expected a UTC datetime such as 2027-12-31T01:11:59Z", flag, s)
 }
 
-// parseBool reads a three-state flag's value.
-func parseBool(flag, s string) (bool, error) {
-	switch strings.ToLower(s) {
-	case "true", "yes", "1", "t":
-		return true, nil
-	case "false", "no", "0", "f":
-		return false, nil
-	}
-	return false, usageErrorf("invalid %s value %q: expected true or false", flag, s)
-}
-
 // secretEncodings are az's --encoding choices for "secret set --file".
 var secretEncodings = []string{"utf-8", "ascii", "base64", "hex"}
 

@@ -75,9 +75,6 @@ func (s *Service) Verify(_ context.Context, raw string, audiences []string) (Cla
 	return c.clone(), nil
 }
 
-// verifyClaims mirrors accessClaims for decoding; Aud stays a string (we never mint arrays).
-type verifyClaims accessClaims
-
 func (s *Service) verifyToken(raw string, now time.Time) (Claims, error) {
 	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil || len(jws.Signatures) != 1 {
@@ -91,7 +88,7 @@ func (s *Service) verifyToken(raw string, now time.Time) (Claims, error) {
 	if err != nil {
 		return Claims{}, invalid("bad signature")
 	}
-	var vc verifyClaims
+	var vc accessClaims // aud must be a string: we never mint arrays
 	if err := json.Unmarshal(payload, &vc); err != nil {
 		return Claims{}, invalid("malformed claims")
 	}

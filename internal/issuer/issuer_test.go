@@ -146,6 +146,7 @@ func TestIssuer_Azidentity_Errors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("GetToken err = %v, want one mentioning %s", err, c.want)
 			}
+			t.Logf("azidentity: %v", err)
 			if strings.Contains(err.Error(), ts.boot.ClientSecret) {
 				t.Fatalf("error text contains the client secret")
 			}
