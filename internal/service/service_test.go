@@ -125,7 +125,10 @@ func TestService_Guard_DeniesStrangers(t *testing.T) {
 		name string
 		call func() error
 	}{
-		{"set", func() error { _, err := svc.SetSecret(stranger, "kv-b", "s", service.SecretInput{Value: &v}); return err }},
+		{"set", func() error {
+			_, err := svc.SetSecret(stranger, "kv-b", "s", service.SecretInput{Value: &v})
+			return err
+		}},
 		{"get", func() error { _, err := svc.GetSecret(stranger, "kv-b", "s", ""); return err }},
 		{"list", func() error { _, err := svc.ListSecrets(stranger, "kv-b", 25, ""); return err }},
 		{"vault get", func() error { _, err := svc.GetVault(stranger, "rg", "kv-b"); return err }},
