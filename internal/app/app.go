@@ -25,7 +25,6 @@ import (
 	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/service"
 	"github.com/strongroom/strongroom/internal/store"
-	"github.com/strongroom/strongroom/internal/store/bolt"
 )
 
 // Run starts the server described by cfg and blocks until ctx ends, then drains and closes.
@@ -48,7 +47,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 		return err
 	}
 
-	st, err := bolt.Open(filepath.Join(cfg.DataDir, "strongroom.db"))
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -112,7 +111,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 	}, svc, ids, issuer.New(ids, cfg.PublicURL), al, log)
 
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           wrapHandler(handler, st),
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -35,6 +35,8 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// Seal selects how the root key is kept. Only "file" exists yet. Default "file".
 	Seal SealConfig `yaml:"seal"`
+	// Cluster configures Raft clustering; empty means a single node.
+	Cluster ClusterConfig `yaml:"cluster"`
 }
 
 // SealConfig configures the seal.

@@ -13,7 +13,7 @@ import (
 func FuzzService_Verify(f *testing.F) {
 	ctx := context.Background()
 	clk := newFakeClock()
-	e := newEnv(&testing.T{})
+	e := newEnv(f)
 	s, err := identity.New(ctx, e.st, e.kr, identity.FastKDF(identity.Options{PublicURL: testPublicURL, Now: clk.Now}))
 	if err != nil {
 		f.Fatal(err)

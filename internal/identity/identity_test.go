@@ -51,7 +51,7 @@ type env struct {
 	kr *keyring.Keyring
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"))

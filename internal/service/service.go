@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -243,4 +244,28 @@ func newVersion() string {
 		panic("crypto/rand failed: " + err.Error()) // the kernel RNG does not fail on Linux
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// KeysApplied tells the service that a replicated store applied writes to keys on this node
+// (the Raft FSM calls it), so cached vault records stay current on every node.
+func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		name, ok := strings.CutPrefix(k, vaultPrefix)
+		if !ok {
+			continue
+		}
+		var v Vault
+		_, found, err := s.get(ctx, keyring.SystemKeyID, k, &v)
+		if err != nil {
+			return fmt.Errorf("reloading vault %s: %w", name, err)
+		}
+		s.vaultMu.Lock()
+		if found {
+			s.vaults[name] = &v
+		} else {
+			delete(s.vaults, name)
+		}
+		s.vaultMu.Unlock()
+	}
+	return nil
 }
