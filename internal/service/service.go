@@ -250,6 +250,10 @@ func newVersion() string {
 // (the Raft FSM calls it), so cached vault records stay current on every node.
 func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 	for _, k := range keys {
+		if id, ok := strings.CutPrefix(k, "sys/dek/"); ok {
+			s.kr.Forget(id) // a purge elsewhere destroyed it; reload on next use (or fail)
+			continue
+		}
 		name, ok := strings.CutPrefix(k, vaultPrefix)
 		if !ok {
 			continue
