@@ -24,7 +24,6 @@ import (
 	"github.com/strongroom/strongroom/internal/issuer"
 	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/service"
-	"github.com/strongroom/strongroom/internal/store"
 )
 
 // Run starts the server described by cfg and blocks until ctx ends, then drains and closes.
@@ -56,7 +55,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 			err = cerr
 		}
 	}()
-	kr, err := openKeyring(ctx, st, rootKey)
+	kr, err := keyring.Open(ctx, st, rootKey)
 	clear(rootKey)
 	if err != nil {
 		return err
@@ -148,30 +147,6 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 	}
 	log.Info("stopped")
 	return nil
-}
-
-func openKeyring(ctx context.Context, st store.Store, rootKey []byte) (*keyring.Keyring, error) {
-	kr, ops, err := keyring.Open(ctx, st, rootKey)
-	if err != nil {
-		return nil, err
-	}
-	if len(ops) > 0 {
-		if err := st.Apply(ctx, ops); err != nil {
-			return nil, fmt.Errorf("initializing keyring: %w", err)
-		}
-	}
-	if _, err := st.Get(ctx, "sys/dek/"+keyring.SystemKeyID); errors.Is(err, store.ErrNotFound) {
-		dek, err := kr.NewDataKey(keyring.SystemKeyID)
-		if err != nil {
-			return nil, err
-		}
-		if err := st.Apply(ctx, dek); err != nil {
-			return nil, fmt.Errorf("creating system data key: %w", err)
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("reading system data key: %w", err)
-	}
-	return kr, nil
 }
 
 func writeAdminFile(path string, b identity.Bootstrap) error {

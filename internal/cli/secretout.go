@@ -157,13 +157,13 @@ func newDeletedSecretItemOut(d *azsecrets.DeletedSecretProperties) deletedSecret
 // secretTarget names a secret by --vault-name/--name[/--version] or by --id, as az allows.
 type secretTarget struct {
 	vaultName, name, version, id string
-	withName, withVersion        bool
+	withName                     bool
 }
 
 // register adds the flags. withName is false for vault-wide commands (list, restore);
 // withVersion adds --version.
 func (t *secretTarget) register(f *pflag.FlagSet, withName, withVersion bool, idHelp string) {
-	t.withName, t.withVersion = withName, withVersion
+	t.withName = withName
 	f.StringVar(&t.vaultName, "vault-name", "", "name of the key vault")
 	if withName {
 		f.StringVarP(&t.name, "name", "n", "", "name of the secret")

@@ -15,7 +15,7 @@
 //     this package is ever written in plaintext and a record moved to another key fails to open.
 //   - Errors never contain a secret or a token. Verification failures say why in a few words.
 //
-// The keyring's system data key must exist before New is called (the app creates it at init).
+// Records are sealed by the keyring, each under its own data key wrapped by the active term.
 //
 // Storage layout (every value is a sealed JSON record carrying "v": 1; readers reject other
 // versions):

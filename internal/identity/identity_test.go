@@ -59,15 +59,8 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	kr, ops, err := keyring.Open(ctx, st, bytes.Repeat([]byte{7}, keyring.KeySize))
+	kr, err := keyring.Open(ctx, st, bytes.Repeat([]byte{7}, keyring.KeySize))
 	if err != nil {
-		t.Fatal(err)
-	}
-	dek, err := kr.NewDataKey(keyring.SystemKeyID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Apply(ctx, append(ops, dek...)); err != nil {
 		t.Fatal(err)
 	}
 	return &env{st: st, kr: kr}
@@ -379,25 +372,6 @@ func TestNew_RejectsUnknownRecordVersion(t *testing.T) {
 	_, err = identity.New(ctx, e.st, e.kr, identity.Options{PublicURL: testPublicURL})
 	if err == nil || !strings.Contains(err.Error(), "unsupported record version 2") {
 		t.Fatalf("New over a v2 record err = %v, want an unsupported record version error", err)
-	}
-}
-
-func TestNew_WithoutSystemKeyFails(t *testing.T) {
-	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	kr, ops, err := keyring.Open(ctx, st, bytes.Repeat([]byte{7}, keyring.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Apply(ctx, ops); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := identity.New(ctx, st, kr, identity.Options{PublicURL: testPublicURL}); !errors.Is(err, keyring.ErrKeyDestroyed) {
-		t.Fatalf("New without the system data key err = %v, want keyring.ErrKeyDestroyed", err)
 	}
 }
 

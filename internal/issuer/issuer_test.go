@@ -52,15 +52,8 @@ func newTestServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	kr, ops, err := keyring.Open(ctx, st, bytes.Repeat([]byte{9}, keyring.KeySize))
+	kr, err := keyring.Open(ctx, st, bytes.Repeat([]byte{9}, keyring.KeySize))
 	if err != nil {
-		t.Fatal(err)
-	}
-	dek, err := kr.NewDataKey(keyring.SystemKeyID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Apply(ctx, append(ops, dek...)); err != nil {
 		t.Fatal(err)
 	}
 	id, err := identity.New(ctx, st, kr, identity.Options{PublicURL: srv.URL})

@@ -1,20 +1,28 @@
-// Package keyring is Strongroom's envelope encryption. A root key (released by a seal) wraps one
-// data-encryption key (DEK) per key id: "system" for deployment records and "vault/<id>" for each
-// vault. DEKs seal records with AES-256-GCM whose associated data names the purpose, the key id
-// and the storage key, so a ciphertext moved to another key or vault fails to open.
+// Package keyring is Strongroom's envelope encryption. A root key (released by a seal) seals the
+// keyring record: a set of numbered key-encryption keys ("terms") and backup keys. Every stored
+// record is sealed with its own fresh data-encryption key (DEK), and that DEK is stored inside
+// the record, wrapped under the keyring's active term. Associated data binds each record to its
+// domain and storage key, so a ciphertext moved elsewhere fails to open.
 //
-// Invariant: only this package sees plaintext keys; DEKs reach the store only wrapped. Destroying
-// a vault's DEK (purge) makes every record sealed under it unreadable: cryptographic erasure.
+// Invariants: only this package sees plaintext keys; the store sees keys only wrapped. Rotation
+// (Rotate) adds a term that all new writes use while old terms stay readable; Rewrap moves a
+// record's DEK to the newest term without touching its ciphertext; RetireTerms drops terms no
+// record uses any more, which (together with a new root key) is how copies made before a purge
+// become unreadable (erasure epochs, see docs/security-model.md).
 //
-// Record format (version 1), used for both sealed records and wrapped DEKs:
+// Record format, version 2:
 //
-//	byte 0      format version (1)
-//	bytes 1-4   keyring term, big-endian uint32 (1 until key rotation lands)
-//	bytes 5-16  random 96-bit GCM nonce
-//	bytes 17-   AES-256-GCM ciphertext and 16-byte tag
+//	byte  0       format version (2)
+//	bytes 1-4     keyring term that wraps the DEK, big-endian uint32
+//	bytes 5-64    wrapped DEK: 12-byte nonce | AES-256-GCM(term key, DEK) (32+16 bytes)
+//	bytes 65-76   12-byte nonce
+//	bytes 77-     AES-256-GCM(DEK, plaintext) ciphertext and tag
 //
-// AAD for a record: "strongroom/record/v1\x00" + keyID + "\x00" + storageKey.
-// AAD for a wrapped DEK (stored at "sys/dek/<keyID>"): "strongroom/dek/v1\x00" + keyID.
+// AAD of the wrapped DEK: "strongroom/dek/v2\x00" + domain + "\x00" + storageKey.
+// AAD of the ciphertext:  "strongroom/record/v2\x00" + domain + "\x00" + storageKey.
+//
+// The keyring record at "sys/keyring" is a version-1 root record: byte 0 = 1, 12-byte nonce,
+// AES-256-GCM(root key, JSON ring) with AAD "strongroom/keyring/v1".
 package keyring
 
 import (
@@ -23,154 +31,336 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 
 	"github.com/strongroom/strongroom/internal/store"
 )
 
 const (
-	formatV1    = 1
-	currentTerm = 1
-	headerLen   = 1 + 4 + 12
-	// KeySize is the size of root keys and DEKs: AES-256.
-	KeySize = 32
+	formatV2     = 2
+	rootFormatV1 = 1
+	// KeySize is the size of root keys, terms and DEKs: AES-256.
+	KeySize    = 32
+	nonceSize  = 12
+	tagSize    = 16
+	wrappedLen = nonceSize + KeySize + tagSize
+	headerLen  = 1 + 4 + wrappedLen + nonceSize
 
-	dekPrefix = "sys/dek/"
-	checkKey  = "sys/keyring/check"
+	// RingKey is where the keyring record lives.
+	RingKey = "sys/keyring"
 )
 
-// SystemKeyID is the DEK for deployment-wide records (identities, resource groups, vault configs).
+// SystemKeyID is the domain of deployment-wide records (identities, resource groups, vaults).
 const SystemKeyID = "system"
 
 // Errors callers may test with errors.Is.
 var (
 	// ErrDecrypt means a record failed authentication: wrong key, wrong location or tampering.
 	ErrDecrypt = errors.New("record failed authentication")
-	// ErrKeyDestroyed means the data key was destroyed (its vault or item was purged).
-	ErrKeyDestroyed = errors.New("data key destroyed")
+	// ErrUnknownTerm means a record names a term this keyring no longer (or never) had.
+	ErrUnknownTerm = errors.New("record uses a retired or unknown keyring term")
 	// ErrWrongRootKey means the seal released a key that does not open this store.
 	ErrWrongRootKey = errors.New("root key does not match this data folder")
+	// ErrBackupKeyRevoked means a backup blob was made under a revoked backup key.
+	ErrBackupKeyRevoked = errors.New("backup key revoked or unknown")
 )
+
+// ring is the keyring record's plaintext.
+type ring struct {
+	Version    int               `json:"v"`
+	Active     uint32            `json:"active"`
+	Terms      map[uint32][]byte `json:"terms"`
+	BackupKeys map[uint32][]byte `json:"backupKeys"`
+	BackupNext uint32            `json:"backupActive"`
+}
+
+// state is an immutable snapshot of the ring with ready AEADs; rotation swaps in a new one.
+type state struct {
+	raw        []byte // the sealed ring record, the compare-and-set token for changes
+	ring       ring
+	terms      map[uint32]cipher.AEAD
+	backupKeys map[uint32]cipher.AEAD
+}
 
 // Keyring seals and opens records. It is safe for concurrent use.
 type Keyring struct {
-	st   store.Reader
+	st   store.Store
 	root cipher.AEAD
-
 	mu   sync.RWMutex
-	deks map[string]cipher.AEAD
+	cur  *state
 }
 
-// Open builds a keyring over st with the root key a seal released. On a new store it returns the
-// op that records a check value (apply it with the first write); on an existing one it verifies
-// that rootKey is the right key.
-func Open(ctx context.Context, st store.Reader, rootKey []byte) (*Keyring, []store.Op, error) {
+// Open loads the keyring sealed under rootKey, creating it (term 1, backup key 1) in a new store.
+func Open(ctx context.Context, st store.Store, rootKey []byte) (*Keyring, error) {
 	root, err := newAEAD(rootKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening keyring: %w", err)
+		return nil, fmt.Errorf("opening keyring: %w", err)
 	}
-	k := &Keyring{st: st, root: root, deks: map[string]cipher.AEAD{}}
-	rec, err := st.Get(ctx, checkKey)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		sealed, err := seal(root, []byte("strongroom/check/v1"), []byte("strongroom"))
-		if err != nil {
-			return nil, nil, err
+	k := &Keyring{st: st, root: root}
+	if err := k.Reload(ctx); err == nil {
+		return k, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	r := ring{Version: 1, Active: 1, Terms: map[uint32][]byte{1: randKey()}, BackupKeys: map[uint32][]byte{1: randKey()}, BackupNext: 1}
+	if err := k.write(ctx, nil, r); err != nil && !errors.Is(err, store.ErrConflict) {
+		return nil, fmt.Errorf("creating keyring: %w", err)
+	}
+	// Under a conflict another process created it first; load theirs.
+	if err := k.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Reload re-reads the keyring record (after another node changed it).
+func (k *Keyring) Reload(ctx context.Context) error {
+	raw, err := k.st.Get(ctx, RingKey)
+	if err != nil {
+		return err
+	}
+	if len(raw) < 1+nonceSize+tagSize || raw[0] != rootFormatV1 {
+		return fmt.Errorf("loading keyring: unsupported keyring format")
+	}
+	pt, err := k.root.Open(nil, raw[1:1+nonceSize], raw[1+nonceSize:], []byte("strongroom/keyring/v1"))
+	if err != nil {
+		return ErrWrongRootKey
+	}
+	var r ring
+	err = json.Unmarshal(pt, &r)
+	clear(pt)
+	if err != nil || r.Version != 1 || r.Terms[r.Active] == nil {
+		return fmt.Errorf("loading keyring: malformed keyring record")
+	}
+	s := &state{raw: raw, ring: r, terms: map[uint32]cipher.AEAD{}, backupKeys: map[uint32]cipher.AEAD{}}
+	for t, key := range r.Terms {
+		if s.terms[t], err = newAEAD(key); err != nil {
+			return err
 		}
-		return k, []store.Op{store.Put(checkKey, sealed)}, nil
-	case err != nil:
-		return nil, nil, fmt.Errorf("opening keyring: %w", err)
 	}
-	if _, err := open(root, []byte("strongroom/check/v1"), rec); err != nil {
-		return nil, nil, ErrWrongRootKey
+	for t, key := range r.BackupKeys {
+		if s.backupKeys[t], err = newAEAD(key); err != nil {
+			return err
+		}
 	}
-	return k, nil, nil
-}
-
-// NewDataKey makes a fresh DEK for keyID and returns the ops that persist it wrapped. The ops
-// fail with store.ErrConflict if keyID already has a key.
-func (k *Keyring) NewDataKey(keyID string) ([]store.Op, error) {
-	dek := make([]byte, KeySize)
-	if _, err := rand.Read(dek); err != nil {
-		return nil, fmt.Errorf("generating data key: %w", err)
-	}
-	wrapped, err := seal(k.root, dekAAD(keyID), dek)
-	clear(dek)
-	if err != nil {
-		return nil, fmt.Errorf("wrapping data key: %w", err)
-	}
-	return []store.Op{store.RequireAbsent(dekPrefix + keyID), store.Put(dekPrefix+keyID, wrapped)}, nil
-}
-
-// DestroyDataKey returns the op that deletes keyID's wrapped DEK. After it is applied, call
-// Forget so the in-memory copy goes too.
-func (k *Keyring) DestroyDataKey(keyID string) store.Op { return store.Delete(dekPrefix + keyID) }
-
-// Forget drops keyID's cached DEK.
-func (k *Keyring) Forget(keyID string) {
 	k.mu.Lock()
-	delete(k.deks, keyID)
+	k.cur = s
 	k.mu.Unlock()
+	return nil
 }
 
-// Seal encrypts plaintext for storage at storageKey under keyID's DEK.
-func (k *Keyring) Seal(ctx context.Context, keyID, storageKey string, plaintext []byte) ([]byte, error) {
-	aead, err := k.dek(ctx, keyID)
+func (k *Keyring) state() *state {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.cur
+}
+
+// write seals r and stores it, guarded by the record it replaces (nil: must not exist).
+func (k *Keyring) write(ctx context.Context, old []byte, r ring) error {
+	pt, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	out := make([]byte, 1+nonceSize, 1+nonceSize+len(pt)+tagSize)
+	out[0] = rootFormatV1
+	if _, err := rand.Read(out[1 : 1+nonceSize]); err != nil {
+		return err
+	}
+	out = k.root.Seal(out, out[1:1+nonceSize], pt, []byte("strongroom/keyring/v1"))
+	clear(pt)
+	guard := store.RequireAbsent(RingKey)
+	if old != nil {
+		guard = store.RequireEqual(RingKey, old)
+	}
+	return k.st.Apply(ctx, []store.Op{guard, store.Put(RingKey, out)})
+}
+
+// change applies fn to a copy of the ring and stores it.
+func (k *Keyring) change(ctx context.Context, fn func(r *ring) error) error {
+	s := k.state()
+	r := s.ring
+	r.Terms, r.BackupKeys = copyMap(s.ring.Terms), copyMap(s.ring.BackupKeys)
+	if err := fn(&r); err != nil {
+		return err
+	}
+	if err := k.write(ctx, s.raw, r); err != nil {
+		return fmt.Errorf("storing keyring: %w", err)
+	}
+	return k.Reload(ctx)
+}
+
+// Rotate adds a new term and makes it active for all new writes. Old terms stay readable.
+func (k *Keyring) Rotate(ctx context.Context) (uint32, error) {
+	var term uint32
+	err := k.change(ctx, func(r *ring) error {
+		for t := range r.Terms {
+			term = max(term, t)
+		}
+		term++
+		r.Terms[term] = randKey()
+		r.Active = term
+		return nil
+	})
+	return term, err
+}
+
+// Status describes the keyring.
+type Status struct {
+	ActiveTerm   uint32   `json:"activeTerm"`
+	Terms        []uint32 `json:"terms"`
+	BackupKey    uint32   `json:"activeBackupKey"`
+	BackupKeyIDs []uint32 `json:"backupKeys"`
+}
+
+// Status returns the active term and every readable term.
+func (k *Keyring) Status() Status {
+	s := k.state()
+	st := Status{ActiveTerm: s.ring.Active, BackupKey: s.ring.BackupNext}
+	for t := range s.ring.Terms {
+		st.Terms = append(st.Terms, t)
+	}
+	for t := range s.ring.BackupKeys {
+		st.BackupKeyIDs = append(st.BackupKeyIDs, t)
+	}
+	sort.Slice(st.Terms, func(i, j int) bool { return st.Terms[i] < st.Terms[j] })
+	sort.Slice(st.BackupKeyIDs, func(i, j int) bool { return st.BackupKeyIDs[i] < st.BackupKeyIDs[j] })
+	return st
+}
+
+// RetireTerms destroys every term older than the active one. Call it only after a completed
+// rewrap: records still under a retired term become unreadable.
+func (k *Keyring) RetireTerms(ctx context.Context) ([]uint32, error) {
+	var gone []uint32
+	err := k.change(ctx, func(r *ring) error {
+		for t := range r.Terms {
+			if t != r.Active {
+				clear(r.Terms[t])
+				delete(r.Terms, t)
+				gone = append(gone, t)
+			}
+		}
+		return nil
+	})
+	return gone, err
+}
+
+// Seal encrypts plaintext for storage at storageKey in domain under a fresh DEK.
+func (k *Keyring) Seal(_ context.Context, domain, storageKey string, plaintext []byte) ([]byte, error) {
+	s := k.state()
+	term := s.ring.Active
+	dek := randKey()
+	defer clear(dek)
+	out := make([]byte, headerLen, headerLen+len(plaintext)+tagSize)
+	out[0] = formatV2
+	binary.BigEndian.PutUint32(out[1:5], term)
+	w := out[5 : 5+wrappedLen]
+	if _, err := rand.Read(w[:nonceSize]); err != nil {
+		return nil, fmt.Errorf("generating nonce: %w", err)
+	}
+	s.terms[term].Seal(w[nonceSize:nonceSize], w[:nonceSize], dek, aad("dek", domain, storageKey))
+	nonce := out[5+wrappedLen : headerLen]
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("generating nonce: %w", err)
+	}
+	a, err := newAEAD(dek)
 	if err != nil {
 		return nil, err
 	}
-	return seal(aead, recordAAD(keyID, storageKey), plaintext)
+	return a.Seal(out, nonce, plaintext, aad("record", domain, storageKey)), nil
 }
 
-// Open decrypts a record read from storageKey under keyID's DEK.
-func (k *Keyring) Open(ctx context.Context, keyID, storageKey string, record []byte) ([]byte, error) {
-	aead, err := k.dek(ctx, keyID)
-	if err != nil {
-		return nil, err
-	}
-	pt, err := open(aead, recordAAD(keyID, storageKey), record)
+// Open decrypts a record read from storageKey in domain.
+func (k *Keyring) Open(_ context.Context, domain, storageKey string, record []byte) ([]byte, error) {
+	s := k.state()
+	dek, err := s.unwrap(domain, storageKey, record)
 	if err != nil {
 		return nil, fmt.Errorf("opening record %q: %w", storageKey, err)
+	}
+	defer clear(dek)
+	a, err := newAEAD(dek)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := a.Open(nil, record[5+wrappedLen:headerLen], record[headerLen:], aad("record", domain, storageKey))
+	if err != nil {
+		return nil, fmt.Errorf("opening record %q: %w", storageKey, ErrDecrypt)
 	}
 	return pt, nil
 }
 
-func (k *Keyring) dek(ctx context.Context, keyID string) (cipher.AEAD, error) {
-	k.mu.RLock()
-	a := k.deks[keyID]
-	k.mu.RUnlock()
-	if a != nil {
-		return a, nil
+func (s *state) unwrap(domain, storageKey string, record []byte) ([]byte, error) {
+	if len(record) < headerLen+tagSize {
+		return nil, fmt.Errorf("record too short: %w", ErrDecrypt)
 	}
-	wrapped, err := k.st.Get(ctx, dekPrefix+keyID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("loading data key %q: %w", keyID, ErrKeyDestroyed)
+	if record[0] != formatV2 {
+		return nil, fmt.Errorf("unsupported record format %d: %w", record[0], ErrDecrypt)
 	}
+	term := binary.BigEndian.Uint32(record[1:5])
+	t := s.terms[term]
+	if t == nil {
+		return nil, fmt.Errorf("term %d: %w", term, ErrUnknownTerm)
+	}
+	w := record[5 : 5+wrappedLen]
+	dek, err := t.Open(nil, w[:nonceSize], w[nonceSize:], aad("dek", domain, storageKey))
 	if err != nil {
-		return nil, fmt.Errorf("loading data key %q: %w", keyID, err)
+		return nil, ErrDecrypt
 	}
-	dek, err := open(k.root, dekAAD(keyID), wrapped)
-	if err != nil {
-		return nil, fmt.Errorf("unwrapping data key %q: %w", keyID, err)
-	}
-	a, err = newAEAD(dek)
-	clear(dek)
-	if err != nil {
-		return nil, err
-	}
-	k.mu.Lock()
-	k.deks[keyID] = a
-	k.mu.Unlock()
-	return a, nil
+	return dek, nil
 }
 
-func recordAAD(keyID, storageKey string) []byte {
-	return []byte("strongroom/record/v1\x00" + keyID + "\x00" + storageKey)
+// Term returns the keyring term a record's DEK is wrapped under.
+func Term(record []byte) (uint32, bool) {
+	if len(record) < headerLen || record[0] != formatV2 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(record[1:5]), true
 }
 
-func dekAAD(keyID string) []byte { return []byte("strongroom/dek/v1\x00" + keyID) }
+// Rewrap returns record with its DEK re-wrapped under the active term (the ciphertext is
+// unchanged), or changed=false when it already uses the active term.
+func (k *Keyring) Rewrap(domain, storageKey string, record []byte) (out []byte, changed bool, err error) {
+	s := k.state()
+	if t, ok := Term(record); ok && t == s.ring.Active {
+		return record, false, nil
+	}
+	dek, err := s.unwrap(domain, storageKey, record)
+	if err != nil {
+		return nil, false, fmt.Errorf("rewrapping %q: %w", storageKey, err)
+	}
+	defer clear(dek)
+	out = append([]byte(nil), record...)
+	binary.BigEndian.PutUint32(out[1:5], s.ring.Active)
+	w := out[5 : 5+wrappedLen]
+	if _, err := rand.Read(w[:nonceSize]); err != nil {
+		return nil, false, err
+	}
+	s.terms[s.ring.Active].Seal(w[nonceSize:nonceSize], w[:nonceSize], dek, aad("dek", domain, storageKey))
+	return out, true, nil
+}
+
+func aad(kind, domain, storageKey string) []byte {
+	return []byte("strongroom/" + kind + "/v2\x00" + domain + "\x00" + storageKey)
+}
+
+func randKey() []byte {
+	b := make([]byte, KeySize)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // the kernel RNG does not fail on Linux
+	}
+	return b
+}
+
+func copyMap(m map[uint32][]byte) map[uint32][]byte {
+	out := make(map[uint32][]byte, len(m))
+	for k, v := range m {
+		out[k] = append([]byte(nil), v...)
+	}
+	return out
+}
 
 func newAEAD(key []byte) (cipher.AEAD, error) {
 	if len(key) != KeySize {
@@ -181,31 +371,4 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
-}
-
-func seal(aead cipher.AEAD, aad, plaintext []byte) ([]byte, error) {
-	out := make([]byte, headerLen, headerLen+len(plaintext)+aead.Overhead())
-	out[0] = formatV1
-	binary.BigEndian.PutUint32(out[1:5], currentTerm)
-	if _, err := rand.Read(out[5:headerLen]); err != nil {
-		return nil, fmt.Errorf("generating nonce: %w", err)
-	}
-	return aead.Seal(out, out[5:headerLen], plaintext, aad), nil
-}
-
-func open(aead cipher.AEAD, aad, record []byte) ([]byte, error) {
-	if len(record) < headerLen+aead.Overhead() {
-		return nil, fmt.Errorf("record too short: %w", ErrDecrypt)
-	}
-	if record[0] != formatV1 {
-		return nil, fmt.Errorf("unsupported record format %d: %w", record[0], ErrDecrypt)
-	}
-	if term := binary.BigEndian.Uint32(record[1:5]); term != currentTerm {
-		return nil, fmt.Errorf("unknown keyring term %d: %w", term, ErrDecrypt)
-	}
-	pt, err := aead.Open(nil, record[5:headerLen], record[headerLen:], aad)
-	if err != nil {
-		return nil, ErrDecrypt
-	}
-	return pt, nil
 }

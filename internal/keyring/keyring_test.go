@@ -12,36 +12,25 @@ import (
 	"github.com/strongroom/strongroom/internal/store/bolt"
 )
 
-func newKeyring(t *testing.T) (*keyring.Keyring, store.Store, []byte) {
+var rootA = bytes.Repeat([]byte{7}, keyring.KeySize)
+
+func newKeyring(t *testing.T) (*keyring.Keyring, store.Store) {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	root := bytes.Repeat([]byte{7}, keyring.KeySize)
-	kr, ops, err := keyring.Open(context.Background(), st, root)
+	kr, err := keyring.Open(context.Background(), st, rootA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Apply(context.Background(), ops); err != nil {
-		t.Fatal(err)
-	}
-	return kr, st, root
+	return kr, st
 }
 
-func TestKeyring_SealOpen_BindsKeyIDAndLocation(t *testing.T) {
+func TestKeyring_SealOpen_BindsDomainAndLocation(t *testing.T) {
 	ctx := context.Background()
-	kr, st, _ := newKeyring(t)
-	for _, id := range []string{"vault/a", "vault/b"} {
-		ops, err := kr.NewDataKey(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Apply(ctx, ops); err != nil {
-			t.Fatal(err)
-		}
-	}
+	kr, _ := newKeyring(t)
 	rec, err := kr.Seal(ctx, "vault/a", "s/1", []byte("canary"))
 	if err != nil {
 		t.Fatal(err)
@@ -49,24 +38,30 @@ func TestKeyring_SealOpen_BindsKeyIDAndLocation(t *testing.T) {
 	if bytes.Contains(rec, []byte("canary")) {
 		t.Fatal("sealed record contains the plaintext")
 	}
+	rec2, _ := kr.Seal(ctx, "vault/a", "s/1", []byte("canary"))
+	if bytes.Equal(rec[5:65], rec2[5:65]) {
+		t.Fatal("two records share a wrapped data key")
+	}
 	cases := []struct {
-		name, keyID, loc string
-		rec              []byte
-		wantErr          bool
+		name, domain, loc string
+		rec               []byte
+		wantErr           error
 	}{
-		{"same place", "vault/a", "s/1", rec, false},
-		{"moved key", "vault/a", "s/2", rec, true},
-		{"other vault", "vault/b", "s/1", rec, true},
-		{"flipped bit", "vault/a", "s/1", flip(rec, len(rec)-1), true},
-		{"unknown format", "vault/a", "s/1", flip(rec, 0), true},
-		{"truncated", "vault/a", "s/1", rec[:10], true},
+		{"same place", "vault/a", "s/1", rec, nil},
+		{"moved key", "vault/a", "s/2", rec, keyring.ErrDecrypt},
+		{"other vault", "vault/b", "s/1", rec, keyring.ErrDecrypt},
+		{"flipped ciphertext bit", "vault/a", "s/1", flip(rec, len(rec)-1), keyring.ErrDecrypt},
+		{"flipped wrapped-key bit", "vault/a", "s/1", flip(rec, 20), keyring.ErrDecrypt},
+		{"unknown format", "vault/a", "s/1", flip(rec, 0), keyring.ErrDecrypt},
+		{"unknown term", "vault/a", "s/1", flip(rec, 4), keyring.ErrUnknownTerm},
+		{"truncated", "vault/a", "s/1", rec[:10], keyring.ErrDecrypt},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			pt, err := kr.Open(ctx, c.keyID, c.loc, c.rec)
-			if c.wantErr {
-				if !errors.Is(err, keyring.ErrDecrypt) {
-					t.Fatalf("Open err = %v, want ErrDecrypt", err)
+			pt, err := kr.Open(ctx, c.domain, c.loc, c.rec)
+			if c.wantErr != nil {
+				if !errors.Is(err, c.wantErr) {
+					t.Fatalf("Open err = %v, want %v", err, c.wantErr)
 				}
 				return
 			}
@@ -77,26 +72,83 @@ func TestKeyring_SealOpen_BindsKeyIDAndLocation(t *testing.T) {
 	}
 }
 
-func TestKeyring_DestroyDataKey_ErasesRecords(t *testing.T) {
+func TestKeyring_RotateRewrapRetire(t *testing.T) {
 	ctx := context.Background()
-	kr, st, _ := newKeyring(t)
-	ops, _ := kr.NewDataKey("vault/x")
-	if err := st.Apply(ctx, ops); err != nil {
+	kr, st := newKeyring(t)
+	old, _ := kr.Seal(ctx, "d", "k1", []byte("old value"))
+	term, err := kr.Rotate(ctx)
+	if err != nil || term != 2 {
+		t.Fatalf("Rotate = %d, %v", term, err)
+	}
+	fresh, _ := kr.Seal(ctx, "d", "k2", []byte("new value"))
+	if tOld, _ := keyring.Term(old); tOld != 1 {
+		t.Fatalf("old record term = %d, want 1", tOld)
+	}
+	if tNew, _ := keyring.Term(fresh); tNew != 2 {
+		t.Fatalf("new record term = %d, want 2", tNew)
+	}
+	if pt, err := kr.Open(ctx, "d", "k1", old); err != nil || string(pt) != "old value" {
+		t.Fatalf("old record after rotate: %q, %v", pt, err)
+	}
+	// Another process sees the rotation after reloading from the store.
+	other, err := keyring.Open(ctx, st, rootA)
+	if err != nil || other.Status().ActiveTerm != 2 {
+		t.Fatalf("second keyring: %+v, %v", other.Status(), err)
+	}
+	rw, changed, err := kr.Rewrap("d", "k1", old)
+	if err != nil || !changed {
+		t.Fatalf("Rewrap = %v, %v", changed, err)
+	}
+	if tr, _ := keyring.Term(rw); tr != 2 || !bytes.Equal(rw[77:], old[77:]) {
+		t.Fatalf("rewrapped term %d; ciphertext unchanged = %v", tr, bytes.Equal(rw[77:], old[77:]))
+	}
+	if _, changed, _ := kr.Rewrap("d", "k2", fresh); changed {
+		t.Fatal("a record already under the active term was rewrapped")
+	}
+	gone, err := kr.RetireTerms(ctx)
+	if err != nil || len(gone) != 1 || gone[0] != 1 {
+		t.Fatalf("RetireTerms = %v, %v", gone, err)
+	}
+	if _, err := kr.Open(ctx, "d", "k1", old); !errors.Is(err, keyring.ErrUnknownTerm) {
+		t.Fatalf("record under a retired term: err = %v, want ErrUnknownTerm", err)
+	}
+	if pt, err := kr.Open(ctx, "d", "k1", rw); err != nil || string(pt) != "old value" {
+		t.Fatalf("rewrapped record after retire: %q, %v", pt, err)
+	}
+}
+
+func TestKeyring_BackupKeys(t *testing.T) {
+	ctx := context.Background()
+	kr, _ := newKeyring(t)
+	b1, err := kr.SealBackup("p", []byte("payload"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	rec, _ := kr.Seal(ctx, "vault/x", "k", []byte("v"))
-	if err := st.Apply(ctx, []store.Op{kr.DestroyDataKey("vault/x")}); err != nil {
+	if _, err := kr.OpenBackup("other", b1); !errors.Is(err, keyring.ErrDecrypt) {
+		t.Fatalf("wrong purpose err = %v", err)
+	}
+	id, err := kr.RotateBackupKey(ctx)
+	if err != nil || id != 2 {
+		t.Fatalf("RotateBackupKey = %d, %v", id, err)
+	}
+	b2, _ := kr.SealBackup("p", []byte("payload2"))
+	if pt, err := kr.OpenBackup("p", b1); err != nil || string(pt) != "payload" {
+		t.Fatalf("old blob after rotation: %v", err)
+	}
+	if err := kr.RevokeBackupKey(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	kr.Forget("vault/x")
-	if _, err := kr.Open(ctx, "vault/x", "k", rec); !errors.Is(err, keyring.ErrKeyDestroyed) {
-		t.Fatalf("Open after destroy err = %v, want ErrKeyDestroyed", err)
+	if _, err := kr.OpenBackup("p", b1); !errors.Is(err, keyring.ErrBackupKeyRevoked) {
+		t.Fatalf("revoked blob err = %v, want ErrBackupKeyRevoked", err)
+	}
+	if pt, err := kr.OpenBackup("p", b2); err != nil || string(pt) != "payload2" {
+		t.Fatalf("current blob after revocation: %v", err)
 	}
 }
 
 func TestKeyring_Open_WrongRootKey(t *testing.T) {
-	_, st, _ := newKeyring(t)
-	if _, _, err := keyring.Open(context.Background(), st, bytes.Repeat([]byte{8}, keyring.KeySize)); !errors.Is(err, keyring.ErrWrongRootKey) {
+	_, st := newKeyring(t)
+	if _, err := keyring.Open(context.Background(), st, bytes.Repeat([]byte{8}, keyring.KeySize)); !errors.Is(err, keyring.ErrWrongRootKey) {
 		t.Fatalf("Open with wrong root err = %v, want ErrWrongRootKey", err)
 	}
 }

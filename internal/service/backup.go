@@ -5,20 +5,21 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
+	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/store"
 )
 
-// Backup blob format, version 1: the ASCII magic "SRSB1" followed by a keyring record (see
-// package keyring) sealed under the deployment's backup key ("backup") with storage key
-// "backup/secret/v1" as associated data. Its plaintext is the JSON of backupPayload. The blob is
-// returned base64url-encoded without padding. Any vault of the same deployment can restore it;
-// a blob altered in any byte, or made by another deployment, fails authentication.
+// Backup blob format, version 1: the ASCII magic "SRSB1" followed by a sealed backup (see
+// keyring.SealBackup) under the deployment's active backup key, purpose "secret/v1". Its
+// plaintext is the JSON of backupPayload. The blob is returned base64url-encoded without
+// padding. Any vault of the same deployment can restore it; a blob altered in any byte, made by
+// another deployment, or made under a revoked backup key is refused.
 const (
-	backupMagic  = "SRSB1"
-	backupKeyID  = "backup"
-	backupAADKey = "backup/secret/v1"
+	backupMagic   = "SRSB1"
+	backupPurpose = "secret/v1"
 )
 
 type backupPayload struct {
@@ -53,28 +54,16 @@ func (s *Service) BackupSecret(ctx context.Context, vaultName, name string) (str
 	if err != nil {
 		return "", err
 	}
-	if err := s.ensureBackupKey(ctx); err != nil {
-		return "", err
+	pt, err := json.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("encoding backup: %w", err)
 	}
-	b, err := s.seal(ctx, backupKeyID, backupAADKey, p)
+	b, err := s.kr.SealBackup(backupPurpose, pt)
+	clear(pt)
 	if err != nil {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(append([]byte(backupMagic), b...)), nil
-}
-
-func (s *Service) ensureBackupKey(ctx context.Context) error {
-	if _, err := s.st.Get(ctx, "sys/dek/"+backupKeyID); err == nil {
-		return nil
-	}
-	ops, err := s.kr.NewDataKey(backupKeyID)
-	if err != nil {
-		return err
-	}
-	if err := s.st.Apply(ctx, ops); err != nil && !errors.Is(err, store.ErrConflict) {
-		return err // a conflict means a concurrent backup created it first
-	}
-	return nil
 }
 
 // RestoreSecret restores a backup blob into vaultName under the secret's original name.
@@ -88,7 +77,10 @@ func (s *Service) RestoreSecret(ctx context.Context, vaultName, blob string) (Se
 	if err != nil || !strings.HasPrefix(string(raw), backupMagic) {
 		return Secret{}, corrupt
 	}
-	pt, err := s.kr.Open(ctx, backupKeyID, backupAADKey, raw[len(backupMagic):])
+	pt, err := s.kr.OpenBackup(backupPurpose, raw[len(backupMagic):])
+	if errors.Is(err, keyring.ErrBackupKeyRevoked) {
+		return Secret{}, badParameter("Backup blob was made under a backup key that has been revoked; it can no longer be restored.")
+	}
 	if err != nil {
 		return Secret{}, corrupt
 	}

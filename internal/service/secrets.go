@@ -469,7 +469,11 @@ func (s *Service) PurgeDeletedSecret(ctx context.Context, vaultName, name string
 
 func (s *Service) purgeSecret(ctx context.Context, v *Vault, name string, headRaw []byte) error {
 	hk := headKey(v.ID, name)
-	return s.apply(ctx, []store.Op{store.RequireEqual(hk, headRaw), store.Delete(hk), store.DeletePrefix(versionPrefix(v.ID, name))})
+	if err := s.apply(ctx, []store.Op{store.RequireEqual(hk, headRaw), store.Delete(hk), store.DeletePrefix(versionPrefix(v.ID, name))}); err != nil {
+		return err
+	}
+	s.erased()
+	return nil
 }
 
 // ListSecrets lists live secrets (latest version metadata, no values).

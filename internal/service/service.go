@@ -107,6 +107,9 @@ type Options struct {
 	Assignments []authz.Assignment
 	// Now is the clock; nil means time.Now. Tests inject it to move past retention periods.
 	Now func() time.Time
+	// Erased is called after a purge freed storage that held ciphertext, so the store can erase
+	// the freed pages (secure deletion); nil does nothing.
+	Erased func()
 }
 
 // Service is safe for concurrent use.
@@ -250,8 +253,10 @@ func newVersion() string {
 // (the Raft FSM calls it), so cached vault records stay current on every node.
 func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 	for _, k := range keys {
-		if id, ok := strings.CutPrefix(k, "sys/dek/"); ok {
-			s.kr.Forget(id) // a purge elsewhere destroyed it; reload on next use (or fail)
+		if k == keyring.RingKey {
+			if err := s.kr.Reload(ctx); err != nil {
+				return fmt.Errorf("reloading keyring: %w", err)
+			}
 			continue
 		}
 		name, ok := strings.CutPrefix(k, vaultPrefix)
@@ -272,4 +277,10 @@ func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 		s.vaultMu.Unlock()
 	}
 	return nil
+}
+
+func (s *Service) erased() {
+	if s.opts.Erased != nil {
+		s.opts.Erased()
+	}
 }

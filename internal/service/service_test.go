@@ -40,12 +40,8 @@ func newService(t *testing.T) (*service.Service, *clock, context.Context) {
 	}
 	t.Cleanup(func() { st.Close() })
 	ctx := context.Background()
-	kr, ops, err := keyring.Open(ctx, st, bytes.Repeat([]byte{1}, keyring.KeySize))
+	kr, err := keyring.Open(ctx, st, bytes.Repeat([]byte{1}, keyring.KeySize))
 	if err != nil {
-		t.Fatal(err)
-	}
-	sys, _ := kr.NewDataKey(keyring.SystemKeyID)
-	if err := st.Apply(ctx, append(ops, sys...)); err != nil {
 		t.Fatal(err)
 	}
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}

@@ -89,12 +89,7 @@ func (s *Service) PutVault(ctx context.Context, rg, name string, in VaultInput) 
 	}
 	v = &Vault{ID: uuid.NewString(), Name: name, ResourceGroup: rg, Location: in.Location, Tags: in.Tags,
 		Properties: p, Created: now, CreatedBy: c.ObjectID, Updated: now, UpdatedBy: c.ObjectID}
-	dekOps, err := s.kr.NewDataKey("vault/" + v.ID)
-	if err != nil {
-		return nil, false, err
-	}
-	dekOps = append(dekOps, store.RequireAbsent(vaultPrefix+strings.ToLower(name)))
-	if err := s.putVaultRecord(ctx, v, dekOps...); err != nil {
+	if err := s.putVaultRecord(ctx, v, store.RequireAbsent(vaultPrefix+strings.ToLower(name))); err != nil {
 		return nil, false, err
 	}
 	return v, true, nil
@@ -342,19 +337,17 @@ func (s *Service) PurgeDeletedVault(ctx context.Context, location, name string) 
 	return s.purgeVaultLocked(ctx, v)
 }
 
-// purgeVaultLocked destroys the vault's data key (cryptographic erasure), its records and its
-// entry. The caller holds vaultWrite.
+// purgeVaultLocked deletes the vault's records (each sealed under its own data key) and its
+// entry in one batch, then asks the store to erase the freed pages. The caller holds vaultWrite.
 func (s *Service) purgeVaultLocked(ctx context.Context, v *Vault) error {
-	keyID := "vault/" + v.ID
 	err := s.apply(ctx, []store.Op{
-		s.kr.DestroyDataKey(keyID),
 		store.DeletePrefix("v/" + v.ID + "/"),
 		store.Delete(vaultPrefix + strings.ToLower(v.Name)),
 	})
 	if err != nil {
 		return err
 	}
-	s.kr.Forget(keyID)
+	s.erased()
 	s.vaultMu.Lock()
 	delete(s.vaults, strings.ToLower(v.Name))
 	s.vaultMu.Unlock()
