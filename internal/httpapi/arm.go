@@ -235,9 +235,9 @@ func (a *armReq) graphServicePrincipals(_ []string) {
 
 // groupJSON is a resource group as ARM returns it.
 func (a *armReq) groupJSON(rg service.ResourceGroup) map[string]any {
-	tags := rg.Tags
-	if tags == nil {
-		tags = map[string]string{}
+	var tags any // ARM sends null when a group has no tags
+	if rg.Tags != nil {
+		tags = rg.Tags
 	}
 	return map[string]any{
 		"id": "/subscriptions/" + a.s.cfg.SubscriptionID + "/resourceGroups/" + rg.Name, "name": rg.Name,

@@ -94,6 +94,33 @@ type Keyring struct {
 	cur  *state
 }
 
+// ErrNotInitialized means the store has no keyring yet.
+var ErrNotInitialized = errors.New("store is not initialized")
+
+// Load loads the keyring sealed under rootKey; it never creates one.
+func Load(ctx context.Context, st store.Store, rootKey []byte) (*Keyring, error) {
+	root, err := newAEAD(rootKey)
+	if err != nil {
+		return nil, fmt.Errorf("opening keyring: %w", err)
+	}
+	k := &Keyring{st: st, root: root}
+	if err := k.Reload(ctx); errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotInitialized
+	} else if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Initialized reports whether st holds a keyring.
+func Initialized(ctx context.Context, st store.Reader) (bool, error) {
+	_, err := st.Get(ctx, RingKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // Open loads the keyring sealed under rootKey, creating it (term 1, backup key 1) in a new store.
 func Open(ctx context.Context, st store.Store, rootKey []byte) (*Keyring, error) {
 	root, err := newAEAD(rootKey)

@@ -45,12 +45,9 @@ func newService(t *testing.T) (*service.Service, *clock, context.Context) {
 		t.Fatal(err)
 	}
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	svc, err := service.New(ctx, st, kr, service.Options{
-		SubscriptionID: "sub", TenantID: tenant,
-		VaultURI:    func(n string) string { return "https://" + n + ".vault.localhost" },
-		Assignments: []authz.Assignment{{ID: "a", PrincipalID: admin, Role: authz.Owner, Scope: "/"}},
-		Now:         clk.Now,
-	})
+	opts := testOptions()
+	opts.Now = clk.Now
+	svc, err := service.New(ctx, st, kr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,5 +159,13 @@ func TestService_ConcurrentSetsAllLand(t *testing.T) {
 	p, err := svc.ListSecretVersions(ctx, "kv-c", "same", 25, "")
 	if err != nil || len(p.Items) != 20 {
 		t.Fatalf("versions = %d, %v; want 20", len(p.Items), err)
+	}
+}
+
+func testOptions() service.Options {
+	return service.Options{
+		SubscriptionID: "sub", TenantID: tenant,
+		VaultURI:    func(n string) string { return "https://" + n + ".vault.localhost" },
+		Assignments: []authz.Assignment{{ID: "a", PrincipalID: admin, Role: authz.Owner, Scope: "/"}},
 	}
 }

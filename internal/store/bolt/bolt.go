@@ -42,8 +42,9 @@ type DB struct {
 var _ store.Store = (*DB)(nil)
 
 type request struct {
-	ops []store.Op
-	err chan error
+	ops     []store.Op
+	compact bool // run a compaction instead of applying ops
+	err     chan error
 }
 
 // Open opens (creating if needed) the store file at path with mode 0600.
@@ -161,15 +162,28 @@ func (d *DB) commitLoop() {
 			d.failPending()
 			return
 		}
+		if first.compact {
+			first.err <- d.compact()
+			continue
+		}
 		group = append(group[:0], first)
 	drain:
 		for len(group) < maxGroup {
 			select {
 			case r := <-d.pending:
+				if r.compact {
+					d.commit(group)
+					group = group[:0]
+					r.err <- d.compact()
+					continue
+				}
 				group = append(group, r)
 			default:
 				break drain
 			}
+		}
+		if len(group) == 0 {
+			continue
 		}
 		d.commit(group)
 	}

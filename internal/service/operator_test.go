@@ -1,0 +1,203 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/service"
+	"github.com/strongroom/strongroom/internal/store"
+	"github.com/strongroom/strongroom/internal/store/bolt"
+)
+
+// countTerms counts sealed records per keyring term in the store.
+func countTerms(t *testing.T, st store.Store) map[uint32]int {
+	t.Helper()
+	out := map[uint32]int{}
+	err := st.Scan(context.Background(), "", "", func(key string, raw []byte) bool {
+		if strings.HasPrefix(key, "sys/") {
+			return true
+		}
+		if term, ok := keyring.Term(raw); ok {
+			out[term]++
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestService_RotateRewrap_Resumable(t *testing.T) {
+	e := newServiceEnv(t)
+	svc, ctx := e.svc, e.ctx
+	mkVault(t, svc, ctx, "kv-r", 90, false)
+	for i := range 40 {
+		v := strings.Repeat("x", i+1)
+		if _, err := svc.SetSecret(ctx, "kv-r", "s"+string(rune('a'+i%26))+string(rune('a'+i/26)), service.SecretInput{Value: &v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	term, err := svc.RotateKeyring(ctx)
+	if err != nil || term != 2 {
+		t.Fatalf("rotate = %d, %v", term, err)
+	}
+	v := "after rotation"
+	if _, err := svc.SetSecret(ctx, "kv-r", "fresh", service.SecretInput{Value: &v}); err != nil {
+		t.Fatal(err)
+	}
+	before := countTerms(t, e.st)
+	if before[1] == 0 || before[2] < 2 {
+		t.Fatalf("terms before rewrap = %v: want old records on 1 and the new secret's on 2", before)
+	}
+	// Old values still read.
+	if got, err := svc.GetSecret(ctx, "kv-r", "saa", ""); err != nil || got.Value != "x" {
+		t.Fatalf("old value after rotate: %v", err)
+	}
+	if _, err := svc.RetireOldTerms(ctx); !errors.Is(err, service.ErrConflict) {
+		t.Fatalf("retire before rewrap err = %v, want conflict", err)
+	}
+	// Interrupted run: at most 10 records, cursor left in the store.
+	p1, err := svc.Rewrap(ctx, 10)
+	if err != nil || p1.Done || p1.Rewrapped != 10 {
+		t.Fatalf("first run = %+v, %v", p1, err)
+	}
+	mid := countTerms(t, e.st)
+	if mid[1] != before[1]-10 {
+		t.Fatalf("after interrupted run: %v, want %d on term 1", mid, before[1]-10)
+	}
+	p2, err := svc.Rewrap(ctx, 0)
+	if err != nil || !p2.Done || p2.Rewrapped != before[1]-10 {
+		t.Fatalf("resumed run = %+v, %v; want the remaining %d", p2, err, before[1]-10)
+	}
+	if after := countTerms(t, e.st); after[1] != 0 {
+		t.Fatalf("records still under term 1 after rewrap: %v", after)
+	}
+	gone, err := svc.RetireOldTerms(ctx)
+	if err != nil || len(gone) != 1 {
+		t.Fatalf("retire = %v, %v", gone, err)
+	}
+	for _, n := range []string{"saa", "fresh"} {
+		if _, err := svc.GetSecret(ctx, "kv-r", n, ""); err != nil {
+			t.Fatalf("%s after retire: %v", n, err)
+		}
+	}
+}
+
+func TestService_Purge_LeavesNoCiphertextInDataFolder(t *testing.T) {
+	e := newServiceEnv(t)
+	svc, ctx := e.svc, e.ctx
+	mkVault(t, svc, ctx, "kv-p", 90, false)
+	v := "purge-me-" + strings.Repeat("q", 64)
+	set, err := svc.SetSecret(ctx, "kv-p", "doomed", service.SecretInput{Value: &v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := "keep"
+	if _, err := svc.SetSecret(ctx, "kv-p", "kept", service.SecretInput{Value: &keep}); err != nil {
+		t.Fatal(err)
+	}
+	// Capture the stored bytes: the version record holds the wrapped data key and ciphertext.
+	var raw []byte
+	_ = e.st.Scan(ctx, "v/", "", func(key string, r []byte) bool {
+		if strings.HasSuffix(key, "/DOOMED/"+set.Version) {
+			raw = r
+		}
+		return raw == nil
+	})
+	if raw == nil {
+		t.Fatal("version record not found")
+	}
+	wrappedKey, ciphertext := raw[5:65], raw[77:]
+	blob, err := svc.BackupSecret(ctx, "kv-p", "doomed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.DeleteSecret(ctx, "kv-p", "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.PurgeDeletedSecret(ctx, "kv-p", "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	if e.compactions == 0 {
+		t.Fatal("purge did not trigger a compaction")
+	}
+	data, err := os.ReadFile(e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, wrappedKey) || bytes.Contains(data, ciphertext) {
+		t.Fatal("purged wrapped key or ciphertext still in the store file")
+	}
+	if got, err := svc.GetSecret(ctx, "kv-p", "kept", ""); err != nil || got.Value != "keep" {
+		t.Fatalf("live secret after compaction: %v", err)
+	}
+	// The backup made before the purge still restores, until its backup key is revoked.
+	if _, err := svc.RestoreSecret(ctx, "kv-p", blob); err != nil {
+		t.Fatalf("restore after purge: %v", err)
+	}
+	if _, err := svc.DeleteSecret(ctx, "kv-p", "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.PurgeDeletedSecret(ctx, "kv-p", "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RotateBackupKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RevokeBackupKey(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.RestoreSecret(ctx, "kv-p", blob)
+	var de *service.Error
+	if !errors.As(err, &de) || !errors.Is(err, service.ErrBadRequest) || !strings.Contains(de.Message, "revoked") {
+		t.Fatalf("restore under a revoked backup key err = %v", err)
+	}
+}
+
+type serviceEnv struct {
+	svc         *service.Service
+	st          *bolt.DB
+	path        string
+	ctx         context.Context
+	compactions int
+}
+
+func newServiceEnv(t *testing.T) *serviceEnv {
+	t.Helper()
+	e := &serviceEnv{path: filepath.Join(t.TempDir(), "data.db")}
+	st, err := bolt.Open(e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e.st = st
+	ctx := context.Background()
+	kr, err := keyring.Open(ctx, st, bytes.Repeat([]byte{1}, keyring.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := testOptions()
+	opts.Erased = func() {
+		e.compactions++
+		if err := st.Compact(ctx); err != nil {
+			t.Errorf("compact: %v", err)
+		}
+	}
+	svc, err := service.New(ctx, st, kr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	e.ctx = service.WithCaller(ctx, service.Caller{ObjectID: admin, TenantID: tenant})
+	if _, _, err := svc.PutResourceGroup(e.ctx, "rg", "eastus", nil); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
