@@ -33,19 +33,39 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
-	// Seal selects how the root key is kept. Only "file" exists yet. Default "file".
+	// CompactDelay is how long after a purge the store is compacted, so purged ciphertext leaves
+	// the data folder; purges within the delay share one compaction. Default 5s.
+	CompactDelay time.Duration `yaml:"compact_delay"`
+	// Seal selects how the root key is kept: "file" (default), "shamir" or "pkcs11".
 	Seal SealConfig `yaml:"seal"`
 	// Cluster configures Raft clustering; empty means a single node.
 	Cluster ClusterConfig `yaml:"cluster"`
 }
 
-// SealConfig configures the seal.
+// SealConfig configures the seal. The type is fixed when the data folder is initialized.
 type SealConfig struct {
-	// Type is "file".
+	// Type is "file", "shamir" or "pkcs11".
 	Type string `yaml:"type"`
 	// KeyFile is the file seal's key path; default "<data_dir>/seal.key". Keep it apart from the
 	// data folder for any protection at all.
 	KeyFile string `yaml:"key_file"`
+	// PKCS11 configures the pkcs11 seal; required when Type is "pkcs11".
+	PKCS11 PKCS11Config `yaml:"pkcs11"`
+}
+
+// PKCS11Config locates the HSM key that wraps the root key.
+type PKCS11Config struct {
+	// Module is the PKCS#11 library path, e.g. /usr/lib/softhsm/libsofthsm2.so. Required.
+	Module string `yaml:"module"`
+	// TokenLabel selects the token (slot) by label. Required.
+	TokenLabel string `yaml:"token_label"`
+	// PINEnv names an environment variable holding the user PIN; PINFile a file holding it.
+	// Exactly one is required. The PIN never appears in the config file itself.
+	PINEnv  string `yaml:"pin_env"`
+	PINFile string `yaml:"pin_file"`
+	// KeyLabel is the label of the AES key that wraps the root key; it is generated in the
+	// token (non-extractable) on first start if absent. Default "strongroom-root-wrap".
+	KeyLabel string `yaml:"key_label"`
 }
 
 // Default returns the embedded default.
@@ -58,6 +78,7 @@ func Default() Config {
 		PurgeInterval:       time.Minute,
 		ShutdownTimeout:     30 * time.Second,
 		LogLevel:            "info",
+		CompactDelay:        5 * time.Second,
 		Seal:                SealConfig{Type: "file"},
 	}
 }
@@ -103,8 +124,26 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
 	}
-	if c.Seal.Type != "file" {
-		return fmt.Errorf("seal.type: %q is not supported (only \"file\" in this release)", c.Seal.Type)
+	if c.CompactDelay < 0 {
+		return fmt.Errorf("compact_delay: must not be negative")
 	}
-	return nil
+	switch c.Seal.Type {
+	case "file", "shamir":
+	case "pkcs11":
+		p := &c.Seal.PKCS11
+		switch {
+		case p.Module == "":
+			return fmt.Errorf("seal.pkcs11.module: required for the pkcs11 seal")
+		case p.TokenLabel == "":
+			return fmt.Errorf("seal.pkcs11.token_label: required for the pkcs11 seal")
+		case (p.PINEnv == "") == (p.PINFile == ""):
+			return fmt.Errorf("seal.pkcs11: set exactly one of pin_env and pin_file")
+		}
+		if p.KeyLabel == "" {
+			p.KeyLabel = "strongroom-root-wrap"
+		}
+	default:
+		return fmt.Errorf("seal.type: %q is not one of file, shamir, pkcs11", c.Seal.Type)
+	}
+	return c.Cluster.Validate()
 }

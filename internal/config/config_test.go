@@ -17,7 +17,10 @@ func TestConfig_ParseValidate(t *testing.T) {
 		{"bad listen", "listen: nope", "listen:", ""},
 		{"http public url", "public_url: http://localhost:8443", "public_url:", ""},
 		{"bad dns suffix", "dns_suffix: 'a/b'", "dns_suffix:", ""},
-		{"bad seal", "seal: {type: shamir}", "seal.type:", ""},
+		{"bad seal", "seal: {type: vaultish}", "seal.type:", ""},
+		{"shamir seal", "seal: {type: shamir}", "", "https://localhost:8443"},
+		{"pkcs11 needs module", "seal: {type: pkcs11}", "seal.pkcs11.module:", ""},
+		{"pkcs11 needs one pin source", "seal: {type: pkcs11, pkcs11: {module: /x.so, token_label: t}}", "pin_env and pin_file", ""},
 		{"unknown field", "listn: x", "field listn not found", ""},
 		{"negative throttle", "vault_requests_per_10s: -1", "vault_requests_per_10s:", ""},
 	}

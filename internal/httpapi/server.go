@@ -52,8 +52,10 @@ type Config struct {
 	VaultRequestsPer10s int
 	// MaxBodyBytes caps request bodies (default 1 MiB).
 	MaxBodyBytes int64
-	// Ready reports whether the server may serve (false while sealed or shutting down).
+	// Ready reports whether the server may serve (false while shutting down); nil means always.
 	Ready func() bool
+	// Seal seals the server (POST /sys/seal by an authorized operator); nil disables the route.
+	Seal func()
 }
 
 // Server is the root http.Handler.

@@ -121,8 +121,10 @@ func Initialized(ctx context.Context, st store.Reader) (bool, error) {
 	return err == nil, err
 }
 
-// Open loads the keyring sealed under rootKey, creating it (term 1, backup key 1) in a new store.
-func Open(ctx context.Context, st store.Store, rootKey []byte) (*Keyring, error) {
+// Open loads the keyring sealed under rootKey, creating it (term 1, backup key 1) in a new store;
+// extra ops are applied atomically with the creation only (the seal records its configuration
+// that way, so a store is never half-initialized).
+func Open(ctx context.Context, st store.Store, rootKey []byte, extra ...store.Op) (*Keyring, error) {
 	root, err := newAEAD(rootKey)
 	if err != nil {
 		return nil, fmt.Errorf("opening keyring: %w", err)
@@ -134,7 +136,7 @@ func Open(ctx context.Context, st store.Store, rootKey []byte) (*Keyring, error)
 		return nil, err
 	}
 	r := ring{Version: 1, Active: 1, Terms: map[uint32][]byte{1: randKey()}, BackupKeys: map[uint32][]byte{1: randKey()}, BackupNext: 1}
-	if err := k.write(ctx, nil, r); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err := k.write(ctx, nil, r, extra...); err != nil && !errors.Is(err, store.ErrConflict) {
 		return nil, fmt.Errorf("creating keyring: %w", err)
 	}
 	// Under a conflict another process created it first; load theirs.
@@ -187,7 +189,7 @@ func (k *Keyring) state() *state {
 }
 
 // write seals r and stores it, guarded by the record it replaces (nil: must not exist).
-func (k *Keyring) write(ctx context.Context, old []byte, r ring) error {
+func (k *Keyring) write(ctx context.Context, old []byte, r ring, extra ...store.Op) error {
 	pt, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -203,7 +205,7 @@ func (k *Keyring) write(ctx context.Context, old []byte, r ring) error {
 	if old != nil {
 		guard = store.RequireEqual(RingKey, old)
 	}
-	return k.st.Apply(ctx, []store.Op{guard, store.Put(RingKey, out)})
+	return k.st.Apply(ctx, append([]store.Op{guard, store.Put(RingKey, out)}, extra...))
 }
 
 // change applies fn to a copy of the ring and stores it.

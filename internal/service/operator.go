@@ -183,3 +183,6 @@ func (s *Service) RetireOldTerms(ctx context.Context) ([]uint32, error) {
 	}
 	return s.kr.RetireTerms(ctx)
 }
+
+// AuthorizeSeal checks that the caller may seal the server.
+func (s *Service) AuthorizeSeal(ctx context.Context) error { return s.operator(ctx, "seal/action") }

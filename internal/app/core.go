@@ -1,0 +1,212 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/strongroom/strongroom/internal/audit"
+	"github.com/strongroom/strongroom/internal/config"
+	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/seal"
+	"github.com/strongroom/strongroom/internal/store"
+)
+
+// core owns the seal state: while sealed it answers only health, seal status, init and unseal;
+// once unsealed it hands every request to the API handler built from the root key.
+type core struct {
+	cfg    config.Config
+	log    *slog.Logger
+	st     store.Store
+	audit  *audit.Log
+	stdout io.Writer
+
+	draining atomic.Bool
+	active   atomic.Pointer[unsealed]
+
+	mu          sync.Mutex // serializes init, unseal and seal
+	sealCfg     *seal.Config
+	unsealer    *seal.Unsealer
+	initialized bool
+}
+
+// start reads the recorded seal, initializes a new data folder for auto-unsealing seals, and
+// unseals them; a Shamir server stays sealed until operators present shares.
+func (c *core) start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sc, err := seal.LoadConfig(ctx, c.st)
+	switch {
+	case errors.Is(err, seal.ErrNoConfig):
+		if c.cfg.Seal.Type == "shamir" {
+			c.log.Warn("strongroom is not initialized: run `strongroom operator init` to create the unseal shares")
+			return nil
+		}
+		root, cfgRec, err := c.newAutoRootKey(ctx)
+		if err != nil {
+			return err
+		}
+		return c.unsealWith(ctx, root, &cfgRec)
+	case err != nil:
+		return err
+	}
+	if sc.Type != c.cfg.Seal.Type {
+		return fmt.Errorf("the data folder was initialized with the %q seal but the configuration says %q (use `strongroom operator seal migrate` to change seals)", sc.Type, c.cfg.Seal.Type)
+	}
+	c.sealCfg, c.initialized = &sc, true
+	if sc.Type == "shamir" {
+		c.unsealer = seal.NewUnsealer(sc.Threshold)
+		c.log.Warn("strongroom is sealed: present unseal shares with `strongroom operator unseal`", "threshold", sc.Threshold, "shares", sc.Shares)
+		return nil
+	}
+	root, err := c.autoRootKey(ctx, sc)
+	if err != nil {
+		return err
+	}
+	return c.unsealWith(ctx, root, nil)
+}
+
+// newAutoRootKey makes the root key of a new data folder under an auto-unsealing seal.
+func (c *core) newAutoRootKey(ctx context.Context) ([]byte, seal.Config, error) {
+	switch c.cfg.Seal.Type {
+	case "file":
+		c.warnFileSeal()
+		root, err := keyring.FileSeal{Path: c.sealKeyFile()}.RootKey()
+		return root, seal.Config{Type: "file"}, err
+	case "pkcs11":
+		return newPKCS11RootKey(ctx, c.cfg.Seal)
+	}
+	return nil, seal.Config{}, fmt.Errorf("seal.type: %q is not supported", c.cfg.Seal.Type)
+}
+
+// autoRootKey releases the root key of an initialized data folder without operators.
+func (c *core) autoRootKey(ctx context.Context, sc seal.Config) ([]byte, error) {
+	switch sc.Type {
+	case "file":
+		c.warnFileSeal()
+		return keyring.FileSeal{Path: c.sealKeyFile()}.RootKey()
+	case "pkcs11":
+		return unwrapPKCS11RootKey(ctx, c.cfg.Seal, sc)
+	}
+	return nil, fmt.Errorf("seal %q does not unseal automatically", sc.Type)
+}
+
+func (c *core) sealKeyFile() string {
+	if c.cfg.Seal.KeyFile != "" {
+		return c.cfg.Seal.KeyFile
+	}
+	return filepath.Join(c.cfg.DataDir, "seal.key")
+}
+
+func (c *core) warnFileSeal() {
+	c.log.Warn("UNSAFE SEAL: the root key is kept in a plain file by the 'file' seal; anyone who can read both it and the data folder can read every secret. Use it for development only.", "key_file", c.sealKeyFile())
+}
+
+func (c *core) sealed() bool { return c.active.Load() == nil }
+
+// seal drops the unsealed state: keys leave memory (as far as Go allows) and every API request
+// is refused until the next unseal.
+func (c *core) seal() {
+	if u := c.active.Swap(nil); u != nil {
+		u.close()
+		c.log.Warn("strongroom sealed")
+	}
+}
+
+// ServeHTTP routes by seal state.
+func (c *core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/sys/seal-status" && r.Method == http.MethodGet:
+		c.writeJSON(w, http.StatusOK, c.status())
+		return
+	case r.URL.Path == "/sys/init" && r.Method == http.MethodPost:
+		c.serveInit(w, r)
+		return
+	case r.URL.Path == "/sys/unseal" && r.Method == http.MethodPost:
+		c.serveUnseal(w, r)
+		return
+	}
+	if u := c.active.Load(); u != nil && !c.draining.Load() {
+		u.handler.ServeHTTP(w, r)
+		return
+	}
+	st := c.status()
+	if r.URL.Path == "/health" {
+		c.writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": st.state(), "sealed": st.Sealed, "initialized": st.Initialized})
+		return
+	}
+	msg := fmt.Sprintf("Strongroom is sealed: unseal it with `strongroom operator unseal` (%d of %d shares entered).", st.Progress, st.Threshold)
+	if !st.Initialized {
+		msg = "Strongroom is not initialized: run `strongroom operator init`."
+	} else if st.Type != "shamir" {
+		msg = "Strongroom is sealed: restart it or run `strongroom operator unseal` to unseal it with its " + st.Type + " seal."
+	}
+	if c.draining.Load() {
+		msg = "Strongroom is shutting down."
+	}
+	w.Header().Set("Retry-After", "5")
+	c.writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{"code": "ServiceUnavailable", "message": msg}})
+}
+
+// Status is the seal status document.
+type Status struct {
+	Type        string `json:"type"`
+	Initialized bool   `json:"initialized"`
+	Sealed      bool   `json:"sealed"`
+	Threshold   int    `json:"t"`
+	Shares      int    `json:"n"`
+	Progress    int    `json:"progress"`
+}
+
+func (s Status) state() string {
+	switch {
+	case !s.Initialized:
+		return "uninitialized"
+	case s.Sealed:
+		return "sealed"
+	}
+	return "ok"
+}
+
+func (c *core) status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := Status{Type: c.cfg.Seal.Type, Initialized: c.initialized, Sealed: c.sealed()}
+	if c.sealCfg != nil {
+		s.Type, s.Threshold, s.Shares = c.sealCfg.Type, c.sealCfg.Threshold, c.sealCfg.Shares
+	}
+	if c.unsealer != nil && s.Sealed {
+		s.Progress, _ = c.unsealer.Progress()
+	}
+	return s
+}
+
+func (c *core) writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func (c *core) fail(w http.ResponseWriter, status int, code, msg string) {
+	c.writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// auditSys records an unauthenticated seal operation; failure to audit refuses it.
+func (c *core) auditSys(r *http.Request, op string, status int) error {
+	return c.audit.Write(r.Context(), &audit.Record{
+		Time: time.Now().UTC().Format("2006-01-02T15:04:05.0000000Z"), OperationName: op, Category: "AuditEvent",
+		ResultType: map[bool]string{true: "Success", false: "Failure"}[status < 400], ResultSignature: http.StatusText(status),
+		CallerIPAddress: r.RemoteAddr, RequestID: "sys-" + op,
+		Properties: audit.Properties{HTTPStatusCode: status, RequestURI: "https://" + r.Host + r.URL.RequestURI(), ClientInfo: r.UserAgent()},
+	})
+}

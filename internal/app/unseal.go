@@ -1,0 +1,248 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/strongroom/strongroom/internal/authz"
+	"github.com/strongroom/strongroom/internal/httpapi"
+	"github.com/strongroom/strongroom/internal/identity"
+	"github.com/strongroom/strongroom/internal/issuer"
+	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/seal"
+	"github.com/strongroom/strongroom/internal/service"
+)
+
+// unsealed is everything that exists only while the root key is available.
+type unsealed struct {
+	handler http.Handler
+	svc     *service.Service
+	kr      *keyring.Keyring
+	stop    context.CancelFunc
+}
+
+func (u *unsealed) close() { u.stop() }
+
+// compactStore is the store capability purges use to erase freed pages.
+type compactStore interface {
+	Compact(ctx context.Context) error
+}
+
+// unsealWith builds the unsealed state from root. newSeal is non-nil when this call initializes
+// the data folder (the seal configuration is recorded atomically with the keyring). It returns
+// the bootstrap credential when it was created now.
+func (c *core) unsealWith(ctx context.Context, root []byte, newSeal *seal.Config) error {
+	_, err := c.unsealInit(ctx, root, newSeal, true)
+	return err
+}
+
+func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config, activate bool) (*identity.Bootstrap, error) {
+	defer clear(root)
+	var kr *keyring.Keyring
+	var err error
+	if newSeal != nil {
+		kr, err = keyring.Open(ctx, c.st, root, seal.SaveOp(*newSeal))
+	} else {
+		kr, err = keyring.Load(ctx, c.st, root)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if newSeal != nil {
+		c.sealCfg, c.initialized = newSeal, true
+	}
+	ids, err := identity.New(ctx, c.st, kr, identity.Options{PublicURL: c.cfg.PublicURL})
+	if err != nil {
+		return nil, fmt.Errorf("starting identity service: %w", err)
+	}
+	boot, created, err := ids.EnsureBootstrap(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("creating bootstrap admin: %w", err)
+	}
+	var shown *identity.Bootstrap
+	if created {
+		shown = &boot
+		if c.cfg.Seal.Type != "shamir" {
+			if err := writeAdminFile(filepath.Join(c.cfg.DataDir, "admin.json"), boot); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(c.stdout, "Strongroom initialized %s.\nBootstrap admin service principal (shown once; also in %s, mode 0600):\n  tenantId:       %s\n  subscriptionId: %s\n  clientId:       %s\n  clientSecret:   %s\n",
+				c.cfg.DataDir, filepath.Join(c.cfg.DataDir, "admin.json"), boot.TenantID, boot.SubscriptionID, boot.ClientID, boot.ClientSecret)
+		}
+	}
+	if !activate {
+		return shown, nil
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	compactNow := make(chan struct{}, 1)
+	svc, err := service.New(ctx, c.st, kr, service.Options{
+		SubscriptionID: ids.SubscriptionID(),
+		TenantID:       ids.TenantID(),
+		VaultURI: func(name string) string {
+			return "https://" + strings.ToLower(name) + "." + c.cfg.DNSSuffix + portSuffix(c.cfg.Listen)
+		},
+		Assignments: []authz.Assignment{{ID: "bootstrap-admin-owner", PrincipalID: ids.AdminObjectID(), Role: authz.Owner, Scope: "/"}},
+		Erased: func() {
+			select {
+			case compactNow <- struct{}{}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	u := &unsealed{svc: svc, kr: kr, stop: stop}
+	u.handler = httpapi.New(httpapi.Config{
+		PublicURL: c.cfg.PublicURL, DNSSuffix: c.cfg.DNSSuffix, TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID(),
+		VaultRequestsPer10s: c.cfg.VaultRequestsPer10s, Seal: c.seal,
+	}, svc, ids, issuer.New(ids, c.cfg.PublicURL), c.audit, c.log)
+	go svc.RunPurger(runCtx, c.cfg.PurgeInterval, c.log)
+	if cs, ok := c.st.(compactStore); ok {
+		go c.runCompactor(runCtx, cs, compactNow)
+	}
+	c.active.Store(u)
+	c.log.Info("strongroom unsealed", "keyring_term", kr.Status().ActiveTerm)
+	return shown, nil
+}
+
+// runCompactor erases freed pages soon after purges, coalescing bursts of purges into one pass.
+func (c *core) runCompactor(ctx context.Context, cs compactStore, wake <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(c.cfg.CompactDelay):
+		}
+		if err := cs.Compact(ctx); err != nil {
+			c.log.Error("compacting after purge", "err", err)
+		} else {
+			c.log.Info("compacted the store after purge")
+		}
+	}
+}
+
+// serveInit initializes a Shamir server: it makes the root key, splits it into shares, creates
+// the keyring and the bootstrap admin, and returns both once. The server stays sealed.
+func (c *core) serveInit(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Shares    int `json:"secret_shares"`
+		Threshold int `json:"secret_threshold"`
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err := json.Unmarshal(body, &req); err != nil {
+		c.fail(w, 400, "BadParameter", "The request body must be JSON with secret_shares and secret_threshold.")
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	status := 200
+	defer func() { _ = c.auditSys(r, "Init", status) }()
+	if c.cfg.Seal.Type != "shamir" {
+		status = 400
+		c.fail(w, status, "BadParameter", "Only a server configured with the shamir seal is initialized by operators; this one uses the "+c.cfg.Seal.Type+" seal.")
+		return
+	}
+	if c.initialized {
+		status = 409
+		c.fail(w, status, "Conflict", "Strongroom is already initialized.")
+		return
+	}
+	root, shares, err := seal.SplitRootKey(req.Shares, req.Threshold)
+	if err != nil {
+		status = 400
+		c.fail(w, status, "BadParameter", err.Error())
+		return
+	}
+	boot, err := c.unsealInit(r.Context(), root, &seal.Config{Type: "shamir", Shares: req.Shares, Threshold: req.Threshold}, false)
+	if err != nil {
+		status = 500
+		c.log.Error("initializing", "err", err)
+		c.fail(w, status, "InternalServerError", "Initialization failed; see the server log.")
+		return
+	}
+	c.unsealer = seal.NewUnsealer(req.Threshold)
+	resp := map[string]any{"keys_base64": shares, "secret_shares": req.Shares, "secret_threshold": req.Threshold}
+	if boot != nil {
+		resp["admin"] = map[string]string{"tenantId": boot.TenantID, "subscriptionId": boot.SubscriptionID, "clientId": boot.ClientID, "clientSecret": boot.ClientSecret}
+	}
+	c.log.Info("strongroom initialized with the shamir seal; it stays sealed until unsealed", "shares", req.Shares, "threshold", req.Threshold)
+	c.writeJSON(w, status, resp)
+}
+
+// serveUnseal takes one share (Shamir) or re-runs an auto-unsealing seal.
+func (c *core) serveUnseal(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Key   string `json:"key"`
+		Reset bool   `json:"reset"`
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if len(body) > 0 && json.Unmarshal(body, &req) != nil {
+		c.fail(w, 400, "BadParameter", "The request body must be JSON: {\"key\": \"<share>\"}.")
+		return
+	}
+	c.mu.Lock()
+	status, code, msg := c.unsealLocked(r.Context(), req.Key, req.Reset)
+	c.mu.Unlock()
+	if err := c.auditSys(r, "Unseal", status); err != nil {
+		c.fail(w, 500, "InternalServerError", "The request could not be audited.")
+		return
+	}
+	if status >= 400 {
+		c.fail(w, status, code, msg)
+		return
+	}
+	c.writeJSON(w, status, c.status())
+}
+
+func (c *core) unsealLocked(ctx context.Context, key string, reset bool) (int, string, string) {
+	if !c.initialized {
+		return 400, "BadParameter", "Strongroom is not initialized: run `strongroom operator init` first."
+	}
+	if !c.sealed() {
+		return 200, "", ""
+	}
+	if c.sealCfg.Type != "shamir" {
+		root, err := c.autoRootKey(ctx, *c.sealCfg)
+		if err == nil {
+			err = c.unsealWith(ctx, root, nil)
+		}
+		if err != nil {
+			c.log.Error("unsealing", "err", err)
+			return 503, "ServiceUnavailable", "Unsealing with the " + c.sealCfg.Type + " seal failed: " + err.Error()
+		}
+		return 200, "", ""
+	}
+	if reset {
+		c.unsealer.Reset()
+		return 200, "", ""
+	}
+	root, err := c.unsealer.Add(key)
+	if err != nil {
+		return 400, "BadParameter", "The unseal share was rejected: " + err.Error() + "."
+	}
+	if root == nil {
+		return 200, "", ""
+	}
+	if err := c.unsealWith(ctx, root, nil); err != nil {
+		if errors.Is(err, keyring.ErrWrongRootKey) {
+			return 400, "BadParameter", "The shares entered do not combine to this server's root key; progress was reset. Enter the threshold of correct shares again."
+		}
+		c.log.Error("unsealing", "err", err)
+		return 500, "InternalServerError", "Unsealing failed; see the server log."
+	}
+	return 200, "", ""
+}
