@@ -68,10 +68,14 @@ func (c *core) start(ctx context.Context) error {
 		return nil
 	}
 	root, err := c.autoRootKey(ctx, sc)
-	if err != nil {
-		return err
+	if err == nil {
+		err = c.unsealWith(ctx, root, nil)
 	}
-	return c.unsealWith(ctx, root, nil)
+	if err != nil {
+		// Stay up and sealed: the HSM may come back, and `operator unseal` retries.
+		c.log.Error("strongroom stays sealed: the "+sc.Type+" seal could not release the root key", "err", err)
+	}
+	return nil
 }
 
 // newAutoRootKey makes the root key of a new data folder under an auto-unsealing seal.

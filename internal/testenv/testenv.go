@@ -83,6 +83,8 @@ type Server struct {
 	URL     string // https://localhost:<port>
 	Admin   Admin
 	Extra   []string // extra server flags
+	Env     []string // extra environment
+	Sealed  bool     // wait for the listener only (see Options.Sealed)
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -95,6 +97,10 @@ type Server struct {
 type Options struct {
 	DataDir string   // reuse a folder (restart tests); default a fresh temp dir
 	Extra   []string // extra flags, e.g. "--vault-requests-per-10s=0"
+	Env     []string // extra environment variables for the server process
+	// Sealed means the server is expected to come up sealed or uninitialized: Start waits for
+	// the listener (GET /sys/seal-status) instead of a healthy /health and reads no admin.json.
+	Sealed bool
 }
 
 // Start launches a server on a free loopback port and waits until /health answers 200.
@@ -103,7 +109,7 @@ func Start(t testing.TB, opts *Options) *Server {
 	if opts == nil {
 		opts = &Options{}
 	}
-	s := &Server{t: t, DataDir: opts.DataDir, Extra: opts.Extra}
+	s := &Server{t: t, DataDir: opts.DataDir, Extra: opts.Extra, Env: opts.Env, Sealed: opts.Sealed}
 	if s.DataDir == "" {
 		s.DataDir = filepath.Join(t.TempDir(), "data")
 	}
@@ -119,6 +125,7 @@ func (s *Server) launch() {
 	args := append([]string{"server", "--data-dir", s.DataDir, "--listen", "127.0.0.1:" + strconv.Itoa(s.Port),
 		"--public-url", s.URL, "--dns-suffix", "vault.localhost"}, s.Extra...)
 	cmd := exec.Command(Binary(s.t), args...)
+	cmd.Env = append(os.Environ(), s.Env...)
 	s.Stdout, s.Stderr = &syncBuffer{}, &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = s.Stdout, s.Stderr
 	if err := cmd.Start(); err != nil {
@@ -136,7 +143,10 @@ func (s *Server) launch() {
 			s.t.Fatalf("server exited during start-up:\n%s", s.Stderr.String())
 		default:
 		}
-		if s.healthy() {
+		if s.Sealed && s.listening() {
+			return
+		}
+		if !s.Sealed && s.healthy() {
 			b, err := os.ReadFile(filepath.Join(s.DataDir, "admin.json"))
 			if err != nil {
 				s.t.Fatalf("reading admin.json: %v", err)
@@ -149,6 +159,31 @@ func (s *Server) launch() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.t.Fatalf("server not healthy after 60s:\n%s", s.Stderr.String())
+}
+
+func (s *Server) listening() bool {
+	pool, err := s.tryPool()
+	if err != nil {
+		return false
+	}
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.Get(s.URL + "/sys/seal-status")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+// WaitHealthy waits until /health answers 200 (after an unseal).
+func (s *Server) WaitHealthy() {
+	s.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if s.healthy() {
+			return
+		}
+	}
+	s.t.Fatalf("server not healthy after 30s:\n%s", s.Stderr.String())
 }
 
 func (s *Server) healthy() bool {
@@ -329,3 +364,6 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// Sleep pauses briefly while polling for a state change.
+func (s *Server) Sleep() { time.Sleep(20 * time.Millisecond) }

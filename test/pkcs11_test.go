@@ -1,0 +1,105 @@
+package test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+
+	"github.com/strongroom/strongroom/internal/testenv"
+)
+
+const softHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
+
+// requireSoftHSM returns the softhsm2-util path, failing under STRONGROOM_REQUIRE_ALL=1 (CI
+// installs Debian's softhsm2) and skipping elsewhere when it is missing.
+func requireSoftHSM(t *testing.T) string {
+	t.Helper()
+	util, err := exec.LookPath("softhsm2-util")
+	if err == nil {
+		if _, err = os.Stat(softHSMModule); err == nil {
+			return util
+		}
+	}
+	if os.Getenv("STRONGROOM_REQUIRE_ALL") == "1" {
+		t.Fatalf("SoftHSM2 is required (STRONGROOM_REQUIRE_ALL=1) but missing: %v; install Debian's softhsm2", err)
+	}
+	t.Skipf("SoftHSM2 not installed (%v); set STRONGROOM_REQUIRE_ALL=1 to make this a failure", err)
+	return ""
+}
+
+// newToken creates a SoftHSM2 token in its own folder and returns the SOFTHSM2_CONF to use.
+func newToken(t *testing.T, util, label, pin string) (conf, tokenDir string) {
+	t.Helper()
+	dir := t.TempDir()
+	tokenDir = filepath.Join(dir, "tokens")
+	if err := os.MkdirAll(tokenDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf = filepath.Join(dir, "softhsm2.conf")
+	os.WriteFile(conf, []byte("directories.tokendir = "+tokenDir+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600)
+	cmd := exec.Command(util, "--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", "87654321")
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+conf)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("creating SoftHSM2 token: %v\n%s", err, out)
+	}
+	return conf, tokenDir
+}
+
+func TestSeal_PKCS11_SoftHSM(t *testing.T) {
+	util := requireSoftHSM(t)
+	conf, tokenDir := newToken(t, util, "strongroom-test", "1234")
+	cfg := writeConfig(t, "seal:\n  type: pkcs11\n  pkcs11:\n    module: "+softHSMModule+"\n    token_label: strongroom-test\n    pin_env: TEST_HSM_PIN\n")
+	env := []string{"SOFTHSM2_CONF=" + conf, "TEST_HSM_PIN=1234"}
+	e := newEnv(t, &testenv.Options{Extra: []string{"--config", cfg}, Env: env})
+	ctx := context.Background()
+	kv := e.createVault(t, "rg", "kv-hsm", nil)
+	if _, err := kv.SetSecret(ctx, "s", azsecrets.SetSecretParameters{Value: to.Ptr("hsm-value")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.srv.DataDir, "seal.key")); err == nil {
+		t.Fatal("the pkcs11 seal wrote a key file")
+	}
+
+	// A restart unseals itself through the HSM.
+	e.srv.Restart()
+	e2 := envFor(t, e.srv)
+	kv = e2.srv.Secrets("kv-hsm", e2.cred, e2.hc)
+	if got, err := kv.GetSecret(ctx, "s", "", nil); err != nil || *got.Value != "hsm-value" {
+		t.Fatalf("after restart: %v", err)
+	}
+
+	// With the token gone the server comes up sealed and says why.
+	e.srv.Stop()
+	moved := tokenDir + ".away"
+	if err := os.Rename(tokenDir, moved); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(tokenDir, 0o700)
+	e.srv.Sealed = true
+	e.srv.StartAgain()
+	hc := e.srv.HTTPClient()
+	if st := sealStatus(t, e.srv, hc); st["sealed"] != true || st["type"] != "pkcs11" {
+		t.Fatalf("status without the token: %v", st)
+	}
+	if code, body := apiStatus(t, e.srv, hc); code != 503 || !strings.Contains(body, "sealed") {
+		t.Fatalf("API without the token: %d %s", code, body)
+	}
+	if !strings.Contains(e.srv.Stderr.String(), `no token labelled \"strongroom-test\"`) {
+		t.Fatalf("the log does not say the token is missing:\n%s", e.srv.Stderr.String())
+	}
+	// The token comes back: `operator unseal` retries the HSM.
+	os.RemoveAll(tokenDir)
+	if err := os.Rename(moved, tokenDir); err != nil {
+		t.Fatal(err)
+	}
+	if code, st := unseal(t, e.srv, hc, ""); code != 200 || st["sealed"] != false {
+		t.Fatalf("unseal after the token returned: %d %v", code, st)
+	}
+	e.srv.WaitHealthy()
+}
