@@ -74,6 +74,21 @@ func TestSeal_PKCS11_SoftHSM(t *testing.T) {
 		t.Fatalf("after restart: %v", err)
 	}
 
+	// Rekey: a new HSM key wraps a new root key; the server still unseals itself after it.
+	cfgDir := t.TempDir()
+	if _, errOut, err := cli(t, cfgDir, "login", "--server", e.srv.URL, "--ca-file", filepath.Join(e.srv.DataDir, "tls", "ca.pem"), "--service-principal",
+		"--username", e.srv.Admin.ClientID, "--password", e.srv.Admin.ClientSecret, "--tenant", e.srv.Admin.TenantID); err != nil {
+		t.Fatalf("login: %v\n%s", err, errOut)
+	}
+	if out, errOut, err := cli(t, cfgDir, "operator", "rekey"); err != nil || !strings.Contains(out, "strongroom-root-wrap-") {
+		t.Fatalf("operator rekey: %v\n%s%s", err, out, errOut)
+	}
+	e.srv.Restart()
+	e3 := envFor(t, e.srv)
+	if got, err := e3.srv.Secrets("kv-hsm", e3.cred, e3.hc).GetSecret(ctx, "s", "", nil); err != nil || *got.Value != "hsm-value" {
+		t.Fatalf("after rekey and restart: %v", err)
+	}
+
 	// With the token gone the server comes up sealed and says why.
 	e.srv.Stop()
 	moved := tokenDir + ".away"

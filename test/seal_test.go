@@ -184,6 +184,17 @@ func TestSeal_Shamir(t *testing.T) {
 		"--username", srv.Admin.ClientID, "--password", srv.Admin.ClientSecret, "--tenant", srv.Admin.TenantID); err != nil {
 		t.Fatalf("login: %v\n%s", err, errOut)
 	}
+	// Rekey: new shares replace the old ones.
+	out, errOut, err = cli(t, cfgDir, "operator", "rekey", "--key-shares", "3", "--key-threshold", "2")
+	if err != nil {
+		t.Fatalf("operator rekey: %v\n%s", err, errOut)
+	}
+	var rekeyed struct {
+		Keys []string `json:"keys_base64"`
+	}
+	if err := json.Unmarshal([]byte(out), &rekeyed); err != nil || len(rekeyed.Keys) != 3 {
+		t.Fatalf("rekey output: %v %q", err, out)
+	}
 	if _, errOut, err := cli(t, cfgDir, "operator", "seal"); err != nil {
 		t.Fatalf("operator seal: %v\n%s", err, errOut)
 	}
@@ -192,6 +203,20 @@ func TestSeal_Shamir(t *testing.T) {
 	}
 	if code, _ := apiStatus(t, srv, hc); code != 503 {
 		t.Fatalf("API after operator seal: %d", code)
+	}
+	// The old shares no longer open it; two of the new ones do.
+	for _, k := range initRes.Keys[:2] {
+		code, m = unseal(t, srv, hc, k)
+	}
+	if code != 400 || !strings.Contains(fmt.Sprint(m), "do not combine") {
+		t.Fatalf("old shares after rekey: %d %v", code, m)
+	}
+	for _, k := range rekeyed.Keys[1:] {
+		unseal(t, srv, hc, k)
+	}
+	srv.WaitHealthy()
+	if got, err := srv.Secrets("kv-shamir", e.cred, e.hc).GetSecret(ctx, "s", "", nil); err != nil || *got.Value != "sealed-value" {
+		t.Fatalf("after rekey and unseal: %v", err)
 	}
 }
 

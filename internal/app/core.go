@@ -2,13 +2,16 @@ package app
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,7 +99,26 @@ func (c *core) autoRootKey(ctx context.Context, sc seal.Config) ([]byte, error) 
 	switch sc.Type {
 	case "file":
 		c.warnFileSeal()
-		return keyring.FileSeal{Path: c.sealKeyFile()}.RootKey()
+		root, err := keyring.FileSeal{Path: c.sealKeyFile()}.RootKey()
+		if err != nil {
+			return nil, err
+		}
+		// A rekey that died between writing the new key file and renaming it leaves the keyring
+		// under the key in "<key_file>.next".
+		if _, lerr := keyring.Load(ctx, c.st, root); errors.Is(lerr, keyring.ErrWrongRootKey) {
+			if b, err := os.ReadFile(c.sealKeyFile() + ".next"); err == nil {
+				if next, err := hex.DecodeString(strings.TrimSpace(string(b))); err == nil {
+					if _, err := keyring.Load(ctx, c.st, next); err == nil {
+						c.log.Warn("finishing an interrupted rekey: using the new key file")
+						if err := os.Rename(c.sealKeyFile()+".next", c.sealKeyFile()); err != nil {
+							return nil, fmt.Errorf("finishing rekey: %w", err)
+						}
+						return next, nil
+					}
+				}
+			}
+		}
+		return root, nil
 	case "pkcs11":
 		return unwrapPKCS11RootKey(ctx, c.cfg.Seal, sc)
 	}

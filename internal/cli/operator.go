@@ -96,6 +96,7 @@ func (a *app) operatorCommand(extra ...*cobra.Command) *cobra.Command {
 			a.operatorAuthed("rotate", "Add a backup key that new backups use", "POST", "/sys/backup-keys/rotate", nil),
 			a.operatorRevokeBackupKey()),
 		a.operatorAuthed("compact", "Rewrite the store so freed (purged) pages leave the data folder", "POST", "/sys/compact", nil),
+		a.operatorRekey(),
 	)
 	op.AddCommand(extra...)
 	return op
@@ -188,6 +189,20 @@ func (a *app) operatorStatus() *cobra.Command {
 
 func (a *app) operatorSeal() *cobra.Command {
 	return a.operatorAuthed("seal", "Seal the server: it drops its keys and refuses requests until unsealed", "POST", "/sys/seal", nil)
+}
+
+func (a *app) operatorRekey() *cobra.Command {
+	var shares, threshold int
+	c := leaf(&cobra.Command{
+		Use:   "rekey",
+		Short: "Replace the root key: new Shamir shares, a new key file, or a new HSM key (the old one is destroyed)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.authedCall(cmd.Context(), "POST", "/sys/rekey", map[string]int{"secret_shares": shares, "secret_threshold": threshold})
+		},
+	})
+	c.Flags().IntVar(&shares, "key-shares", 0, "shamir: number of new shares (default: as before)")
+	c.Flags().IntVar(&threshold, "key-threshold", 0, "shamir: shares needed to unseal (default: as before)")
+	return c
 }
 
 func (a *app) operatorRewrap() *cobra.Command {

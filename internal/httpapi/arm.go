@@ -63,6 +63,7 @@ var armRoutes = []armRoute{
 	route("DELETE", "sys/backup-keys/{}", "BackupKeyRevoke", (*armReq).backupKeyRevoke),
 	route("POST", "sys/compact", "StoreCompact", (*armReq).compact),
 	route("POST", "sys/seal", "Seal", (*armReq).seal),
+	route("POST", "sys/rekey", "Rekey", (*armReq).rekey),
 	route("GET", "v1.0/me", "GraphMe", (*armReq).graphMe),
 	route("GET", "v1.0/serviceprincipals", "GraphServicePrincipals", (*armReq).graphServicePrincipals),
 }

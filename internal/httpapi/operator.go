@@ -80,3 +80,30 @@ func (a *armReq) seal(_ []string) {
 	// Seal after this response has been audited and sent.
 	go a.s.cfg.Seal()
 }
+
+func (a *armReq) rekey(_ []string) {
+	var body struct {
+		Shares    int `json:"secret_shares"`
+		Threshold int `json:"secret_threshold"`
+	}
+	if b, _ := io.ReadAll(a.r.Body); len(b) > 0 {
+		if err := json.Unmarshal(b, &body); err != nil {
+			a.fail(badParam("The body must be JSON {\"secret_shares\": n, \"secret_threshold\": k}."))
+			return
+		}
+	}
+	if a.s.cfg.Rekey == nil {
+		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "NotSupported", Message: "Rekeying is not available on this server."})
+		return
+	}
+	if err := a.s.svc.AuthorizeRekey(a.r.Context()); err != nil {
+		a.fail(err)
+		return
+	}
+	out, err := a.s.cfg.Rekey(a.r.Context(), body.Shares, body.Threshold)
+	if err != nil {
+		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "RekeyFailed", Message: err.Error()})
+		return
+	}
+	writeJSON(a.w, http.StatusOK, out)
+}

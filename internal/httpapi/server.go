@@ -56,6 +56,9 @@ type Config struct {
 	Ready func() bool
 	// Seal seals the server (POST /sys/seal by an authorized operator); nil disables the route.
 	Seal func()
+	// Rekey replaces the root key (POST /sys/rekey by an authorized operator) and returns what
+	// operators must keep (new Shamir shares); nil disables the route.
+	Rekey func(ctx context.Context, shares, threshold int) (map[string]any, error)
 }
 
 // Server is the root http.Handler.

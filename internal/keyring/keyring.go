@@ -155,7 +155,7 @@ func (k *Keyring) Reload(ctx context.Context) error {
 	if len(raw) < 1+nonceSize+tagSize || raw[0] != rootFormatV1 {
 		return fmt.Errorf("loading keyring: unsupported keyring format")
 	}
-	pt, err := k.root.Open(nil, raw[1:1+nonceSize], raw[1+nonceSize:], []byte("strongroom/keyring/v1"))
+	pt, err := k.rootAEAD().Open(nil, raw[1:1+nonceSize], raw[1+nonceSize:], []byte("strongroom/keyring/v1"))
 	if err != nil {
 		return ErrWrongRootKey
 	}
@@ -199,7 +199,7 @@ func (k *Keyring) write(ctx context.Context, old []byte, r ring, extra ...store.
 	if _, err := rand.Read(out[1 : 1+nonceSize]); err != nil {
 		return err
 	}
-	out = k.root.Seal(out, out[1:1+nonceSize], pt, []byte("strongroom/keyring/v1"))
+	out = k.rootAEAD().Seal(out, out[1:1+nonceSize], pt, []byte("strongroom/keyring/v1"))
 	clear(pt)
 	guard := store.RequireAbsent(RingKey)
 	if old != nil {
@@ -220,6 +220,34 @@ func (k *Keyring) change(ctx context.Context, fn func(r *ring) error) error {
 		return fmt.Errorf("storing keyring: %w", err)
 	}
 	return k.Reload(ctx)
+}
+
+// Rekey re-seals the keyring under newRoot (atomically with extra ops, e.g. the seal's new
+// configuration) and forgets the old root key. Copies of the keyring record sealed under the old
+// root stay readable only to holders of the old root key.
+func (k *Keyring) Rekey(ctx context.Context, newRoot []byte, extra ...store.Op) error {
+	root, err := newAEAD(newRoot)
+	if err != nil {
+		return fmt.Errorf("rekeying: %w", err)
+	}
+	k.mu.Lock()
+	s := k.cur
+	old := k.root
+	k.root = root
+	k.mu.Unlock()
+	if err := k.write(ctx, s.raw, s.ring, extra...); err != nil {
+		k.mu.Lock()
+		k.root = old
+		k.mu.Unlock()
+		return fmt.Errorf("rekeying: storing keyring: %w", err)
+	}
+	return k.Reload(ctx)
+}
+
+func (k *Keyring) rootAEAD() cipher.AEAD {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.root
 }
 
 // Rotate adds a new term and makes it active for all new writes. Old terms stay readable.

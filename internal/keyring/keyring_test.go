@@ -170,3 +170,27 @@ func flip(b []byte, i int) []byte {
 	c[i] ^= 1
 	return c
 }
+
+func TestKeyring_Rekey(t *testing.T) {
+	ctx := context.Background()
+	kr, st := newKeyring(t)
+	rec, _ := kr.Seal(ctx, "d", "k", []byte("v"))
+	oldRing, _ := st.Get(ctx, keyring.RingKey)
+	rootB := bytes.Repeat([]byte{9}, keyring.KeySize)
+	if err := kr.Rekey(ctx, rootB); err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := kr.Open(ctx, "d", "k", rec); err != nil || string(pt) != "v" {
+		t.Fatalf("record after rekey: %v", err)
+	}
+	if _, err := keyring.Load(ctx, st, rootA); !errors.Is(err, keyring.ErrWrongRootKey) {
+		t.Fatalf("old root after rekey err = %v, want ErrWrongRootKey", err)
+	}
+	if _, err := keyring.Load(ctx, st, rootB); err != nil {
+		t.Fatalf("new root after rekey: %v", err)
+	}
+	newRing, _ := st.Get(ctx, keyring.RingKey)
+	if bytes.Equal(oldRing, newRing) {
+		t.Fatal("the keyring record was not re-sealed")
+	}
+}

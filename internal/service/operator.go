@@ -186,3 +186,6 @@ func (s *Service) RetireOldTerms(ctx context.Context) ([]uint32, error) {
 
 // AuthorizeSeal checks that the caller may seal the server.
 func (s *Service) AuthorizeSeal(ctx context.Context) error { return s.operator(ctx, "seal/action") }
+
+// AuthorizeRekey checks that the caller may replace the root key.
+func (s *Service) AuthorizeRekey(ctx context.Context) error { return s.operator(ctx, "rekey/action") }

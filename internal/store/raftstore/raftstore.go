@@ -311,17 +311,32 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	idx, err := s.ApplyEntry(ctx, encodeOps(ops))
+	idx, err := s.applyEntry(ctx, encodeOps(ops))
 	if err != nil {
 		return err
 	}
 	return s.WaitApplied(ctx, idx)
 }
 
-// ApplyEntry commits an encoded batch and returns its log index; on a follower it forwards the
-// entry to the leader (retrying while leadership moves, until ctx ends). It is what a leader
-// runs for a follower's forwarded batch.
-func (s *Store) ApplyEntry(ctx context.Context, entry []byte) (uint64, error) {
+// ApplyLeader commits an entry a follower forwarded and returns its log index. It fails with
+// ErrNotLeader, having applied nothing, when this node does not lead.
+func (s *Store) ApplyLeader(entry []byte) (uint64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if s.raft.State() != raft.Leader {
+		return 0, ErrNotLeader
+	}
+	idx, err := s.applyLocal(entry)
+	if errors.Is(err, raft.ErrNotLeader) {
+		return 0, ErrNotLeader
+	}
+	return idx, err
+}
+
+// applyEntry commits an encoded batch and returns its log index; on a follower it forwards the
+// entry to the leader, retrying while leadership moves, until ctx ends.
+func (s *Store) applyEntry(ctx context.Context, entry []byte) (uint64, error) {
 	for {
 		if err := s.check(); err != nil {
 			return 0, err
