@@ -257,3 +257,56 @@ func TestSeal_FileSeal_NoKeyMaterialInFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestSeal_MigrateFileToShamir migrates a running file-seal server to Shamir; the data survives,
+// the key file is gone, and the next start needs the new seal type and shares.
+func TestSeal_MigrateFileToShamir(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	kv := e.createVault(t, "rg", "kv-migrate", nil)
+	if _, err := kv.SetSecret(ctx, "s", azsecrets.SetSecretParameters{Value: to.Ptr("migrated")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfgDir := t.TempDir()
+	if _, errOut, err := cli(t, cfgDir, "login", "--server", e.srv.URL, "--ca-file", filepath.Join(e.srv.DataDir, "tls", "ca.pem"), "--service-principal",
+		"--username", e.srv.Admin.ClientID, "--password", e.srv.Admin.ClientSecret, "--tenant", e.srv.Admin.TenantID); err != nil {
+		t.Fatalf("login: %v\n%s", err, errOut)
+	}
+	out, errOut, err := cli(t, cfgDir, "operator", "seal", "migrate", "--to", "shamir", "--key-shares", "3", "--key-threshold", "2")
+	if err != nil {
+		t.Fatalf("seal migrate: %v\n%s", err, errOut)
+	}
+	var res struct {
+		Keys []string `json:"keys_base64"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Keys) != 3 {
+		t.Fatalf("migrate output: %v %q", err, out)
+	}
+	// Still serving after the migration.
+	if got, err := kv.GetSecret(ctx, "s", "", nil); err != nil || *got.Value != "migrated" {
+		t.Fatalf("after migrate: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.srv.DataDir, "seal.key")); err == nil {
+		t.Fatal("the old key file is still there")
+	}
+	// A start with the old seal type refuses with a clear message.
+	e.srv.Stop()
+	cmd := exec.Command(testenv.Binary(t), "server", "--data-dir", e.srv.DataDir, "--listen", "127.0.0.1:0")
+	outb, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(outb), `uses the \"shamir\" seal`) && !strings.Contains(string(outb), `uses the "shamir" seal`) {
+		t.Fatalf("start with the old seal type: %v\n%s", err, outb)
+	}
+	// With the config updated it comes up sealed and two new shares open it.
+	e.srv.Extra = append(e.srv.Extra, "--config", writeConfig(t, "seal:\n  type: shamir\n"))
+	e.srv.Sealed = true
+	e.srv.StartAgain()
+	hc := e.srv.HTTPClient()
+	for _, k := range res.Keys[1:] {
+		unseal(t, e.srv, hc, k)
+	}
+	e.srv.WaitHealthy()
+	e2 := envFor(t, e.srv)
+	if got, err := e2.srv.Secrets("kv-migrate", e2.cred, e2.hc).GetSecret(ctx, "s", "", nil); err != nil || *got.Value != "migrated" {
+		t.Fatalf("after restart under shamir: %v", err)
+	}
+}

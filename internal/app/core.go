@@ -62,7 +62,7 @@ func (c *core) start(ctx context.Context) error {
 		return err
 	}
 	if sc.Type != c.cfg.Seal.Type {
-		return fmt.Errorf("the data folder was initialized with the %q seal but the configuration says %q (use `strongroom operator seal migrate` to change seals)", sc.Type, c.cfg.Seal.Type)
+		return fmt.Errorf("the data folder uses the %q seal but the configuration says %q: set seal.type to %q (seals are changed on a running server with `strongroom operator seal migrate`)", sc.Type, c.cfg.Seal.Type, sc.Type)
 	}
 	c.sealCfg, c.initialized = &sc, true
 	if sc.Type == "shamir" {

@@ -101,3 +101,79 @@ func (c *core) rekey(ctx context.Context, shares, threshold int) (map[string]any
 	}
 	return nil, fmt.Errorf("rekeying the %s seal is not supported", sc.Type)
 }
+
+// migrate moves the data folder to another seal type in one atomic write: a new root key, the
+// keyring re-sealed under it and the new seal configuration recorded together. Until that write
+// the old seal unseals as before; after it, only the new one does, and the server's config file
+// must name the new type before the next start.
+func (c *core) migrate(ctx context.Context, to string, shares, threshold int) (map[string]any, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.active.Load()
+	if u == nil || c.sealCfg == nil {
+		return nil, fmt.Errorf("the server is sealed")
+	}
+	from := c.sealCfg.Type
+	if to == from {
+		return nil, fmt.Errorf("the data folder already uses the %s seal (use rekey to replace its root key)", to)
+	}
+	var (
+		root []byte
+		next seal.Config
+		out  = map[string]any{"from": from, "to": to}
+		err  error
+	)
+	switch to {
+	case "shamir":
+		var keys []string
+		if root, keys, err = seal.SplitRootKey(shares, threshold); err != nil {
+			return nil, err
+		}
+		next = seal.Config{Type: "shamir", Shares: shares, Threshold: threshold}
+		out["keys_base64"], out["secret_shares"], out["secret_threshold"] = keys, shares, threshold
+	case "file":
+		root = make([]byte, 32)
+		if _, err := rand.Read(root); err != nil {
+			return nil, err
+		}
+		tmp := c.sealKeyFile() + ".next"
+		if err := os.WriteFile(tmp, []byte(hex.EncodeToString(root)+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("writing key file: %w", err)
+		}
+		next = seal.Config{Type: "file"}
+	case "pkcs11":
+		p := c.cfg.Seal.PKCS11
+		if p.Module == "" || p.TokenLabel == "" || (p.PINEnv == "") == (p.PINFile == "") {
+			return nil, fmt.Errorf("migrating to pkcs11 needs seal.pkcs11 (module, token_label, and pin_env or pin_file) in the server's config")
+		}
+		if p.KeyLabel == "" {
+			c.cfg.Seal.PKCS11.KeyLabel = "strongroom-root-wrap"
+		}
+		if root, next, err = newPKCS11RootKey(ctx, c.cfg.Seal); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown seal type %q (want file, shamir or pkcs11)", to)
+	}
+	defer clear(root)
+	if err := u.kr.Rekey(ctx, root, seal.SaveOp(next)); err != nil {
+		os.Remove(c.sealKeyFile() + ".next")
+		return nil, err
+	}
+	if to == "file" {
+		if err := os.Rename(c.sealKeyFile()+".next", c.sealKeyFile()); err != nil {
+			return nil, fmt.Errorf("installing key file: %w", err)
+		}
+	}
+	if from == "file" {
+		_ = os.Remove(c.sealKeyFile()) // it no longer opens this keyring
+	}
+	c.sealCfg = &next
+	c.cfg.Seal.Type = to
+	if to == "shamir" {
+		c.unsealer = seal.NewUnsealer(threshold)
+	}
+	out["next"] = "set seal.type: " + to + " in the server's config file before the next start"
+	c.log.Warn("seal migrated; update seal.type in the config before the next start", "from", from, "to", to)
+	return out, nil
+}

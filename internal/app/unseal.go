@@ -103,7 +103,7 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 	u := &unsealed{svc: svc, kr: kr, stop: stop}
 	u.handler = httpapi.New(httpapi.Config{
 		PublicURL: c.cfg.PublicURL, DNSSuffix: c.cfg.DNSSuffix, TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID(),
-		VaultRequestsPer10s: c.cfg.VaultRequestsPer10s, Seal: c.seal, Rekey: c.rekey,
+		VaultRequestsPer10s: c.cfg.VaultRequestsPer10s, Seal: c.seal, Rekey: c.rekey, MigrateSeal: c.migrate,
 	}, svc, ids, issuer.New(ids, c.cfg.PublicURL), c.audit, c.log)
 	go svc.RunPurger(runCtx, c.cfg.PurgeInterval, c.log)
 	if cs, ok := c.st.(compactStore); ok {

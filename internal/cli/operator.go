@@ -187,8 +187,29 @@ func (a *app) operatorStatus() *cobra.Command {
 	return c
 }
 
+// operatorSeal is `operator seal`, with `operator seal migrate` beneath it.
 func (a *app) operatorSeal() *cobra.Command {
-	return a.operatorAuthed("seal", "Seal the server: it drops its keys and refuses requests until unsealed", "POST", "/sys/seal", nil)
+	c := a.operatorAuthed("seal", "Seal the server: it drops its keys and refuses requests until unsealed", "POST", "/sys/seal", nil)
+	c.AddCommand(a.operatorSealMigrate())
+	return c
+}
+
+// operatorSealMigrate is `operator seal migrate`.
+func (a *app) operatorSealMigrate() *cobra.Command {
+	var to string
+	var shares, threshold int
+	c := leaf(&cobra.Command{
+		Use:   "migrate",
+		Short: "Move the data folder to another seal type (file, shamir, pkcs11) in one atomic step",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.authedCall(cmd.Context(), "POST", "/sys/seal/migrate", map[string]any{"to": to, "secret_shares": shares, "secret_threshold": threshold})
+		},
+	})
+	c.Flags().StringVar(&to, "to", "", "the new seal type: file, shamir or pkcs11 (pkcs11 uses the server config's seal.pkcs11)")
+	_ = c.MarkFlagRequired("to")
+	c.Flags().IntVar(&shares, "key-shares", 5, "shamir: number of shares")
+	c.Flags().IntVar(&threshold, "key-threshold", 3, "shamir: shares needed to unseal")
+	return c
 }
 
 func (a *app) operatorRekey() *cobra.Command {

@@ -64,6 +64,7 @@ var armRoutes = []armRoute{
 	route("POST", "sys/compact", "StoreCompact", (*armReq).compact),
 	route("POST", "sys/seal", "Seal", (*armReq).seal),
 	route("POST", "sys/rekey", "Rekey", (*armReq).rekey),
+	route("POST", "sys/seal/migrate", "SealMigrate", (*armReq).migrateSeal),
 	route("GET", "v1.0/me", "GraphMe", (*armReq).graphMe),
 	route("GET", "v1.0/serviceprincipals", "GraphServicePrincipals", (*armReq).graphServicePrincipals),
 }

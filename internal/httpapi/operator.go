@@ -107,3 +107,28 @@ func (a *armReq) rekey(_ []string) {
 	}
 	writeJSON(a.w, http.StatusOK, out)
 }
+
+func (a *armReq) migrateSeal(_ []string) {
+	var body struct {
+		To        string `json:"to"`
+		Shares    int    `json:"secret_shares"`
+		Threshold int    `json:"secret_threshold"`
+	}
+	if !a.decode(&body) {
+		return
+	}
+	if a.s.cfg.MigrateSeal == nil {
+		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "NotSupported", Message: "Seal migration is not available on this server."})
+		return
+	}
+	if err := a.s.svc.AuthorizeRekey(a.r.Context()); err != nil {
+		a.fail(err)
+		return
+	}
+	out, err := a.s.cfg.MigrateSeal(a.r.Context(), body.To, body.Shares, body.Threshold)
+	if err != nil {
+		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "SealMigrationFailed", Message: err.Error()})
+		return
+	}
+	writeJSON(a.w, http.StatusOK, out)
+}

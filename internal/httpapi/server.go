@@ -59,6 +59,8 @@ type Config struct {
 	// Rekey replaces the root key (POST /sys/rekey by an authorized operator) and returns what
 	// operators must keep (new Shamir shares); nil disables the route.
 	Rekey func(ctx context.Context, shares, threshold int) (map[string]any, error)
+	// MigrateSeal moves the data folder to another seal type (POST /sys/seal/migrate).
+	MigrateSeal func(ctx context.Context, to string, shares, threshold int) (map[string]any, error)
 }
 
 // Server is the root http.Handler.

@@ -192,13 +192,17 @@ func (s *Store) watchLeadership() {
 			if !leader {
 				continue
 			}
-			term := s.raft.CurrentTerm()
-			if err := s.raft.Barrier(0).Error(); err != nil {
-				continue
-			}
-			s.readyMu.Lock()
-			s.readyTerm = term
-			s.readyMu.Unlock()
+			// Not tracked by wg: a barrier queued just before Shutdown may never be answered.
+			go func(term uint64) {
+				if err := s.raft.Barrier(0).Error(); err != nil {
+					return
+				}
+				s.readyMu.Lock()
+				if s.raft.CurrentTerm() == term && s.raft.State() == raft.Leader {
+					s.readyTerm = term
+				}
+				s.readyMu.Unlock()
+			}(s.raft.CurrentTerm())
 		}
 	}
 }
