@@ -21,7 +21,9 @@ import (
 // The listener comes up even while the server is sealed, so operators can unseal it.
 func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err error) {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
-	hardenProcess(log)
+	if err := hardenProcess(log, cfg.Mlock); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data folder: %w", err)
 	}

@@ -139,8 +139,9 @@ func (c *core) runCompactor(ctx context.Context, cs compactStore, wake <-chan st
 // the keyring and the bootstrap admin, and returns both once. The server stays sealed.
 func (c *core) serveInit(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Shares    int `json:"secret_shares"`
-		Threshold int `json:"secret_threshold"`
+		Shares        int      `json:"secret_shares"`
+		Threshold     int      `json:"secret_threshold"`
+		AgeRecipients []string `json:"age_recipients"`
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -162,6 +163,13 @@ func (c *core) serveInit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	root, shares, err := seal.SplitRootKey(req.Shares, req.Threshold)
+	if err == nil && len(req.AgeRecipients) > 0 {
+		// Encrypt before anything is stored, so a bad recipient leaves the server uninitialized.
+		var enc []string
+		if enc, err = seal.EncryptShares(shares, req.AgeRecipients); err == nil {
+			shares = enc
+		}
+	}
 	if err != nil {
 		status = 400
 		c.fail(w, status, "BadParameter", err.Error())
@@ -176,6 +184,9 @@ func (c *core) serveInit(w http.ResponseWriter, r *http.Request) {
 	}
 	c.unsealer = seal.NewUnsealer(req.Threshold)
 	resp := map[string]any{"keys_base64": shares, "secret_shares": req.Shares, "secret_threshold": req.Threshold}
+	if len(req.AgeRecipients) > 0 {
+		resp = map[string]any{"keys_age": shares, "secret_shares": req.Shares, "secret_threshold": req.Threshold}
+	}
 	if boot != nil {
 		resp["admin"] = map[string]string{"tenantId": boot.TenantID, "subscriptionId": boot.SubscriptionID, "clientId": boot.ClientID, "clientSecret": boot.ClientSecret}
 	}

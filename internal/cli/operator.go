@@ -105,6 +105,7 @@ func (a *app) operatorCommand(extra ...*cobra.Command) *cobra.Command {
 func (a *app) operatorInit() *cobra.Command {
 	var t operatorTarget
 	var shares, threshold int
+	var recipients []string
 	c := leaf(&cobra.Command{
 		Use:   "init",
 		Short: "Initialize a server that uses the shamir seal; prints the unseal shares and the admin credential once",
@@ -113,7 +114,7 @@ func (a *app) operatorInit() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out, err := sysCall(cmd.Context(), hc, "POST", base+"/sys/init", "", map[string]int{"secret_shares": shares, "secret_threshold": threshold})
+			out, err := sysCall(cmd.Context(), hc, "POST", base+"/sys/init", "", map[string]any{"secret_shares": shares, "secret_threshold": threshold, "age_recipients": recipients})
 			if err != nil {
 				return fmt.Errorf("initializing: %w", err)
 			}
@@ -123,6 +124,7 @@ func (a *app) operatorInit() *cobra.Command {
 	t.flags(c)
 	c.Flags().IntVar(&shares, "key-shares", 5, "number of unseal shares to create")
 	c.Flags().IntVar(&threshold, "key-threshold", 3, "number of shares needed to unseal")
+	c.Flags().StringSliceVar(&recipients, "age-recipients", nil, "age public keys (age1...), one per share, comma-separated: each share is returned encrypted to its operator")
 	return c
 }
 

@@ -38,6 +38,10 @@ type Config struct {
 	CompactDelay time.Duration `yaml:"compact_delay"`
 	// Seal selects how the root key is kept: "file" (default), "shamir" or "pkcs11".
 	Seal SealConfig `yaml:"seal"`
+	// Mlock locks all of the process's memory (mlockall) so keys never reach swap. It also locks
+	// bbolt's memory map, so the store's size counts against RLIMIT_MEMLOCK: enable it only with
+	// enough locked-memory allowance (Vault documents the same caveat). Default false.
+	Mlock bool `yaml:"mlock"`
 	// Cluster configures Raft clustering; empty means a single node.
 	Cluster ClusterConfig `yaml:"cluster"`
 }

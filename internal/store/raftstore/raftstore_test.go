@@ -70,7 +70,7 @@ func (c *cluster) start(id raft.ServerID, bootstrap bool) *raftstore.Store {
 	c.mu.Unlock()
 	o := raftstore.Options{
 		Dir: dir, ID: id, Transport: tr, Bootstrap: bootstrap, Forward: c.forward,
-		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond,
+		HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond, LeaderLeaseTimeout: 250 * time.Millisecond,
 	}
 	if c.opts != nil {
 		c.opts(&o)
