@@ -1,7 +1,119 @@
 package config
 
-// ClusterConfig configures Raft clustering. The zero value means a single node on bbolt.
-type ClusterConfig struct{}
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"time"
+)
 
-// Validate checks the cluster settings; the zero value (a single node) is valid.
-func (c *ClusterConfig) Validate() error { return nil }
+// ClusterConfig configures Raft clustering. The zero value means a single node on bbolt; setting
+// Addr turns cluster mode on, and then NodeID is required.
+type ClusterConfig struct {
+	// Addr is the cluster listen address (host:port) for Raft and node-to-node RPCs, mutually
+	// authenticated with the cluster CA's certificates. It is also the address other nodes dial,
+	// so it must be reachable from them (not 0.0.0.0). Empty (default) means a single node.
+	Addr string `yaml:"addr"`
+	// NodeID names this node in the cluster; it never changes. Required in cluster mode:
+	// letters, digits, '.', '_' and '-', at most 64.
+	NodeID string `yaml:"node_id"`
+	// Region labels the node (for example "westeurope"); informational, shown by list-peers and
+	// used to keep DR replicas apart. Default "default".
+	Region string `yaml:"region"`
+	// Bootstrap makes this node the first voter of a new cluster when its data folder holds no
+	// cluster state yet. Set it on exactly one node, once; ignored afterwards.
+	Bootstrap bool `yaml:"bootstrap"`
+	// NonVoter keeps this node a non-voting replica (a disaster-recovery replica): it receives
+	// every committed entry and serves stale reads, but is never promoted by autopilot. Only
+	// read when the node joins.
+	NonVoter bool `yaml:"non_voter"`
+	// RetryJoin lists leaders to join through at start-up when the node has not joined yet; each
+	// is tried in turn until one accepts. Ignored once the node holds cluster state.
+	RetryJoin []RetryJoin `yaml:"retry_join"`
+	// ElectionTimeout is Raft's heartbeat and election timeout. Default 1s. The leader lease is
+	// half of it.
+	ElectionTimeout time.Duration `yaml:"election_timeout"`
+	// PromoteAfter is how long a new node must stay healthy before autopilot makes it a voter.
+	// Default 10s.
+	PromoteAfter time.Duration `yaml:"promote_after"`
+	// SnapshotThreshold is how many log entries trigger a Raft snapshot. Default 8192.
+	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
+	// TrailingLogs is how many entries stay in the log after a snapshot, for followers that are
+	// briefly behind. Default 10240.
+	TrailingLogs uint64 `yaml:"trailing_logs"`
+}
+
+// RetryJoin is one leader to join through.
+type RetryJoin struct {
+	// LeaderAPIAddr is the leader's (or any member's) API origin, e.g. "https://node1:8443".
+	// Required.
+	LeaderAPIAddr string `yaml:"leader_api_addr"`
+	// LeaderCACertFile is a PEM file with the CA that signed that node's API certificate
+	// (its <data_dir>/tls/ca.pem). Empty means the system roots.
+	LeaderCACertFile string `yaml:"leader_ca_cert_file"`
+	// JoinTokenFile holds the one-time join token from `strongroom operator raft join-token`.
+	// Required; the token never appears in the config file itself.
+	JoinTokenFile string `yaml:"join_token_file"`
+}
+
+var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// Enabled reports whether cluster mode is on.
+func (c *ClusterConfig) Enabled() bool { return c.Addr != "" }
+
+// Validate checks the cluster settings and fills in defaults; the zero value (a single node) is
+// valid, and any other field without Addr is an error.
+func (c *ClusterConfig) Validate() error {
+	if !c.Enabled() {
+		if c.NodeID != "" || c.Bootstrap || c.NonVoter || len(c.RetryJoin) > 0 {
+			return fmt.Errorf("cluster.addr: required when other cluster settings are given")
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil || port == "" || port == "0" {
+		return fmt.Errorf("cluster.addr: %q is not host:port with a fixed port", c.Addr)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return fmt.Errorf("cluster.addr: %q must name an address other nodes can dial, not a wildcard", c.Addr)
+	}
+	if !nodeIDPattern.MatchString(c.NodeID) {
+		return fmt.Errorf("cluster.node_id: %q must be 1-64 letters, digits, '.', '_' or '-'", c.NodeID)
+	}
+	if c.Region == "" {
+		c.Region = "default"
+	} else if !nodeIDPattern.MatchString(c.Region) {
+		return fmt.Errorf("cluster.region: %q must be 1-64 letters, digits, '.', '_' or '-'", c.Region)
+	}
+	if c.Bootstrap && (c.NonVoter || len(c.RetryJoin) > 0) {
+		return fmt.Errorf("cluster.bootstrap: cannot be combined with non_voter or retry_join")
+	}
+	for i, j := range c.RetryJoin {
+		u, err := url.Parse(j.LeaderAPIAddr)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("cluster.retry_join[%d].leader_api_addr: %q must be an https origin", i, j.LeaderAPIAddr)
+		}
+		if j.JoinTokenFile == "" {
+			return fmt.Errorf("cluster.retry_join[%d].join_token_file: required", i)
+		}
+	}
+	switch {
+	case c.ElectionTimeout == 0:
+		c.ElectionTimeout = time.Second
+	case c.ElectionTimeout < 50*time.Millisecond:
+		return fmt.Errorf("cluster.election_timeout: must be at least 50ms")
+	}
+	if c.PromoteAfter == 0 {
+		c.PromoteAfter = 10 * time.Second
+	} else if c.PromoteAfter < 0 {
+		return fmt.Errorf("cluster.promote_after: must not be negative")
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	return nil
+}

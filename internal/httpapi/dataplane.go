@@ -57,7 +57,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, audiences 
 
 func (s *Server) serveData(w http.ResponseWriter, r *http.Request, vault string) {
 	ri := info(r)
-	ri.resourceID = "/subscriptions/" + s.cfg.SubscriptionID + "/vaults/" + vault
+	loc, resID, lookupErr := s.svc.VaultLocation(vault)
+	if lookupErr == nil {
+		ri.resourceID = resID
+		w.Header().Set("x-ms-keyvault-region", loc)
+	}
 	w.Header().Set("x-ms-keyvault-service-version", "strongroom/1")
 	w.Header().Set("x-ms-keyvault-network-info", "addr="+remoteIP(r)+";")
 	// Answer the SDKs' body-less challenge probe before looking at the body or the route.
@@ -75,9 +79,6 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request, vault string)
 		return
 	}
 	d := dataReq{s: s, w: w, r: r, vault: vault, base: "https://" + strings.ToLower(r.Host)}
-	if v, err := s.svc.VaultLocation(vault); err == nil {
-		w.Header().Set("x-ms-keyvault-region", v)
-	}
 	d.route()
 }
 

@@ -122,11 +122,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Strict-Transport-Security", "max-age=31536000;includeSubDomains")
 	h.Set("X-Content-Type-Options", "nosniff")
 
+	if !s.audit.Healthy() {
+		// Nothing runs while no record can be written; this refusal itself cannot be audited.
+		s.log.Error("audit log unavailable; refusing request", "request_id", ri.id)
+		writeError(w, &service.Error{Kind: service.ErrUnavailable, Code: "ServiceUnavailable", Message: "The audit log is unavailable; requests are refused until it is restored."})
+		return
+	}
 	bw := &bufferedWriter{header: h, status: http.StatusOK}
 	vault := s.vaultFromHost(r.Host)
 	switch {
-	case !s.audit.Healthy():
-		writeError(bw, &service.Error{Kind: service.ErrUnavailable, Code: "ServiceUnavailable", Message: "The audit log is unavailable; requests are refused until it is restored."})
 	case s.cfg.Ready != nil && !s.cfg.Ready():
 		writeError(bw, &service.Error{Kind: service.ErrUnavailable, Code: "ServiceUnavailable", Message: "The server is not ready."})
 	case vault != "":

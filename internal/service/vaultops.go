@@ -392,11 +392,12 @@ func (s *Service) lookupVault(name string) (*Vault, error) {
 	return v, nil
 }
 
-// VaultLocation returns a live vault's location (for response headers; no secret data).
-func (s *Service) VaultLocation(name string) (string, error) {
+// VaultLocation returns a live vault's location and ARM id (for response headers and audit
+// records; no secret data).
+func (s *Service) VaultLocation(name string) (location, resourceID string, err error) {
 	v, err := s.lookupVault(name)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return v.Location, nil
+	return v.Location, s.ResourceID(v), nil
 }

@@ -5,6 +5,8 @@
 //	go build -o /tmp/srprof ./internal/bench/profserver
 //	PPROF_ADDR=127.0.0.1:6061 /tmp/srprof --data-dir … --listen 127.0.0.1:18443
 //	go tool pprof -top -cum 'http://127.0.0.1:6061/debug/pprof/profile?seconds=10'
+//
+// PPROF_BLOCK_RATE=n (ns) also turns on the block and mutex profiles.
 package main
 
 import (
@@ -13,6 +15,8 @@ import (
 	"net/http"
 	_ "net/http/pprof" // registers /debug/pprof on the default mux, used only by the side listener
 	"os"
+	"runtime"
+	"strconv"
 
 	"github.com/strongroom/strongroom/internal/app"
 )
@@ -31,6 +35,11 @@ func main() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "profserver: listening for pprof: %v\n", err)
 		os.Exit(1)
+	}
+	// Contention profiles cost a little on every blocking event, so they are opt-in.
+	if n, err := strconv.Atoi(os.Getenv("PPROF_BLOCK_RATE")); err == nil && n > 0 {
+		runtime.SetBlockProfileRate(n)
+		runtime.SetMutexProfileFraction(100)
 	}
 	go http.Serve(ln, nil)
 	cmd := app.NewCommand()

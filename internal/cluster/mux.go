@@ -1,0 +1,139 @@
+package cluster
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// ALPN protocols on the cluster port. Raft's own framing runs on protoRaft; node-to-node HTTP
+// (forwarded API requests, forwarded batches, status, operator calls) on protoRPC.
+const (
+	protoRaft = "strongroom-raft/1"
+	protoRPC  = "strongroom-rpc/1"
+)
+
+// mux accepts mutually authenticated TLS connections on the cluster port and hands each to the
+// Raft stream layer or the RPC server according to its ALPN protocol.
+type mux struct {
+	ln   net.Listener
+	raft *chanListener
+	rpc  *chanListener
+	log  *slog.Logger
+	wg   sync.WaitGroup
+}
+
+func newMux(addr string, cfg *tls.Config, log *slog.Logger) (*mux, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on cluster address %s: %w", addr, err)
+	}
+	m := &mux{ln: tls.NewListener(ln, cfg), raft: newChanListener(ln.Addr()), rpc: newChanListener(ln.Addr()), log: log}
+	m.wg.Add(1)
+	go m.serve()
+	return m, nil
+}
+
+func (m *mux) serve() {
+	defer m.wg.Done()
+	for {
+		c, err := m.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				m.raft.Close()
+				m.rpc.Close()
+				return
+			}
+			continue
+		}
+		go m.route(c.(*tls.Conn))
+	}
+}
+
+func (m *mux) route(c *tls.Conn) {
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := c.Handshake(); err != nil {
+		m.log.Debug("cluster handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+		c.Close()
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	switch c.ConnectionState().NegotiatedProtocol {
+	case protoRaft:
+		m.raft.deliver(c)
+	case protoRPC:
+		m.rpc.deliver(c)
+	default:
+		c.Close()
+	}
+}
+
+func (m *mux) Close() error {
+	err := m.ln.Close()
+	m.wg.Wait()
+	return err
+}
+
+// chanListener is a net.Listener fed by the mux.
+type chanListener struct {
+	addr   net.Addr
+	conns  chan net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *chanListener) deliver(c net.Conn) {
+	select {
+	case l.conns <- c:
+	case <-l.closed:
+		c.Close()
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// streamLayer is Raft's transport over the mux: it accepts the Raft connections and dials peers
+// with this node's certificate.
+type streamLayer struct {
+	*chanListener
+	advertise net.Addr
+	tls       *tls.Config
+}
+
+var _ raft.StreamLayer = (*streamLayer)(nil)
+
+func (s *streamLayer) Addr() net.Addr { return s.advertise }
+
+func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	return tls.DialWithDialer(d, "tcp", string(address), s.tls)
+}
+
+type tcpAddr string
+
+func (a tcpAddr) Network() string { return "tcp" }
+func (a tcpAddr) String() string  { return string(a) }

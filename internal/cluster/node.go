@@ -1,0 +1,290 @@
+// Package cluster runs a Strongroom server as a member of a Raft cluster: the cluster CA and
+// node certificates, the mutually authenticated cluster port (Raft plus node-to-node RPCs),
+// one-time join tokens, leader forwarding of API requests, membership (autopilot-style promotion
+// of new nodes) and the node-local operator socket.
+//
+// Invariants:
+//   - Every connection on the cluster port presents a certificate from the cluster CA, and once a
+//     node holds a Raft configuration only current members are accepted.
+//   - A node is admitted only with a one-time join token: the token's SHA-256 is stored in the
+//     replicated store and consumed by a conditional delete, so it works exactly once cluster-wide.
+//     The admin credential is never used for joining.
+//   - API requests are executed (and audited) on the leader after a read barrier; a follower only
+//     proxies them, except requests that ask for a stale read, which it serves from its own copy.
+//   - The replicated store sees only ciphertext from the service; the cluster's own records under
+//     "sys/cluster/" hold no secrets (token hashes with expiry, node labels).
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/strongroom/strongroom/internal/config"
+	"github.com/strongroom/strongroom/internal/store/raftstore"
+)
+
+// Options configure Start.
+type Options struct {
+	// DataDir is the server's data folder: cluster/ (certificates), raft/ (log, snapshots, state
+	// machine) and operator.sock live in it.
+	DataDir string
+	Cluster config.ClusterConfig
+	Log     *slog.Logger
+	// RaftLog receives hashicorp/raft's own log lines (warnings and up); nil discards them.
+	RaftLog io.Writer
+	// OnApplied is passed to the store: keys applied on this node (see raftstore.Options).
+	OnApplied func(keys []string, restored bool)
+}
+
+// Node is a running cluster member. It is safe for concurrent use.
+type Node struct {
+	opts  Options
+	cfg   config.ClusterConfig
+	log   *slog.Logger
+	mat   *material
+	mux   *mux
+	store *raftstore.Store
+	rpc   *http.Server
+	peers *http.Client // RPC client to other members
+	api   atomic.Pointer[http.Handler]
+	opSrv *http.Server
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Start joins or bootstraps as configured, starts Raft and the cluster port, and waits until this
+// node's copy has caught up with the leader's commit index (or ctx ends).
+func Start(ctx context.Context, opts Options) (*Node, error) {
+	cfg := opts.Cluster
+	n := &Node{opts: opts, cfg: cfg, log: opts.Log, stop: make(chan struct{})}
+	dir := filepath.Join(opts.DataDir, "cluster")
+	mat, err := loadMaterial(dir)
+	switch {
+	case errors.Is(err, errNoMaterial) && cfg.Bootstrap:
+		n.log.Info("bootstrapping a new cluster", "node_id", cfg.NodeID, "cluster_addr", cfg.Addr)
+		mat, err = bootstrapMaterial(dir, nodeDoc{ID: cfg.NodeID, Region: cfg.Region, Addr: cfg.Addr})
+	case errors.Is(err, errNoMaterial) && len(cfg.RetryJoin) > 0:
+		err = n.retryJoin(ctx)
+		if err == nil {
+			mat, err = loadMaterial(dir)
+		}
+	case errors.Is(err, errNoMaterial):
+		return nil, fmt.Errorf("starting cluster node: this node has not joined a cluster: run `strongroom operator raft join` first, set cluster.retry_join, or bootstrap a new cluster with --bootstrap")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if mat.nodeDoc.ID != cfg.NodeID || mat.nodeDoc.Addr != cfg.Addr {
+		return nil, fmt.Errorf("starting cluster node: the data folder was joined as node %q at %s, but the configuration says %q at %s",
+			mat.nodeDoc.ID, mat.nodeDoc.Addr, cfg.NodeID, cfg.Addr)
+	}
+	n.mat = mat
+	n.peers = &http.Client{Transport: &http.Transport{
+		TLSClientConfig: mat.clientTLS(protoRPC), MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute,
+		ResponseHeaderTimeout: 90 * time.Second,
+	}}
+	if n.mux, err = newMux(cfg.Addr, mat.serverTLS([]string{protoRaft, protoRPC}, n.isMember), n.log); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			n.Close()
+		}
+	}()
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: orDiscard(opts.RaftLog), Level: hclog.Warn})
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  &streamLayer{chanListener: n.mux.raft, advertise: tcpAddr(cfg.Addr), tls: mat.clientTLS(protoRaft)},
+		MaxPool: 4, Timeout: 10 * time.Second, Logger: hl,
+	})
+	n.store, err = raftstore.Open(raftstore.Options{
+		Dir: filepath.Join(opts.DataDir, "raft"), ID: raft.ServerID(cfg.NodeID), Transport: trans,
+		Bootstrap: cfg.Bootstrap, Forward: n.forwardEntry, OnApplied: opts.OnApplied,
+		HeartbeatTimeout: cfg.ElectionTimeout, ElectionTimeout: cfg.ElectionTimeout, LeaderLeaseTimeout: cfg.ElectionTimeout / 2,
+		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs, Logger: hl,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.rpc = &http.Server{Handler: n.rpcHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute,
+		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); _ = n.rpc.Serve(n.mux.rpc) }()
+	if err := n.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.Bootstrap {
+		if err := n.putNodeMeta(ctx, cfg.NodeID, nodeMeta{Region: cfg.Region}); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.startOperatorSocket(); err != nil {
+		return nil, err
+	}
+	n.wg.Add(1)
+	go n.autopilot()
+	ok = true
+	return n, nil
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// Store is the replicated store.
+func (n *Node) Store() *raftstore.Store { return n.store }
+
+// isMember admits a peer certificate's node id: any id while this node has no configuration yet
+// (it is joining and the leader is about to contact it), afterwards only current members.
+func (n *Node) isMember(id string) bool {
+	st := n.store
+	if st == nil {
+		return false
+	}
+	f := st.Raft().GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	servers := f.Configuration().Servers
+	if len(servers) == 0 {
+		return true
+	}
+	for _, s := range servers {
+		if string(s.ID) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// catchUp waits for a leader and then for this node to apply everything the leader had
+// committed when asked, so start-up reads (seal configuration, keyring) see the cluster's state.
+func (n *Node) catchUp(ctx context.Context) error {
+	last := time.Now()
+	for {
+		addr, id, err := n.store.WaitLeader(ctx)
+		if err != nil {
+			return fmt.Errorf("starting cluster node: %w", err)
+		}
+		if string(id) == n.cfg.NodeID {
+			if err := n.store.ReadBarrier(ctx); err == nil {
+				n.log.Info("cluster node ready", "role", "leader", "applied_index", n.store.AppliedIndex())
+				return nil
+			}
+		} else if st, err := n.peerStatus(ctx, string(addr)); err == nil {
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err = n.store.WaitApplied(wctx, st.CommitIndex)
+			cancel()
+			if err == nil {
+				n.log.Info("cluster node ready", "role", "follower", "leader", id, "applied_index", n.store.AppliedIndex())
+				return nil
+			}
+		}
+		if time.Since(last) > 5*time.Second {
+			n.log.Warn("waiting to catch up with the cluster leader", "leader", id)
+			last = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("starting cluster node: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Close leaves nothing running: operator socket, RPC server, Raft, cluster port.
+func (n *Node) Close() error {
+	select {
+	case <-n.stop:
+		return nil
+	default:
+	}
+	close(n.stop)
+	if n.opSrv != nil {
+		n.opSrv.Close()
+	}
+	if n.rpc != nil {
+		n.rpc.Close()
+	}
+	var err error
+	if n.store != nil {
+		err = n.store.Close()
+	}
+	if n.mux != nil {
+		n.mux.Close()
+	}
+	n.wg.Wait()
+	return err
+}
+
+// Status is what /health and the operator API report about this node.
+type Status struct {
+	NodeID       string `json:"nodeId"`
+	Region       string `json:"region"`
+	Role         string `json:"role"` // leader, follower, candidate, non-voter, dr-replica, shutdown
+	Leader       string `json:"leader,omitempty"`
+	LeaderAddr   string `json:"leaderAddr,omitempty"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commitIndex"`
+	AppliedIndex uint64 `json:"appliedIndex"`
+	// LastContactMs is how long ago this follower last heard from the leader (0 on the leader).
+	LastContactMs int64 `json:"lastContactMs"`
+}
+
+// Status reports this node's view.
+func (n *Node) Status() Status {
+	r := n.store.Raft()
+	addr, id := r.LeaderWithID()
+	st := Status{NodeID: n.cfg.NodeID, Region: n.cfg.Region, Role: lower(r.State().String()), Leader: string(id), LeaderAddr: string(addr),
+		Term: r.CurrentTerm(), CommitIndex: r.CommitIndex(), AppliedIndex: n.store.AppliedIndex()}
+	if r.State() == raft.Follower {
+		if lc := r.LastContact(); !lc.IsZero() {
+			st.LastContactMs = time.Since(lc).Milliseconds()
+		}
+		if s, ok := n.selfServer(); ok && s.Suffrage != raft.Voter {
+			st.Role = "non-voter"
+			if n.cfg.NonVoter {
+				st.Role = "dr-replica"
+			}
+		}
+	}
+	return st
+}
+
+func (n *Node) selfServer() (raft.Server, bool) {
+	f := n.store.Raft().GetConfiguration()
+	if f.Error() != nil {
+		return raft.Server{}, false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == n.cfg.NodeID {
+			return s, true
+		}
+	}
+	return raft.Server{}, false
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}

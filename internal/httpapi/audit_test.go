@@ -1,0 +1,117 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/strongroom/strongroom/internal/audit"
+	"github.com/strongroom/strongroom/internal/authz"
+	"github.com/strongroom/strongroom/internal/httpapi"
+	"github.com/strongroom/strongroom/internal/identity"
+	"github.com/strongroom/strongroom/internal/issuer"
+	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/service"
+	"github.com/strongroom/strongroom/internal/store/bolt"
+)
+
+// flakySink stands in for an audit device that fails on command (a full disk, a dead socket).
+type flakySink struct {
+	failWrites atomic.Bool // writes fail but the sink still claims to be healthy
+	down       atomic.Bool // the sink knows it is broken
+	n          atomic.Int64
+}
+
+func (f *flakySink) Write(_ context.Context, _ *audit.Record) error {
+	if f.failWrites.Load() || f.down.Load() {
+		return errors.New("disk full")
+	}
+	f.n.Add(1)
+	return nil
+}
+
+func (f *flakySink) Healthy() bool { return !f.down.Load() }
+
+// TestServer_AuditFailClosed: a request whose record cannot be written is not acknowledged, and
+// while the sink is down nothing is executed.
+func TestServer_AuditFailClosed(t *testing.T) {
+	ctx := context.Background()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	kr, err := keyring.Open(ctx, st, bytes.Repeat([]byte{3}, keyring.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const public = "https://localhost:9"
+	ids, err := identity.New(ctx, st, kr, identity.Options{PublicURL: public})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, _, err := ids.EnsureBootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.New(ctx, st, kr, service.Options{
+		SubscriptionID: ids.SubscriptionID(), TenantID: ids.TenantID(),
+		VaultURI:    func(n string) string { return "https://" + n + ".vault.localhost:9" },
+		Assignments: []authz.Assignment{{ID: "a", PrincipalID: ids.AdminObjectID(), Role: authz.Owner, Scope: "/"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &flakySink{}
+	h := httpapi.New(httpapi.Config{PublicURL: public, DNSSuffix: "vault.localhost", TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID()},
+		svc, ids, issuer.New(ids, public), sink, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	admin := service.WithCaller(ctx, service.Caller{ObjectID: ids.AdminObjectID()})
+	if _, _, err := svc.PutResourceGroup(admin, "rg", "eastus", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.PutVault(admin, "rg", "kv-audit", service.VaultInput{Location: "eastus", Properties: service.VaultProperties{TenantID: ids.TenantID(), Sku: &service.Sku{Family: "A", Name: "standard"}}}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := ids.ClientCredentials(ctx, ids.TenantID(), boot.ClientID, boot.ClientSecret, "https://vault.azure.net/.default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path, body string) (int, string) {
+		req := httptest.NewRequest(method, "https://kv-audit.vault.localhost:9"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	if code, _ := call("PUT", "/secrets/a?api-version=7.4", `{"value":"first"}`); code != 200 {
+		t.Fatalf("healthy PUT: %d", code)
+	}
+	// A write fails: the request ran, but its answer is withheld (500) and no value leaks.
+	sink.failWrites.Store(true)
+	code, body := call("GET", "/secrets/a?api-version=7.4", "")
+	if code != http.StatusInternalServerError || strings.Contains(body, "first") {
+		t.Fatalf("GET whose record failed: %d %s", code, body)
+	}
+	// The sink is known to be down: nothing is executed at all.
+	sink.failWrites.Store(false)
+	sink.down.Store(true)
+	code, _ = call("PUT", "/secrets/b?api-version=7.4", `{"value":"never"}`)
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("PUT with the audit sink down: %d", code)
+	}
+	if _, err := svc.GetSecret(admin, "kv-audit", "b", ""); !errors.Is(err, service.ErrNotFound) {
+		t.Fatalf("a request was executed while the audit sink was down: %v", err)
+	}
+	if sink.n.Load() != 1 {
+		t.Fatalf("%d records written, want 1", sink.n.Load())
+	}
+}
+
