@@ -131,7 +131,11 @@ func (d *DB) Apply(ctx context.Context, ops []store.Op) error {
 			return err
 		}
 	}
-	req := &request{ops: ops, err: make(chan error, 1)}
+	return d.submit(ctx, &request{ops: ops, err: make(chan error, 1)})
+}
+
+// submit queues req for the commit loop and waits for its verdict.
+func (d *DB) submit(ctx context.Context, req *request) error {
 	d.closeMu.RLock()
 	if d.closed {
 		d.closeMu.RUnlock()
@@ -144,7 +148,7 @@ func (d *DB) Apply(ctx context.Context, ops []store.Op) error {
 		return ctx.Err()
 	}
 	d.closeMu.RUnlock()
-	// Once queued, the batch will be committed or failed; wait for the verdict even if ctx ends,
+	// Once queued, the request will be done or failed; wait for the verdict even if ctx ends,
 	// so a caller never reports failure for a write that became durable.
 	return <-req.err
 }

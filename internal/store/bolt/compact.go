@@ -7,8 +7,6 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
-
-	"github.com/strongroom/strongroom/internal/store"
 )
 
 // Compact rewrites the store into a fresh file holding only live records and replaces the old
@@ -17,20 +15,7 @@ import (
 // makes it leave the data folder (secure deletion). Writes wait while it runs; reads wait for the
 // final swap.
 func (d *DB) Compact(ctx context.Context) error {
-	req := &request{compact: true, err: make(chan error, 1)}
-	d.closeMu.RLock()
-	if d.closed {
-		d.closeMu.RUnlock()
-		return store.ErrClosed
-	}
-	select {
-	case d.pending <- req:
-	case <-ctx.Done():
-		d.closeMu.RUnlock()
-		return ctx.Err()
-	}
-	d.closeMu.RUnlock()
-	return <-req.err
+	return d.submit(ctx, &request{compact: true, err: make(chan error, 1)})
 }
 
 // compact runs on the commit loop, so no write is in flight.
