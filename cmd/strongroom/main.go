@@ -11,5 +11,5 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Run(os.Args[1:], app.NewCommand(), app.NewAuditCommand(), bench.NewCommand()))
+	os.Exit(cli.Run(os.Args[1:], app.NewCommand(), app.NewAuditCommand(), app.NewOperatorExtensions(), bench.NewCommand()))
 }

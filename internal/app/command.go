@@ -35,6 +35,7 @@ func NewCommand() *cobra.Command {
 					return err
 				}
 				overlayFlags(cmd, &file, &cfg)
+				overlayClusterFlags(cmd, &file.Cluster, &cfg.Cluster)
 				cfg = file
 			}
 			if err := cfg.Validate(); err != nil {
@@ -54,6 +55,7 @@ func NewCommand() *cobra.Command {
 	f.IntVar(&cfg.VaultRequestsPer10s, "vault-requests-per-10s", cfg.VaultRequestsPer10s, "per-vault request budget per 10 seconds (0 disables throttling)")
 	f.DurationVar(&cfg.PurgeInterval, "purge-interval", cfg.PurgeInterval, "how often expired soft-deleted objects are purged")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	addClusterFlags(cmd, &cfg.Cluster)
 	return cmd
 }
 

@@ -11,11 +11,20 @@ import (
 	"github.com/strongroom/strongroom/internal/store/bolt"
 )
 
-// openStore opens the configured store: the single-node bbolt file by default.
-func openStore(_ context.Context, cfg config.Config, _ *slog.Logger) (store.Store, error) {
+// openStore opens the configured store: the single-node bbolt file by default, or this node's
+// replica of a Raft cluster when cluster.addr is set (see cluster.go).
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Store, error) {
+	if cfg.Cluster.Enabled() {
+		return openClusterStore(ctx, cfg, log)
+	}
 	return bolt.Open(filepath.Join(cfg.DataDir, "strongroom.db"))
 }
 
 // wrapHandler lets the storage mode add routes or forwarding in front of the API handler; the
-// single-node store adds nothing.
-func wrapHandler(h http.Handler, _ store.Store) http.Handler { return h }
+// single-node store adds nothing, a cluster node forwards to the leader.
+func wrapHandler(h http.Handler, st store.Store) http.Handler {
+	if cs, ok := st.(*clusterStore); ok {
+		return cs.node.Handler(h)
+	}
+	return h
+}

@@ -100,7 +100,8 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 		stop()
 		return nil, err
 	}
-	u := &unsealed{svc: svc, kr: kr, stop: stop}
+	unbind := bindStore(c.st, svc) // a cluster store keeps svc's caches current (cluster.go)
+	u := &unsealed{svc: svc, kr: kr, stop: func() { unbind(); stop() }}
 	u.handler = httpapi.New(httpapi.Config{
 		PublicURL: c.cfg.PublicURL, DNSSuffix: c.cfg.DNSSuffix, TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID(),
 		VaultRequestsPer10s: c.cfg.VaultRequestsPer10s, Seal: c.seal, Rekey: c.rekey, MigrateSeal: c.migrate,

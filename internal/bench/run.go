@@ -135,6 +135,7 @@ func measure(ctx context.Context, cfg Config, t *target, workers []*worker, canc
 				if !inWindow || t1 > endNs {
 					continue
 				}
+				w.lastFinish = t1
 				switch {
 				case err != nil:
 					w.fail(err)
@@ -143,7 +144,6 @@ func measure(ctx context.Context, cfg Config, t *target, workers []*worker, canc
 				default:
 					w.reads = append(w.reads, t1-t0.UnixNano())
 				}
-				w.lastFinish = t1
 			}
 		})
 	}

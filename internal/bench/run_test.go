@@ -88,6 +88,10 @@ func TestRun_CountsErrors(t *testing.T) {
 	if res.FirstError == "" {
 		t.Error("FirstError is empty")
 	}
+	// The op cap ended the window; its length comes from the last completion, errors included.
+	if res.WindowSec < 0.001 || res.WindowSec > cfg.Duration.Seconds() {
+		t.Errorf("WindowSec = %g, want within (0.001, %g]", res.WindowSec, cfg.Duration.Seconds())
+	}
 }
 
 func TestRun_SetupErrors(t *testing.T) {

@@ -76,9 +76,17 @@ func (a *app) rootCommand(extra ...*cobra.Command) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{msg: err.Error()}
 	})
-	root.AddCommand(extra...)
+	// An extra command named "operator" contributes subcommands to the operator group.
+	var opSubs []*cobra.Command
+	for _, c := range extra {
+		if c.Name() == "operator" {
+			opSubs = append(opSubs, c.Commands()...)
+		} else {
+			root.AddCommand(c)
+		}
+	}
 	for _, c := range []*cobra.Command{
-		a.loginCommand(), a.logoutCommand(), a.accountCommand(), a.groupCommand(), a.keyvaultCommand(), a.operatorCommand(),
+		a.loginCommand(), a.logoutCommand(), a.accountCommand(), a.groupCommand(), a.keyvaultCommand(), a.operatorCommand(opSubs...),
 	} {
 		a.addGlobalFlags(c)
 		root.AddCommand(c)

@@ -68,7 +68,9 @@ func (m *mux) route(c *tls.Conn) {
 	case protoRaft:
 		m.raft.deliver(c)
 	case protoRPC:
-		m.rpc.deliver(c)
+		// net/http closes a *tls.Conn whose ALPN protocol it has no handler for; hide the type
+		// and keep the connection state for the handler (see rpcConn).
+		m.rpc.deliver(&rpcConn{Conn: c, state: c.ConnectionState()})
 	default:
 		c.Close()
 	}
@@ -137,3 +139,9 @@ type tcpAddr string
 
 func (a tcpAddr) Network() string { return "tcp" }
 func (a tcpAddr) String() string  { return string(a) }
+
+// rpcConn is a handshaken cluster connection served as plain HTTP/1.1; state is its TLS state.
+type rpcConn struct {
+	net.Conn
+	state tls.ConnectionState
+}

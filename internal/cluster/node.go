@@ -21,8 +21,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +61,7 @@ type Node struct {
 	peers *http.Client // RPC client to other members
 	api   atomic.Pointer[http.Handler]
 	opSrv *http.Server
+	pilot pilot
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -68,7 +71,7 @@ type Node struct {
 // node's copy has caught up with the leader's commit index (or ctx ends).
 func Start(ctx context.Context, opts Options) (*Node, error) {
 	cfg := opts.Cluster
-	n := &Node{opts: opts, cfg: cfg, log: opts.Log, stop: make(chan struct{})}
+	n := &Node{opts: opts, cfg: cfg, log: opts.Log, stop: make(chan struct{}), pilot: pilot{stable: map[string]time.Time{}}}
 	dir := filepath.Join(opts.DataDir, "cluster")
 	mat, err := loadMaterial(dir)
 	switch {
@@ -112,13 +115,21 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	n.store, err = raftstore.Open(raftstore.Options{
 		Dir: filepath.Join(opts.DataDir, "raft"), ID: raft.ServerID(cfg.NodeID), Transport: trans,
 		Bootstrap: cfg.Bootstrap, Forward: n.forwardEntry, OnApplied: opts.OnApplied,
-		HeartbeatTimeout: cfg.ElectionTimeout, ElectionTimeout: cfg.ElectionTimeout, LeaderLeaseTimeout: cfg.ElectionTimeout / 2,
-		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs, Logger: hl,
+		// Followers notice a silent leader after half to all of the election timeout (Raft
+		// randomizes it), so a new leader is in place well within one election timeout or two.
+		HeartbeatTimeout: cfg.ElectionTimeout / 2, ElectionTimeout: cfg.ElectionTimeout, LeaderLeaseTimeout: cfg.ElectionTimeout / 4,
+		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs, Logger: hl,
 	})
 	if err != nil {
 		return nil, err
 	}
 	n.rpc = &http.Server{Handler: n.rpcHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if rc, ok := c.(*rpcConn); ok {
+				return context.WithValue(ctx, tlsStateKey{}, &rc.state)
+			}
+			return ctx
+		},
 		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); _ = n.rpc.Serve(n.mux.rpc) }()
@@ -176,6 +187,7 @@ func (n *Node) isMember(id string) bool {
 // committed when asked, so start-up reads (seal configuration, keyring) see the cluster's state.
 func (n *Node) catchUp(ctx context.Context) error {
 	last := time.Now()
+	var why error
 	for {
 		addr, id, err := n.store.WaitLeader(ctx)
 		if err != nil {
@@ -194,9 +206,12 @@ func (n *Node) catchUp(ctx context.Context) error {
 				n.log.Info("cluster node ready", "role", "follower", "leader", id, "applied_index", n.store.AppliedIndex())
 				return nil
 			}
+			why = err
+		} else {
+			why = err
 		}
 		if time.Since(last) > 5*time.Second {
-			n.log.Warn("waiting to catch up with the cluster leader", "leader", id)
+			n.log.Warn("waiting to catch up with the cluster leader", "leader", id, "err", why)
 			last = time.Now()
 		}
 		select {
@@ -242,6 +257,8 @@ type Status struct {
 	Term         uint64 `json:"term"`
 	CommitIndex  uint64 `json:"commitIndex"`
 	AppliedIndex uint64 `json:"appliedIndex"`
+	// LastSnapshotIndex is the index of this node's newest snapshot (taken or installed).
+	LastSnapshotIndex uint64 `json:"lastSnapshotIndex"`
 	// LastContactMs is how long ago this follower last heard from the leader (0 on the leader).
 	LastContactMs int64 `json:"lastContactMs"`
 }
@@ -252,6 +269,7 @@ func (n *Node) Status() Status {
 	addr, id := r.LeaderWithID()
 	st := Status{NodeID: n.cfg.NodeID, Region: n.cfg.Region, Role: lower(r.State().String()), Leader: string(id), LeaderAddr: string(addr),
 		Term: r.CurrentTerm(), CommitIndex: r.CommitIndex(), AppliedIndex: n.store.AppliedIndex()}
+	st.LastSnapshotIndex, _ = strconv.ParseUint(r.Stats()["last_snapshot_index"], 10, 64)
 	if r.State() == raft.Follower {
 		if lc := r.LastContact(); !lc.IsZero() {
 			st.LastContactMs = time.Since(lc).Milliseconds()

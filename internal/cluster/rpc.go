@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,8 +46,15 @@ func (n *Node) rpcHandler() http.Handler {
 		r.Header.Del(headerForwardedFor)
 		n.serveLeader(w, r, false)
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok {
+			r.TLS = st
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
+
+type tlsStateKey struct{}
 
 type applyReply struct {
 	Index uint64 `json:"index"`

@@ -31,14 +31,16 @@ type ClusterConfig struct {
 	// RetryJoin lists leaders to join through at start-up when the node has not joined yet; each
 	// is tried in turn until one accepts. Ignored once the node holds cluster state.
 	RetryJoin []RetryJoin `yaml:"retry_join"`
-	// ElectionTimeout is Raft's heartbeat and election timeout. Default 1s. The leader lease is
-	// half of it.
+	// ElectionTimeout is Raft's election timeout. Default 1s. Followers give up on a silent
+	// leader after half of it (randomized up to all of it); the leader lease is a quarter.
 	ElectionTimeout time.Duration `yaml:"election_timeout"`
 	// PromoteAfter is how long a new node must stay healthy before autopilot makes it a voter.
 	// Default 10s.
 	PromoteAfter time.Duration `yaml:"promote_after"`
 	// SnapshotThreshold is how many log entries trigger a Raft snapshot. Default 8192.
 	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
+	// SnapshotInterval is how often the snapshot threshold is checked. Default 2m.
+	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
 	// TrailingLogs is how many entries stay in the log after a snapshot, for followers that are
 	// briefly behind. Default 10240.
 	TrailingLogs uint64 `yaml:"trailing_logs"`
@@ -111,6 +113,11 @@ func (c *ClusterConfig) Validate() error {
 	}
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 2 * time.Minute
+	} else if c.SnapshotInterval < 10*time.Millisecond {
+		return fmt.Errorf("cluster.snapshot_interval: must be at least 10ms")
 	}
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = 10240

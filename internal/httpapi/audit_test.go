@@ -114,4 +114,3 @@ func TestServer_AuditFailClosed(t *testing.T) {
 		t.Fatalf("%d records written, want 1", sink.n.Load())
 	}
 }
-

@@ -161,13 +161,26 @@ func writeFileSync(path string, r io.Reader) error {
 	return f.Close()
 }
 
+// checkFormat makes sure a restored file is a complete store of this format before it replaces
+// the live one. The size check comes first: bbolt maps the file, and touching a page past the end
+// of a truncated file kills the process (SIGBUS) instead of returning an error.
 func checkFormat(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("checking snapshot file: %w", err)
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second, ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("checking snapshot file: %w", err)
 	}
 	defer db.Close()
 	return db.View(func(tx *bbolt.Tx) error {
+		if tx.Size() > fi.Size() {
+			return fmt.Errorf("checking snapshot file: truncated (%d of %d bytes)", fi.Size(), tx.Size())
+		}
+		for err := range tx.Check() {
+			return fmt.Errorf("checking snapshot file: %w", err)
+		}
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil || tx.Bucket(bucketKV) == nil {
 			return fmt.Errorf("checking snapshot file: not a strongroom store")

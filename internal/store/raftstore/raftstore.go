@@ -233,21 +233,43 @@ func (s *Store) WaitLeader(ctx context.Context) (raft.ServerAddress, raft.Server
 	}
 }
 
-// WaitApplied waits until this node's file includes log index idx.
+// WaitApplied waits until this node's file includes log index idx. Entries the state machine
+// never sees (Raft's no-op and barrier entries) count as included once Raft has handed out every
+// entry up to idx and the file holds the last command or configuration entry among them.
 func (s *Store) WaitApplied(ctx context.Context, idx uint64) error {
 	for {
 		ch := s.fsm.waitCh()
-		if s.fsm.applied.Load() >= idx {
+		applied := s.fsm.applied.Load()
+		if applied >= idx {
+			return nil
+		}
+		if s.raft.AppliedIndex() >= idx && s.lastStateEntry(applied, idx) <= applied {
 			return nil
 		}
 		select {
 		case <-ch:
+		case <-time.After(2 * time.Millisecond):
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for log index %d (applied %d): %w", idx, s.fsm.applied.Load(), ctx.Err())
 		case <-s.stop:
 			return store.ErrClosed
 		}
 	}
+}
+
+// lastStateEntry returns the highest index in (from, to] of an entry the state machine applies
+// (a command or a configuration change), or from when there is none.
+func (s *Store) lastStateEntry(from, to uint64) uint64 {
+	var l raft.Log
+	for i := to; i > from; i-- {
+		if err := s.logs.GetLog(i, &l); err != nil {
+			return i // unknown: assume it must be applied
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i
+		}
+	}
+	return from
 }
 
 // ReadBarrier makes a following local read linearizable: it fails with ErrNotLeader unless this

@@ -1,0 +1,315 @@
+package testenv
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+)
+
+// ClusterOptions tune StartCluster.
+type ClusterOptions struct {
+	Size int // voters to form (default 3)
+	// ElectionTimeout and PromoteAfter are passed to every node (defaults 1s and 1s).
+	ElectionTimeout, PromoteAfter time.Duration
+	Extra                         []string // extra flags for every node
+}
+
+// Cluster is a Raft cluster of real server processes on loopback. Every node uses the same
+// public URL (the first node's), as a real cluster behind one name does, so tokens minted by any
+// leader verify on every node.
+type Cluster struct {
+	t     testing.TB
+	opts  ClusterOptions
+	Nodes []*Server
+	IDs   []string
+	// ClusterAddrs[i] is node i's cluster address.
+	ClusterAddrs []string
+	PublicURL    string
+}
+
+// StartCluster bootstraps node n1, joins the others with one-time join tokens through the real
+// `strongroom operator raft join` command, and waits until all are voters.
+func StartCluster(t testing.TB, opts *ClusterOptions) *Cluster {
+	t.Helper()
+	if opts == nil {
+		opts = &ClusterOptions{}
+	}
+	o := *opts
+	if o.Size == 0 {
+		o.Size = 3
+	}
+	if o.ElectionTimeout == 0 {
+		o.ElectionTimeout = time.Second
+	}
+	if o.PromoteAfter == 0 {
+		o.PromoteAfter = time.Second
+	}
+	c := &Cluster{t: t, opts: o}
+	port := freePort(t)
+	c.PublicURL = "https://localhost:" + strconv.Itoa(port)
+	first := c.newNode("n1", port, []string{"--bootstrap"})
+	first.launch()
+	for i := 2; i <= o.Size; i++ {
+		c.AddNode(fmt.Sprintf("n%d", i), nil)
+	}
+	c.WaitVoters(o.Size)
+	return c
+}
+
+func (c *Cluster) newNode(id string, port int, extra []string) *Server {
+	c.t.Helper()
+	caddr := "127.0.0.1:" + strconv.Itoa(freePort(c.t))
+	flags := append([]string{"--cluster-addr", caddr, "--node-id", id, "--public-url", c.PublicURL,
+		"--election-timeout", c.opts.ElectionTimeout.String(), "--promote-after", c.opts.PromoteAfter.String(),
+		"--vault-requests-per-10s=0"}, c.opts.Extra...)
+	s := &Server{t: c.t, DataDir: filepath.Join(c.t.TempDir(), "data"), Extra: append(flags, extra...)}
+	s.Port = port
+	s.URL = "https://localhost:" + strconv.Itoa(port)
+	c.t.Cleanup(func() { s.Stop() })
+	c.Nodes = append(c.Nodes, s)
+	c.IDs = append(c.IDs, id)
+	c.ClusterAddrs = append(c.ClusterAddrs, caddr)
+	return s
+}
+
+// AddNode joins a new node with a fresh join token from a running member and starts it. It
+// copies the first node's seal key (the file seal's root key: every member needs it) and admin
+// credential file.
+func (c *Cluster) AddNode(id string, extra []string) *Server {
+	c.t.Helper()
+	member := c.anyRunning()
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(c.Operator(member, "raft", "join-token", "--ttl", "10m"), &tok); err != nil || !strings.HasPrefix(tok.Token, "srjoin1.") {
+		c.t.Fatalf("join-token output: %v", err)
+	}
+	s := c.newNode(id, freePort(c.t), extra)
+	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+		c.t.Fatal(err)
+	}
+	for _, f := range []string{"seal.key", "admin.json"} {
+		b, err := os.ReadFile(filepath.Join(c.Nodes[0].DataDir, f))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(s.DataDir, f), b, 0o600); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	tokFile := filepath.Join(c.t.TempDir(), "token")
+	if err := os.WriteFile(tokFile, []byte(tok.Token), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	args := []string{"operator", "raft", "join", member.URL, "--ca-file", filepath.Join(member.DataDir, "tls", "ca.pem"),
+		"--token-file", tokFile, "--data-dir", s.DataDir, "--node-id", id, "--cluster-addr", c.ClusterAddrs[len(c.ClusterAddrs)-1]}
+	for i, a := range extra {
+		if a == "--non-voter" || strings.HasPrefix(a, "--region") {
+			args = append(args, a)
+			if a == "--region" && i+1 < len(extra) {
+				args = append(args, extra[i+1])
+			}
+		}
+	}
+	if out, err := exec.Command(Binary(c.t), args...).CombinedOutput(); err != nil {
+		c.t.Fatalf("operator raft join: %v\n%s", err, out)
+	}
+	s.launch()
+	return s
+}
+
+func (c *Cluster) anyRunning() *Server {
+	for _, s := range c.Nodes {
+		if s.running() {
+			return s
+		}
+	}
+	c.t.Fatal("no running node")
+	return nil
+}
+
+func (s *Server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Operator runs `strongroom operator ARGS... --data-dir <node's>` and returns its stdout.
+func (c *Cluster) Operator(node *Server, args ...string) []byte {
+	c.t.Helper()
+	cmd := exec.Command(Binary(c.t), append(append([]string{"operator"}, args...), "--data-dir", node.DataDir)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		c.t.Fatalf("strongroom operator %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out
+}
+
+// NodeStatus is the cluster part of /health.
+type NodeStatus struct {
+	NodeID            string `json:"nodeId"`
+	Role              string `json:"role"`
+	Leader            string `json:"leader"`
+	Term              uint64 `json:"term"`
+	CommitIndex       uint64 `json:"commitIndex"`
+	AppliedIndex      uint64 `json:"appliedIndex"`
+	LastSnapshotIndex uint64 `json:"lastSnapshotIndex"`
+}
+
+// Status reads a node's /health; ok is false when it does not answer.
+func (s *Server) Status() (NodeStatus, bool) {
+	pool, err := s.tryPool()
+	if err != nil {
+		return NodeStatus{}, false
+	}
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Get(s.URL + "/health")
+	if err != nil {
+		return NodeStatus{}, false
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Cluster NodeStatus `json:"cluster"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&doc) != nil || doc.Cluster.NodeID == "" {
+		return NodeStatus{}, false
+	}
+	return doc.Cluster, true
+}
+
+// Leader waits (bounded by within) until a running node reports itself leader.
+func (c *Cluster) Leader(within time.Duration) *Server {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		for _, s := range c.Nodes {
+			if !s.running() {
+				continue
+			}
+			if st, ok := s.Status(); ok && st.Role == "leader" {
+				return s
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("no leader within %v", within)
+	return nil
+}
+
+// Follower returns a running node other than the leader.
+func (c *Cluster) Follower() *Server {
+	c.t.Helper()
+	l := c.Leader(30 * time.Second)
+	for _, s := range c.Nodes {
+		if s != l && s.running() {
+			return s
+		}
+	}
+	c.t.Fatal("no running follower")
+	return nil
+}
+
+// Peer is one row of list-peers.
+type Peer struct {
+	ID        string `json:"id"`
+	Suffrage  string `json:"suffrage"`
+	Region    string `json:"region"`
+	DRReplica bool   `json:"drReplica"`
+	Leader    bool   `json:"leader"`
+}
+
+// Peers runs list-peers on a running node.
+func (c *Cluster) Peers() []Peer {
+	c.t.Helper()
+	var peers []Peer
+	if err := json.Unmarshal(c.Operator(c.anyRunning(), "raft", "list-peers"), &peers); err != nil {
+		c.t.Fatal(err)
+	}
+	return peers
+}
+
+// WaitVoters waits (up to 60 s) until the cluster has n voters.
+func (c *Cluster) WaitVoters(n int) {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		voters := 0
+		for _, p := range c.Peers() {
+			if p.Suffrage == "voter" {
+				voters++
+			}
+		}
+		if voters == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%d voters after 60s, want %d: %+v", voters, n, c.Peers())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Credential is the bootstrap admin's credential with the cluster's public URL as authority
+// (MSAL checks that the issuer matches the authority it asked).
+func (c *Cluster) Credential(node *Server, hc *http.Client) azcore.TokenCredential {
+	cred, err := azidentity.NewClientSecretCredential(node.Admin.TenantID, node.Admin.ClientID, node.Admin.ClientSecret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions:            policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: c.PublicURL + "/"}, Transport: hc},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return cred
+}
+
+// HTTPClient trusts every node's API CA (each node made its own) and dials *.localhost on
+// loopback.
+func (c *Cluster) HTTPClient() *http.Client {
+	c.t.Helper()
+	pool := x509.NewCertPool()
+	for _, s := range c.Nodes {
+		b, err := os.ReadFile(filepath.Join(s.DataDir, "tls", "ca.pem"))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		pool.AppendCertsFromPEM(b)
+	}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, port, err := net.SplitHostPort(addr)
+			if err == nil && (host == "localhost" || strings.HasSuffix(host, ".localhost")) {
+				addr = net.JoinHostPort("127.0.0.1", port)
+			}
+			return d.DialContext(ctx, network, addr)
+		},
+		MaxIdleConnsPerHost: 64,
+	}}
+}
