@@ -74,7 +74,7 @@ type Log struct {
 }
 
 type entry struct {
-	rec  *Record
+	line []byte // the record's JSON with an empty prevHash as its last field
 	done chan error
 }
 
@@ -104,7 +104,13 @@ func (l *Log) Write(ctx context.Context, rec *Record) error {
 	if l.failed.Load() {
 		return ErrUnavailable
 	}
-	e := &entry{rec: rec, done: make(chan error, 1)}
+	// Marshal here, in the caller's goroutine, so the single writer only chains and writes.
+	rec.PrevHash = ""
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encoding audit record: %w", err)
+	}
+	e := &entry{line: line, done: make(chan error, 1)}
 	t := time.NewTimer(l.deadline)
 	defer t.Stop()
 	select {
@@ -146,11 +152,14 @@ func (l *Log) writeLoop() {
 		buf = buf[:0]
 		hash := l.lastHash
 		for _, e := range batch {
-			e.rec.PrevHash = hash
-			line, _ := json.Marshal(e.rec) // Record has only marshalable fields
-			sum := sha256.Sum256(line)
+			// PrevHash is the record's last field, marshaled as `"prevHash":""}`: fill it in.
+			start := len(buf)
+			buf = append(buf, e.line[:len(e.line)-3]...)
+			buf = append(buf, '"')
+			buf = append(buf, hash...)
+			buf = append(buf, '"', '}')
+			sum := sha256.Sum256(buf[start:])
 			hash = hex.EncodeToString(sum[:])
-			buf = append(buf, line...)
 			buf = append(buf, '\n')
 		}
 		var err error

@@ -54,3 +54,34 @@ func selfCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// machineBusy returns the CPU time all CPUs spent not idle, from the first line of /proc/stat
+// (user nice system idle iowait irq softirq steal …, in clock ticks). It returns 0 where /proc
+// is missing. Guest time is already included in user and nice.
+func machineBusy() time.Duration {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	d, _ := parseMachineBusy(string(data))
+	return d
+}
+
+func parseMachineBusy(s string) (time.Duration, error) {
+	line, _, _ := strings.Cut(s, "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0, fmt.Errorf("parsing /proc/stat: unexpected first line %q", line)
+	}
+	var busy int64
+	for i, f := range fields[1:9] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parsing /proc/stat: %w", err)
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / clockTicks, nil
+}

@@ -2,6 +2,7 @@ package bench
 
 // Bridges for the external tests.
 var (
-	ParseProcStat = parseProcStat
-	MapLocalhost  = mapLocalhost
+	ParseProcStat    = parseProcStat
+	MapLocalhost     = mapLocalhost
+	ParseMachineBusy = parseMachineBusy
 )

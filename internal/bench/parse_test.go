@@ -76,3 +76,27 @@ func TestMapLocalhost(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMachineBusy(t *testing.T) {
+	tests := []struct {
+		name    string
+		stat    string
+		want    time.Duration
+		wantErr bool
+	}{
+		// user nice system idle iowait irq softirq steal: busy = 100+5+50+3+2+1 = 161 ticks.
+		{"typical", "cpu  100 5 50 9000 40 3 2 1 0 0\ncpu0 50 2 25 4500 20 1 1 0 0 0\n", 1610 * time.Millisecond, false},
+		{"first line only", "cpu 1 0 0 0 0 0 0 0", 10 * time.Millisecond, false},
+		{"per-cpu line first", "cpu0 1 0 0 0 0 0 0 0\n", 0, true},
+		{"short", "cpu 1 2 3\n", 0, true},
+		{"garbage", "cpu a b c d e f g h\n", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := bench.ParseMachineBusy(tt.stat)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("parseMachineBusy() = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}

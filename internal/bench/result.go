@@ -77,6 +77,10 @@ type Result struct {
 	ServerCores      float64 `json:"server_cores,omitempty"`
 	ClientCPUUsPerOp float64 `json:"client_cpu_us_per_op"`
 	ClientCores      float64 `json:"client_cores"`
+	// OtherCores is the machine's busy CPU (all of /proc/stat) minus the server's and the
+	// client's during the window: the share taken by everything else, i.e. noise. Without
+	// --server-pid it includes the server.
+	OtherCores float64 `json:"other_cores"`
 }
 
 // Format renders r as a short human-readable report.
@@ -103,6 +107,7 @@ func (r Result) Format() string {
 		fmt.Fprintf(&b, "server cpu %.1f µs/op (%.2f cores)\n", r.ServerCPUUsPerOp, r.ServerCores)
 	}
 	fmt.Fprintf(&b, "client cpu %.1f µs/op (%.2f cores)\n", r.ClientCPUUsPerOp, r.ClientCores)
+	fmt.Fprintf(&b, "other cpu  %.2f cores (everything else on the machine)\n", r.OtherCores)
 	if r.Errors > 0 {
 		kinds := make([]string, 0, len(r.ErrorKinds))
 		for k, n := range r.ErrorKinds {

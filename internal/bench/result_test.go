@@ -52,7 +52,7 @@ func sampleResult() bench.Result {
 		OpStats:          bench.OpStats{Ops: 300000, OpsPerSec: 20000, P50Ms: 2.5, P95Ms: 6.25, P99Ms: 9.126, MaxMs: 20},
 		Read:             &bench.OpStats{Ops: 270000, OpsPerSec: 18000, P50Ms: 2.4, P95Ms: 6, P99Ms: 9, MaxMs: 19},
 		Write:            &bench.OpStats{Ops: 30000, OpsPerSec: 2000, P50Ms: 3, P95Ms: 7, P99Ms: 10, MaxMs: 20},
-		ServerCPUUsPerOp: 41.5, ServerCores: 0.83, ClientCPUUsPerOp: 39, ClientCores: 0.78,
+		ServerCPUUsPerOp: 41.5, ServerCores: 0.83, ClientCPUUsPerOp: 39, ClientCores: 0.78, OtherCores: 0.05,
 	}
 }
 
@@ -78,6 +78,7 @@ func TestResult_Format(t *testing.T) {
 			"  write    2000 ops/s, p50 3.00 ms",
 			"server cpu 41.5 µs/op (0.83 cores)\n",
 			"client cpu 39.0 µs/op (0.78 cores)\n",
+			"other cpu  0.05 cores",
 		}, []string{"errors "}},
 		{"read without server pid", noCPU, []string{"workload   read, 64 workers"}, []string{"server cpu", "  read ", "%"}},
 		{"errors listed in order", withErrors, []string{
@@ -112,7 +113,7 @@ func TestResult_JSONFieldNames(t *testing.T) {
 	}
 	// Scripts and docs/benchmarks.md depend on these names and on the embedded stats being flat.
 	for _, k := range []string{"target", "mode", "workers", "window_s", "ops", "ops_per_sec", "p50_ms",
-		"p95_ms", "p99_ms", "errors", "server_cpu_us_per_op", "client_cpu_us_per_op", "read", "write"} {
+		"p95_ms", "p99_ms", "errors", "server_cpu_us_per_op", "client_cpu_us_per_op", "other_cores", "read", "write"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON result lacks %q: %s", k, b)
 		}

@@ -159,7 +159,10 @@ func measure(ctx context.Context, cfg Config, t *target, workers []*worker, canc
 	case <-time.After(time.Until(start)):
 		cpu0 = sampleCPU(cfg.ServerPID)
 	case <-done:
-		return Result{}, fmt.Errorf("running benchmark: stopped before the window: %w", context.Cause(ctx))
+		if err := ctx.Err(); err != nil {
+			return Result{}, fmt.Errorf("running benchmark: %w", err)
+		}
+		return Result{}, errors.New("running benchmark: workers stopped before the window")
 	}
 	select {
 	case <-time.After(time.Until(end)):
@@ -183,10 +186,10 @@ func measure(ctx context.Context, cfg Config, t *target, workers []*worker, canc
 	return collect(cfg, t, workers, window, cpu0, cpu1), nil
 }
 
-type cpuSample struct{ server, client time.Duration }
+type cpuSample struct{ server, client, machine time.Duration }
 
 func sampleCPU(pid int) cpuSample {
-	s := cpuSample{client: selfCPU()}
+	s := cpuSample{client: selfCPU(), machine: machineBusy()}
 	if pid > 0 {
 		s.server, _ = procCPU(pid) // checked readable at start; a vanished server shows as errors
 	}
@@ -231,6 +234,10 @@ func collect(cfg Config, t *target, workers []*worker, window time.Duration, cpu
 		d := cpu1.client - cpu0.client
 		r.ClientCPUUsPerOp = float64(d.Microseconds()) / attempts
 		r.ClientCores = d.Seconds() / sec
+	}
+	// On a shared box, CPU used by anything else during the window is the main source of noise.
+	if m := cpu1.machine - cpu0.machine; m > 0 {
+		r.OtherCores = max(m.Seconds()/sec-r.ServerCores-r.ClientCores, 0)
 	}
 	return r
 }

@@ -53,11 +53,13 @@ func newTransport(roots *x509.CertPool, h2 bool) *http.Transport {
 		DialContext:         dialLocalhost,
 		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout: 10 * time.Second,
-		MaxIdleConns:        1,
-		MaxIdleConnsPerHost: 1,
-		MaxConnsPerHost:     1,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+		// Bounds setup and populate too, which run before the window's watchdog exists.
+		ResponseHeaderTimeout: 30 * time.Second,
+		MaxIdleConns:          1,
+		MaxIdleConnsPerHost:   1,
+		MaxConnsPerHost:       1,
+		IdleConnTimeout:       90 * time.Second,
+		DisableCompression:    true,
 	}
 	// Say the protocols explicitly: a custom dialer already keeps HTTP/2 off, but intent is clearer.
 	var p http.Protocols

@@ -110,9 +110,11 @@ func (s *Service) RestoreSecret(ctx context.Context, vaultName, blob string) (Se
 		return Secret{}, corrupt
 	}
 	meta := *latest
-	meta.Value = ""
 	hk := headKey(v.ID, p.Name)
-	recs = append(recs, sealed{hk, secretHead{Name: p.Name, Latest: p.Latest, Item: meta}})
+	head := secretHead{Name: p.Name}
+	head.withLatest(meta)
+	meta.Value = ""
+	recs = append(recs, sealed{hk, head})
 	ops, err := s.sealOps(ctx, v, recs)
 	if err != nil {
 		return Secret{}, err

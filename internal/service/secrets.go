@@ -48,12 +48,21 @@ type Deletion struct {
 	ScheduledPurgeDate int64 `json:"scheduledPurgeDate"`
 }
 
-// secretHead is the per-name record: the latest version (metadata only) and deletion state.
+// secretHead is the per-name record: the latest version and deletion state. It carries the
+// latest version's value too, so the most common read (GET latest) is one store read.
 type secretHead struct {
-	Name    string        `json:"name"`
-	Latest  string        `json:"latest"`
-	Deleted *Deletion     `json:"deleted,omitempty"`
-	Item    SecretVersion `json:"item"`
+	Name        string        `json:"name"`
+	Latest      string        `json:"latest"`
+	Deleted     *Deletion     `json:"deleted,omitempty"`
+	Item        SecretVersion `json:"item"`
+	LatestValue *string       `json:"latestValue,omitempty"`
+}
+
+// withLatest records sv as the head's latest version, value included.
+func (h *secretHead) withLatest(sv SecretVersion) {
+	v := sv.Value
+	sv.Value = ""
+	h.Latest, h.Item, h.LatestValue = sv.Version, sv, &v
 }
 
 // Secret is what the data plane returns for one secret version.
@@ -207,9 +216,8 @@ func (s *Service) SetSecret(ctx context.Context, vaultName, name string, in Secr
 		if found {
 			keep = h.Name // the first spelling of a name is kept, as in Key Vault
 		}
-		meta := sv
-		meta.Value = ""
-		nh := secretHead{Name: keep, Latest: sv.Version, Item: meta}
+		nh := secretHead{Name: keep}
+		nh.withLatest(sv)
 		ops, err := s.sealOps(ctx, v, []sealed{{versionKey(v.ID, name, sv.Version), sv}, {headKey(v.ID, name), nh}})
 		if err != nil {
 			return err
@@ -282,12 +290,17 @@ func (s *Service) GetSecret(ctx context.Context, vaultName, name, version string
 	if err != nil {
 		return Secret{}, err
 	}
-	if version == "" {
-		version = h.Latest
-	}
-	sv, _, err := s.version(ctx, v, name, version, shown)
-	if err != nil {
-		return Secret{}, err
+	var sv SecretVersion
+	if (version == "" || strings.EqualFold(version, h.Latest)) && h.LatestValue != nil {
+		sv = h.Item
+		sv.Value = *h.LatestValue
+	} else {
+		if version == "" {
+			version = h.Latest
+		}
+		if sv, _, err = s.version(ctx, v, name, version, shown); err != nil {
+			return Secret{}, err
+		}
 	}
 	if !sv.Enabled {
 		return Secret{}, newErr(ErrForbidden, "Forbidden", "SecretDisabled", "Operation get is not allowed on a disabled secret.")
@@ -346,9 +359,7 @@ func (s *Service) UpdateSecret(ctx context.Context, vaultName, name, version str
 		vk, hk := versionKey(v.ID, name, ver), headKey(v.ID, name)
 		recs := []sealed{{vk, sv}}
 		if strings.EqualFold(ver, h.Latest) {
-			meta := sv
-			meta.Value = ""
-			h.Item = meta
+			h.withLatest(sv)
 			recs = append(recs, sealed{hk, h})
 		}
 		ops, err := s.sealOps(ctx, v, recs)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	bbolt "go.etcd.io/bbolt"
 )
@@ -23,7 +22,7 @@ func (d *DB) compact() error {
 	path := d.db.Path()
 	tmp := path + ".compact"
 	_ = os.Remove(tmp)
-	dst, err := bbolt.Open(tmp, 0o600, &bbolt.Options{Timeout: 5 * time.Second, FreelistType: bbolt.FreelistMapType})
+	dst, err := bbolt.Open(tmp, 0o600, fileOptions())
 	if err != nil {
 		return fmt.Errorf("compacting: opening %s: %w", tmp, err)
 	}
@@ -57,7 +56,7 @@ func (d *DB) compact() error {
 }
 
 func (d *DB) reopenAfter(path string, cause error) error {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second, FreelistType: bbolt.FreelistMapType})
+	db, err := bbolt.Open(path, 0o600, fileOptions())
 	if err != nil {
 		// Without a file the store cannot go on; fail every later call loudly.
 		d.closed = true
