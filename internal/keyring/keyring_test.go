@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -192,5 +193,55 @@ func TestKeyring_Rekey(t *testing.T) {
 	newRing, _ := st.Get(ctx, keyring.RingKey)
 	if bytes.Equal(oldRing, newRing) {
 		t.Fatal("the keyring record was not re-sealed")
+	}
+}
+
+// TestKeyring_NoKeyMaterialInStoreFile scans the bbolt file for the root key, every term and
+// backup key, and the data keys of stored records.
+func TestKeyring_NoKeyMaterialInStoreFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "data.db")
+	st, err := bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keyring.Open(ctx, st, rootA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kr.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	needles := [][]byte{rootA}
+	needles = append(needles, kr.TermKeys()...)
+	for i := range 20 {
+		key := "k/" + string(rune('a'+i))
+		rec, err := kr.Seal(ctx, "d", key, []byte("value"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Apply(ctx, []store.Op{store.Put(key, rec)}); err != nil {
+			t.Fatal(err)
+		}
+		dek, err := kr.RecordKey("d", key, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		needles = append(needles, dek)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(needles) != 1+3+20 {
+		t.Fatalf("%d needles, want 24", len(needles))
+	}
+	for i, n := range needles {
+		if bytes.Contains(data, n) {
+			t.Errorf("key material %d found in the store file", i)
+		}
 	}
 }
