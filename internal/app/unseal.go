@@ -89,6 +89,7 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 			return "https://" + strings.ToLower(name) + "." + c.cfg.DNSSuffix + portSuffix(c.cfg.Listen)
 		},
 		Assignments: []authz.Assignment{{ID: "bootstrap-admin-owner", PrincipalID: ids.AdminObjectID(), Role: authz.Owner, Scope: "/"}},
+		Background:  runCtx,
 		Erased: func() {
 			select {
 			case compactNow <- struct{}{}:

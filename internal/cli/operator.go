@@ -230,14 +230,20 @@ func (a *app) operatorRekey() *cobra.Command {
 
 func (a *app) operatorRewrap() *cobra.Command {
 	var limit int
+	var background, status bool
 	c := leaf(&cobra.Command{
 		Use:   "rewrap",
 		Short: "Move records onto the newest keyring term; resumes where an interrupted run stopped",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.authedCall(cmd.Context(), "POST", "/sys/keyring/rewrap", map[string]int{"limit": limit})
+			if status {
+				return a.authedCall(cmd.Context(), "GET", "/sys/keyring/rewrap", nil)
+			}
+			return a.authedCall(cmd.Context(), "POST", "/sys/keyring/rewrap", map[string]any{"limit": limit, "background": background})
 		},
 	})
 	c.Flags().IntVar(&limit, "limit", 0, "stop after this many records (0: all)")
+	c.Flags().BoolVar(&background, "background", false, "run to completion in the server's background; check with --status")
+	c.Flags().BoolVar(&status, "status", false, "show the background rewrap's progress")
 	return c
 }
 

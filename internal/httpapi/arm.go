@@ -58,6 +58,7 @@ var armRoutes = []armRoute{
 	route("GET", "sys/keyring", "KeyringStatus", (*armReq).keyringStatus),
 	route("POST", "sys/keyring/rotate", "KeyringRotate", (*armReq).keyringRotate),
 	route("POST", "sys/keyring/rewrap", "KeyringRewrap", (*armReq).keyringRewrap),
+	route("GET", "sys/keyring/rewrap", "KeyringRewrapStatus", (*armReq).keyringRewrapStatus),
 	route("POST", "sys/keyring/retire", "KeyringRetire", (*armReq).keyringRetire),
 	route("POST", "sys/backup-keys/rotate", "BackupKeyRotate", (*armReq).backupKeyRotate),
 	route("DELETE", "sys/backup-keys/{}", "BackupKeyRevoke", (*armReq).backupKeyRevoke),

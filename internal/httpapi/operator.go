@@ -24,16 +24,27 @@ func (a *armReq) keyringRotate(_ []string) {
 
 func (a *armReq) keyringRewrap(_ []string) {
 	var body struct {
-		Limit int `json:"limit"`
+		Limit      int  `json:"limit"`
+		Background bool `json:"background"`
 	}
 	if b, _ := io.ReadAll(a.r.Body); len(b) > 0 {
 		if err := json.Unmarshal(b, &body); err != nil || body.Limit < 0 {
-			a.fail(badParam("The body must be JSON {\"limit\": <non-negative integer>}."))
+			a.fail(badParam("The body must be JSON {\"limit\": <non-negative integer>, \"background\": <bool>}."))
 			return
 		}
 	}
+	if body.Background {
+		p, err := a.s.svc.StartRewrap(a.r.Context())
+		a.ok(http.StatusAccepted, p, err)
+		return
+	}
 	p, err := a.s.svc.Rewrap(a.r.Context(), body.Limit)
 	a.ok(http.StatusOK, p, err)
+}
+
+func (a *armReq) keyringRewrapStatus(_ []string) {
+	job, err := a.s.svc.RewrapStatus(a.r.Context())
+	a.ok(http.StatusOK, job, err)
 }
 
 func (a *armReq) keyringRetire(_ []string) {

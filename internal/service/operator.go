@@ -99,6 +99,59 @@ func (s *Service) Rewrap(ctx context.Context, limit int) (RewrapProgress, error)
 	if err := s.operator(ctx, "keyring/rewrap/action"); err != nil {
 		return RewrapProgress{}, err
 	}
+	return s.rewrap(ctx, limit, nil)
+}
+
+// StartRewrap runs a rewrap to completion in the background (stopped by Options.Background
+// ending, e.g. on seal, and resumable from its cursor); RewrapStatus reports its progress.
+func (s *Service) StartRewrap(ctx context.Context) (RewrapProgress, error) {
+	if err := s.operator(ctx, "keyring/rewrap/action"); err != nil {
+		return RewrapProgress{}, err
+	}
+	s.rewrapMu.Lock()
+	defer s.rewrapMu.Unlock()
+	if s.rewrapJob.Running {
+		return s.rewrapJob.RewrapProgress, nil
+	}
+	bg := s.opts.Background
+	if bg == nil {
+		bg = context.Background()
+	}
+	s.rewrapJob = RewrapJob{Running: true, RewrapProgress: RewrapProgress{Term: s.kr.Status().ActiveTerm}}
+	go func() {
+		p, err := s.rewrap(bg, 0, func(p RewrapProgress) {
+			s.rewrapMu.Lock()
+			s.rewrapJob.RewrapProgress = p
+			s.rewrapMu.Unlock()
+		})
+		s.rewrapMu.Lock()
+		s.rewrapJob = RewrapJob{RewrapProgress: p}
+		if err != nil {
+			s.rewrapJob.Error = err.Error()
+		}
+		s.rewrapMu.Unlock()
+	}()
+	return s.rewrapJob.RewrapProgress, nil
+}
+
+// RewrapJob is the state of the background rewrap.
+type RewrapJob struct {
+	RewrapProgress
+	Running bool   `json:"running"`
+	Error   string `json:"error,omitempty"`
+}
+
+// RewrapStatus reports the background rewrap.
+func (s *Service) RewrapStatus(ctx context.Context) (RewrapJob, error) {
+	if err := s.operator(ctx, "keyring/read"); err != nil {
+		return RewrapJob{}, err
+	}
+	s.rewrapMu.Lock()
+	defer s.rewrapMu.Unlock()
+	return s.rewrapJob, nil
+}
+
+func (s *Service) rewrap(ctx context.Context, limit int, report func(RewrapProgress)) (RewrapProgress, error) {
 	p := RewrapProgress{Term: s.kr.Status().ActiveTerm}
 	if c, err := s.st.Get(ctx, rewrapCursorKey); err == nil {
 		p.Cursor = string(c)
@@ -149,6 +202,12 @@ func (s *Service) Rewrap(ctx context.Context, limit int) (RewrapProgress, error)
 		}
 		p.Rewrapped += len(ops) / 2
 		p.Cursor = last
+		if report != nil {
+			report(p)
+		}
+		if err := ctx.Err(); err != nil {
+			return p, fmt.Errorf("rewrap interrupted: %w", err)
+		}
 		if done {
 			p.Done, p.Cursor = true, ""
 			return p, nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/service"
@@ -200,4 +201,39 @@ func newServiceEnv(t *testing.T) *serviceEnv {
 		t.Fatal(err)
 	}
 	return e
+}
+
+func TestService_StartRewrap_Background(t *testing.T) {
+	e := newServiceEnv(t)
+	svc, ctx := e.svc, e.ctx
+	mkVault(t, svc, ctx, "kv-bg", 90, false)
+	for i := range 30 {
+		v := "v"
+		if _, err := svc.SetSecret(ctx, "kv-bg", "s"+strings.Repeat("x", i+1), service.SecretInput{Value: &v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.RotateKeyring(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.StartRewrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var job service.RewrapJob
+	for i := 0; i < 500; i++ {
+		var err error
+		if job, err = svc.RewrapStatus(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !job.Running {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if job.Running || !job.Done || job.Error != "" || job.Rewrapped < 30 {
+		t.Fatalf("background rewrap = %+v", job)
+	}
+	if terms := countTerms(t, e.st); terms[1] != 0 {
+		t.Fatalf("records left under term 1: %v", terms)
+	}
 }

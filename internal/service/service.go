@@ -110,6 +110,8 @@ type Options struct {
 	// Erased is called after a purge freed storage that held ciphertext, so the store can erase
 	// the freed pages (secure deletion); nil does nothing.
 	Erased func()
+	// Background bounds background jobs (rewrap); it ends when the server seals or stops.
+	Background context.Context
 }
 
 // Service is safe for concurrent use.
@@ -118,8 +120,10 @@ type Service struct {
 	kr   *keyring.Keyring
 	opts Options
 
-	vaultMu sync.RWMutex
-	vaults  map[string]*Vault // lower name -> live or deleted vault, the cache of arm/vault/*
+	vaultMu   sync.RWMutex
+	vaults    map[string]*Vault // lower name -> live or deleted vault, the cache of arm/vault/*
+	rewrapMu  sync.Mutex
+	rewrapJob RewrapJob
 	// vaultWrite serializes vault mutations so the cache and the store agree; vault changes are
 	// rare, secret writes never take it.
 	vaultWrite sync.Mutex
