@@ -41,7 +41,7 @@ func clusterEnv(t *testing.T, c *testenv.Cluster, node *testenv.Server) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{srv: node, hc: hc, cred: cred, groups: groups, vaults: vaults}
+	return &env{srv: node, hc: hc, cred: cred, groups: groups, vaults: vaults, publicURL: c.PublicURL}
 }
 
 func staleSecrets(t *testing.T, s *testenv.Server, e *env, vault string) *azsecrets.Client {

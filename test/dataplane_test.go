@@ -74,8 +74,47 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// dataPlaneTarget is what runDataPlaneSuite needs to know about the deployment behind its env
+// beyond the API: how to restart it and which processes the canary scan inspects.
+type dataPlaneTarget struct {
+	// restart restarts the deployment's process(es) on their folders and returns an env on the
+	// node the suite talks to.
+	restart func(t *testing.T) *env
+	// servers are every process of the deployment: the canary scan stops them all and checks
+	// their output and data folders; at least one must hold SecretGet audit records.
+	servers []*testenv.Server
+}
+
 func TestDataPlane_EndToEnd(t *testing.T) {
 	e := newEnv(t, &testenv.Options{Extra: []string{"--vault-requests-per-10s=0"}})
+	runDataPlaneSuite(t, e, dataPlaneTarget{
+		restart: func(t *testing.T) *env { e.srv.Restart(); return envFor(t, e.srv) },
+		servers: []*testenv.Server{e.srv},
+	})
+}
+
+// The same suite against a 3-node cluster, every request sent to a follower (which forwards
+// to the leader). Restart is a rolling restart of every node; the canary scan covers every
+// node's output and folder (raft log, snapshots, state machine).
+func TestDataPlane_EndToEnd_ClusterFollower(t *testing.T) {
+	c := testenv.StartCluster(t, nil)
+	follower := c.Follower()
+	e := clusterEnv(t, c, follower)
+	runDataPlaneSuite(t, e, dataPlaneTarget{
+		restart: func(t *testing.T) *env {
+			for _, s := range c.Nodes {
+				s.Restart()
+			}
+			c.Leader(30 * time.Second)
+			return clusterEnv(t, c, follower)
+		},
+		servers: c.Nodes,
+	})
+}
+
+// runDataPlaneSuite is the core end-to-end data-plane suite, run against whatever deployment e
+// talks to.
+func runDataPlaneSuite(t *testing.T, e *env, target dataPlaneTarget) {
 	ctx := context.Background()
 	kv := e.createVault(t, "rg1", "kv-e2e", nil)
 	canary := "CANARY-" + randHex(16)
@@ -270,7 +309,7 @@ func TestDataPlane_EndToEnd(t *testing.T) {
 		if st != 401 || errCode(m) != "Unauthorized" {
 			t.Fatalf("unauthenticated: %d %v", st, m)
 		}
-		wantChallenge := fmt.Sprintf(`Bearer authorization="%s/%s", resource="https://vault.localhost:%d"`, e.srv.URL, e.srv.Admin.TenantID, e.srv.Port)
+		wantChallenge := fmt.Sprintf(`Bearer authorization="%s/%s", resource="https://vault.localhost:%d"`, e.publicURL, e.srv.Admin.TenantID, e.srv.Port)
 		if got := h.Get("WWW-Authenticate"); got != wantChallenge {
 			t.Fatalf("challenge = %q, want %q", got, wantChallenge)
 		}
@@ -406,8 +445,7 @@ func TestDataPlane_EndToEnd(t *testing.T) {
 	})
 
 	t.Run("PersistsAcrossRestart", func(t *testing.T) {
-		e.srv.Restart()
-		e2 := envFor(t, e.srv)
+		e2 := target.restart(t)
 		kv := e2.srv.Secrets("kv-e2e", e2.cred, e2.hc)
 		got, err := kv.GetSecret(ctx, "alpha", v1, nil)
 		if err != nil || *got.Value != canary {
@@ -419,36 +457,40 @@ func TestDataPlane_EndToEnd(t *testing.T) {
 	})
 
 	t.Run("CanaryNeverInPlaintext", func(t *testing.T) {
-		e.srv.Stop()
-		if code := e.srv.ExitCode(); code != 0 {
-			t.Fatalf("server exited %d on SIGTERM:\n%s", code, e.srv.Stderr.String())
+		sawGet := false
+		for _, srv := range target.servers {
+			srv.Stop()
+			if code := srv.ExitCode(); code != 0 {
+				t.Fatalf("server exited %d on SIGTERM:\n%s", code, srv.Stderr.String())
+			}
+			for _, out := range []string{srv.Stdout.String(), srv.Stderr.String()} {
+				if strings.Contains(out, canary) {
+					t.Fatal("canary value appears in the server's output")
+				}
+			}
+			files := 0
+			err := filepath.Walk(srv.DataDir, func(path string, info os.FileInfo, err error) error {
+				if err != nil || info.IsDir() || info.Mode()&os.ModeSocket != 0 {
+					return err
+				}
+				b, err := os.ReadFile(path)
+				if err != nil {
+					return err
+				}
+				files++
+				if bytes.Contains(b, []byte(canary)) {
+					t.Errorf("canary value in plaintext in %s", path)
+				}
+				return nil
+			})
+			if err != nil || files < 5 {
+				t.Fatalf("scanned %d files in %s: %v", files, srv.DataDir, err)
+			}
+			audit, err := os.ReadFile(filepath.Join(srv.DataDir, "audit", "audit.log"))
+			sawGet = sawGet || (err == nil && bytes.Contains(audit, []byte(`"operationName":"SecretGet"`)))
 		}
-		for _, out := range []string{e.srv.Stdout.String(), e.srv.Stderr.String()} {
-			if strings.Contains(out, canary) {
-				t.Fatal("canary value appears in the server's output")
-			}
-		}
-		files := 0
-		err := filepath.Walk(e.srv.DataDir, func(path string, info os.FileInfo, err error) error {
-			if err != nil || info.IsDir() {
-				return err
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			files++
-			if bytes.Contains(b, []byte(canary)) {
-				t.Errorf("canary value in plaintext in %s", path)
-			}
-			return nil
-		})
-		if err != nil || files < 5 {
-			t.Fatalf("scanned %d files: %v", files, err)
-		}
-		audit, err := os.ReadFile(filepath.Join(e.srv.DataDir, "audit", "audit.log"))
-		if err != nil || !bytes.Contains(audit, []byte(`"operationName":"SecretGet"`)) {
-			t.Fatalf("audit log lacks SecretGet records: %v", err)
+		if !sawGet {
+			t.Fatal("audit log lacks SecretGet records")
 		}
 	})
 }

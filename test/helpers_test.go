@@ -24,6 +24,8 @@ type env struct {
 	cred   azcore.TokenCredential
 	groups *armresources.ResourceGroupsClient
 	vaults *armkeyvault.VaultsClient
+	// publicURL is the deployment's public URL (the token authority the challenge names).
+	publicURL string
 }
 
 func newEnv(t *testing.T, opts *testenv.Options) *env {
@@ -44,7 +46,7 @@ func envFor(t *testing.T, srv *testenv.Server) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{srv: srv, hc: hc, cred: cred, groups: groups, vaults: vaults}
+	return &env{srv: srv, hc: hc, cred: cred, groups: groups, vaults: vaults, publicURL: srv.URL}
 }
 
 // createVault makes a resource group and a vault through ARM and returns a secrets client.

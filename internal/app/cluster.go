@@ -84,14 +84,16 @@ func (cs *clusterStore) refreshKeysLocked() []string {
 }
 
 // bindStore makes a cluster store keep svc's caches current: call it right after service.New
-// and call the returned function when svc is dropped (seal). It is a no-op for other stores.
+// and call the returned function when svc is dropped (seal). It also hands the node the unsealed
+// keyring kr for snapshot files. It is a no-op for other stores.
 // Keys applied between service.New and the binding are covered by a refresh of every vault
 // record and the keyring at binding time.
-func bindStore(st store.Store, svc *service.Service) (unbind func()) {
+func bindStore(st store.Store, svc *service.Service, kr *keyring.Keyring) (unbind func()) {
 	cs, ok := st.(*clusterStore)
 	if !ok {
 		return func() {}
 	}
+	cs.node.SetRootSealer(kr) // snapshot files are sealed under the root key
 	cs.mu.Lock()
 	cs.svc = svc
 	keys := cs.refreshKeysLocked()
@@ -103,6 +105,7 @@ func bindStore(st store.Store, svc *service.Service) (unbind func()) {
 		cs.mu.Lock()
 		if cs.svc == svc {
 			cs.svc = nil
+			cs.node.SetRootSealer(nil)
 		}
 		cs.mu.Unlock()
 	}

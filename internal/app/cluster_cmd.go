@@ -30,6 +30,7 @@ func NewOperatorRaftCommand() *cobra.Command {
 		socketCommand("list-peers", "List the cluster's members", "GET", "/v1/peers", nil),
 		removePeerCommand(),
 		socketCommand("step-down", "Make the leader hand leadership to another voter", "POST", "/v1/step-down", nil),
+		raftSnapshotCommand(),
 	)
 	autopilot := &cobra.Command{Use: "autopilot", Short: "Inspect autopilot (member health and promotion)"}
 	autopilot.AddCommand(socketCommand("state", "Show the leader's view of member health", "GET", "/v1/autopilot", nil))
@@ -168,6 +169,31 @@ func socketCall(cmd *cobra.Command, dataDir, method, path string, body any) erro
 // under its own `strongroom operator` group.
 func NewOperatorExtensions() *cobra.Command {
 	op := &cobra.Command{Use: "operator"}
-	op.AddCommand(NewOperatorRaftCommand())
+	op.AddCommand(NewOperatorRaftCommand(), newOperatorDRCommand())
 	return op
+}
+
+// newOperatorDRCommand returns `dr`: disaster-recovery operations.
+func newOperatorDRCommand() *cobra.Command {
+	dr := &cobra.Command{Use: "dr", Short: "Disaster recovery: promote a DR replica when the primary cluster is lost"}
+	var dataDir string
+	promote := &cobra.Command{
+		Use:   "promote",
+		Short: "Make this stopped DR replica a new single-node cluster (the primary cluster is lost)",
+		Long: "Promote rewrites the stopped replica's Raft state so that it is the only voter of a new cluster and applies " +
+			"everything it had received. Writes the primary acknowledged after the replica's last replication point are " +
+			"lost (docs/high-availability.md). Never run it while the primary cluster is alive: the two would diverge. " +
+			"Then start the server without --non-voter and join new members with join tokens.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := cluster.PromoteDR(dataDir)
+			if err != nil {
+				return err
+			}
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+		},
+	}
+	promote.Flags().StringVar(&dataDir, "data-dir", "./strongroom-data", "the stopped replica's data folder")
+	dr.AddCommand(promote)
+	return dr
 }

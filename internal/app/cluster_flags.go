@@ -19,6 +19,8 @@ func addClusterFlags(cmd *cobra.Command, c *config.ClusterConfig) {
 	f.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", 0, "log entries between Raft snapshots (default 8192)")
 	f.DurationVar(&c.SnapshotInterval, "snapshot-interval", 0, "how often the snapshot threshold is checked (default 2m)")
 	f.Uint64Var(&c.TrailingLogs, "trailing-logs", 0, "log entries kept after a snapshot (default 10240)")
+	f.DurationVar(&c.DeadServerAfter, "dead-server-after", 0, "remove a member unhealthy for this long (0: never)")
+	f.IntVar(&c.MinQuorum, "min-quorum", 0, "fewest voters dead-server cleanup leaves (default 3)")
 }
 
 // overlayClusterFlags copies the cluster flags the user set explicitly onto the file configuration.
@@ -38,4 +40,6 @@ func overlayClusterFlags(cmd *cobra.Command, file, flags *config.ClusterConfig) 
 	set("snapshot-threshold", func() { file.SnapshotThreshold = flags.SnapshotThreshold })
 	set("snapshot-interval", func() { file.SnapshotInterval = flags.SnapshotInterval })
 	set("trailing-logs", func() { file.TrailingLogs = flags.TrailingLogs })
+	set("dead-server-after", func() { file.DeadServerAfter = flags.DeadServerAfter })
+	set("min-quorum", func() { file.MinQuorum = flags.MinQuorum })
 }

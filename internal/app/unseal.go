@@ -101,7 +101,7 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 		stop()
 		return nil, err
 	}
-	unbind := bindStore(c.st, svc) // a cluster store keeps svc's caches current (cluster.go)
+	unbind := bindStore(c.st, svc, kr) // a cluster store keeps svc's caches current (cluster.go)
 	u := &unsealed{svc: svc, kr: kr, stop: func() { unbind(); stop() }}
 	u.handler = httpapi.New(httpapi.Config{
 		PublicURL: c.cfg.PublicURL, DNSSuffix: c.cfg.DNSSuffix, TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID(),

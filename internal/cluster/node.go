@@ -62,6 +62,8 @@ type Node struct {
 	api   atomic.Pointer[http.Handler]
 	opSrv *http.Server
 	pilot pilot
+	// sealer is the unsealed keyring, for snapshot files (see snapshot.go).
+	sealer atomic.Pointer[sealerBox]
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -71,7 +73,7 @@ type Node struct {
 // node's copy has caught up with the leader's commit index (or ctx ends).
 func Start(ctx context.Context, opts Options) (*Node, error) {
 	cfg := opts.Cluster
-	n := &Node{opts: opts, cfg: cfg, log: opts.Log, stop: make(chan struct{}), pilot: pilot{stable: map[string]time.Time{}}}
+	n := &Node{opts: opts, cfg: cfg, log: opts.Log, stop: make(chan struct{}), pilot: pilot{stable: map[string]time.Time{}, sick: map[string]time.Time{}}}
 	dir := filepath.Join(opts.DataDir, "cluster")
 	mat, err := loadMaterial(dir)
 	switch {

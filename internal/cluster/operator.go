@@ -27,6 +27,8 @@ import (
 //	POST /v1/join-token    {"ttl": "1h"} -> {"token", "expires"}
 //	POST /v1/remove-peer   {"id": "node2"}
 //	POST /v1/step-down
+//	GET  /v1/snapshot      an encrypted snapshot file (snapshot.go)
+//	POST /v1/snapshot      restore the cluster from a snapshot file
 const socketName = "operator.sock"
 
 // SocketPath is where a node's operator socket lives.
@@ -136,6 +138,8 @@ func (n *Node) operatorHandler(local bool) http.Handler {
 		_, id := n.store.Raft().LeaderWithID()
 		writeJSON(w, 200, map[string]any{"steppedDown": n.cfg.NodeID, "leader": string(id)})
 	}))
+	mux.HandleFunc("GET /v1/snapshot", leaderOnly(n.serveSnapshotSave))
+	mux.HandleFunc("POST /v1/snapshot", leaderOnly(n.serveSnapshotRestore))
 	mux.HandleFunc("GET /v1/autopilot", leaderOnly(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, 200, n.autopilotState())
 	}))
@@ -173,7 +177,9 @@ type ServerHealth struct {
 	AppliedIndex  uint64    `json:"appliedIndex"`
 	LastContactMs int64     `json:"lastContactMs"`
 	StableSince   time.Time `json:"stableSince,omitzero"`
-	Error         string    `json:"error,omitempty"`
+	// UnhealthySince is when the member was first seen unhealthy in its current spell.
+	UnhealthySince time.Time `json:"unhealthySince,omitzero"`
+	Error          string    `json:"error,omitempty"`
 }
 
 // AutopilotState is the leader's health view (operator raft autopilot state).
@@ -190,6 +196,7 @@ const maxTrailing = 1000
 type pilot struct {
 	mu     sync.Mutex
 	stable map[string]time.Time
+	sick   map[string]time.Time // unhealthy since, for dead-server cleanup
 	last   AutopilotState
 }
 
@@ -219,6 +226,7 @@ func (n *Node) autopilot() {
 		if !n.store.IsLeader() {
 			p.mu.Lock()
 			clear(p.stable)
+			clear(p.sick)
 			p.mu.Unlock()
 			continue
 		}
@@ -253,10 +261,16 @@ func (n *Node) pilotRound(p *pilot) {
 		p.mu.Lock()
 		if !h.Healthy {
 			delete(p.stable, h.ID)
-		} else if _, ok := p.stable[h.ID]; !ok && p.stable != nil {
-			p.stable[h.ID] = now
+			if _, ok := p.sick[h.ID]; !ok && p.sick != nil {
+				p.sick[h.ID] = now
+			}
+		} else {
+			delete(p.sick, h.ID)
+			if _, ok := p.stable[h.ID]; !ok && p.stable != nil {
+				p.stable[h.ID] = now
+			}
 		}
-		h.StableSince = p.stable[h.ID]
+		h.StableSince, h.UnhealthySince = p.stable[h.ID], p.sick[h.ID]
 		p.mu.Unlock()
 		if s.Suffrage == raft.Nonvoter && h.Healthy && now.Sub(h.StableSince) >= n.cfg.PromoteAfter && !n.nodeMeta(ctx, h.ID).NonVoter {
 			if err := r.AddVoter(s.ID, s.Address, 0, 10*time.Second).Error(); err != nil {
@@ -268,7 +282,44 @@ func (n *Node) pilotRound(p *pilot) {
 		}
 		state.Servers = append(state.Servers, h)
 	}
+	n.cleanupDead(ctx, f.Configuration().Servers, state.Servers, now)
 	p.mu.Lock()
 	p.last = state
 	p.mu.Unlock()
+}
+
+// cleanupDead removes at most one member per round that has been unhealthy for DeadServerAfter,
+// never this node, never a DR replica, and never when fewer than MinQuorum voters would remain.
+func (n *Node) cleanupDead(ctx context.Context, servers []raft.Server, health []ServerHealth, now time.Time) {
+	if n.cfg.DeadServerAfter <= 0 {
+		return
+	}
+	voters := 0
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	for i, h := range health {
+		s := servers[i]
+		if h.Healthy || h.ID == n.cfg.NodeID || h.UnhealthySince.IsZero() || now.Sub(h.UnhealthySince) < n.cfg.DeadServerAfter {
+			continue
+		}
+		if s.Suffrage == raft.Voter && voters-1 < n.cfg.MinQuorum {
+			continue
+		}
+		if n.nodeMeta(ctx, h.ID).NonVoter {
+			continue // DR replicas are removed by an operator only
+		}
+		if err := n.store.Raft().RemoveServer(s.ID, 0, 10*time.Second).Error(); err != nil {
+			n.log.Warn("autopilot: removing dead server failed", "node_id", h.ID, "err", err)
+			return
+		}
+		n.log.Info("autopilot: removed dead server", "node_id", h.ID, "unhealthy_for", now.Sub(h.UnhealthySince).String())
+		p := n.pilotState()
+		p.mu.Lock()
+		delete(p.sick, h.ID)
+		p.mu.Unlock()
+		return
+	}
 }

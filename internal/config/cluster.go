@@ -44,6 +44,11 @@ type ClusterConfig struct {
 	// TrailingLogs is how many entries stay in the log after a snapshot, for followers that are
 	// briefly behind. Default 10240.
 	TrailingLogs uint64 `yaml:"trailing_logs"`
+	// DeadServerAfter is how long a member must stay unreachable or far behind before the leader's
+	// autopilot removes it (never a DR replica, never below MinQuorum voters). 0 (default) = off.
+	DeadServerAfter time.Duration `yaml:"dead_server_after"`
+	// MinQuorum is the fewest voters dead-server cleanup leaves. Default 3.
+	MinQuorum int `yaml:"min_quorum"`
 }
 
 // RetryJoin is one leader to join through.
@@ -121,6 +126,14 @@ func (c *ClusterConfig) Validate() error {
 	}
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = 10240
+	}
+	if c.DeadServerAfter < 0 {
+		return fmt.Errorf("cluster.dead_server_after: must not be negative")
+	}
+	if c.MinQuorum == 0 {
+		c.MinQuorum = 3
+	} else if c.MinQuorum < 1 {
+		return fmt.Errorf("cluster.min_quorum: must be at least 1")
 	}
 	return nil
 }

@@ -28,6 +28,9 @@ type ClusterOptions struct {
 	// ElectionTimeout and PromoteAfter are passed to every node (defaults 1s and 1s).
 	ElectionTimeout, PromoteAfter time.Duration
 	Extra                         []string // extra flags for every node
+	// SealKeyFile, when set, is copied to the first node's seal.key before it starts, so the new
+	// cluster has the same root key as another deployment (restoring its snapshots).
+	SealKeyFile string
 }
 
 // Cluster is a Raft cluster of real server processes on loopback. Every node uses the same
@@ -64,6 +67,18 @@ func StartCluster(t testing.TB, opts *ClusterOptions) *Cluster {
 	port := freePort(t)
 	c.PublicURL = "https://localhost:" + strconv.Itoa(port)
 	first := c.newNode("n1", port, []string{"--bootstrap"})
+	if o.SealKeyFile != "" {
+		b, err := os.ReadFile(o.SealKeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(first.DataDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(first.DataDir, "seal.key"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	first.launch()
 	for i := 2; i <= o.Size; i++ {
 		c.AddNode(fmt.Sprintf("n%d", i), nil)
@@ -161,14 +176,21 @@ func (s *Server) running() bool {
 // Operator runs `strongroom operator ARGS... --data-dir <node's>` and returns its stdout.
 func (c *Cluster) Operator(node *Server, args ...string) []byte {
 	c.t.Helper()
-	cmd := exec.Command(Binary(c.t), append(append([]string{"operator"}, args...), "--data-dir", node.DataDir)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, stderr, err := c.TryOperator(node, args...)
 	if err != nil {
-		c.t.Fatalf("strongroom operator %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		c.t.Fatalf("strongroom operator %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
 	return out
+}
+
+// TryOperator is Operator for commands expected to fail: it returns stdout, stderr and the error.
+func (c *Cluster) TryOperator(node *Server, args ...string) (stdout []byte, stderr string, err error) {
+	c.t.Helper()
+	cmd := exec.Command(Binary(c.t), append(append([]string{"operator"}, args...), "--data-dir", node.DataDir)...)
+	var eb strings.Builder
+	cmd.Stderr = &eb
+	out, err := cmd.Output()
+	return out, eb.String(), err
 }
 
 // NodeStatus is the cluster part of /health.
@@ -278,7 +300,12 @@ func (c *Cluster) WaitVoters(n int) {
 // Credential is the bootstrap admin's credential with the cluster's public URL as authority
 // (MSAL checks that the issuer matches the authority it asked).
 func (c *Cluster) Credential(node *Server, hc *http.Client) azcore.TokenCredential {
-	cred, err := azidentity.NewClientSecretCredential(node.Admin.TenantID, node.Admin.ClientID, node.Admin.ClientSecret, &azidentity.ClientSecretCredentialOptions{
+	return c.CredentialAs(node.Admin, hc)
+}
+
+// CredentialAs is Credential for another admin (one restored from a snapshot).
+func (c *Cluster) CredentialAs(admin Admin, hc *http.Client) azcore.TokenCredential {
+	cred, err := azidentity.NewClientSecretCredential(admin.TenantID, admin.ClientID, admin.ClientSecret, &azidentity.ClientSecretCredentialOptions{
 		ClientOptions:            policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: c.PublicURL + "/"}, Transport: hc},
 		DisableInstanceDiscovery: true,
 	})

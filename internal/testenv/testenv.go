@@ -122,20 +122,7 @@ func Start(t testing.TB, opts *Options) *Server {
 
 func (s *Server) launch() {
 	s.t.Helper()
-	args := append([]string{"server", "--data-dir", s.DataDir, "--listen", "127.0.0.1:" + strconv.Itoa(s.Port),
-		"--public-url", s.URL, "--dns-suffix", "vault.localhost"}, s.Extra...)
-	cmd := exec.Command(Binary(s.t), args...)
-	cmd.Env = append(os.Environ(), s.Env...)
-	s.Stdout, s.Stderr = &syncBuffer{}, &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = s.Stdout, s.Stderr
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("starting server: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
+	exited := s.spawn()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -160,6 +147,46 @@ func (s *Server) launch() {
 	}
 	s.t.Fatalf("server not healthy after 60s:\n%s", s.Stderr.String())
 }
+
+func (s *Server) spawn() chan struct{} {
+	s.t.Helper()
+	args := append([]string{"server", "--data-dir", s.DataDir, "--listen", "127.0.0.1:" + strconv.Itoa(s.Port),
+		"--public-url", s.URL, "--dns-suffix", "vault.localhost"}, s.Extra...)
+	cmd := exec.Command(Binary(s.t), args...)
+	cmd.Env = append(os.Environ(), s.Env...)
+	s.Stdout, s.Stderr = &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = s.Stdout, s.Stderr
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("starting server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+	return exited
+}
+
+// StartUnchecked starts a stopped server on its folder and port without waiting for it to
+// become healthy (for tests that expect it to refuse to start); see WaitExit.
+func (s *Server) StartUnchecked() { s.spawn() }
+
+// WaitExit waits up to within for the process to exit and returns its exit code; exited is false
+// when it is still running.
+func (s *Server) WaitExit(within time.Duration) (code int, exited bool) {
+	s.mu.Lock()
+	cmd, ch := s.cmd, s.exited
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return cmd.ProcessState.ExitCode(), true
+	case <-time.After(within):
+		return 0, false
+	}
+}
+
+// Healthy reports whether /health answers 200 right now.
+func (s *Server) Healthy() bool { return s.healthy() }
 
 func (s *Server) listening() bool {
 	pool, err := s.tryPool()

@@ -2,27 +2,38 @@ package raftstore
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/strongroom/strongroom/internal/store"
 )
 
-// entryVersion is the first byte of every command entry in the replicated log.
+// Command entries start with a version byte.
 //
-// Command entry, version 1:
+// Version 2 (written):
 //
-//	0x01 | uvarint op count | op*
+//	0x02 | uvarint op count | op* | CRC-32C (big endian) of everything before it
 //	op = kind (1 byte, store.OpKind) | uvarint len(key) | key | uvarint len(value) | value
+//
+// Version 1 (read only) is the same without the checksum. The checksum lets a node notice an
+// entry whose bytes changed on its disk (the log file has no checksums of its own) and stop
+// rather than apply something the leader never committed.
 //
 // The log outlives binaries: a node refuses an entry of another version rather than guess, and
 // kinds keep their numbers forever (store.OpKind says so).
-const entryVersion = 1
+const (
+	entryV1      = 1
+	entryVersion = 2
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // maxOps bounds the op count a decoder accepts, so a corrupt count cannot allocate unboundedly.
 const maxOps = 1 << 20
 
 func encodeOps(ops []store.Op) []byte {
-	n := 1 + binary.MaxVarintLen64
+	n := 1 + binary.MaxVarintLen64 + 4
 	for _, op := range ops {
 		n += 1 + 2*binary.MaxVarintLen64 + len(op.Key) + len(op.Value)
 	}
@@ -36,15 +47,29 @@ func encodeOps(ops []store.Op) []byte {
 		b = binary.AppendUvarint(b, uint64(len(op.Value)))
 		b = append(b, op.Value...)
 	}
-	return b
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
+
+// ErrCorruptEntry means a log entry's checksum does not match its bytes.
+var ErrCorruptEntry = errors.New("checksum mismatch: the entry is corrupt")
 
 func decodeOps(b []byte) ([]store.Op, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("decoding log entry: empty")
 	}
-	if b[0] != entryVersion {
-		return nil, fmt.Errorf("decoding log entry: unknown version %d (this build reads %d)", b[0], entryVersion)
+	switch b[0] {
+	case entryV1:
+	case entryVersion:
+		if len(b) < 5 {
+			return nil, fmt.Errorf("decoding log entry: truncated")
+		}
+		body := b[:len(b)-4]
+		if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+			return nil, fmt.Errorf("decoding log entry: %w", ErrCorruptEntry)
+		}
+		b = body
+	default:
+		return nil, fmt.Errorf("decoding log entry: unknown version %d (this build reads %d and %d)", b[0], entryV1, entryVersion)
 	}
 	b = b[1:]
 	count, n := binary.Uvarint(b)

@@ -66,8 +66,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 		ops, err := decodeOps(l.Data)
 		if err != nil {
-			resp[i] = err
-			continue
+			// The leader decodes every entry before committing it, so a committed entry that
+			// does not decode was damaged on this node's disk (or written by a newer format).
+			// Skipping it would make this node serve state without a committed write: stop.
+			panic(fmt.Sprintf("raftstore: committed log entry %d is unreadable on this node: %v", l.Index, err))
 		}
 		batches = append(batches, ops)
 		slot = append(slot, i)

@@ -258,11 +258,16 @@ func (s *Store) WaitApplied(ctx context.Context, idx uint64) error {
 }
 
 // lastStateEntry returns the highest index in (from, to] of an entry the state machine applies
-// (a command or a configuration change), or from when there is none.
+// (a command or a configuration change), or from when there is none. Entries at or below the
+// newest snapshot are in the file once Raft has applied past it (the snapshot was taken from the
+// file or installed into it), even where the file's own index is lower (a restored backup).
 func (s *Store) lastStateEntry(from, to uint64) uint64 {
 	var l raft.Log
 	for i := to; i > from; i-- {
 		if err := s.logs.GetLog(i, &l); err != nil {
+			if i <= s.lastSnapshotIndex() {
+				return from
+			}
 			return i // unknown: assume it must be applied
 		}
 		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
