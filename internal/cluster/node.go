@@ -57,11 +57,14 @@ type Node struct {
 	mat   *material
 	mux   *mux
 	store *raftstore.Store
-	rpc   *http.Server
-	peers *http.Client // RPC client to other members
-	api   atomic.Pointer[http.Handler]
-	opSrv *http.Server
-	pilot pilot
+	// member is the store as the TLS verifier sees it: the cluster port accepts handshakes
+	// before the store is open, so isMember must not read the plain field.
+	member atomic.Pointer[raftstore.Store]
+	rpc    *http.Server
+	peers  *http.Client // RPC client to other members
+	api    atomic.Pointer[http.Handler]
+	opSrv  *http.Server
+	pilot  pilot
 	// sealer is the unsealed keyring, for snapshot files (see snapshot.go).
 	sealer atomic.Pointer[sealerBox]
 
@@ -125,6 +128,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.member.Store(n.store)
 	n.rpc = &http.Server{Handler: n.rpcHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if rc, ok := c.(*rpcConn); ok {
@@ -165,7 +169,7 @@ func (n *Node) Store() *raftstore.Store { return n.store }
 // isMember admits a peer certificate's node id: any id while this node has no configuration yet
 // (it is joining and the leader is about to contact it), afterwards only current members.
 func (n *Node) isMember(id string) bool {
-	st := n.store
+	st := n.member.Load()
 	if st == nil {
 		return false
 	}
