@@ -134,20 +134,13 @@ func (a *app) secretListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			items := []secretItemOut{}
-			pager := client.NewListSecretPropertiesPager(nil)
-			for pager.More() {
-				page, err := pager.NextPage(cmd.Context())
-				if err != nil {
-					return notFoundOr(err, "vault", "listing secrets")
-				}
-				for _, p := range page.Value {
-					// Like az: certificate-backed secrets only with --include-managed.
-					if p == nil || (!includeManaged && p.Managed != nil && *p.Managed) {
-						continue
-					}
-					items = append(items, newSecretItemOut(p))
-				}
+			items, err := collectPages(cmd.Context(), client.NewListSecretPropertiesPager(nil),
+				func(p azsecrets.ListSecretPropertiesResponse) []*azsecrets.SecretProperties { return p.Value },
+				// Like az: certificate-backed secrets only with --include-managed.
+				func(p *azsecrets.SecretProperties) bool { return includeManaged || p.Managed == nil || !*p.Managed },
+				newSecretItemOut)
+			if err != nil {
+				return notFoundOr(err, "vault", "listing secrets")
 			}
 			return a.print(limit(items, maxResults))
 		},
@@ -170,18 +163,11 @@ func (a *app) secretListVersionsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			items := []secretItemOut{}
-			pager := client.NewListSecretPropertiesVersionsPager(r.name, nil)
-			for pager.More() {
-				page, err := pager.NextPage(cmd.Context())
-				if err != nil {
-					return notFoundOr(err, "secret", "listing secret versions")
-				}
-				for _, p := range page.Value {
-					if p != nil {
-						items = append(items, newSecretItemOut(p))
-					}
-				}
+			items, err := collectPages(cmd.Context(), client.NewListSecretPropertiesVersionsPager(r.name, nil),
+				func(p azsecrets.ListSecretPropertiesVersionsResponse) []*azsecrets.SecretProperties { return p.Value },
+				nil, newSecretItemOut)
+			if err != nil {
+				return notFoundOr(err, "secret", "listing secret versions")
 			}
 			return a.print(limit(items, maxResults))
 		},
@@ -274,18 +260,13 @@ func (a *app) secretListDeletedCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			items := []deletedSecretItemOut{}
-			pager := client.NewListDeletedSecretPropertiesPager(nil)
-			for pager.More() {
-				page, err := pager.NextPage(cmd.Context())
-				if err != nil {
-					return notFoundOr(err, "vault", "listing deleted secrets")
-				}
-				for _, p := range page.Value {
-					if p != nil {
-						items = append(items, newDeletedSecretItemOut(p))
-					}
-				}
+			items, err := collectPages(cmd.Context(), client.NewListDeletedSecretPropertiesPager(nil),
+				func(p azsecrets.ListDeletedSecretPropertiesResponse) []*azsecrets.DeletedSecretProperties {
+					return p.Value
+				},
+				nil, newDeletedSecretItemOut)
+			if err != nil {
+				return notFoundOr(err, "vault", "listing deleted secrets")
 			}
 			return a.print(limit(items, maxResults))
 		},
