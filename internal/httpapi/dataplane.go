@@ -15,6 +15,8 @@ import (
 	"github.com/strongroom/strongroom/internal/service"
 )
 
+var serviceVersionHeader = []string{"strongroom/1"}
+
 // dataAudiences are the token audiences the data plane accepts for a request to host.
 func (s *Server) dataAudiences(host string) []string {
 	res := s.dataResource(host)
@@ -58,12 +60,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, audiences 
 func (s *Server) serveData(w http.ResponseWriter, r *http.Request, vault string) {
 	ri := info(r)
 	loc, resID, lookupErr := s.svc.VaultLocation(vault)
+	h := w.Header()
 	if lookupErr == nil {
 		ri.resourceID = resID
-		w.Header().Set("x-ms-keyvault-region", loc)
+		h["X-Ms-Keyvault-Region"] = []string{loc}
 	}
-	w.Header().Set("x-ms-keyvault-service-version", "strongroom/1")
-	w.Header().Set("x-ms-keyvault-network-info", "addr="+remoteIP(r)+";")
+	h["X-Ms-Keyvault-Service-Version"] = serviceVersionHeader
+	h["X-Ms-Keyvault-Network-Info"] = []string{"addr=" + remoteIP(r) + ";"}
 	// Answer the SDKs' body-less challenge probe before looking at the body or the route.
 	if !s.authenticate(w, r, s.dataAudiences(r.Host), func(msg string) { s.challenge(w, r.Host, msg) }) {
 		ri.op = "Authentication"

@@ -86,6 +86,15 @@ func New(cfg Config, svc *service.Service, tokens Verifier, issuer Registrar, al
 	return s
 }
 
+// constantHeaders go on every response, as Key Vault sends them.
+var constantHeaders = map[string][]string{
+	"Cache-Control":             {"no-cache"},
+	"Pragma":                    {"no-cache"},
+	"Expires":                   {"-1"},
+	"Strict-Transport-Security": {"max-age=31536000;includeSubDomains"},
+	"X-Content-Type-Options":    {"nosniff"},
+}
+
 type ctxKey struct{}
 
 // reqInfo carries per-request facts from the handlers to the audit record.
@@ -112,15 +121,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(ctx)
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	h := w.Header()
-	h.Set("x-ms-request-id", ri.id)
-	if c := r.Header.Get("x-ms-client-request-id"); c != "" {
-		h.Set("x-ms-client-request-id", c)
+	// Canonical keys assigned directly: Header.Set canonicalizes and allocates on every call,
+	// which shows on the read path. The constant values are shared, never appended to.
+	h["X-Ms-Request-Id"] = []string{ri.id}
+	if c := r.Header["X-Ms-Client-Request-Id"]; len(c) > 0 && c[0] != "" {
+		h["X-Ms-Client-Request-Id"] = c[:1:1]
 	}
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Pragma", "no-cache")
-	h.Set("Expires", "-1")
-	h.Set("Strict-Transport-Security", "max-age=31536000;includeSubDomains")
-	h.Set("X-Content-Type-Options", "nosniff")
+	for k, v := range constantHeaders {
+		h[k] = v
+	}
 
 	if !s.audit.Healthy() {
 		// Nothing runs while no record can be written; this refusal itself cannot be audited.

@@ -84,6 +84,7 @@ type state struct {
 	ring       ring
 	terms      map[uint32]cipher.AEAD
 	backupKeys map[uint32]cipher.AEAD
+	deks       dekCache // opened DEKs of this ring's records; a new state starts empty
 }
 
 // Keyring seals and opens records. It is safe for concurrent use.
@@ -318,7 +319,8 @@ func (k *Keyring) Seal(_ context.Context, domain, storageKey string, plaintext [
 	if _, err := rand.Read(w[:nonceSize]); err != nil {
 		return nil, fmt.Errorf("generating nonce: %w", err)
 	}
-	s.terms[term].Seal(w[nonceSize:nonceSize], w[:nonceSize], dek, aad("dek", domain, storageKey))
+	var buf [aadBufLen]byte
+	s.terms[term].Seal(w[nonceSize:nonceSize], w[:nonceSize], dek, appendAAD(buf[:0], "dek", domain, storageKey))
 	nonce := out[5+wrappedLen : headerLen]
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("generating nonce: %w", err)
@@ -327,26 +329,50 @@ func (k *Keyring) Seal(_ context.Context, domain, storageKey string, plaintext [
 	if err != nil {
 		return nil, err
 	}
-	return a.Seal(out, nonce, plaintext, aad("record", domain, storageKey)), nil
+	s.deks.put(out[1:5+wrappedLen], a) // the record is usually read back soon
+	return a.Seal(out, nonce, plaintext, appendAAD(buf[:0], "record", domain, storageKey)), nil
 }
 
 // Open decrypts a record read from storageKey in domain.
 func (k *Keyring) Open(_ context.Context, domain, storageKey string, record []byte) ([]byte, error) {
 	s := k.state()
-	dek, err := s.unwrap(domain, storageKey, record)
+	a, err := s.recordAEAD(domain, storageKey, record)
 	if err != nil {
 		return nil, fmt.Errorf("opening record %q: %w", storageKey, err)
+	}
+	var buf [aadBufLen]byte
+	pt, err := a.Open(nil, record[5+wrappedLen:headerLen], record[headerLen:], appendAAD(buf[:0], "record", domain, storageKey))
+	if err != nil {
+		return nil, fmt.Errorf("opening record %q: %w", storageKey, ErrDecrypt)
+	}
+	return pt, nil
+}
+
+// recordAEAD returns the AEAD of record's DEK, from the cache or by unwrapping it. A cached DEK
+// skips the wrapped key's own authentication, which is safe: the record's ciphertext is bound
+// to the same domain and storage key by its AAD, so a record moved elsewhere still fails.
+func (s *state) recordAEAD(domain, storageKey string, record []byte) (cipher.AEAD, error) {
+	if len(record) < headerLen+tagSize {
+		return nil, fmt.Errorf("record too short: %w", ErrDecrypt)
+	}
+	if record[0] != formatV2 {
+		return nil, fmt.Errorf("unsupported record format %d: %w", record[0], ErrDecrypt)
+	}
+	id := record[1 : 5+wrappedLen]
+	if a := s.deks.get(id); a != nil {
+		return a, nil
+	}
+	dek, err := s.unwrap(domain, storageKey, record)
+	if err != nil {
+		return nil, err
 	}
 	defer clear(dek)
 	a, err := newAEAD(dek)
 	if err != nil {
 		return nil, err
 	}
-	pt, err := a.Open(nil, record[5+wrappedLen:headerLen], record[headerLen:], aad("record", domain, storageKey))
-	if err != nil {
-		return nil, fmt.Errorf("opening record %q: %w", storageKey, ErrDecrypt)
-	}
-	return pt, nil
+	s.deks.put(id, a)
+	return a, nil
 }
 
 func (s *state) unwrap(domain, storageKey string, record []byte) ([]byte, error) {
@@ -362,7 +388,8 @@ func (s *state) unwrap(domain, storageKey string, record []byte) ([]byte, error)
 		return nil, fmt.Errorf("term %d: %w", term, ErrUnknownTerm)
 	}
 	w := record[5 : 5+wrappedLen]
-	dek, err := t.Open(nil, w[:nonceSize], w[nonceSize:], aad("dek", domain, storageKey))
+	var buf [aadBufLen]byte
+	dek, err := t.Open(nil, w[:nonceSize], w[nonceSize:], appendAAD(buf[:0], "dek", domain, storageKey))
 	if err != nil {
 		return nil, ErrDecrypt
 	}
@@ -400,7 +427,19 @@ func (k *Keyring) Rewrap(domain, storageKey string, record []byte) (out []byte, 
 }
 
 func aad(kind, domain, storageKey string) []byte {
-	return []byte("strongroom/" + kind + "/v2\x00" + domain + "\x00" + storageKey)
+	return appendAAD(nil, kind, domain, storageKey)
+}
+
+// aadBufLen fits the AAD of typical storage keys on the stack.
+const aadBufLen = 192
+
+func appendAAD(dst []byte, kind, domain, storageKey string) []byte {
+	dst = append(dst, "strongroom/"...)
+	dst = append(dst, kind...)
+	dst = append(dst, "/v2\x00"...)
+	dst = append(dst, domain...)
+	dst = append(dst, 0)
+	return append(dst, storageKey...)
 }
 
 func randKey() []byte {

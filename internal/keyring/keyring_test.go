@@ -91,6 +91,12 @@ func TestKeyring_RotateRewrapRetire(t *testing.T) {
 	if pt, err := kr.Open(ctx, "d", "k1", old); err != nil || string(pt) != "old value" {
 		t.Fatalf("old record after rotate: %q, %v", pt, err)
 	}
+	// Its DEK is now cached: the same bytes under another key or domain must still fail.
+	for _, where := range [][2]string{{"d", "k9"}, {"e", "k1"}} {
+		if _, err := kr.Open(ctx, where[0], where[1], old); !errors.Is(err, keyring.ErrDecrypt) {
+			t.Fatalf("cached record opened at %v: err = %v, want ErrDecrypt", where, err)
+		}
+	}
 	// Another process sees the rotation after reloading from the store.
 	other, err := keyring.Open(ctx, st, rootA)
 	if err != nil || other.Status().ActiveTerm != 2 {

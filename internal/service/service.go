@@ -180,9 +180,14 @@ func (s *Service) now() time.Time { return s.opts.Now() }
 
 // seal marshals v and seals it for key under keyID.
 func (s *Service) seal(ctx context.Context, keyID, key string, v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encoding %s: %w", key, err)
+	var b []byte
+	if br, ok := v.(binaryRecord); ok {
+		b = br.appendRecord(make([]byte, 0, 256))
+	} else {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return nil, fmt.Errorf("encoding %s: %w", key, err)
+		}
 	}
 	out, err := s.kr.Seal(ctx, keyID, key, b)
 	clear(b)
@@ -195,7 +200,11 @@ func (s *Service) open(ctx context.Context, keyID, key string, raw []byte, v any
 	if err != nil {
 		return err
 	}
-	err = json.Unmarshal(b, v)
+	if bd, ok := v.(binaryDecoder); ok && len(b) > 0 && b[0] == recordBinaryV1 {
+		err = bd.decodeRecord(b)
+	} else {
+		err = json.Unmarshal(b, v) // other record types, and secret records written before v1
+	}
 	clear(b)
 	if err != nil {
 		return fmt.Errorf("decoding %s: %w", key, err)
