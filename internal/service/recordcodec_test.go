@@ -12,7 +12,7 @@ import (
 	"github.com/strongroom/strongroom/internal/store/bolt"
 )
 
-func i64(v int64) *int64 { return &v }
+func i64(v int64) *int64   { return &v }
 func str(v string) *string { return &v }
 
 func TestRecordCodec_RoundTrip(t *testing.T) {
