@@ -40,7 +40,7 @@ func (s *Service) BackupSecret(ctx context.Context, vaultName, name string) (str
 	}
 	p := backupPayload{Name: h.Name, Latest: h.Latest}
 	var openErr error
-	err = s.st.Scan(ctx, versionPrefix(v.ID, name), "", func(key string, raw []byte) bool {
+	err = s.st.Scan(ctx, versionPrefix(v, name), "", func(key string, raw []byte) bool {
 		var sv SecretVersion
 		if openErr = s.open(ctx, vaultKeyID(v), key, raw, &sv); openErr != nil {
 			return false
@@ -104,13 +104,13 @@ func (s *Service) RestoreSecret(ctx context.Context, vaultName, blob string) (Se
 		if sv.Version == p.Latest {
 			latest = &p.Versions[i]
 		}
-		recs = append(recs, sealed{versionKey(v.ID, p.Name, sv.Version), sv})
+		recs = append(recs, sealed{versionKey(v, p.Name, sv.Version), sv})
 	}
 	if latest == nil {
 		return Secret{}, corrupt
 	}
 	meta := *latest
-	hk := headKey(v.ID, p.Name)
+	hk := headKey(v, p.Name)
 	head := secretHead{Name: p.Name}
 	head.withLatest(meta)
 	meta.Value = ""

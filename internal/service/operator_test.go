@@ -107,7 +107,7 @@ func TestService_Purge_LeavesNoCiphertextInDataFolder(t *testing.T) {
 	// Capture the stored bytes: the version record holds the wrapped data key and ciphertext.
 	var raw []byte
 	_ = e.st.Scan(ctx, "v/", "", func(key string, r []byte) bool {
-		if strings.HasSuffix(key, "/DOOMED/"+set.Version) {
+		if strings.HasSuffix(key, "/DOOMED!"+set.Version) {
 			raw = r
 		}
 		return raw == nil

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 )
 
@@ -32,15 +31,14 @@ func (s *Service) PurgeExpired(ctx context.Context) (secrets, vaults int, err er
 			raw  []byte
 		}
 		var expired []due
-		prefix := "v/" + v.ID + "/n/"
 		var openErr error
-		err = s.st.Scan(ctx, prefix, "", func(key string, raw []byte) bool {
+		err = s.scanHeads(ctx, v, "", func(name string, raw []byte) bool {
 			var h secretHead
-			if openErr = s.open(ctx, vaultKeyID(v), key, raw, &h); openErr != nil {
+			if openErr = s.open(ctx, vaultKeyID(v), headsPrefix(v)+name, raw, &h); openErr != nil {
 				return false
 			}
 			if h.Deleted != nil && now.Unix() >= h.Deleted.ScheduledPurgeDate {
-				expired = append(expired, due{strings.TrimPrefix(key, prefix), raw})
+				expired = append(expired, due{name, raw})
 			}
 			return true
 		})

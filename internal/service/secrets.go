@@ -101,12 +101,59 @@ type Page struct {
 	Next  string
 }
 
-func headKey(vaultID, name string) string { return "v/" + vaultID + "/n/" + strings.ToUpper(name) }
-func versionPrefix(vaultID, name string) string {
-	return "v/" + vaultID + "/x/" + strings.ToUpper(name) + "/"
+// Secret key layouts. A vault keeps the layout it was created with (Vault.Layout).
+//
+// LayoutSplit (0, vaults created before layouts existed): heads under v/<id>/n/NAME and
+// versions under v/<id>/x/NAME/<ver>, two subtrees, so every write dirties two B+tree leaves.
+//
+// LayoutColocated (2): versions sit right after their head, at v/<id>/n/NAME!<ver>. '!' sorts
+// below every character a name may hold, so a name's versions are contiguous between the head
+// and the next name; a write usually dirties one leaf (docs/benchmarks.md).
+const (
+	LayoutSplit     = 0
+	LayoutColocated = 2
+
+	versionSep = "!"
+	// pastVersions follows every "NAME!<32 lowercase hex>" key of a name and precedes the next
+	// name ('~' sorts above hex digits; the next name differs before the '!').
+	pastVersions = "!~"
+)
+
+func headsPrefix(v *Vault) string { return "v/" + v.ID + "/n/" }
+func headKey(v *Vault, name string) string {
+	return headsPrefix(v) + strings.ToUpper(name)
 }
-func versionKey(vaultID, name, version string) string {
-	return versionPrefix(vaultID, name) + strings.ToLower(version)
+func versionPrefix(v *Vault, name string) string {
+	if v.Layout == LayoutColocated {
+		return headsPrefix(v) + strings.ToUpper(name) + versionSep
+	}
+	return "v/" + v.ID + "/x/" + strings.ToUpper(name) + "/"
+}
+func versionKey(v *Vault, name, version string) string {
+	return versionPrefix(v, name) + strings.ToLower(version)
+}
+
+// scanHeads calls fn with every secret head of v after the head named after ("" = from the
+// start), in name order, until fn returns false. Under the co-located layout it steps over each
+// name's versions with a new seek instead of reading them.
+func (s *Service) scanHeads(ctx context.Context, v *Vault, after string, fn func(name string, raw []byte) bool) error {
+	prefix := headsPrefix(v)
+	from := prefixed(prefix, after)
+	for {
+		resume := ""
+		err := s.st.Scan(ctx, prefix, from, func(key string, raw []byte) bool {
+			name := key[len(prefix):]
+			if i := strings.Index(name, versionSep); i >= 0 {
+				resume = prefix + name[:i] + pastVersions
+				return false
+			}
+			return fn(name, raw)
+		})
+		if err != nil || resume == "" {
+			return err
+		}
+		from = resume
+	}
 }
 func vaultKeyID(v *Vault) string { return "vault/" + v.ID }
 
@@ -146,7 +193,7 @@ func (s *Service) secret(v *Vault, name string, sv SecretVersion, withValue bool
 
 func (s *Service) head(ctx context.Context, v *Vault, name string) (secretHead, []byte, bool, error) {
 	var h secretHead
-	raw, found, err := s.get(ctx, vaultKeyID(v), headKey(v.ID, name), &h)
+	raw, found, err := s.get(ctx, vaultKeyID(v), headKey(v, name), &h)
 	return h, raw, found, err
 }
 
@@ -218,11 +265,11 @@ func (s *Service) SetSecret(ctx context.Context, vaultName, name string, in Secr
 		}
 		nh := secretHead{Name: keep}
 		nh.withLatest(sv)
-		ops, err := s.sealOps(ctx, v, []sealed{{versionKey(v.ID, name, sv.Version), sv}, {headKey(v.ID, name), nh}})
+		ops, err := s.sealOps(ctx, v, []sealed{{versionKey(v, name, sv.Version), sv}, {headKey(v, name), nh}})
 		if err != nil {
 			return err
 		}
-		ops = append([]store.Op{headGuard(headKey(v.ID, name), raw, found)}, ops...)
+		ops = append([]store.Op{headGuard(headKey(v, name), raw, found)}, ops...)
 		if err := s.apply(ctx, ops); err != nil {
 			return err
 		}
@@ -266,7 +313,7 @@ func (s *Service) version(ctx context.Context, v *Vault, name, version, shown st
 	if !versionRE.MatchString(version) {
 		return sv, nil, secretNotFound(shown)
 	}
-	raw, found, err := s.get(ctx, vaultKeyID(v), versionKey(v.ID, name, version), &sv)
+	raw, found, err := s.get(ctx, vaultKeyID(v), versionKey(v, name, version), &sv)
 	if err != nil {
 		return sv, nil, err
 	}
@@ -356,7 +403,7 @@ func (s *Service) UpdateSecret(ctx context.Context, vaultName, name, version str
 			sv.Expires = up.Expires
 		}
 		sv.Updated = s.now().Unix()
-		vk, hk := versionKey(v.ID, name, ver), headKey(v.ID, name)
+		vk, hk := versionKey(v, name, ver), headKey(v, name)
 		recs := []sealed{{vk, sv}}
 		if strings.EqualFold(ver, h.Latest) {
 			h.withLatest(sv)
@@ -388,10 +435,10 @@ func (s *Service) DeleteSecret(ctx context.Context, vaultName, name string) (Sec
 		if err != nil {
 			return err
 		}
-		hk := headKey(v.ID, name)
+		hk := headKey(v, name)
 		if !v.SoftDeleteOn() {
 			out = s.secret(v, h.Name, h.Item, false, nil)
-			return s.apply(ctx, []store.Op{store.RequireEqual(hk, raw), store.Delete(hk), store.DeletePrefix(versionPrefix(v.ID, name))})
+			return s.apply(ctx, []store.Op{store.RequireEqual(hk, raw), store.Delete(hk), store.DeletePrefix(versionPrefix(v, name))})
 		}
 		now := s.now()
 		h.Deleted = &Deletion{DeletedDate: now.Unix(), ScheduledPurgeDate: now.Add(time.Duration(v.RetentionDays()) * 24 * time.Hour).Unix()}
@@ -446,7 +493,7 @@ func (s *Service) RecoverDeletedSecret(ctx context.Context, vaultName, name stri
 			return err
 		}
 		h.Deleted = nil
-		hk := headKey(v.ID, name)
+		hk := headKey(v, name)
 		ops, err := s.sealOps(ctx, v, []sealed{{hk, h}})
 		if err != nil {
 			return err
@@ -479,8 +526,8 @@ func (s *Service) PurgeDeletedSecret(ctx context.Context, vaultName, name string
 }
 
 func (s *Service) purgeSecret(ctx context.Context, v *Vault, name string, headRaw []byte) error {
-	hk := headKey(v.ID, name)
-	if err := s.apply(ctx, []store.Op{store.RequireEqual(hk, headRaw), store.Delete(hk), store.DeletePrefix(versionPrefix(v.ID, name))}); err != nil {
+	hk := headKey(v, name)
+	if err := s.apply(ctx, []store.Op{store.RequireEqual(hk, headRaw), store.Delete(hk), store.DeletePrefix(versionPrefix(v, name))}); err != nil {
 		return err
 	}
 	s.erased()
@@ -505,12 +552,11 @@ func (s *Service) listHeads(ctx context.Context, vaultName string, max int, skip
 	if max < 1 || max > MaxPageSize {
 		return Page{}, badParameter("The value of maxresults must be between 1 and %d.", MaxPageSize)
 	}
-	prefix := "v/" + v.ID + "/n/"
 	var page Page
 	var openErr error
-	err = s.st.Scan(ctx, prefix, prefixed(prefix, skip), func(key string, raw []byte) bool {
+	err = s.scanHeads(ctx, v, skip, func(name string, raw []byte) bool {
 		var h secretHead
-		if openErr = s.open(ctx, vaultKeyID(v), key, raw, &h); openErr != nil {
+		if openErr = s.open(ctx, vaultKeyID(v), headsPrefix(v)+name, raw, &h); openErr != nil {
 			return false
 		}
 		if (h.Deleted != nil) != deleted {
@@ -521,7 +567,7 @@ func (s *Service) listHeads(ctx context.Context, vaultName string, max int, skip
 			return false
 		}
 		it := s.secret(v, h.Name, h.Item, false, h.Deleted)
-		it.cursor = key[len(prefix):]
+		it.cursor = name
 		page.Items = append(page.Items, it)
 		return true
 	})
@@ -551,7 +597,7 @@ func (s *Service) ListSecretVersions(ctx context.Context, vaultName, name string
 	if err != nil {
 		return Page{}, err
 	}
-	prefix := versionPrefix(v.ID, name)
+	prefix := versionPrefix(v, name)
 	var page Page
 	var openErr error
 	err = s.st.Scan(ctx, prefix, prefixed(prefix, skip), func(key string, raw []byte) bool {

@@ -8,7 +8,8 @@
 //	arm/rg/<lower rg name>                     resource group      (system DEK)
 //	arm/vault/<lower vault name>               vault, live or deleted (system DEK)
 //	v/<vault id>/n/<UPPER secret name>         secret head: latest version, deletion (vault DEK)
-//	v/<vault id>/x/<UPPER secret name>/<ver>   one secret version with its value (vault DEK)
+//	v/<vault id>/n/<UPPER secret name>!<ver>   one secret version with its value (vault DEK);
+//	                                           vaults made before layouts: .../x/<NAME>/<ver>
 //
 // Secret names are case-insensitive, so their keys use the upper-cased name while the record
 // keeps the caller's spelling. Purging a vault destroys its DEK and deletes its prefix.

@@ -39,6 +39,9 @@ type Vault struct {
 	Updated       time.Time         `json:"updated"`
 	UpdatedBy     string            `json:"updatedBy"`
 	Deleted       *VaultDeletion    `json:"deleted,omitempty"`
+	// Layout is the secret key layout the vault was created with (LayoutSplit or
+	// LayoutColocated); it never changes.
+	Layout int `json:"layout,omitempty"`
 }
 
 // VaultDeletion marks a soft-deleted vault.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -37,13 +38,16 @@ type DB struct {
 	closeMu sync.RWMutex
 	closed  bool
 	wg      sync.WaitGroup
+
+	commits, batches atomic.Uint64 // for CommitStats
 }
 
 var _ store.Store = (*DB)(nil)
 
 type request struct {
 	ops     []store.Op
-	compact bool // run a compaction instead of applying ops
+	compact bool         // run a compaction instead of applying ops
+	run     func() error // or run this on the commit loop instead (no write in flight)
 	err     chan error
 }
 
@@ -166,8 +170,8 @@ func (d *DB) commitLoop() {
 			d.failPending()
 			return
 		}
-		if first.compact {
-			first.err <- d.compact()
+		if first.compact || first.run != nil {
+			first.err <- d.exclusive(first)
 			continue
 		}
 		group = append(group[:0], first)
@@ -175,10 +179,10 @@ func (d *DB) commitLoop() {
 		for len(group) < maxGroup {
 			select {
 			case r := <-d.pending:
-				if r.compact {
+				if r.compact || r.run != nil {
 					d.commit(group)
 					group = group[:0]
-					r.err <- d.compact()
+					r.err <- d.exclusive(r)
 					continue
 				}
 				group = append(group, r)
@@ -193,7 +197,23 @@ func (d *DB) commitLoop() {
 	}
 }
 
+// exclusive runs a request that needs the file to itself (compaction, live restore).
+func (d *DB) exclusive(r *request) error {
+	if r.run != nil {
+		return r.run()
+	}
+	return d.compact()
+}
+
+// CommitStats reports how many bbolt transactions the group commit made and how many batches
+// they carried: their ratio is the average group size.
+func (d *DB) CommitStats() (commits, batches uint64) {
+	return d.commits.Load(), d.batches.Load()
+}
+
 func (d *DB) commit(group []*request) {
+	d.commits.Add(1)
+	d.batches.Add(uint64(len(group)))
 	results := make([]error, len(group))
 	err := d.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketKV)
