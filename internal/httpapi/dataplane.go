@@ -19,8 +19,8 @@ var serviceVersionHeader = []string{"strongroom/1"}
 
 // dataAudiences are the token audiences the data plane accepts for a request to host.
 func (s *Server) dataAudiences(host string) []string {
-	res := s.dataResource(host)
-	return []string{res, res + "/", "https://vault.azure.net", "https://vault.azure.net/"}
+	// The verifier ignores one trailing "/" on either side, so each audience is listed once.
+	return []string{s.dataResource(host), "https://vault.azure.net"}
 }
 
 // dataResource is the resource the challenge names: the dns suffix with the request's port, so

@@ -116,7 +116,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	ri := &reqInfo{id: uuid.NewString(), apiVersion: r.URL.Query().Get("api-version")}
+	ri := &reqInfo{id: uuid.NewString(), apiVersion: queryValue(r.URL.RawQuery, "api-version")}
 	ctx := service.WithDecisionSlot(context.WithValue(r.Context(), ctxKey{}, ri))
 	r = r.WithContext(ctx)
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)

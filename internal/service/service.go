@@ -142,6 +142,7 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 		if loadErr = s.open(ctx, keyring.SystemKeyID, key, raw, &v); loadErr != nil {
 			return false
 		}
+		v.resourceID = s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
 		s.vaults[key[len(vaultPrefix):]] = &v
 		return true
 	})
@@ -284,6 +285,7 @@ func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 		}
 		s.vaultMu.Lock()
 		if found {
+			v.resourceID = s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
 			s.vaults[name] = &v
 		} else {
 			delete(s.vaults, name)

@@ -42,6 +42,8 @@ type Vault struct {
 	// Layout is the secret key layout the vault was created with (LayoutSplit or
 	// LayoutColocated); it never changes.
 	Layout int `json:"layout,omitempty"`
+
+	resourceID string // set when the vault enters the cache
 }
 
 // VaultDeletion marks a soft-deleted vault.
@@ -150,6 +152,9 @@ func (v *Vault) RecoveryLevel() string {
 
 // ResourceID is the vault's ARM id.
 func (s *Service) ResourceID(v *Vault) string {
+	if v.resourceID != "" {
+		return v.resourceID // cached vaults carry it: it is on every data-plane request
+	}
 	return s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
 }
 
@@ -284,6 +289,7 @@ func (s *Service) putVaultRecord(ctx context.Context, v *Vault, extra ...store.O
 		return err
 	}
 	s.vaultMu.Lock()
+	v.resourceID = s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
 	s.vaults[strings.ToLower(v.Name)] = v
 	s.vaultMu.Unlock()
 	return nil
