@@ -40,7 +40,7 @@ func (s *Service) BackupSecret(ctx context.Context, vaultName, name string) (str
 	}
 	p := backupPayload{Name: h.Name, Latest: h.Latest}
 	var openErr error
-	err = s.st.Scan(ctx, versionPrefix(v, name), "", func(key string, raw []byte) bool {
+	err = s.scanVersions(ctx, v, name, "", func(_, key string, raw []byte) bool {
 		var sv SecretVersion
 		if openErr = s.open(ctx, vaultKeyID(v), key, raw, &sv); openErr != nil {
 			return false

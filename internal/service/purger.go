@@ -34,7 +34,7 @@ func (s *Service) PurgeExpired(ctx context.Context) (secrets, vaults int, err er
 		var openErr error
 		err = s.scanHeads(ctx, v, "", func(name string, raw []byte) bool {
 			var h secretHead
-			if openErr = s.open(ctx, vaultKeyID(v), headsPrefix(v)+name, raw, &h); openErr != nil {
+			if openErr = s.open(ctx, vaultKeyID(v), headKey(v, name), raw, &h); openErr != nil {
 				return false
 			}
 			if h.Deleted != nil && now.Unix() >= h.Deleted.ScheduledPurgeDate {

@@ -103,26 +103,34 @@ type Page struct {
 
 // Secret key layouts. A vault keeps the layout it was created with (Vault.Layout).
 //
-// LayoutSplit (0, vaults created before layouts existed): heads under v/<id>/n/NAME and
-// versions under v/<id>/x/NAME/<ver>, two subtrees, so every write dirties two B+tree leaves.
+// LayoutSplit (0, vaults created before layouts existed): heads at v/<id>/n/NAME and versions
+// at v/<id>/x/NAME/<ver>, two subtrees, so every write dirties two B+tree leaves.
 //
-// LayoutColocated (2): versions sit right after their head, at v/<id>/n/NAME!<ver>. '!' sorts
-// below every character a name may hold, so a name's versions are contiguous between the head
-// and the next name; a write usually dirties one leaf (docs/benchmarks.md).
+// LayoutColocated (2): a name's versions at v/<id>/n/NAME!<ver> and its head right after them
+// at v/<id>/n/NAME!~. '!' sorts below every character a name may hold, so each name's records
+// are contiguous; '~' sorts above hex digits, so the head follows its versions; and version ids
+// grow with time (newVersion), so a new version lands next to the head: a write usually dirties
+// one leaf (docs/benchmarks.md).
 const (
 	LayoutSplit     = 0
 	LayoutColocated = 2
 
 	versionSep = "!"
-	// pastVersions follows every "NAME!<32 lowercase hex>" key of a name and precedes the next
-	// name ('~' sorts above hex digits; the next name differs before the '!').
-	pastVersions = "!~"
+	headSuffix = "!~"
+	// beforeHead sorts after every version key of a name and right before its head.
+	beforeHead = "!}"
 )
 
 func headsPrefix(v *Vault) string { return "v/" + v.ID + "/n/" }
 func headKey(v *Vault, name string) string {
+	if v.Layout == LayoutColocated {
+		return headsPrefix(v) + strings.ToUpper(name) + headSuffix
+	}
 	return headsPrefix(v) + strings.ToUpper(name)
 }
+
+// versionPrefix is the prefix of name's version keys; under the co-located layout the head
+// shares it, so scans use scanVersions.
 func versionPrefix(v *Vault, name string) string {
 	if v.Layout == LayoutColocated {
 		return headsPrefix(v) + strings.ToUpper(name) + versionSep
@@ -133,21 +141,31 @@ func versionKey(v *Vault, name, version string) string {
 	return versionPrefix(v, name) + strings.ToLower(version)
 }
 
-// scanHeads calls fn with every secret head of v after the head named after ("" = from the
-// start), in name order, until fn returns false. Under the co-located layout it steps over each
-// name's versions with a new seek instead of reading them.
+// scanHeads calls fn with every secret head of v whose (upper-cased) name sorts after after
+// ("" = from the start), in name order, until fn returns false. Under the co-located layout it
+// seeks past each name's versions instead of reading them.
 func (s *Service) scanHeads(ctx context.Context, v *Vault, after string, fn func(name string, raw []byte) bool) error {
 	prefix := headsPrefix(v)
-	from := prefixed(prefix, after)
+	if v.Layout != LayoutColocated {
+		return s.st.Scan(ctx, prefix, prefixed(prefix, after), func(key string, raw []byte) bool {
+			return fn(key[len(prefix):], raw)
+		})
+	}
+	from := ""
+	if after != "" {
+		from = prefix + after + headSuffix
+	}
 	for {
 		resume := ""
 		err := s.st.Scan(ctx, prefix, from, func(key string, raw []byte) bool {
-			name := key[len(prefix):]
-			if i := strings.Index(name, versionSep); i >= 0 {
-				resume = prefix + name[:i] + pastVersions
-				return false
+			rest := key[len(prefix):]
+			if name, ok := strings.CutSuffix(rest, headSuffix); ok {
+				return fn(name, raw)
 			}
-			return fn(name, raw)
+			// A version: jump to just before this name's head.
+			name, _, _ := strings.Cut(rest, versionSep)
+			resume = prefix + name + beforeHead
+			return false
 		})
 		if err != nil || resume == "" {
 			return err
@@ -155,6 +173,20 @@ func (s *Service) scanHeads(ctx context.Context, v *Vault, after string, fn func
 		from = resume
 	}
 }
+
+// scanVersions calls fn with name's version records whose version sorts after after ("" =
+// from the start), in version order, until fn returns false.
+func (s *Service) scanVersions(ctx context.Context, v *Vault, name, after string, fn func(version string, key string, raw []byte) bool) error {
+	prefix := versionPrefix(v, name)
+	return s.st.Scan(ctx, prefix, prefixed(prefix, after), func(key string, raw []byte) bool {
+		ver := key[len(prefix):]
+		if v.Layout == LayoutColocated && ver == headSuffix[len(versionSep):] {
+			return false // the head follows the last version
+		}
+		return fn(ver, key, raw)
+	})
+}
+
 func vaultKeyID(v *Vault) string { return "vault/" + v.ID }
 
 func secretNotFound(name string) *Error {
@@ -251,7 +283,7 @@ func (s *Service) SetSecret(ctx context.Context, vaultName, name string, in Secr
 			return newErr(ErrConflict, "Conflict", "ObjectIsDeletedButRecoverable", "Secret %s is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.", name)
 		}
 		now := s.now().Unix()
-		sv := SecretVersion{Version: newVersion(), Value: *in.Value, Tags: in.Tags, Enabled: true,
+		sv := SecretVersion{Version: newVersion(s.now()), Value: *in.Value, Tags: in.Tags, Enabled: true,
 			NotBefore: in.NotBefore, Expires: in.Expires, Created: now, Updated: now}
 		if in.ContentType != nil {
 			sv.ContentType = *in.ContentType
@@ -556,7 +588,7 @@ func (s *Service) listHeads(ctx context.Context, vaultName string, max int, skip
 	var openErr error
 	err = s.scanHeads(ctx, v, skip, func(name string, raw []byte) bool {
 		var h secretHead
-		if openErr = s.open(ctx, vaultKeyID(v), headsPrefix(v)+name, raw, &h); openErr != nil {
+		if openErr = s.open(ctx, vaultKeyID(v), headKey(v, name), raw, &h); openErr != nil {
 			return false
 		}
 		if (h.Deleted != nil) != deleted {
@@ -597,10 +629,9 @@ func (s *Service) ListSecretVersions(ctx context.Context, vaultName, name string
 	if err != nil {
 		return Page{}, err
 	}
-	prefix := versionPrefix(v, name)
 	var page Page
 	var openErr error
-	err = s.st.Scan(ctx, prefix, prefixed(prefix, skip), func(key string, raw []byte) bool {
+	err = s.scanVersions(ctx, v, name, skip, func(ver, key string, raw []byte) bool {
 		if len(page.Items) == max {
 			page.Next = page.Items[len(page.Items)-1].cursor
 			return false
@@ -610,7 +641,7 @@ func (s *Service) ListSecretVersions(ctx context.Context, vaultName, name string
 			return false
 		}
 		it := s.secret(v, h.Name, sv, false, nil)
-		it.cursor = key[len(prefix):]
+		it.cursor = ver
 		page.Items = append(page.Items, it)
 		return true
 	})

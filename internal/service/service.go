@@ -7,9 +7,11 @@
 //
 //	arm/rg/<lower rg name>                     resource group      (system DEK)
 //	arm/vault/<lower vault name>               vault, live or deleted (system DEK)
-//	v/<vault id>/n/<UPPER secret name>         secret head: latest version, deletion (vault DEK)
-//	v/<vault id>/n/<UPPER secret name>!<ver>   one secret version with its value (vault DEK);
-//	                                           vaults made before layouts: .../x/<NAME>/<ver>
+//	v/<vault id>/n/<UPPER secret name>!<ver>   one secret version with its value (vault DEK)
+//	v/<vault id>/n/<UPPER secret name>!~       secret head: latest version, deletion (vault DEK)
+//
+// (Vaults created before key layouts existed keep heads at v/<id>/n/<NAME> and versions at
+// v/<id>/x/<NAME>/<ver>; see LayoutSplit in secrets.go.)
 //
 // Secret names are case-insensitive, so their keys use the upper-cased name while the record
 // keeps the caller's spelling. Purging a vault destroys its DEK and deletes its prefix.
@@ -255,10 +257,18 @@ func retry(fn func() error) error {
 	return newErr(ErrConflict, "Conflict", "", "too many concurrent changes to the same object; retry later")
 }
 
-// newVersion returns a 32-hex version id.
-func newVersion() string {
+// newVersion returns a 32-hex version id: 48 bits of milliseconds since the epoch, then 80
+// random bits. Ids of one secret therefore sort by creation time, which puts a new version's
+// record next to its head under the co-located layout (see secrets.go); the time is also in
+// the version's "created" attribute, so the id reveals nothing new.
+func newVersion(now time.Time) string {
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	ms := uint64(now.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	if _, err := rand.Read(b[6:]); err != nil {
 		panic("crypto/rand failed: " + err.Error()) // the kernel RNG does not fail on Linux
 	}
 	return hex.EncodeToString(b[:])

@@ -76,8 +76,28 @@ func BenchmarkDB_Apply(b *testing.B) {
 
 // BenchmarkDB_SecretWrites is the store's share of a secret write under the benchmark's load:
 // 64 writers over 1,000 names, each reading the head, then one batch that guards the head,
-// adds a version and replaces the head (sealed sizes as measured: ~450 and ~520 bytes).
+// adds a version and replaces the head (sealed sizes as measured: ~450 and ~520 bytes), with
+// the service's two key layouts (internal/service/secrets.go).
 func BenchmarkDB_SecretWrites(b *testing.B) {
+	b.Run("split", func(b *testing.B) {
+		benchSecretWrites(b, func() (func(int) string, func(int) string) {
+			return func(i int) string { return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/n/PERF-%04d", i) },
+				func(i int) string {
+					return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/x/PERF-%04d/%032x", i, rand.Uint64())
+				}
+		})
+	})
+	b.Run("colocated", func(b *testing.B) {
+		benchSecretWrites(b, func() (func(int) string, func(int) string) {
+			return func(i int) string { return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/n/PERF-%04d!~", i) },
+				func(i int) string {
+					return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/n/PERF-%04d!%012x%020x", i, time.Now().UnixMilli(), rand.Uint64())
+				}
+		})
+	})
+}
+
+func benchSecretWrites(b *testing.B, layout func() (head, version func(int) string)) {
 	ctx := context.Background()
 	db, err := bolt.Open(filepath.Join(b.TempDir(), "data.db"))
 	if err != nil {
@@ -85,10 +105,7 @@ func BenchmarkDB_SecretWrites(b *testing.B) {
 	}
 	defer db.Close()
 	const names = 1000
-	head := func(i int) string { return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/n/PERF-%04d", i) }
-	version := func(i int) string {
-		return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/x/PERF-%04d/%032x", i, rand.Uint64())
-	}
+	head, version := layout()
 	for i := range names {
 		if err := db.Apply(ctx, []store.Op{store.Put(head(i), randBytes(520)), store.Put(version(i), randBytes(450))}); err != nil {
 			b.Fatal(err)
