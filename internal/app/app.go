@@ -52,13 +52,42 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 	}
 
 	c := &core{cfg: cfg, log: log, st: st, audit: al, stdout: stdout}
+	c.metrics = c.newMetrics()
+	setOnRestore(st, func() {
+		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := c.reload(rctx); err != nil {
+			log.Error("reloading after a snapshot restore failed: restart this node", "err", err)
+		}
+	})
+	setOnJoin(st, c.auditJoin)
+	setOnCompacted(st, func(err error) {
+		if err != nil {
+			c.metrics.CompactionFailure.Inc()
+		} else {
+			c.metrics.CompactionSuccess.Inc()
+		}
+	})
 	if err := c.start(ctx); err != nil {
 		return err
 	}
 	defer c.seal()
+	if !cfg.Cluster.Enabled() {
+		stopSock, err := c.startOperatorSocket()
+		if err != nil {
+			return err
+		}
+		defer stopSock()
+	}
+	if cfg.Snapshots.Enabled() {
+		sctx, stopSched := context.WithCancel(ctx)
+		schedDone := make(chan struct{})
+		go func() { defer close(schedDone); c.runSnapshotSchedule(sctx) }()
+		defer func() { stopSched(); <-schedDone }() // before the store closes
+	}
 
 	srv := &http.Server{
-		Handler:           wrapHandler(c, st),
+		Handler:           c.withMetrics(wrapHandler(c, st)),
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -2,11 +2,15 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
 
+	"github.com/strongroom/strongroom/internal/audit"
 	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/config"
 	"github.com/strongroom/strongroom/internal/keyring"
@@ -17,9 +21,6 @@ import (
 
 // clusterStore is the store a cluster node hands the rest of the server: the replicated store,
 // plus the node (for request forwarding) and the fan-out of applied keys to the service.
-// It deliberately has no Compact method: compaction of the state-machine file must be
-// coordinated with Raft's apply loop, which is not done yet, so purges in cluster mode rely on
-// cryptographic erasure alone.
 type clusterStore struct {
 	*raftstore.Store
 	node *cluster.Node
@@ -28,13 +29,29 @@ type clusterStore struct {
 	mu     sync.Mutex
 	svc    *service.Service
 	vaults map[string]bool // vault record keys ever reported, so a snapshot restore can refresh them
+	// onRestore is called (on its own goroutine) after a snapshot replaced the whole file while a
+	// service was bound: the server rebuilds identities and the API handler from it.
+	onRestore func()
+	// onJoin records a join attempt this node decided as leader (the audit log opens after the
+	// store, so it is set later; attempts before that are only logged).
+	onJoin func(ctx context.Context, a cluster.JoinAttempt)
+
+	compact compactState // local compactions (cluster_compact.go)
 }
 
 func openClusterStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Store, error) {
-	cs := &clusterStore{log: log, vaults: map[string]bool{}}
+	cs := &clusterStore{log: log, vaults: map[string]bool{}, compact: compactState{changed: make(chan struct{})}}
 	node, err := cluster.Start(ctx, cluster.Options{
 		DataDir: cfg.DataDir, Cluster: cfg.Cluster, Log: log.With("component", "cluster"), RaftLog: os.Stderr,
 		OnApplied: cs.applied,
+		AuditJoin: func(ctx context.Context, a cluster.JoinAttempt) {
+			cs.mu.Lock()
+			fn := cs.onJoin
+			cs.mu.Unlock()
+			if fn != nil {
+				fn(ctx, a)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -51,22 +68,51 @@ const vaultRecordPrefix = "arm/vault/"
 
 // applied runs on Raft's apply goroutine after entries are durable on this node.
 func (cs *clusterStore) applied(keys []string, restored bool) {
+	compact := false
 	cs.mu.Lock()
 	svc := cs.svc
 	for _, k := range keys {
 		if strings.HasPrefix(k, vaultRecordPrefix) {
 			cs.vaults[k] = true
 		}
+		compact = compact || k == compactRequestKey
 	}
+	var hook func()
 	if restored && svc != nil { // unbound: bindStore refreshes everything when it binds
 		keys = cs.refreshKeysLocked()
+		hook = cs.onRestore
 	}
 	cs.mu.Unlock()
+	if compact {
+		cs.compactLocal() // here, on the apply goroutine: see cluster_compact.go
+	}
 	if svc == nil || len(keys) == 0 {
 		return
 	}
 	if err := svc.KeysApplied(context.Background(), keys); err != nil {
 		cs.log.Error("refreshing caches after replicated writes", "err", err)
+	}
+	if hook != nil {
+		// Not on Raft's apply goroutine: rebuilding reads the store and may wait for it.
+		go hook()
+	}
+}
+
+// setOnJoin registers fn to record join attempts decided by a cluster node.
+func setOnJoin(st any, fn func(ctx context.Context, a cluster.JoinAttempt)) {
+	if cs, ok := st.(*clusterStore); ok {
+		cs.mu.Lock()
+		cs.onJoin = fn
+		cs.mu.Unlock()
+	}
+}
+
+// setOnRestore registers fn to run after a snapshot restore replaced a cluster store's file.
+func setOnRestore(st any, fn func()) {
+	if cs, ok := st.(*clusterStore); ok {
+		cs.mu.Lock()
+		cs.onRestore = fn
+		cs.mu.Unlock()
 	}
 }
 
@@ -108,5 +154,35 @@ func bindStore(st store.Store, svc *service.Service, kr *keyring.Keyring) (unbin
 			cs.node.SetRootSealer(nil)
 		}
 		cs.mu.Unlock()
+	}
+}
+
+// auditJoin writes a join attempt to this (leader) node's audit log: the claimed node id, labels
+// and address, the caller's address and the outcome; never the token.
+func (c *core) auditJoin(ctx context.Context, a cluster.JoinAttempt) {
+	ip, _, err := net.SplitHostPort(a.RemoteAddr)
+	if err != nil {
+		ip = ""
+	}
+	desc := "admitted as a non-voter"
+	switch {
+	case a.Status == http.StatusForbidden:
+		desc = "refused: the join token is unknown, used or expired"
+	case a.Status == http.StatusConflict:
+		desc = "refused: a member with this node id exists"
+	case a.Status >= 500:
+		desc = "failed"
+	case a.Status >= 400:
+		desc = "refused: malformed join request"
+	}
+	desc = fmt.Sprintf("node %q region %q cluster address %q dr replica %t: %s", a.NodeID, a.Region, a.ClusterAddr, a.NonVoter, desc)
+	rec := &audit.Record{
+		Time: a.Time.Format("2006-01-02T15:04:05.0000000Z"), OperationName: "ClusterJoin", Category: "AuditEvent",
+		ResultType: map[bool]string{true: "Success", false: "Failure"}[a.Status < 400], ResultSignature: http.StatusText(a.Status),
+		ResultDescription: desc, CallerIPAddress: ip, RequestID: "sys-ClusterJoin",
+		Properties: audit.Properties{ID: a.NodeID, HTTPStatusCode: a.Status, RequestURI: c.cfg.PublicURL + "/sys/cluster/join"},
+	}
+	if err := c.auditLog().Write(ctx, rec); err != nil {
+		c.log.Error("auditing a join attempt failed", "node_id", a.NodeID, "status", a.Status, "err", err)
 	}
 }

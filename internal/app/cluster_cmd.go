@@ -169,7 +169,7 @@ func socketCall(cmd *cobra.Command, dataDir, method, path string, body any) erro
 // under its own `strongroom operator` group.
 func NewOperatorExtensions() *cobra.Command {
 	op := &cobra.Command{Use: "operator"}
-	op.AddCommand(NewOperatorRaftCommand(), newOperatorDRCommand())
+	op.AddCommand(NewOperatorRaftCommand(), newOperatorDRCommand(), newOperatorSnapshotCommand())
 	return op
 }
 

@@ -19,11 +19,21 @@ import (
 // raftSnapshotCommand returns `snapshot save|restore`: whole-cluster snapshot files, encrypted
 // and authenticated (internal/cluster/snapshot.go).
 func raftSnapshotCommand() *cobra.Command {
-	snap := &cobra.Command{Use: "snapshot", Short: "Save or restore an encrypted snapshot of the whole cluster"}
+	return snapshotCommand("Save or restore an encrypted snapshot of the whole cluster")
+}
+
+// newOperatorSnapshotCommand returns `operator snapshot save|restore`, which works on a single
+// node (its bbolt store) and on a cluster node (the whole cluster) alike.
+func newOperatorSnapshotCommand() *cobra.Command {
+	return snapshotCommand("Save or restore an encrypted snapshot of the server's store (single node or whole cluster)")
+}
+
+func snapshotCommand(short string) *cobra.Command {
+	snap := &cobra.Command{Use: "snapshot", Short: short}
 	var dataDir string
 	save := &cobra.Command{
 		Use:   "save FILE",
-		Short: "Write a consistent, encrypted snapshot of the cluster's store to FILE (writes may continue)",
+		Short: "Write a consistent, encrypted snapshot of the store to FILE (writes may continue)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			resp, err := snapshotCall(cmd.Context(), dataDir, "GET", nil)
@@ -55,10 +65,10 @@ func raftSnapshotCommand() *cobra.Command {
 	}
 	restore := &cobra.Command{
 		Use:   "restore FILE",
-		Short: "Replace the whole cluster's store with a snapshot file made under the same root key",
-		Long: "Restore checks the whole file (authenticity, integrity, completeness) before it changes anything; then every " +
-			"member installs it and writes in flight are aborted. The snapshot brings its keyring, identities and vaults: " +
-			"restart the nodes afterwards so every cache (tokens, identities) is rebuilt from it.",
+		Short: "Replace the store (a single node's, or the whole cluster's) with a snapshot file made under the same root key",
+		Long: "Restore checks the whole file (authenticity, integrity, completeness) before it changes anything; then the " +
+			"store is replaced atomically (in a cluster every member installs it and writes in flight are aborted). The " +
+			"snapshot brings its keyring, identities and vaults; each server rebuilds its caches from it without a restart.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := os.Open(args[0])
@@ -99,7 +109,7 @@ func snapshotCall(ctx context.Context, dataDir, method string, body io.Reader) (
 	resp, err := hc.Do(req)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("calling the node's operator socket %s (is the server running in cluster mode?): %w", sock, err)
+		return nil, fmt.Errorf("calling the node's operator socket %s (is the server running?): %w", sock, err)
 	}
 	if resp.StatusCode != 200 {
 		defer cancel()

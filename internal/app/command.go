@@ -36,6 +36,7 @@ func NewCommand() *cobra.Command {
 				}
 				overlayFlags(cmd, &file, &cfg)
 				overlayClusterFlags(cmd, &file.Cluster, &cfg.Cluster)
+				overlaySnapshotFlags(cmd, &file, &cfg)
 				cfg = file
 			}
 			if err := cfg.Validate(); err != nil {
@@ -56,6 +57,7 @@ func NewCommand() *cobra.Command {
 	f.DurationVar(&cfg.PurgeInterval, "purge-interval", cfg.PurgeInterval, "how often expired soft-deleted objects are purged")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	addClusterFlags(cmd, &cfg.Cluster)
+	addSnapshotFlags(cmd, &cfg.Snapshots, &cfg.Metrics)
 	return cmd
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/strongroom/strongroom/internal/audit"
 	"github.com/strongroom/strongroom/internal/config"
 	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/metrics"
 	"github.com/strongroom/strongroom/internal/seal"
 	"github.com/strongroom/strongroom/internal/store"
 )
@@ -31,6 +32,8 @@ type core struct {
 	st     store.Store
 	audit  *audit.Log
 	stdout io.Writer
+	// metrics is the Prometheus registry served at /metrics (metrics.go).
+	metrics *metrics.Registry
 
 	draining atomic.Bool
 	active   atomic.Pointer[unsealed]
@@ -229,7 +232,7 @@ func (c *core) fail(w http.ResponseWriter, status int, code, msg string) {
 
 // auditSys records an unauthenticated seal operation; failure to audit refuses it.
 func (c *core) auditSys(r *http.Request, op string, status int) error {
-	return c.audit.Write(r.Context(), &audit.Record{
+	return c.auditLog().Write(r.Context(), &audit.Record{
 		Time: time.Now().UTC().Format("2006-01-02T15:04:05.0000000Z"), OperationName: op, Category: "AuditEvent",
 		ResultType: map[bool]string{true: "Success", false: "Failure"}[status < 400], ResultSignature: http.StatusText(status),
 		CallerIPAddress: r.RemoteAddr, RequestID: "sys-" + op,

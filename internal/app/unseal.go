@@ -25,6 +25,7 @@ type unsealed struct {
 	handler http.Handler
 	svc     *service.Service
 	kr      *keyring.Keyring
+	ids     *identity.Service
 	stop    context.CancelFunc
 }
 
@@ -80,6 +81,18 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 	if !activate {
 		return shown, nil
 	}
+	u, err := c.build(ctx, kr, ids)
+	if err != nil {
+		return nil, err
+	}
+	c.active.Store(u)
+	c.log.Info("strongroom unsealed", "keyring_term", kr.Status().ActiveTerm)
+	return shown, nil
+}
+
+// build makes the serving state (service, API handler, background jobs) from an unsealed keyring
+// and identity service. The caller stores it in c.active.
+func (c *core) build(ctx context.Context, kr *keyring.Keyring, ids *identity.Service) (*unsealed, error) {
 	runCtx, stop := context.WithCancel(context.Background())
 	compactNow := make(chan struct{}, 1)
 	svc, err := service.New(ctx, c.st, kr, service.Options{
@@ -102,18 +115,16 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 		return nil, err
 	}
 	unbind := bindStore(c.st, svc, kr) // a cluster store keeps svc's caches current (cluster.go)
-	u := &unsealed{svc: svc, kr: kr, stop: func() { unbind(); stop() }}
+	u := &unsealed{svc: svc, kr: kr, ids: ids, stop: func() { unbind(); stop() }}
 	u.handler = httpapi.New(httpapi.Config{
 		PublicURL: c.cfg.PublicURL, DNSSuffix: c.cfg.DNSSuffix, TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID(),
 		VaultRequestsPer10s: c.cfg.VaultRequestsPer10s, Seal: c.seal, Rekey: c.rekey, MigrateSeal: c.migrate,
-	}, svc, ids, issuer.New(ids, c.cfg.PublicURL), c.audit, c.log)
+	}, svc, ids, issuer.New(ids, c.cfg.PublicURL), c.auditLog(), c.log)
 	go svc.RunPurger(runCtx, c.cfg.PurgeInterval, c.log)
 	if cs, ok := c.st.(compactStore); ok {
 		go c.runCompactor(runCtx, cs, compactNow)
 	}
-	c.active.Store(u)
-	c.log.Info("strongroom unsealed", "keyring_term", kr.Status().ActiveTerm)
-	return shown, nil
+	return u, nil
 }
 
 // runCompactor erases freed pages soon after purges, coalescing bursts of purges into one pass.
@@ -129,9 +140,16 @@ func (c *core) runCompactor(ctx context.Context, cs compactStore, wake <-chan st
 			return
 		case <-time.After(c.cfg.CompactDelay):
 		}
+		_, replicated := cs.(*clusterStore) // counted per node as each applies the request
 		if err := cs.Compact(ctx); err != nil {
+			if !replicated {
+				c.metrics.CompactionFailure.Inc()
+			}
 			c.log.Error("compacting after purge", "err", err)
 		} else {
+			if !replicated {
+				c.metrics.CompactionSuccess.Inc()
+			}
 			c.log.Info("compacted the store after purge")
 		}
 	}

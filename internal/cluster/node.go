@@ -47,6 +47,8 @@ type Options struct {
 	RaftLog io.Writer
 	// OnApplied is passed to the store: keys applied on this node (see raftstore.Options).
 	OnApplied func(keys []string, restored bool)
+	// AuditJoin records each join attempt this node (as leader) decided (joinaudit.go).
+	AuditJoin func(ctx context.Context, a JoinAttempt)
 }
 
 // Node is a running cluster member. It is safe for concurrent use.

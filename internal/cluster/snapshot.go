@@ -126,54 +126,67 @@ func (n *Node) writeSnapshot(ctx context.Context, w io.Writer) error {
 	if rs == nil {
 		return errSealed
 	}
+	idx, err := WriteSnapshotFile(rs, filepath.Join(n.opts.DataDir, "raft"), n.cfg.NodeID, w, func(bw io.Writer) (uint64, error) {
+		return n.store.Backup(ctx, bw)
+	})
+	if err == nil {
+		n.log.Info("snapshot saved", "index", idx)
+	}
+	return err
+}
+
+// WriteSnapshotFile writes a snapshot file to w: backup writes the plaintext store file (a
+// consistent bbolt copy) and returns the applied log index it holds (0 for a single node). The
+// body goes through a temporary file in tmpDir first, because the header names the index.
+func WriteSnapshotFile(rs RootSealer, tmpDir, nodeID string, w io.Writer, backup func(io.Writer) (uint64, error)) (uint64, error) {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
-		return err
+		return 0, err
 	}
+	defer clear(key)
 	a, err := newGCM(key)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	// The header names the index, which is known only once the read transaction is open: write
-	// the body to a temporary file first, then the header and the body.
-	tmp, err := os.CreateTemp(filepath.Join(n.opts.DataDir, "raft"), "snapshot-save-*")
+	tmp, err := os.CreateTemp(tmpDir, "snapshot-save-*")
 	if err != nil {
-		return fmt.Errorf("creating temporary file: %w", err)
+		return 0, fmt.Errorf("creating temporary file: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	bw := bufio.NewWriterSize(tmp, 1<<16)
 	sw := &snapWriter{w: bw, a: a}
-	idx, err := n.store.Backup(ctx, sw)
+	idx, err := backup(sw)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := sw.Close(); err != nil {
-		return fmt.Errorf("writing snapshot: %w", err)
+		return 0, fmt.Errorf("writing snapshot: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("writing snapshot: %w", err)
+		return 0, fmt.Errorf("writing snapshot: %w", err)
 	}
-	hdr, _ := json.Marshal(snapshotHeader{Key: key, Index: idx, NodeID: n.cfg.NodeID, Created: time.Now().UTC()})
-	clear(key)
+	hdr, _ := json.Marshal(snapshotHeader{Key: key, Index: idx, NodeID: nodeID, Created: time.Now().UTC()})
 	sealed, err := rs.SealRoot(snapPurpose, hdr)
+	clear(hdr)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var l [4]byte
 	binary.BigEndian.PutUint32(l[:], uint32(len(sealed)))
 	if _, err := io.WriteString(w, snapMagic); err != nil {
-		return err
+		return 0, err
 	}
 	if _, err := w.Write(append(l[:], sealed...)); err != nil {
-		return err
+		return 0, err
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return err
+		return 0, err
 	}
-	_, err = io.Copy(w, tmp)
-	n.log.Info("snapshot saved", "index", idx)
-	return err
+	if _, err := io.Copy(w, tmp); err != nil {
+		return 0, err
+	}
+	return idx, nil
 }
 
 // openSnapshot authenticates and decrypts a whole snapshot stream into dst and returns its

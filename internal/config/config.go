@@ -44,6 +44,10 @@ type Config struct {
 	Mlock bool `yaml:"mlock"`
 	// Cluster configures Raft clustering; empty means a single node.
 	Cluster ClusterConfig `yaml:"cluster"`
+	// Snapshots schedules encrypted snapshots with retention; empty means none.
+	Snapshots SnapshotsConfig `yaml:"snapshots"`
+	// Metrics configures GET /metrics (Prometheus).
+	Metrics MetricsConfig `yaml:"metrics"`
 }
 
 // SealConfig configures the seal. The type is fixed when the data folder is initialized.
@@ -148,6 +152,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("seal.type: %q is not one of file, shamir, pkcs11", c.Seal.Type)
+	}
+	if err := c.Snapshots.Validate(c.DataDir); err != nil {
+		return err
 	}
 	return c.Cluster.Validate()
 }
