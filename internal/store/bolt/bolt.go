@@ -313,7 +313,10 @@ func (d *DB) Path() string { return d.db.Path() }
 
 // fileOptions are the bbolt options of the store file. The freelist is not written on commit
 // (NoFreelistSync): fewer pages per commit, and bbolt rebuilds the list by scanning after an
-// unclean shutdown, so durability is unchanged.
+// unclean shutdown, so durability is unchanged. The initial mapping reserves 1 GiB of address
+// space (not memory): bbolt otherwise remaps at every doubling of the file, and a remap holds
+// every reader back.
 func fileOptions() *bbolt.Options {
-	return &bbolt.Options{Timeout: 5 * time.Second, FreelistType: bbolt.FreelistMapType, NoFreelistSync: true}
+	return &bbolt.Options{Timeout: 5 * time.Second, FreelistType: bbolt.FreelistMapType, NoFreelistSync: true,
+		InitialMmapSize: 1 << 30}
 }
