@@ -44,7 +44,15 @@ type Record struct {
 
 // Identity holds the allowlisted token claims of the caller.
 type Identity struct {
-	Claim map[string]string `json:"claim"`
+	Claim Claims `json:"claim"`
+}
+
+// Claims are the caller's token claims kept in audit records (in JSON key order).
+type Claims struct {
+	AppID        string `json:"appid"`
+	IdentityType string `json:"idtyp"`
+	ObjectID     string `json:"oid"`
+	TenantID     string `json:"tid"`
 }
 
 // Properties are the per-request details.
@@ -61,22 +69,44 @@ type Properties struct {
 // ErrUnavailable means the audit sink failed; requests must be refused.
 var ErrUnavailable = errors.New("audit log unavailable")
 
-// Log appends records to a file. It is safe for concurrent use; concurrent writes are grouped
-// into one write system call.
+// Log appends records to a file. It is safe for concurrent use. Records that arrive while a
+// write is in flight are chained into one pending batch and written together by the writer
+// goroutine: one write system call per batch, and per record only a mutex and a shared wait.
 type Log struct {
 	f        *os.File
-	queue    chan *entry
 	deadline time.Duration
 	failed   atomic.Bool
 	done     chan struct{}
 	wg       sync.WaitGroup
-	lastHash string
+	wake     chan struct{} // capacity 1: a batch is pending
+
+	mu       sync.Mutex
+	lastHash [2 * sha256.Size]byte // hex hash of the last chained line
+	hasHash  bool                  // false for a new log (prevHash "")
+	pending  *batch                // chained, not yet handed to the writer
+	inflight *batch                // being written
+	since    time.Time             // when inflight's write started
 }
 
-type entry struct {
-	line []byte // the record's JSON with an empty prevHash as its last field
-	done chan error
+// batch is a run of chained lines written with one system call; done closes when it is written
+// or failed (err says which).
+type batch struct {
+	buf  []byte
+	done chan struct{}
+	err  error
+	shut bool // done is closed
 }
+
+// finish records the outcome and wakes the waiters; call with l.mu held.
+func (b *batch) finish(err error) {
+	if b.shut {
+		return
+	}
+	b.err, b.shut = err, true
+	close(b.done)
+}
+
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // Open opens (creating with mode 0600) the log at path and resumes its hash chain.
 func Open(path string) (*Log, error) {
@@ -88,10 +118,15 @@ func Open(path string) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening audit log: %w", err)
 	}
-	l := &Log{f: f, queue: make(chan *entry, 8192), deadline: 5 * time.Second, done: make(chan struct{}), lastHash: last}
-	l.wg.Add(2)
+	l := &Log{f: f, deadline: 5 * time.Second, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	if last != "" {
+		copy(l.lastHash[:], last)
+		l.hasHash = true
+	}
+	l.wg.Add(3)
 	go l.writeLoop()
 	go l.syncLoop()
+	go l.watchdog()
 	return l, nil
 }
 
@@ -100,80 +135,109 @@ func (l *Log) Healthy() bool { return !l.failed.Load() }
 
 // Write appends rec and returns once it is in the file (the OS page cache; the file is fsynced
 // every second and on Close). It fails after the deadline or once the sink has failed.
-func (l *Log) Write(ctx context.Context, rec *Record) error {
+func (l *Log) Write(_ context.Context, rec *Record) error {
 	if l.failed.Load() {
 		return ErrUnavailable
 	}
-	// Marshal here, in the caller's goroutine, so the single writer only chains and writes.
-	rec.PrevHash = ""
-	line, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("encoding audit record: %w", err)
+	// Encode outside the lock; only chaining and the copy into the batch are serialized.
+	lp := linePool.Get().(*[]byte)
+	line := rec.appendJSON((*lp)[:0])
+	l.mu.Lock()
+	if l.failed.Load() {
+		l.mu.Unlock()
+		linePool.Put(lp)
+		return ErrUnavailable
 	}
-	e := &entry{line: line, done: make(chan error, 1)}
-	t := time.NewTimer(l.deadline)
-	defer t.Stop()
+	b := l.pending
+	if b == nil {
+		b = &batch{buf: make([]byte, 0, 16<<10), done: make(chan struct{})}
+		l.pending = b
+	}
+	// The line ends with `"prevHash":"`: chain it to the previous line, hash it, end it.
+	start := len(b.buf)
+	b.buf = append(b.buf, line...)
+	if l.hasHash {
+		b.buf = append(b.buf, l.lastHash[:]...)
+	}
+	b.buf = append(b.buf, '"', '}')
+	sum := sha256.Sum256(b.buf[start:])
+	hex.Encode(l.lastHash[:], sum[:])
+	l.hasHash = true
+	b.buf = append(b.buf, '\n')
+	l.mu.Unlock()
+	*lp = line
+	linePool.Put(lp)
 	select {
-	case l.queue <- e:
-	case <-t.C:
-		l.failed.Store(true)
-		return fmt.Errorf("queueing audit record: %w", ErrUnavailable)
+	case l.wake <- struct{}{}:
+	default: // the writer is already due to look
 	}
-	select {
-	case err := <-e.done:
-		return err
-	case <-t.C:
-		l.failed.Store(true)
-		return fmt.Errorf("writing audit record: deadline exceeded: %w", ErrUnavailable)
-	}
+	<-b.done
+	return b.err
 }
 
+// writeLoop is the only writer of the file.
 func (l *Log) writeLoop() {
 	defer l.wg.Done()
-	var buf []byte
-	batch := make([]*entry, 0, 256)
 	for {
-		var first *entry
 		select {
-		case first = <-l.queue:
+		case <-l.wake:
 		case <-l.done:
 			return
 		}
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < cap(batch) {
-			select {
-			case e := <-l.queue:
-				batch = append(batch, e)
-			default:
-				break drain
-			}
+		l.mu.Lock()
+		b := l.pending
+		l.pending = nil
+		if b == nil {
+			l.mu.Unlock()
+			continue
 		}
-		buf = buf[:0]
-		hash := l.lastHash
-		for _, e := range batch {
-			// PrevHash is the record's last field, marshaled as `"prevHash":""}`: fill it in.
-			start := len(buf)
-			buf = append(buf, e.line[:len(e.line)-3]...)
-			buf = append(buf, '"')
-			buf = append(buf, hash...)
-			buf = append(buf, '"', '}')
-			sum := sha256.Sum256(buf[start:])
-			hash = hex.EncodeToString(sum[:])
-			buf = append(buf, '\n')
-		}
+		l.inflight, l.since = b, time.Now()
+		f := l.f
+		l.mu.Unlock()
 		var err error
 		if l.failed.Load() {
 			err = ErrUnavailable
-		} else if _, werr := l.f.Write(buf); werr != nil {
+		} else if _, werr := f.Write(b.buf); werr != nil {
 			l.failed.Store(true)
 			err = fmt.Errorf("writing audit log: %v: %w", werr, ErrUnavailable)
-		} else {
-			l.lastHash = hash
 		}
-		for _, e := range batch {
-			e.done <- err
+		l.mu.Lock()
+		l.inflight = nil
+		b.finish(err) // no-op if the watchdog already failed it
+		if err != nil {
+			l.failPendingLocked()
 		}
+		l.mu.Unlock()
+	}
+}
+
+// watchdog fails the sink when a write has been in flight longer than the deadline (a hung
+// disk): its waiters and everything after them get ErrUnavailable instead of waiting forever.
+func (l *Log) watchdog() {
+	defer l.wg.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-l.done:
+			return
+		}
+		l.mu.Lock()
+		if b := l.inflight; b != nil && time.Since(l.since) > l.deadline {
+			l.failed.Store(true)
+			b.finish(fmt.Errorf("writing audit log: deadline exceeded: %w", ErrUnavailable))
+			l.failPendingLocked()
+		}
+		l.mu.Unlock()
+	}
+}
+
+// failPendingLocked fails the batch that has not been handed to the writer; call with l.mu held.
+func (l *Log) failPendingLocked() {
+	if b := l.pending; b != nil {
+		l.pending = nil
+		b.finish(ErrUnavailable)
 	}
 }
 
@@ -184,7 +248,10 @@ func (l *Log) syncLoop() {
 	for {
 		select {
 		case <-t.C:
-			if err := l.f.Sync(); err != nil {
+			l.mu.Lock()
+			f := l.f
+			l.mu.Unlock()
+			if err := f.Sync(); err != nil {
 				l.failed.Store(true)
 			}
 		case <-l.done:
@@ -193,11 +260,28 @@ func (l *Log) syncLoop() {
 	}
 }
 
-// Close flushes and closes the log.
+// Close writes what is pending, then syncs and closes the file. Later writes fail at once.
 func (l *Log) Close() error {
-	l.failed.Store(true) // later writes fail at once instead of waiting for the deadline
+	// Let the writer take what is already chained before stopping it.
+	for i := 0; i < 500; i++ {
+		l.mu.Lock()
+		idle := l.pending == nil && l.inflight == nil
+		l.mu.Unlock()
+		if idle {
+			break
+		}
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+		time.Sleep(time.Millisecond)
+	}
+	l.failed.Store(true)
 	close(l.done)
 	l.wg.Wait()
+	l.mu.Lock()
+	l.failPendingLocked()
+	l.mu.Unlock()
 	if err := l.f.Sync(); err != nil {
 		l.f.Close()
 		return fmt.Errorf("syncing audit log: %w", err)

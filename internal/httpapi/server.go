@@ -214,7 +214,7 @@ func (s *Server) record(r *http.Request, ri *reqInfo, status int, start time.Tim
 	}
 	if ri.claims != nil {
 		p := ri.claims.Principal
-		rec.Identity = &audit.Identity{Claim: map[string]string{"oid": p.ObjectID, "appid": p.AppID, "tid": p.TenantID, "idtyp": strings.ToLower(p.Type)}}
+		rec.Identity = &audit.Identity{Claim: audit.Claims{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID, IdentityType: strings.ToLower(p.Type)}}
 	}
 	if d := service.DecisionFrom(r.Context()); d != nil && ri.claims != nil {
 		allowed := d.Allowed

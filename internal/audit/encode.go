@@ -1,0 +1,119 @@
+package audit
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// appendJSON appends rec as encoding/json would marshal it (same field order, omitempty rules
+// and HTML-safe escaping), except that it stops after `"prevHash":"`: the writer appends the
+// previous line's hash and the closing `"}` when it chains the line. It is the hot path of
+// every request, so it allocates nothing beyond growing dst.
+func (r *Record) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"time":`...)
+	dst = appendString(dst, r.Time)
+	if r.ResourceID != "" {
+		dst = appendString(append(dst, `,"resourceId":`...), r.ResourceID)
+	}
+	dst = appendString(append(dst, `,"operationName":`...), r.OperationName)
+	if r.OperationVersion != "" {
+		dst = appendString(append(dst, `,"operationVersion":`...), r.OperationVersion)
+	}
+	dst = appendString(append(dst, `,"category":`...), r.Category)
+	dst = appendString(append(dst, `,"resultType":`...), r.ResultType)
+	dst = appendString(append(dst, `,"resultSignature":`...), r.ResultSignature)
+	if r.ResultDescription != "" {
+		dst = appendString(append(dst, `,"resultDescription":`...), r.ResultDescription)
+	}
+	dst = strconv.AppendInt(append(dst, `,"durationMs":`...), r.DurationMs, 10)
+	if r.CallerIPAddress != "" {
+		dst = appendString(append(dst, `,"callerIpAddress":`...), r.CallerIPAddress)
+	}
+	if r.CorrelationID != "" {
+		dst = appendString(append(dst, `,"correlationId":`...), r.CorrelationID)
+	}
+	dst = appendString(append(dst, `,"requestId":`...), r.RequestID)
+	if id := r.Identity; id != nil {
+		c := &id.Claim
+		dst = appendString(append(dst, `,"identity":{"claim":{"appid":`...), c.AppID)
+		dst = appendString(append(dst, `,"idtyp":`...), c.IdentityType)
+		dst = appendString(append(dst, `,"oid":`...), c.ObjectID)
+		dst = appendString(append(dst, `,"tid":`...), c.TenantID)
+		dst = append(dst, "}}"...)
+	}
+	p := &r.Properties
+	dst = append(dst, `,"properties":{`...)
+	if p.ID != "" {
+		dst = append(appendString(append(dst, `"id":`...), p.ID), ',')
+	}
+	if p.ClientInfo != "" {
+		dst = append(appendString(append(dst, `"clientInfo":`...), p.ClientInfo), ',')
+	}
+	dst = strconv.AppendInt(append(dst, `"httpStatusCode":`...), int64(p.HTTPStatusCode), 10)
+	dst = appendString(append(dst, `,"requestUri":`...), p.RequestURI)
+	if p.IsRbacAuthorized != nil {
+		dst = strconv.AppendBool(append(dst, `,"isRbacAuthorized":`...), *p.IsRbacAuthorized)
+	}
+	if p.AppliedAssignmentID != "" {
+		dst = appendString(append(dst, `,"appliedAssignmentId":`...), p.AppliedAssignmentID)
+	}
+	if p.TLSVersion != "" {
+		dst = appendString(append(dst, `,"tlsVersion":`...), p.TLSVersion)
+	}
+	return append(dst, `},"prevHash":"`...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string the way encoding/json does by default: invalid UTF-8
+// becomes U+FFFD, and <, >, &, U+2028 and U+2029 are escaped.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
