@@ -106,7 +106,10 @@ func (b *batch) finish(err error) {
 	close(b.done)
 }
 
-var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+var (
+	linePool  = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+	batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+)
 
 // Open opens (creating with mode 0600) the log at path and resumes its hash chain.
 func Open(path string) (*Log, error) {
@@ -150,7 +153,7 @@ func (l *Log) Write(_ context.Context, rec *Record) error {
 	}
 	b := l.pending
 	if b == nil {
-		b = &batch{buf: make([]byte, 0, 16<<10), done: make(chan struct{})}
+		b = &batch{buf: (*batchBufs.Get().(*[]byte))[:0], done: make(chan struct{})}
 		l.pending = b
 	}
 	// The line ends with `"prevHash":"`: chain it to the previous line, hash it, end it.
@@ -203,6 +206,11 @@ func (l *Log) writeLoop() {
 		}
 		l.mu.Lock()
 		l.inflight = nil
+		if !b.shut { // the watchdog may have given up on it; then the buffer is left alone
+			buf := b.buf
+			b.buf = nil
+			batchBufs.Put(&buf)
+		}
 		b.finish(err) // no-op if the watchdog already failed it
 		if err != nil {
 			l.failPendingLocked()
