@@ -33,6 +33,7 @@ func (d *DB) ApplyIndexed(index uint64, batches [][]store.Op) ([]error, error) {
 	results := make([]error, len(batches))
 	err := d.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketKV)
+		b.FillPercent = fillPercent
 		for i, ops := range batches {
 			if err := validateOps(ops); err != nil {
 				results[i] = err
