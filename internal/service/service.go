@@ -274,6 +274,16 @@ func newVersion(now time.Time) string {
 	return hex.EncodeToString(b[:])
 }
 
+// newVaultID returns a vault's internal id: 64 random bits in hex. It prefixes every key of the
+// vault's secrets, where a short id keeps B+tree branches wide (vaults made earlier have UUIDs).
+func newVaultID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
 // KeysApplied tells the service that a replicated store applied writes to keys on this node
 // (the Raft FSM calls it), so cached vault records stay current on every node.
 func (s *Service) KeysApplied(ctx context.Context, keys []string) error {

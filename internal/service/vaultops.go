@@ -87,7 +87,7 @@ func (s *Service) PutVault(ctx context.Context, rg, name string, in VaultInput) 
 	if p.AccessPolicies == nil {
 		p.AccessPolicies = []AccessPolicy{}
 	}
-	v = &Vault{ID: uuid.NewString(), Name: name, ResourceGroup: rg, Location: in.Location, Tags: in.Tags,
+	v = &Vault{ID: newVaultID(), Name: name, ResourceGroup: rg, Location: in.Location, Tags: in.Tags,
 		Properties: p, Created: now, CreatedBy: c.ObjectID, Updated: now, UpdatedBy: c.ObjectID, Layout: LayoutColocated}
 	if err := s.putVaultRecord(ctx, v, store.RequireAbsent(vaultPrefix+strings.ToLower(name))); err != nil {
 		return nil, false, err
