@@ -227,7 +227,8 @@ func (d *dataReq) reply(sec service.Secret, err error) {
 		writeError(d.w, err)
 		return
 	}
-	writeJSON(d.w, http.StatusOK, d.bundle(sec, true))
+	b := d.bundle(sec, true)
+	writeBundle(d.w, http.StatusOK, &b)
 }
 
 func (d *dataReq) set(name string) {

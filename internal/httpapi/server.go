@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -264,7 +265,24 @@ func (b *bufferedWriter) flushTo(w http.ResponseWriter) {
 
 // writeJSON answers status with v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	w.Write(azkv.Marshal(v))
 }
+
+// writeBundle answers status with a secret bundle, the most common body, encoded without
+// reflection into a pooled buffer.
+func writeBundle(w http.ResponseWriter, status int, b *azkv.SecretBundle) {
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(status)
+	bp := bodyPool.Get().(*[]byte)
+	body := b.AppendJSON((*bp)[:0])
+	w.Write(body)
+	*bp = body
+	bodyPool.Put(bp)
+}
+
+var (
+	jsonContentType = []string{"application/json; charset=utf-8"}
+	bodyPool        = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+)
