@@ -84,7 +84,7 @@ func raftJoinCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.DataDir, "data-dir", "./strongroom-data", "the joining node's data folder")
 	f.StringVar(&o.NodeID, "node-id", "", "the joining node's id")
-	f.StringVar(&o.Addr, "cluster-addr", "", "the joining node's cluster address (host:port)")
+	f.StringVar(&o.Addr, "cluster-addr", "", "the address other nodes dial to reach the joining node (host:port; its --cluster-advertise when set, else its --cluster-addr)")
 	f.StringVar(&o.Region, "region", "", "the joining node's region label")
 	f.BoolVar(&o.NonVoter, "non-voter", false, "join as a disaster-recovery replica that is never promoted")
 	f.StringVar(&tokenFile, "token-file", "", "file holding the join token (or set STRONGROOM_JOIN_TOKEN)")

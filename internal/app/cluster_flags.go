@@ -10,6 +10,7 @@ import (
 func addClusterFlags(cmd *cobra.Command, c *config.ClusterConfig) {
 	f := cmd.Flags()
 	f.StringVar(&c.Addr, "cluster-addr", "", "cluster address (host:port) for Raft and node-to-node TLS; setting it turns cluster mode on")
+	f.StringVar(&c.Advertise, "cluster-advertise", "", "address other nodes dial to reach this one, when it differs from --cluster-addr (NAT, proxies)")
 	f.StringVar(&c.NodeID, "node-id", "", "this node's permanent id in the cluster (required with --cluster-addr)")
 	f.StringVar(&c.Region, "region", "", "region label of this node (default \"default\")")
 	f.BoolVar(&c.Bootstrap, "bootstrap", false, "make this node the first voter of a new cluster (once, on one node)")
@@ -31,6 +32,7 @@ func overlayClusterFlags(cmd *cobra.Command, file, flags *config.ClusterConfig) 
 		}
 	}
 	set("cluster-addr", func() { file.Addr = flags.Addr })
+	set("cluster-advertise", func() { file.Advertise = flags.Advertise })
 	set("node-id", func() { file.NodeID = flags.NodeID })
 	set("region", func() { file.Region = flags.Region })
 	set("bootstrap", func() { file.Bootstrap = flags.Bootstrap })

@@ -292,7 +292,7 @@ func (n *Node) retryJoin(ctx context.Context) error {
 				}
 			}
 			err = Join(ctx, JoinOptions{DataDir: n.opts.DataDir, LeaderURL: rj.LeaderAPIAddr, LeaderCA: ca, Token: string(token),
-				NodeID: n.cfg.NodeID, Addr: n.cfg.Addr, Region: n.cfg.Region, NonVoter: n.cfg.NonVoter})
+				NodeID: n.cfg.NodeID, Addr: n.cfg.AdvertiseAddr(), Region: n.cfg.Region, NonVoter: n.cfg.NonVoter})
 			if err == nil {
 				n.log.Info("joined the cluster", "through", rj.LeaderAPIAddr)
 				return nil

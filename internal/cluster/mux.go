@@ -124,6 +124,7 @@ type streamLayer struct {
 	*chanListener
 	advertise net.Addr
 	tls       *tls.Config
+	source    *net.TCPAddr // local address of outbound connections; nil: the kernel's choice
 }
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
@@ -132,7 +133,24 @@ func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	d := &net.Dialer{Timeout: timeout}
+	if s.source != nil {
+		d.LocalAddr = s.source
+	}
 	return tls.DialWithDialer(d, "tcp", string(address), s.tls)
+}
+
+// sourceAddr is the local address outbound cluster connections use: the listen address's IP when
+// it names one (so peers and firewalls see the node's cluster IP on multi-homed hosts), else nil.
+func sourceAddr(listen string) *net.TCPAddr {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	return &net.TCPAddr{IP: ip}
 }
 
 type tcpAddr string

@@ -84,7 +84,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	switch {
 	case errors.Is(err, errNoMaterial) && cfg.Bootstrap:
 		n.log.Info("bootstrapping a new cluster", "node_id", cfg.NodeID, "cluster_addr", cfg.Addr)
-		mat, err = bootstrapMaterial(dir, nodeDoc{ID: cfg.NodeID, Region: cfg.Region, Addr: cfg.Addr})
+		mat, err = bootstrapMaterial(dir, nodeDoc{ID: cfg.NodeID, Region: cfg.Region, Addr: cfg.AdvertiseAddr()})
 	case errors.Is(err, errNoMaterial) && len(cfg.RetryJoin) > 0:
 		err = n.retryJoin(ctx)
 		if err == nil {
@@ -96,14 +96,19 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mat.nodeDoc.ID != cfg.NodeID || mat.nodeDoc.Addr != cfg.Addr {
+	if mat.nodeDoc.ID != cfg.NodeID || mat.nodeDoc.Addr != cfg.AdvertiseAddr() {
 		return nil, fmt.Errorf("starting cluster node: the data folder was joined as node %q at %s, but the configuration says %q at %s",
-			mat.nodeDoc.ID, mat.nodeDoc.Addr, cfg.NodeID, cfg.Addr)
+			mat.nodeDoc.ID, mat.nodeDoc.Addr, cfg.NodeID, cfg.AdvertiseAddr())
 	}
 	n.mat = mat
+	source := sourceAddr(cfg.Addr)
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	if source != nil {
+		dialer.LocalAddr = source
+	}
 	n.peers = &http.Client{Transport: &http.Transport{
 		TLSClientConfig: mat.clientTLS(protoRPC), MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute,
-		ResponseHeaderTimeout: 90 * time.Second,
+		ResponseHeaderTimeout: 90 * time.Second, DialContext: dialer.DialContext,
 	}}
 	if n.mux, err = newMux(cfg.Addr, mat.serverTLS([]string{protoRaft, protoRPC}, n.isMember), n.log); err != nil {
 		return nil, err
@@ -116,7 +121,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	}()
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: orDiscard(opts.RaftLog), Level: hclog.Warn})
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &streamLayer{chanListener: n.mux.raft, advertise: tcpAddr(cfg.Addr), tls: mat.clientTLS(protoRaft)},
+		Stream:  &streamLayer{chanListener: n.mux.raft, advertise: tcpAddr(cfg.AdvertiseAddr()), tls: mat.clientTLS(protoRaft), source: source},
 		MaxPool: 4, Timeout: 10 * time.Second, Logger: hl,
 	})
 	n.store, err = raftstore.Open(raftstore.Options{

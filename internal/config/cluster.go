@@ -15,6 +15,10 @@ type ClusterConfig struct {
 	// authenticated with the cluster CA's certificates. It is also the address other nodes dial,
 	// so it must be reachable from them (not 0.0.0.0). Empty (default) means a single node.
 	Addr string `yaml:"addr"`
+	// Advertise is the address other nodes dial to reach this one (host:port), when it differs
+	// from Addr: behind NAT, a port forward or a proxy. Default: Addr. Outbound cluster
+	// connections leave from Addr's IP when Addr names one, so peers see a stable source.
+	Advertise string `yaml:"advertise"`
 	// NodeID names this node in the cluster; it never changes. Required in cluster mode:
 	// letters, digits, '.', '_' and '-', at most 64.
 	NodeID string `yaml:"node_id"`
@@ -66,6 +70,14 @@ type RetryJoin struct {
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
+// AdvertiseAddr is the address other nodes dial: Advertise, or Addr.
+func (c *ClusterConfig) AdvertiseAddr() string {
+	if c.Advertise != "" {
+		return c.Advertise
+	}
+	return c.Addr
+}
+
 // Enabled reports whether cluster mode is on.
 func (c *ClusterConfig) Enabled() bool { return c.Addr != "" }
 
@@ -82,8 +94,15 @@ func (c *ClusterConfig) Validate() error {
 	if err != nil || port == "" || port == "0" {
 		return fmt.Errorf("cluster.addr: %q is not host:port with a fixed port", c.Addr)
 	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		return fmt.Errorf("cluster.addr: %q must name an address other nodes can dial, not a wildcard", c.Addr)
+	if ip := net.ParseIP(host); c.Advertise == "" && (host == "" || (ip != nil && ip.IsUnspecified())) {
+		return fmt.Errorf("cluster.addr: %q must name an address other nodes can dial, not a wildcard (or set cluster.advertise)", c.Addr)
+	}
+	if c.Advertise != "" {
+		host, port, err := net.SplitHostPort(c.Advertise)
+		ip := net.ParseIP(host)
+		if err != nil || port == "" || port == "0" || host == "" || (ip != nil && ip.IsUnspecified()) {
+			return fmt.Errorf("cluster.advertise: %q must be host:port that other nodes can dial", c.Advertise)
+		}
 	}
 	if !nodeIDPattern.MatchString(c.NodeID) {
 		return fmt.Errorf("cluster.node_id: %q must be 1-64 letters, digits, '.', '_' or '-'", c.NodeID)

@@ -31,6 +31,9 @@ type ClusterOptions struct {
 	// SealKeyFile, when set, is copied to the first node's seal.key before it starts, so the new
 	// cluster has the same root key as another deployment (restoring its snapshots).
 	SealKeyFile string
+	// Partition, when set, gives every node its own loopback IP and a proxy it advertises, so
+	// the test can cut nodes off (see Partitioner).
+	Partition *Partitioner
 }
 
 // Cluster is a Raft cluster of real server processes on loopback. Every node uses the same
@@ -41,7 +44,8 @@ type Cluster struct {
 	opts  ClusterOptions
 	Nodes []*Server
 	IDs   []string
-	// ClusterAddrs[i] is node i's cluster address.
+	// ClusterAddrs[i] is the cluster address other nodes dial for node i (its proxy under a
+	// Partitioner).
 	ClusterAddrs []string
 	PublicURL    string
 }
@@ -89,17 +93,25 @@ func StartCluster(t testing.TB, opts *ClusterOptions) *Cluster {
 
 func (c *Cluster) newNode(id string, port int, extra []string) *Server {
 	c.t.Helper()
-	caddr := "127.0.0.1:" + strconv.Itoa(freePort(c.t))
-	flags := append([]string{"--cluster-addr", caddr, "--node-id", id, "--public-url", c.PublicURL,
+	listen, dial := "127.0.0.1:"+strconv.Itoa(freePort(c.t)), ""
+	var flags []string
+	if p := c.opts.Partition; p != nil {
+		listen, dial = p.AddNode(len(c.Nodes))
+		flags = append(flags, "--cluster-advertise", dial)
+	} else {
+		dial = listen
+	}
+	flags = append(flags, []string{"--cluster-addr", listen, "--node-id", id, "--public-url", c.PublicURL,
 		"--election-timeout", c.opts.ElectionTimeout.String(), "--promote-after", c.opts.PromoteAfter.String(),
-		"--vault-requests-per-10s=0"}, c.opts.Extra...)
+		"--vault-requests-per-10s=0"}...)
+	flags = append(flags, c.opts.Extra...)
 	s := &Server{t: c.t, DataDir: filepath.Join(c.t.TempDir(), "data"), Extra: append(flags, extra...)}
 	s.Port = port
 	s.URL = "https://localhost:" + strconv.Itoa(port)
 	c.t.Cleanup(func() { s.Stop() })
 	c.Nodes = append(c.Nodes, s)
 	c.IDs = append(c.IDs, id)
-	c.ClusterAddrs = append(c.ClusterAddrs, caddr)
+	c.ClusterAddrs = append(c.ClusterAddrs, dial)
 	return s
 }
 
