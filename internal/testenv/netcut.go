@@ -22,8 +22,8 @@ type Partitioner struct {
 
 type nodeProxy struct {
 	ln     net.Listener
-	target string // the node's real cluster address
-	ip     string // the node's own IP
+	target string              // the node's real cluster address
+	ip     string              // the node's own IP
 	conns  map[net.Conn]string // accepted connection -> its source IP
 	p      *Partitioner
 }
