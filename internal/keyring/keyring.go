@@ -422,12 +422,8 @@ func (k *Keyring) Rewrap(domain, storageKey string, record []byte) (out []byte, 
 	if _, err := rand.Read(w[:nonceSize]); err != nil {
 		return nil, false, err
 	}
-	s.terms[s.ring.Active].Seal(w[nonceSize:nonceSize], w[:nonceSize], dek, aad("dek", domain, storageKey))
+	s.terms[s.ring.Active].Seal(w[nonceSize:nonceSize], w[:nonceSize], dek, appendAAD(nil, "dek", domain, storageKey))
 	return out, true, nil
-}
-
-func aad(kind, domain, storageKey string) []byte {
-	return appendAAD(nil, kind, domain, storageKey)
 }
 
 // aadBufLen fits the AAD of typical storage keys on the stack.

@@ -51,10 +51,9 @@ type DB struct {
 var _ store.Store = (*DB)(nil)
 
 type request struct {
-	ops     []store.Op
-	compact bool         // run a compaction instead of applying ops
-	run     func() error // or run this on the commit loop instead (no write in flight)
-	err     chan error
+	ops []store.Op
+	run func() error // run this on the commit loop instead of ops (no write in flight): compaction, live restore
+	err chan error
 }
 
 // Open opens (creating if needed) the store file at path with mode 0600.
@@ -176,8 +175,8 @@ func (d *DB) commitLoop() {
 			d.failPending()
 			return
 		}
-		if first.compact || first.run != nil {
-			first.err <- d.exclusive(first)
+		if first.run != nil {
+			first.err <- first.run()
 			continue
 		}
 		group = append(group[:0], first)
@@ -185,10 +184,12 @@ func (d *DB) commitLoop() {
 		for len(group) < maxGroup {
 			select {
 			case r := <-d.pending:
-				if r.compact || r.run != nil {
-					d.commit(group)
-					group = group[:0]
-					r.err <- d.exclusive(r)
+				if r.run != nil {
+					if len(group) > 0 {
+						d.commit(group)
+						group = group[:0]
+					}
+					r.err <- r.run()
 					continue
 				}
 				group = append(group, r)
@@ -201,14 +202,6 @@ func (d *DB) commitLoop() {
 		}
 		d.commit(group)
 	}
-}
-
-// exclusive runs a request that needs the file to itself (compaction, live restore).
-func (d *DB) exclusive(r *request) error {
-	if r.run != nil {
-		return r.run()
-	}
-	return d.compact()
 }
 
 // CommitStats reports how many bbolt transactions the group commit made and how many batches

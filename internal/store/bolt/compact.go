@@ -14,7 +14,7 @@ import (
 // makes it leave the data folder (secure deletion). Writes wait while it runs; reads wait for the
 // final swap.
 func (d *DB) Compact(ctx context.Context) error {
-	return d.submit(ctx, &request{compact: true, err: make(chan error, 1)})
+	return d.submit(ctx, &request{run: d.compact, err: make(chan error, 1)})
 }
 
 // compact runs on the commit loop, so no write is in flight.

@@ -134,6 +134,12 @@ func (d *DB) Restore(r io.Reader) error {
 		os.Remove(tmp)
 		return store.ErrClosed
 	}
+	return d.swapLocked(tmp, path)
+}
+
+// swapLocked replaces the store file at path with tmp and reopens it; call with closeMu held
+// for writing and no write in flight.
+func (d *DB) swapLocked(tmp, path string) error {
 	if err := d.db.Close(); err != nil {
 		return fmt.Errorf("restoring: closing old file: %w", err)
 	}

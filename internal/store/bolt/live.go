@@ -40,15 +40,5 @@ func (d *DB) swapIn(tmp string) error {
 	if d.closed {
 		return fmt.Errorf("restoring: store closed")
 	}
-	path := d.db.Path()
-	if err := d.db.Close(); err != nil {
-		return fmt.Errorf("restoring: closing old file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return d.reopenAfter(path, fmt.Errorf("restoring: replacing file: %w", err))
-	}
-	if err := syncDir(path); err != nil {
-		return d.reopenAfter(path, err)
-	}
-	return d.reopenAfter(path, nil)
+	return d.swapLocked(tmp, d.db.Path())
 }
