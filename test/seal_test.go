@@ -238,7 +238,15 @@ func TestSeal_FileSeal_NoKeyMaterialInFiles(t *testing.T) {
 		t.Fatalf("seal.key: %v", err)
 	}
 	needles := [][]byte{raw, bytes.TrimSpace(hexKey), []byte(strings.ToUpper(strings.TrimSpace(string(hexKey))))}
-	for _, f := range []string{"strongroom.db", "audit/audit.log", "admin.json"} {
+	segments, _ := filepath.Glob(filepath.Join(e.srv.DataDir, "strongroom.db.wal", "*.log"))
+	if len(segments) == 0 {
+		t.Fatal("no write-ahead log segments in the data folder")
+	}
+	files := []string{"strongroom.db", "audit/audit.log", "admin.json"}
+	for _, seg := range segments {
+		files = append(files, strings.TrimPrefix(seg, e.srv.DataDir+"/"))
+	}
+	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join(e.srv.DataDir, f))
 		if err != nil {
 			t.Fatal(err)

@@ -129,12 +129,22 @@ func TestService_Purge_LeavesNoCiphertextInDataFolder(t *testing.T) {
 	if e.compactions == 0 {
 		t.Fatal("purge did not trigger a compaction")
 	}
-	data, err := os.ReadFile(e.path)
+	// The store file and the write-ahead log's segments.
+	err = filepath.WalkDir(filepath.Dir(e.path), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, wrappedKey) || bytes.Contains(data, ciphertext) {
+			t.Errorf("purged wrapped key or ciphertext still in %s", p)
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if bytes.Contains(data, wrappedKey) || bytes.Contains(data, ciphertext) {
-		t.Fatal("purged wrapped key or ciphertext still in the store file")
 	}
 	if got, err := svc.GetSecret(ctx, "kv-p", "kept", ""); err != nil || got.Value != "keep" {
 		t.Fatalf("live secret after compaction: %v", err)
@@ -173,7 +183,7 @@ type serviceEnv struct {
 func newServiceEnv(t *testing.T) *serviceEnv {
 	t.Helper()
 	e := &serviceEnv{path: filepath.Join(t.TempDir(), "data.db")}
-	st, err := bolt.Open(e.path)
+	st, err := bolt.OpenWithWAL(e.path) // as the server opens it
 	if err != nil {
 		t.Fatal(err)
 	}

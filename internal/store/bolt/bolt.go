@@ -1,9 +1,16 @@
-// Package bolt is the single-node Store: one bbolt file, every batch fsynced before Apply returns,
-// and concurrent batches group-committed into one bbolt transaction so durability does not cost
-// throughput. It stores the sealed bytes it is given and nothing else.
+// Package bolt is the single-node Store: one bbolt file, every batch durable before Apply returns,
+// and concurrent batches group-committed so durability does not cost throughput. It stores the
+// sealed bytes it is given and nothing else.
 //
-// On-disk format (version 1): bucket "meta" holds key "format" = "1"; bucket "kv" holds every
-// record, keyed by its storage key. bbolt never shrinks its file; freed pages are reused.
+// Two modes. Open commits each group as one durable bbolt transaction (the Raft state machine
+// uses it: Raft's log is its write-ahead log). OpenWithWAL, the single-node server's store,
+// commits each group as one record of a write-ahead log (wal.go) and checkpoints the logged
+// batches into the file in the background; readers see the log's batches through an in-memory
+// overlay until then.
+//
+// On-disk format (version 1): bucket "meta" holds key "format" = "1" (and "walFlushed", see
+// wal.go); bucket "kv" holds every record, keyed by its storage key. bbolt never shrinks its
+// file; freed pages are reused.
 package bolt
 
 import (
@@ -46,6 +53,15 @@ type DB struct {
 	wg      sync.WaitGroup
 
 	commits, batches atomic.Uint64 // for CommitStats
+
+	// Write-ahead log mode only (nil otherwise).
+	ov          *overlay
+	wal         *wal
+	ckptReq     chan checkpointJob
+	ckptDone    chan error
+	ckptRunning bool                  // the commit loop's view: a checkpoint was handed over and not reported
+	failed      atomic.Pointer[error] // the log or a checkpoint failed; writes are refused from then on
+	abandoned   bool                  // tests: stop like a crash, without the final checkpoint
 }
 
 var _ store.Store = (*DB)(nil)
@@ -56,8 +72,15 @@ type request struct {
 	err chan error
 }
 
-// Open opens (creating if needed) the store file at path with mode 0600.
-func Open(path string) (*DB, error) {
+// Open opens (creating if needed) the store file at path with mode 0600. Every group commit is a
+// durable bbolt transaction.
+func Open(path string) (*DB, error) { return open(path, false) }
+
+// OpenWithWAL opens the store file at path with a write-ahead log in the folder path+".wal",
+// replaying into the file whatever the log holds that the file does not (after a crash).
+func OpenWithWAL(path string) (*DB, error) { return open(path, true) }
+
+func open(path string, withWAL bool) (*DB, error) {
 	db, err := bbolt.Open(path, 0o600, fileOptions())
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
@@ -82,6 +105,19 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("initializing store %s: %w", path, err)
 	}
 	d := &DB{db: db, pending: make(chan *request, 4096), done: make(chan struct{})}
+	if withWAL {
+		w, err := recoverWAL(db, path+".wal")
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("opening store %s: %w", path, err)
+		}
+		d.wal = w
+		d.ov = &overlay{mem: newMemtable()}
+		d.ckptReq = make(chan checkpointJob, 1)
+		d.ckptDone = make(chan error, 1)
+		d.wg.Add(1)
+		go d.checkpointLoop()
+	}
 	d.wg.Add(1)
 	go d.commitLoop()
 	return d, nil
@@ -89,8 +125,23 @@ func Open(path string) (*DB, error) {
 
 // Get implements store.Reader.
 func (d *DB) Get(_ context.Context, key string) ([]byte, error) {
+	d.closeMu.RLock()
+	defer d.closeMu.RUnlock()
+	if d.closed {
+		return nil, store.ErrClosed
+	}
+	if d.ov != nil {
+		// A miss here and a read of the file below see a consistent state: checkpoints only move
+		// older entries into the file, and remove them from the overlay after they are there.
+		if e, ok := d.ov.lookup(key); ok {
+			if e.deleted {
+				return nil, store.ErrNotFound
+			}
+			return append([]byte{}, e.value...), nil
+		}
+	}
 	var out []byte
-	err := d.view(func(tx *bbolt.Tx) error {
+	err := d.db.View(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucketKV).Get([]byte(key))
 		if v == nil {
 			return store.ErrNotFound
@@ -101,27 +152,67 @@ func (d *DB) Get(_ context.Context, key string) ([]byte, error) {
 	return out, err
 }
 
-// Scan implements store.Reader.
+// Scan implements store.Reader. It sees one consistent state: the overlay's entries and the file's
+// read transaction are taken together, so no checkpoint falls between them.
 func (d *DB) Scan(_ context.Context, prefix, after string, fn func(string, []byte) bool) error {
-	return d.view(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketKV).Cursor()
-		p := []byte(prefix)
-		var k, v []byte
-		if after != "" && after >= prefix {
-			k, v = c.Seek([]byte(after))
-			if k != nil && string(k) == after {
-				k, v = c.Next()
+	d.closeMu.RLock()
+	defer d.closeMu.RUnlock()
+	if d.closed {
+		return store.ErrClosed
+	}
+	from, skip := prefix, ""
+	if after != "" && after >= prefix {
+		from, skip = after, after
+	}
+	var items []memEntry
+	var tx *bbolt.Tx
+	var err error
+	if d.ov != nil {
+		d.ov.mu.RLock()
+		items = d.ov.rangeLocked(prefix, from)
+		tx, err = d.db.Begin(false)
+		d.ov.mu.RUnlock()
+	} else {
+		tx, err = d.db.Begin(false)
+	}
+	if err != nil {
+		return fmt.Errorf("scanning: %w", err)
+	}
+	defer tx.Rollback()
+	if len(items) > 0 && items[0].key == skip {
+		items = items[1:]
+	}
+	c := tx.Bucket(bucketKV).Cursor()
+	p := []byte(prefix)
+	k, v := c.Seek([]byte(from))
+	if k != nil && skip != "" && string(k) == skip {
+		k, v = c.Next()
+	}
+	for {
+		inFile := k != nil && bytes.HasPrefix(k, p)
+		if !inFile && len(items) == 0 {
+			return nil
+		}
+		var key string
+		var val []byte
+		if len(items) > 0 && (!inFile || items[0].key <= string(k)) {
+			e := items[0]
+			items = items[1:]
+			if inFile && e.key == string(k) {
+				k, v = c.Next() // the overlay's entry is newer than the file's
 			}
+			if e.deleted {
+				continue
+			}
+			key, val = e.key, append([]byte{}, e.value...)
 		} else {
-			k, v = c.Seek(p)
+			key, val = string(k), bytes.Clone(v)
+			k, v = c.Next()
 		}
-		for ; k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			if !fn(string(k), bytes.Clone(v)) {
-				return nil
-			}
+		if !fn(key, val) {
+			return nil
 		}
-		return nil
-	})
+	}
 }
 
 func (d *DB) view(fn func(*bbolt.Tx) error) error {
@@ -139,6 +230,13 @@ func (d *DB) Apply(ctx context.Context, ops []store.Op) error {
 		if err := op.Validate(); err != nil {
 			return err
 		}
+		// Checked here so that a batch accepted into the log can always reach the file.
+		if len(op.Key) > bbolt.MaxKeySize || len(op.Value) > bbolt.MaxValueSize {
+			return fmt.Errorf("validating op on %.64q: key or value too large", op.Key)
+		}
+	}
+	if err := d.failure(); err != nil {
+		return fmt.Errorf("store unavailable after a write failure: %w", err)
 	}
 	return d.submit(ctx, &request{ops: ops, err: make(chan error, 1)})
 }
@@ -173,10 +271,11 @@ func (d *DB) commitLoop() {
 		case first = <-d.pending:
 		case <-d.done:
 			d.failPending()
+			d.stopWAL()
 			return
 		}
 		if first.run != nil {
-			first.err <- first.run()
+			first.err <- d.exclusive(first.run)
 			continue
 		}
 		group = append(group[:0], first)
@@ -189,7 +288,7 @@ func (d *DB) commitLoop() {
 						d.commit(group)
 						group = group[:0]
 					}
-					r.err <- r.run()
+					r.err <- d.exclusive(r.run)
 					continue
 				}
 				group = append(group, r)
@@ -211,6 +310,36 @@ func (d *DB) CommitStats() (commits, batches uint64) {
 }
 
 func (d *DB) commit(group []*request) {
+	if d.ov != nil {
+		if !hasDeletePrefix(group) {
+			d.commitLogged(group)
+			return
+		}
+		// A prefix delete would need range tombstones in the overlay: checkpoint everything,
+		// then apply the group straight to the file (such batches are rare: vault purges).
+		if err := d.drain(); err != nil {
+			for _, r := range group {
+				r.err <- err
+			}
+			return
+		}
+	}
+	d.commitFile(group)
+}
+
+// exclusive runs fn on the commit loop with everything logged checkpointed into the file first,
+// so fn sees (and may replace) the whole store.
+func (d *DB) exclusive(fn func() error) error {
+	if d.ov != nil {
+		if err := d.drain(); err != nil {
+			return err
+		}
+	}
+	return fn()
+}
+
+// commitFile commits a group as one durable bbolt transaction.
+func (d *DB) commitFile(group []*request) {
 	d.commits.Add(1)
 	d.batches.Add(uint64(len(group)))
 	results := make([]error, len(group))

@@ -52,7 +52,10 @@ func (d *DB) compact() error {
 	if err := syncDir(path); err != nil {
 		return d.reopenAfter(path, err)
 	}
-	return d.reopenAfter(path, nil)
+	if err := d.reopenAfter(path, nil); err != nil {
+		return err
+	}
+	return d.scrubWAL()
 }
 
 func (d *DB) reopenAfter(path string, cause error) error {

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -29,6 +30,9 @@ func (d *DB) ApplyIndexed(index uint64, batches [][]store.Op) ([]error, error) {
 	defer d.closeMu.RUnlock()
 	if d.closed {
 		return nil, store.ErrClosed
+	}
+	if d.wal != nil {
+		return nil, errors.New("applying log index: not available on a store with a write-ahead log")
 	}
 	results := make([]error, len(batches))
 	err := d.db.Update(func(tx *bbolt.Tx) error {
@@ -92,8 +96,14 @@ type Snapshot struct {
 	Size int64
 }
 
-// Snapshot opens a consistent view of the file; the caller must Close it.
+// Snapshot opens a consistent view of the file; the caller must Close it. With a write-ahead log,
+// what is logged is checkpointed into the file first, so the view holds every acknowledged write.
 func (d *DB) Snapshot() (*Snapshot, error) {
+	if d.wal != nil {
+		if err := d.submit(context.Background(), &request{err: make(chan error, 1), run: func() error { return nil }}); err != nil {
+			return nil, fmt.Errorf("opening snapshot: %w", err)
+		}
+	}
 	d.closeMu.RLock()
 	defer d.closeMu.RUnlock()
 	if d.closed {
@@ -117,6 +127,9 @@ func (s *Snapshot) Close() error { return s.tx.Rollback() }
 // it replaces the current file, so a truncated or foreign stream leaves the store unchanged.
 // Readers wait for the swap; in-flight group commits finish first.
 func (d *DB) Restore(r io.Reader) error {
+	if d.wal != nil {
+		return errors.New("restoring: use RestoreLive on a store with a write-ahead log")
+	}
 	path := d.db.Path()
 	tmp := path + ".restore"
 	_ = os.Remove(tmp)

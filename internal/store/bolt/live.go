@@ -40,5 +40,12 @@ func (d *DB) swapIn(tmp string) error {
 	if d.closed {
 		return fmt.Errorf("restoring: store closed")
 	}
+	if d.wal != nil {
+		// The log is drained; mark every segment so far as flushed into the restored file, so
+		// a restart never replays pre-restore batches onto it.
+		if err := setWALFlushed(tmp, d.wal.cur.seq-1); err != nil {
+			return fmt.Errorf("restoring: %w", err)
+		}
+	}
 	return d.swapLocked(tmp, d.db.Path())
 }

@@ -1,0 +1,20 @@
+package bolt
+
+// SetCheckpointAt makes checkpoints happen after n logged bytes; it returns the old setting.
+func SetCheckpointAt(n int64) int64 {
+	old := checkpointAt
+	checkpointAt = n
+	return old
+}
+
+// Abandon stops the store the way a crash would, as far as its files are concerned: no final
+// checkpoint, no clean close. Acknowledged batches are in the log already.
+func (d *DB) Abandon() {
+	d.closeMu.Lock()
+	d.closed = true
+	d.abandoned = true // read by the commit loop only after done is closed
+	d.closeMu.Unlock()
+	close(d.done)
+	d.wg.Wait()
+	d.db.Close()
+}

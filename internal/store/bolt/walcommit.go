@@ -1,0 +1,316 @@
+package bolt
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/strongroom/strongroom/internal/store"
+)
+
+// checkpointJob hands a full memtable and the segment that logged it to the checkpointer.
+type checkpointJob struct {
+	mem *memtable
+	seg segment
+}
+
+// commitLogged commits a group through the write-ahead log: each batch's preconditions are
+// checked against the state left by the batches before it, the writes of those that hold go
+// to the log as one record (one write, one fdatasync), and then into the overlay.
+func (d *DB) commitLogged(group []*request) {
+	d.collectCheckpoint(false)
+	d.commits.Add(1)
+	d.batches.Add(uint64(len(group)))
+	results := make([]error, len(group))
+	if err := d.failure(); err != nil {
+		d.reply(group, results, fmt.Errorf("store unavailable after a write failure: %w", err))
+		return
+	}
+	var writes []store.Op
+	staged := make(map[string]memEntry, 2*len(group))
+	var tx *bbolt.Tx
+	current := func(key string) ([]byte, bool, error) {
+		if e, ok := staged[key]; ok {
+			return e.value, !e.deleted, nil
+		}
+		if e, ok := d.ov.lookup(key); ok {
+			return e.value, !e.deleted, nil
+		}
+		if tx == nil {
+			var err error
+			if tx, err = d.db.Begin(false); err != nil {
+				return nil, false, fmt.Errorf("checking preconditions: %w", err)
+			}
+		}
+		v := tx.Bucket(bucketKV).Get([]byte(key))
+		return v, v != nil, nil
+	}
+	for i, r := range group {
+		if err := checkPreconditions(r.ops, current); err != nil {
+			results[i] = err
+			continue
+		}
+		for _, op := range r.ops {
+			switch op.Kind {
+			case store.OpPut:
+				staged[op.Key] = memEntry{key: op.Key, value: op.Value}
+				writes = append(writes, op)
+			case store.OpDelete:
+				staged[op.Key] = memEntry{key: op.Key, deleted: true}
+				writes = append(writes, store.Op{Kind: store.OpDelete, Key: op.Key})
+			}
+		}
+	}
+	if tx != nil {
+		tx.Rollback() // before taking the overlay's lock below
+	}
+	if len(writes) == 0 {
+		d.reply(group, results, nil)
+		return
+	}
+	payload, err := d.wal.append(writes)
+	if err != nil {
+		// The log's state on disk is unknown now (a failed fdatasync may have dropped pages):
+		// stop accepting writes rather than acknowledge anything on top of it.
+		d.fail(err)
+		d.reply(group, results, fmt.Errorf("committing batch: %w", err))
+		return
+	}
+	// The overlay keeps values as slices of the record just written, which nothing reuses.
+	logged, err := store.DecodeOps(payload)
+	if err != nil {
+		d.fail(err)
+		d.reply(group, results, fmt.Errorf("committing batch: %w", err))
+		return
+	}
+	d.ov.mu.Lock()
+	for _, op := range logged {
+		d.ov.mem.set(memEntry{key: op.Key, value: op.Value, deleted: op.Kind == store.OpDelete})
+	}
+	d.ov.mu.Unlock()
+	d.reply(group, results, nil)
+	if d.wal.cur.off >= checkpointAt {
+		if err := d.rotate(false); err != nil {
+			d.fail(err)
+		}
+	}
+}
+
+// fail records the first write failure; later writes are refused with it.
+func (d *DB) fail(err error) { d.failed.CompareAndSwap(nil, &err) }
+
+// failure returns the recorded write failure, if any.
+func (d *DB) failure() error {
+	if p := d.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// reply sends each request its result, or err to all of them when err is set.
+func (d *DB) reply(group []*request, results []error, err error) {
+	for i, r := range group {
+		if err != nil && results[i] == nil {
+			r.err <- err
+		} else {
+			r.err <- results[i]
+		}
+	}
+}
+
+func checkPreconditions(ops []store.Op, current func(string) ([]byte, bool, error)) error {
+	for _, op := range ops {
+		switch op.Kind {
+		case store.OpRequireAbsent:
+			_, ok, err := current(op.Key)
+			if err != nil {
+				return err
+			}
+			if ok {
+				return fmt.Errorf("key %q exists: %w", op.Key, store.ErrConflict)
+			}
+		case store.OpRequireEqual:
+			v, ok, err := current(op.Key)
+			if err != nil {
+				return err
+			}
+			if !ok || string(v) != string(op.Value) {
+				return fmt.Errorf("key %q changed: %w", op.Key, store.ErrConflict)
+			}
+		}
+	}
+	return nil
+}
+
+func hasDeletePrefix(group []*request) bool {
+	for _, r := range group {
+		for _, op := range r.ops {
+			if op.Kind == store.OpDeletePrefix {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// collectCheckpoint takes the checkpointer's report if there is one (waiting for it when wait
+// is set). It returns the checkpoint's error.
+func (d *DB) collectCheckpoint(wait bool) error {
+	if !d.ckptRunning {
+		return nil
+	}
+	var err error
+	if wait {
+		err = <-d.ckptDone
+	} else {
+		select {
+		case err = <-d.ckptDone:
+		default:
+			return nil
+		}
+	}
+	d.ckptRunning = false
+	if err != nil {
+		d.fail(err)
+	}
+	return err
+}
+
+// rotate freezes the memtable, switches the log to the spare segment and hands both to the
+// checkpointer. With one checkpoint still running it returns, unless force is set or the
+// segment has grown to stallAt, in which case it waits for that checkpoint first.
+func (d *DB) rotate(force bool) error {
+	if d.ckptRunning {
+		if !force && d.wal.cur.off < stallAt {
+			return nil
+		}
+		if err := d.collectCheckpoint(true); err != nil {
+			return err
+		}
+	}
+	if d.wal.spare == nil {
+		return errors.New("rotating the log: no spare segment (a checkpoint failed)")
+	}
+	d.ov.mu.Lock()
+	job := checkpointJob{mem: d.ov.mem, seg: d.wal.cur}
+	d.ov.frozen, d.ov.mem = d.ov.mem, newMemtable()
+	spare := d.wal.spare
+	d.wal.spare = nil
+	d.ov.mu.Unlock()
+	d.wal.cur = *spare // present: the previous checkpoint, now collected, left it
+	d.ckptRunning = true
+	d.ckptReq <- job
+	return nil
+}
+
+// drain checkpoints everything logged so far and waits until the file holds it.
+func (d *DB) drain() error {
+	if err := d.collectCheckpoint(true); err != nil {
+		return fmt.Errorf("checkpointing: %w", err)
+	}
+	if err := d.failure(); err != nil {
+		return fmt.Errorf("store unavailable after a write failure: %w", err)
+	}
+	if d.wal.cur.off == 0 {
+		return nil
+	}
+	if err := d.rotate(true); err != nil {
+		return fmt.Errorf("checkpointing: %w", err)
+	}
+	if err := d.collectCheckpoint(true); err != nil {
+		return fmt.Errorf("checkpointing: %w", err)
+	}
+	return nil
+}
+
+// checkpointLoop writes each frozen memtable into the file in one durable transaction that also
+// records its segment as flushed, then recycles the segment file as the next spare and drops
+// the memtable from the overlay.
+func (d *DB) checkpointLoop() {
+	defer d.wg.Done()
+	for job := range d.ckptReq {
+		err := d.checkpoint(job)
+		d.ckptDone <- err
+	}
+}
+
+func (d *DB) checkpoint(job checkpointJob) error {
+	err := d.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketKV)
+		b.FillPercent = fillPercent
+		var err error
+		job.mem.tree.Ascend(func(e memEntry) bool {
+			if e.deleted {
+				err = b.Delete([]byte(e.key))
+			} else {
+				err = b.Put([]byte(e.key), e.value)
+			}
+			if err != nil {
+				err = fmt.Errorf("writing %q: %w", e.key, err)
+			}
+			return err == nil
+		})
+		if err != nil {
+			return err
+		}
+		return putWALFlushed(tx, job.seg.seq)
+	})
+	if err != nil {
+		// The overlay keeps serving the frozen entries; the log still holds them for a restart.
+		return fmt.Errorf("checkpointing log segment %d: %w", job.seg.seq, err)
+	}
+	// The segment's records are all in the file now: its file becomes the spare after the
+	// current one, under that name, durably (a record is never acknowledged in a file whose
+	// name could revert after a crash).
+	next := job.seg.seq + 2
+	oldPath := filepath.Join(d.wal.dir, segmentName(job.seg.seq))
+	newPath := filepath.Join(d.wal.dir, segmentName(next))
+	if err := os.Rename(oldPath, newPath); err != nil {
+		return fmt.Errorf("recycling log segment: %w", err)
+	}
+	if err := syncDir(newPath); err != nil {
+		return fmt.Errorf("recycling log segment: %w", err)
+	}
+	d.ov.mu.Lock()
+	d.ov.frozen = nil
+	d.wal.spare = &segment{f: job.seg.f, seq: next}
+	d.ov.mu.Unlock()
+	return nil
+}
+
+// stopWAL checkpoints what is logged (a clean stop leaves nothing to replay), stops the
+// checkpointer and closes the segment files. It runs on the commit loop as it exits.
+func (d *DB) stopWAL() {
+	if d.ov == nil {
+		return
+	}
+	if !d.abandoned {
+		_ = d.drain() // on failure the log keeps the batches for the next start
+	}
+	_ = d.collectCheckpoint(true)
+	close(d.ckptReq)
+	d.wal.cur.f.Close()
+	if d.wal.spare != nil {
+		d.wal.spare.f.Close()
+	}
+}
+
+// scrubWAL overwrites both segment files with zeros: after a compaction no old ciphertext may stay
+// in the data folder. Call it with the overlay drained, on the commit loop.
+func (d *DB) scrubWAL() error {
+	if d.ov == nil {
+		return nil
+	}
+	if d.wal.cur.off != 0 || d.wal.spare == nil {
+		return errors.New("scrubbing the log: checkpoint pending")
+	}
+	for _, f := range []*os.File{d.wal.cur.f, d.wal.spare.f} {
+		if err := zeroTo(f, segmentSize, true); err != nil {
+			return fmt.Errorf("scrubbing the log: %w", err)
+		}
+	}
+	return nil
+}
