@@ -31,13 +31,24 @@ func (d *DB) commitLogged(group []*request) {
 	}
 	var writes []store.Op
 	staged := make(map[string]memEntry, 2*len(group))
+	// The frozen memtable is taken once: the checkpointer may drop it from the overlay while the
+	// group is checked, after writing it into the file, and a read transaction begun before that
+	// must still see its entries. Only this goroutine changes mem, so it is read without the lock.
+	d.ov.mu.RLock()
+	frozen := d.ov.frozen
+	d.ov.mu.RUnlock()
 	var tx *bbolt.Tx
 	current := func(key string) ([]byte, bool, error) {
 		if e, ok := staged[key]; ok {
 			return e.value, !e.deleted, nil
 		}
-		if e, ok := d.ov.lookup(key); ok {
+		if e, ok := d.ov.mem.tree.Get(memEntry{key: key}); ok {
 			return e.value, !e.deleted, nil
+		}
+		if frozen != nil {
+			if e, ok := frozen.tree.Get(memEntry{key: key}); ok {
+				return e.value, !e.deleted, nil
+			}
 		}
 		if tx == nil {
 			var err error
