@@ -2,7 +2,7 @@
 # bench-matrix.sh: the c=64 matrix of docs/benchmarks.md. Builds the server, starts it on a fresh
 # data folder and the trivial HTTPS ceiling next to it (loopback only), then for each repetition
 # runs read, write and mix against both, back to back, and prints one JSON line per run.
-# Usage: scripts/bench-matrix.sh [reps] [duration] > results.jsonl
+# Usage: [MODES="read write mix"] scripts/bench-matrix.sh [reps] [duration] > results.jsonl
 set -euo pipefail
 reps=${1:-3}
 dur=${2:-10s}
@@ -26,7 +26,7 @@ run() { # target-name port ca admin pid mode rep
     --value-size 100 --secrets 1000 --json | sed "s/^{/{\"server\":\"$1\",\"rep\":$7,/"
 }
 for rep in $(seq "$reps"); do
-  for mode in read write mix; do
+  for mode in ${MODES:-read write mix}; do
     run trivial 9443 "$work/triv/ca.pem" "$work/triv/admin.json" $triv_pid $mode "$rep"
     run strongroom 18443 "$work/data/tls/ca.pem" "$work/data/admin.json" $sr_pid $mode "$rep"
   done

@@ -17,18 +17,27 @@ type memEntry struct {
 
 func lessEntry(a, b memEntry) bool { return a.key < b.key }
 
-// memtable holds, in key order, the batches logged to one write-ahead log segment and not yet
-// checkpointed into the file. Only the commit loop changes it, under overlay.mu.
+// memtable holds the batches logged to one write-ahead log segment and not yet checkpointed into
+// the file: in key order for scans and checkpoints, and in a map for point reads (keys share long
+// prefixes, so a tree search costs several long comparisons; a profile of reads put it at 3 % of
+// the server's CPU). Only the commit loop changes it, under overlay.mu.
 type memtable struct {
-	tree *btree.BTreeG[memEntry]
+	tree  *btree.BTreeG[memEntry]
+	byKey map[string]memEntry
 }
 
 func newMemtable() *memtable {
-	return &memtable{tree: btree.NewG(32, lessEntry)}
+	return &memtable{tree: btree.NewG(32, lessEntry), byKey: make(map[string]memEntry)}
 }
 
 func (m *memtable) set(e memEntry) {
 	m.tree.ReplaceOrInsert(e)
+	m.byKey[e.key] = e
+}
+
+func (m *memtable) get(key string) (memEntry, bool) {
+	e, ok := m.byKey[key]
+	return e, ok
 }
 
 // overlay is the part of the store that is durable in the write-ahead log but not yet in the
@@ -48,11 +57,11 @@ func (o *overlay) lookup(key string) (memEntry, bool) {
 }
 
 func (o *overlay) lookupLocked(key string) (memEntry, bool) {
-	if e, ok := o.mem.tree.Get(memEntry{key: key}); ok {
+	if e, ok := o.mem.get(key); ok {
 		return e, true
 	}
 	if o.frozen != nil {
-		return o.frozen.tree.Get(memEntry{key: key})
+		return o.frozen.get(key)
 	}
 	return memEntry{}, false
 }

@@ -42,11 +42,11 @@ func (d *DB) commitLogged(group []*request) {
 		if e, ok := staged[key]; ok {
 			return e.value, !e.deleted, nil
 		}
-		if e, ok := d.ov.mem.tree.Get(memEntry{key: key}); ok {
+		if e, ok := d.ov.mem.get(key); ok {
 			return e.value, !e.deleted, nil
 		}
 		if frozen != nil {
-			if e, ok := frozen.tree.Get(memEntry{key: key}); ok {
+			if e, ok := frozen.get(key); ok {
 				return e.value, !e.deleted, nil
 			}
 		}
