@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,6 +188,10 @@ func (l *Log) writeLoop() {
 		case <-l.done:
 			return
 		}
+		// Let the request goroutines that are runnable reach Write first, so that one write(2)
+		// carries their records too. With nothing else runnable this returns at once (no added
+		// latency at low load); under load it cut server CPU per read by ~15 % (docs/benchmarks.md).
+		runtime.Gosched()
 		l.mu.Lock()
 		b := l.pending
 		l.pending = nil
