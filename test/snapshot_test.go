@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -270,9 +271,42 @@ func TestSnapshot_SingleNode_SaveUnderLoad_RestoreIntoRunningServer(t *testing.T
 	if g, err := envFor(t, dst).srv.Secrets("kv-snap", re.cred, re.hc).GetSecret(ctx, "after-restore", "", nil); err != nil || *g.Value != "x" {
 		t.Fatalf("after restart: %v", err)
 	}
+	// Operator calls are audited where they run: the save on the source, every restore attempt
+	// (refused ones included) on the destination.
+	if got := auditOps(t, e.srv.DataDir)["OperatorSnapshotSave Success 200"]; got != 1 {
+		t.Fatalf("source audit log: %d successful snapshot saves, want 1", got)
+	}
+	dstOps := auditOps(t, dst.DataDir)
+	if dstOps["OperatorSnapshotRestore Success 200"] != 1 || dstOps["OperatorSnapshotRestore Failure 400"] != len(damagedSnapshots) {
+		t.Fatalf("destination audit log: %v, want 1 restore and %d refused", dstOps, len(damagedSnapshots))
+	}
 	noDataRace(t, e.srv, dst)
 	t.Logf("single-node snapshot %d bytes saved in %v under load; restored in %v (%s); verified %d versions of %d secrets; load writes: %d acknowledged before the save (all present), %d in total, %d in the snapshot",
 		len(raw), saveTook.Round(time.Millisecond), restoreTook.Round(time.Millisecond), strings.TrimSpace(string(out)), versions, len(want), len(ackedBefore), len(racing), present)
+}
+
+// auditOps counts the records of a server's audit log by "<operationName> <resultType> <status>".
+func auditOps(t *testing.T, dataDir string) map[string]int {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dataDir, "audit", "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var rec struct {
+			OperationName string `json:"operationName"`
+			ResultType    string `json:"resultType"`
+			Properties    struct {
+				Status int `json:"httpStatusCode"`
+			} `json:"properties"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		out[fmt.Sprintf("%s %s %d", rec.OperationName, rec.ResultType, rec.Properties.Status)]++
+	}
+	return out
 }
 
 // scrape reads a server's /metrics; token may be empty. It returns the status and the body.

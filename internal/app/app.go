@@ -60,7 +60,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 			log.Error("reloading after a snapshot restore failed: restart this node", "err", err)
 		}
 	})
-	setOnJoin(st, c.auditJoin)
+	setClusterAudit(st, c.auditJoin, c.auditOperator)
 	setOnCompacted(st, func(err error) {
 		if err != nil {
 			c.metrics.CompactionFailure.Inc()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -34,7 +35,9 @@ type clusterStore struct {
 	onRestore func()
 	// onJoin records a join attempt this node decided as leader (the audit log opens after the
 	// store, so it is set later; attempts before that are only logged).
-	onJoin func(ctx context.Context, a cluster.JoinAttempt)
+	onJoin func(ctx context.Context, a cluster.JoinAttempt) error
+	// onOperator records an operator call this node executed (set with onJoin).
+	onOperator cluster.OperatorAuditFunc
 
 	compact compactState // local compactions (cluster_compact.go)
 }
@@ -44,13 +47,23 @@ func openClusterStore(ctx context.Context, cfg config.Config, log *slog.Logger) 
 	node, err := cluster.Start(ctx, cluster.Options{
 		DataDir: cfg.DataDir, Cluster: cfg.Cluster, Log: log.With("component", "cluster"), RaftLog: os.Stderr,
 		OnApplied: cs.applied,
-		AuditJoin: func(ctx context.Context, a cluster.JoinAttempt) {
+		AuditJoin: func(ctx context.Context, a cluster.JoinAttempt) error {
 			cs.mu.Lock()
 			fn := cs.onJoin
 			cs.mu.Unlock()
-			if fn != nil {
-				fn(ctx, a)
+			if fn == nil {
+				return errors.New("the audit log is not open yet")
 			}
+			return fn(ctx, a)
+		},
+		AuditOperator: func(ctx context.Context, op string, status int) error {
+			cs.mu.Lock()
+			fn := cs.onOperator
+			cs.mu.Unlock()
+			if fn == nil {
+				return errors.New("the audit log is not open yet")
+			}
+			return fn(ctx, op, status)
 		},
 	})
 	if err != nil {
@@ -98,11 +111,12 @@ func (cs *clusterStore) applied(keys []string, restored bool) {
 	}
 }
 
-// setOnJoin registers fn to record join attempts decided by a cluster node.
-func setOnJoin(st any, fn func(ctx context.Context, a cluster.JoinAttempt)) {
+// setClusterAudit registers the functions that record join attempts and operator calls decided
+// by a cluster node.
+func setClusterAudit(st any, join func(ctx context.Context, a cluster.JoinAttempt) error, op cluster.OperatorAuditFunc) {
 	if cs, ok := st.(*clusterStore); ok {
 		cs.mu.Lock()
-		cs.onJoin = fn
+		cs.onJoin, cs.onOperator = join, op
 		cs.mu.Unlock()
 	}
 }
@@ -159,7 +173,7 @@ func bindStore(st store.Store, svc *service.Service, kr *keyring.Keyring) (unbin
 
 // auditJoin writes a join attempt to this (leader) node's audit log: the claimed node id, labels
 // and address, the caller's address and the outcome; never the token.
-func (c *core) auditJoin(ctx context.Context, a cluster.JoinAttempt) {
+func (c *core) auditJoin(ctx context.Context, a cluster.JoinAttempt) error {
 	ip, _, err := net.SplitHostPort(a.RemoteAddr)
 	if err != nil {
 		ip = ""
@@ -183,6 +197,7 @@ func (c *core) auditJoin(ctx context.Context, a cluster.JoinAttempt) {
 		Properties: audit.Properties{ID: a.NodeID, HTTPStatusCode: a.Status, RequestURI: c.cfg.PublicURL + "/sys/cluster/join"},
 	}
 	if err := c.auditLog().Write(ctx, rec); err != nil {
-		c.log.Error("auditing a join attempt failed", "node_id", a.NodeID, "status", a.Status, "err", err)
+		return fmt.Errorf("auditing a join attempt: %w", err)
 	}
+	return nil
 }

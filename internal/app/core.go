@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/strongroom/strongroom/internal/audit"
+	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/config"
 	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/metrics"
@@ -228,6 +229,17 @@ func (c *core) writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (c *core) fail(w http.ResponseWriter, status int, code, msg string) {
 	c.writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// auditOperator records an operator-socket call (snapshot save and restore, cluster membership):
+// the socket's file mode is its authentication, so the record names the socket as the caller.
+func (c *core) auditOperator(ctx context.Context, op string, status int) error {
+	return c.auditLog().Write(ctx, &audit.Record{
+		Time: time.Now().UTC().Format("2006-01-02T15:04:05.0000000Z"), OperationName: op, Category: "AuditEvent",
+		ResultType: map[bool]string{true: "Success", false: "Failure"}[status < 400], ResultSignature: http.StatusText(status),
+		CallerIPAddress: "operator-socket", RequestID: "sys-" + op,
+		Properties: audit.Properties{HTTPStatusCode: status, RequestURI: "unix:" + cluster.SocketPath(c.cfg.DataDir)},
+	})
 }
 
 // auditSys records an unauthenticated seal operation; failure to audit refuses it.

@@ -142,7 +142,7 @@ func (c *core) startOperatorSocket() (stop func(), err error) {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		c.writeJSON(w, 200, map[string]any{"mode": "single-node", "sealed": c.sealed()})
 	})
-	mux.HandleFunc("GET /v1/snapshot", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /v1/snapshot", cluster.AuditOperation(c.auditOperator, "OperatorSnapshotSave", true, func(w http.ResponseWriter, r *http.Request) {
 		if c.sealed() {
 			c.fail(w, 503, "ServiceUnavailable", errSealedSnapshot.Error())
 			return
@@ -159,8 +159,8 @@ func (c *core) startOperatorSocket() (stop func(), err error) {
 			panic(http.ErrAbortHandler) // a broken transfer, never a short file
 		}
 		c.log.Info("snapshot saved")
-	})
-	mux.HandleFunc("POST /v1/snapshot", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("POST /v1/snapshot", cluster.AuditOperation(c.auditOperator, "OperatorSnapshotRestore", false, func(w http.ResponseWriter, r *http.Request) {
 		info, err := c.restoreSnapshot(r.Context(), r.Body)
 		switch {
 		case errors.Is(err, cluster.ErrSnapshotRefused):
@@ -173,7 +173,7 @@ func (c *core) startOperatorSocket() (stop func(), err error) {
 		default:
 			c.writeJSON(w, 200, map[string]any{"restored": true, "sourceIndex": info.Index, "sourceNode": info.NodeID, "created": info.Created})
 		}
-	})
+	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		c.fail(w, 400, "Bad Request", "this server is not in cluster mode: only `operator snapshot save|restore` work on its operator socket")
 	})

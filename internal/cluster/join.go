@@ -129,9 +129,9 @@ type joinResponse struct {
 // serveJoin admits a node (on the leader): token, then certificate, then a non-voting member.
 func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 	var req joinRequest
-	jw := &joinStatusWriter{ResponseWriter: w}
-	defer n.auditJoin(r, &req, jw)
-	w = jw
+	buf := newAnswerBuffer()
+	defer n.auditJoin(w, r, &req, buf)
+	w = buf
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
 		joinFail(w, 400, "The body must be a JSON join request.")
 		return

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"time"
@@ -23,12 +24,11 @@ type JoinAttempt struct {
 	Status int
 }
 
-// auditJoin hands the attempt to Options.AuditJoin once serveJoin has answered.
-func (n *Node) auditJoin(r *http.Request, req *joinRequest, w *joinStatusWriter) {
-	if n.opts.AuditJoin == nil {
-		return
-	}
-	a := JoinAttempt{Time: time.Now().UTC(), NonVoter: req.NonVoter, RemoteAddr: r.RemoteAddr, Status: w.status}
+// auditJoin hands the attempt to Options.AuditJoin once serveJoin has decided it, before the
+// answer leaves: the buffered answer is sent only when the attempt is on record, and a 503
+// replaces it otherwise (fail-closed: no node gets its certificate unaudited).
+func (n *Node) auditJoin(w http.ResponseWriter, r *http.Request, req *joinRequest, buf *answerBuffer) {
+	a := JoinAttempt{Time: time.Now().UTC(), NonVoter: req.NonVoter, RemoteAddr: r.RemoteAddr, Status: buf.status}
 	if a.Status == 0 {
 		a.Status = http.StatusOK
 	}
@@ -44,18 +44,18 @@ func (n *Node) auditJoin(r *http.Request, req *joinRequest, w *joinStatusWriter)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
-	n.opts.AuditJoin(ctx, a)
-}
-
-// joinStatusWriter remembers the status serveJoin answered.
-type joinStatusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *joinStatusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+	var err error = errAuditUnavailable
+	if n.opts.AuditJoin != nil {
+		err = n.opts.AuditJoin(ctx, a)
 	}
-	w.ResponseWriter.WriteHeader(code)
+	if err != nil {
+		n.log.Error("join answered 503: the attempt could not be audited", "node_id", a.NodeID, "status", a.Status, "err", err)
+		w.Header().Set("Retry-After", "1")
+		joinFail(w, http.StatusServiceUnavailable, "The join attempt could not be recorded in the audit log; retry with a new token.")
+		return
+	}
+	buf.sendTo(w)
 }
+
+// errAuditUnavailable is the answer while no audit log is attached (during start-up).
+var errAuditUnavailable = errors.New("audit log not open")

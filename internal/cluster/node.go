@@ -48,7 +48,11 @@ type Options struct {
 	// OnApplied is passed to the store: keys applied on this node (see raftstore.Options).
 	OnApplied func(keys []string, restored bool)
 	// AuditJoin records each join attempt this node (as leader) decided (joinaudit.go).
-	AuditJoin func(ctx context.Context, a JoinAttempt)
+	// Its error makes the join answer 503 instead of admitting the node (fail-closed).
+	AuditJoin func(ctx context.Context, a JoinAttempt) error
+	// AuditOperator records each operator call this node executes (opaudit.go); its error
+	// withholds the answer (fail-closed).
+	AuditOperator OperatorAuditFunc
 }
 
 // Node is a running cluster member. It is safe for concurrent use.

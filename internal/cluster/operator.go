@@ -73,7 +73,10 @@ func (n *Node) operatorHandler(local bool) http.Handler {
 		}
 		writeJSON(w, 200, peers)
 	})
-	mux.HandleFunc("POST /v1/join-token", func(w http.ResponseWriter, r *http.Request) {
+	audited := func(op string, streaming bool, fn http.HandlerFunc) http.HandlerFunc {
+		return AuditOperation(n.opts.AuditOperator, op, streaming, fn)
+	}
+	mux.HandleFunc("POST /v1/join-token", audited("OperatorRaftJoinToken", false, func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			TTL string `json:"ttl"`
 		}
@@ -93,8 +96,13 @@ func (n *Node) operatorHandler(local bool) http.Handler {
 			return
 		}
 		writeJSON(w, 200, map[string]any{"token": tok, "expires": exp})
-	})
-	leaderOnly := func(fn func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
+	}))
+	// leaderOnly runs fn on the leader (passing the call on from the local socket), audited
+	// there when op is set.
+	leaderOnly := func(op string, streaming bool, fn http.HandlerFunc) http.HandlerFunc {
+		if op != "" {
+			fn = audited(op, streaming, fn)
+		}
 		return func(w http.ResponseWriter, r *http.Request) {
 			if n.store.IsLeader() {
 				fn(w, r)
@@ -111,7 +119,7 @@ func (n *Node) operatorHandler(local bool) http.Handler {
 			p.ServeHTTP(w, r)
 		}
 	}
-	mux.HandleFunc("POST /v1/remove-peer", leaderOnly(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/remove-peer", leaderOnly("OperatorRaftRemovePeer", false, func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			ID string `json:"id"`
 		}
@@ -130,7 +138,7 @@ func (n *Node) operatorHandler(local bool) http.Handler {
 		n.log.Info("removed cluster member", "node_id", req.ID)
 		writeJSON(w, 200, map[string]any{"removed": req.ID})
 	}))
-	mux.HandleFunc("POST /v1/step-down", leaderOnly(func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("POST /v1/step-down", leaderOnly("OperatorRaftStepDown", false, func(w http.ResponseWriter, _ *http.Request) {
 		if err := n.store.Raft().LeadershipTransfer().Error(); err != nil {
 			opFail(w, 503, fmt.Errorf("transferring leadership: %w", err))
 			return
@@ -138,9 +146,9 @@ func (n *Node) operatorHandler(local bool) http.Handler {
 		_, id := n.store.Raft().LeaderWithID()
 		writeJSON(w, 200, map[string]any{"steppedDown": n.cfg.NodeID, "leader": string(id)})
 	}))
-	mux.HandleFunc("GET /v1/snapshot", leaderOnly(n.serveSnapshotSave))
-	mux.HandleFunc("POST /v1/snapshot", leaderOnly(n.serveSnapshotRestore))
-	mux.HandleFunc("GET /v1/autopilot", leaderOnly(func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /v1/snapshot", leaderOnly("OperatorSnapshotSave", true, n.serveSnapshotSave))
+	mux.HandleFunc("POST /v1/snapshot", leaderOnly("OperatorSnapshotRestore", false, n.serveSnapshotRestore))
+	mux.HandleFunc("GET /v1/autopilot", leaderOnly("", false, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, 200, n.autopilotState())
 	}))
 	return mux
