@@ -1,6 +1,7 @@
 package bolt_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -150,4 +151,19 @@ func randBytes(n int) []byte {
 		b[i] = byte(rand.Uint32())
 	}
 	return b
+}
+
+// snapshotOf returns a snapshot stream of db's file.
+func snapshotOf(t *testing.T, db *bolt.DB) *bytes.Buffer {
+	t.Helper()
+	snap, err := db.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	var buf bytes.Buffer
+	if _, err := snap.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
 }

@@ -36,15 +36,7 @@ func TestDB_SnapshotRestore(t *testing.T) {
 	if _, err := src.ApplyIndexed(3, [][]store.Op{{store.Put("k", []byte("v"))}}); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := src.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := snap.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	snap.Close()
+	buf := snapshotOf(t, src)
 	dst := openTemp(t).(*bolt.DB)
 	cases := []struct {
 		name    string

@@ -22,15 +22,7 @@ func TestDB_RestoreLive_UnderWrites(t *testing.T) {
 	if err := src.Apply(ctx, []store.Op{store.Put("restored", []byte("yes"))}); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := src.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file bytes.Buffer
-	if _, err := snap.WriteTo(&file); err != nil {
-		t.Fatal(err)
-	}
-	snap.Close()
+	file := snapshotOf(t, src)
 
 	db := openTemp(t).(*bolt.DB)
 	if err := db.Apply(ctx, []store.Op{store.Put("old", []byte("x"))}); err != nil {

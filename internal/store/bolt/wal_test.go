@@ -276,15 +276,7 @@ func TestWAL_SnapshotAndLiveRestore(t *testing.T) {
 	if err := src.Apply(ctx, []store.Op{store.Put("k/snap", []byte("yes"))}); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := src.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file bytes.Buffer
-	if _, err := snap.WriteTo(&file); err != nil {
-		t.Fatal(err)
-	}
-	snap.Close()
+	file := snapshotOf(t, src)
 
 	path := filepath.Join(t.TempDir(), "dst.db")
 	dst := openWAL(t, path)
