@@ -22,6 +22,7 @@ func TestImportRules(t *testing.T) {
 		{"internal/azkv", []string{"internal/", "net/http"}, []string{"internal/jsonenc"}},
 		{"internal/audit", []string{"internal/", "net/http"}, []string{"internal/jsonenc"}},
 		{"internal/jsonenc", []string{"internal/", "net/http"}, nil},
+		{"internal/pki", []string{"internal/", "net/http"}, nil},
 		{"internal/identity", []string{"net/http", "internal/service", "internal/httpapi"}, nil},
 		{"internal/cli", []string{"internal/service", "internal/store", "internal/keyring", "internal/identity"}, nil},
 	}

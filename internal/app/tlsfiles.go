@@ -11,12 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/strongroom/strongroom/internal/pki"
 )
 
 // ensureTLS loads <dir>/server.pem and server-key.pem, creating a CA (ca.pem, ca-key.pem) and a
@@ -42,7 +43,7 @@ func ensureTLS(dir string, dnsNames []string) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("generating server key: %w", err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
+		SerialNumber: pki.Serial(),
 		Subject:      pkix.Name{CommonName: "localhost", Organization: []string{"Strongroom"}},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().AddDate(1, 0, 0),
@@ -97,23 +98,9 @@ func loadOrCreateCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	if !errors.Is(cerr, fs.ErrNotExist) && cerr != nil {
 		return nil, nil, fmt.Errorf("reading CA certificate: %w", cerr)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, der, key, err := pki.NewCA(pkix.Name{CommonName: "Strongroom local CA", Organization: []string{"Strongroom"}})
 	if err != nil {
-		return nil, nil, fmt.Errorf("generating CA key: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "Strongroom local CA", Organization: []string{"Strongroom"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("creating CA certificate: %w", err)
+		return nil, nil, err
 	}
 	kder, _ := x509.MarshalECPrivateKey(key)
 	if err := writePEM(keyPath, "EC PRIVATE KEY", kder, 0o600); err != nil {
@@ -122,13 +109,7 @@ func loadOrCreateCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
 		return nil, nil, err
 	}
-	cert, _ := x509.ParseCertificate(der)
 	return cert, key, nil
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	return n
 }
 
 // writePEM writes atomically (temp file, fsync, rename) so a crash never leaves half a key.

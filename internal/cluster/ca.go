@@ -11,10 +11,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/strongroom/strongroom/internal/pki"
 )
 
 // serverName is the DNS name every node certificate carries and every node verifies: nodes are
@@ -79,25 +80,7 @@ func loadMaterial(dir string) (*material, error) {
 
 // newCA makes a cluster CA (ECDSA P-256, ten years).
 func newCA() (*x509.Certificate, *ecdsa.PrivateKey, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "Strongroom cluster CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
+	cert, der, key, err := pki.NewCA(pkix.Name{CommonName: "Strongroom cluster CA"})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -107,7 +90,7 @@ func newCA() (*x509.Certificate, *ecdsa.PrivateKey, []byte, error) {
 // signNode issues a node certificate for pub with common name id (two years).
 func signNode(ca *x509.Certificate, caKey *ecdsa.PrivateKey, id string, pub any) ([]byte, error) {
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
+		SerialNumber: pki.Serial(),
 		Subject:      pkix.Name{CommonName: id},
 		DNSNames:     []string{serverName},
 		NotBefore:    time.Now().Add(-time.Hour),
@@ -254,11 +237,6 @@ func bootstrapMaterial(dir string, doc nodeDoc) (*material, error) {
 		return nil, err
 	}
 	return loadMaterial(dir)
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	return n
 }
 
 // serverTLS accepts only peers presenting a certificate from the cluster CA; allowed (when not
