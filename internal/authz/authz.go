@@ -69,33 +69,51 @@ func Decide(req Request, assignments []Assignment) Decision {
 }
 
 // ScopeContains reports whether scope is parent or equal to child, segment-wise and
-// case-insensitively. "/" contains everything.
+// case-insensitively. "/" contains everything. It runs on every request, so it compares in
+// place instead of lower-casing copies.
 func ScopeContains(parent, child string) bool {
-	p := strings.ToLower(strings.TrimRight(parent, "/"))
-	c := strings.ToLower(strings.TrimRight(child, "/"))
+	p := strings.TrimRight(parent, "/")
+	c := strings.TrimRight(child, "/")
 	if p == "" {
 		return true
 	}
-	return c == p || strings.HasPrefix(c, p+"/")
+	return hasPrefixFold(c, p) && (len(c) == len(p) || c[len(p)] == '/')
 }
 
-// Match reports whether action matches pattern, where "*" matches any run of characters.
+// Match reports whether action matches pattern, case-insensitively, where "*" matches any run of
+// characters.
 func Match(pattern, action string) bool {
-	pattern, action = strings.ToLower(pattern), strings.ToLower(action)
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == action
+	first, rest, wild := strings.Cut(pattern, "*")
+	if !wild {
+		return strings.EqualFold(pattern, action)
 	}
-	if !strings.HasPrefix(action, parts[0]) {
+	if !hasPrefixFold(action, first) {
 		return false
 	}
-	rest := action[len(parts[0]):]
-	for i := 1; i < len(parts)-1; i++ {
-		j := strings.Index(rest, parts[i])
+	action = action[len(first):]
+	for {
+		part, more, wild := strings.Cut(rest, "*")
+		if !wild { // the last part must end the action
+			return len(action) >= len(part) && strings.EqualFold(action[len(action)-len(part):], part)
+		}
+		j := indexFold(action, part)
 		if j < 0 {
 			return false
 		}
-		rest = rest[j+len(parts[i]):]
+		action, rest = action[j+len(part):], more
 	}
-	return strings.HasSuffix(rest, parts[len(parts)-1])
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// indexFold is strings.Index, case-insensitively (patterns and actions are ASCII).
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
 }

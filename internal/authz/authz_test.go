@@ -19,6 +19,15 @@ func TestMatch(t *testing.T) {
 		{"Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/vaults/secrets/write", false},
 		{"Microsoft.KeyVault/vaults/read", "Microsoft.KeyVault/vaults/read", true},
 		{"Microsoft.KeyVault/vaults/read", "Microsoft.KeyVault/vaults/write", false},
+		{"MICROSOFT.KEYVAULT/VAULTS/READ", "microsoft.keyvault/vaults/read", true},
+		{"Microsoft.KeyVault/*/secrets/*/action", "Microsoft.KeyVault/vaults/secrets/getSecret/action", true},
+		{"Microsoft.KeyVault/*/secrets/*/action", "Microsoft.KeyVault/vaults/secrets/getSecret/read", false},
+		{"*/read", "Microsoft.KeyVault/vaults/READ", true},
+		{"Microsoft.KeyVault/*", "Microsoft.KeyVault", false},
+		{"a*b*c", "abc", true},
+		{"a*bc*c", "abc", false},
+		{"", "", true},
+		{"", "x", false},
 	}
 	for _, c := range cases {
 		if got := authz.Match(c.pattern, c.action); got != c.want {
@@ -37,6 +46,11 @@ func TestScopeContains(t *testing.T) {
 		{"/subscriptions/S", "/subscriptions/s/resourcegroups/rg", true},
 		{"/subscriptions/s/resourceGroups/rg", "/subscriptions/s/resourceGroups/rg2", false},
 		{"/subscriptions/s/resourceGroups/rg", "/subscriptions/s", false},
+		{"/subscriptions/s/", "/subscriptions/S", true},
+		{"/subscriptions/s", "/subscriptions/s2", false},
+		{"/subscriptions/s", "/subscriptionsX/s/x", false},
+		{"", "/anything", true},
+		{"/subscriptions/s/resourceGroups/RG/providers/Microsoft.KeyVault/vaults/KV", "/subscriptions/s/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv/secrets/x", true},
 	}
 	for _, c := range cases {
 		if got := authz.ScopeContains(c.parent, c.child); got != c.want {

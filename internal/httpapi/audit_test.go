@@ -28,13 +28,15 @@ type flakySink struct {
 	failWrites atomic.Bool // writes fail but the sink still claims to be healthy
 	down       atomic.Bool // the sink knows it is broken
 	n          atomic.Int64
+	last       atomic.Pointer[audit.Record]
 }
 
-func (f *flakySink) Write(_ context.Context, _ *audit.Record) error {
+func (f *flakySink) Write(_ context.Context, rec *audit.Record) error {
 	if f.failWrites.Load() || f.down.Load() {
 		return errors.New("disk full")
 	}
 	f.n.Add(1)
+	f.last.Store(rec)
 	return nil
 }
 
@@ -43,50 +45,12 @@ func (f *flakySink) Healthy() bool { return !f.down.Load() }
 // TestServer_AuditFailClosed: a request whose record cannot be written is not acknowledged, and
 // while the sink is down nothing is executed.
 func TestServer_AuditFailClosed(t *testing.T) {
-	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	kr, err := keyring.Open(ctx, st, bytes.Repeat([]byte{3}, keyring.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const public = "https://localhost:9"
-	ids, err := identity.New(ctx, st, kr, identity.Options{PublicURL: public})
-	if err != nil {
-		t.Fatal(err)
-	}
-	boot, _, err := ids.EnsureBootstrap(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := service.New(ctx, st, kr, service.Options{
-		SubscriptionID: ids.SubscriptionID(), TenantID: ids.TenantID(),
-		VaultURI:    func(n string) string { return "https://" + n + ".vault.localhost:9" },
-		Assignments: []authz.Assignment{{ID: "a", PrincipalID: ids.AdminObjectID(), Role: authz.Owner, Scope: "/"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sink := &flakySink{}
-	h := httpapi.New(httpapi.Config{PublicURL: public, DNSSuffix: "vault.localhost", TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID()},
-		svc, ids, issuer.New(ids, public), sink, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	admin := service.WithCaller(ctx, service.Caller{ObjectID: ids.AdminObjectID()})
-	if _, _, err := svc.PutResourceGroup(admin, "rg", "eastus", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := svc.PutVault(admin, "rg", "kv-audit", service.VaultInput{Location: "eastus", Properties: service.VaultProperties{TenantID: ids.TenantID(), Sku: &service.Sku{Family: "A", Name: "standard"}}}); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := ids.ClientCredentials(ctx, ids.TenantID(), boot.ClientID, boot.ClientSecret, "https://vault.azure.net/.default")
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newTestAPI(t, sink)
+	h, svc, tok, admin := e.h, e.svc, e.token, e.admin
 	call := func(method, path, body string) (int, string) {
 		req := httptest.NewRequest(method, "https://kv-audit.vault.localhost:9"+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		req.Header.Set("Authorization", "Bearer "+tok)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		return rec.Code, rec.Body.String()
@@ -113,4 +77,85 @@ func TestServer_AuditFailClosed(t *testing.T) {
 	if sink.n.Load() != 1 {
 		t.Fatalf("%d records written, want 1", sink.n.Load())
 	}
+}
+
+// The record of a data-plane read names the vault the way Key Vault's AuditEvent does.
+func TestServer_AuditRecordOfARead(t *testing.T) {
+	sink := &flakySink{}
+	e := newTestAPI(t, sink)
+	for i, method := range []string{"PUT", "GET"} {
+		req := httptest.NewRequest(method, "https://KV-Audit.vault.localhost:9/secrets/s1?api-version=7.4", strings.NewReader(`{"value":"v"}`))
+		req.Header.Set("Authorization", "Bearer "+e.token)
+		req.Header.Set("X-Ms-Client-Request-Id", "corr-1")
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		if rec.Code != 200 || sink.n.Load() != int64(i+1) {
+			t.Fatalf("%s: %d, %d records", method, rec.Code, sink.n.Load())
+		}
+	}
+	r := sink.last.Load()
+	wantID := strings.ToUpper(e.svc.SubscriptionScope() + "/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-audit")
+	if r.ResourceID != wantID || r.OperationName != "SecretGet" || r.CorrelationID != "corr-1" || r.ResultType != "Success" {
+		t.Fatalf("record %+v, want resource %s, SecretGet, corr-1, Success", r, wantID)
+	}
+	if r.Identity == nil || r.Identity.Claim.IdentityType != strings.ToLower(identity.TypeServicePrincipal) {
+		t.Fatalf("identity %+v", r.Identity)
+	}
+	if r.Properties.RequestURI != "https://KV-Audit.vault.localhost:9/secrets/s1?api-version=7.4" || r.Properties.IsRbacAuthorized == nil || !*r.Properties.IsRbacAuthorized {
+		t.Fatalf("properties %+v", r.Properties)
+	}
+}
+
+// testAPI is an httpapi.Server over a real store, keyring, identity service and service, with
+// vault kv-audit and a data-plane token for the bootstrap admin.
+type testAPI struct {
+	h     *httpapi.Server
+	svc   *service.Service
+	token string
+	admin context.Context
+}
+
+func newTestAPI(t testing.TB, sink httpapi.AuditLog) *testAPI {
+	t.Helper()
+	ctx := context.Background()
+	st, err := bolt.OpenWithWAL(filepath.Join(t.TempDir(), "data.db")) // as the server opens it
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	kr, err := keyring.Open(ctx, st, bytes.Repeat([]byte{3}, keyring.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const public = "https://localhost:9"
+	ids, err := identity.New(ctx, st, kr, identity.Options{PublicURL: public})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, _, err := ids.EnsureBootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.New(ctx, st, kr, service.Options{
+		SubscriptionID: ids.SubscriptionID(), TenantID: ids.TenantID(),
+		VaultURI:    func(n string) string { return "https://" + n + ".vault.localhost:9" },
+		Assignments: []authz.Assignment{{ID: "a", PrincipalID: ids.AdminObjectID(), Role: authz.Owner, Scope: "/"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := httpapi.New(httpapi.Config{PublicURL: public, DNSSuffix: "vault.localhost", TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID()},
+		svc, ids, issuer.New(ids, public), sink, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	admin := service.WithCaller(ctx, service.Caller{ObjectID: ids.AdminObjectID()})
+	if _, _, err := svc.PutResourceGroup(admin, "rg", "eastus", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.PutVault(admin, "rg", "kv-audit", service.VaultInput{Location: "eastus", Properties: service.VaultProperties{TenantID: ids.TenantID(), Sku: &service.Sku{Family: "A", Name: "standard"}}}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := ids.ClientCredentials(ctx, ids.TenantID(), boot.ClientID, boot.ClientSecret, "https://vault.azure.net/.default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testAPI{h: h, svc: svc, token: tok.AccessToken, admin: admin}
 }

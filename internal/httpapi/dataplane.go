@@ -17,10 +17,25 @@ import (
 
 var serviceVersionHeader = []string{"strongroom/1"}
 
-// dataAudiences are the token audiences the data plane accepts for a request to host.
+// dataAudiences are the token audiences the data plane accepts for a request to host. They
+// depend only on its port, so the last port's list is kept (callers must not change it).
 func (s *Server) dataAudiences(host string) []string {
+	_, port, err := net.SplitHostPort(host) // dataResource's own reading of the port
+	if err != nil {
+		port = "\x00none"
+	}
+	if c := s.audiences.Load(); c != nil && c.port == port {
+		return c.list
+	}
 	// The verifier ignores one trailing "/" on either side, so each audience is listed once.
-	return []string{s.dataResource(host), "https://vault.azure.net"}
+	list := []string{s.dataResource(host), "https://vault.azure.net"}
+	s.audiences.Store(&portAudiences{port: port, list: list})
+	return list
+}
+
+type portAudiences struct {
+	port string
+	list []string
 }
 
 // dataResource is the resource the challenge names: the dns suffix with the request's port, so
@@ -59,14 +74,14 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, audiences 
 
 func (s *Server) serveData(w http.ResponseWriter, r *http.Request, vault string) {
 	ri := info(r)
-	loc, resID, lookupErr := s.svc.VaultLocation(vault)
+	loc, resID, auditID, lookupErr := s.svc.VaultLocation(vault)
 	h := w.Header()
 	if lookupErr == nil {
-		ri.resourceID = resID
-		h["X-Ms-Keyvault-Region"] = []string{loc}
+		ri.resourceID, ri.auditResourceID = resID, auditID
+		ri.headerValue(h, "X-Ms-Keyvault-Region", 1, loc)
 	}
 	h["X-Ms-Keyvault-Service-Version"] = serviceVersionHeader
-	h["X-Ms-Keyvault-Network-Info"] = []string{"addr=" + remoteIP(r) + ";"}
+	ri.headerValue(h, "X-Ms-Keyvault-Network-Info", 2, "addr="+remoteIP(r)+";")
 	// Answer the SDKs' body-less challenge probe before looking at the body or the route.
 	if !s.authenticate(w, r, s.dataAudiences(r.Host), func(msg string) { s.challenge(w, r.Host, msg) }) {
 		ri.op = "Authentication"

@@ -10,13 +10,13 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -73,6 +73,8 @@ type Server struct {
 	log      *slog.Logger
 	control  *http.ServeMux
 	throttle *throttler
+	// audiences caches dataAudiences for the last port seen (every vault shares the listener's).
+	audiences atomic.Pointer[portAudiences]
 }
 
 // New builds the handler.
@@ -87,13 +89,17 @@ func New(cfg Config, svc *service.Service, tokens Verifier, issuer Registrar, al
 	return s
 }
 
-// constantHeaders go on every response, as Key Vault sends them.
-var constantHeaders = map[string][]string{
-	"Cache-Control":             {"no-cache"},
-	"Pragma":                    {"no-cache"},
-	"Expires":                   {"-1"},
-	"Strict-Transport-Security": {"max-age=31536000;includeSubDomains"},
-	"X-Content-Type-Options":    {"nosniff"},
+// constantHeaders go on every response, as Key Vault sends them (a slice: ranging over a map
+// showed on the read path).
+var constantHeaders = []struct {
+	key   string
+	value []string
+}{
+	{"Cache-Control", []string{"no-cache"}},
+	{"Pragma", []string{"no-cache"}},
+	{"Expires", []string{"-1"}},
+	{"Strict-Transport-Security", []string{"max-age=31536000;includeSubDomains"}},
+	{"X-Content-Type-Options", []string{"nosniff"}},
 }
 
 type ctxKey struct{}
@@ -103,9 +109,21 @@ type reqInfo struct {
 	id         string
 	op         string
 	resourceID string
-	objectID   string
-	apiVersion string
-	claims     *identity.Claims
+	// auditResourceID is resourceID upper-cased, when a cache had it ready.
+	auditResourceID string
+	objectID        string
+	apiVersion      string
+	claims          *identity.Claims
+
+	// Allocated with the request's state rather than one by one (see request).
+	headerValues [3]string // X-Ms-Request-Id, X-Ms-Keyvault-Region, X-Ms-Keyvault-Network-Info
+	buffered     bufferedWriter
+}
+
+// headerValue sets h[key] to the one value v, kept in slot i of the request's own backing array.
+func (ri *reqInfo) headerValue(h http.Header, key string, i int, v string) {
+	ri.headerValues[i] = v
+	h[key] = ri.headerValues[i : i+1 : i+1]
 }
 
 func info(r *http.Request) *reqInfo { return r.Context().Value(ctxKey{}).(*reqInfo) }
@@ -117,6 +135,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
+	// One allocation holds the audit facts, the buffered response and the header values.
 	ri := &reqInfo{id: uuid.NewString(), apiVersion: queryValue(r.URL.RawQuery, "api-version")}
 	ctx := service.WithDecisionSlot(context.WithValue(r.Context(), ctxKey{}, ri))
 	r = r.WithContext(ctx)
@@ -124,12 +143,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	// Canonical keys assigned directly: Header.Set canonicalizes and allocates on every call,
 	// which shows on the read path. The constant values are shared, never appended to.
-	h["X-Ms-Request-Id"] = []string{ri.id}
+	ri.headerValue(h, "X-Ms-Request-Id", 0, ri.id)
 	if c := r.Header["X-Ms-Client-Request-Id"]; len(c) > 0 && c[0] != "" {
 		h["X-Ms-Client-Request-Id"] = c[:1:1]
 	}
-	for k, v := range constantHeaders {
-		h[k] = v
+	for _, c := range constantHeaders {
+		h[c.key] = c.value
 	}
 
 	if !s.audit.Healthy() {
@@ -138,7 +157,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &service.Error{Kind: service.ErrUnavailable, Code: "ServiceUnavailable", Message: "The audit log is unavailable; requests are refused until it is restored."})
 		return
 	}
-	bw := &bufferedWriter{header: h, status: http.StatusOK}
+	bw := &ri.buffered
+	bw.header, bw.status = h, http.StatusOK
+	bp := bodyPool.Get().(*[]byte)
+	bw.body = (*bp)[:0]
 	vault := s.vaultFromHost(r.Host)
 	switch {
 	case s.cfg.Ready != nil && !s.cfg.Ready():
@@ -154,6 +176,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(bw, &service.Error{Kind: errInternal, Code: "InternalServerError", Message: "The request could not be audited and was not acknowledged."})
 	}
 	bw.flushTo(w)
+	*bp = bw.body[:0] // net/http has copied it
+	bw.body = nil
+	if cap(*bp) <= 64<<10 { // a large list stays out of the pool
+		bodyPool.Put(bp)
+	}
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter) {
@@ -187,7 +214,7 @@ func (s *Server) record(r *http.Request, ri *reqInfo, status int, start time.Tim
 	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
 	rec := &audit.Record{
 		Time:             time.Now().UTC().Format("2006-01-02T15:04:05.0000000Z"),
-		ResourceID:       strings.ToUpper(ri.resourceID),
+		ResourceID:       ri.auditResourceID,
 		OperationName:    ri.op,
 		OperationVersion: ri.apiVersion,
 		Category:         "AuditEvent",
@@ -201,8 +228,11 @@ func (s *Server) record(r *http.Request, ri *reqInfo, status int, start time.Tim
 			ID:             ri.objectID,
 			ClientInfo:     r.UserAgent(),
 			HTTPStatusCode: status,
-			RequestURI:     "https://" + r.Host + r.URL.RequestURI(),
+			RequestURI:     "https://" + r.Host + requestTarget(r),
 		},
+	}
+	if rec.ResourceID == "" {
+		rec.ResourceID = strings.ToUpper(ri.resourceID)
 	}
 	if rec.OperationName == "" {
 		rec.OperationName = r.Method + " " + r.URL.Path
@@ -215,7 +245,7 @@ func (s *Server) record(r *http.Request, ri *reqInfo, status int, start time.Tim
 	}
 	if ri.claims != nil {
 		p := ri.claims.Principal
-		rec.Identity = &audit.Identity{Claim: audit.Claims{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID, IdentityType: strings.ToLower(p.Type)}}
+		rec.Identity = &audit.Identity{Claim: audit.Claims{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID, IdentityType: identityType(p.Type)}}
 	}
 	if d := service.DecisionFrom(r.Context()); d != nil && ri.claims != nil {
 		allowed := d.Allowed
@@ -224,6 +254,26 @@ func (s *Server) record(r *http.Request, ri *reqInfo, status int, start time.Tim
 	}
 	return rec
 }
+
+// requestTarget is the request line's target as the client sent it (no allocation), or the
+// URL's form for a request built in-process.
+func requestTarget(r *http.Request) string {
+	if strings.HasPrefix(r.RequestURI, "/") { // origin form; an absolute-form target is rebuilt
+		return r.RequestURI
+	}
+	return r.URL.RequestURI()
+}
+
+// identityType is the audit form of a principal type: lower case, without a copy for the
+// common one.
+func identityType(t string) string {
+	if t == identity.TypeServicePrincipal {
+		return lowerServicePrincipal
+	}
+	return strings.ToLower(t)
+}
+
+var lowerServicePrincipal = strings.ToLower(identity.TypeServicePrincipal)
 
 func tlsName(v uint16) string {
 	switch v {
@@ -240,13 +290,14 @@ type bufferedWriter struct {
 	header http.Header
 	status int
 	wrote  bool
-	body   bytes.Buffer
+	body   []byte // from bodyPool
 }
 
 func (b *bufferedWriter) Header() http.Header { return b.header }
 func (b *bufferedWriter) Write(p []byte) (int, error) {
 	b.wrote = true
-	return b.body.Write(p)
+	b.body = append(b.body, p...)
+	return len(p), nil
 }
 func (b *bufferedWriter) WriteHeader(status int) {
 	if !b.wrote {
@@ -254,13 +305,13 @@ func (b *bufferedWriter) WriteHeader(status int) {
 	}
 }
 func (b *bufferedWriter) reset() {
-	b.body.Reset()
+	b.body = b.body[:0]
 	b.wrote = false
 	b.status = http.StatusOK
 }
 func (b *bufferedWriter) flushTo(w http.ResponseWriter) {
 	w.WriteHeader(b.status)
-	w.Write(b.body.Bytes())
+	w.Write(b.body)
 }
 
 // writeJSON answers status with v as JSON.

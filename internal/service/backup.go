@@ -87,7 +87,7 @@ func (s *Service) RestoreSecret(ctx context.Context, vaultName, blob string) (Se
 	var p backupPayload
 	err = json.Unmarshal(pt, &p)
 	clear(pt)
-	if err != nil || !secretNameRE.MatchString(p.Name) || len(p.Versions) == 0 {
+	if err != nil || !validSecretName(p.Name) || len(p.Versions) == 0 {
 		return Secret{}, corrupt
 	}
 	// Restoring writes a secret: the caller must be allowed to set it in this vault too.
@@ -98,7 +98,7 @@ func (s *Service) RestoreSecret(ctx context.Context, vaultName, blob string) (Se
 	recs := []sealed{}
 	for i := range p.Versions {
 		sv := p.Versions[i]
-		if !versionRE.MatchString(sv.Version) {
+		if !validVersion(sv.Version) {
 			return Secret{}, corrupt
 		}
 		if sv.Version == p.Latest {

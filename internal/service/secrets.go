@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"errors"
-	"regexp"
 	"strings"
 	"time"
 
@@ -23,10 +22,34 @@ const (
 	deletedSecretPrefix = "Deleted Secret not found: "
 )
 
-var (
-	secretNameRE = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
-	versionRE    = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
-)
+// validSecretName reports whether name matches Key Vault's ^[0-9A-Za-z-]{1,127}$ (checked on
+// every request, so without a regexp).
+func validSecretName(name string) bool {
+	if len(name) == 0 || len(name) > 127 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validVersion reports whether version matches ^[0-9a-fA-F]{32}$.
+func validVersion(version string) bool {
+	if len(version) != 32 {
+		return false
+	}
+	for i := 0; i < len(version); i++ {
+		c := version[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
 
 // SecretVersion is one immutable version of a secret; only its attributes, tags and content
 // type change after creation. Value is empty where a record holds metadata only.
@@ -210,7 +233,7 @@ func (s *Service) secretOp(ctx context.Context, vaultName, action, name string) 
 	if err := s.guard(ctx, secretActionPrefix+action, true, scope); err != nil {
 		return nil, err
 	}
-	if name != "" && !secretNameRE.MatchString(name) {
+	if name != "" && !validSecretName(name) {
 		return nil, badParameter("The request URI contains an invalid name: %s", name)
 	}
 	return v, nil
@@ -342,7 +365,7 @@ func (s *Service) liveHead(ctx context.Context, v *Vault, name, shown string) (s
 
 func (s *Service) version(ctx context.Context, v *Vault, name, version, shown string) (SecretVersion, []byte, error) {
 	var sv SecretVersion
-	if !versionRE.MatchString(version) {
+	if !validVersion(version) {
 		return sv, nil, secretNotFound(shown)
 	}
 	raw, found, err := s.get(ctx, vaultKeyID(v), versionKey(v, name, version), &sv)

@@ -145,6 +145,7 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 			return false
 		}
 		v.resourceID = s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
+		v.auditID = strings.ToUpper(v.resourceID)
 		s.vaults[key[len(vaultPrefix):]] = &v
 		return true
 	})
@@ -306,6 +307,7 @@ func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 		s.vaultMu.Lock()
 		if found {
 			v.resourceID = s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
+			v.auditID = strings.ToUpper(v.resourceID)
 			s.vaults[name] = &v
 		} else {
 			delete(s.vaults, name)

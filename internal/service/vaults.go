@@ -44,6 +44,7 @@ type Vault struct {
 	Layout int `json:"layout,omitempty"`
 
 	resourceID string // set when the vault enters the cache
+	auditID    string // resourceID upper-cased, as audit records carry it (set with resourceID)
 }
 
 // VaultDeletion marks a soft-deleted vault.
@@ -290,6 +291,7 @@ func (s *Service) putVaultRecord(ctx context.Context, v *Vault, extra ...store.O
 	}
 	s.vaultMu.Lock()
 	v.resourceID = s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
+	v.auditID = strings.ToUpper(v.resourceID)
 	s.vaults[strings.ToLower(v.Name)] = v
 	s.vaultMu.Unlock()
 	return nil
