@@ -78,35 +78,44 @@ func BenchmarkDB_Apply(b *testing.B) {
 // BenchmarkDB_SecretWrites is the store's share of a secret write under the benchmark's load:
 // 64 writers over 1,000 names, each reading the head, then one batch that guards the head,
 // adds a version and replaces the head (sealed sizes as measured: ~450 and ~520 bytes), with
-// the service's two key layouts (internal/service/secrets.go).
+// the service's two key layouts (internal/service/secrets.go), committed as bbolt transactions
+// (Open, the Raft state machine's mode) or through the write-ahead log (OpenWithWAL, the
+// single-node server's).
 func BenchmarkDB_SecretWrites(b *testing.B) {
-	b.Run("split", func(b *testing.B) {
-		benchSecretWrites(b, func() (func(int) string, func(int) string) {
-			return func(i int) string { return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/n/PERF-%04d", i) },
-				func(i int) string {
-					return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/x/PERF-%04d/%032x", i, rand.Uint64())
-				}
-		})
-	})
-	b.Run("colocated", func(b *testing.B) {
-		benchSecretWrites(b, func() (func(int) string, func(int) string) {
-			return func(i int) string { return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/n/PERF-%04d!~", i) },
-				func(i int) string {
-					return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/n/PERF-%04d!%012x%020x", i, time.Now().UnixMilli(), rand.Uint64())
-				}
-		})
-	})
+	layouts := []struct {
+		name          string
+		head, version func(int) string
+	}{
+		{"split",
+			func(i int) string { return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/n/PERF-%04d", i) },
+			func(i int) string {
+				return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/x/PERF-%04d/%032x", i, rand.Uint64())
+			}},
+		{"colocated",
+			func(i int) string { return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/n/PERF-%04d!~", i) },
+			func(i int) string {
+				return fmt.Sprintf("v/0123456789abcdef0123456789abcdef/n/PERF-%04d!%012x%020x", i, time.Now().UnixMilli(), rand.Uint64())
+			}},
+	}
+	modes := []struct {
+		name string
+		open func(string) (*bolt.DB, error)
+	}{{"file", bolt.Open}, {"wal", bolt.OpenWithWAL}}
+	for _, l := range layouts {
+		for _, m := range modes {
+			b.Run(l.name+"/"+m.name, func(b *testing.B) { benchSecretWrites(b, m.open, l.head, l.version) })
+		}
+	}
 }
 
-func benchSecretWrites(b *testing.B, layout func() (head, version func(int) string)) {
+func benchSecretWrites(b *testing.B, open func(string) (*bolt.DB, error), head, version func(int) string) {
 	ctx := context.Background()
-	db, err := bolt.Open(filepath.Join(b.TempDir(), "data.db"))
+	db, err := open(filepath.Join(b.TempDir(), "data.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
 	const names = 1000
-	head, version := layout()
 	for i := range names {
 		if err := db.Apply(ctx, []store.Op{store.Put(head(i), randBytes(520)), store.Put(version(i), randBytes(450))}); err != nil {
 			b.Fatal(err)
