@@ -18,3 +18,10 @@ func (d *DB) Abandon() {
 	d.wg.Wait()
 	d.db.Close()
 }
+
+// FailAfterCheckpointCommit makes the next checkpoints stop, with err, between their file
+// commit and the recycling of their segment, as a crash there would leave the files.
+func FailAfterCheckpointCommit(err error) (restore func()) {
+	afterCheckpointCommit = func() error { return err }
+	return func() { afterCheckpointCommit = nil }
+}

@@ -204,6 +204,55 @@ func TestWAL_CrashRecovery(t *testing.T) {
 	}
 }
 
+// A crash after a checkpoint has committed into the file but before its segment is recycled:
+// the reopened store replays the rest, skips the checkpointed segment, and keeps logging and
+// recycling segments normally afterwards.
+func TestWAL_CrashBetweenCheckpointAndRecycle(t *testing.T) {
+	checkpointEvery(t, 600)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "data.db")
+	db := openWAL(t, path)
+	m := &model{kv: map[string]string{}}
+	write := func(db *bolt.DB, i int) error {
+		ops := []store.Op{store.Put(fmt.Sprintf("k/%03d", i%40), []byte(fmt.Sprintf("value-%d", i)))}
+		if err := db.Apply(ctx, ops); err != nil {
+			return err
+		}
+		m.apply(ops)
+		return nil
+	}
+	for i := range 30 { // a few ordinary checkpoints first
+		if err := write(db, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restore := bolt.FailAfterCheckpointCommit(errors.New("injected crash"))
+	refused := false
+	for i := 30; i < 200 && !refused; i++ {
+		refused = write(db, i) != nil // the failed checkpoint stops writes
+	}
+	restore()
+	if !refused {
+		t.Fatal("writes were still accepted after the checkpoint failed")
+	}
+	db.Abandon()
+	var keys []string
+	for i := range 40 {
+		keys = append(keys, fmt.Sprintf("k/%03d", i))
+	}
+	db = openWAL(t, path)
+	m.check(t, db, keys)
+	for i := 200; i < 400; i++ { // many more checkpoints and recycled segments
+		if err := write(db, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Abandon()
+	db = openWAL(t, path)
+	defer db.Close()
+	m.check(t, db, keys)
+}
+
 // tearRecord damages the log record holding marker, as a write torn by a power cut would.
 func tearRecord(t *testing.T, dir string, marker []byte) {
 	t.Helper()

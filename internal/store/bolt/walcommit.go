@@ -11,6 +11,10 @@ import (
 	"github.com/strongroom/strongroom/internal/store"
 )
 
+// afterCheckpointCommit, when set (by tests), runs after a checkpoint's transaction commits and
+// before its segment is recycled; an error stops the checkpoint there.
+var afterCheckpointCommit func() error
+
 // checkpointJob hands a full memtable and the segment that logged it to the checkpointer.
 type checkpointJob struct {
 	mem *memtable
@@ -272,6 +276,11 @@ func (d *DB) checkpoint(job checkpointJob) error {
 	if err != nil {
 		// The overlay keeps serving the frozen entries; the log still holds them for a restart.
 		return fmt.Errorf("checkpointing log segment %d: %w", job.seg.seq, err)
+	}
+	if afterCheckpointCommit != nil { // tests: a crash between the file's commit and the recycling
+		if err := afterCheckpointCommit(); err != nil {
+			return err
+		}
 	}
 	// The segment's records are all in the file now: its file becomes the spare after the
 	// current one, under that name, durably (a record is never acknowledged in a file whose
