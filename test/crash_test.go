@@ -3,6 +3,10 @@ package test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,14 +20,31 @@ import (
 
 // TestCrash_AcknowledgedWritesSurviveSIGKILL kills the server with SIGKILL while 16 writers are
 // busy and checks that every write the server acknowledged reads back after a restart.
+//
+// With the default log the kill lands among logged batches; with 64 KiB checkpoints it lands
+// among checkpoints into the store file and segment recycling too.
 func TestCrash_AcknowledgedWritesSurviveSIGKILL(t *testing.T) {
-	e := newEnv(t, &testenv.Options{Extra: []string{"--vault-requests-per-10s=0"}})
+	for _, c := range []struct {
+		name   string
+		config string
+	}{{"default log", ""}, {"checkpoints every 64 KiB", "wal_checkpoint_bytes: 65536\n"}} {
+		t.Run(c.name, func(t *testing.T) { crashUnderWrites(t, c.config) })
+	}
+}
+
+func crashUnderWrites(t *testing.T, config string) {
+	extra := []string{"--vault-requests-per-10s=0"}
+	if config != "" {
+		extra = append(extra, "--config", writeConfig(t, config))
+	}
+	e := newEnv(t, &testenv.Options{Extra: extra})
 	e.createVault(t, "rg", "kv-crash", nil)
 	kv := e.srv.Secrets("kv-crash", e.cred, e.hc)
 	ctx := context.Background()
 
 	var mu sync.Mutex
 	acked := map[string]string{} // name -> value of the last acknowledged write
+	writes := 0                  // acknowledged writes in all
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for w := range 16 {
@@ -41,6 +62,7 @@ func TestCrash_AcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 				}
 				mu.Lock()
 				acked[name] = value
+				writes++
 				mu.Unlock()
 			}
 		}()
@@ -55,6 +77,17 @@ func TestCrash_AcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 		t.Fatalf("only %d writes were acknowledged before the kill; the test proves nothing", len(acked))
 	}
 
+	if config != "" { // segments are named by sequence number: the log was checkpointed
+		segs, err := filepath.Glob(filepath.Join(e.srv.DataDir, "strongroom.db.wal", "*.log"))
+		if err != nil || len(segs) == 0 {
+			t.Fatalf("log segments: %v %v", segs, err)
+		}
+		sort.Strings(segs)
+		t.Logf("newest log segment after the kill: %s", filepath.Base(segs[len(segs)-1]))
+		if seq, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(segs[len(segs)-1]), ".log"), 16, 64); err != nil || seq < 4 {
+			t.Fatalf("newest segment %s: the log was not checkpointed during the writes", segs[len(segs)-1])
+		}
+	}
 	e.srv.StartAgain()
 	e2 := envFor(t, e.srv)
 	kv2 := e2.srv.Secrets("kv-crash", e2.cred, e2.hc)
@@ -83,5 +116,5 @@ func TestCrash_AcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 			t.Errorf("acknowledged write %s=%s lost", name, value)
 		}
 	}
-	t.Logf("%d acknowledged names verified after SIGKILL, %d lost", len(acked), lost)
+	t.Logf("%d acknowledged writes; the last of each of %d names verified after SIGKILL, %d lost", writes, len(acked), lost)
 }

@@ -17,7 +17,7 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 	if cfg.Cluster.Enabled() {
 		return openClusterStore(ctx, cfg, log)
 	}
-	return bolt.OpenWithWAL(filepath.Join(cfg.DataDir, "strongroom.db"))
+	return bolt.OpenWithWAL(filepath.Join(cfg.DataDir, "strongroom.db"), bolt.WALOptions{CheckpointBytes: cfg.WALCheckpointBytes})
 }
 
 // wrapHandler lets the storage mode add routes or forwarding in front of the API handler; the

@@ -36,6 +36,9 @@ type Config struct {
 	// CompactDelay is how long after a purge the store is compacted, so purged ciphertext leaves
 	// the data folder; purges within the delay share one compaction. Default 5s.
 	CompactDelay time.Duration `yaml:"compact_delay"`
+	// WALCheckpointBytes is how much the single-node store's write-ahead log holds before it is
+	// checkpointed into the store file (0: 8 MiB; 4 KiB-16 MiB). Ignored in cluster mode.
+	WALCheckpointBytes int64 `yaml:"wal_checkpoint_bytes"`
 	// Seal selects how the root key is kept: "file" (default), "shamir" or "pkcs11".
 	Seal SealConfig `yaml:"seal"`
 	// Mlock locks all of the process's memory (mlockall) so keys never reach swap. It also locks
@@ -134,6 +137,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CompactDelay < 0 {
 		return fmt.Errorf("compact_delay: must not be negative")
+	}
+	if c.WALCheckpointBytes != 0 && (c.WALCheckpointBytes < 4<<10 || c.WALCheckpointBytes > 16<<20) {
+		return fmt.Errorf("wal_checkpoint_bytes: %d is outside 4096-16777216 (0 for the 8 MiB default)", c.WALCheckpointBytes)
 	}
 	switch c.Seal.Type {
 	case "file", "shamir":

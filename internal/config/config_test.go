@@ -23,6 +23,9 @@ func TestConfig_ParseValidate(t *testing.T) {
 		{"pkcs11 needs one pin source", "seal: {type: pkcs11, pkcs11: {module: /x.so, token_label: t}}", "pin_env and pin_file", ""},
 		{"unknown field", "listn: x", "field listn not found", ""},
 		{"negative throttle", "vault_requests_per_10s: -1", "vault_requests_per_10s:", ""},
+		{"small checkpoints", "wal_checkpoint_bytes: 65536", "", "https://localhost:8443"},
+		{"tiny checkpoints", "wal_checkpoint_bytes: 100", "wal_checkpoint_bytes:", ""},
+		{"huge checkpoints", "wal_checkpoint_bytes: 1073741824", "wal_checkpoint_bytes:", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -118,7 +118,7 @@ type testAPI struct {
 func newTestAPI(t testing.TB, sink httpapi.AuditLog) *testAPI {
 	t.Helper()
 	ctx := context.Background()
-	st, err := bolt.OpenWithWAL(filepath.Join(t.TempDir(), "data.db")) // as the server opens it
+	st, err := bolt.OpenWithWAL(filepath.Join(t.TempDir(), "data.db"), bolt.WALOptions{}) // as the server opens it
 	if err != nil {
 		t.Fatal(err)
 	}

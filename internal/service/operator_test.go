@@ -183,7 +183,7 @@ type serviceEnv struct {
 func newServiceEnv(t *testing.T) *serviceEnv {
 	t.Helper()
 	e := &serviceEnv{path: filepath.Join(t.TempDir(), "data.db")}
-	st, err := bolt.OpenWithWAL(e.path) // as the server opens it
+	st, err := bolt.OpenWithWAL(e.path, bolt.WALOptions{}) // as the server opens it
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,13 +55,14 @@ type DB struct {
 	commits, batches atomic.Uint64 // for CommitStats
 
 	// Write-ahead log mode only (nil otherwise).
-	ov          *overlay
-	wal         *wal
-	ckptReq     chan checkpointJob
-	ckptDone    chan error
-	ckptRunning bool                  // the commit loop's view: a checkpoint was handed over and not reported
-	failed      atomic.Pointer[error] // the log or a checkpoint failed; writes are refused from then on
-	abandoned   bool                  // tests: stop like a crash, without the final checkpoint
+	ov           *overlay
+	wal          *wal
+	ckptReq      chan checkpointJob
+	ckptDone     chan error
+	checkpointAt int64                 // logged bytes that start a checkpoint
+	ckptRunning  bool                  // the commit loop's view: a checkpoint was handed over and not reported
+	failed       atomic.Pointer[error] // the log or a checkpoint failed; writes are refused from then on
+	abandoned    bool                  // tests: stop like a crash, without the final checkpoint
 }
 
 var _ store.Store = (*DB)(nil)
@@ -74,13 +75,22 @@ type request struct {
 
 // Open opens (creating if needed) the store file at path with mode 0600. Every group commit is a
 // durable bbolt transaction.
-func Open(path string) (*DB, error) { return open(path, false) }
+func Open(path string) (*DB, error) { return open(path, nil) }
 
 // OpenWithWAL opens the store file at path with a write-ahead log in the folder path+".wal",
 // replaying into the file whatever the log holds that the file does not (after a crash).
-func OpenWithWAL(path string) (*DB, error) { return open(path, true) }
+func OpenWithWAL(path string, o WALOptions) (*DB, error) {
+	switch {
+	case o.CheckpointBytes == 0:
+		o.CheckpointBytes = defaultCheckpointBytes
+	case o.CheckpointBytes < MinCheckpointBytes || o.CheckpointBytes > segmentSize:
+		return nil, fmt.Errorf("opening store %s: checkpoint size %d outside %d-%d bytes", path, o.CheckpointBytes, MinCheckpointBytes, segmentSize)
+	}
+	return open(path, &o)
+}
 
-func open(path string, withWAL bool) (*DB, error) {
+// open opens the file, with a write-ahead log when wal is set.
+func open(path string, wal *WALOptions) (*DB, error) {
 	db, err := bbolt.Open(path, 0o600, fileOptions())
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
@@ -105,13 +115,13 @@ func open(path string, withWAL bool) (*DB, error) {
 		return nil, fmt.Errorf("initializing store %s: %w", path, err)
 	}
 	d := &DB{db: db, pending: make(chan *request, 4096), done: make(chan struct{})}
-	if withWAL {
+	if wal != nil {
 		w, err := recoverWAL(db, path+".wal")
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("opening store %s: %w", path, err)
 		}
-		d.wal = w
+		d.wal, d.checkpointAt = w, wal.CheckpointBytes
 		d.ov = &overlay{mem: newMemtable()}
 		d.ckptReq = make(chan checkpointJob, 1)
 		d.ckptDone = make(chan error, 1)

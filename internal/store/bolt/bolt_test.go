@@ -100,7 +100,7 @@ func BenchmarkDB_SecretWrites(b *testing.B) {
 	modes := []struct {
 		name string
 		open func(string) (*bolt.DB, error)
-	}{{"file", bolt.Open}, {"wal", bolt.OpenWithWAL}}
+	}{{"file", bolt.Open}, {"wal", func(p string) (*bolt.DB, error) { return bolt.OpenWithWAL(p, bolt.WALOptions{}) }}}
 	for _, l := range layouts {
 		for _, m := range modes {
 			b.Run(l.name+"/"+m.name, func(b *testing.B) { benchSecretWrites(b, m.open, l.head, l.version) })

@@ -2,8 +2,8 @@ package bolt
 
 // SetCheckpointAt makes checkpoints happen after n logged bytes; it returns the old setting.
 func SetCheckpointAt(n int64) int64 {
-	old := checkpointAt
-	checkpointAt = n
+	old := defaultCheckpointBytes
+	defaultCheckpointBytes = n
 	return old
 }
 

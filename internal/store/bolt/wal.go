@@ -44,9 +44,20 @@ const (
 	stallAt = 128 << 20
 )
 
-// checkpointAt is how full a segment gets before its batches are checkpointed into the file
-// (a variable so that tests can make checkpoints frequent).
-var checkpointAt int64 = 8 << 20
+// defaultCheckpointBytes is how full a segment gets before its batches are checkpointed into the
+// file, unless WALOptions says otherwise (a variable so that tests can make checkpoints frequent).
+var defaultCheckpointBytes int64 = 8 << 20
+
+// MinCheckpointBytes is the smallest WALOptions.CheckpointBytes accepted.
+const MinCheckpointBytes = 4 << 10
+
+// WALOptions tunes the write-ahead log; the zero value is the default.
+type WALOptions struct {
+	// CheckpointBytes is how many logged bytes start a checkpoint into the file (default 8 MiB,
+	// at most the 16 MiB a segment is prepared to). Smaller means less memory and a shorter
+	// replay after a crash, and more frequent file transactions.
+	CheckpointBytes int64
+}
 
 var keyWALFlushed = []byte("walFlushed")
 

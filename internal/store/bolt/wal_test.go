@@ -20,7 +20,7 @@ import (
 
 func openWAL(t *testing.T, path string) *bolt.DB {
 	t.Helper()
-	db, err := bolt.OpenWithWAL(path)
+	db, err := bolt.OpenWithWAL(path, bolt.WALOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,7 +107,7 @@ func (d *DB) commitLogged(group []*request) {
 	}
 	d.ov.mu.Unlock()
 	d.reply(group, results, nil)
-	if d.wal.cur.off >= checkpointAt {
+	if d.wal.cur.off >= d.checkpointAt {
 		if err := d.rotate(false); err != nil {
 			d.fail(err)
 		}
