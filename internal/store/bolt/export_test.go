@@ -22,6 +22,7 @@ func (d *DB) Abandon() {
 // FailAfterCheckpointCommit makes the next checkpoints stop, with err, between their file
 // commit and the recycling of their segment, as a crash there would leave the files.
 func FailAfterCheckpointCommit(err error) (restore func()) {
-	afterCheckpointCommit = func() error { return err }
-	return func() { afterCheckpointCommit = nil }
+	hook := func() error { return err }
+	afterCheckpointCommit.Store(&hook)
+	return func() { afterCheckpointCommit.Store(nil) }
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -13,7 +14,7 @@ import (
 
 // afterCheckpointCommit, when set (by tests), runs after a checkpoint's transaction commits and
 // before its segment is recycled; an error stops the checkpoint there.
-var afterCheckpointCommit func() error
+var afterCheckpointCommit atomic.Pointer[func() error]
 
 // checkpointJob hands a full memtable and the segment that logged it to the checkpointer.
 type checkpointJob struct {
@@ -277,8 +278,8 @@ func (d *DB) checkpoint(job checkpointJob) error {
 		// The overlay keeps serving the frozen entries; the log still holds them for a restart.
 		return fmt.Errorf("checkpointing log segment %d: %w", job.seg.seq, err)
 	}
-	if afterCheckpointCommit != nil { // tests: a crash between the file's commit and the recycling
-		if err := afterCheckpointCommit(); err != nil {
+	if hook := afterCheckpointCommit.Load(); hook != nil { // tests: a crash between commit and recycling
+		if err := (*hook)(); err != nil {
 			return err
 		}
 	}
