@@ -116,9 +116,14 @@ func (c *core) build(ctx context.Context, kr *keyring.Keyring, ids *identity.Ser
 	}
 	unbind := bindStore(c.st, svc, kr) // a cluster store keeps svc's caches current (cluster.go)
 	u := &unsealed{svc: svc, kr: kr, ids: ids, stop: func() { unbind(); stop() }}
+	var storeFailure func() error
+	if f, ok := c.st.(interface{ Failure() error }); ok { // the single-node store
+		storeFailure = f.Failure
+	}
 	u.handler = httpapi.New(httpapi.Config{
 		PublicURL: c.cfg.PublicURL, DNSSuffix: c.cfg.DNSSuffix, TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID(),
 		VaultRequestsPer10s: c.cfg.VaultRequestsPer10s, Seal: c.seal, Rekey: c.rekey, MigrateSeal: c.migrate,
+		StoreFailure: storeFailure,
 	}, svc, ids, issuer.New(ids, c.cfg.PublicURL), c.auditLog(), c.log)
 	go svc.RunPurger(runCtx, c.cfg.PurgeInterval, c.log)
 	if cs, ok := c.st.(compactStore); ok {

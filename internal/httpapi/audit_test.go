@@ -159,3 +159,33 @@ func newTestAPI(t testing.TB, sink httpapi.AuditLog) *testAPI {
 	}
 	return &testAPI{h: h, svc: svc, token: tok.AccessToken, admin: admin}
 }
+
+// /health says when the store has stopped accepting writes, and recovers with it.
+func TestServer_HealthReportsStoreFailure(t *testing.T) {
+	var failure atomic.Pointer[error]
+	h := httpapi.New(httpapi.Config{PublicURL: "https://localhost:9", DNSSuffix: "vault.localhost",
+		StoreFailure: func() error {
+			if p := failure.Load(); p != nil {
+				return *p
+			}
+			return nil
+		}}, nil, nil, noRoutes{}, &flakySink{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	health := func() (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "https://localhost:9/health", nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := health(); code != 200 || !strings.Contains(body, `"ok"`) {
+		t.Fatalf("healthy store: %d %s", code, body)
+	}
+	err := errors.New("syncing log segment 3: input/output error")
+	failure.Store(&err)
+	if code, body := health(); code != 503 || !strings.Contains(body, "store-failed") || strings.Contains(body, "input/output") {
+		t.Fatalf("failed store: %d %s", code, body)
+	}
+}
+
+// noRoutes registers no issuer routes.
+type noRoutes struct{}
+
+func (noRoutes) Register(*http.ServeMux) {}

@@ -55,6 +55,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// Ready reports whether the server may serve (false while shutting down); nil means always.
 	Ready func() bool
+	// StoreFailure reports why the store stopped accepting writes (nil while it accepts them);
+	// /health then answers 503 so that operators and load balancers see it. Nil: never.
+	StoreFailure func() error
 	// Seal seals the server (POST /sys/seal by an authorized operator); nil disables the route.
 	Seal func()
 	// Rekey replaces the root key (POST /sys/rekey by an authorized operator) and returns what
@@ -188,6 +191,11 @@ func (s *Server) serveHealth(w http.ResponseWriter) {
 	if s.cfg.Ready != nil && !s.cfg.Ready() || !s.audit.Healthy() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte(`{"status":"unavailable"}`))
+		return
+	}
+	if s.cfg.StoreFailure != nil && s.cfg.StoreFailure() != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"status":"store-failed"}`))
 		return
 	}
 	w.Write([]byte(`{"status":"ok"}`))

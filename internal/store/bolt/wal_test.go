@@ -232,8 +232,8 @@ func TestWAL_CrashBetweenCheckpointAndRecycle(t *testing.T) {
 		refused = write(db, i) != nil // the failed checkpoint stops writes
 	}
 	restore()
-	if !refused {
-		t.Fatal("writes were still accepted after the checkpoint failed")
+	if !refused || db.Failure() == nil {
+		t.Fatalf("writes refused %t, failure %v: want the failed checkpoint to stop writes", refused, db.Failure())
 	}
 	db.Abandon()
 	var keys []string
@@ -241,6 +241,9 @@ func TestWAL_CrashBetweenCheckpointAndRecycle(t *testing.T) {
 		keys = append(keys, fmt.Sprintf("k/%03d", i))
 	}
 	db = openWAL(t, path)
+	if db.Failure() != nil {
+		t.Fatalf("reopened store reports %v", db.Failure())
+	}
 	m.check(t, db, keys)
 	for i := 200; i < 400; i++ { // many more checkpoints and recycled segments
 		if err := write(db, i); err != nil {

@@ -118,6 +118,10 @@ func (d *DB) commitLogged(group []*request) {
 // fail records the first write failure; later writes are refused with it.
 func (d *DB) fail(err error) { d.failed.CompareAndSwap(nil, &err) }
 
+// Failure returns the write failure that stopped the store from accepting writes (a log append
+// or a checkpoint that failed), or nil. Reads go on; a restart replays the log.
+func (d *DB) Failure() error { return d.failure() }
+
 // failure returns the recorded write failure, if any.
 func (d *DB) failure() error {
 	if p := d.failed.Load(); p != nil {
