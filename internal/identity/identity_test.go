@@ -83,6 +83,17 @@ func (e *env) service(t *testing.T, opts identity.Options, realKDF bool) *identi
 	return s
 }
 
+// lastCharChanged returns secret with its last character replaced by a different one (a fixed
+// replacement would equal the original once in 64 secrets).
+func lastCharChanged(secret string) string {
+	last := secret[len(secret)-1]
+	repl := byte('x')
+	if last == repl {
+		repl = 'y'
+	}
+	return secret[:len(secret)-1] + string(repl)
+}
+
 func mustCreateSP(t *testing.T, s *identity.Service, name string) (identity.Principal, string) {
 	t.Helper()
 	p, secret, err := s.CreateServicePrincipal(context.Background(), name)
@@ -216,7 +227,7 @@ func TestService_ClientCredentials(t *testing.T) {
 		{name: "organizations", tenant: "organizations", client: p.AppID, secret: secret, scope: scope, wantAud: "https://vault.localhost:8443"},
 		{name: "common", tenant: "common", client: p.AppID, secret: secret, scope: scope, wantAud: "https://vault.localhost:8443"},
 		{name: "az double slash", client: p.AppID, secret: secret, scope: "https://management.core.windows.net//.default", wantAud: "https://management.core.windows.net/"},
-		{name: "wrong secret", client: p.AppID, secret: secret[:39] + "x", scope: scope, wantErr: identity.ErrInvalidClient, notErr: identity.ErrUnknownClient},
+		{name: "wrong secret", client: p.AppID, secret: lastCharChanged(secret), scope: scope, wantErr: identity.ErrInvalidClient, notErr: identity.ErrUnknownClient},
 		{name: "another app's secret", client: p.AppID, secret: otherSecret, scope: scope, wantErr: identity.ErrInvalidClient, notErr: identity.ErrUnknownClient},
 		{name: "empty secret", client: p.AppID, secret: "", scope: scope, wantErr: identity.ErrInvalidClient, notErr: identity.ErrUnknownClient},
 		{name: "secret plus suffix", client: p.AppID, secret: secret + strings.Repeat("a", 2000), scope: scope, wantErr: identity.ErrInvalidClient},

@@ -38,7 +38,7 @@ func AppendOps(dst []byte, ops []Op) []byte {
 	return dst
 }
 
-// DecodeOps parses what AppendOps wrote. Values are sub-slices of b (capacity clipped), so b
+// DecodeOps parses what AppendOps wrote, refusing ops that Validate refuses. Values are sub-slices of b (capacity clipped), so b
 // must not change while they are in use; empty values decode as nil.
 func DecodeOps(b []byte) ([]Op, error) {
 	count, n := binary.Uvarint(b)
@@ -65,6 +65,11 @@ func DecodeOps(b []byte) ([]Op, error) {
 		op := Op{Kind: kind, Key: string(key)}
 		if len(val) > 0 {
 			op.Value = val
+		}
+		// Every encoded op passed Validate; anything else is damage or a newer format, and must
+		// not be skipped silently by whoever applies the batch.
+		if err := op.Validate(); err != nil {
+			return nil, fmt.Errorf("decoding ops: op %d: %w", i, err)
 		}
 		ops = append(ops, op)
 	}
