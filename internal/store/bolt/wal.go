@@ -114,6 +114,11 @@ func readSegment(path string, seq uint64) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading log segment %s: %w", path, err)
 	}
+	return parseSegment(data, seq), nil
+}
+
+// parseSegment returns the payloads of the valid records of segment seq at the start of data.
+func parseSegment(data []byte, seq uint64) [][]byte {
 	var out [][]byte
 	for off := 0; len(data)-off >= walHeaderLen; {
 		h := data[off : off+walHeaderLen]
@@ -128,7 +133,7 @@ func readSegment(path string, seq uint64) ([][]byte, error) {
 		out = append(out, payload)
 		off += walHeaderLen + n
 	}
-	return out, nil
+	return out
 }
 
 // listSegments returns the sequence numbers of the segment files in dir, ascending.
