@@ -38,8 +38,9 @@ func AppendOps(dst []byte, ops []Op) []byte {
 	return dst
 }
 
-// DecodeOps parses what AppendOps wrote, refusing ops that Validate refuses. Values are sub-slices of b (capacity clipped), so b
-// must not change while they are in use; empty values decode as nil.
+// DecodeOps parses what AppendOps wrote, refusing ops that Validate refuses. Values are
+// sub-slices of b (capacity clipped), so b must not change while they are in use; empty values
+// decode as nil.
 func DecodeOps(b []byte) ([]Op, error) {
 	count, n := binary.Uvarint(b)
 	if n <= 0 || count > maxOps {
