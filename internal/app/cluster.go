@@ -191,7 +191,7 @@ func (c *core) auditJoin(ctx context.Context, a cluster.JoinAttempt) error {
 	}
 	desc = fmt.Sprintf("node %q region %q cluster address %q dr replica %t: %s", a.NodeID, a.Region, a.ClusterAddr, a.NonVoter, desc)
 	rec := &audit.Record{
-		Time: a.Time.Format("2006-01-02T15:04:05.0000000Z"), OperationName: "ClusterJoin", Category: "AuditEvent",
+		Time: audit.FormatTime(a.Time), OperationName: "ClusterJoin", Category: "AuditEvent",
 		ResultType: map[bool]string{true: "Success", false: "Failure"}[a.Status < 400], ResultSignature: http.StatusText(a.Status),
 		ResultDescription: desc, CallerIPAddress: ip, RequestID: "sys-ClusterJoin",
 		Properties: audit.Properties{ID: a.NodeID, HTTPStatusCode: a.Status, RequestURI: c.cfg.PublicURL + "/sys/cluster/join"},

@@ -235,7 +235,7 @@ func (c *core) fail(w http.ResponseWriter, status int, code, msg string) {
 // the socket's file mode is its authentication, so the record names the socket as the caller.
 func (c *core) auditOperator(ctx context.Context, op string, status int) error {
 	return c.auditLog().Write(ctx, &audit.Record{
-		Time: time.Now().UTC().Format("2006-01-02T15:04:05.0000000Z"), OperationName: op, Category: "AuditEvent",
+		Time: audit.FormatTime(time.Now()), OperationName: op, Category: "AuditEvent",
 		ResultType: map[bool]string{true: "Success", false: "Failure"}[status < 400], ResultSignature: http.StatusText(status),
 		CallerIPAddress: "operator-socket", RequestID: "sys-" + op,
 		Properties: audit.Properties{HTTPStatusCode: status, RequestURI: "unix:" + cluster.SocketPath(c.cfg.DataDir)},
@@ -245,7 +245,7 @@ func (c *core) auditOperator(ctx context.Context, op string, status int) error {
 // auditSys records an unauthenticated seal operation; failure to audit refuses it.
 func (c *core) auditSys(r *http.Request, op string, status int) error {
 	return c.auditLog().Write(r.Context(), &audit.Record{
-		Time: time.Now().UTC().Format("2006-01-02T15:04:05.0000000Z"), OperationName: op, Category: "AuditEvent",
+		Time: audit.FormatTime(time.Now()), OperationName: op, Category: "AuditEvent",
 		ResultType: map[bool]string{true: "Success", false: "Failure"}[status < 400], ResultSignature: http.StatusText(status),
 		CallerIPAddress: r.RemoteAddr, RequestID: "sys-" + op,
 		Properties: audit.Properties{HTTPStatusCode: status, RequestURI: "https://" + r.Host + r.URL.RequestURI(), ClientInfo: r.UserAgent()},

@@ -69,13 +69,14 @@ type Config struct {
 
 // Server is the root http.Handler.
 type Server struct {
-	cfg      Config
-	svc      *service.Service
-	tokens   Verifier
-	audit    AuditLog
-	log      *slog.Logger
-	control  *http.ServeMux
-	throttle *throttler
+	cfg        Config
+	svc        *service.Service
+	tokens     Verifier
+	audit      AuditLog
+	log        *slog.Logger
+	control    *http.ServeMux
+	throttle   *throttler
+	hostSuffix string // "." + lower-case DNS suffix, for vaultFromHost
 	// audiences caches dataAudiences for the last port seen (every vault shares the listener's).
 	audiences atomic.Pointer[portAudiences]
 }
@@ -86,7 +87,8 @@ func New(cfg Config, svc *service.Service, tokens Verifier, issuer Registrar, al
 		cfg.MaxBodyBytes = 1 << 20
 	}
 	s := &Server{cfg: cfg, svc: svc, tokens: tokens, audit: al, log: log, control: http.NewServeMux(),
-		throttle: newThrottler(cfg.VaultRequestsPer10s)}
+		hostSuffix: "." + strings.ToLower(cfg.DNSSuffix),
+		throttle:   newThrottler(cfg.VaultRequestsPer10s)}
 	issuer.Register(s.control)
 	s.control.HandleFunc("/", s.serveARM)
 	return s
@@ -207,7 +209,7 @@ func (s *Server) vaultFromHost(host string) string {
 		host = h
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	suffix := "." + strings.ToLower(s.cfg.DNSSuffix)
+	suffix := s.hostSuffix
 	if !strings.HasSuffix(host, suffix) {
 		return ""
 	}
@@ -221,7 +223,7 @@ func (s *Server) vaultFromHost(host string) string {
 func (s *Server) record(r *http.Request, ri *reqInfo, status int, start time.Time) *audit.Record {
 	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
 	rec := &audit.Record{
-		Time:             time.Now().UTC().Format("2006-01-02T15:04:05.0000000Z"),
+		Time:             audit.FormatTime(time.Now()),
 		ResourceID:       ri.auditResourceID,
 		OperationName:    ri.op,
 		OperationVersion: ri.apiVersion,
@@ -230,7 +232,7 @@ func (s *Server) record(r *http.Request, ri *reqInfo, status int, start time.Tim
 		ResultSignature:  http.StatusText(status),
 		DurationMs:       time.Since(start).Milliseconds(),
 		CallerIPAddress:  ip,
-		CorrelationID:    r.Header.Get("x-ms-client-request-id"),
+		CorrelationID:    firstValue(r.Header["X-Ms-Client-Request-Id"]), // canonical: no Get canonicalization
 		RequestID:        ri.id,
 		Properties: audit.Properties{
 			ID:             ri.objectID,
@@ -261,6 +263,13 @@ func (s *Server) record(r *http.Request, ri *reqInfo, status int, start time.Tim
 		rec.Properties.AppliedAssignmentID = d.AssignmentID
 	}
 	return rec
+}
+
+func firstValue(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
 }
 
 // requestTarget is the request line's target as the client sent it (no allocation), or the
