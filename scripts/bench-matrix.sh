@@ -2,7 +2,7 @@
 # bench-matrix.sh: the c=64 matrix of docs/benchmarks.md. Builds the server, starts it on a fresh
 # data folder and the trivial HTTPS ceiling next to it (loopback only), then for each repetition
 # runs read, write and mix against both, back to back, and prints one JSON line per run.
-# Usage: [MODES="read write mix"] scripts/bench-matrix.sh [reps] [duration] > results.jsonl
+# Usage: [MODES="read write mix"] [TRIVIAL_FLAGS=...] scripts/bench-matrix.sh [reps] [duration] > results.jsonl
 set -euo pipefail
 reps=${1:-3}
 dur=${2:-10s}
@@ -12,7 +12,8 @@ go build -o "$work/sr" ./cmd/strongroom
 "$work/sr" server --data-dir "$work/data" --listen 127.0.0.1:18443 \
   --public-url https://localhost:18443 --vault-requests-per-10s 0 >"$work/server.log" 2>&1 &
 sr_pid=$!
-"$work/sr" bench trivial-server --listen 127.0.0.1:9443 --cert-dir "$work/triv" >"$work/triv.log" 2>&1 &
+# TRIVIAL_FLAGS=--key-vault-headers makes the ceiling send Key Vault's response headers too.
+"$work/sr" bench trivial-server --listen 127.0.0.1:9443 --cert-dir "$work/triv" ${TRIVIAL_FLAGS:-} >"$work/triv.log" 2>&1 &
 triv_pid=$!
 trap 'kill $sr_pid $triv_pid 2>/dev/null; wait $sr_pid $triv_pid 2>/dev/null' EXIT
 for _ in $(seq 50); do

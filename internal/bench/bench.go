@@ -90,6 +90,7 @@ func writeResult(w io.Writer, res Result, asJSON bool) error {
 // newTrivialCommand returns `bench trivial-server`.
 func newTrivialCommand() *cobra.Command {
 	var listen, certDir string
+	var keyVaultHeaders bool
 	cmd := &cobra.Command{
 		Use:   "trivial-server",
 		Short: "Serve the same endpoints from memory, as the ceiling for benchmarks",
@@ -103,7 +104,7 @@ func newTrivialCommand() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			srv, err := NewTrivialServer(certDir)
+			srv, err := NewTrivialServer(certDir, keyVaultHeaders)
 			if err != nil {
 				return err
 			}
@@ -127,5 +128,6 @@ func newTrivialCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9443", "address to listen on")
 	cmd.Flags().StringVar(&certDir, "cert-dir", "", "directory for ca.pem and admin.json (required; created if missing)")
+	cmd.Flags().BoolVar(&keyVaultHeaders, "key-vault-headers", false, "send Key Vault's data-plane response headers on secret responses, as Strongroom does")
 	return cmd
 }

@@ -3,9 +3,11 @@ package bench_test
 import (
 	"context"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +18,7 @@ import (
 func startTrivial(t *testing.T) bench.Config {
 	t.Helper()
 	dir := t.TempDir()
-	srv, err := bench.NewTrivialServer(dir)
+	srv, err := bench.NewTrivialServer(dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,5 +113,31 @@ func TestRun_SetupErrors(t *testing.T) {
 				t.Fatal("Run succeeded, want an error")
 			}
 		})
+	}
+}
+
+// With --key-vault-headers the trivial server answers secret reads with Key Vault's header set;
+// without it, with Content-Type only.
+func TestTrivialServer_KeyVaultHeaders(t *testing.T) {
+	for _, kv := range []bool{false, true} {
+		srv, err := bench.NewTrivialServer(t.TempDir(), kv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		call := func(method, body string) *httptest.ResponseRecorder {
+			req := httptest.NewRequest(method, "https://benchkv.vault.localhost:9443/secrets/s1?api-version=7.4", strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer x")
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, req)
+			return rec
+		}
+		if rec := call("PUT", `{"value":"v"}`); rec.Code != 200 {
+			t.Fatalf("PUT: %d %s", rec.Code, rec.Body)
+		}
+		rec := call("GET", "")
+		got := rec.Header().Get("X-Ms-Keyvault-Region") != "" && rec.Header().Get("Strict-Transport-Security") != ""
+		if rec.Code != 200 || got != kv {
+			t.Fatalf("key vault headers %t: status %d, headers %v", kv, rec.Code, rec.Header())
+		}
 	}
 }

@@ -27,10 +27,13 @@ const (
 // bundle. No disk, no crypto beyond TLS, no authentication beyond the presence of a bearer token.
 // It is the ceiling a real server is measured against. It is safe for concurrent use.
 type TrivialServer struct {
-	srv     *http.Server
-	mu      sync.RWMutex
-	secrets map[string]trivialSecret // "{vault}/{name}" → latest version
-	version atomic.Uint64
+	// keyVaultHeaders adds the data-plane headers Key Vault (and Strongroom) send on every
+	// response, as constants: the ceiling for a server that is faithful on the wire.
+	keyVaultHeaders bool
+	srv             *http.Server
+	mu              sync.RWMutex
+	secrets         map[string]trivialSecret // "{vault}/{name}" → latest version
+	version         atomic.Uint64
 }
 
 type trivialSecret struct {
@@ -56,8 +59,9 @@ type bundleAttributes struct {
 }
 
 // NewTrivialServer creates the server, writing its certificate to certDir/ca.pem and dummy
-// credentials to certDir/admin.json.
-func NewTrivialServer(certDir string) (*TrivialServer, error) {
+// credentials to certDir/admin.json. With keyVaultHeaders, secret responses carry Key Vault's
+// data-plane header set (docs/benchmarks.md measures what it costs).
+func NewTrivialServer(certDir string, keyVaultHeaders bool) (*TrivialServer, error) {
 	cert, err := selfSignedCert(certDir)
 	if err != nil {
 		return nil, err
@@ -72,7 +76,7 @@ func NewTrivialServer(certDir string) (*TrivialServer, error) {
 	if err := os.WriteFile(filepath.Join(certDir, "admin.json"), append(admin, '\n'), 0o600); err != nil {
 		return nil, fmt.Errorf("writing admin.json: %w", err)
 	}
-	s := &TrivialServer{secrets: map[string]trivialSecret{}}
+	s := &TrivialServer{secrets: map[string]trivialSecret{}, keyVaultHeaders: keyVaultHeaders}
 	s.srv = &http.Server{
 		Handler:           s,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
@@ -152,7 +156,7 @@ func (s *TrivialServer) put(w http.ResponseWriter, r *http.Request, vault, name 
 	s.mu.Lock()
 	s.secrets[vault+"/"+name] = sec
 	s.mu.Unlock()
-	writeBundle(w, sec)
+	s.writeBundle(w, sec)
 }
 
 func (s *TrivialServer) get(w http.ResponseWriter, vault, name, version string) {
@@ -164,10 +168,10 @@ func (s *TrivialServer) get(w http.ResponseWriter, vault, name, version string) 
 		trivialError(w, http.StatusNotFound, "SecretNotFound", "secret not found")
 		return
 	}
-	writeBundle(w, sec)
+	s.writeBundle(w, sec)
 }
 
-func writeBundle(w http.ResponseWriter, sec trivialSecret) {
+func (s *TrivialServer) writeBundle(w http.ResponseWriter, sec trivialSecret) {
 	body, err := json.Marshal(secretBundle{
 		Value: sec.value, ID: sec.id,
 		Attributes: bundleAttributes{Enabled: true, Created: sec.created, Updated: sec.created,
@@ -178,7 +182,26 @@ func writeBundle(w http.ResponseWriter, sec trivialSecret) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if s.keyVaultHeaders {
+		h := w.Header()
+		for k, v := range keyVaultHeaders {
+			h[k] = v
+		}
+	}
 	w.Write(body)
+}
+
+// keyVaultHeaders are the data-plane headers of akv-spec.md §2.3 with constant values.
+var keyVaultHeaders = http.Header{
+	"Cache-Control":                 {"no-cache"},
+	"Pragma":                        {"no-cache"},
+	"Expires":                       {"-1"},
+	"Strict-Transport-Security":     {"max-age=31536000;includeSubDomains"},
+	"X-Content-Type-Options":        {"nosniff"},
+	"X-Ms-Keyvault-Network-Info":    {"addr=127.0.0.1;"},
+	"X-Ms-Keyvault-Region":          {"eastus"},
+	"X-Ms-Keyvault-Service-Version": {"trivial/1"},
+	"X-Ms-Request-Id":               {"00000000-0000-0000-0000-000000000000"},
 }
 
 func trivialError(w http.ResponseWriter, status int, code, msg string) {
