@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/strongroom/strongroom/internal/audit"
 	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/config"
 	"github.com/strongroom/strongroom/internal/keyring"
@@ -190,12 +189,8 @@ func (c *core) auditJoin(ctx context.Context, a cluster.JoinAttempt) error {
 		desc = "refused: malformed join request"
 	}
 	desc = fmt.Sprintf("node %q region %q cluster address %q dr replica %t: %s", a.NodeID, a.Region, a.ClusterAddr, a.NonVoter, desc)
-	rec := &audit.Record{
-		Time: audit.FormatTime(a.Time), OperationName: "ClusterJoin", Category: "AuditEvent",
-		ResultType: map[bool]string{true: "Success", false: "Failure"}[a.Status < 400], ResultSignature: http.StatusText(a.Status),
-		ResultDescription: desc, CallerIPAddress: ip, RequestID: "sys-ClusterJoin",
-		Properties: audit.Properties{ID: a.NodeID, HTTPStatusCode: a.Status, RequestURI: c.cfg.PublicURL + "/sys/cluster/join"},
-	}
+	rec := sysRecord(a.Time, "ClusterJoin", a.Status, ip, c.cfg.PublicURL+"/sys/cluster/join")
+	rec.ResultDescription, rec.Properties.ID = desc, a.NodeID
 	if err := c.auditLog().Write(ctx, rec); err != nil {
 		return fmt.Errorf("auditing a join attempt: %w", err)
 	}

@@ -234,20 +234,27 @@ func (c *core) fail(w http.ResponseWriter, status int, code, msg string) {
 // auditOperator records an operator-socket call (snapshot save and restore, cluster membership):
 // the socket's file mode is its authentication, so the record names the socket as the caller.
 func (c *core) auditOperator(ctx context.Context, op string, status int) error {
-	return c.auditLog().Write(ctx, &audit.Record{
-		Time: audit.FormatTime(time.Now()), OperationName: op, Category: "AuditEvent",
-		ResultType: map[bool]string{true: "Success", false: "Failure"}[status < 400], ResultSignature: http.StatusText(status),
-		CallerIPAddress: "operator-socket", RequestID: "sys-" + op,
-		Properties: audit.Properties{HTTPStatusCode: status, RequestURI: "unix:" + cluster.SocketPath(c.cfg.DataDir)},
-	})
+	return c.auditLog().Write(ctx, sysRecord(time.Now(), op, status, "operator-socket", "unix:"+cluster.SocketPath(c.cfg.DataDir)))
+}
+
+// sysRecord is the audit record of a system operation (seal, operator, cluster membership):
+// no token identity, the outcome from the status answered.
+func sysRecord(at time.Time, op string, status int, callerIP, uri string) *audit.Record {
+	result := "Success"
+	if status >= 400 {
+		result = "Failure"
+	}
+	return &audit.Record{
+		Time: audit.FormatTime(at), OperationName: op, Category: "AuditEvent",
+		ResultType: result, ResultSignature: http.StatusText(status),
+		CallerIPAddress: callerIP, RequestID: "sys-" + op,
+		Properties: audit.Properties{HTTPStatusCode: status, RequestURI: uri},
+	}
 }
 
 // auditSys records an unauthenticated seal operation; failure to audit refuses it.
 func (c *core) auditSys(r *http.Request, op string, status int) error {
-	return c.auditLog().Write(r.Context(), &audit.Record{
-		Time: audit.FormatTime(time.Now()), OperationName: op, Category: "AuditEvent",
-		ResultType: map[bool]string{true: "Success", false: "Failure"}[status < 400], ResultSignature: http.StatusText(status),
-		CallerIPAddress: r.RemoteAddr, RequestID: "sys-" + op,
-		Properties: audit.Properties{HTTPStatusCode: status, RequestURI: "https://" + r.Host + r.URL.RequestURI(), ClientInfo: r.UserAgent()},
-	})
+	rec := sysRecord(time.Now(), op, status, r.RemoteAddr, "https://"+r.Host+r.URL.RequestURI())
+	rec.Properties.ClientInfo = r.UserAgent()
+	return c.auditLog().Write(r.Context(), rec)
 }

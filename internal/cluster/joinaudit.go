@@ -50,8 +50,7 @@ func (n *Node) auditJoin(w http.ResponseWriter, r *http.Request, req *joinReques
 	}
 	if err != nil {
 		n.log.Error("join answered 503: the attempt could not be audited", "node_id", a.NodeID, "status", a.Status, "err", err)
-		w.Header().Set("Retry-After", "1")
-		joinFail(w, http.StatusServiceUnavailable, "The join attempt could not be recorded in the audit log; retry with a new token.")
+		refuseUnaudited(w, "The join attempt could not be recorded in the audit log; retry with a new token.")
 		return
 	}
 	buf.sendTo(w)

@@ -18,10 +18,7 @@ type OperatorAuditFunc func(ctx context.Context, op string, status int) error
 // audit refuses every call: an operator call is never served unaudited.
 func AuditOperation(audit OperatorAuditFunc, op string, streaming bool, fn http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		refuse := func() {
-			w.Header().Set("Retry-After", "1")
-			opFail(w, http.StatusServiceUnavailable, errAuditUnavailableOp)
-		}
+		refuse := func() { refuseUnaudited(w, errAuditUnavailableOp.Error()) }
 		ctx := context.WithoutCancel(r.Context())
 		if audit == nil {
 			refuse()
@@ -46,6 +43,12 @@ func AuditOperation(audit OperatorAuditFunc, op string, streaming bool, fn http.
 }
 
 var errAuditUnavailableOp = errors.New("the operator call could not be recorded in the audit log; nothing was answered")
+
+// refuseUnaudited answers 503 in place of an answer whose audit record could not be written.
+func refuseUnaudited(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", "1")
+	opFail(w, http.StatusServiceUnavailable, errors.New(msg))
+}
 
 // answerBuffer holds a handler's answer until its audit record is written.
 type answerBuffer struct {

@@ -53,10 +53,6 @@ type overlay struct {
 func (o *overlay) lookup(key string) (memEntry, bool) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	return o.lookupLocked(key)
-}
-
-func (o *overlay) lookupLocked(key string) (memEntry, bool) {
 	if e, ok := o.mem.get(key); ok {
 		return e, true
 	}
