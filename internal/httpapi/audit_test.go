@@ -113,6 +113,9 @@ type testAPI struct {
 	svc   *service.Service
 	token string
 	admin context.Context
+	// the bootstrap admin's credential and tenant, for token requests
+	clientID, clientSecret, tenantID string
+	armToken                         string // a management-plane token of the admin
 }
 
 func newTestAPI(t testing.TB, sink httpapi.AuditLog) *testAPI {
@@ -157,7 +160,12 @@ func newTestAPI(t testing.TB, sink httpapi.AuditLog) *testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testAPI{h: h, svc: svc, token: tok.AccessToken, admin: admin}
+	armTok, err := ids.ClientCredentials(ctx, ids.TenantID(), boot.ClientID, boot.ClientSecret, "https://management.azure.com/.default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testAPI{h: h, svc: svc, token: tok.AccessToken, admin: admin, armToken: armTok.AccessToken,
+		clientID: boot.ClientID, clientSecret: boot.ClientSecret, tenantID: ids.TenantID()}
 }
 
 // /health says when the store has stopped accepting writes, and recovers with it.

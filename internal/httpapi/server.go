@@ -238,7 +238,7 @@ func (s *Server) record(r *http.Request, ri *reqInfo, status int, start time.Tim
 			ID:             ri.objectID,
 			ClientInfo:     r.UserAgent(),
 			HTTPStatusCode: status,
-			RequestURI:     "https://" + r.Host + requestTarget(r),
+			RequestURI:     "https://" + r.Host + audit.RedactURI(requestTarget(r)), // no query secrets
 		},
 	}
 	if rec.ResourceID == "" {
