@@ -56,6 +56,7 @@ func NewCommand() *cobra.Command {
 	f.IntVar(&cfg.VaultRequestsPer10s, "vault-requests-per-10s", cfg.VaultRequestsPer10s, "per-vault request budget per 10 seconds (0 disables throttling)")
 	f.DurationVar(&cfg.PurgeInterval, "purge-interval", cfg.PurgeInterval, "how often expired soft-deleted objects are purged")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	f.StringVar(&cfg.AdminCredentialFile, "admin-credential-file", "", "write the bootstrap admin credential here (outside the data folder) when it is created")
 	addClusterFlags(cmd, &cfg.Cluster)
 	addSnapshotFlags(cmd, &cfg.Snapshots, &cfg.Metrics)
 	return cmd
@@ -75,4 +76,5 @@ func overlayFlags(cmd *cobra.Command, file, flags *config.Config) {
 	set("vault-requests-per-10s", func() { file.VaultRequestsPer10s = flags.VaultRequestsPer10s })
 	set("purge-interval", func() { file.PurgeInterval = flags.PurgeInterval })
 	set("log-level", func() { file.LogLevel = flags.LogLevel })
+	set("admin-credential-file", func() { file.AdminCredentialFile = flags.AdminCredentialFile })
 }

@@ -2,16 +2,13 @@ package app
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +40,9 @@ type core struct {
 	sealCfg     *seal.Config
 	unsealer    *seal.Unsealer
 	initialized bool
+
+	stageMu sync.Mutex  // guards staged; taken after mu or alone (Raft's apply goroutine), never before mu
+	staged  *stagedRoot // a rekey's new root key before its commit (rootkey.go)
 }
 
 // start reads the recorded seal, initializes a new data folder for auto-unsealing seals, and
@@ -50,6 +50,12 @@ type core struct {
 func (c *core) start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if f := c.cfg.AdminCredentialFile; f != "" && insideDir(f, c.cfg.DataDir) {
+		return fmt.Errorf("admin_credential_file: %s is inside the data folder %s; name a path outside it", f, c.cfg.DataDir)
+	}
+	if n := clusterNode(c.st); n != nil {
+		n.SetRootKeyStager(c)
+	}
 	sc, err := seal.LoadConfig(ctx, c.st)
 	switch {
 	case errors.Is(err, seal.ErrNoConfig):
@@ -107,19 +113,23 @@ func (c *core) autoRootKey(ctx context.Context, sc seal.Config) ([]byte, error) 
 		if err != nil {
 			return nil, err
 		}
-		// A rekey that died between writing the new key file and renaming it leaves the keyring
-		// under the key in "<key_file>.next".
+		// A rekey that died after committing the keyring under the key in "<key_file>.next" but
+		// before renaming it into place (or a cluster member that was down when the commit
+		// reached it) finds the new key there.
+		path := c.sealKeyFile()
+		keyring.RemoveKeyFileTemps(path)
+		keyring.RemoveKeyFileTemps(path + ".next")
 		if _, lerr := keyring.Load(ctx, c.st, root); errors.Is(lerr, keyring.ErrWrongRootKey) {
-			if b, err := os.ReadFile(c.sealKeyFile() + ".next"); err == nil {
-				if next, err := hex.DecodeString(strings.TrimSpace(string(b))); err == nil {
-					if _, err := keyring.Load(ctx, c.st, next); err == nil {
-						c.log.Warn("finishing an interrupted rekey: using the new key file")
-						if err := os.Rename(c.sealKeyFile()+".next", c.sealKeyFile()); err != nil {
-							return nil, fmt.Errorf("finishing rekey: %w", err)
-						}
-						return next, nil
+			if next, err := keyring.ReadKeyFile(path + ".next"); err == nil {
+				if _, err := keyring.Load(ctx, c.st, next); err == nil {
+					c.log.Warn("finishing an interrupted rekey: using the new key file")
+					if err := keyring.PromoteKeyFile(path+".next", path, next); err != nil {
+						return nil, fmt.Errorf("finishing rekey: %w", err)
 					}
+					clear(root)
+					return next, nil
 				}
+				clear(next)
 			}
 		}
 		return root, nil
@@ -145,6 +155,7 @@ func (c *core) sealed() bool { return c.active.Load() == nil }
 // seal drops the unsealed state: keys leave memory (as far as Go allows) and every API request
 // is refused until the next unseal.
 func (c *core) seal() {
+	c.dropStagedMemory()
 	if u := c.active.Swap(nil); u != nil {
 		u.close()
 		c.log.Warn("strongroom sealed")

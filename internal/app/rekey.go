@@ -3,9 +3,8 @@ package app
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/strongroom/strongroom/internal/seal"
@@ -14,6 +13,7 @@ import (
 // rekey replaces the root key and re-seals the keyring under it, closing an erasure epoch (see
 // docs/security-model.md): shamir gets new shares (the old ones stop working), file gets a new
 // key file, pkcs11 gets a new root key wrapped by a new HSM key and the old HSM key is destroyed.
+// In a cluster every member stages the new key before the commit (rootkey.go).
 func (c *core) rekey(ctx context.Context, shares, threshold int) (map[string]any, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -33,35 +33,24 @@ func (c *core) rekey(ctx context.Context, shares, threshold int) (map[string]any
 		}
 		defer clear(root)
 		sc.Shares, sc.Threshold = shares, threshold
-		if err := u.kr.Rekey(ctx, root, seal.SaveOp(sc)); err != nil {
+		note, err := c.replaceRootKey(ctx, u, root, sc)
+		if err != nil {
 			return nil, err
 		}
-		c.sealCfg = &sc
-		c.unsealer = seal.NewUnsealer(threshold)
 		c.log.Warn("root key replaced: the previous unseal shares no longer work", "shares", shares, "threshold", threshold)
-		return map[string]any{"keys_base64": keys, "secret_shares": shares, "secret_threshold": threshold}, nil
+		return withNote(map[string]any{"keys_base64": keys, "secret_shares": shares, "secret_threshold": threshold}, note), nil
 	case "file":
-		root := make([]byte, 32)
-		if _, err := rand.Read(root); err != nil {
+		root, err := newRootKey()
+		if err != nil {
 			return nil, err
 		}
 		defer clear(root)
-		path := c.sealKeyFile()
-		next := path + ".next"
-		// The new key file is written first: if the process dies before the rename, start-up
-		// finds it and tries it when the old key does not open the keyring.
-		if err := os.WriteFile(next, []byte(hex.EncodeToString(root)+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("writing new key file: %w", err)
-		}
-		if err := u.kr.Rekey(ctx, root, seal.SaveOp(sc)); err != nil {
-			os.Remove(next)
+		note, err := c.replaceRootKey(ctx, u, root, sc)
+		if err != nil {
 			return nil, err
 		}
-		if err := os.Rename(next, path); err != nil {
-			return nil, fmt.Errorf("replacing key file: %w", err)
-		}
-		c.log.Warn("root key replaced in the key file", "key_file", path)
-		return map[string]any{"rekeyed": true, "type": "file"}, nil
+		c.log.Warn("root key replaced in the key file", "key_file", c.sealKeyFile())
+		return withNote(map[string]any{"rekeyed": true, "type": "file"}, note), nil
 	case "pkcs11":
 		h, err := openHSM(c.cfg.Seal.PKCS11)
 		if err != nil {
@@ -77,8 +66,8 @@ func (c *core) rekey(ctx context.Context, shares, threshold int) (map[string]any
 		if err != nil {
 			return nil, err
 		}
-		root := make([]byte, 32)
-		if _, err := rand.Read(root); err != nil {
+		root, err := newRootKey()
+		if err != nil {
 			return nil, err
 		}
 		defer clear(root)
@@ -87,25 +76,42 @@ func (c *core) rekey(ctx context.Context, shares, threshold int) (map[string]any
 			return nil, err
 		}
 		sc.KeyLabel, sc.WrappedRootKey = label, wrapped
-		if err := u.kr.Rekey(ctx, root, seal.SaveOp(sc)); err != nil {
-			_ = h.ctx.DestroyObject(h.session, newKey)
+		note, err := c.replaceRootKey(ctx, u, root, sc)
+		if err != nil {
+			if clusterNode(c.st) == nil { // in a cluster the commit may still land: keep the key
+				_ = h.ctx.DestroyObject(h.session, newKey)
+			}
 			return nil, err
 		}
-		c.sealCfg = &sc
 		if oldKey != 0 {
 			if err := h.ctx.DestroyObject(h.session, oldKey); err != nil {
 				c.log.Error("the new root key is in place but the old HSM key could not be destroyed; destroy it by hand", "err", err)
 			}
 		}
-		return map[string]any{"rekeyed": true, "type": "pkcs11", "keyLabel": label}, nil
+		return withNote(map[string]any{"rekeyed": true, "type": "pkcs11", "keyLabel": label}, note), nil
 	}
 	return nil, fmt.Errorf("rekeying the %s seal is not supported", sc.Type)
 }
 
+func newRootKey() ([]byte, error) {
+	root := make([]byte, 32)
+	if _, err := rand.Read(root); err != nil {
+		return nil, fmt.Errorf("generating root key: %w", err)
+	}
+	return root, nil
+}
+
+func withNote(out map[string]any, note string) map[string]any {
+	if note != "" {
+		out["warning"] = note
+	}
+	return out
+}
+
 // migrate moves the data folder to another seal type in one atomic write: a new root key, the
-// keyring re-sealed under it and the new seal configuration recorded together. Until that write
-// the old seal unseals as before; after it, only the new one does, and the server's config file
-// must name the new type before the next start.
+// keyring re-sealed under it and the new seal configuration recorded together (staged on every
+// member first, as for rekey). Until that write the old seal unseals as before; after it, only
+// the new one does, and every node's config file must name the new type before its next start.
 func (c *core) migrate(ctx context.Context, to string, shares, threshold int) (map[string]any, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -132,13 +138,8 @@ func (c *core) migrate(ctx context.Context, to string, shares, threshold int) (m
 		next = seal.Config{Type: "shamir", Shares: shares, Threshold: threshold}
 		out["keys_base64"], out["secret_shares"], out["secret_threshold"] = keys, shares, threshold
 	case "file":
-		root = make([]byte, 32)
-		if _, err := rand.Read(root); err != nil {
+		if root, err = newRootKey(); err != nil {
 			return nil, err
-		}
-		tmp := c.sealKeyFile() + ".next"
-		if err := os.WriteFile(tmp, []byte(hex.EncodeToString(root)+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("writing key file: %w", err)
 		}
 		next = seal.Config{Type: "file"}
 	case "pkcs11":
@@ -156,24 +157,17 @@ func (c *core) migrate(ctx context.Context, to string, shares, threshold int) (m
 		return nil, fmt.Errorf("unknown seal type %q (want file, shamir or pkcs11)", to)
 	}
 	defer clear(root)
-	if err := u.kr.Rekey(ctx, root, seal.SaveOp(next)); err != nil {
-		os.Remove(c.sealKeyFile() + ".next")
+	admin, _ := readAdminFile(filepath.Join(c.cfg.DataDir, "admin.json"))
+	note, err := c.replaceRootKey(ctx, u, root, next)
+	if err != nil {
 		return nil, err
 	}
-	if to == "file" {
-		if err := os.Rename(c.sealKeyFile()+".next", c.sealKeyFile()); err != nil {
-			return nil, fmt.Errorf("installing key file: %w", err)
-		}
+	if admin != nil && to != "file" {
+		// finishStage removed it: the caller gets it once so it is not lost.
+		out["admin"] = admin
+		out["adminFileRemoved"] = "admin.json was removed from the data folder of every member: keep this credential outside it"
 	}
-	if from == "file" {
-		_ = os.Remove(c.sealKeyFile()) // it no longer opens this keyring
-	}
-	c.sealCfg = &next
-	c.cfg.Seal.Type = to
-	if to == "shamir" {
-		c.unsealer = seal.NewUnsealer(threshold)
-	}
-	out["next"] = "set seal.type: " + to + " in the server's config file before the next start"
+	out["next"] = "set seal.type: " + to + " in the config file of every server before its next start"
 	c.log.Warn("seal migrated; update seal.type in the config before the next start", "from", from, "to", to)
-	return out, nil
+	return withNote(out, note), nil
 }

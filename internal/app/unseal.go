@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -56,6 +55,7 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 	if err != nil {
 		return nil, err
 	}
+	kr.SetStagedRoot(c.stagedRootKey) // a cluster rekey's new key, before its commit arrives
 	if newSeal != nil {
 		c.sealCfg, c.initialized = newSeal, true
 	}
@@ -70,12 +70,8 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 	var shown *identity.Bootstrap
 	if created {
 		shown = &boot
-		if c.cfg.Seal.Type != "shamir" {
-			if err := writeAdminFile(filepath.Join(c.cfg.DataDir, "admin.json"), boot); err != nil {
-				return nil, err
-			}
-			fmt.Fprintf(c.stdout, "Strongroom initialized %s.\nBootstrap admin service principal (shown once; also in %s, mode 0600):\n  tenantId:       %s\n  subscriptionId: %s\n  clientId:       %s\n  clientSecret:   %s\n",
-				c.cfg.DataDir, filepath.Join(c.cfg.DataDir, "admin.json"), boot.TenantID, boot.SubscriptionID, boot.ClientID, boot.ClientSecret)
+		if err := c.showBootstrap(boot); err != nil {
+			return nil, err
 		}
 	}
 	if !activate {
@@ -161,7 +157,8 @@ func (c *core) runCompactor(ctx context.Context, cs compactStore, wake <-chan st
 }
 
 // serveInit initializes a Shamir server: it makes the root key, splits it into shares, creates
-// the keyring and the bootstrap admin, and returns both once. The server stays sealed.
+// the keyring and the bootstrap admin, and returns both once. The server stays sealed. Every
+// answer, a malformed body included, is audited before it is sent (answerSys).
 func (c *core) serveInit(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Shares        int      `json:"secret_shares"`
@@ -170,21 +167,22 @@ func (c *core) serveInit(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 	if err := json.Unmarshal(body, &req); err != nil {
-		c.fail(w, 400, "BadParameter", "The request body must be JSON with secret_shares and secret_threshold.")
+		c.answerSys(w, r, "Init", 400, errorBody("BadParameter", "The request body must be JSON with secret_shares and secret_threshold."))
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	status := 200
-	defer func() { _ = c.auditSys(r, "Init", status) }()
 	if c.cfg.Seal.Type != "shamir" {
-		status = 400
-		c.fail(w, status, "BadParameter", "Only a server configured with the shamir seal is initialized by operators; this one uses the "+c.cfg.Seal.Type+" seal.")
+		c.answerSys(w, r, "Init", 400, errorBody("BadParameter", "Only a server configured with the shamir seal is initialized by operators; this one uses the "+c.cfg.Seal.Type+" seal."))
 		return
 	}
 	if c.initialized {
-		status = 409
-		c.fail(w, status, "Conflict", "Strongroom is already initialized.")
+		c.answerSys(w, r, "Init", 409, errorBody("Conflict", "Strongroom is already initialized."))
+		return
+	}
+	if !c.audit.Healthy() {
+		// Shares made now could not be handed out: refuse before anything is stored.
+		c.answerSys(w, r, "Init", 503, errorBody("ServiceUnavailable", "The audit log is unavailable; nothing was initialized."))
 		return
 	}
 	root, shares, err := seal.SplitRootKey(req.Shares, req.Threshold)
@@ -196,15 +194,13 @@ func (c *core) serveInit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		status = 400
-		c.fail(w, status, "BadParameter", err.Error())
+		c.answerSys(w, r, "Init", 400, errorBody("BadParameter", err.Error()))
 		return
 	}
 	boot, err := c.unsealInit(r.Context(), root, &seal.Config{Type: "shamir", Shares: req.Shares, Threshold: req.Threshold}, false)
 	if err != nil {
-		status = 500
 		c.log.Error("initializing", "err", err)
-		c.fail(w, status, "InternalServerError", "Initialization failed; see the server log.")
+		c.answerSys(w, r, "Init", 500, errorBody("InternalServerError", "Initialization failed; see the server log."))
 		return
 	}
 	c.unsealer = seal.NewUnsealer(req.Threshold)
@@ -216,7 +212,26 @@ func (c *core) serveInit(w http.ResponseWriter, r *http.Request) {
 		resp["admin"] = map[string]string{"tenantId": boot.TenantID, "subscriptionId": boot.SubscriptionID, "clientId": boot.ClientID, "clientSecret": boot.ClientSecret}
 	}
 	c.log.Info("strongroom initialized with the shamir seal; it stays sealed until unsealed", "shares", req.Shares, "threshold", req.Threshold)
-	c.writeJSON(w, status, resp)
+	if !c.answerSys(w, r, "Init", 200, resp) {
+		c.log.Error("the data folder was initialized but its shares were withheld because the answer could not be audited: remove the data folder and initialize again")
+	}
+}
+
+// answerSys audits a seal operation's outcome, then sends body; when the record cannot be
+// written it answers 503 instead (fail-closed) and returns false.
+func (c *core) answerSys(w http.ResponseWriter, r *http.Request, op string, status int, body any) bool {
+	if err := c.auditSys(r, op, status); err != nil {
+		c.log.Error("auditing a seal operation failed: the answer is withheld", "op", op, "err", err)
+		w.Header().Set("Retry-After", "5")
+		c.writeJSON(w, http.StatusServiceUnavailable, errorBody("ServiceUnavailable", "The request could not be audited, so it was not answered; retry later."))
+		return false
+	}
+	c.writeJSON(w, status, body)
+	return true
+}
+
+func errorBody(code, msg string) map[string]any {
+	return map[string]any{"error": map[string]string{"code": code, "message": msg}}
 }
 
 // serveUnseal takes one share (Shamir) or re-runs an auto-unsealing seal.
@@ -227,21 +242,17 @@ func (c *core) serveUnseal(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 	if len(body) > 0 && json.Unmarshal(body, &req) != nil {
-		c.fail(w, 400, "BadParameter", "The request body must be JSON: {\"key\": \"<share>\"}.")
+		c.answerSys(w, r, "Unseal", 400, errorBody("BadParameter", "The request body must be JSON: {\"key\": \"<share>\"}."))
 		return
 	}
 	c.mu.Lock()
 	status, code, msg := c.unsealLocked(r.Context(), req.Key, req.Reset)
 	c.mu.Unlock()
-	if err := c.auditSys(r, "Unseal", status); err != nil {
-		c.fail(w, 500, "InternalServerError", "The request could not be audited.")
-		return
-	}
 	if status >= 400 {
-		c.fail(w, status, code, msg)
+		c.answerSys(w, r, "Unseal", status, errorBody(code, msg))
 		return
 	}
-	c.writeJSON(w, status, c.status())
+	c.answerSys(w, r, "Unseal", status, c.status())
 }
 
 func (c *core) unsealLocked(ctx context.Context, key string, reset bool) (int, string, string) {
@@ -257,8 +268,9 @@ func (c *core) unsealLocked(ctx context.Context, key string, reset bool) (int, s
 			err = c.unsealWith(ctx, root, nil)
 		}
 		if err != nil {
-			c.log.Error("unsealing", "err", err)
-			return 503, "ServiceUnavailable", "Unsealing with the " + c.sealCfg.Type + " seal failed: " + err.Error()
+			// The detail (HSM and PKCS#11 messages, file paths) stays in the server log.
+			c.log.Error("unsealing", "seal", c.sealCfg.Type, "err", err)
+			return 503, "ServiceUnavailable", "The " + c.sealCfg.Type + " seal could not release the root key; the server log says why. Fix the cause and retry."
 		}
 		return 200, "", ""
 	}
@@ -268,6 +280,10 @@ func (c *core) unsealLocked(ctx context.Context, key string, reset bool) (int, s
 	}
 	root, err := c.unsealer.Add(key)
 	if err != nil {
+		if !errors.Is(err, seal.ErrBadShare) {
+			c.log.Error("unsealing", "err", err)
+			err = seal.ErrBadShare
+		}
 		return 400, "BadParameter", "The unseal share was rejected: " + err.Error() + "."
 	}
 	if root == nil {

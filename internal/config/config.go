@@ -41,6 +41,10 @@ type Config struct {
 	WALCheckpointBytes int64 `yaml:"wal_checkpoint_bytes"`
 	// Seal selects how the root key is kept: "file" (default), "shamir" or "pkcs11".
 	Seal SealConfig `yaml:"seal"`
+	// AdminCredentialFile, when set, is where the bootstrap admin's credential is written (mode
+	// 0600) when it is created; it must lie outside the data folder. Unset, the file seal writes
+	// <data_dir>/admin.json and the other seals write it nowhere (it is shown once).
+	AdminCredentialFile string `yaml:"admin_credential_file"`
 	// Mlock locks all of the process's memory (mlockall) so keys never reach swap. It also locks
 	// bbolt's memory map, so the store's size counts against RLIMIT_MEMLOCK: enable it only with
 	// enough locked-memory allowance (Vault documents the same caveat). Default false.

@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/strongroom/strongroom/internal/store"
 )
@@ -93,6 +94,8 @@ type Keyring struct {
 	root cipher.AEAD
 	mu   sync.RWMutex
 	cur  *state
+	// staged is a cluster-wide rekey's new root key, tried when root stops opening the keyring.
+	staged atomic.Pointer[stagedHook]
 }
 
 // ErrNotInitialized means the store has no keyring yet.
@@ -158,7 +161,10 @@ func (k *Keyring) Reload(ctx context.Context) error {
 	}
 	pt, err := k.rootAEAD().Open(nil, raw[1:1+nonceSize], raw[1+nonceSize:], []byte("strongroom/keyring/v1"))
 	if err != nil {
-		return ErrWrongRootKey
+		var ok bool
+		if pt, ok = k.openStaged(raw); !ok {
+			return ErrWrongRootKey
+		}
 	}
 	var r ring
 	err = json.Unmarshal(pt, &r)
