@@ -46,10 +46,13 @@ func (s *Service) RevokeBackupKey(ctx context.Context, id uint32) error {
 	if err := s.operator(ctx, "backupkeys/delete"); err != nil {
 		return err
 	}
-	if err := s.kr.RevokeBackupKey(ctx, id); err != nil {
-		return newErr(ErrNotFound, "BackupKeyNotFound", "", "Backup key %d does not exist or is already revoked.", id)
-	}
-	return nil
+	// Older keyring records still hold the key until the store is erased (destroy.go).
+	return s.destroy(func() error {
+		if err := s.kr.RevokeBackupKey(ctx, id); err != nil {
+			return newErr(ErrNotFound, "BackupKeyNotFound", "", "Backup key %d does not exist or is already revoked.", id)
+		}
+		return nil
+	})
 }
 
 // Compactor is implemented by stores that can rewrite their file to drop freed pages.
@@ -240,7 +243,14 @@ func (s *Service) RetireOldTerms(ctx context.Context) ([]uint32, error) {
 	if stale > 0 {
 		return nil, newErr(ErrConflict, "RewrapIncomplete", "", "%d records still use an older keyring term; run rewrap to completion first.", stale)
 	}
-	return s.kr.RetireTerms(ctx)
+	// Older keyring records still hold the terms, and freed pages the data keys wrapped under
+	// them, until the store is erased (destroy.go).
+	var gone []uint32
+	err = s.destroy(func() (err error) {
+		gone, err = s.kr.RetireTerms(ctx)
+		return err
+	})
+	return gone, err
 }
 
 // AuthorizeSeal checks that the caller may seal the server.

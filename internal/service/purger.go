@@ -50,7 +50,7 @@ func (s *Service) PurgeExpired(ctx context.Context) (secrets, vaults int, err er
 		}
 		for _, d := range expired {
 			// A concurrent recover changes the head; the guarded purge then skips it.
-			if perr := s.purgeSecret(ctx, v, d.name, d.raw); perr == nil {
+			if perr := s.destroySecret(ctx, v, d.name, d.raw); perr == nil {
 				secrets++
 			} else if perr != errRetry {
 				return secrets, vaults, perr

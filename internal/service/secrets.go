@@ -490,11 +490,11 @@ func (s *Service) DeleteSecret(ctx context.Context, vaultName, name string) (Sec
 		if err != nil {
 			return err
 		}
-		hk := headKey(v, name)
 		if !v.SoftDeleteOn() {
 			out = s.secret(v, h.Name, h.Item, false, nil)
-			return s.apply(ctx, []store.Op{store.RequireEqual(hk, raw), store.Delete(hk), store.DeletePrefix(versionPrefix(v, name))})
+			return s.destroySecret(ctx, v, name, raw) // erased as a purge is (destroy.go)
 		}
+		hk := headKey(v, name)
 		now := s.now()
 		h.Deleted = &Deletion{DeletedDate: now.Unix(), ScheduledPurgeDate: now.Add(time.Duration(v.RetentionDays()) * 24 * time.Hour).Unix()}
 		ops, err := s.sealOps(ctx, v, []sealed{{hk, h}})
@@ -576,17 +576,8 @@ func (s *Service) PurgeDeletedSecret(ctx context.Context, vaultName, name string
 		if err != nil {
 			return err
 		}
-		return s.purgeSecret(ctx, v, name, raw)
+		return s.destroySecret(ctx, v, name, raw)
 	})
-}
-
-func (s *Service) purgeSecret(ctx context.Context, v *Vault, name string, headRaw []byte) error {
-	hk := headKey(v, name)
-	if err := s.apply(ctx, []store.Op{store.RequireEqual(hk, headRaw), store.Delete(hk), store.DeletePrefix(versionPrefix(v, name))}); err != nil {
-		return err
-	}
-	s.erased()
-	return nil
 }
 
 // ListSecrets lists live secrets (latest version metadata, no values).

@@ -337,17 +337,12 @@ func (s *Service) PurgeDeletedVault(ctx context.Context, location, name string) 
 	return s.purgeVaultLocked(ctx, v)
 }
 
-// purgeVaultLocked deletes the vault's records (each sealed under its own data key) and its
-// entry in one batch, then asks the store to erase the freed pages. The caller holds vaultWrite.
+// purgeVaultLocked destroys the vault (destroyVault) and drops it from the cache. The caller
+// holds vaultWrite.
 func (s *Service) purgeVaultLocked(ctx context.Context, v *Vault) error {
-	err := s.apply(ctx, []store.Op{
-		store.DeletePrefix("v/" + v.ID + "/"),
-		store.Delete(vaultPrefix + strings.ToLower(v.Name)),
-	})
-	if err != nil {
+	if err := s.destroyVault(ctx, v); err != nil {
 		return err
 	}
-	s.erased()
 	s.vaultMu.Lock()
 	delete(s.vaults, strings.ToLower(v.Name))
 	s.vaultMu.Unlock()

@@ -123,23 +123,19 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) { return s.tx.WriteTo(w) 
 func (s *Snapshot) Close() error { return s.tx.Rollback() }
 
 // Restore replaces the whole store with a file written by Snapshot.WriteTo. The new content is
-// written to a temporary file, fsynced and checked (it must open as a store of this format) before
-// it replaces the current file, so a truncated or foreign stream leaves the store unchanged.
-// Readers wait for the swap; in-flight group commits finish first.
+// written to a temporary file, fsynced, checked (it must open as a store of this format) and
+// rewritten with live pages only (stageRestore) before it replaces the current file, so a
+// truncated or foreign stream leaves the store unchanged and no record deleted before the
+// snapshot comes back in free pages. The replaced file is unlinked. Readers wait for the swap;
+// in-flight group commits finish first.
 func (d *DB) Restore(r io.Reader) error {
 	if d.wal != nil {
 		return errors.New("restoring: use RestoreLive on a store with a write-ahead log")
 	}
 	path := d.db.Path()
-	tmp := path + ".restore"
-	_ = os.Remove(tmp)
-	if err := writeFileSync(tmp, r); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("restoring: %w", err)
-	}
-	if err := checkFormat(tmp); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("restoring: %w", err)
+	tmp, err := stageRestore(path, r)
+	if err != nil {
+		return err
 	}
 	d.closeMu.Lock()
 	defer d.closeMu.Unlock()

@@ -8,25 +8,21 @@ import (
 )
 
 // RestoreLive replaces the whole store of a running single-node server with a file written by
-// Snapshot.WriteTo. Like Restore, the new content is written to a temporary file, fsynced and
-// checked before anything changes; the swap itself runs on the commit loop (as compaction does),
-// so no group commit is in flight, and readers wait for it. Batches queued after it apply to the
-// restored file.
+// Snapshot.WriteTo. Like Restore, the new content is written to a temporary file, fsynced,
+// checked and rewritten with live pages only before anything changes; the swap itself runs on
+// the commit loop (as compaction does), so no group commit is in flight, and readers wait for
+// it. Batches queued after it apply to the restored file. A restore destroys every record the
+// snapshot lacks, so it erases as a compaction does: the old file is unlinked and the log's
+// segments are zeroed.
 func (d *DB) RestoreLive(ctx context.Context, r io.Reader) error {
 	d.closeMu.RLock()
 	path := d.db.Path()
 	d.closeMu.RUnlock()
-	tmp := path + ".restore"
-	_ = os.Remove(tmp)
-	if err := writeFileSync(tmp, r); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("restoring: %w", err)
+	tmp, err := stageRestore(path, r)
+	if err != nil {
+		return err
 	}
-	if err := checkFormat(tmp); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("restoring: %w", err)
-	}
-	err := d.submit(ctx, &request{err: make(chan error, 1), run: func() error { return d.swapIn(tmp) }})
+	err = d.submit(ctx, &request{err: make(chan error, 1), run: func() error { return d.swapIn(tmp) }})
 	if err != nil {
 		os.Remove(tmp)
 	}
@@ -47,5 +43,9 @@ func (d *DB) swapIn(tmp string) error {
 			return fmt.Errorf("restoring: %w", err)
 		}
 	}
-	return d.swapLocked(tmp, d.db.Path())
+	if err := d.swapLocked(tmp, d.db.Path()); err != nil {
+		return err
+	}
+	// The segments, all flushed, still hold pre-restore batches until they are recycled.
+	return d.scrubWAL()
 }

@@ -1,0 +1,51 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/strongroom/strongroom/internal/store"
+)
+
+// Destroying records. Deleting a key does not remove its bytes: bbolt keeps freed pages as they
+// were and the write-ahead log keeps every logged batch until its segment is recycled, so a
+// deleted record's ciphertext and wrapped data key stay in the data folder until the store is
+// compacted (docs/security-model.md, "Purge"). Every path that destroys a secret, a vault or
+// key material therefore goes through destroy, which asks for that erasure after the write;
+// TestDestroyOnlyHere keeps deletes of records out of the other files.
+
+// destroy runs write, which destroys ciphertext or key material, and then asks the store to
+// erase the freed storage. A refusal (a domain error or a lost compare-and-set) changed
+// nothing and erases nothing; any other failure may have been applied (a replicated write
+// whose answer was lost), so it erases too: a needless compaction costs only time.
+func (s *Service) destroy(write func() error) error {
+	err := write()
+	var de *Error
+	if err == nil || (!errors.Is(err, errRetry) && !errors.As(err, &de)) {
+		s.erased()
+	}
+	return err
+}
+
+// destroySecret removes every record of a secret (its head and each version) in one batch
+// guarded by the head the caller read, then erases them. Hard delete, purge and the purger
+// all end here.
+func (s *Service) destroySecret(ctx context.Context, v *Vault, name string, headRaw []byte) error {
+	hk := headKey(v, name)
+	return s.destroy(func() error {
+		return s.apply(ctx, []store.Op{store.RequireEqual(hk, headRaw), store.Delete(hk), store.DeletePrefix(versionPrefix(v, name))})
+	})
+}
+
+// destroyVault removes a vault's records (each sealed under its own data key) and its entry in
+// one batch, then erases them. Vault purge, the purger and vault delete with soft delete off
+// end here. The caller holds vaultWrite.
+func (s *Service) destroyVault(ctx context.Context, v *Vault) error {
+	return s.destroy(func() error {
+		return s.apply(ctx, []store.Op{
+			store.DeletePrefix("v/" + v.ID + "/"),
+			store.Delete(vaultPrefix + strings.ToLower(v.Name)),
+		})
+	})
+}
