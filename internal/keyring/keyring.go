@@ -10,16 +10,8 @@
 // record uses any more, which (together with a new root key) is how copies made before a purge
 // become unreadable (erasure epochs, see docs/security-model.md).
 //
-// Record format, version 2:
-//
-//	byte  0       format version (2)
-//	bytes 1-4     keyring term that wraps the DEK, big-endian uint32
-//	bytes 5-64    wrapped DEK: 12-byte nonce | AES-256-GCM(term key, DEK) (32+16 bytes)
-//	bytes 65-76   12-byte nonce
-//	bytes 77-     AES-256-GCM(DEK, plaintext) ciphertext and tag
-//
-// AAD of the wrapped DEK: "strongroom/dek/v2\x00" + domain + "\x00" + storageKey.
-// AAD of the ciphertext:  "strongroom/record/v2\x00" + domain + "\x00" + storageKey.
+// The sealed record format (version 3, which adds the keyring generation to version 2) is
+// described in record.go.
 //
 // The keyring record at "sys/keyring" is a version-1 root record: byte 0 = 1, 12-byte nonce,
 // AES-256-GCM(root key, JSON ring) with AAD "strongroom/keyring/v1".
@@ -30,7 +22,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,7 +33,6 @@ import (
 )
 
 const (
-	formatV2     = 2
 	rootFormatV1 = 1
 	// KeySize is the size of root keys, terms and DEKs: AES-256.
 	KeySize    = 32
@@ -77,6 +67,10 @@ type ring struct {
 	Terms      map[uint32][]byte `json:"terms"`
 	BackupKeys map[uint32][]byte `json:"backupKeys"`
 	BackupNext uint32            `json:"backupActive"`
+	// Gen rises with every change of the ring; records carry the generation they were sealed
+	// under, so a ring replaced by an older copy is detected (record.go). 0 in rings written
+	// before generations existed.
+	Gen uint64 `json:"gen,omitempty"`
 }
 
 // state is an immutable snapshot of the ring with ready AEADs; rotation swaps in a new one.
@@ -139,7 +133,7 @@ func Open(ctx context.Context, st store.Store, rootKey []byte, extra ...store.Op
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	r := ring{Version: 1, Active: 1, Terms: map[uint32][]byte{1: randKey()}, BackupKeys: map[uint32][]byte{1: randKey()}, BackupNext: 1}
+	r := ring{Version: 1, Active: 1, Terms: map[uint32][]byte{1: randKey()}, BackupKeys: map[uint32][]byte{1: randKey()}, BackupNext: 1, Gen: 1}
 	if err := k.write(ctx, nil, r, extra...); err != nil && !errors.Is(err, store.ErrConflict) {
 		return nil, fmt.Errorf("creating keyring: %w", err)
 	}
@@ -223,6 +217,7 @@ func (k *Keyring) change(ctx context.Context, fn func(r *ring) error) error {
 	if err := fn(&r); err != nil {
 		return err
 	}
+	r.Gen++
 	if err := k.write(ctx, s.raw, r); err != nil {
 		return fmt.Errorf("storing keyring: %w", err)
 	}
@@ -310,138 +305,6 @@ func (k *Keyring) RetireTerms(ctx context.Context) ([]uint32, error) {
 		return nil
 	})
 	return gone, err
-}
-
-// Seal encrypts plaintext for storage at storageKey in domain under a fresh DEK.
-func (k *Keyring) Seal(_ context.Context, domain, storageKey string, plaintext []byte) ([]byte, error) {
-	s := k.state()
-	term := s.ring.Active
-	dek := randKey()
-	defer clear(dek)
-	out := make([]byte, headerLen, headerLen+len(plaintext)+tagSize)
-	out[0] = formatV2
-	binary.BigEndian.PutUint32(out[1:5], term)
-	w := out[5 : 5+wrappedLen]
-	if _, err := rand.Read(w[:nonceSize]); err != nil {
-		return nil, fmt.Errorf("generating nonce: %w", err)
-	}
-	var buf [aadBufLen]byte
-	s.terms[term].Seal(w[nonceSize:nonceSize], w[:nonceSize], dek, appendAAD(buf[:0], "dek", domain, storageKey))
-	nonce := out[5+wrappedLen : headerLen]
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("generating nonce: %w", err)
-	}
-	a, err := newAEAD(dek)
-	if err != nil {
-		return nil, err
-	}
-	s.deks.put(out[1:5+wrappedLen], a) // the record is usually read back soon
-	return a.Seal(out, nonce, plaintext, appendAAD(buf[:0], "record", domain, storageKey)), nil
-}
-
-// Open decrypts a record read from storageKey in domain.
-func (k *Keyring) Open(_ context.Context, domain, storageKey string, record []byte) ([]byte, error) {
-	s := k.state()
-	a, err := s.recordAEAD(domain, storageKey, record)
-	if err != nil {
-		return nil, fmt.Errorf("opening record %q: %w", storageKey, err)
-	}
-	var buf [aadBufLen]byte
-	pt, err := a.Open(nil, record[5+wrappedLen:headerLen], record[headerLen:], appendAAD(buf[:0], "record", domain, storageKey))
-	if err != nil {
-		return nil, fmt.Errorf("opening record %q: %w", storageKey, ErrDecrypt)
-	}
-	return pt, nil
-}
-
-// recordAEAD returns the AEAD of record's DEK, from the cache or by unwrapping it. A cached DEK
-// skips the wrapped key's own authentication, which is safe: the record's ciphertext is bound
-// to the same domain and storage key by its AAD, so a record moved elsewhere still fails.
-func (s *state) recordAEAD(domain, storageKey string, record []byte) (cipher.AEAD, error) {
-	if len(record) < headerLen+tagSize {
-		return nil, fmt.Errorf("record too short: %w", ErrDecrypt)
-	}
-	if record[0] != formatV2 {
-		return nil, fmt.Errorf("unsupported record format %d: %w", record[0], ErrDecrypt)
-	}
-	id := record[1 : 5+wrappedLen]
-	if a := s.deks.get(id); a != nil {
-		return a, nil
-	}
-	dek, err := s.unwrap(domain, storageKey, record)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(dek)
-	a, err := newAEAD(dek)
-	if err != nil {
-		return nil, err
-	}
-	s.deks.put(id, a)
-	return a, nil
-}
-
-func (s *state) unwrap(domain, storageKey string, record []byte) ([]byte, error) {
-	if len(record) < headerLen+tagSize {
-		return nil, fmt.Errorf("record too short: %w", ErrDecrypt)
-	}
-	if record[0] != formatV2 {
-		return nil, fmt.Errorf("unsupported record format %d: %w", record[0], ErrDecrypt)
-	}
-	term := binary.BigEndian.Uint32(record[1:5])
-	t := s.terms[term]
-	if t == nil {
-		return nil, fmt.Errorf("term %d: %w", term, ErrUnknownTerm)
-	}
-	w := record[5 : 5+wrappedLen]
-	var buf [aadBufLen]byte
-	dek, err := t.Open(nil, w[:nonceSize], w[nonceSize:], appendAAD(buf[:0], "dek", domain, storageKey))
-	if err != nil {
-		return nil, ErrDecrypt
-	}
-	return dek, nil
-}
-
-// Term returns the keyring term a record's DEK is wrapped under.
-func Term(record []byte) (uint32, bool) {
-	if len(record) < headerLen || record[0] != formatV2 {
-		return 0, false
-	}
-	return binary.BigEndian.Uint32(record[1:5]), true
-}
-
-// Rewrap returns record with its DEK re-wrapped under the active term (the ciphertext is
-// unchanged), or changed=false when it already uses the active term.
-func (k *Keyring) Rewrap(domain, storageKey string, record []byte) (out []byte, changed bool, err error) {
-	s := k.state()
-	if t, ok := Term(record); ok && t == s.ring.Active {
-		return record, false, nil
-	}
-	dek, err := s.unwrap(domain, storageKey, record)
-	if err != nil {
-		return nil, false, fmt.Errorf("rewrapping %q: %w", storageKey, err)
-	}
-	defer clear(dek)
-	out = append([]byte(nil), record...)
-	binary.BigEndian.PutUint32(out[1:5], s.ring.Active)
-	w := out[5 : 5+wrappedLen]
-	if _, err := rand.Read(w[:nonceSize]); err != nil {
-		return nil, false, err
-	}
-	s.terms[s.ring.Active].Seal(w[nonceSize:nonceSize], w[:nonceSize], dek, appendAAD(nil, "dek", domain, storageKey))
-	return out, true, nil
-}
-
-// aadBufLen fits the AAD of typical storage keys on the stack.
-const aadBufLen = 192
-
-func appendAAD(dst []byte, kind, domain, storageKey string) []byte {
-	dst = append(dst, "strongroom/"...)
-	dst = append(dst, kind...)
-	dst = append(dst, "/v2\x00"...)
-	dst = append(dst, domain...)
-	dst = append(dst, 0)
-	return append(dst, storageKey...)
 }
 
 func randKey() []byte {
