@@ -47,3 +47,17 @@ func TestRedactURI_NoAllocationWhenClean(t *testing.T) {
 		t.Fatalf("%v allocations per clean URI", n)
 	}
 }
+
+func BenchmarkRedactURI(b *testing.B) {
+	for _, c := range []struct{ name, uri string }{
+		{"clean", "https://kv.vault.localhost:8443/secrets/a/?api-version=7.4"},
+		{"secret", "https://localhost:8443/t/oauth2/v2.0/token?client_secret=s3&client-request-id=c&x=1"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = audit.RedactURI(c.uri)
+			}
+		})
+	}
+}
