@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 	}
 
 	srv := &http.Server{
-		Handler:           c.withMetrics(wrapHandler(c, st)),
+		Handler:           c.withMetrics(wrapHandler(c, st, c.serving)),
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

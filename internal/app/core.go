@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/strongroom/strongroom/internal/audit"
 	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/config"
@@ -242,11 +244,29 @@ func (c *core) fail(w http.ResponseWriter, status int, code, msg string) {
 	c.writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 
-// auditOperator records an operator-socket call (snapshot save and restore, cluster membership):
-// the socket's file mode is its authentication, so the record names the socket as the caller.
+// auditOperator records an operator call (snapshot save and restore, cluster membership) or a
+// batch a cluster member forwarded: the operator socket's file mode is its authentication, so
+// the record names the socket (this node's or the member's that passed the call on) and the
+// local user that connected to it; a forwarded batch names the member.
 func (c *core) auditOperator(ctx context.Context, op string, status int) error {
-	return c.auditLog().Write(ctx, sysRecord(time.Now(), op, status, "operator-socket", "unix:"+cluster.SocketPath(c.cfg.DataDir)))
+	caller, ok := cluster.CallerFrom(ctx)
+	if !ok {
+		caller = cluster.Caller{Socket: true, UID: -1}
+	}
+	ip, uri := "operator-socket", "unix:"+cluster.SocketPath(c.cfg.DataDir)
+	if !caller.Socket {
+		ip, uri = "cluster-member", "cluster:"+caller.Node
+	} else if caller.Node != "" {
+		uri = "unix:" + caller.Node + ":" + cluster.SocketPath(c.cfg.DataDir)
+	}
+	rec := sysRecord(time.Now(), op, status, ip, uri)
+	rec.ResultDescription = "called by " + caller.String()
+	rec.Properties.ClientInfo = caller.String()
+	return c.auditLog().Write(ctx, rec)
 }
+
+// serving reports whether this node may serve (and a cluster node forward) API requests.
+func (c *core) serving() bool { return !c.sealed() && !c.draining.Load() }
 
 // sysRecord is the audit record of a system operation (seal, operator, cluster membership):
 // no token identity, the outcome from the status answered.
@@ -258,7 +278,7 @@ func sysRecord(at time.Time, op string, status int, callerIP, uri string) *audit
 	return &audit.Record{
 		Time: audit.FormatTime(at), OperationName: op, Category: "AuditEvent",
 		ResultType: result, ResultSignature: http.StatusText(status),
-		CallerIPAddress: callerIP, RequestID: "sys-" + op,
+		CallerIPAddress: callerIP, RequestID: uuid.NewString(),
 		Properties: audit.Properties{HTTPStatusCode: status, RequestURI: uri},
 	}
 }

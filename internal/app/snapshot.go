@@ -177,7 +177,7 @@ func (c *core) startOperatorSocket() (stop func(), err error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		c.fail(w, 400, "Bad Request", "this server is not in cluster mode: only `operator snapshot save|restore` work on its operator socket")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ConnContext: cluster.SocketConnContext}
 	go func() { _ = srv.Serve(ln) }()
 	return func() { srv.Close(); os.Remove(path) }, nil
 }

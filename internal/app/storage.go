@@ -21,10 +21,11 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 }
 
 // wrapHandler lets the storage mode add routes or forwarding in front of the API handler; the
-// single-node store adds nothing, a cluster node forwards to the leader.
-func wrapHandler(h http.Handler, st store.Store) http.Handler {
+// single-node store adds nothing, a cluster node forwards to the leader while ready (unsealed
+// and not shutting down) and never otherwise.
+func wrapHandler(h http.Handler, st store.Store, ready func() bool) http.Handler {
 	if cs, ok := st.(*clusterStore); ok {
-		return cs.node.Handler(h)
+		return cs.node.Handler(h, ready)
 	}
 	return h
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -26,7 +27,7 @@ const serverName = "strongroom-cluster"
 //
 //	ca.pem        cluster CA certificate
 //	ca-key.pem    cluster CA key (PKCS#8); every member holds it so any leader can admit nodes
-//	node.pem      this node's certificate (client and server auth, CN = node id)
+//	node.pem      this node's certificate (client and server auth, CN and URI SAN = node id)
 //	node-key.pem  this node's key (PKCS#8)
 //	node.json     {"id", "region", "addr"}: what this folder was issued for
 type material struct {
@@ -87,12 +88,14 @@ func newCA() (*x509.Certificate, *ecdsa.PrivateKey, []byte, error) {
 	return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
-// signNode issues a node certificate for pub with common name id (two years).
+// signNode issues a node certificate for pub naming id as its common name and URI SAN (two
+// years).
 func signNode(ca *x509.Certificate, caKey *ecdsa.PrivateKey, id string, pub any) ([]byte, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: pki.Serial(),
 		Subject:      pkix.Name{CommonName: id},
 		DNSNames:     []string{serverName},
+		URIs:         []*url.URL{nodeURI(id)},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().AddDate(2, 0, 0),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
@@ -240,8 +243,8 @@ func bootstrapMaterial(dir string, doc nodeDoc) (*material, error) {
 }
 
 // serverTLS accepts only peers presenting a certificate from the cluster CA; allowed (when not
-// nil) further restricts peers to current members by node id.
-func (m *material) serverTLS(protos []string, allowed func(id string) bool) *tls.Config {
+// nil) further restricts peers to current members (see memberID).
+func (m *material) serverTLS(protos []string, allowed func(c *x509.Certificate) error) *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AddCert(m.caCert)
 	return &tls.Config{
@@ -254,8 +257,8 @@ func (m *material) serverTLS(protos []string, allowed func(id string) bool) *tls
 			if len(cs.PeerCertificates) == 0 {
 				return fmt.Errorf("no client certificate")
 			}
-			if allowed != nil && !allowed(cs.PeerCertificates[0].Subject.CommonName) {
-				return fmt.Errorf("node %q is not a cluster member", cs.PeerCertificates[0].Subject.CommonName)
+			if allowed != nil {
+				return allowed(cs.PeerCertificates[0])
 			}
 			return nil
 		},

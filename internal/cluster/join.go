@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +28,7 @@ import (
 // Records the cluster keeps in the replicated store (unsealed: they hold no secrets).
 //
 //	sys/cluster/join/<hex SHA-256 of token>  {"expires": RFC 3339}   one-time join token
-//	sys/cluster/node/<node id>               {"region", "nonVoter"}  node labels
+//	sys/cluster/node/<node id>               {"region", "nonVoter", "certSha256"}  node labels, certificate pin
 const (
 	joinPrefix = "sys/cluster/join/"
 	nodePrefix = "sys/cluster/node/"
@@ -42,6 +43,14 @@ type tokenRecord struct {
 type nodeMeta struct {
 	Region   string `json:"region"`
 	NonVoter bool   `json:"nonVoter,omitempty"`
+	// CertSHA256 pins the certificate the node joined with (see peerid.go).
+	CertSHA256 string `json:"certSha256,omitempty"`
+}
+
+func parseNodeMeta(b []byte) (nodeMeta, error) {
+	var m nodeMeta
+	err := json.Unmarshal(b, &m)
+	return m, err
 }
 
 // CreateJoinToken makes a one-time join token valid for ttl.
@@ -165,7 +174,8 @@ func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	caKey, _ := keyPEM(n.mat.caKey)
-	if err := n.putNodeMeta(r.Context(), req.NodeID, nodeMeta{Region: req.Region, NonVoter: req.NonVoter}); err != nil {
+	certDER, _ := pem.Decode(cert)
+	if err := n.putNodeMeta(r.Context(), req.NodeID, nodeMeta{Region: req.Region, NonVoter: req.NonVoter, CertSHA256: certPin(certDER.Bytes)}); err != nil {
 		joinFail(w, 503, "Recording the node failed; retry with a new token.")
 		return
 	}
@@ -267,7 +277,7 @@ func Join(ctx context.Context, o JoinOptions) error {
 		return fmt.Errorf("joining: reading the reply: %w", err)
 	}
 	cert, err := parseCert([]byte(jr.Cert))
-	if err != nil || cert.Subject.CommonName != o.NodeID {
+	if err != nil || certNodeID(cert) != o.NodeID {
 		return fmt.Errorf("joining: the reply holds no certificate for %q", o.NodeID)
 	}
 	nk, err := keyPEM(key)

@@ -12,11 +12,15 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// ALPN protocols on the cluster port. Raft's own framing runs on protoRaft; node-to-node HTTP
-// (forwarded API requests, forwarded batches, status, operator calls) on protoRPC.
+// ALPN protocols on the cluster port. Raft's own framing runs on protoRaft; node-to-node calls
+// (forwarded batches, status, operator calls, root-key staging) on protoRPC; API requests a
+// follower forwards on behalf of a client on protoForward. The forward protocol has its own
+// handler, which can reach nothing but the public API as that client (see forward.go): no
+// spelling of a forwarded request can land on a node-to-node route.
 const (
-	protoRaft = "strongroom-raft/1"
-	protoRPC  = "strongroom-rpc/1"
+	protoRaft    = "strongroom-raft/1"
+	protoRPC     = "strongroom-rpc/1"
+	protoForward = "strongroom-fwd/1"
 )
 
 // mux accepts mutually authenticated TLS connections on the cluster port and hands each to the
@@ -25,6 +29,7 @@ type mux struct {
 	ln   net.Listener
 	raft *chanListener
 	rpc  *chanListener
+	fwd  *chanListener
 	log  *slog.Logger
 	wg   sync.WaitGroup
 }
@@ -34,7 +39,7 @@ func newMux(addr string, cfg *tls.Config, log *slog.Logger) (*mux, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening on cluster address %s: %w", addr, err)
 	}
-	m := &mux{ln: tls.NewListener(ln, cfg), raft: newChanListener(ln.Addr()), rpc: newChanListener(ln.Addr()), log: log}
+	m := &mux{ln: tls.NewListener(ln, cfg), raft: newChanListener(ln.Addr()), rpc: newChanListener(ln.Addr()), fwd: newChanListener(ln.Addr()), log: log}
 	m.wg.Add(1)
 	go m.serve()
 	return m, nil
@@ -48,6 +53,7 @@ func (m *mux) serve() {
 			if errors.Is(err, net.ErrClosed) {
 				m.raft.Close()
 				m.rpc.Close()
+				m.fwd.Close()
 				return
 			}
 			continue
@@ -71,6 +77,8 @@ func (m *mux) route(c *tls.Conn) {
 		// net/http closes a *tls.Conn whose ALPN protocol it has no handler for; hide the type
 		// and keep the connection state for the handler (see rpcConn).
 		m.rpc.deliver(&rpcConn{Conn: c, state: c.ConnectionState()})
+	case protoForward:
+		m.fwd.deliver(&rpcConn{Conn: c, state: c.ConnectionState()})
 	default:
 		c.Close()
 	}
@@ -125,6 +133,8 @@ type streamLayer struct {
 	advertise net.Addr
 	tls       *tls.Config
 	source    *net.TCPAddr // local address of outbound connections; nil: the kernel's choice
+	// verify checks which node answered at an address (Node.verifyAnswer).
+	verify func(addr string, cs tls.ConnectionState) error
 }
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
@@ -136,7 +146,12 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	if s.source != nil {
 		d.LocalAddr = s.source
 	}
-	return tls.DialWithDialer(d, "tcp", string(address), s.tls)
+	cfg := s.tls
+	if s.verify != nil {
+		cfg = cfg.Clone()
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return s.verify(string(address), cs) }
+	}
+	return tls.DialWithDialer(d, "tcp", string(address), cfg)
 }
 
 // sourceAddr is the local address outbound cluster connections use: the listen address's IP when

@@ -17,6 +17,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -66,11 +67,15 @@ type Node struct {
 	// member is the store as the TLS verifier sees it: the cluster port accepts handshakes
 	// before the store is open, so isMember must not read the plain field.
 	member atomic.Pointer[raftstore.Store]
-	rpc    *http.Server
-	peers  *http.Client // RPC client to other members
-	api    atomic.Pointer[http.Handler]
-	opSrv  *http.Server
-	pilot  pilot
+	rpc    *http.Server // node-to-node calls (protoRPC)
+	fwd    *http.Server // API requests forwarded by followers (protoForward)
+	peers  *http.Client // node-to-node client (protoRPC)
+	// forwarder carries API requests to the leader (protoForward).
+	forwarder http.RoundTripper
+	api       atomic.Pointer[http.Handler]
+	ready     atomic.Pointer[func() bool] // see Handler
+	opSrv     *http.Server
+	pilot     pilot
 	// sealer is the unsealed keyring, for snapshot files (see snapshot.go).
 	sealer atomic.Pointer[sealerBox]
 
@@ -110,11 +115,18 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if source != nil {
 		dialer.LocalAddr = source
 	}
-	n.peers = &http.Client{Transport: &http.Transport{
-		TLSClientConfig: mat.clientTLS(protoRPC), MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute,
-		ResponseHeaderTimeout: 90 * time.Second, DialContext: dialer.DialContext,
-	}}
-	if n.mux, err = newMux(cfg.Addr, mat.serverTLS([]string{protoRaft, protoRPC}, n.isMember), n.log); err != nil {
+	// Node-to-node calls and forwarded API requests use separate protocols, connections and
+	// handlers on the cluster port (see mux.go); every dial checks which node answered.
+	peerTransport := func(proto string) *http.Transport {
+		cfg := mat.clientTLS(proto)
+		return &http.Transport{
+			MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute, ResponseHeaderTimeout: 90 * time.Second,
+			DialTLSContext: func(ctx context.Context, _, addr string) (net.Conn, error) { return n.dialTLS(ctx, dialer, addr, cfg) },
+		}
+	}
+	n.peers = &http.Client{Transport: peerTransport(protoRPC)}
+	n.forwarder = peerTransport(protoForward)
+	if n.mux, err = newMux(cfg.Addr, mat.serverTLS([]string{protoRaft, protoRPC, protoForward}, n.admit), n.log); err != nil {
 		return nil, err
 	}
 	ok := false
@@ -125,7 +137,8 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	}()
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: orDiscard(opts.RaftLog), Level: hclog.Warn})
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &streamLayer{chanListener: n.mux.raft, advertise: tcpAddr(cfg.AdvertiseAddr()), tls: mat.clientTLS(protoRaft), source: source},
+		Stream: &streamLayer{chanListener: n.mux.raft, advertise: tcpAddr(cfg.AdvertiseAddr()), tls: mat.clientTLS(protoRaft), source: source,
+			verify: n.verifyAnswer},
 		MaxPool: 4, Timeout: 10 * time.Second, Logger: hl,
 	})
 	n.store, err = raftstore.Open(raftstore.Options{
@@ -140,29 +153,33 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n.member.Store(n.store)
-	n.rpc = &http.Server{Handler: n.rpcHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute,
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			if rc, ok := c.(*rpcConn); ok {
-				return context.WithValue(ctx, tlsStateKey{}, &rc.state)
-			}
-			return ctx
-		},
-		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
-	n.wg.Add(1)
+	clusterServer := func(h http.Handler) *http.Server {
+		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute,
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+				if rc, ok := c.(*rpcConn); ok {
+					return context.WithValue(ctx, tlsStateKey{}, &rc.state)
+				}
+				return ctx
+			},
+			ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
+	}
+	n.rpc = clusterServer(n.rpcHandler())
+	n.fwd = clusterServer(n.memberOnly(n.forwardHandler()))
+	n.wg.Add(2)
 	go func() { defer n.wg.Done(); _ = n.rpc.Serve(n.mux.rpc) }()
+	go func() { defer n.wg.Done(); _ = n.fwd.Serve(n.mux.fwd) }()
 	if err := n.catchUp(ctx); err != nil {
 		return nil, err
 	}
-	if cfg.Bootstrap {
-		if err := n.putNodeMeta(ctx, cfg.NodeID, nodeMeta{Region: cfg.Region}); err != nil {
-			return nil, err
-		}
+	if err := n.recordSelf(ctx); err != nil {
+		return nil, err
 	}
 	if err := n.startOperatorSocket(); err != nil {
 		return nil, err
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.autopilot()
+	go n.sealedLeaderWatch()
 	ok = true
 	return n, nil
 }
@@ -177,8 +194,8 @@ func orDiscard(w io.Writer) io.Writer {
 // Store is the replicated store.
 func (n *Node) Store() *raftstore.Store { return n.store }
 
-// isMember admits a peer certificate's node id: any id while this node has no configuration yet
-// (it is joining and the leader is about to contact it), afterwards only current members.
+// isMember admits a node id: any id while this node has no configuration yet (it is joining
+// and the leader is about to contact it), afterwards only current members.
 func (n *Node) isMember(id string) bool {
 	st := n.member.Load()
 	if st == nil {
@@ -198,6 +215,30 @@ func (n *Node) isMember(id string) bool {
 		}
 	}
 	return false
+}
+
+// admit is the cluster port's handshake check: a current member with its pinned certificate.
+func (n *Node) admit(c *x509.Certificate) error {
+	_, err := n.memberID(c)
+	return err
+}
+
+// recordSelf makes sure this node's record pins its certificate (a bootstrapping node writes
+// its record here; nodes of a cluster from before pinning add the pin at their next start).
+func (n *Node) recordSelf(ctx context.Context) error {
+	pin := certPin(n.mat.node.Certificate[0])
+	m := n.nodeMeta(ctx, n.cfg.NodeID)
+	switch {
+	case m.CertSHA256 == pin:
+		return nil
+	case m.CertSHA256 != "":
+		return fmt.Errorf("starting cluster node: this node's certificate is not the one node %q joined with (cluster/node.pem was replaced)", n.cfg.NodeID)
+	}
+	if m.Region == "" {
+		m.Region = n.cfg.Region
+	}
+	m.CertSHA256 = pin
+	return n.putNodeMeta(ctx, n.cfg.NodeID, m)
 }
 
 // catchUp waits for a leader and then for this node to apply everything the leader had
@@ -253,6 +294,9 @@ func (n *Node) Close() error {
 	if n.rpc != nil {
 		n.rpc.Close()
 	}
+	if n.fwd != nil {
+		n.fwd.Close()
+	}
 	var err error
 	if n.store != nil {
 		err = n.store.Close()
@@ -278,6 +322,8 @@ type Status struct {
 	LastSnapshotIndex uint64 `json:"lastSnapshotIndex"`
 	// LastContactMs is how long ago this follower last heard from the leader (0 on the leader).
 	LastContactMs int64 `json:"lastContactMs"`
+	// Sealed is true while this node cannot serve (sealed or shutting down).
+	Sealed bool `json:"sealed"`
 }
 
 // Status reports this node's view.
@@ -285,7 +331,7 @@ func (n *Node) Status() Status {
 	r := n.store.Raft()
 	addr, id := r.LeaderWithID()
 	st := Status{NodeID: n.cfg.NodeID, Region: n.cfg.Region, Role: lower(r.State().String()), Leader: string(id), LeaderAddr: string(addr),
-		Term: r.CurrentTerm(), CommitIndex: r.CommitIndex(), AppliedIndex: n.store.AppliedIndex()}
+		Term: r.CurrentTerm(), CommitIndex: r.CommitIndex(), AppliedIndex: n.store.AppliedIndex(), Sealed: !n.serving()}
 	st.LastSnapshotIndex, _ = strconv.ParseUint(r.Stats()["last_snapshot_index"], 10, 64)
 	if r.State() == raft.Follower {
 		if lc := r.LastContact(); !lc.IsZero() {

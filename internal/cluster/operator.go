@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -55,10 +56,31 @@ func (n *Node) startOperatorSocket() error {
 		ln.Close()
 		return fmt.Errorf("securing operator socket: %w", err)
 	}
-	n.opSrv = &http.Server{Handler: n.operatorHandler(true), ReadHeaderTimeout: 10 * time.Second}
+	n.opSrv = &http.Server{Handler: n.operatorHandler(true), ReadHeaderTimeout: 10 * time.Second,
+		ConnContext: SocketConnContext}
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); _ = n.opSrv.Serve(ln) }()
 	return nil
+}
+
+// headerSocketUID carries, from a member passing an operator-socket call on to the leader, the
+// local user that made it; the leader trusts it only from a member (node-to-node protocol).
+const headerSocketUID = "X-Strongroom-Operator-Uid"
+
+// socketCaller names a call passed on by a member's operator socket as that socket's user.
+func socketCaller(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.Header.Get(headerSocketUID); v != "" {
+			uid, err := strconv.Atoi(v)
+			if err != nil {
+				uid = -1
+			}
+			c, _ := CallerFrom(r.Context())
+			c.Socket, c.UID = true, uid
+			r = r.WithContext(withCaller(r.Context(), c))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // operatorHandler serves the operator API; local (the socket) may pass leader-only calls on.
@@ -115,6 +137,10 @@ func (n *Node) operatorHandler(local bool) http.Handler {
 			}
 			p := &httputil.ReverseProxy{Transport: n.peers.Transport, Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.URL.Path = "https", string(addr), rpcPrefix+"op"+pr.In.URL.Path
+				// The leader audits the call as this node's socket user (see socketCaller).
+				if c, ok := CallerFrom(pr.In.Context()); ok {
+					pr.Out.Header.Set(headerSocketUID, strconv.Itoa(c.UID))
+				}
 			}}
 			p.ServeHTTP(w, r)
 		}
@@ -151,6 +177,9 @@ func (n *Node) operatorHandler(local bool) http.Handler {
 	mux.HandleFunc("GET /v1/autopilot", leaderOnly("", false, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, 200, n.autopilotState())
 	}))
+	if !local {
+		return socketCaller(mux)
+	}
 	return mux
 }
 

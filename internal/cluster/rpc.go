@@ -10,8 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -20,37 +18,36 @@ import (
 	"github.com/strongroom/strongroom/internal/store/raftstore"
 )
 
-// Request headers of the forwarding protocol.
-const (
-	// HeaderConsistency: "stale" lets any node answer a GET or HEAD from its own copy.
-	HeaderConsistency = "X-Strongroom-Consistency"
-	// headerForwardedFor carries the client's address from the follower to the leader; the leader
-	// trusts it only on the cluster port (mutual TLS).
-	headerForwardedFor = "X-Strongroom-Forwarded-For"
-	// HeaderServedBy names the node that executed the request.
-	HeaderServedBy = "X-Strongroom-Node"
-	rpcPrefix      = "/_cluster/v1/"
-)
+const rpcPrefix = "/_cluster/v1/"
 
-// rpcHandler serves the cluster port's HTTP side: node-to-node calls under /_cluster/v1/ and
-// every other path as an API request forwarded by a follower.
+// rpcHandler serves the cluster port's node-to-node protocol: forwarded batches, status,
+// operator calls passed on by a member's operator socket, root-key staging. Every request must
+// come from a current member (memberOnly); nothing else is routed here, API requests included.
 func (n *Node) rpcHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+rpcPrefix+"apply", n.serveApply)
 	mux.HandleFunc("GET "+rpcPrefix+"status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, n.Status()) })
 	mux.Handle(rpcPrefix+"op/", http.StripPrefix(rpcPrefix+"op", n.operatorHandler(false)))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if fwd := r.Header.Get(headerForwardedFor); fwd != "" {
-			r.RemoteAddr = fwd
-		}
-		r.Header.Del(headerForwardedFor)
-		n.serveLeader(w, r, false)
-	})
+	n.registerRootKeyRPC(mux)
+	return n.memberOnly(mux)
+}
+
+// memberOnly admits a request only while the certificate of the connection that carries it
+// belongs to a current member: a connection accepted before its node was removed is refused.
+func (n *Node) memberOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok {
-			r.TLS = st
+		st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
+		if !ok || len(st.PeerCertificates) == 0 {
+			opFail(w, http.StatusForbidden, errors.New("cluster calls need a member certificate"))
+			return
 		}
-		mux.ServeHTTP(w, r)
+		r.TLS = st
+		id, err := n.memberID(st.PeerCertificates[0])
+		if err != nil {
+			opFail(w, http.StatusForbidden, err)
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(withPeer(r.Context(), id)))
 	})
 }
 
@@ -62,10 +59,17 @@ type applyReply struct {
 	Error string `json:"error,omitempty"`
 }
 
+// serveApply commits a batch a member wrote outside the API (background work on a follower:
+// API requests are executed on the leader). It is audited here, with the member as the
+// caller, before it is applied; a batch that cannot be recorded is refused.
 func (n *Node) serveApply(w http.ResponseWriter, r *http.Request) {
 	entry, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	if err != nil {
 		writeJSON(w, 400, applyReply{Code: "error", Error: "reading entry"})
+		return
+	}
+	if n.opts.AuditOperator == nil || n.opts.AuditOperator(context.WithoutCancel(r.Context()), "ClusterForwardedBatch", http.StatusOK) != nil {
+		refuseUnaudited(w, "the forwarded batch could not be recorded in the audit log; nothing was applied")
 		return
 	}
 	idx, err := n.store.ApplyLeader(entry)
@@ -85,6 +89,7 @@ func (n *Node) serveApply(w http.ResponseWriter, r *http.Request) {
 // forwardEntry is raftstore's ForwardFunc over the cluster port.
 func (n *Node) forwardEntry(ctx context.Context, leader raft.ServerAddress, _ raft.ServerID, entry []byte) (uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+string(leader)+rpcPrefix+"apply", bytes.NewReader(entry))
+	req.Header.Set("Content-Type", "application/octet-stream")
 	if err != nil {
 		return 0, err
 	}
@@ -99,6 +104,9 @@ func (n *Node) forwardEntry(ctx context.Context, leader raft.ServerAddress, _ ra
 	}
 	defer resp.Body.Close()
 	var rep applyReply
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("forwarding batch to %s: HTTP %d", leader, resp.StatusCode)
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
 		return 0, fmt.Errorf("forwarding batch to %s: reading reply: %w", leader, err)
 	}
@@ -127,139 +135,4 @@ func (n *Node) peerStatus(ctx context.Context, addr string) (Status, error) {
 		return st, fmt.Errorf("status from %s: HTTP %d", addr, resp.StatusCode)
 	}
 	return st, json.NewDecoder(resp.Body).Decode(&st)
-}
-
-// Handler puts cluster behaviour in front of the API handler: node-local paths are served here,
-// stale reads locally, everything else by the leader (this node after a read barrier, or the
-// leader through the cluster port).
-func (n *Node) Handler(api http.Handler) http.Handler {
-	n.api.Store(&api)
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = "https"
-			pr.Out.URL.Host = pr.In.Context().Value(leaderKey{}).(string)
-			pr.Out.Host = pr.In.Host
-			pr.Out.Header.Set(headerForwardedFor, pr.In.RemoteAddr)
-		},
-		Transport: n.peers.Transport,
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			n.log.Warn("forwarding to the leader failed", "err", err)
-			unavailable(w, "The cluster leader could not be reached; retry.")
-		},
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.URL.Path == "/health" && r.Method == http.MethodGet:
-			n.serveHealth(w, r, api)
-			return
-		case r.URL.Path == "/sys/cluster/join" && r.Method == http.MethodPost:
-			if n.store.IsLeader() {
-				n.serveJoin(w, r)
-				return
-			}
-		case localPath(r.URL.Path):
-			api.ServeHTTP(w, r)
-			return
-		case (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.EqualFold(r.Header.Get(HeaderConsistency), "stale"):
-			w.Header().Set(HeaderServedBy, n.cfg.NodeID)
-			api.ServeHTTP(w, r)
-			return
-		}
-		if n.store.IsLeader() && n.serveLeader(w, r, true) {
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*n.cfg.ElectionTimeout+2*time.Second)
-		addr, id, err := n.store.WaitLeader(ctx)
-		cancel()
-		if err != nil {
-			unavailable(w, "The cluster has no leader; retry.")
-			return
-		}
-		if string(id) == n.cfg.NodeID {
-			if !n.serveLeader(w, r, true) {
-				unavailable(w, "Leadership is changing; retry.")
-			}
-			return
-		}
-		proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), leaderKey{}, string(addr))))
-	})
-}
-
-type leaderKey struct{}
-
-// localPath lists the node-local routes: seal state belongs to each node.
-func localPath(p string) bool {
-	switch p {
-	case "/sys/seal-status", "/sys/unseal", "/sys/init", "/sys/seal":
-		return true
-	}
-	return false
-}
-
-// serveLeader executes r here after a read barrier. It returns false without writing when this
-// node turned out not to lead and the caller may forward instead (canForward); a forwarded
-// request is never forwarded again and gets 503.
-func (n *Node) serveLeader(w http.ResponseWriter, r *http.Request, canForward bool) bool {
-	api := n.api.Load()
-	if api == nil {
-		unavailable(w, "This node is starting; retry.")
-		return true
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*n.cfg.ElectionTimeout+2*time.Second)
-	err := n.store.ReadBarrier(ctx)
-	cancel()
-	if err != nil {
-		if canForward && errors.Is(err, raftstore.ErrNotLeader) {
-			return false
-		}
-		unavailable(w, "This node is not the cluster leader; retry.")
-		return true
-	}
-	if r.URL.Path == "/sys/cluster/join" && r.Method == http.MethodPost {
-		n.serveJoin(w, r)
-		return true
-	}
-	w.Header().Set(HeaderServedBy, n.cfg.NodeID)
-	(*api).ServeHTTP(w, r)
-	return true
-}
-
-// serveHealth adds this node's cluster status to the API's health document.
-func (n *Node) serveHealth(w http.ResponseWriter, r *http.Request, api http.Handler) {
-	rec := &recorder{header: http.Header{}, status: 200}
-	api.ServeHTTP(rec, r)
-	doc := map[string]any{}
-	if err := json.Unmarshal(rec.body.Bytes(), &doc); err != nil {
-		doc = map[string]any{"status": http.StatusText(rec.status)}
-	}
-	doc["cluster"] = n.Status()
-	for k, v := range rec.header {
-		if k != "Content-Length" {
-			w.Header()[k] = v
-		}
-	}
-	writeJSON(w, rec.status, doc)
-}
-
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header         { return r.header }
-func (r *recorder) WriteHeader(s int)           { r.status = s }
-func (r *recorder) Write(p []byte) (int, error) { return r.body.Write(p) }
-
-func unavailable(w http.ResponseWriter, msg string) {
-	w.Header().Set("Retry-After", "1")
-	writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{"code": "ServiceUnavailable", "message": msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(b)
 }
