@@ -10,14 +10,16 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/keyvault/armkeyvault"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/strongroom/strongroom/internal/testenv"
 )
 
-// A purge in a 3-node cluster is followed (after compact_delay) by a compaction of every node's
-// state-machine file: the purged secret's storage keys leave every node's fsm.db, each node
-// counts one compaction, and live secrets still read from every node's own copy.
+// A hard delete (soft delete off) and a purge in a 3-node cluster are each followed (after
+// compact_delay) by a compaction of every node's state-machine file: the destroyed secret's
+// storage keys leave every node's fsm.db, each node counts one compaction per destroy, and live
+// secrets still read from every node's own copy.
 func TestCluster_PurgeCompactsEveryNodesStateMachine(t *testing.T) {
 	ctx := context.Background()
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
@@ -58,6 +60,57 @@ func TestCluster_PurgeCompactsEveryNodesStateMachine(t *testing.T) {
 			t.Fatal("the live secret's key is not in every node's state-machine file")
 		}
 	}
+	tok, err := fe.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.core.windows.net//.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// erased waits until no node's file holds canary and each has compacted compactions times.
+	erased := func(what string, canary []byte, compactions float64) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			done := true
+			for _, n := range c.Nodes {
+				_, body := scrape(t, fe.hc, n.URL, tok.Token)
+				done = done && !bytes.Contains(fsm(n), canary) &&
+					metricValue(body, `strongroom_store_compactions_total{result="success"}`) >= compactions &&
+					metricValue(body, `strongroom_store_compactions_total{result="failure"}`) == 0
+			}
+			if done {
+				return
+			}
+			if time.Now().After(deadline) {
+				for _, n := range c.Nodes {
+					_, body := scrape(t, fe.hc, n.URL, tok.Token)
+					t.Logf("%s: canary in fsm.db %v\n%s", n.URL, bytes.Contains(fsm(n), canary), grepLines(body, "strongroom_store_compactions"))
+				}
+				t.Fatalf("the %s secret's keys are still in a node's state-machine file, or a node did not compact", what)
+			}
+		}
+	}
+
+	// A hard delete erases as a purge does.
+	hard := fe.createVault(t, "rg-compact", "kv-hard", &armkeyvault.VaultProperties{EnableSoftDelete: to.Ptr(false)})
+	hardCanary := []byte("HARDDELETE-DOOMED")
+	if _, err := hard.SetSecret(ctx, "harddelete-doomed", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		all := true
+		for _, n := range c.Nodes {
+			all = all && bytes.Contains(fsm(n), hardCanary)
+		}
+		if all {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hard-delete secret's key is not in every node's state-machine file")
+		}
+	}
+	if _, err := hard.DeleteSecret(ctx, "harddelete-doomed", nil); err != nil {
+		t.Fatal(err)
+	}
+	erased("hard-deleted", hardCanary, 1)
+
 	if _, err := kv.DeleteSecret(ctx, doomed, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -65,29 +118,7 @@ func TestCluster_PurgeCompactsEveryNodesStateMachine(t *testing.T) {
 		t.Fatal(err)
 	}
 	purged := time.Now()
-	tok, err := fe.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.core.windows.net//.default"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		done := true
-		for _, n := range c.Nodes {
-			_, body := scrape(t, fe.hc, n.URL, tok.Token)
-			done = done && !bytes.Contains(fsm(n), canary) &&
-				metricValue(body, `strongroom_store_compactions_total{result="success"}`) >= 1 &&
-				metricValue(body, `strongroom_store_compactions_total{result="failure"}`) == 0
-		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			for _, n := range c.Nodes {
-				_, body := scrape(t, fe.hc, n.URL, tok.Token)
-				t.Logf("%s: canary in fsm.db %v\n%s", n.URL, bytes.Contains(fsm(n), canary), grepLines(body, "strongroom_store_compactions"))
-			}
-			t.Fatal("the purged secret's keys are still in a node's state-machine file, or a node did not compact")
-		}
-	}
+	erased("purged", canary, 2)
 	took := time.Since(purged)
 	for _, n := range c.Nodes {
 		g, err := staleSecrets(t, n, fe, "kv-compact").GetSecret(ctx, "kept", "", nil)
