@@ -86,9 +86,13 @@ func (k *Keyring) Open(ctx context.Context, domain, storageKey string, record []
 	}
 	if gen := binary.BigEndian.Uint64(pt); gen > s.ring.Gen {
 		// Another node may have changed the keyring and this one not have reloaded it yet.
-		if err := k.Reload(ctx); err != nil || gen > k.state().ring.Gen {
+		if err := k.Reload(ctx); err != nil {
 			clear(pt)
-			return nil, fmt.Errorf("opening record %q (generation %d, keyring %d): %w", storageKey, gen, k.state().ring.Gen, ErrRolledBack)
+			return nil, fmt.Errorf("opening record %q: reloading the keyring: %w", storageKey, err)
+		}
+		if have := k.state().ring.Gen; gen > have {
+			clear(pt)
+			return nil, fmt.Errorf("opening record %q (generation %d, keyring %d): %w", storageKey, gen, have, ErrRolledBack)
 		}
 	}
 	return pt[genLen:], nil
