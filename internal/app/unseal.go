@@ -99,6 +99,7 @@ func (c *core) build(ctx context.Context, kr *keyring.Keyring, ids *identity.Ser
 		},
 		Assignments: []authz.Assignment{{ID: "bootstrap-admin-owner", PrincipalID: ids.AdminObjectID(), Role: authz.Owner, Scope: "/"}},
 		Background:  runCtx,
+		KeysApplied: ids.KeysApplied, // revocations and key rotations reach every node
 		Erased: func() {
 			select {
 			case compactNow <- struct{}{}:

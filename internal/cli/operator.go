@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
@@ -97,6 +98,9 @@ func (a *app) operatorCommand(extra ...*cobra.Command) *cobra.Command {
 			a.operatorRevokeBackupKey()),
 		a.operatorAuthed("compact", "Rewrite the store so freed (purged) pages leave the data folder", "POST", "/sys/compact", nil),
 		a.operatorRekey(),
+		a.operatorPrincipal(),
+		group(&cobra.Command{Use: "signing-key", Short: "Rotate the token signing key"},
+			a.operatorAuthed("rotate", "Sign new tokens with a new key; the old one verifies until its tokens expire, then is dropped", "POST", "/sys/signing-keys/rotate", nil)),
 	)
 	op.AddCommand(extra...)
 	return op
@@ -292,4 +296,58 @@ func (a *app) authedCall(ctx context.Context, method, path string, body any) err
 		return nil
 	}
 	return a.print(out)
+}
+
+// operatorPrincipal is `operator principal`: inspect, disable, enable or delete a service
+// principal and rotate or remove its client secrets. PRINCIPAL is an object id or client id.
+// Every change that revokes takes effect on the next request on every node.
+func (a *app) operatorPrincipal() *cobra.Command {
+	byID := func(use, short, method, suffix string) *cobra.Command {
+		return &cobra.Command{
+			Use:   use + " PRINCIPAL",
+			Short: short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.authedCall(cmd.Context(), method, "/sys/principals/"+url.PathEscape(args[0])+suffix, nil)
+			},
+		}
+	}
+	var replace bool
+	rotate := &cobra.Command{
+		Use:   "rotate PRINCIPAL",
+		Short: "Add a new client secret (printed once); with --replace the others are removed and their tokens revoked",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.authedCall(cmd.Context(), "POST", "/sys/principals/"+url.PathEscape(args[0])+"/secrets", map[string]bool{"replace": replace})
+		},
+	}
+	rotate.Flags().BoolVar(&replace, "replace", false, "remove the principal's other secrets in the same step")
+	var keyID string
+	remove := &cobra.Command{
+		Use:   "remove PRINCIPAL",
+		Short: "Remove a client secret by key id; every token it minted is refused from the next request on",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.authedCall(cmd.Context(), "DELETE", "/sys/principals/"+url.PathEscape(args[0])+"/secrets/"+url.PathEscape(keyID), nil)
+		},
+	}
+	remove.Flags().StringVar(&keyID, "key-id", "", "the secret's key id (see `operator principal show`)")
+	_ = remove.MarkFlagRequired("key-id")
+	del := byID("delete", "Delete a principal; its tokens are refused from the next request on", "DELETE", "")
+	del.Flags().BoolP("yes", "y", false, "do not prompt for confirmation")
+	inner := del.RunE
+	del.RunE = func(cmd *cobra.Command, args []string) error {
+		if yes, _ := cmd.Flags().GetBool("yes"); !yes {
+			if err := a.confirm(fmt.Sprintf("Principal %s and its credentials will be deleted for good. Continue?", args[0])); err != nil {
+				return err
+			}
+		}
+		return inner(cmd, args)
+	}
+	return group(&cobra.Command{Use: "principal", Short: "Disable, enable or delete service principals and rotate their client secrets"},
+		byID("show", "Show a principal and its client secrets' key ids", "GET", ""),
+		byID("disable", "Disable a principal: its tokens are refused from the next request on, and it gets no new ones", "POST", "/disable"),
+		byID("enable", "Enable a disabled principal (tokens from before the disable stay revoked)", "POST", "/enable"),
+		del,
+		group(&cobra.Command{Use: "secret", Short: "Rotate or remove a principal's client secrets"}, rotate, remove))
 }

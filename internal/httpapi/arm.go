@@ -66,6 +66,13 @@ var armRoutes = []armRoute{
 	route("POST", "sys/seal", "Seal", (*armReq).seal),
 	route("POST", "sys/rekey", "Rekey", (*armReq).rekey),
 	route("POST", "sys/seal/migrate", "SealMigrate", (*armReq).migrateSeal),
+	route("GET", "sys/principals/{}", "PrincipalGet", (*armReq).principalGet),
+	route("DELETE", "sys/principals/{}", "PrincipalDelete", (*armReq).principalDelete),
+	route("POST", "sys/principals/{}/disable", "PrincipalDisable", (*armReq).principalDisable),
+	route("POST", "sys/principals/{}/enable", "PrincipalEnable", (*armReq).principalEnable),
+	route("POST", "sys/principals/{}/secrets", "PrincipalSecretAdd", (*armReq).principalSecretAdd),
+	route("DELETE", "sys/principals/{}/secrets/{}", "PrincipalSecretRemove", (*armReq).principalSecretRemove),
+	route("POST", "sys/signing-keys/rotate", "SigningKeyRotate", (*armReq).signingKeyRotate),
 	route("GET", "v1.0/me", "GraphMe", (*armReq).graphMe),
 	route("GET", "v1.0/serviceprincipals", "GraphServicePrincipals", (*armReq).graphServicePrincipals),
 }

@@ -1,11 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
 
+	"github.com/strongroom/strongroom/internal/identity"
 	"github.com/strongroom/strongroom/internal/service"
 )
 
@@ -142,4 +145,122 @@ func (a *armReq) migrateSeal(_ []string) {
 		return
 	}
 	writeJSON(a.w, http.StatusOK, out)
+}
+
+// identityAdmin is the identity service's operator surface (credential rotation and revocation).
+// The server's Verifier is the identity service; a Verifier without it answers NotSupported.
+type identityAdmin interface {
+	DescribePrincipal(ctx context.Context, id string) (identity.PrincipalInfo, error)
+	AddSecret(ctx context.Context, id string, replace bool) (identity.PrincipalInfo, identity.SecretInfo, string, error)
+	RemoveSecret(ctx context.Context, id, keyID string) (identity.PrincipalInfo, error)
+	SetDisabled(ctx context.Context, id string, disabled bool) (identity.PrincipalInfo, error)
+	DeletePrincipal(ctx context.Context, id string) error
+	RotateSigningKey(ctx context.Context) (identity.SigningKeyRotation, error)
+}
+
+// identityOp authorizes action and returns the identity service, or answers and returns nil.
+func (a *armReq) identityOp(action string) identityAdmin {
+	ids, ok := a.s.tokens.(identityAdmin)
+	if !ok {
+		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "NotSupported", Message: "Identity management is not available on this server."})
+		return nil
+	}
+	if err := a.s.svc.AuthorizeIdentity(a.r.Context(), action); err != nil {
+		a.fail(err)
+		return nil
+	}
+	return ids
+}
+
+// identityError maps identity errors to Key Vault error envelopes; messages name ids only.
+func identityError(err error) *service.Error {
+	kind, code, msg := errInternal, "InternalServerError", "The server encountered an internal error; see the server log for the request id."
+	switch {
+	case errors.Is(err, identity.ErrPrincipalNotFound):
+		kind, code, msg = service.ErrNotFound, "PrincipalNotFound", "No principal has that object id or app (client) id."
+	case errors.Is(err, identity.ErrSecretNotFound):
+		kind, code, msg = service.ErrNotFound, "SecretNotFound", "The principal has no client secret with that key id."
+	case errors.Is(err, identity.ErrTooManySecrets):
+		kind, code, msg = service.ErrConflict, "TooManySecrets", "The principal already has the most client secrets it may hold: remove one first, or rotate with replace."
+	case errors.Is(err, identity.ErrProtectedPrincipal):
+		kind, code, msg = service.ErrConflict, "ProtectedPrincipal", "The bootstrap admin cannot be disabled or deleted, and keeps at least one client secret."
+	case errors.Is(err, identity.ErrBusy):
+		kind, code, msg = service.ErrUnavailable, "ServiceUnavailable", "The server is too busy hashing secrets; retry later."
+	}
+	return &service.Error{Kind: kind, Code: code, Message: msg}
+}
+
+func (a *armReq) identityResult(status int, v any, err error) {
+	if err != nil {
+		a.failIdentity(err)
+		return
+	}
+	writeJSON(a.w, status, v)
+}
+
+func (a *armReq) failIdentity(err error) {
+	de := identityError(err)
+	if errors.Is(de, errInternal) {
+		a.s.log.Error("identity operation failed", "request_id", info(a.r).id, "err", err) // ids only, never secrets
+	}
+	a.fail(de)
+}
+
+func (a *armReq) principalGet(p []string) {
+	if ids := a.identityOp("principals/read"); ids != nil {
+		in, err := ids.DescribePrincipal(a.r.Context(), p[0])
+		a.identityResult(http.StatusOK, in, err)
+	}
+}
+
+func (a *armReq) principalDisable(p []string) { a.setDisabled(p[0], true) }
+func (a *armReq) principalEnable(p []string)  { a.setDisabled(p[0], false) }
+
+func (a *armReq) setDisabled(id string, disabled bool) {
+	if ids := a.identityOp("principals/write"); ids != nil {
+		in, err := ids.SetDisabled(a.r.Context(), id, disabled)
+		a.identityResult(http.StatusOK, in, err)
+	}
+}
+
+func (a *armReq) principalDelete(p []string) {
+	if ids := a.identityOp("principals/delete"); ids != nil {
+		if err := ids.DeletePrincipal(a.r.Context(), p[0]); err != nil {
+			a.failIdentity(err)
+			return
+		}
+		a.w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// principalSecretAdd is "rotate": a new client secret, returned once; {"replace": true} removes
+// the others in the same write.
+func (a *armReq) principalSecretAdd(p []string) {
+	var body struct {
+		Replace bool `json:"replace"`
+	}
+	if b, _ := io.ReadAll(a.r.Body); len(b) > 0 {
+		if err := json.Unmarshal(b, &body); err != nil {
+			a.fail(badParam("The body must be JSON {\"replace\": <bool>}."))
+			return
+		}
+	}
+	if ids := a.identityOp("principals/secrets/write"); ids != nil {
+		in, sec, secret, err := ids.AddSecret(a.r.Context(), p[0], body.Replace)
+		a.identityResult(http.StatusOK, map[string]any{"principal": in, "keyId": sec.KeyID, "createdAt": sec.CreatedAt, "clientSecret": secret}, err)
+	}
+}
+
+func (a *armReq) principalSecretRemove(p []string) {
+	if ids := a.identityOp("principals/secrets/delete"); ids != nil {
+		in, err := ids.RemoveSecret(a.r.Context(), p[0], p[1])
+		a.identityResult(http.StatusOK, in, err)
+	}
+}
+
+func (a *armReq) signingKeyRotate(_ []string) {
+	if ids := a.identityOp("signingkeys/rotate/action"); ids != nil {
+		out, err := ids.RotateSigningKey(a.r.Context())
+		a.identityResult(http.StatusOK, out, err)
+	}
 }

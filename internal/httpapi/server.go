@@ -89,9 +89,25 @@ func New(cfg Config, svc *service.Service, tokens Verifier, issuer Registrar, al
 	s := &Server{cfg: cfg, svc: svc, tokens: tokens, audit: al, log: log, control: http.NewServeMux(),
 		hostSuffix: "." + strings.ToLower(cfg.DNSSuffix),
 		throttle:   newThrottler(cfg.VaultRequestsPer10s)}
+	if a, ok := issuer.(attemptNoter); ok {
+		a.OnAttempt(noteTokenAttempt)
+	}
 	issuer.Register(s.control)
 	s.control.HandleFunc("/", s.serveARM)
 	return s
+}
+
+// attemptNoter is an issuer that reports token requests for their audit records.
+type attemptNoter interface {
+	OnAttempt(func(r *http.Request, clientID, objectID, failure string))
+}
+
+// noteTokenAttempt puts a token request's client id (and object id, or failure reason) into
+// its audit record; never the secret.
+func noteTokenAttempt(r *http.Request, clientID, objectID, failure string) {
+	if ri, ok := r.Context().Value(ctxKey{}).(*reqInfo); ok {
+		ri.tokenClientID, ri.tokenObjectID, ri.tokenFailure = clientID, objectID, failure
+	}
 }
 
 // constantHeaders go on every response, as Key Vault sends them (a slice: ranging over a map
@@ -119,6 +135,8 @@ type reqInfo struct {
 	objectID        string
 	apiVersion      string
 	claims          *identity.Claims
+	// A token request's client id, object id (on success) and failure reason.
+	tokenClientID, tokenObjectID, tokenFailure string
 
 	// Allocated with the request's state rather than one by one (see request).
 	headerValues [3]string // X-Ms-Request-Id, X-Ms-Keyvault-Region, X-Ms-Keyvault-Network-Info
@@ -256,6 +274,10 @@ func (s *Server) record(r *http.Request, ri *reqInfo, status int, start time.Tim
 	if ri.claims != nil {
 		p := ri.claims.Principal
 		rec.Identity = &audit.Identity{Claim: audit.Claims{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID, IdentityType: identityType(p.Type)}}
+	}
+	if ri.tokenClientID != "" && ri.claims == nil {
+		rec.Identity = &audit.Identity{Claim: audit.Claims{AppID: ri.tokenClientID, ObjectID: ri.tokenObjectID}}
+		rec.ResultDescription = ri.tokenFailure
 	}
 	if d := service.DecisionFrom(r.Context()); d != nil && ri.claims != nil {
 		allowed := d.Allowed

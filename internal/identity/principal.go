@@ -35,6 +35,11 @@ type principalRecord struct {
 	DisplayName string         `json:"displayName"`
 	CreatedAt   time.Time      `json:"createdAt"`
 	Secrets     []secretRecord `json:"secrets,omitempty"`
+	// Disabled principals get no tokens and their tokens do not verify.
+	Disabled bool `json:"disabled,omitempty"`
+	// Generation is stamped into tokens (claim sr_gen); disabling increments it, so tokens
+	// minted before a disable stay revoked after the principal is enabled again.
+	Generation uint64 `json:"gen,omitempty"`
 }
 
 type appIndexRecord struct {
@@ -57,6 +62,9 @@ func (s *Service) CreateServicePrincipal(ctx context.Context, displayName string
 		return Principal{}, "", fmt.Errorf("creating service principal: %w", err)
 	}
 	if err := s.st.Apply(ctx, ops); err != nil {
+		return Principal{}, "", fmt.Errorf("creating service principal: %w", err)
+	}
+	if err := s.refreshPrincipal(ctx, p.ObjectID); err != nil {
 		return Principal{}, "", fmt.Errorf("creating service principal: %w", err)
 	}
 	return p, secret, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -54,6 +55,21 @@ func hashConcurrency() int {
 	return min(max(runtime.GOMAXPROCS(0), 2), 8)
 }
 
+// The hash queue: at most hashQueuePerSlot requests per hash slot wait for one, each for at most
+// hashWait; a request that finds the queue full, or waits longer, fails with ErrBusy (503 with
+// Retry-After). With ~30 ms per hash, a queued request waits ~0.15 s at most when slots are not
+// starved of CPU; the deadline is the backstop when they are.
+const (
+	hashQueuePerSlot = 4
+	hashWait         = time.Second
+	// BusyRetryAfter is what a caller refused with ErrBusy is told to wait.
+	BusyRetryAfter = time.Second
+)
+
+// ErrBusy means every hash slot was taken and the queue for them was full (or the wait for one
+// passed its deadline): the request was not checked and may be retried.
+var ErrBusy = errors.New("too many concurrent sign-ins")
+
 // newClientSecret returns a 40-character secret shaped like Entra's: three random characters,
 // the marker "8Q~", then 34 more random characters (37 random base64url characters, 222 bits).
 func newClientSecret() (string, error) {
@@ -78,26 +94,32 @@ func (s *Service) hashSecret(ctx context.Context, id, secret string) (secretReco
 	return secretRecord{ID: id, Salt: salt, Hash: sum, KDF: s.kdf, CreatedAt: s.now().UTC()}, nil
 }
 
-// checkSecret reports whether secret matches one of creds. With no creds (unknown client) it
-// still does one hash with the current parameters and reports false.
-func (s *Service) checkSecret(ctx context.Context, secret string, creds []secretRecord) (bool, error) {
+// checkSecret returns the id of the credential in creds that secret matches, or "" when none
+// does. With no creds (unknown client) it still does one hash with the current parameters.
+// Every credential is hashed and compared, whichever matches.
+func (s *Service) checkSecret(ctx context.Context, secret string, creds []secretRecord) (string, error) {
 	tooLong := len(secret) > maxSecretLen
 	if tooLong {
 		secret = secret[:maxSecretLen] // same work as any other wrong secret
 	}
 	if len(creds) == 0 {
 		_, err := s.argon(ctx, secret, dummySalt, s.kdf)
-		return false, err
+		return "", err
 	}
-	ok := 0
-	for _, c := range creds {
+	match := -1
+	for i, c := range creds {
 		sum, err := s.argon(ctx, secret, c.Salt, c.KDF)
 		if err != nil {
-			return false, err
+			return "", err
 		}
-		ok |= subtle.ConstantTimeCompare(sum, c.Hash)
+		if subtle.ConstantTimeCompare(sum, c.Hash) == 1 {
+			match = i
+		}
 	}
-	return ok == 1 && !tooLong, nil
+	if match < 0 || tooLong {
+		return "", nil
+	}
+	return creds[match].ID, nil
 }
 
 // argon runs argon2id inside a hash slot. Parameters come from sealed records, but are still
@@ -107,14 +129,37 @@ func (s *Service) argon(ctx context.Context, secret string, salt []byte, p kdfPa
 		p.Threads == 0 || p.KeyLen < 16 || p.KeyLen > 64 {
 		return nil, fmt.Errorf("hashing secret: unsupported kdf parameters %+v", p)
 	}
-	select {
-	case s.hashSlots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("hashing secret: %w", ctx.Err())
+	if err := s.takeHashSlot(ctx); err != nil {
+		return nil, fmt.Errorf("hashing secret: %w", err)
 	}
 	defer func() { <-s.hashSlots }()
+	s.hashes.Add(1)
 	pw := []byte(secret)
 	sum := argon2.IDKey(pw, salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen)
 	clear(pw)
 	return sum, nil
+}
+
+// takeHashSlot waits for a hash slot in the bounded queue; see hashQueuePerSlot.
+func (s *Service) takeHashSlot(ctx context.Context) error {
+	select {
+	case s.hashSlots <- struct{}{}:
+		return nil
+	default:
+	}
+	if s.hashWaiting.Add(1) > int64(s.hashQueue) {
+		s.hashWaiting.Add(-1)
+		return ErrBusy
+	}
+	defer s.hashWaiting.Add(-1)
+	t := time.NewTimer(s.hashWait)
+	defer t.Stop()
+	select {
+	case s.hashSlots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return ErrBusy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

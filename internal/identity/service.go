@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
 	"github.com/strongroom/strongroom/internal/keyring"
@@ -33,6 +33,15 @@ var (
 	ErrPrincipalNotFound = errors.New("principal not found")
 	// ErrUnknownTenant means a tenant id or alias does not name this deployment's tenant.
 	ErrUnknownTenant = errors.New("unknown tenant")
+	// ErrPrincipalDisabled means the client's secret was right but its principal is disabled.
+	ErrPrincipalDisabled = errors.New("principal disabled")
+	// ErrSecretNotFound means a principal has no client secret with that key id.
+	ErrSecretNotFound = errors.New("client secret not found")
+	// ErrTooManySecrets means a principal already holds maxSecrets client secrets.
+	ErrTooManySecrets = errors.New("too many client secrets")
+	// ErrProtectedPrincipal means the change would leave the deployment without a usable
+	// bootstrap admin (disabling or deleting it, or removing its last secret).
+	ErrProtectedPrincipal = errors.New("the bootstrap admin cannot be disabled, deleted or left without a secret")
 )
 
 // Principal type names, as Entra spells them.
@@ -67,8 +76,10 @@ type Options struct {
 	TokenLifetime time.Duration
 
 	// kdf overrides the secret-hashing cost; zero means defaultKDF. Only tests set it, through
-	// export_test.go.
-	kdf kdfParams
+	// export_test.go, as they do hashQueue (waiters per hash slot) and hashWait.
+	kdf       kdfParams
+	hashQueue int
+	hashWait  time.Duration
 }
 
 // Service is the directory and token authority. It is safe for concurrent use.
@@ -79,14 +90,28 @@ type Service struct {
 	now       func() time.Time
 	lifetime  time.Duration
 	kdf       kdfParams
-	hashSlots chan struct{}
+
+	// The bounded hash queue (secret.go) and a count of hashes run, for tests and benchmarks.
+	hashSlots   chan struct{}
+	hashQueue   int
+	hashWait    time.Duration
+	hashWaiting atomic.Int64
+	hashes      atomic.Uint64
+
+	// Sign-in failure limits (lockout.go), per client id and per source network.
+	clientFails *failureLimiter
+	sourceFails *failureLimiter
 
 	// Fixed after New.
 	tenantID       string
 	subscriptionID string
-	active         *signingKey
-	keys           map[string]*signingKey // kid → key (public half used for verification)
-	jwks           jose.JSONWebKeySet
+
+	// keys are the signing keys (signkey.go), replaced whole on rotation; states is what
+	// verification needs to know of each principal (state.go). Both are reloaded from the store
+	// by KeysApplied on every node, under refreshMu.
+	keys      atomic.Pointer[keySet]
+	states    principalStates
+	refreshMu sync.Mutex
 
 	admin atomic.Pointer[adminRecord]
 	cache *verifyCache
@@ -131,7 +156,12 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 		now:       opts.Now,
 		lifetime:  opts.TokenLifetime,
 		kdf:       opts.kdf,
+		hashQueue: opts.hashQueue,
+		hashWait:  opts.hashWait,
 		cache:     newVerifyCache(defaultCacheEntries),
+
+		clientFails: newFailureLimiter(clientFailureLimit, failureWindow, lockoutDuration, maxFailureEntries),
+		sourceFails: newFailureLimiter(ipFailureLimit, failureWindow, lockoutDuration, maxFailureEntries),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -143,6 +173,12 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 		s.kdf = defaultKDF
 	}
 	s.hashSlots = make(chan struct{}, hashConcurrency())
+	if s.hashQueue <= 0 {
+		s.hashQueue = hashQueuePerSlot * cap(s.hashSlots)
+	}
+	if s.hashWait <= 0 {
+		s.hashWait = hashWait
+	}
 
 	dep, err := s.loadOrCreateDeployment(ctx)
 	if err != nil {
@@ -150,6 +186,9 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 	}
 	s.tenantID, s.subscriptionID = dep.TenantID, dep.SubscriptionID
 	if err := s.loadSigningKeys(ctx, dep.SigningKeyID); err != nil {
+		return nil, err
+	}
+	if err := s.loadPrincipalStates(ctx); err != nil {
 		return nil, err
 	}
 	var adm adminRecord
@@ -254,6 +293,9 @@ func (s *Service) EnsureBootstrap(ctx context.Context) (Bootstrap, bool, error) 
 			return Bootstrap{}, false, fmt.Errorf("creating admin principal: %w", err)
 		}
 		s.admin.Store(&adm)
+		if err := s.refreshPrincipal(ctx, adm.ObjectID); err != nil {
+			return Bootstrap{}, false, fmt.Errorf("creating admin principal: %w", err)
+		}
 		b.ClientID, b.ObjectID, b.ClientSecret = adm.AppID, adm.ObjectID, secret
 		return b, true, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,20 @@ type signingKey struct {
 	kid  string
 	priv *rsa.PrivateKey
 	jwk  jose.JSONWebKey // public half, as published
+	// verifyUntil is set once the key was rotated out: tokens it signed verify until then (the
+	// longest lifetime plus clock skew after the rotation) and not after. Zero: no end.
+	verifyUntil time.Time
+}
+
+// usable reports whether k still verifies tokens at now.
+func (k *signingKey) usable(now time.Time) bool {
+	return k.verifyUntil.IsZero() || now.Before(k.verifyUntil)
+}
+
+// keySet is the signing keys loaded from the store: active signs, every usable key verifies.
+type keySet struct {
+	active *signingKey
+	byKID  map[string]*signingKey
 }
 
 type signingKeyRecord struct {
@@ -31,6 +46,8 @@ type signingKeyRecord struct {
 	Alg       string    `json:"alg"`   // "RS256"
 	PKCS8     []byte    `json:"pkcs8"` // DER
 	CreatedAt time.Time `json:"createdAt"`
+	// VerifyUntil (Unix seconds) is set when the key is rotated out; see signingKey.
+	VerifyUntil int64 `json:"verifyUntil,omitempty"`
 }
 
 func (r *signingKeyRecord) version() int { return r.V }
@@ -60,12 +77,25 @@ func (s *Service) putSigningKey(ctx context.Context, k *signingKey) (op store.Op
 		return op, fmt.Errorf("encoding signing key: %w", err)
 	}
 	rec := signingKeyRecord{V: recordVersion, KeyID: k.kid, Alg: string(jose.RS256), PKCS8: der, CreatedAt: s.now().UTC()}
+	if !k.verifyUntil.IsZero() {
+		rec.VerifyUntil = k.verifyUntil.Unix()
+	}
 	op, err = s.putRecord(ctx, prefixSigningKey+k.kid, rec)
 	clear(der)
 	return op, err
 }
 
-// loadSigningKeys loads every stored signing key (all verify; activeKID signs) and builds JWKS.
+// reloadSigningKeys re-reads the deployment record and the signing keys (after a rotation,
+// here or on another node).
+func (s *Service) reloadSigningKeys(ctx context.Context) error {
+	var dep deploymentRecord
+	if err := s.getRecord(ctx, keyDeployment, &dep); err != nil {
+		return fmt.Errorf("reloading signing keys: %w", err)
+	}
+	return s.loadSigningKeys(ctx, dep.SigningKeyID)
+}
+
+// loadSigningKeys loads every stored signing key (all usable ones verify; activeKID signs).
 func (s *Service) loadSigningKeys(ctx context.Context, activeKID string) error {
 	type raw struct {
 		key    string
@@ -79,7 +109,7 @@ func (s *Service) loadSigningKeys(ctx context.Context, activeKID string) error {
 	if err != nil {
 		return fmt.Errorf("loading signing keys: %w", err)
 	}
-	s.keys = make(map[string]*signingKey, len(recs))
+	ks := &keySet{byKID: make(map[string]*signingKey, len(recs))}
 	for _, r := range recs {
 		var rec signingKeyRecord
 		if err := s.openRecord(ctx, r.key, r.sealed, &rec); err != nil {
@@ -89,13 +119,16 @@ func (s *Service) loadSigningKeys(ctx context.Context, activeKID string) error {
 		if err != nil {
 			return fmt.Errorf("loading signing key %q: %w", strings.TrimPrefix(r.key, prefixSigningKey), err)
 		}
-		s.keys[k.kid] = k
-		s.jwks.Keys = append(s.jwks.Keys, k.jwk)
+		if rec.VerifyUntil != 0 && k.kid != activeKID {
+			k.verifyUntil = time.Unix(rec.VerifyUntil, 0)
+		}
+		ks.byKID[k.kid] = k
 	}
-	s.active = s.keys[activeKID]
-	if s.active == nil {
+	ks.active = ks.byKID[activeKID]
+	if ks.active == nil {
 		return fmt.Errorf("loading signing keys: active key %q is missing", activeKID)
 	}
+	s.keys.Store(ks)
 	return nil
 }
 
@@ -122,7 +155,20 @@ func parseSigningKey(rec signingKeyRecord) (*signingKey, error) {
 	return k, nil
 }
 
-// JWKS returns the public signing keys (no private material), for the discovery endpoint.
+// JWKS returns the public signing keys that still verify (no private material), active first,
+// for the discovery endpoint.
 func (s *Service) JWKS() jose.JSONWebKeySet {
-	return jose.JSONWebKeySet{Keys: append([]jose.JSONWebKey(nil), s.jwks.Keys...)}
+	ks, now := s.keys.Load(), s.now()
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{ks.active.jwk}}
+	kids := make([]string, 0, len(ks.byKID))
+	for kid, k := range ks.byKID {
+		if k != ks.active && k.usable(now) {
+			kids = append(kids, kid)
+		}
+	}
+	slices.Sort(kids)
+	for _, kid := range kids {
+		set.Keys = append(set.Keys, ks.byKID[kid].jwk)
+	}
+	return set
 }

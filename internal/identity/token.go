@@ -30,9 +30,11 @@ type Token struct {
 	ExpiresIn   int       // whole seconds from now until ExpiresOn (3599 for a 1h lifetime)
 	ExpiresOn   time.Time // the token's exp
 	Resource    string    // the audience
+	ObjectID    string    // the principal's
 }
 
-// accessClaims is the JWT payload, shaped like an Entra ID v2 app-only access token.
+// accessClaims is the JWT payload, shaped like an Entra ID v2 app-only access token, plus two
+// claims of ours that verification checks against the principal's current state.
 type accessClaims struct {
 	Aud            string `json:"aud"`
 	Iss            string `json:"iss"`
@@ -48,28 +50,76 @@ type accessClaims struct {
 	Sub            string `json:"sub"`
 	Tid            string `json:"tid"`
 	Uti            string `json:"uti"`
-	Ver            string `json:"ver"` // "2.0"
+	Ver            string `json:"ver"`     // "2.0"
+	Cred           string `json:"sr_cred"` // key id of the client secret that minted the token
+	Gen            uint64 `json:"sr_gen"`  // the principal's generation when it was minted
 }
 
-// ClientCredentials authenticates a client by id and secret and mints an access token for the
-// resource scope names. tenant may be "" (ADFS endpoints: the default tenant), the tenant id,
-// "organizations" or "common". scope must name exactly one resource with the "/.default"
-// suffix (MSAL's OIDC scopes "openid profile offline_access email" are ignored); the audience
-// is the scope minus that suffix, otherwise verbatim, so
+// ErrLockedOut means too many sign-ins failed recently for the client id or the caller's
+// network: the request was refused before its secret was checked. The error is a *LockoutError.
+var ErrLockedOut = errors.New("locked out after too many failed sign-ins")
+
+// LockoutError says how long a lockout lasts.
+type LockoutError struct {
+	RetryAfter time.Duration
+	// BySource is true when the caller's network is locked out, false when the client id is.
+	BySource bool
+}
+
+func (e *LockoutError) Error() string {
+	what := "client id"
+	if e.BySource {
+		what = "source address"
+	}
+	return fmt.Sprintf("%s for %s: %v", what, e.RetryAfter.Round(time.Second), ErrLockedOut)
+}
+
+// Is makes errors.Is(err, ErrLockedOut) hold.
+func (e *LockoutError) Is(target error) bool { return target == ErrLockedOut }
+
+// TokenRequest is one client-credentials request.
+type TokenRequest struct {
+	Tenant, ClientID, ClientSecret, Scope string
+	// RemoteIP is the caller's address, for the per-source failure limit; "" skips that limit.
+	RemoteIP string
+}
+
+// ClientCredentials is IssueToken without a caller address (no per-source limit).
+func (s *Service) ClientCredentials(ctx context.Context, tenant, clientID, clientSecret, scope string) (Token, error) {
+	return s.IssueToken(ctx, TokenRequest{Tenant: tenant, ClientID: clientID, ClientSecret: clientSecret, Scope: scope})
+}
+
+// IssueToken authenticates a client by id and secret and mints an access token for the
+// resource the scope names. The tenant may be "" (ADFS endpoints: the default tenant), the
+// tenant id, "organizations" or "common". The scope must name exactly one resource with the
+// "/.default" suffix (MSAL's OIDC scopes "openid profile offline_access email" are ignored); the
+// audience is the scope minus that suffix, otherwise verbatim, so
 // "https://management.core.windows.net//.default" gives "https://management.core.windows.net/".
 //
-// The request's shape (tenant, scope) is checked first; then the secret is hashed, for unknown
-// clients too. Errors: ErrUnknownTenant, ErrInvalidScope, ErrUnknownClient (which is also
-// ErrInvalidClient), ErrInvalidClient, or a context or storage error.
-func (s *Service) ClientCredentials(ctx context.Context, tenant, clientID, clientSecret, scope string) (Token, error) {
-	if _, err := s.ResolveTenant(tenant); err != nil {
+// The request's shape (tenant, scope) is checked first, then the failure limits of the client
+// id and of the caller's network (lockout.go): a locked-out request is refused without hashing.
+// Then the secret is hashed, for unknown clients too, in the bounded hash queue. A wrong secret
+// or unknown client counts one failure against both limits. Errors: ErrUnknownTenant,
+// ErrInvalidScope, *LockoutError (ErrLockedOut), ErrBusy, ErrUnknownClient (which is also
+// ErrInvalidClient), ErrInvalidClient, ErrPrincipalDisabled, or a context or storage error.
+func (s *Service) IssueToken(ctx context.Context, req TokenRequest) (Token, error) {
+	if _, err := s.ResolveTenant(req.Tenant); err != nil {
 		return Token{}, err
 	}
-	aud, err := AudienceFromScope(scope)
+	aud, err := AudienceFromScope(req.Scope)
 	if err != nil {
 		return Token{}, err
 	}
-	rec, err := s.loadByAppID(ctx, clientID)
+	now := s.now()
+	clientKey, _ := normalizeID(req.ClientID)
+	sourceKey := sourceKey(req.RemoteIP)
+	if d := s.sourceFails.lockedFor(sourceKey, now); sourceKey != "" && d > 0 {
+		return Token{}, fmt.Errorf("authenticating client: %w", &LockoutError{RetryAfter: d, BySource: true})
+	}
+	if d := s.clientFails.lockedFor(clientKey, now); clientKey != "" && d > 0 {
+		return Token{}, fmt.Errorf("authenticating client: %w", &LockoutError{RetryAfter: d})
+	}
+	rec, err := s.loadByAppID(ctx, req.ClientID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return Token{}, fmt.Errorf("authenticating client: %w", err)
 	}
@@ -77,16 +127,26 @@ func (s *Service) ClientCredentials(ctx context.Context, tenant, clientID, clien
 	if rec != nil {
 		creds = rec.Secrets
 	}
-	ok, err := s.checkSecret(ctx, clientSecret, creds)
+	credID, err := s.checkSecret(ctx, req.ClientSecret, creds)
+	if err == nil && (rec == nil || credID == "") {
+		if clientKey != "" {
+			s.clientFails.fail(clientKey, now)
+		}
+		if sourceKey != "" {
+			s.sourceFails.fail(sourceKey, now)
+		}
+	}
 	switch {
 	case err != nil:
 		return Token{}, fmt.Errorf("authenticating client: %w", err)
 	case rec == nil:
 		return Token{}, fmt.Errorf("authenticating client: %w", ErrUnknownClient)
-	case !ok:
+	case credID == "":
 		return Token{}, fmt.Errorf("authenticating client: %w", ErrInvalidClient)
+	case rec.Disabled:
+		return Token{}, fmt.Errorf("authenticating client: %w", ErrPrincipalDisabled)
 	}
-	tok, err := s.mint(rec.principal(), aud)
+	tok, err := s.mint(rec, credID, aud)
 	if err != nil {
 		return Token{}, fmt.Errorf("minting token: %w", err)
 	}
@@ -121,8 +181,9 @@ func AudienceFromScope(scope string) (string, error) {
 	return aud, nil
 }
 
-// mint signs an access token for p and aud with the active key.
-func (s *Service) mint(p Principal, aud string) (Token, error) {
+// mint signs an access token for rec, minted with its credential credID, for aud.
+func (s *Service) mint(rec *principalRecord, credID, aud string) (Token, error) {
+	p := rec.principal()
 	now := s.now()
 	exp := now.Add(s.lifetime).Truncate(time.Second)
 	uti := make([]byte, 16)
@@ -145,12 +206,14 @@ func (s *Service) mint(p Principal, aud string) (Token, error) {
 		Tid:            p.TenantID,
 		Uti:            base64.RawURLEncoding.EncodeToString(uti),
 		Ver:            "2.0",
+		Cred:           credID,
+		Gen:            rec.Generation,
 	}
 	raw, err := s.sign(c)
 	if err != nil {
 		return Token{}, err
 	}
-	return Token{AccessToken: raw, ExpiresIn: int(exp.Sub(now) / time.Second), ExpiresOn: exp, Resource: aud}, nil
+	return Token{AccessToken: raw, ExpiresIn: int(exp.Sub(now) / time.Second), ExpiresOn: exp, Resource: aud, ObjectID: p.ObjectID}, nil
 }
 
 // sign serializes payload as a compact RS256 JWS with typ "JWT" and the active kid.
@@ -159,8 +222,9 @@ func (s *Service) sign(payload any) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encoding claims: %w", err)
 	}
+	active := s.keys.Load().active
 	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: s.active.priv, KeyID: s.active.kid}},
+		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: active.priv, KeyID: active.kid}},
 		(&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		return "", fmt.Errorf("creating signer: %w", err)

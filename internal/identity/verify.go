@@ -33,6 +33,12 @@ type Claims struct {
 	Issuer    string // iss
 	// IdentityType is the token's idtyp claim ("app" for service principals).
 	IdentityType string
+	// CredentialID is the key id of the client secret that minted the token (sr_cred).
+	CredentialID string
+	// Generation is the principal's generation the token was minted at (sr_gen).
+	Generation uint64
+
+	keyID string // the signing key's kid
 }
 
 // invalid wraps ErrInvalidToken with a short reason; it never includes the token.
@@ -48,7 +54,9 @@ func invalid(reason string) error { return fmt.Errorf("%w: %s", ErrInvalidToken,
 //
 // Successful verifications are cached by the token's SHA-256 for the token's validity window
 // (nbf and exp, with skew), so repeated requests with one token cost a hash and a map lookup;
-// the audience and the window are still checked on every call. Failures wrap ErrInvalidToken.
+// the audience, the window, the signing key's retirement and the principal's current state
+// (state.go: enabled, same generation, minting credential still present; two in-memory map
+// lookups) are still checked on every call. Failures wrap ErrInvalidToken.
 func (s *Service) Verify(_ context.Context, raw string, audiences []string) (Claims, error) {
 	if raw == "" || len(raw) > maxTokenLen {
 		return Claims{}, invalid("malformed token")
@@ -57,29 +65,39 @@ func (s *Service) Verify(_ context.Context, raw string, audiences []string) (Cla
 	// Hash the string's bytes in place: a []byte(raw) copy of a 1 KiB token per request is
 	// measurable on the read path, and Sum256 only reads its input.
 	key := sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
+	ks := s.keys.Load()
 	c, ok := s.cache.get(key, now)
 	if !ok {
 		var err error
-		if c, err = s.verifyToken(raw, now); err != nil {
+		if c, err = s.verifyToken(ks, raw, now); err != nil {
 			return Claims{}, err
 		}
-		// Cached before the audience check: the audience is checked on every hit anyway.
+		// Cached before the audience and revocation checks: both run on every hit anyway.
 		s.cache.put(key, c, now)
+	} else if k := ks.byKID[c.keyID]; k == nil || !k.usable(now) {
+		return Claims{}, invalid("retired signing key")
 	}
 	if !audienceAllowed(c.Audience, audiences) {
 		return Claims{}, invalid("wrong audience")
 	}
+	if why := s.checkRevocation(&c); why != "" {
+		return Claims{}, invalid(why)
+	}
 	return c, nil
 }
 
-func (s *Service) verifyToken(raw string, now time.Time) (Claims, error) {
+func (s *Service) verifyToken(ks *keySet, raw string, now time.Time) (Claims, error) {
 	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil || len(jws.Signatures) != 1 {
 		return Claims{}, invalid("malformed token")
 	}
-	k := s.keys[jws.Signatures[0].Header.KeyID]
+	kid := jws.Signatures[0].Header.KeyID
+	k := ks.byKID[kid]
 	if k == nil {
 		return Claims{}, invalid("unknown signing key")
+	}
+	if !k.usable(now) {
+		return Claims{}, invalid("retired signing key")
 	}
 	payload, err := jws.Verify(&k.priv.PublicKey)
 	if err != nil {
@@ -119,6 +137,9 @@ func (s *Service) verifyToken(raw string, now time.Time) (Claims, error) {
 		TokenID:      vc.Uti,
 		Issuer:       vc.Iss,
 		IdentityType: vc.Idtyp,
+		CredentialID: vc.Cred,
+		Generation:   vc.Gen,
+		keyID:        kid,
 	}, nil
 }
 

@@ -37,6 +37,21 @@ type Issuer struct {
 	publicURL string // no trailing "/"
 	host      string // host[:port] of publicURL
 	now       func() time.Time
+	attempt   func(r *http.Request, clientID, objectID, failure string)
+}
+
+// OnAttempt registers fn, the HTTP edge's audit hook, which then receives the outcome of every
+// token request that named a client id: the client id as sent (bounded), the principal's object
+// id on success, and on failure a short fixed reason. It never receives the secret. Call it
+// before serving.
+func (i *Issuer) OnAttempt(fn func(r *http.Request, clientID, objectID, failure string)) {
+	i.attempt = fn
+}
+
+func (i *Issuer) note(r *http.Request, clientID, objectID, failure string) {
+	if i.attempt != nil {
+		i.attempt(r, echo(clientID), objectID, failure)
+	}
 }
 
 // New returns an Issuer whose documents name publicURL (scheme://host[:port]; it should equal

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -101,11 +103,15 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 		scope, v1 = form.Get("resource")+"/.default", true
 	}
 
-	tok, err := i.id.ClientCredentials(r.Context(), tenant, clientID, secret, scope)
+	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	tok, err := i.id.IssueToken(r.Context(), identity.TokenRequest{Tenant: tenant, ClientID: clientID,
+		ClientSecret: secret, Scope: scope, RemoteIP: ip})
 	if err != nil {
+		i.note(r, clientID, "", failureReason(err))
 		i.writeTokenError(w, r, err, tenant, clientID, scope)
 		return
 	}
+	i.note(r, clientID, tok.ObjectID, "")
 	resp := tokenResponse{TokenType: "Bearer", ExpiresIn: tok.ExpiresIn, ExtExpiresIn: tok.ExpiresIn, AccessToken: tok.AccessToken}
 	if v1 {
 		resp.Resource = tok.Resource
@@ -130,11 +136,25 @@ func (i *Issuer) writeTokenError(w http.ResponseWriter, r *http.Request, err err
 		i.writeError(w, r, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf(
 			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
 			echo(clientID), i.id.TenantID()))
+	case errors.Is(err, identity.ErrLockedOut):
+		var le *identity.LockoutError
+		errors.As(err, &le)
+		secs := retryAfter(w, le.RetryAfter)
+		i.writeError(w, r, http.StatusBadRequest, "invalid_grant", 50053, fmt.Sprintf(
+			"The account is locked because of too many sign-in attempts with an incorrect client id or secret. Retry after %d seconds.", secs))
+	case errors.Is(err, identity.ErrBusy):
+		retryAfter(w, identity.BusyRetryAfter)
+		i.writeError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", 90033,
+			"The server is too busy to issue a token now. Retry later.")
+	case errors.Is(err, identity.ErrPrincipalDisabled):
+		i.writeError(w, r, http.StatusBadRequest, "unauthorized_client", 7000112, fmt.Sprintf(
+			"Application '%s' is disabled.", echo(clientID)))
 	case errors.Is(err, identity.ErrInvalidClient):
 		i.writeError(w, r, http.StatusUnauthorized, "invalid_client", 7000215, fmt.Sprintf(
 			"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.",
 			echo(clientID)))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		retryAfter(w, identity.BusyRetryAfter)
 		i.writeError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", 90033,
 			"The server is too busy to issue a token now. Retry later.")
 	default:
@@ -187,4 +207,36 @@ func echo(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// retryAfter sets Retry-After to d in whole seconds (at least 1) and returns them.
+func retryAfter(w http.ResponseWriter, d time.Duration) int {
+	secs := max(int((d+time.Second-1)/time.Second), 1)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return secs
+}
+
+// failureReason is the audit record's description of a refused token request: a few fixed
+// words, never the secret.
+func failureReason(err error) string {
+	var le *identity.LockoutError
+	switch {
+	case errors.As(err, &le) && le.BySource:
+		return "token refused: source address locked out"
+	case errors.As(err, &le):
+		return "token refused: client id locked out"
+	case errors.Is(err, identity.ErrBusy), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "token refused: hash queue full"
+	case errors.Is(err, identity.ErrUnknownClient):
+		return "token refused: unknown client id"
+	case errors.Is(err, identity.ErrInvalidClient):
+		return "token refused: wrong client secret"
+	case errors.Is(err, identity.ErrPrincipalDisabled):
+		return "token refused: principal disabled"
+	case errors.Is(err, identity.ErrUnknownTenant):
+		return "token refused: unknown tenant"
+	case errors.Is(err, identity.ErrInvalidScope):
+		return "token refused: invalid scope"
+	}
+	return "token refused: server error"
 }

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -115,6 +116,9 @@ type Options struct {
 	Erased func()
 	// Background bounds background jobs (rewrap); it ends when the server seals or stops.
 	Background context.Context
+	// KeysApplied, if set, also receives every KeysApplied call (the identity service keeps its
+	// principal states and signing keys current with it).
+	KeysApplied func(ctx context.Context, keys []string) error
 }
 
 // Service is safe for concurrent use.
@@ -288,13 +292,18 @@ func newVaultID() string {
 // KeysApplied tells the service that a replicated store applied writes to keys on this node
 // (the Raft FSM calls it), so cached vault records stay current on every node.
 func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
-	for _, k := range keys {
-		if k == keyring.RingKey {
-			if err := s.kr.Reload(ctx); err != nil {
-				return fmt.Errorf("reloading keyring: %w", err)
-			}
-			continue
+	if slices.Contains(keys, keyring.RingKey) { // first: the records below may need its new terms
+		if err := s.kr.Reload(ctx); err != nil {
+			return fmt.Errorf("reloading keyring: %w", err)
 		}
+	}
+	var idErr error
+	if s.opts.KeysApplied != nil {
+		if err := s.opts.KeysApplied(ctx, keys); err != nil {
+			idErr = fmt.Errorf("refreshing identities: %w", err) // the vault caches still refresh
+		}
+	}
+	for _, k := range keys {
 		name, ok := strings.CutPrefix(k, vaultPrefix)
 		if !ok {
 			continue
@@ -314,7 +323,7 @@ func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 		}
 		s.vaultMu.Unlock()
 	}
-	return nil
+	return idErr
 }
 
 func (s *Service) erased() {
