@@ -279,7 +279,7 @@ func sysRecord(at time.Time, op string, status int, callerIP, uri string) *audit
 		Time: audit.FormatTime(at), OperationName: op, Category: "AuditEvent",
 		ResultType: result, ResultSignature: http.StatusText(status),
 		CallerIPAddress: callerIP, RequestID: uuid.NewString(),
-		Properties: audit.Properties{HTTPStatusCode: status, RequestURI: uri},
+		Properties: audit.Properties{HTTPStatusCode: status, RequestURI: audit.RedactURI(uri)}, // no query secrets
 	}
 }
 

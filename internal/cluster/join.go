@@ -43,8 +43,10 @@ type tokenRecord struct {
 type nodeMeta struct {
 	Region   string `json:"region"`
 	NonVoter bool   `json:"nonVoter,omitempty"`
-	// CertSHA256 pins the certificate the node joined with (see peerid.go).
+	// CertSHA256 pins the certificate the node joined with, CA the cluster CA that issued it
+	// (see peerid.go): a record restored from another cluster's snapshot pins nothing here.
 	CertSHA256 string `json:"certSha256,omitempty"`
+	CA         string `json:"caSha256,omitempty"`
 }
 
 func parseNodeMeta(b []byte) (nodeMeta, error) {
@@ -175,7 +177,7 @@ func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	caKey, _ := keyPEM(n.mat.caKey)
 	certDER, _ := pem.Decode(cert)
-	if err := n.putNodeMeta(r.Context(), req.NodeID, nodeMeta{Region: req.Region, NonVoter: req.NonVoter, CertSHA256: certPin(certDER.Bytes)}); err != nil {
+	if err := n.putNodeMeta(r.Context(), req.NodeID, nodeMeta{Region: req.Region, NonVoter: req.NonVoter, CertSHA256: certPin(certDER.Bytes), CA: certPin(n.mat.caCert.Raw)}); err != nil {
 		joinFail(w, 503, "Recording the node failed; retry with a new token.")
 		return
 	}

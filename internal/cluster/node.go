@@ -143,7 +143,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	})
 	n.store, err = raftstore.Open(raftstore.Options{
 		Dir: filepath.Join(opts.DataDir, "raft"), ID: raft.ServerID(cfg.NodeID), Transport: trans,
-		Bootstrap: cfg.Bootstrap, Forward: n.forwardEntry, OnApplied: opts.OnApplied,
+		Bootstrap: cfg.Bootstrap, Forward: n.forwardEntry, OnApplied: n.applied,
 		// Followers notice a silent leader after half to all of the election timeout (Raft
 		// randomizes it), so a new leader is in place well within one election timeout or two.
 		HeartbeatTimeout: cfg.ElectionTimeout / 2, ElectionTimeout: cfg.ElectionTimeout, LeaderLeaseTimeout: cfg.ElectionTimeout / 4,
@@ -224,21 +224,40 @@ func (n *Node) admit(c *x509.Certificate) error {
 }
 
 // recordSelf makes sure this node's record pins its certificate (a bootstrapping node writes
-// its record here; nodes of a cluster from before pinning add the pin at their next start).
+// its record here; nodes of a cluster from before pinning add the pin at their next start, and
+// every node again after a snapshot restore, which may bring another cluster's records).
 func (n *Node) recordSelf(ctx context.Context) error {
-	pin := certPin(n.mat.node.Certificate[0])
+	pin, ca := certPin(n.mat.node.Certificate[0]), certPin(n.mat.caCert.Raw)
 	m := n.nodeMeta(ctx, n.cfg.NodeID)
 	switch {
-	case m.CertSHA256 == pin:
+	case m.CertSHA256 == pin && m.CA == ca:
 		return nil
-	case m.CertSHA256 != "":
+	case m.CertSHA256 != "" && m.CA == ca:
 		return fmt.Errorf("starting cluster node: this node's certificate is not the one node %q joined with (cluster/node.pem was replaced)", n.cfg.NodeID)
 	}
 	if m.Region == "" {
 		m.Region = n.cfg.Region
 	}
-	m.CertSHA256 = pin
+	m.CertSHA256, m.CA = pin, ca
 	return n.putNodeMeta(ctx, n.cfg.NodeID, m)
+}
+
+// applied passes applied keys on, and re-records this node's pin after a snapshot restore.
+func (n *Node) applied(keys []string, restored bool) {
+	if restored {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := n.recordSelf(ctx); err != nil {
+				n.log.Warn("re-recording this node's certificate pin after a restore", "err", err)
+			}
+		}()
+	}
+	if n.opts.OnApplied != nil {
+		n.opts.OnApplied(keys, restored)
+	}
 }
 
 // catchUp waits for a leader and then for this node to apply everything the leader had

@@ -55,8 +55,9 @@ func (n *Node) memberID(c *x509.Certificate) (string, error) {
 }
 
 // checkPin refuses a certificate for id whose fingerprint differs from the pinned one. A node
-// record without a pin (a cluster from before pinning, until the node restarts and records
-// it) admits the certificate by id alone.
+// record without a pin of this cluster's CA (a cluster from before pinning until the node
+// restarts, or a record restored from another cluster's snapshot until the node re-records it)
+// admits the certificate by id alone.
 func (n *Node) checkPin(id string, c *x509.Certificate) error {
 	st := n.member.Load()
 	if st == nil {
@@ -67,7 +68,7 @@ func (n *Node) checkPin(id string, c *x509.Certificate) error {
 		return nil
 	}
 	m, err := parseNodeMeta(b)
-	if err != nil || m.CertSHA256 == "" {
+	if err != nil || m.CertSHA256 == "" || m.CA != certPin(n.mat.caCert.Raw) {
 		return nil
 	}
 	if m.CertSHA256 != certPin(c.Raw) {
