@@ -34,6 +34,10 @@ type ClusterOptions struct {
 	// Partition, when set, gives every node its own loopback IP and a proxy it advertises, so
 	// the test can cut nodes off (see Partitioner).
 	Partition *Partitioner
+	// Shamir starts every node with the shamir seal (a --config file added to its flags): n1 is
+	// initialized through /sys/init with 3 shares and threshold 2, and every node is unsealed
+	// with Keys as it starts. Do not combine it with a --config in Extra.
+	Shamir bool
 }
 
 // Cluster is a Raft cluster of real server processes on loopback. Every node uses the same
@@ -48,6 +52,9 @@ type Cluster struct {
 	// Partitioner).
 	ClusterAddrs []string
 	PublicURL    string
+	// Keys are the current unseal shares (Shamir clusters); Admin the bootstrap credential.
+	Keys  []string
+	Admin Admin
 }
 
 // StartCluster bootstraps node n1, joins the others with one-time join tokens through the real
@@ -67,6 +74,13 @@ func StartCluster(t testing.TB, opts *ClusterOptions) *Cluster {
 	if o.PromoteAfter == 0 {
 		o.PromoteAfter = time.Second
 	}
+	if o.Shamir {
+		p := filepath.Join(t.TempDir(), "shamir.yaml")
+		if err := os.WriteFile(p, []byte("seal:\n  type: shamir\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		o.Extra = append(append([]string{}, o.Extra...), "--config", p)
+	}
 	c := &Cluster{t: t, opts: o}
 	port := freePort(t)
 	c.PublicURL = "https://localhost:" + strconv.Itoa(port)
@@ -83,7 +97,15 @@ func StartCluster(t testing.TB, opts *ClusterOptions) *Cluster {
 			t.Fatal(err)
 		}
 	}
-	first.launch()
+	if o.Shamir {
+		first.Sealed = true
+		first.launch()
+		c.initShamir(first)
+		c.Unseal(first)
+	} else {
+		first.launch()
+		c.Admin = first.Admin
+	}
 	for i := 2; i <= o.Size; i++ {
 		c.AddNode(fmt.Sprintf("n%d", i), nil)
 	}
@@ -133,6 +155,9 @@ func (c *Cluster) AddNode(id string, extra []string) *Server {
 	}
 	for _, f := range []string{"seal.key", "admin.json"} {
 		b, err := os.ReadFile(filepath.Join(c.Nodes[0].DataDir, f))
+		if os.IsNotExist(err) && c.opts.Shamir {
+			continue
+		}
 		if err != nil {
 			c.t.Fatal(err)
 		}
@@ -157,8 +182,81 @@ func (c *Cluster) AddNode(id string, extra []string) *Server {
 	if out, err := exec.Command(Binary(c.t), args...).CombinedOutput(); err != nil {
 		c.t.Fatalf("operator raft join: %v\n%s", err, out)
 	}
-	s.launch()
+	if c.opts.Shamir {
+		s.Sealed = true
+		s.launch()
+		c.Unseal(s)
+	} else {
+		s.launch()
+	}
 	return s
+}
+
+// initShamir initializes the cluster through node's /sys/init (3 shares, threshold 2).
+func (c *Cluster) initShamir(node *Server) {
+	c.t.Helper()
+	resp, err := node.HTTPClient().Post(node.URL+"/sys/init", "application/json", strings.NewReader(`{"secret_shares":3,"secret_threshold":2}`))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Keys  []string `json:"keys_base64"`
+		Admin Admin    `json:"admin"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 || len(out.Keys) != 3 {
+		c.t.Fatalf("/sys/init: HTTP %d, %v", resp.StatusCode, err)
+	}
+	c.Keys, c.Admin = out.Keys, out.Admin
+}
+
+// Unseal enters shares from c.Keys on a Shamir node until it is unsealed, then waits until it
+// is healthy and gives it the cluster's admin credential.
+func (c *Cluster) Unseal(node *Server) {
+	c.t.Helper()
+	hc := node.HTTPClient()
+	for _, k := range c.Keys {
+		body, _ := json.Marshal(map[string]string{"key": k})
+		resp, err := hc.Post(node.URL+"/sys/unseal", "application/json", strings.NewReader(string(body)))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		var st struct {
+			Sealed bool `json:"sealed"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err != nil {
+			c.t.Fatalf("unsealing %s: HTTP %d, %v", node.URL, resp.StatusCode, err)
+		}
+		if !st.Sealed {
+			break
+		}
+	}
+	node.WaitHealthy()
+	node.Admin = c.Admin
+}
+
+// RestartAll stops every node, starts them all together (a lone node cannot find a quorum) and
+// waits until each serves; Shamir nodes are unsealed with c.Keys.
+func (c *Cluster) RestartAll() {
+	c.t.Helper()
+	for _, s := range c.Nodes {
+		s.Stop()
+	}
+	exits := make([]chan struct{}, len(c.Nodes))
+	for i, s := range c.Nodes {
+		s.Sealed = c.opts.Shamir
+		exits[i] = s.spawn()
+	}
+	for i, s := range c.Nodes {
+		s.waitUp(exits[i])
+	}
+	if c.opts.Shamir {
+		for _, s := range c.Nodes {
+			c.Unseal(s)
+		}
+	}
 }
 
 func (c *Cluster) anyRunning() *Server {
@@ -351,4 +449,18 @@ func (c *Cluster) HTTPClient() *http.Client {
 		},
 		MaxIdleConnsPerHost: 64,
 	}}
+}
+
+// UseShamir records that the cluster moved to the shamir seal (operator seal migrate) with
+// keys: every node's next start gets a shamir config and is unsealed with them.
+func (c *Cluster) UseShamir(keys []string) {
+	c.t.Helper()
+	p := filepath.Join(c.t.TempDir(), "shamir.yaml")
+	if err := os.WriteFile(p, []byte("seal:\n  type: shamir\n"), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	for _, s := range c.Nodes {
+		s.Extra = append(s.Extra, "--config", p)
+	}
+	c.opts.Shamir, c.Keys = true, keys
 }

@@ -122,7 +122,13 @@ func Start(t testing.TB, opts *Options) *Server {
 
 func (s *Server) launch() {
 	s.t.Helper()
-	exited := s.spawn()
+	s.waitUp(s.spawn())
+}
+
+// waitUp waits until the process just spawned serves: its listener when Sealed, a healthy
+// /health otherwise (then it reads the admin credential).
+func (s *Server) waitUp(exited chan struct{}) {
+	s.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -134,18 +140,57 @@ func (s *Server) launch() {
 			return
 		}
 		if !s.Sealed && s.healthy() {
-			b, err := os.ReadFile(filepath.Join(s.DataDir, "admin.json"))
-			if err != nil {
-				s.t.Fatalf("reading admin.json: %v", err)
-			}
-			if err := json.Unmarshal(b, &s.Admin); err != nil {
-				s.t.Fatalf("parsing admin.json: %v", err)
-			}
+			s.readAdmin()
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.t.Fatalf("server not healthy after 60s:\n%s", s.Stderr.String())
+}
+
+// readAdmin takes the bootstrap credential from <data>/admin.json (the file seal) or, for the
+// other seals, which never write it into the data folder, from what the first start printed.
+// A credential already known (a restart) is kept.
+func (s *Server) readAdmin() {
+	s.t.Helper()
+	if s.Admin.ClientSecret != "" {
+		return
+	}
+	b, err := os.ReadFile(filepath.Join(s.DataDir, "admin.json"))
+	if err == nil {
+		if err := json.Unmarshal(b, &s.Admin); err != nil {
+			s.t.Fatalf("parsing admin.json: %v", err)
+		}
+		return
+	}
+	if a, ok := ParsePrintedAdmin(s.Stdout.String()); ok {
+		s.Admin = a
+		return
+	}
+	s.t.Fatalf("no admin.json and no printed bootstrap credential: %v\n%s", err, s.Stdout.String())
+}
+
+// ParsePrintedAdmin reads the bootstrap credential a first start printed.
+func ParsePrintedAdmin(out string) (Admin, bool) {
+	var a Admin
+	for _, line := range strings.Split(out, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch k {
+		case "tenantId":
+			a.TenantID = v
+		case "subscriptionId":
+			a.SubscriptionID = v
+		case "clientId":
+			a.ClientID = v
+		case "clientSecret":
+			a.ClientSecret = v
+		}
+	}
+	return a, a.ClientID != "" && a.ClientSecret != ""
 }
 
 func (s *Server) spawn() chan struct{} {
