@@ -26,14 +26,15 @@ const serverName = "strongroom-cluster"
 // Files in <data_dir>/cluster/ (folder 0700, keys 0600):
 //
 //	ca.pem        cluster CA certificate
-//	ca-key.pem    cluster CA key (PKCS#8); every member holds it so any leader can admit nodes
+//	ca-key.pem    cluster CA key (PKCS#8): only on the bootstrapping node (or a node of a cluster
+//	              from before cakey.go), until it is first unsealed and moves the key into the store
 //	node.pem      this node's certificate (client and server auth, CN and URI SAN = node id)
 //	node-key.pem  this node's key (PKCS#8)
 //	node.json     {"id", "region", "addr"}: what this folder was issued for
 type material struct {
 	dir     string
 	caCert  *x509.Certificate
-	caKey   *ecdsa.PrivateKey
+	caKey   *ecdsa.PrivateKey // nil unless cluster/ca-key.pem exists
 	caPEM   []byte
 	node    tls.Certificate
 	nodeDoc nodeDoc
@@ -60,11 +61,14 @@ func loadMaterial(dir string) (*material, error) {
 		return nil, fmt.Errorf("reading cluster CA: %w", err)
 	}
 	keyPEM, err := os.ReadFile(filepath.Join(dir, "ca-key.pem"))
-	if err != nil {
+	switch {
+	case errors.Is(err, os.ErrNotExist): // in the store (cakey.go)
+	case err != nil:
 		return nil, fmt.Errorf("reading cluster CA key: %w", err)
-	}
-	if m.caKey, err = parseKey(keyPEM); err != nil {
-		return nil, fmt.Errorf("reading cluster CA key: %w", err)
+	default:
+		if m.caKey, err = parseKey(keyPEM); err != nil {
+			return nil, fmt.Errorf("reading cluster CA key: %w", err)
+		}
 	}
 	if m.node, err = tls.LoadX509KeyPair(filepath.Join(dir, "node.pem"), filepath.Join(dir, "node-key.pem")); err != nil {
 		return nil, fmt.Errorf("reading node certificate: %w", err)
@@ -187,6 +191,9 @@ func writeMaterial(dir string, caPEM, caKeyPEM, certPEM, nodeKeyPEM []byte, doc 
 		{"node.json", append(docJSON, '\n'), 0o644},
 	}
 	for _, f := range files {
+		if f.data == nil {
+			continue // no CA key: a joiner never holds it
+		}
 		if err := writeSync(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			return fmt.Errorf("writing cluster %s: %w", f.name, err)
 		}

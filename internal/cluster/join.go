@@ -131,8 +131,9 @@ type joinRequest struct {
 }
 
 type joinResponse struct {
-	CA     string `json:"ca"`
-	CAKey  string `json:"caKey"`
+	CA string `json:"ca"`
+	// CAKey is set only by leaders from before cakey.go; the key then moves into the store.
+	CAKey  string `json:"caKey,omitempty"`
 	Cert   string `json:"cert"`
 	Leader string `json:"leader"`
 }
@@ -170,12 +171,17 @@ func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 		joinFail(w, 409, "A member with this node id exists; remove it first (strongroom operator raft remove-peer).")
 		return
 	}
-	cert, err := signNode(n.mat.caCert, n.mat.caKey, req.NodeID, csr.PublicKey)
+	caKey, err := n.caSigner(r.Context())
+	if err != nil {
+		n.log.Error("join: the cluster CA key is not available", "err", err)
+		joinFail(w, 503, "The cluster CA key is not available on the leader; retry with a new token.")
+		return
+	}
+	cert, err := signNode(n.mat.caCert, caKey, req.NodeID, csr.PublicKey)
 	if err != nil {
 		joinFail(w, 500, "Signing the node certificate failed.")
 		return
 	}
-	caKey, _ := keyPEM(n.mat.caKey)
 	certDER, _ := pem.Decode(cert)
 	if err := n.putNodeMeta(r.Context(), req.NodeID, nodeMeta{Region: req.Region, NonVoter: req.NonVoter, CertSHA256: certPin(certDER.Bytes), CA: certPin(n.mat.caCert.Raw)}); err != nil {
 		joinFail(w, 503, "Recording the node failed; retry with a new token.")
@@ -187,7 +193,7 @@ func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.log.Info("node joined as a non-voter", "node_id", req.NodeID, "cluster_addr", req.Addr, "region", req.Region, "dr_replica", req.NonVoter)
-	writeJSON(w, 200, joinResponse{CA: string(n.mat.caPEM), CAKey: string(caKey), Cert: string(cert), Leader: n.cfg.NodeID})
+	writeJSON(w, 200, joinResponse{CA: string(n.mat.caPEM), Cert: string(cert), Leader: n.cfg.NodeID})
 }
 
 func joinFail(w http.ResponseWriter, status int, msg string) {
@@ -286,7 +292,11 @@ func Join(ctx context.Context, o JoinOptions) error {
 	if err != nil {
 		return err
 	}
-	return writeMaterial(dir, []byte(jr.CA), []byte(jr.CAKey), []byte(jr.Cert), nk, nodeDoc{ID: o.NodeID, Region: o.Region, Addr: o.Addr})
+	var caKey []byte
+	if jr.CAKey != "" {
+		caKey = []byte(jr.CAKey)
+	}
+	return writeMaterial(dir, []byte(jr.CA), caKey, []byte(jr.Cert), nk, nodeDoc{ID: o.NodeID, Region: o.Region, Addr: o.Addr})
 }
 
 // retryJoin runs the configured retry_join entries until one admits this node or ctx ends.

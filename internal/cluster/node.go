@@ -17,6 +17,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -74,8 +75,10 @@ type Node struct {
 	forwarder http.RoundTripper
 	api       atomic.Pointer[http.Handler]
 	ready     atomic.Pointer[func() bool] // see Handler
-	opSrv     *http.Server
-	pilot     pilot
+	// localCAKey is the CA key of cluster/ca-key.pem until it has moved into the store (cakey.go).
+	localCAKey atomic.Pointer[ecdsa.PrivateKey]
+	opSrv      *http.Server
+	pilot      pilot
 	// sealer is the unsealed keyring, for snapshot files (see snapshot.go).
 	sealer atomic.Pointer[sealerBox]
 
@@ -110,6 +113,9 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 			mat.nodeDoc.ID, mat.nodeDoc.Addr, cfg.NodeID, cfg.AdvertiseAddr())
 	}
 	n.mat = mat
+	if mat.caKey != nil {
+		n.localCAKey.Store(mat.caKey)
+	}
 	source := sourceAddr(cfg.Addr)
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	if source != nil {

@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/strongroom/strongroom/internal/store"
 )
 
 // Snapshot files (`operator raft snapshot save|restore`) hold the whole replicated store as of
@@ -56,6 +58,10 @@ func (n *Node) SetRootSealer(s RootSealer) {
 		return
 	}
 	n.sealer.Store(&sealerBox{s})
+	if n.localCAKey.Load() != nil {
+		n.wg.Add(1)
+		go n.moveCAKeyToStore()
+	}
 }
 
 func (n *Node) rootSealer() RootSealer {
@@ -292,8 +298,18 @@ func (n *Node) restoreSnapshot(r io.Reader) (snapshotHeader, error) {
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return h, err
 	}
+	// The cluster CA key record survives a restore (another cluster's snapshot lacks it).
+	caKey, caErr := n.store.Get(context.Background(), n.caKeyRecord())
 	if err := n.store.RestoreBackup(tmp, size, h.Index, 2*time.Minute); err != nil {
 		return h, err
+	}
+	if caErr == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := n.store.Apply(ctx, []store.Op{store.Put(n.caKeyRecord(), caKey)})
+		cancel()
+		if err != nil {
+			return h, fmt.Errorf("restored, but putting the cluster CA key record back failed (joins fail until it is): %w", err)
+		}
 	}
 	n.log.Info("snapshot restored", "source_index", h.Index, "source_node", h.NodeID, "created", h.Created)
 	return h, nil
