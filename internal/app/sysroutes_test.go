@@ -24,8 +24,14 @@ import (
 // on the store before start (to record a seal configuration).
 func testCore(t *testing.T, seal config.SealConfig, prepare func(*bolt.DB)) (*core, string) {
 	t.Helper()
+	return testCoreIn(t, t.TempDir(), seal, prepare)
+}
+
+// testCoreIn is testCore on data folder dir.
+func testCoreIn(t *testing.T, dir string, seal config.SealConfig, prepare func(*bolt.DB)) (*core, string) {
+	t.Helper()
 	cfg := config.Default()
-	cfg.DataDir, cfg.Seal = t.TempDir(), seal
+	cfg.DataDir, cfg.Seal = dir, seal
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
