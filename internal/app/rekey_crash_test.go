@@ -61,4 +61,3 @@ func TestFileSealRekey_CrashPoints(t *testing.T) {
 		})
 	}
 }
-
