@@ -344,7 +344,18 @@ func (a *app) operatorPrincipal() *cobra.Command {
 		}
 		return inner(cmd, args)
 	}
-	return group(&cobra.Command{Use: "principal", Short: "Disable, enable or delete service principals and rotate their client secrets"},
+	var displayName string
+	create := leaf(&cobra.Command{
+		Use:   "create",
+		Short: "Create a service principal (no role yet); prints its client secret once",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.authedCall(cmd.Context(), "POST", "/sys/principals", map[string]string{"displayName": displayName})
+		},
+	})
+	create.Flags().StringVar(&displayName, "display-name", "", "the principal's display name")
+	_ = create.MarkFlagRequired("display-name")
+	return group(&cobra.Command{Use: "principal", Short: "Create, disable, enable or delete service principals and rotate their client secrets"},
+		create,
 		byID("show", "Show a principal and its client secrets' key ids", "GET", ""),
 		byID("disable", "Disable a principal: its tokens are refused from the next request on, and it gets no new ones", "POST", "/disable"),
 		byID("enable", "Enable a disabled principal (tokens from before the disable stay revoked)", "POST", "/enable"),

@@ -66,6 +66,7 @@ var armRoutes = []armRoute{
 	route("POST", "sys/seal", "Seal", (*armReq).seal),
 	route("POST", "sys/rekey", "Rekey", (*armReq).rekey),
 	route("POST", "sys/seal/migrate", "SealMigrate", (*armReq).migrateSeal),
+	route("POST", "sys/principals", "PrincipalCreate", (*armReq).principalCreate),
 	route("GET", "sys/principals/{}", "PrincipalGet", (*armReq).principalGet),
 	route("DELETE", "sys/principals/{}", "PrincipalDelete", (*armReq).principalDelete),
 	route("POST", "sys/principals/{}/disable", "PrincipalDisable", (*armReq).principalDisable),

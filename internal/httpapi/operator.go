@@ -150,6 +150,7 @@ func (a *armReq) migrateSeal(_ []string) {
 // identityAdmin is the identity service's operator surface (credential rotation and revocation).
 // The server's Verifier is the identity service; a Verifier without it answers NotSupported.
 type identityAdmin interface {
+	CreateServicePrincipal(ctx context.Context, displayName string) (identity.Principal, string, error)
 	DescribePrincipal(ctx context.Context, id string) (identity.PrincipalInfo, error)
 	AddSecret(ctx context.Context, id string, replace bool) (identity.PrincipalInfo, identity.SecretInfo, string, error)
 	RemoveSecret(ctx context.Context, id, keyID string) (identity.PrincipalInfo, error)
@@ -204,6 +205,26 @@ func (a *armReq) failIdentity(err error) {
 		a.s.log.Error("identity operation failed", "request_id", info(a.r).id, "err", err) // ids only, never secrets
 	}
 	a.fail(de)
+}
+
+// principalCreate makes a service principal (no role assignment yet) and returns its client
+// secret once.
+func (a *armReq) principalCreate(_ []string) {
+	var body struct {
+		DisplayName string `json:"displayName"`
+	}
+	if !a.decode(&body) {
+		return
+	}
+	if ids := a.identityOp("principals/write"); ids != nil {
+		p, secret, err := ids.CreateServicePrincipal(a.r.Context(), body.DisplayName)
+		if errors.Is(err, identity.ErrInvalidDisplayName) {
+			a.fail(badParam("The displayName must be 1-256 bytes without control characters."))
+			return
+		}
+		a.identityResult(http.StatusCreated, map[string]any{"objectId": p.ObjectID, "appId": p.AppID, "tenantId": p.TenantID,
+			"displayName": p.DisplayName, "clientSecret": secret}, err)
+	}
 }
 
 func (a *armReq) principalGet(p []string) {

@@ -7,8 +7,13 @@
 //
 //   - Client secrets exist in plaintext only in memory, only while being created (returned once
 //     to the caller) or checked. The store holds an argon2id hash with a per-secret random salt
-//     and the KDF parameters used; checks compare in constant time and an unknown client costs
-//     the same hash work as a wrong secret.
+//     and the KDF parameters used; checks compare in constant time. An unknown client id costs
+//     no hash (its answer names it unknown anyway). Sign-in failures are limited per client id
+//     and per source network before anything is hashed, and hashes run in a bounded queue
+//     (lockout.go, secret.go).
+//   - Tokens carry the key id of the secret that minted them and the principal's generation;
+//     every verification checks both, and that the principal exists and is enabled, against an
+//     in-memory copy of the principal records kept current on every node (state.go).
 //   - The RSA signing key reaches the store only sealed by the keyring's system data key. JWKS
 //     publishes public keys only.
 //   - Every record is sealed with keyring.SystemKeyID under its own storage key, so nothing in
@@ -27,7 +32,8 @@
 //	id/appid/<appId>         appIndexRecord: appId → objectId
 //
 // Tokens are RS256 JWTs shaped like Entra ID v2 app-only access tokens (aud, iss, iat, nbf, exp,
-// app_displayname, appid, azp, azpacr, idtyp "app", oid, sub, tid, uti, ver "2.0"). The issuer is
+// app_displayname, appid, azp, azpacr, idtyp "app", oid, sub, tid, uti, ver "2.0"), plus sr_cred
+// (the minting secret's key id) and sr_gen (the principal's generation). The issuer is
 // PublicURL + "/" + tenantID + "/v2.0" whichever endpoint minted the token (including the ADFS
 // one, which has no tenant in its path).
 //

@@ -40,8 +40,8 @@ func HashQueue(o Options, waiting int, wait time.Duration) Options {
 	return o
 }
 
-// Hashes reports how many argon2id hashes the service has run.
-func (s *Service) Hashes() uint64 { return s.hashes.Load() }
+// Hashes is HashCount.
+func (s *Service) Hashes() uint64 { return s.HashCount() }
 
 // HoldHashSlots takes every hash slot, as long-running hashes would, until release is called.
 func (s *Service) HoldHashSlots() (release func()) {
@@ -64,14 +64,10 @@ func (s *Service) FailureEntries() (clients, sources int) {
 	return s.clientFails.len(), s.sourceFails.len()
 }
 
-// Failure-limit constants, for tests.
+// Limits, for tests.
 const (
-	ClientFailureLimit = clientFailureLimit
-	IPFailureLimit     = ipFailureLimit
-	FailureWindow      = failureWindow
-	LockoutDuration    = lockoutDuration
-	MaxFailureEntries  = maxFailureEntries
-	MaxSecrets         = maxSecrets
+	MaxFailureEntries = maxFailureEntries
+	MaxSecrets        = maxSecrets
 )
 
 // SourceKey exposes sourceKey.

@@ -13,10 +13,10 @@ import (
 // The numbers follow Entra's smart lockout (10 failures, then a lockout of a minute or more):
 // a client that guesses 10 secrets per 5 minutes needs ~10^66 years for a 222-bit secret.
 const (
-	clientFailureLimit = 10
-	ipFailureLimit     = 50 // a source network may serve many clients (NAT)
-	failureWindow      = 5 * time.Minute
-	lockoutDuration    = 5 * time.Minute
+	ClientFailureLimit = 10
+	IPFailureLimit     = 50 // a source network may serve many clients (NAT)
+	FailureWindow      = 5 * time.Minute
+	LockoutDuration    = 5 * time.Minute
 	// maxFailureEntries bounds each table (~100 bytes an entry). Entries are made only by
 	// failures that were hashed, so filling a table takes at least that many hashes.
 	maxFailureEntries = 16384

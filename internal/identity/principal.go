@@ -108,13 +108,13 @@ func (s *Service) newServicePrincipal(ctx context.Context, displayName string) (
 
 func validateDisplayName(name string) error {
 	if strings.TrimSpace(name) == "" {
-		return fmt.Errorf("validating display name: empty")
+		return fmt.Errorf("validating display name: empty: %w", ErrInvalidDisplayName)
 	}
 	if len(name) > maxDisplayNameLen {
-		return fmt.Errorf("validating display name: longer than %d bytes", maxDisplayNameLen)
+		return fmt.Errorf("validating display name: longer than %d bytes: %w", maxDisplayNameLen, ErrInvalidDisplayName)
 	}
 	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return fmt.Errorf("validating display name: contains control characters")
+		return fmt.Errorf("validating display name: contains control characters: %w", ErrInvalidDisplayName)
 	}
 	return nil
 }

@@ -37,9 +37,6 @@ const (
 	maxSecretLen = 1024
 )
 
-// dummySalt is hashed against for unknown clients, so they cost the same as a wrong secret.
-var dummySalt = []byte("strongroom/unknown-client/v1")
-
 // secretRecord is one client secret, hashed.
 type secretRecord struct {
 	ID        string    `json:"id"`   // credential (key) id, a GUID
@@ -95,16 +92,18 @@ func (s *Service) hashSecret(ctx context.Context, id, secret string) (secretReco
 }
 
 // checkSecret returns the id of the credential in creds that secret matches, or "" when none
-// does. With no creds (unknown client) it still does one hash with the current parameters.
-// Every credential is hashed and compared, whichever matches.
+// does. Every credential is hashed and compared, whichever matches. With no creds (an unknown
+// client id, or a principal without secrets) nothing is hashed: the token endpoint's answer
+// already tells an unknown client id apart (AADSTS700016, as Entra does), so equal work would
+// hide nothing, while hashing for made-up ids would let anyone make the server hash at will,
+// past every per-client limit.
 func (s *Service) checkSecret(ctx context.Context, secret string, creds []secretRecord) (string, error) {
 	tooLong := len(secret) > maxSecretLen
 	if tooLong {
 		secret = secret[:maxSecretLen] // same work as any other wrong secret
 	}
 	if len(creds) == 0 {
-		_, err := s.argon(ctx, secret, dummySalt, s.kdf)
-		return "", err
+		return "", nil
 	}
 	match := -1
 	for i, c := range creds {
@@ -163,3 +162,6 @@ func (s *Service) takeHashSlot(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// HashCount reports how many argon2id hashes the service has run (sign-ins and new secrets).
+func (s *Service) HashCount() uint64 { return s.hashes.Load() }

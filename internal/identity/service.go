@@ -33,6 +33,8 @@ var (
 	ErrPrincipalNotFound = errors.New("principal not found")
 	// ErrUnknownTenant means a tenant id or alias does not name this deployment's tenant.
 	ErrUnknownTenant = errors.New("unknown tenant")
+	// ErrInvalidDisplayName means a display name is empty, too long or has control characters.
+	ErrInvalidDisplayName = errors.New("invalid display name")
 	// ErrPrincipalDisabled means the client's secret was right but its principal is disabled.
 	ErrPrincipalDisabled = errors.New("principal disabled")
 	// ErrSecretNotFound means a principal has no client secret with that key id.
@@ -160,8 +162,8 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 		hashWait:  opts.hashWait,
 		cache:     newVerifyCache(defaultCacheEntries),
 
-		clientFails: newFailureLimiter(clientFailureLimit, failureWindow, lockoutDuration, maxFailureEntries),
-		sourceFails: newFailureLimiter(ipFailureLimit, failureWindow, lockoutDuration, maxFailureEntries),
+		clientFails: newFailureLimiter(ClientFailureLimit, FailureWindow, LockoutDuration, maxFailureEntries),
+		sourceFails: newFailureLimiter(IPFailureLimit, FailureWindow, LockoutDuration, maxFailureEntries),
 	}
 	if s.now == nil {
 		s.now = time.Now

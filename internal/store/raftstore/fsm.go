@@ -91,10 +91,13 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			}
 		}
 	}
-	f.setApplied(last)
+	// Caches are refreshed before the index moves, so whoever waits for it (a write's
+	// WaitApplied, a ReadBarrier) also sees caches that include the entry (a revoked
+	// principal, a vault).
 	if len(keys) > 0 {
 		f.onApplied(keys, false)
 	}
+	f.setApplied(last)
 	return resp
 }
 
