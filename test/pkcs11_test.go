@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +66,13 @@ func TestSeal_PKCS11_SoftHSM(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.srv.DataDir, "seal.key")); err == nil {
 		t.Fatal("the pkcs11 seal wrote a key file")
 	}
+	// The bootstrap credential was printed once (testenv took it from there), never written.
+	if _, err := os.Stat(filepath.Join(e.srv.DataDir, "admin.json")); err == nil {
+		t.Fatal("the pkcs11 seal wrote admin.json into the data folder")
+	}
+	if !strings.Contains(e.srv.Stdout.String(), "written nowhere") {
+		t.Fatalf("the first start did not say the credential is kept nowhere:\n%s", e.srv.Stdout.String())
+	}
 
 	// A restart unseals itself through the HSM.
 	e.srv.Restart()
@@ -108,6 +116,12 @@ func TestSeal_PKCS11_SoftHSM(t *testing.T) {
 	if !strings.Contains(e.srv.Stderr.String(), `no token labelled \"strongroom-test\"`) {
 		t.Fatalf("the log does not say the token is missing:\n%s", e.srv.Stderr.String())
 	}
+	// `operator unseal` without the token answers a fixed message; the log has the detail.
+	code, m := unseal(t, e.srv, hc, "")
+	if msg := fmt.Sprint(m); code != 503 || !strings.Contains(msg, "could not release the root key") ||
+		strings.Contains(msg, "strongroom-test") || strings.Contains(msg, softHSMModule) || strings.Contains(msg, "pkcs11 seal:") {
+		t.Fatalf("unseal without the token: %d %v", code, m)
+	}
 	// The token comes back: `operator unseal` retries the HSM.
 	os.RemoveAll(tokenDir)
 	if err := os.Rename(moved, tokenDir); err != nil {
@@ -117,4 +131,31 @@ func TestSeal_PKCS11_SoftHSM(t *testing.T) {
 		t.Fatalf("unseal after the token returned: %d %v", code, st)
 	}
 	e.srv.WaitHealthy()
+}
+
+// TestSeal_AdminCredentialFile: admin_credential_file must lie outside the data folder; there
+// the pkcs11 seal writes the credential (mode 0600) instead of printing it.
+func TestSeal_AdminCredentialFile(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	cmd := exec.Command(testenv.Binary(t), "server", "--data-dir", data, "--listen", "127.0.0.1:0", "--admin-credential-file", filepath.Join(data, "admin-elsewhere.json"))
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "admin_credential_file") || !strings.Contains(string(out), "inside the data folder") {
+		t.Fatalf("start with the credential file inside the data folder: %v\n%s", err, out)
+	}
+
+	util := requireSoftHSM(t)
+	conf, _ := newToken(t, util, "strongroom-cred", "1234")
+	cfg := writeConfig(t, "seal:\n  type: pkcs11\n  pkcs11:\n    module: "+softHSMModule+"\n    token_label: strongroom-cred\n    pin_env: TEST_HSM_PIN\n")
+	credFile := filepath.Join(t.TempDir(), "admin.json")
+	e := newEnv(t, &testenv.Options{Extra: []string{"--config", cfg, "--admin-credential-file", credFile}, Env: []string{"SOFTHSM2_CONF=" + conf, "TEST_HSM_PIN=1234"}})
+	fi, err := os.Stat(credFile)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credential file: %v %v", fi, err)
+	}
+	if strings.Contains(e.srv.Stdout.String(), e.srv.Admin.ClientSecret) {
+		t.Fatal("the client secret was printed although a credential file was given")
+	}
+	if _, err := os.Stat(filepath.Join(e.srv.DataDir, "admin.json")); err == nil {
+		t.Fatal("admin.json written into the data folder")
+	}
+	e.createVault(t, "rg", "kv-cred", nil) // the credential from the file works
 }

@@ -148,15 +148,22 @@ func (s *Server) waitUp(exited chan struct{}) {
 	s.t.Fatalf("server not healthy after 60s:\n%s", s.Stderr.String())
 }
 
-// readAdmin takes the bootstrap credential from <data>/admin.json (the file seal) or, for the
-// other seals, which never write it into the data folder, from what the first start printed.
+// readAdmin takes the bootstrap credential from --admin-credential-file or <data>/admin.json
+// (the file seal) or, for the other seals, which never write it into the data folder, from
+// what the first start printed.
 // A credential already known (a restart) is kept.
 func (s *Server) readAdmin() {
 	s.t.Helper()
 	if s.Admin.ClientSecret != "" {
 		return
 	}
-	b, err := os.ReadFile(filepath.Join(s.DataDir, "admin.json"))
+	file := filepath.Join(s.DataDir, "admin.json")
+	for i, a := range s.Extra {
+		if a == "--admin-credential-file" && i+1 < len(s.Extra) {
+			file = s.Extra[i+1]
+		}
+	}
+	b, err := os.ReadFile(file)
 	if err == nil {
 		if err := json.Unmarshal(b, &s.Admin); err != nil {
 			s.t.Fatalf("parsing admin.json: %v", err)
