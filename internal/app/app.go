@@ -46,7 +46,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 		return err
 	}
 	defer al.Close()
-	cert, err := ensureTLS(filepath.Join(cfg.DataDir, "tls"), []string{"localhost", "*." + cfg.DNSSuffix, cfg.DNSSuffix})
+	cert, err := serverCertificate(cfg, log)
 	if err != nil {
 		return err
 	}

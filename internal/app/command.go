@@ -56,6 +56,8 @@ func NewCommand() *cobra.Command {
 	f.IntVar(&cfg.VaultRequestsPer10s, "vault-requests-per-10s", cfg.VaultRequestsPer10s, "per-vault request budget per 10 seconds (0 disables throttling)")
 	f.DurationVar(&cfg.PurgeInterval, "purge-interval", cfg.PurgeInterval, "how often expired soft-deleted objects are purged")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	f.StringVar(&cfg.TLS.CertFile, "tls-cert-file", "", "serve this PEM certificate chain instead of one from the local CA in <data-dir>/tls (with --tls-key-file)")
+	f.StringVar(&cfg.TLS.KeyFile, "tls-key-file", "", "the private key of --tls-cert-file")
 	f.StringVar(&cfg.AdminCredentialFile, "admin-credential-file", "", "write the bootstrap admin credential here (outside the data folder) when it is created")
 	addClusterFlags(cmd, &cfg.Cluster)
 	addSnapshotFlags(cmd, &cfg.Snapshots, &cfg.Metrics)
@@ -77,4 +79,6 @@ func overlayFlags(cmd *cobra.Command, file, flags *config.Config) {
 	set("purge-interval", func() { file.PurgeInterval = flags.PurgeInterval })
 	set("log-level", func() { file.LogLevel = flags.LogLevel })
 	set("admin-credential-file", func() { file.AdminCredentialFile = flags.AdminCredentialFile })
+	set("tls-cert-file", func() { file.TLS.CertFile = flags.TLS.CertFile })
+	set("tls-key-file", func() { file.TLS.KeyFile = flags.TLS.KeyFile })
 }

@@ -11,32 +11,111 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/strongroom/strongroom/internal/config"
 	"github.com/strongroom/strongroom/internal/pki"
 )
 
-// ensureTLS loads <dir>/server.pem and server-key.pem, creating a CA (ca.pem, ca-key.pem) and a
-// server certificate signed by it on first start, and re-issuing the server certificate when it
-// no longer covers the configured names or is near expiry. Keys are written with mode 0600.
-func ensureTLS(dir string, dnsNames []string) (tls.Certificate, error) {
+// serverCertificate is the HTTPS listener's certificate: the operator's (cfg.TLS) when given,
+// else one issued by the data folder's local CA (ensureTLS).
+func serverCertificate(cfg config.Config, log *slog.Logger) (tls.Certificate, error) {
+	if cfg.TLS.CertFile != "" {
+		pair, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("loading tls.cert_file and tls.key_file: %w", err)
+		}
+		return pair, nil
+	}
+	return ensureTLS(filepath.Join(cfg.DataDir, "tls"), localNames(cfg), log)
+}
+
+// tlsNames are the names a local certificate carries and its CA is constrained to.
+type tlsNames struct {
+	dns []string // SANs of the server certificate
+	ips []net.IP
+	// permitted are the DNS name constraints of a new CA: each covers itself and its subdomains.
+	permitted []string
+}
+
+// localNames covers localhost, the loopback addresses, the vault DNS suffix and the public URL's
+// host.
+func localNames(cfg config.Config) tlsNames {
+	n := tlsNames{
+		dns:       []string{"localhost", "*." + cfg.DNSSuffix, cfg.DNSSuffix},
+		ips:       []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		permitted: []string{"localhost", cfg.DNSSuffix},
+	}
+	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" {
+		host := strings.ToLower(u.Hostname())
+		if ip := net.ParseIP(host); ip != nil {
+			if !ip.IsLoopback() {
+				n.ips = append(n.ips, ip)
+			}
+		} else if !slices.Contains(n.dns, host) && host != "localhost" && !strings.HasSuffix(host, ".localhost") {
+			n.dns = append(n.dns, host)
+			n.permitted = append(n.permitted, host)
+		}
+	}
+	return n
+}
+
+// caConstraints limits a new local CA to names: a reader of the data folder who takes its key
+// can then impersonate only what the server's own key (kept beside it) already serves, never
+// another site to a client that trusts ca.pem.
+func caConstraints(names tlsNames) func(*x509.Certificate) {
+	return func(tmpl *x509.Certificate) {
+		tmpl.PermittedDNSDomainsCritical = true
+		tmpl.PermittedDNSDomains = names.permitted
+		tmpl.PermittedIPRanges = []*net.IPNet{
+			{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)},
+			{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)},
+		}
+		for _, ip := range names.ips {
+			if !ip.IsLoopback() {
+				bits := 8 * len(ip.To16())
+				if ip4 := ip.To4(); ip4 != nil {
+					ip, bits = ip4, 32
+				}
+				tmpl.PermittedIPRanges = append(tmpl.PermittedIPRanges, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			}
+		}
+	}
+}
+
+// ensureTLS loads <dir>/server.pem and server-key.pem, creating a name-constrained CA (ca.pem,
+// ca-key.pem) and a server certificate signed by it on first start, and re-issuing the server
+// certificate when it no longer covers the configured names or is near expiry. Keys are
+// written with mode 0600. The CA key stays in the folder so that the server can re-issue its
+// certificate by itself; its name constraints make it worth no more than server-key.pem.
+func ensureTLS(dir string, names tlsNames, log *slog.Logger) (tls.Certificate, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return tls.Certificate{}, fmt.Errorf("creating tls folder: %w", err)
 	}
-	caCert, caKey, err := loadOrCreateCA(dir)
+	caCert, caKey, err := loadOrCreateCA(dir, caConstraints(names))
 	if err != nil {
 		return tls.Certificate{}, err
 	}
+	if len(caCert.PermittedDNSDomains) == 0 {
+		log.Warn("the local CA has no name constraints: anyone who reads its key can make certificates for any site that clients trusting its ca.pem accept. Stop the server, delete the tls folder and start again to make a constrained CA (then give clients the new ca.pem), or supply your own certificate with --tls-cert-file", "ca", filepath.Join(dir, "ca.pem"))
+	}
+	dnsNames := names.dns
 	certPath, keyPath := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
 	if pair, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil {
 		leaf, err := x509.ParseCertificate(pair.Certificate[0])
 		if err == nil && covers(leaf, dnsNames) && time.Until(leaf.NotAfter) > 30*24*time.Hour && leaf.CheckSignatureFrom(caCert) == nil {
 			return pair, nil
 		}
+	}
+	if err := permits(caCert, names); err != nil {
+		return tls.Certificate{}, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -50,7 +129,7 @@ func ensureTLS(dir string, dnsNames []string) (tls.Certificate, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     dnsNames,
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		IPAddresses:  names.ips,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {
@@ -75,7 +154,27 @@ func covers(c *x509.Certificate, names []string) bool {
 	return true
 }
 
-func loadOrCreateCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+// permits checks that a certificate for names would chain to ca under its name constraints.
+func permits(ca *x509.Certificate, names tlsNames) error {
+	if len(ca.PermittedDNSDomains) == 0 {
+		return nil // an unconstrained CA from before constraints (see the warning)
+	}
+	for _, n := range names.dns {
+		n = strings.TrimPrefix(n, "*.")
+		ok := false
+		for _, p := range ca.PermittedDNSDomains {
+			if n == p || strings.HasSuffix(n, "."+p) {
+				ok = true
+			}
+		}
+		if !ok {
+			return fmt.Errorf("the local CA (tls/ca.pem) is limited to %s and cannot certify %q: delete the data folder's tls folder to make a new CA (then give clients the new ca.pem), or supply a certificate with --tls-cert-file", strings.Join(ca.PermittedDNSDomains, ", "), n)
+		}
+	}
+	return nil
+}
+
+func loadOrCreateCA(dir string, constrain func(*x509.Certificate)) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	certPath, keyPath := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
 	cb, cerr := os.ReadFile(certPath)
 	kb, kerr := os.ReadFile(keyPath)
@@ -98,7 +197,7 @@ func loadOrCreateCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	if !errors.Is(cerr, fs.ErrNotExist) && cerr != nil {
 		return nil, nil, fmt.Errorf("reading CA certificate: %w", cerr)
 	}
-	cert, der, key, err := pki.NewCA(pkix.Name{CommonName: "Strongroom local CA", Organization: []string{"Strongroom"}})
+	cert, der, key, err := pki.NewCA(pkix.Name{CommonName: "Strongroom local CA", Organization: []string{"Strongroom"}}, constrain)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -45,6 +45,9 @@ type Config struct {
 	// 0600) when it is created; it must lie outside the data folder. Unset, the file seal writes
 	// <data_dir>/admin.json and the other seals write it nowhere (it is shown once).
 	AdminCredentialFile string `yaml:"admin_credential_file"`
+	// TLS selects the HTTPS certificate: an operator-supplied one, or (unset) one issued by a
+	// local CA kept in <data_dir>/tls/.
+	TLS TLSConfig `yaml:"tls"`
 	// Mlock locks all of the process's memory (mlockall) so keys never reach swap. It also locks
 	// bbolt's memory map, so the store's size counts against RLIMIT_MEMLOCK: enable it only with
 	// enough locked-memory allowance (Vault documents the same caveat). Default false.
@@ -55,6 +58,14 @@ type Config struct {
 	Snapshots SnapshotsConfig `yaml:"snapshots"`
 	// Metrics configures GET /metrics (Prometheus).
 	Metrics MetricsConfig `yaml:"metrics"`
+}
+
+// TLSConfig names an operator-supplied HTTPS certificate. Both files or neither: with them the
+// server creates no local CA and serves this chain as it is (it must cover localhost or the
+// public URL's host and "*.<dns_suffix>").
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"` // PEM chain, leaf first
+	KeyFile  string `yaml:"key_file"`  // PEM private key
 }
 
 // SealConfig configures the seal. The type is fixed when the data folder is initialized.
@@ -128,6 +139,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("public_url: %q must be an https origin such as https://localhost:8443", c.PublicURL)
 	}
 	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return fmt.Errorf("tls: cert_file and key_file must be given together")
+	}
 	if c.VaultRequestsPer10s < 0 {
 		return fmt.Errorf("vault_requests_per_10s: must be 0 (off) or positive")
 	}

@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// NewCA generates a key and a self-signed CA certificate for subject. It returns the parsed
-// certificate, its DER bytes and the key.
-func NewCA(subject pkix.Name) (*x509.Certificate, []byte, *ecdsa.PrivateKey, error) {
+// NewCA generates a key and a self-signed CA certificate for subject; each option may amend the
+// template (name constraints). It returns the parsed certificate, its DER bytes and the key.
+func NewCA(subject pkix.Name, options ...func(*x509.Certificate)) (*x509.Certificate, []byte, *ecdsa.PrivateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("generating CA key: %w", err)
@@ -30,6 +30,9 @@ func NewCA(subject pkix.Name) (*x509.Certificate, []byte, *ecdsa.PrivateKey, err
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
+	}
+	for _, o := range options {
+		o(tmpl)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
