@@ -124,18 +124,24 @@ func sameKeyFiles(t *testing.T, c *testenv.Cluster, before []byte) {
 // leader change and a restart of all nodes.
 func TestCluster_Rekey(t *testing.T) {
 	cases := []struct {
-		name   string
-		shamir bool
-		path   string
-		body   map[string]any
+		name string
+		opts func(t *testing.T) *testenv.ClusterOptions
+		path string
+		body map[string]any
 	}{
-		{"file", false, "/sys/rekey", nil},
-		{"shamir", true, "/sys/rekey", map[string]any{"secret_shares": 4, "secret_threshold": 3}},
-		{"migrate-file-to-shamir", false, "/sys/seal/migrate", map[string]any{"to": "shamir", "secret_shares": 3, "secret_threshold": 2}},
+		{"file", nil, "/sys/rekey", nil},
+		{"shamir", func(*testing.T) *testenv.ClusterOptions { return &testenv.ClusterOptions{Shamir: true} },
+			"/sys/rekey", map[string]any{"secret_shares": 4, "secret_threshold": 3}},
+		{"migrate-file-to-shamir", nil, "/sys/seal/migrate", map[string]any{"to": "shamir", "secret_shares": 3, "secret_threshold": 2}},
+		{"pkcs11-shared-hsm", sharedHSM, "/sys/rekey", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := testenv.StartCluster(t, &testenv.ClusterOptions{Shamir: tc.shamir})
+			var opts *testenv.ClusterOptions
+			if tc.opts != nil {
+				opts = tc.opts(t)
+			}
+			c := testenv.StartCluster(t, opts)
 			e := clusterEnv(t, c, c.Nodes[0])
 			e.createVault(t, "rg-rekey", "kv-rekey", nil)
 			written := everyNodeWorks(t, c, "before", nil)
@@ -146,8 +152,9 @@ func TestCluster_Rekey(t *testing.T) {
 				t.Fatalf("%s: %d %s", tc.path, code, body)
 			}
 			var out struct {
-				Keys    []string `json:"keys_base64"`
-				Warning string   `json:"warning"`
+				Keys     []string `json:"keys_base64"`
+				Warning  string   `json:"warning"`
+				KeyLabel string   `json:"keyLabel"`
 			}
 			if err := json.Unmarshal(body, &out); err != nil || out.Warning != "" {
 				t.Fatalf("%s answer: %v %s", tc.path, err, body)
@@ -163,6 +170,10 @@ func TestCluster_Rekey(t *testing.T) {
 					t.Fatalf("migrate answer: %s", body)
 				}
 				c.UseShamir(out.Keys)
+			case "pkcs11-shared-hsm":
+				if !strings.HasPrefix(out.KeyLabel, "strongroom-root-wrap-") {
+					t.Fatalf("rekey answer: %s", body)
+				}
 			}
 			written = everyNodeWorks(t, c, "after-rekey", written)
 			switch tc.name {
@@ -200,4 +211,53 @@ func noRootKeyMismatch(t *testing.T, c *testenv.Cluster) {
 			t.Fatalf("%s logged a root key mismatch:\n%s", c.IDs[i], n.Stderr.String())
 		}
 	}
+}
+
+// sharedHSM configures every node with the pkcs11 seal on one SoftHSM2 token (one HSM that all
+// nodes reach).
+func sharedHSM(t *testing.T) *testenv.ClusterOptions {
+	util := requireSoftHSM(t)
+	conf, _ := newToken(t, util, "strongroom-cluster", "1234")
+	cfg := writeConfig(t, "seal:\n  type: pkcs11\n  pkcs11:\n    module: "+softHSMModule+"\n    token_label: strongroom-cluster\n    pin_env: TEST_HSM_PIN\n")
+	return &testenv.ClusterOptions{Extra: []string{"--config", cfg}, Env: []string{"SOFTHSM2_CONF=" + conf, "TEST_HSM_PIN=1234"}}
+}
+
+// TestCluster_Rekey_RefusedWhileAVoterIsDown: a voter that cannot stage the new root key stops
+// the rekey before anything is committed; the answer names it, every node keeps its key file,
+// and once it is back the cluster works and rekeys.
+func TestCluster_Rekey_RefusedWhileAVoterIsDown(t *testing.T) {
+	c := testenv.StartCluster(t, nil)
+	e := clusterEnv(t, c, c.Nodes[0])
+	e.createVault(t, "rg-rekey", "kv-rekey", nil)
+	written := everyNodeWorks(t, c, "before", nil)
+	oldKey, _ := os.ReadFile(filepath.Join(c.Nodes[0].DataDir, "seal.key"))
+	leader := c.Leader(30 * time.Second)
+	var down int
+	for i, n := range c.Nodes {
+		if n != leader {
+			down = i
+			break
+		}
+	}
+	c.Nodes[down].Stop()
+
+	code, body := sysPost(t, c, leader, "/sys/rekey", nil)
+	if code != 400 || !strings.Contains(string(body), "voter "+c.IDs[down]) || !strings.Contains(string(body), "nothing was changed") {
+		t.Fatalf("rekey with %s down: %d %s", c.IDs[down], code, body)
+	}
+	for i, n := range c.Nodes {
+		if b, _ := os.ReadFile(filepath.Join(n.DataDir, "seal.key")); !bytes.Equal(b, oldKey) {
+			t.Fatalf("%s's key file changed after a refused rekey", c.IDs[i])
+		}
+		if _, err := os.Stat(filepath.Join(n.DataDir, "seal.key.next")); err == nil {
+			t.Fatalf("%s kept seal.key.next after a refused rekey", c.IDs[i])
+		}
+	}
+	c.Nodes[down].StartAgain()
+	written = everyNodeWorks(t, c, "after-refusal", written)
+	if code, body := sysPost(t, c, c.Nodes[down], "/sys/rekey", nil); code != 200 {
+		t.Fatalf("rekey with every node up: %d %s", code, body)
+	}
+	everyNodeWorks(t, c, "after-rekey", written)
+	sameKeyFiles(t, c, oldKey)
 }

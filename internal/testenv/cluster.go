@@ -38,6 +38,8 @@ type ClusterOptions struct {
 	// initialized through /sys/init with 3 shares and threshold 2, and every node is unsealed
 	// with Keys as it starts. Do not combine it with a --config in Extra.
 	Shamir bool
+	// Env is extra environment for every node (a PKCS#11 module's configuration and PIN).
+	Env []string
 }
 
 // Cluster is a Raft cluster of real server processes on loopback. Every node uses the same
@@ -127,7 +129,7 @@ func (c *Cluster) newNode(id string, port int, extra []string) *Server {
 		"--election-timeout", c.opts.ElectionTimeout.String(), "--promote-after", c.opts.PromoteAfter.String(),
 		"--vault-requests-per-10s=0"}...)
 	flags = append(flags, c.opts.Extra...)
-	s := &Server{t: c.t, DataDir: filepath.Join(c.t.TempDir(), "data"), Extra: append(flags, extra...)}
+	s := &Server{t: c.t, DataDir: filepath.Join(c.t.TempDir(), "data"), Extra: append(flags, extra...), Env: c.opts.Env}
 	s.Port = port
 	s.URL = "https://localhost:" + strconv.Itoa(port)
 	c.t.Cleanup(func() { s.Stop() })
@@ -155,7 +157,7 @@ func (c *Cluster) AddNode(id string, extra []string) *Server {
 	}
 	for _, f := range []string{"seal.key", "admin.json"} {
 		b, err := os.ReadFile(filepath.Join(c.Nodes[0].DataDir, f))
-		if os.IsNotExist(err) && c.opts.Shamir {
+		if os.IsNotExist(err) { // seals other than file keep neither in the data folder
 			continue
 		}
 		if err != nil {
@@ -182,6 +184,7 @@ func (c *Cluster) AddNode(id string, extra []string) *Server {
 	if out, err := exec.Command(Binary(c.t), args...).CombinedOutput(); err != nil {
 		c.t.Fatalf("operator raft join: %v\n%s", err, out)
 	}
+	s.Admin = c.Admin // printed by the first node's start only, for seals other than file
 	if c.opts.Shamir {
 		s.Sealed = true
 		s.launch()
