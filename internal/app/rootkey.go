@@ -235,5 +235,8 @@ func (c *core) replaceRootKey(ctx context.Context, u *unsealed, root []byte, nex
 		return "", fmt.Errorf("%w (the commit may still take effect; every member keeps the staged key for it; retry the rekey once the cluster has a leader)", err)
 	}
 	c.finishStage(id, true)
+	if u.erase != nil {
+		u.erase() // the keyring record sealed under the old root key is in freed pages now
+	}
 	return note, nil
 }

@@ -26,6 +26,8 @@ type unsealed struct {
 	kr      *keyring.Keyring
 	ids     *identity.Service
 	stop    context.CancelFunc
+	// erase asks for a compaction (after a purge, a rekey: freed pages held sealed records).
+	erase func()
 }
 
 func (u *unsealed) close() { u.stop() }
@@ -91,6 +93,12 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 func (c *core) build(ctx context.Context, kr *keyring.Keyring, ids *identity.Service) (*unsealed, error) {
 	runCtx, stop := context.WithCancel(context.Background())
 	compactNow := make(chan struct{}, 1)
+	erase := func() {
+		select {
+		case compactNow <- struct{}{}:
+		default:
+		}
+	}
 	svc, err := service.New(ctx, c.st, kr, service.Options{
 		SubscriptionID: ids.SubscriptionID(),
 		TenantID:       ids.TenantID(),
@@ -100,19 +108,14 @@ func (c *core) build(ctx context.Context, kr *keyring.Keyring, ids *identity.Ser
 		Assignments: []authz.Assignment{{ID: "bootstrap-admin-owner", PrincipalID: ids.AdminObjectID(), Role: authz.Owner, Scope: "/"}},
 		Background:  runCtx,
 		KeysApplied: ids.KeysApplied, // revocations and key rotations reach every node
-		Erased: func() {
-			select {
-			case compactNow <- struct{}{}:
-			default:
-			}
-		},
+		Erased:      erase,
 	})
 	if err != nil {
 		stop()
 		return nil, err
 	}
 	unbind := bindStore(c.st, svc, kr) // a cluster store keeps svc's caches current (cluster.go)
-	u := &unsealed{svc: svc, kr: kr, ids: ids, stop: func() { unbind(); stop() }}
+	u := &unsealed{svc: svc, kr: kr, ids: ids, stop: func() { unbind(); stop() }, erase: erase}
 	var storeFailure func() error
 	if f, ok := c.st.(interface{ Failure() error }); ok { // the single-node store
 		storeFailure = f.Failure
