@@ -77,8 +77,10 @@ type Node struct {
 	ready     atomic.Pointer[func() bool] // see Handler
 	// localCAKey is the CA key of cluster/ca-key.pem until it has moved into the store (cakey.go).
 	localCAKey atomic.Pointer[ecdsa.PrivateKey]
-	opSrv      *http.Server
-	pilot      pilot
+	// stagerBox receives root keys staged by the leader during a rekey (rootkey.go).
+	stagerBox atomic.Pointer[stagerBox]
+	opSrv     *http.Server
+	pilot     pilot
 	// sealer is the unsealed keyring, for snapshot files (see snapshot.go).
 	sealer atomic.Pointer[sealerBox]
 

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -48,18 +47,11 @@ type stagerBox struct{ s RootKeyStager }
 
 // SetRootKeyStager registers the node's stager; calls arriving before it are refused.
 func (n *Node) SetRootKeyStager(s RootKeyStager) {
-	n.stagerPtr().Store(&stagerBox{s})
-}
-
-var stagers sync.Map // *Node -> *atomic.Pointer[stagerBox]; keeps Node's fields untouched
-
-func (n *Node) stagerPtr() *atomic.Pointer[stagerBox] {
-	p, _ := stagers.LoadOrStore(n, &atomic.Pointer[stagerBox]{})
-	return p.(*atomic.Pointer[stagerBox])
+	n.stagerBox.Store(&stagerBox{s})
 }
 
 func (n *Node) stager() RootKeyStager {
-	if b := n.stagerPtr().Load(); b != nil {
+	if b := n.stagerBox.Load(); b != nil {
 		return b.s
 	}
 	return nil
@@ -209,7 +201,7 @@ func (n *Node) registerRootKeyRPC(mux *http.ServeMux) {
 			opFail(w, http.StatusConflict, fmt.Errorf("node %s: %w", n.cfg.NodeID, err))
 			return
 		}
-		n.log.Warn("staged a new root key for a rekey by the leader", "stage", st.ID, "leader", callerNode(r))
+		n.log.Warn("staged a new root key for a rekey by the leader", "stage", st.ID, "leader", peerFrom(r.Context()))
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST "+rpcPrefix+"rootkey/drop", func(w http.ResponseWriter, r *http.Request) {
@@ -231,7 +223,7 @@ func (n *Node) registerRootKeyRPC(mux *http.ServeMux) {
 
 // rootKeyCaller admits a staging call from the current leader to a node with a stager.
 func (n *Node) rootKeyCaller(w http.ResponseWriter, r *http.Request) (RootKeyStager, bool) {
-	if _, leader := n.store.Raft().LeaderWithID(); callerNode(r) == "" || string(leader) != callerNode(r) {
+	if _, leader := n.store.Raft().LeaderWithID(); peerFrom(r.Context()) == "" || string(leader) != peerFrom(r.Context()) {
 		opFail(w, http.StatusForbidden, errors.New("only the cluster leader stages root keys"))
 		return nil, false
 	}
@@ -241,19 +233,4 @@ func (n *Node) rootKeyCaller(w http.ResponseWriter, r *http.Request) (RootKeySta
 		return nil, false
 	}
 	return s, true
-}
-
-// callerNode is the node id in the caller's (cluster-CA verified) certificate: its
-// "urn:strongroom:node:" URI SAN, or the common name of certificates issued before it.
-func callerNode(r *http.Request) string {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return ""
-	}
-	c := r.TLS.PeerCertificates[0]
-	for _, u := range c.URIs {
-		if id, ok := strings.CutPrefix(u.String(), "urn:strongroom:node:"); ok {
-			return id
-		}
-	}
-	return c.Subject.CommonName
 }
