@@ -11,11 +11,10 @@ import (
 	"github.com/strongroom/strongroom/internal/audit"
 )
 
-func write(t *testing.T, l *audit.Log, op string) {
-	t.Helper()
-	if err := l.Write(context.Background(), &audit.Record{OperationName: op, Category: "AuditEvent", ResultType: "Success"}); err != nil {
-		t.Fatal(err)
-	}
+// write records one event; it reports the error rather than failing the test, so that goroutines
+// can call it (t.Fatal must run on the test's own goroutine).
+func write(l *audit.Log, op string) error {
+	return l.Write(context.Background(), &audit.Record{OperationName: op, Category: "AuditEvent", ResultType: "Success"})
 }
 
 func TestLog_ChainSurvivesRestartAndDetectsTampering(t *testing.T) {
@@ -25,24 +24,36 @@ func TestLog_ChainSurvivesRestartAndDetectsTampering(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	errs := make(chan error, 50)
 	for range 50 {
 		wg.Add(1)
-		go func() { defer wg.Done(); write(t, l, "SecretGet") }()
+		go func() { defer wg.Done(); errs <- write(l, "SecretGet") }()
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent write: %v", err)
+		}
+	}
 	l.Close()
 	l, err = audit.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, l, "SecretSet")
+	if err := write(l, "SecretSet"); err != nil {
+		t.Fatalf("write after reopen: %v", err)
+	}
 	l.Close()
 	res, err := audit.Verify(path)
 	if err != nil || res.Records != 51 {
 		t.Fatalf("Verify = %+v, %v; want 51 records", res, err)
 	}
 
-	data, _ := os.ReadFile(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	cases := map[string][]string{
 		"edited":  replace(lines, 10, strings.Replace(lines[10], "SecretGet", "SecretSet", 1)),
@@ -52,7 +63,9 @@ func TestLog_ChainSurvivesRestartAndDetectsTampering(t *testing.T) {
 	for name, ls := range cases {
 		t.Run(name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "a.log")
-			os.WriteFile(p, []byte(strings.Join(ls, "\n")+"\n"), 0o600)
+			if err := os.WriteFile(p, []byte(strings.Join(ls, "\n")+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := audit.Verify(p); err == nil || !strings.Contains(err.Error(), "chain broken") {
 				t.Fatalf("Verify of %s log err = %v, want chain broken", name, err)
 			}
