@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -23,12 +24,8 @@ func TestProcess_Hygiene(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(limits), "\n") {
-		if strings.HasPrefix(line, "Max core file size") {
-			if f := strings.Fields(line); f[4] != "0" || f[5] != "0" {
-				t.Fatalf("core dumps not disabled: %q", line)
-			}
-		}
+	if err := coreDumpsDisabled(string(limits)); err != nil {
+		t.Fatal(err)
 	}
 	status, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
@@ -43,6 +40,43 @@ func TestProcess_Hygiene(t *testing.T) {
 		}
 	}
 	t.Fatal("no VmLck line in /proc/<pid>/status")
+}
+
+// coreDumpsDisabled checks /proc/<pid>/limits text: the "Max core file size" line must be there
+// with soft and hard limits 0. A missing or unreadable line is a failure, not a pass.
+func coreDumpsDisabled(limits string) error {
+	for _, line := range strings.Split(limits, "\n") {
+		if !strings.HasPrefix(line, "Max core file size") {
+			continue
+		}
+		if f := strings.Fields(line); len(f) < 6 || f[4] != "0" || f[5] != "0" {
+			return fmt.Errorf("core dumps not disabled: %q", line)
+		}
+		return nil
+	}
+	return fmt.Errorf("no \"Max core file size\" line in /proc/<pid>/limits:\n%s", limits)
+}
+
+func TestCoreDumpsDisabled_Parse(t *testing.T) {
+	const header = "Limit                     Soft Limit           Hard Limit           Units     \n"
+	cases := []struct {
+		name, limits string
+		ok           bool
+	}{
+		{"disabled", header + "Max core file size        0                    0                    bytes     \n", true},
+		{"soft only", header + "Max core file size        0                    unlimited            bytes     \n", false},
+		{"enabled", header + "Max core file size        unlimited            unlimited            bytes     \n", false},
+		{"truncated", header + "Max core file size        0\n", false},
+		{"missing", header + "Max open files            1024                 1048576              files     \n", false},
+		{"empty", "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := coreDumpsDisabled(c.limits); (err == nil) != c.ok {
+				t.Fatalf("coreDumpsDisabled = %v, want ok=%v", err, c.ok)
+			}
+		})
+	}
 }
 
 // TestSeal_Shamir_AgeEncryptedShares gives each operator a share only their age key opens.
