@@ -34,23 +34,18 @@ func (s *Service) BackupSecret(ctx context.Context, vaultName, name string) (str
 	if err != nil {
 		return "", err
 	}
-	h, _, err := s.liveHead(ctx, v, name, name)
-	if err != nil {
-		return "", err
-	}
-	p := backupPayload{Name: h.Name, Latest: h.Latest}
-	var openErr error
-	err = s.scanVersions(ctx, v, name, "", func(_, key string, raw []byte) bool {
-		var sv SecretVersion
-		if openErr = s.open(ctx, vaultKeyID(v), key, raw, &sv); openErr != nil {
-			return false
+	var p backupPayload
+	err = retry(func() error {
+		h, hraw, err := s.liveHead(ctx, v, name, name)
+		if err != nil {
+			return err
 		}
-		p.Versions = append(p.Versions, sv)
-		return true
+		p = backupPayload{Name: h.Name, Latest: h.Latest}
+		return s.eachVersion(ctx, v, name, "", &h, hraw, func(_ string, sv SecretVersion) bool {
+			p.Versions = append(p.Versions, sv)
+			return true
+		})
 	})
-	if err == nil {
-		err = openErr
-	}
 	if err != nil {
 		return "", err
 	}
@@ -94,9 +89,14 @@ func (s *Service) RestoreSecret(ctx context.Context, vaultName, blob string) (Se
 	if err := s.guard(ctx, secretActionPrefix+"restore/action", true, s.ResourceID(v)+"/secrets/"+p.Name); err != nil {
 		return Secret{}, err
 	}
+	// A restored secret is a new incarnation of its name: a new counter, every version born
+	// in this batch (integrity.go).
+	head := secretHead{Name: p.Name}
+	head.advance(s.now(), false)
 	var latest *SecretVersion
 	recs := []sealed{}
 	for i := range p.Versions {
+		p.Versions[i].seq, p.Versions[i].born = head.Seq, head.Seq
 		sv := p.Versions[i]
 		if !validVersion(sv.Version) {
 			return Secret{}, corrupt
@@ -111,7 +111,6 @@ func (s *Service) RestoreSecret(ctx context.Context, vaultName, blob string) (Se
 	}
 	meta := *latest
 	hk := headKey(v, p.Name)
-	head := secretHead{Name: p.Name}
 	head.withLatest(meta)
 	meta.Value = ""
 	recs = append(recs, sealed{hk, head})
@@ -119,6 +118,7 @@ func (s *Service) RestoreSecret(ctx context.Context, vaultName, blob string) (Se
 	if err != nil {
 		return Secret{}, err
 	}
+	ops = append(ops, head.tipOp(v, p.Name))
 	err = s.st.Apply(ctx, append([]store.Op{store.RequireAbsent(hk)}, ops...))
 	if errors.Is(err, store.ErrConflict) {
 		return Secret{}, newErr(ErrConflict, "Conflict", "", "Secret %s already exists in this vault (it may be in a deleted but recoverable state); delete and purge it before restoring.", p.Name)

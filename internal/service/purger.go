@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -38,7 +39,17 @@ func (s *Service) PurgeExpired(ctx context.Context) (secrets, vaults int, err er
 				return false
 			}
 			if h.Deleted != nil && now.Unix() >= h.Deleted.ScheduledPurgeDate {
-				expired = append(expired, due{name, raw})
+				// A deleted copy of a live secret's head put back must not get it purged.
+				var found bool
+				if h, raw, found, openErr = s.scannedHead(ctx, v, name, h, raw); errors.Is(openErr, ErrIntegrity) {
+					openErr = nil // logged; the other secrets are still purged
+					return true
+				} else if openErr != nil {
+					return false
+				}
+				if found && h.Deleted != nil && now.Unix() >= h.Deleted.ScheduledPurgeDate {
+					expired = append(expired, due{name, raw})
+				}
 			}
 			return true
 		})

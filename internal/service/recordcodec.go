@@ -8,12 +8,20 @@ import (
 // Stored secret records (heads and versions) use a compact binary encoding instead of JSON: it
 // is the hottest decode on the read path. The plaintext inside the keyring's envelope is
 //
-//	byte 0   recordBinaryV1 (JSON records, which start with '{', are still read)
+//	byte 0   recordBinaryV2 (V1 records and JSON records, which start with '{', are still read)
 //	byte 1   kind: 'h' secret head, 'v' secret version
 //	then the fields in declaration order: strings as uvarint length + bytes, integers as
 //	zig-zag varints, booleans as one byte, optional values as a presence byte then the value,
 //	tags as a uvarint count then name, value pairs.
-const recordBinaryV1 = 0x01
+//
+// Version 2 appends the rollback counters (integrity.go): to every version's fields (the
+// head's copy of its latest version included) seq and born as uvarints, and to the head seq,
+// origin (uvarints), the 16-byte tip, pinFloor (uvarint) and pins (a string of 16-byte binary
+// version id + uvarint seq entries). Version 1 records decode with all of them zero.
+const (
+	recordBinaryV1 = 0x01
+	recordBinaryV2 = 0x02
+)
 
 const (
 	kindHead    = 'h'
@@ -33,7 +41,7 @@ type binaryDecoder interface {
 var errBadRecord = errors.New("malformed binary record")
 
 func (sv SecretVersion) appendRecord(dst []byte) []byte {
-	dst = append(dst, recordBinaryV1, kindVersion)
+	dst = append(dst, recordBinaryV2, kindVersion)
 	return sv.appendFields(dst)
 }
 
@@ -57,7 +65,9 @@ func (sv *SecretVersion) appendFields(dst []byte) []byte {
 	dst = appendOptInt(dst, sv.NotBefore)
 	dst = appendOptInt(dst, sv.Expires)
 	dst = binary.AppendVarint(dst, sv.Created)
-	return binary.AppendVarint(dst, sv.Updated)
+	dst = binary.AppendVarint(dst, sv.Updated)
+	dst = binary.AppendUvarint(dst, sv.seq)
+	return binary.AppendUvarint(dst, sv.born)
 }
 
 func (sv *SecretVersion) readFields(r *recordReader) {
@@ -81,10 +91,15 @@ func (sv *SecretVersion) readFields(r *recordReader) {
 	sv.Expires = r.optInt()
 	sv.Created = r.varint()
 	sv.Updated = r.varint()
+	sv.seq, sv.born = 0, 0
+	if r.version >= recordBinaryV2 {
+		sv.seq = r.uvarint()
+		sv.born = r.uvarint()
+	}
 }
 
 func (h secretHead) appendRecord(dst []byte) []byte {
-	dst = append(dst, recordBinaryV1, kindHead)
+	dst = append(dst, recordBinaryV2, kindHead)
 	dst = appendString(dst, h.Name)
 	dst = appendString(dst, h.Latest)
 	if h.Deleted == nil {
@@ -96,9 +111,15 @@ func (h secretHead) appendRecord(dst []byte) []byte {
 	}
 	dst = h.Item.appendFields(dst)
 	if h.LatestValue == nil {
-		return append(dst, 0)
+		dst = append(dst, 0)
+	} else {
+		dst = appendString(append(dst, 1), *h.LatestValue)
 	}
-	return appendString(append(dst, 1), *h.LatestValue)
+	dst = binary.AppendUvarint(dst, h.Seq)
+	dst = binary.AppendUvarint(dst, h.Origin)
+	dst = append(dst, h.Tip[:]...)
+	dst = binary.AppendUvarint(dst, h.PinFloor)
+	return appendString(dst, h.Pins)
 }
 
 func (h *secretHead) decodeRecord(b []byte) error {
@@ -115,6 +136,14 @@ func (h *secretHead) decodeRecord(b []byte) error {
 	if r.bool() {
 		v := r.string()
 		h.LatestValue = &v
+	}
+	h.Seq, h.Origin, h.Tip, h.PinFloor, h.Pins = 0, 0, [tipLen]byte{}, 0, ""
+	if r.version >= recordBinaryV2 {
+		h.Seq = r.uvarint()
+		h.Origin = r.uvarint()
+		r.fixed(h.Tip[:])
+		h.PinFloor = r.uvarint()
+		h.Pins = r.string()
 	}
 	return r.done()
 }
@@ -140,18 +169,19 @@ func appendOptInt(dst []byte, p *int64) []byte {
 
 // recordReader decodes the binary encoding; the first problem sticks in err.
 type recordReader struct {
-	b   []byte
-	err error
+	b       []byte
+	err     error
+	version byte // the record's encoding version, from its header
 }
 
 func (r *recordReader) fail() { r.err, r.b = errBadRecord, nil }
 
 func (r *recordReader) header(kind byte) {
-	if len(r.b) < 2 || r.b[0] != recordBinaryV1 || r.b[1] != kind {
+	if len(r.b) < 2 || (r.b[0] != recordBinaryV1 && r.b[0] != recordBinaryV2) || r.b[1] != kind {
 		r.fail()
 		return
 	}
-	r.b = r.b[2:]
+	r.version, r.b = r.b[0], r.b[2:]
 }
 
 func (r *recordReader) uvarint() uint64 {
@@ -180,9 +210,21 @@ func (r *recordReader) string() string {
 		r.fail()
 		return ""
 	}
+	if n == 0 {
+		return "" // no allocation for empty strings (most heads have no pins)
+	}
 	s := string(r.b[:n]) // a copy: the caller clears the plaintext afterwards
 	r.b = r.b[n:]
 	return s
+}
+
+// fixed fills dst with the next len(dst) bytes.
+func (r *recordReader) fixed(dst []byte) {
+	if len(r.b) < len(dst) {
+		r.fail()
+		return
+	}
+	r.b = r.b[copy(dst, r.b):]
 }
 
 func (r *recordReader) bool() bool {

@@ -20,6 +20,7 @@ func TestRecordCodec_RoundTrip(t *testing.T) {
 		Version: "0123456789abcdef0123456789abcdef", Value: "v\x00al\"ue ünï", ContentType: "text/plain",
 		Tags: map[string]string{"a": "1", "": "empty name", "ключ": "знач"}, Enabled: true,
 		NotBefore: i64(-5), Expires: i64(1 << 40), Created: 1700000000, Updated: 1700000001,
+		seq: 1 << 52, born: 7,
 	}
 	versions := []SecretVersion{{}, full, {Version: "x", Enabled: false, Created: -1}}
 	for i, sv := range versions {
@@ -34,6 +35,7 @@ func TestRecordCodec_RoundTrip(t *testing.T) {
 	heads := []secretHead{
 		{},
 		{Name: "n", Latest: full.Version, Item: full, LatestValue: str("")},
+		{Name: "counted", Latest: full.Version, Item: full, Seq: 1<<52 + 3, Origin: 1 << 52, Tip: [tipLen]byte{1, 2, 3, 15: 9}, PinFloor: 4, Pins: "0123456789abcdef\x05"},
 		{Name: "Deleted-One", Deleted: &Deletion{DeletedDate: 1, ScheduledPurgeDate: 2}, Item: SecretVersion{Enabled: true}, LatestValue: str("latest")},
 	}
 	for i, h := range heads {
@@ -44,6 +46,21 @@ func TestRecordCodec_RoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got, h) {
 			t.Errorf("head %d: got %+v, want %+v", i, got, h)
 		}
+	}
+}
+
+// Version 1 records (written before the rollback counters) still decode, with the counters
+// zero.
+func TestRecordCodec_ReadsV1(t *testing.T) {
+	sv := SecretVersion{Version: "0123456789abcdef0123456789abcdef", Value: "v", Enabled: true, Created: 5, Updated: 6}
+	enc := sv.appendRecord(nil)
+	v1 := append([]byte{recordBinaryV1}, enc[1:len(enc)-2]...) // v2 appends seq and born (0, 0)
+	var got SecretVersion
+	if err := got.decodeRecord(v1); err != nil || !reflect.DeepEqual(got, sv) {
+		t.Fatalf("v1 version = %+v, %v; want %+v", got, err, sv)
+	}
+	if err := got.decodeRecord(append(v1, 0, 0)); err == nil {
+		t.Error("a v1 record with v2 fields decoded")
 	}
 }
 
@@ -94,7 +111,7 @@ func TestRecordCodec_ReadsLegacyJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pt, err := kr.Open(ctx, "d", "k", sealedBin); err != nil || pt[0] != recordBinaryV1 {
+	if pt, err := kr.Open(ctx, "d", "k", sealedBin); err != nil || pt[0] != recordBinaryV2 {
 		t.Fatalf("seal wrote %q, %v; want the binary encoding", pt, err)
 	}
 	for name, raw := range map[string][]byte{"json": sealedJSON, "binary": sealedBin} {

@@ -63,6 +63,11 @@ type SecretVersion struct {
 	Expires     *int64            `json:"exp,omitempty"`
 	Created     int64             `json:"created"`
 	Updated     int64             `json:"updated"`
+
+	// seq is the secret's head counter in the batch that last wrote this version's record and
+	// born the one in the batch that created it (integrity.go); both are 0 in records written
+	// before counters existed, and neither leaves the service.
+	seq, born uint64
 }
 
 // Deletion marks a soft-deleted secret.
@@ -79,6 +84,13 @@ type secretHead struct {
 	Deleted     *Deletion     `json:"deleted,omitempty"`
 	Item        SecretVersion `json:"item"`
 	LatestValue *string       `json:"latestValue,omitempty"`
+
+	// Rollback detection (integrity.go); all zero in heads written before it existed.
+	Seq      uint64       `json:"-"` // raised by every write of the head
+	Origin   uint64       `json:"-"` // Seq when this incarnation of the name was created
+	Tip      [tipLen]byte `json:"-"` // the value of the tip record written with this head
+	PinFloor uint64       `json:"-"` // the highest seq of a pin dropped from Pins
+	Pins     string       `json:"-"` // seq of each updated non-latest version's record
 }
 
 // withLatest records sv as the head's latest version, value included.
@@ -203,8 +215,8 @@ func (s *Service) scanVersions(ctx context.Context, v *Vault, name, after string
 	prefix := versionPrefix(v, name)
 	return s.st.Scan(ctx, prefix, prefixed(prefix, after), func(key string, raw []byte) bool {
 		ver := key[len(prefix):]
-		if v.Layout == LayoutColocated && ver == headSuffix[len(versionSep):] {
-			return false // the head follows the last version
+		if ver == tipSuffix || v.Layout == LayoutColocated && ver == headSuffix[len(versionSep):] {
+			return false // the tip (and, co-located, the head) follows the last version
 		}
 		return fn(ver, key, raw)
 	})
@@ -244,12 +256,6 @@ func (s *Service) secret(v *Vault, name string, sv SecretVersion, withValue bool
 		sv.Value = ""
 	}
 	return Secret{Name: name, SecretVersion: sv, HasValue: withValue, RecoveryLevel: v.RecoveryLevel(), RecoverableDays: v.RetentionDays(), Deleted: del}
-}
-
-func (s *Service) head(ctx context.Context, v *Vault, name string) (secretHead, []byte, bool, error) {
-	var h secretHead
-	raw, found, err := s.get(ctx, vaultKeyID(v), headKey(v, name), &h)
-	return h, raw, found, err
 }
 
 func headGuard(key string, raw []byte, found bool) store.Op {
@@ -315,16 +321,24 @@ func (s *Service) SetSecret(ctx context.Context, vaultName, name string, in Secr
 			sv.Enabled = *in.Enabled
 		}
 		keep := name
+		nh := secretHead{Name: keep}
 		if found {
 			keep = h.Name // the first spelling of a name is kept, as in Key Vault
+			nh = secretHead{Name: keep, Seq: h.Seq, Origin: h.Origin, PinFloor: h.PinFloor, Pins: h.Pins}
+			if h.Item.seq != h.Item.born { // the outgoing latest was updated: pin its record
+				if err := nh.setPin(h.Latest, h.Item.seq); err != nil {
+					return err
+				}
+			}
 		}
-		nh := secretHead{Name: keep}
+		nh.advance(s.now(), found)
+		sv.seq, sv.born = nh.Seq, nh.Seq
 		nh.withLatest(sv)
 		ops, err := s.sealOps(ctx, v, []sealed{{versionKey(v, name, sv.Version), sv}, {headKey(v, name), nh}})
 		if err != nil {
 			return err
 		}
-		ops = append([]store.Op{headGuard(headKey(v, name), raw, found)}, ops...)
+		ops = append([]store.Op{headGuard(headKey(v, name), raw, found)}, append(ops, nh.tipOp(v, name))...)
 		if err := s.apply(ctx, ops); err != nil {
 			return err
 		}
@@ -363,7 +377,8 @@ func (s *Service) liveHead(ctx context.Context, v *Vault, name, shown string) (s
 	return h, raw, nil
 }
 
-func (s *Service) version(ctx context.Context, v *Vault, name, version, shown string) (SecretVersion, []byte, error) {
+// version reads a version record and checks it against h, the head read (as hraw) before it.
+func (s *Service) version(ctx context.Context, v *Vault, name, version, shown string, h *secretHead, hraw []byte) (SecretVersion, []byte, error) {
 	var sv SecretVersion
 	if !validVersion(version) {
 		return sv, nil, secretNotFound(shown)
@@ -374,6 +389,9 @@ func (s *Service) version(ctx context.Context, v *Vault, name, version, shown st
 	}
 	if !found {
 		return sv, nil, secretNotFound(shown)
+	}
+	if problem := h.versionProblem(&sv); problem != "" {
+		return SecretVersion{}, nil, s.rolledBack(ctx, v, name, hraw, problem)
 	}
 	return sv, raw, nil
 }
@@ -388,21 +406,28 @@ func (s *Service) GetSecret(ctx context.Context, vaultName, name, version string
 	if version != "" {
 		shown = name + "/" + version
 	}
-	h, _, err := s.liveHead(ctx, v, name, shown)
+	var h secretHead
+	var sv SecretVersion
+	err = retry(func() error {
+		h0, hraw, err := s.liveHead(ctx, v, name, shown)
+		if err != nil {
+			return err
+		}
+		h = h0
+		if (version == "" || strings.EqualFold(version, h.Latest)) && h.LatestValue != nil {
+			sv = h.Item
+			sv.Value = *h.LatestValue
+			return nil
+		}
+		ver := version
+		if ver == "" {
+			ver = h.Latest
+		}
+		sv, _, err = s.version(ctx, v, name, ver, shown, &h, hraw)
+		return err
+	})
 	if err != nil {
 		return Secret{}, err
-	}
-	var sv SecretVersion
-	if (version == "" || strings.EqualFold(version, h.Latest)) && h.LatestValue != nil {
-		sv = h.Item
-		sv.Value = *h.LatestValue
-	} else {
-		if version == "" {
-			version = h.Latest
-		}
-		if sv, _, err = s.version(ctx, v, name, version, shown); err != nil {
-			return Secret{}, err
-		}
 	}
 	if !sv.Enabled {
 		return Secret{}, newErr(ErrForbidden, "Forbidden", "SecretDisabled", "Operation get is not allowed on a disabled secret.")
@@ -438,7 +463,7 @@ func (s *Service) UpdateSecret(ctx context.Context, vaultName, name, version str
 		if ver == "" {
 			ver = h.Latest
 		}
-		sv, vraw, err := s.version(ctx, v, name, ver, shown)
+		sv, vraw, err := s.version(ctx, v, name, ver, shown, &h, hraw)
 		if err != nil {
 			return err
 		}
@@ -459,16 +484,20 @@ func (s *Service) UpdateSecret(ctx context.Context, vaultName, name, version str
 		}
 		sv.Updated = s.now().Unix()
 		vk, hk := versionKey(v, name, ver), headKey(v, name)
-		recs := []sealed{{vk, sv}}
+		// The head is written too, so its counter and tip move with every version write and
+		// it knows the exact record of each updated version (integrity.go).
+		h.advance(s.now(), true)
+		sv.seq = h.Seq
 		if strings.EqualFold(ver, h.Latest) {
 			h.withLatest(sv)
-			recs = append(recs, sealed{hk, h})
+		} else if err := h.setPin(ver, h.Seq); err != nil {
+			return err
 		}
-		ops, err := s.sealOps(ctx, v, recs)
+		ops, err := s.sealOps(ctx, v, []sealed{{vk, sv}, {hk, h}})
 		if err != nil {
 			return err
 		}
-		ops = append([]store.Op{store.RequireEqual(hk, hraw), store.RequireEqual(vk, vraw)}, ops...)
+		ops = append([]store.Op{store.RequireEqual(hk, hraw), store.RequireEqual(vk, vraw)}, append(ops, h.tipOp(v, name))...)
 		if err := s.apply(ctx, ops); err != nil {
 			return err
 		}
@@ -497,10 +526,12 @@ func (s *Service) DeleteSecret(ctx context.Context, vaultName, name string) (Sec
 		hk := headKey(v, name)
 		now := s.now()
 		h.Deleted = &Deletion{DeletedDate: now.Unix(), ScheduledPurgeDate: now.Add(time.Duration(v.RetentionDays()) * 24 * time.Hour).Unix()}
+		h.advance(now, true)
 		ops, err := s.sealOps(ctx, v, []sealed{{hk, h}})
 		if err != nil {
 			return err
 		}
+		ops = append(ops, h.tipOp(v, name))
 		if err := s.apply(ctx, append([]store.Op{store.RequireEqual(hk, raw)}, ops...)); err != nil {
 			return err
 		}
@@ -548,11 +579,13 @@ func (s *Service) RecoverDeletedSecret(ctx context.Context, vaultName, name stri
 			return err
 		}
 		h.Deleted = nil
+		h.advance(s.now(), true)
 		hk := headKey(v, name)
 		ops, err := s.sealOps(ctx, v, []sealed{{hk, h}})
 		if err != nil {
 			return err
 		}
+		ops = append(ops, h.tipOp(v, name))
 		if err := s.apply(ctx, append([]store.Op{store.RequireEqual(hk, raw)}, ops...)); err != nil {
 			return err
 		}
@@ -605,7 +638,11 @@ func (s *Service) listHeads(ctx context.Context, vaultName string, max int, skip
 		if openErr = s.open(ctx, vaultKeyID(v), headKey(v, name), raw, &h); openErr != nil {
 			return false
 		}
-		if (h.Deleted != nil) != deleted {
+		var found bool
+		if h, _, found, openErr = s.scannedHead(ctx, v, name, h, raw); openErr != nil {
+			return false
+		}
+		if !found || (h.Deleted != nil) != deleted {
 			return true
 		}
 		if len(page.Items) == max {
@@ -639,30 +676,46 @@ func (s *Service) ListSecretVersions(ctx context.Context, vaultName, name string
 	if max < 1 || max > MaxPageSize {
 		return Page{}, badParameter("The value of maxresults must be between 1 and %d.", MaxPageSize)
 	}
-	h, _, err := s.liveHead(ctx, v, name, name)
-	if err != nil {
-		return Page{}, err
-	}
 	var page Page
-	var openErr error
-	err = s.scanVersions(ctx, v, name, skip, func(ver, key string, raw []byte) bool {
-		if len(page.Items) == max {
-			page.Next = page.Items[len(page.Items)-1].cursor
-			return false
+	err = retry(func() error {
+		h, hraw, err := s.liveHead(ctx, v, name, name)
+		if err != nil {
+			return err
 		}
+		page = Page{}
+		return s.eachVersion(ctx, v, name, skip, &h, hraw, func(ver string, sv SecretVersion) bool {
+			if len(page.Items) == max {
+				page.Next = page.Items[len(page.Items)-1].cursor
+				return false
+			}
+			it := s.secret(v, h.Name, sv, false, nil)
+			it.cursor = ver
+			page.Items = append(page.Items, it)
+			return true
+		})
+	})
+	return page, err
+}
+
+// eachVersion opens name's versions after after in order, checks each against h (read as
+// hraw) and calls fn with it until fn returns false.
+func (s *Service) eachVersion(ctx context.Context, v *Vault, name, after string, h *secretHead, hraw []byte, fn func(ver string, sv SecretVersion) bool) error {
+	var openErr error
+	err := s.scanVersions(ctx, v, name, after, func(ver, key string, raw []byte) bool {
 		var sv SecretVersion
 		if openErr = s.open(ctx, vaultKeyID(v), key, raw, &sv); openErr != nil {
 			return false
 		}
-		it := s.secret(v, h.Name, sv, false, nil)
-		it.cursor = ver
-		page.Items = append(page.Items, it)
-		return true
+		if problem := h.versionProblem(&sv); problem != "" {
+			openErr = s.rolledBack(ctx, v, name, hraw, problem)
+			return false
+		}
+		return fn(ver, sv)
 	})
 	if err == nil {
 		err = openErr
 	}
-	return page, err
+	return err
 }
 
 // IsNotFound reports whether err is a not-found domain error.

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -119,6 +120,9 @@ type Options struct {
 	// KeysApplied, if set, also receives every KeysApplied call (the identity service keeps its
 	// principal states and signing keys current with it).
 	KeysApplied func(ctx context.Context, keys []string) error
+	// Log receives failed integrity checks (names and reasons, never values); nil means
+	// slog.Default().
+	Log *slog.Logger
 }
 
 // Service is safe for concurrent use.
@@ -209,7 +213,7 @@ func (s *Service) open(ctx context.Context, keyID, key string, raw []byte, v any
 	if err != nil {
 		return err
 	}
-	if bd, ok := v.(binaryDecoder); ok && len(b) > 0 && b[0] == recordBinaryV1 {
+	if bd, ok := v.(binaryDecoder); ok && len(b) > 0 && (b[0] == recordBinaryV1 || b[0] == recordBinaryV2) {
 		err = bd.decodeRecord(b)
 	} else {
 		err = json.Unmarshal(b, v) // other record types, and secret records written before v1
