@@ -51,7 +51,16 @@ const (
 // ErrIntegrity is the kind of a record that failed a rollback check (HTTP 500).
 var ErrIntegrity = errors.New("stored record failed an integrity check")
 
-func tipKey(v *Vault, name string) string { return versionPrefix(v, name) + tipSuffix }
+func tipKey(v *Vault, name string) string { return tipKeyOf(v, headKey(v, name)) }
+
+// tipKeyOf derives the tip's key from the head's, in one allocation (it is on every read).
+func tipKeyOf(v *Vault, hk string) string {
+	if v.Layout == LayoutColocated { // .../n/NAME!~ -> .../n/NAME!}
+		return hk[:len(hk)-len(headSuffix)+len(versionSep)] + tipSuffix
+	}
+	p := headsPrefix(v) // v/<id>/n/NAME -> v/<id>/x/NAME/}
+	return p[:len(p)-len("n/")] + "x/" + hk[len(p):] + "/" + tipSuffix
+}
 
 // advance prepares h for its next write: a raised counter and a new tip. A head not yet
 // written (or written before counters) starts a counter; a new incarnation starts at the clock.
@@ -219,13 +228,14 @@ func (s *Service) integrityError(ctx context.Context, kind, vault, name, reason 
 
 // head reads name's head and checks it against its tip (see above).
 func (s *Service) head(ctx context.Context, v *Vault, name string) (secretHead, []byte, bool, error) {
+	hk := headKey(v, name)
 	for range 8 {
 		var h secretHead
-		raw, found, err := s.get(ctx, vaultKeyID(v), headKey(v, name), &h)
+		raw, found, err := s.get(ctx, vaultKeyID(v), hk, &h)
 		if err != nil || !found {
 			return h, raw, found, err
 		}
-		tip, tipFound, err := s.tip(ctx, v, name)
+		tip, tipFound, err := s.tip(ctx, tipKeyOf(v, hk))
 		if err != nil {
 			return h, nil, false, err
 		}
@@ -239,13 +249,13 @@ func (s *Service) head(ctx context.Context, v *Vault, name string) (secretHead, 
 	return secretHead{}, nil, false, errRetry
 }
 
-func (s *Service) tip(ctx context.Context, v *Vault, name string) ([]byte, bool, error) {
-	tip, err := s.st.Get(ctx, tipKey(v, name))
+func (s *Service) tip(ctx context.Context, key string) ([]byte, bool, error) {
+	tip, err := s.st.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("reading %s: %w", tipKey(v, name), err)
+		return nil, false, fmt.Errorf("reading %s: %w", key, err)
 	}
 	return tip, true, nil
 }
@@ -253,7 +263,7 @@ func (s *Service) tip(ctx context.Context, v *Vault, name string) ([]byte, bool,
 // scannedHead checks a head read by a scan (raw) against its tip; when they disagree because
 // of a write after the scan, it returns the head read again.
 func (s *Service) scannedHead(ctx context.Context, v *Vault, name string, h secretHead, raw []byte) (secretHead, []byte, bool, error) {
-	tip, found, err := s.tip(ctx, v, name)
+	tip, found, err := s.tip(ctx, tipKey(v, name))
 	if err != nil {
 		return h, nil, false, err
 	}

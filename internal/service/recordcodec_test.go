@@ -121,3 +121,17 @@ func TestRecordCodec_ReadsLegacyJSON(t *testing.T) {
 		}
 	}
 }
+
+// The tip's key, derived from the head's on the read path, is the one writes use: right
+// after the versions, inside the prefix destroySecret deletes.
+func TestTipKey(t *testing.T) {
+	for _, c := range []struct {
+		layout int
+		want   string
+	}{{LayoutSplit, "v/id1/x/NAME-A/}"}, {LayoutColocated, "v/id1/n/NAME-A!}"}} {
+		v := &Vault{ID: "id1", Layout: c.layout}
+		if got := tipKey(v, "name-a"); got != c.want || got != versionPrefix(v, "name-a")+tipSuffix {
+			t.Errorf("layout %d: tip key %q, want %q", c.layout, got, c.want)
+		}
+	}
+}
