@@ -9,11 +9,12 @@ dur=${2:-10s}
 work=$(mktemp -d /tmp/srbench.XXXXXX)
 cd "$(dirname "$0")/.."
 go build -o "$work/sr" ./cmd/strongroom
+go build -o "$work/triv-server" ./internal/bench/trivialserver
 "$work/sr" server --data-dir "$work/data" --listen 127.0.0.1:18443 \
   --public-url https://localhost:18443 --vault-requests-per-10s 0 >"$work/server.log" 2>&1 &
 sr_pid=$!
 # TRIVIAL_FLAGS=--key-vault-headers makes the ceiling send Key Vault's response headers too.
-"$work/sr" bench trivial-server --listen 127.0.0.1:9443 --cert-dir "$work/triv" ${TRIVIAL_FLAGS:-} >"$work/triv.log" 2>&1 &
+"$work/triv-server" --listen 127.0.0.1:9443 --cert-dir "$work/triv" ${TRIVIAL_FLAGS:-} >"$work/triv.log" 2>&1 &
 triv_pid=$!
 trap 'kill $sr_pid $triv_pid 2>/dev/null; wait $sr_pid $triv_pid 2>/dev/null' EXIT
 for _ in $(seq 50); do

@@ -1,6 +1,8 @@
 // Package bench implements `strongroom bench`, a closed-loop load generator for the secrets data
-// plane, and `strongroom bench trivial-server`, the in-memory HTTPS server that sets the ceiling a
-// real server is compared against (see docs/benchmarks.md).
+// plane, and the trivial server, the in-memory HTTPS server that sets the ceiling a real server is
+// compared against (see docs/benchmarks.md). The trivial server accepts any token, so it is not
+// part of the product binary: it is built from ./internal/bench/trivialserver and listens on
+// loopback only.
 //
 // The load generator follows the methodology of the design's perf anchors: one keep-alive
 // HTTP/1.1 TLS connection per worker, a warm-up that is not measured, a fixed measurement window,
@@ -11,14 +13,12 @@
 package bench
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -70,7 +70,6 @@ func NewCommand() *cobra.Command {
 	f.IntVar(&cfg.ServerPID, "server-pid", cfg.ServerPID, "pid of the server process, to report its CPU µs/op from /proc (0 = off)")
 	f.BoolVar(&cfg.HTTP2, "h2", cfg.HTTP2, "use HTTP/2 instead of HTTP/1.1 (still one connection per worker)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
-	cmd.AddCommand(newTrivialCommand())
 	return cmd
 }
 
@@ -85,49 +84,4 @@ func writeResult(w io.Writer, res Result, asJSON bool) error {
 	}
 	_, err := io.WriteString(w, res.Format())
 	return err
-}
-
-// newTrivialCommand returns `bench trivial-server`.
-func newTrivialCommand() *cobra.Command {
-	var listen, certDir string
-	var keyVaultHeaders bool
-	cmd := &cobra.Command{
-		Use:   "trivial-server",
-		Short: "Serve the same endpoints from memory, as the ceiling for benchmarks",
-		Long: "Serve the token, ARM and secrets endpoints the benchmark uses from an in-memory map over " +
-			"TLS, doing the minimum per request. It writes ca.pem and admin.json into --cert-dir so the " +
-			"same `strongroom bench` command runs against it.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if certDir == "" {
-				return fmt.Errorf("--cert-dir is required")
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			srv, err := NewTrivialServer(certDir, keyVaultHeaders)
-			if err != nil {
-				return err
-			}
-			ln, err := srv.Listen(listen)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "trivial server listening on %s (pid %d); CA in %s\n",
-				ln.Addr(), os.Getpid(), certDir)
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return err
-			case <-ctx.Done():
-				shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				return srv.Shutdown(shutdownCtx)
-			}
-		},
-	}
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9443", "address to listen on")
-	cmd.Flags().StringVar(&certDir, "cert-dir", "", "directory for ca.pem and admin.json (required; created if missing)")
-	cmd.Flags().BoolVar(&keyVaultHeaders, "key-vault-headers", false, "send Key Vault's data-plane response headers on secret responses, as Strongroom does")
-	return cmd
 }

@@ -86,13 +86,31 @@ func NewTrivialServer(certDir string, keyVaultHeaders bool) (*TrivialServer, err
 	return s, nil
 }
 
-// Listen opens a TCP listener on addr for Serve.
+// Listen opens a TCP listener on addr for Serve. addr must be a loopback IP ("127.0.0.1:9443",
+// "[::1]:0") or "localhost": the server accepts any token, so it must not be reachable from
+// another machine.
 func (s *TrivialServer) Listen(addr string) (net.Listener, error) {
+	if err := loopbackOnly(addr); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	return ln, nil
+}
+
+// loopbackOnly refuses an address whose host is not a loopback IP or "localhost" (an empty host
+// would mean every interface).
+func loopbackOnly(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	return fmt.Errorf("listen address %q: the trivial server accepts any token, so it listens on loopback only (127.0.0.1, ::1 or localhost)", addr)
 }
 
 // Serve serves TLS on ln until Shutdown; it returns nil after a clean shutdown.
