@@ -71,9 +71,15 @@ func (h *secretHead) advance(now time.Time, found bool) {
 	} else {
 		h.Seq++
 	}
-	if _, err := rand.Read(h.Tip[:]); err != nil {
+	copy(h.Tip[:], newTip())
+}
+
+func newTip() []byte {
+	b := make([]byte, tipLen)
+	if _, err := rand.Read(b); err != nil {
 		panic("crypto/rand failed: " + err.Error()) // the kernel RNG does not fail on Linux
 	}
+	return b
 }
 
 // tipOps writes h's tip.

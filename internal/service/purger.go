@@ -12,11 +12,14 @@ import (
 func (s *Service) PurgeExpired(ctx context.Context) (secrets, vaults int, err error) {
 	now := s.now()
 	for _, v := range s.vaultSnapshot() {
+		if v.rolledBack != "" {
+			continue // failed its rollback check (logged when loaded): never purged on its word
+		}
 		if v.Deleted != nil {
 			if !now.Before(v.Deleted.ScheduledPurgeDate) {
 				s.vaultWrite.Lock()
 				cur := s.cachedVault(v.Name)
-				if cur != nil && cur.ID == v.ID && cur.Deleted != nil {
+				if cur != nil && cur.ID == v.ID && cur.Deleted != nil && cur.rolledBack == "" {
 					err = s.purgeVaultLocked(ctx, cur)
 				}
 				s.vaultWrite.Unlock()

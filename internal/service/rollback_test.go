@@ -20,11 +20,13 @@ import (
 // rollbackEnv is a service over a store the test also writes directly, as a writer of the
 // store file (without the keys) can.
 type rollbackEnv struct {
-	t   *testing.T
-	svc *service.Service
-	st  store.Store
-	clk *clock
-	ctx context.Context
+	t    *testing.T
+	svc  *service.Service
+	st   store.Store
+	kr   *keyring.Keyring
+	opts service.Options
+	clk  *clock
+	ctx  context.Context
 }
 
 func newRollbackEnv(t *testing.T, layout int) *rollbackEnv {
@@ -54,7 +56,7 @@ func newRollbackEnv(t *testing.T, layout int) *rollbackEnv {
 	if err := svc.SetVaultLayout(actx, "kv-rb", layout); err != nil {
 		t.Fatal(err)
 	}
-	return &rollbackEnv{t: t, svc: svc, st: st, clk: clk, ctx: actx}
+	return &rollbackEnv{t: t, svc: svc, st: st, kr: kr, opts: opts, clk: clk, ctx: actx}
 }
 
 func (e *rollbackEnv) set(name, value string) string {
@@ -342,6 +344,81 @@ func TestService_ConcurrentReadsSeeNoRollback(t *testing.T) {
 			for err := range fail {
 				t.Error(err)
 			}
+		})
+	}
+}
+
+// restart builds a new service over the same store, as a server start or unseal does.
+func (e *rollbackEnv) restart() {
+	e.t.Helper()
+	svc, err := service.New(context.Background(), e.st, e.kr, e.opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.svc = svc
+}
+
+// A vault record put back alone (an older copy of arm/vault/<name>) is refused once it is
+// loaded, at a start or when a cluster node applies it: the vault answers the integrity error
+// instead of acting on the older settings, and the purger leaves it alone.
+func TestService_VaultRecordRollbackRefused(t *testing.T) {
+	const vk = "arm/vault/kv-rb"
+	on := true
+	cases := []struct {
+		name string
+		run  func(e *rollbackEnv) (string, error)
+	}{
+		{"purge protection turned on, older copy put back, restart", func(e *rollbackEnv) (string, error) {
+			old := e.raw(vk)
+			if _, err := e.svc.PatchVault(e.ctx, "rg", "kv-rb", nil, &service.VaultProperties{EnablePurgeProtection: &on}); err != nil {
+				e.t.Fatal(err)
+			}
+			e.putBack(vk, old)
+			e.restart()
+			v, err := e.svc.GetVault(e.ctx, "rg", "kv-rb")
+			if v != nil && !v.PurgeProtected() {
+				return "unprotected", err // old code: the vault without purge protection
+			}
+			return "", err
+		}},
+		{"deleted copy put back over a recovered vault, restart, data plane", func(e *rollbackEnv) (string, error) {
+			e.set("s", "value-s")
+			if err := e.svc.DeleteVault(e.ctx, "rg", "kv-rb"); err != nil {
+				e.t.Fatal(err)
+			}
+			old := e.raw(vk)
+			if _, _, err := e.svc.PutVault(e.ctx, "rg", "kv-rb", service.VaultInput{Location: "eastus", Properties: service.VaultProperties{CreateMode: ptr("recover")}}); err != nil {
+				e.t.Fatal(err)
+			}
+			e.putBack(vk, old)
+			e.restart()
+			e.clk.Advance(8 * 24 * time.Hour)
+			if _, n, err := e.svc.PurgeExpired(e.ctx); err != nil || n != 0 {
+				return fmt.Sprintf("purged %d vaults", n), err // old code: purges the live vault
+			}
+			s, err := e.svc.GetSecret(e.ctx, "kv-rb", "s", "")
+			return s.Value, err
+		}},
+		{"older copy applied on a cluster node (KeysApplied)", func(e *rollbackEnv) (string, error) {
+			old := e.raw(vk)
+			if _, err := e.svc.PatchVault(e.ctx, "rg", "kv-rb", nil, &service.VaultProperties{EnablePurgeProtection: &on}); err != nil {
+				e.t.Fatal(err)
+			}
+			e.putBack(vk, old)
+			if err := e.svc.KeysApplied(e.ctx, []string{vk}); err != nil {
+				e.t.Fatal(err)
+			}
+			vs, err := e.svc.ListVaults(e.ctx, "")
+			if len(vs) > 0 && !vs[0].PurgeProtected() {
+				return "unprotected", err // old code: lists it without purge protection
+			}
+			return "", err
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := c.run(newRollbackEnv(t, service.LayoutColocated))
+			wantIntegrity(t, c.name, got, err)
 		})
 	}
 }

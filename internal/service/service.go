@@ -147,6 +147,7 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 	}
 	s := &Service{st: st, kr: kr, opts: opts, vaults: map[string]*Vault{}}
 	var loadErr error
+	raws := map[string][]byte{}
 	err := st.Scan(ctx, vaultPrefix, "", func(key string, raw []byte) bool {
 		var v Vault
 		if loadErr = s.open(ctx, keyring.SystemKeyID, key, raw, &v); loadErr != nil {
@@ -155,10 +156,16 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 		v.resourceID = s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
 		v.auditID = strings.ToUpper(v.resourceID)
 		s.vaults[key[len(vaultPrefix):]] = &v
+		raws[key] = raw
 		return true
 	})
 	if err == nil {
 		err = loadErr
+	}
+	for name, v := range s.vaults { // after the scan: checkVault reads the store again
+		if err == nil {
+			err = s.checkVault(ctx, vaultPrefix+name, raws[vaultPrefix+name], v)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loading vaults: %w", err)
@@ -313,7 +320,10 @@ func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 			continue
 		}
 		var v Vault
-		_, found, err := s.get(ctx, keyring.SystemKeyID, k, &v)
+		raw, found, err := s.get(ctx, keyring.SystemKeyID, k, &v)
+		if err == nil && found {
+			err = s.checkVault(ctx, k, raw, &v)
+		}
 		if err != nil {
 			return fmt.Errorf("reloading vault %s: %w", name, err)
 		}

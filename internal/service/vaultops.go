@@ -49,6 +49,9 @@ func (s *Service) PutVault(ctx context.Context, rg, name string, in VaultInput) 
 	s.vaultWrite.Lock()
 	defer s.vaultWrite.Unlock()
 	old := s.cachedVault(name)
+	if err := s.vaultIntegrity(old); err != nil {
+		return nil, false, err
+	}
 	recover := in.Properties.CreateMode != nil && strings.EqualFold(*in.Properties.CreateMode, "recover")
 	switch {
 	case old != nil && old.Deleted != nil && recover:
@@ -223,6 +226,9 @@ func ptr[T any](v T) *T { return &v }
 
 func (s *Service) liveVault(rg, name string) (*Vault, error) {
 	v := s.cachedVault(name)
+	if err := s.vaultIntegrity(v); err != nil {
+		return nil, err
+	}
 	if v == nil || v.Deleted != nil || (rg != "" && !strings.EqualFold(v.ResourceGroup, rg)) {
 		return nil, newErr(ErrNotFound, "ResourceNotFound", "", "The Resource 'Microsoft.KeyVault/vaults/%s' under resource group '%s' was not found.", name, rg)
 	}
@@ -260,6 +266,9 @@ func (s *Service) ListVaults(ctx context.Context, rg string) ([]*Vault, error) {
 			out = append(out, v)
 		}
 	}
+	if err := s.anyRolledBack(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -278,6 +287,9 @@ func (s *Service) deleteVault(ctx context.Context, name string) error {
 	s.vaultWrite.Lock()
 	defer s.vaultWrite.Unlock()
 	old := s.cachedVault(name)
+	if err := s.vaultIntegrity(old); err != nil {
+		return err
+	}
 	if old == nil || old.Deleted != nil {
 		return nil
 	}
@@ -301,6 +313,9 @@ func (s *Service) ListDeletedVaults(ctx context.Context) ([]*Vault, error) {
 			out = append(out, v)
 		}
 	}
+	if err := s.anyRolledBack(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -314,6 +329,9 @@ func (s *Service) GetDeletedVault(ctx context.Context, location, name string) (*
 
 func (s *Service) deletedVault(location, name string) (*Vault, error) {
 	v := s.cachedVault(name)
+	if err := s.vaultIntegrity(v); err != nil {
+		return nil, err
+	}
 	if v == nil || v.Deleted == nil || (location != "" && !strings.EqualFold(location, v.Location)) {
 		return nil, newErr(ErrNotFound, "ResourceNotFound", "", "The deleted vault '%s' was not found in location '%s'.", name, location)
 	}
@@ -381,8 +399,11 @@ func (s *Service) NameAvailable(ctx context.Context, name string) (ok bool, reas
 // authorize the data-plane action against the vault's scope).
 func (s *Service) lookupVault(name string) (*Vault, error) {
 	v := s.cachedVault(name)
-	if v == nil || v.Deleted != nil {
+	if v == nil || v.Deleted != nil && v.rolledBack == "" {
 		return nil, newErr(ErrNotFound, "VaultNotFound", "", "The vault '%s' was not found.", name)
+	}
+	if v.rolledBack != "" { // checked after the nil test: the data plane's hot path
+		return nil, s.vaultIntegrity(v)
 	}
 	return v, nil
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -42,9 +43,14 @@ type Vault struct {
 	// Layout is the secret key layout the vault was created with (LayoutSplit or
 	// LayoutColocated); it never changes.
 	Layout int `json:"layout,omitempty"`
+	// Seq is raised by every write of the record and Tip is the value of the vault's tip
+	// record written with it (vaultintegrity.go); both are empty in records written before.
+	Seq uint64 `json:"seq,omitempty"`
+	Tip []byte `json:"tip,omitempty"`
 
 	resourceID string // set when the vault enters the cache
 	auditID    string // resourceID upper-cased, as audit records carry it (set with resourceID)
+	rolledBack string // why the record failed its rollback check, when it did
 }
 
 // VaultDeletion marks a soft-deleted vault.
@@ -282,11 +288,13 @@ func (s *Service) cachedVault(name string) *Vault {
 // putVaultRecord writes v guarded by the state the cache saw, then updates the cache.
 func (s *Service) putVaultRecord(ctx context.Context, v *Vault, extra ...store.Op) error {
 	key := vaultPrefix + strings.ToLower(v.Name)
+	v.Seq++
+	v.Tip = newTip()
 	sealed, err := s.seal(ctx, keyring.SystemKeyID, key, v)
 	if err != nil {
 		return err
 	}
-	if err := s.apply(ctx, append(extra, store.Put(key, sealed))); err != nil {
+	if err := s.apply(ctx, append(extra, store.Put(key, sealed), store.Put(vaultTipKey(v), bytes.Clone(v.Tip)))); err != nil {
 		return err
 	}
 	s.vaultMu.Lock()
