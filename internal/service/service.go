@@ -8,7 +8,11 @@
 //	arm/rg/<lower rg name>                     resource group      (system DEK)
 //	arm/vault/<lower vault name>               vault, live or deleted (system DEK)
 //	v/<vault id>/n/<UPPER secret name>!<ver>   one secret version with its value (vault DEK)
+//	v/<vault id>/n/<UPPER secret name>!}       secret tip: 16 random bytes the head names (plaintext)
 //	v/<vault id>/n/<UPPER secret name>!~       secret head: latest version, deletion (vault DEK)
+//	v/<vault id>/}                             vault tip: 16 random bytes the vault record names
+//
+// Tips make an older copy of a head or vault record detectable (integrity.go).
 //
 // (Vaults created before key layouts existed keep heads at v/<id>/n/<NAME> and versions at
 // v/<id>/x/<NAME>/<ver>; see LayoutSplit in secrets.go.)
