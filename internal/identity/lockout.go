@@ -18,7 +18,8 @@ const (
 	FailureWindow      = 5 * time.Minute
 	LockoutDuration    = 5 * time.Minute
 	// maxFailureEntries bounds each table (~100 bytes an entry). Entries are made only by
-	// failures that were hashed, so filling a table takes at least that many hashes.
+	// wrong secrets of known client ids, each of which was hashed, so filling a table takes at
+	// least that many hashes.
 	maxFailureEntries = 16384
 )
 

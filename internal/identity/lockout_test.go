@@ -187,3 +187,74 @@ func TestService_HashQueue_BoundedWithDeadline(t *testing.T) {
 		t.Fatalf("a request refused as busy counted as a failure (%d, %d entries)", c, src)
 	}
 }
+
+// Failed sign-ins with unknown client ids cost no hash and count against nothing: a stranger
+// spraying made-up ids from a shared address (a load balancer, NAT) locks nobody out there.
+func TestService_IssueToken_UnknownClientIDsLockNothing(t *testing.T) {
+	clk := newFakeClock()
+	s := newEnv(t).service(t, identity.Options{Now: clk.Now}, false)
+	p, secret := mustCreateSP(t, s, "behind the nat")
+	for i := range 4 * identity.IPFailureLimit {
+		if err := issue(s, fmt.Sprintf("00000000-0000-0000-0000-%012d", i), "x", "192.0.2.7"); !errors.Is(err, identity.ErrUnknownClient) {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	if err := issue(s, p.AppID, secret, "192.0.2.7"); err != nil {
+		t.Fatalf("a valid sign-in from the sprayed address: %v", err)
+	}
+	if c, src := s.FailureEntries(); c != 0 || src != 0 {
+		t.Fatalf("failure tables hold %d client ids and %d sources after unknown ids only", c, src)
+	}
+}
+
+// A pair of client id and source that signed in before is familiar: a guesser elsewhere locks
+// the client id out everywhere but there, a locked-out source does not refuse it, and failures
+// from the familiar place itself still lock that pair.
+func TestService_IssueToken_FamiliarSources(t *testing.T) {
+	tests := []struct {
+		name    string
+		attack  func(t *testing.T, s *identity.Service, target identity.Principal)
+		from    string // the familiar place, signing in again with the right secret
+		refused bool
+		// refusedFrom is an unfamiliar place the attack must have locked out ("": none).
+		refusedFrom string
+	}{
+		{"client id guessed from elsewhere", func(t *testing.T, s *identity.Service, p identity.Principal) {
+			for range identity.ClientFailureLimit {
+				_ = issue(s, p.AppID, "wrong", "198.51.100.66")
+			}
+		}, "192.0.2.10", false, "203.0.113.5"},
+		{"source locked out by guesses at other principals", func(t *testing.T, s *identity.Service, _ identity.Principal) {
+			for i := range identity.IPFailureLimit {
+				q, _ := mustCreateSP(t, s, fmt.Sprintf("other %d", i))
+				_ = issue(s, q.AppID, "wrong", "192.0.2.10")
+			}
+		}, "192.0.2.10", false, ""},
+		{"client id guessed from the familiar place", func(t *testing.T, s *identity.Service, p identity.Principal) {
+			for range identity.ClientFailureLimit {
+				_ = issue(s, p.AppID, "wrong", "192.0.2.10")
+			}
+		}, "192.0.2.10", true, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newFakeClock()
+			s := newEnv(t).service(t, identity.Options{Now: clk.Now}, false)
+			p, secret := mustCreateSP(t, s, "admin-like")
+			if err := issue(s, p.AppID, secret, "192.0.2.10"); err != nil {
+				t.Fatal(err)
+			}
+			tc.attack(t, s, p)
+			err := issue(s, p.AppID, secret, tc.from)
+			var le *identity.LockoutError
+			if got := errors.As(err, &le); got != tc.refused {
+				t.Fatalf("right secret from the familiar place: err = %v, want refused %v", err, tc.refused)
+			}
+			if tc.refusedFrom != "" {
+				if err := issue(s, p.AppID, secret, tc.refusedFrom); !errors.As(err, &le) {
+					t.Fatalf("right secret from an unfamiliar place during the lockout: %v, want refused", err)
+				}
+			}
+		})
+	}
+}

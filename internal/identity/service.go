@@ -103,6 +103,8 @@ type Service struct {
 	// Sign-in failure limits (lockout.go), per client id and per source network.
 	clientFails *failureLimiter
 	sourceFails *failureLimiter
+	pairFails   *failureLimiter // failures of familiar pairs (familiar.go)
+	familiar    *familiarPairs
 
 	// Fixed after New.
 	tenantID       string
@@ -164,6 +166,8 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 
 		clientFails: newFailureLimiter(ClientFailureLimit, FailureWindow, LockoutDuration, maxFailureEntries),
 		sourceFails: newFailureLimiter(IPFailureLimit, FailureWindow, LockoutDuration, maxFailureEntries),
+		pairFails:   newFailureLimiter(ClientFailureLimit, FailureWindow, LockoutDuration, maxFailureEntries),
+		familiar:    newFamiliarPairs(),
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -96,10 +96,13 @@ func (s *Service) ClientCredentials(ctx context.Context, tenant, clientID, clien
 // audience is the scope minus that suffix, otherwise verbatim, so
 // "https://management.core.windows.net//.default" gives "https://management.core.windows.net/".
 //
-// The request's shape (tenant, scope) is checked first, then the failure limits of the client
-// id and of the caller's network (lockout.go): a locked-out request is refused without hashing.
-// Then the secret is hashed, for unknown clients too, in the bounded hash queue. A wrong secret
-// or unknown client counts one failure against both limits. Errors: ErrUnknownTenant,
+// The request's shape (tenant, scope) is checked first, then the failure limits (lockout.go): a
+// familiar pair of client id and source (familiar.go) is limited by its own failures only, any
+// other request by those of the client id and of the caller's network; a locked-out request is
+// refused without hashing. Then the secret of a known client is hashed in the bounded hash
+// queue. A wrong secret counts one failure (against the pair, or against both the client id and
+// the source); an unknown client id costs no hash and counts nothing, since it says nothing
+// about any principal's secret. Errors: ErrUnknownTenant,
 // ErrInvalidScope, *LockoutError (ErrLockedOut), ErrBusy, ErrUnknownClient (which is also
 // ErrInvalidClient), ErrInvalidClient, ErrPrincipalDisabled, or a context or storage error.
 func (s *Service) IssueToken(ctx context.Context, req TokenRequest) (Token, error) {
@@ -113,11 +116,19 @@ func (s *Service) IssueToken(ctx context.Context, req TokenRequest) (Token, erro
 	now := s.now()
 	clientKey, _ := normalizeID(req.ClientID)
 	sourceKey := sourceKey(req.RemoteIP)
-	if d := s.sourceFails.lockedFor(sourceKey, now); sourceKey != "" && d > 0 {
-		return Token{}, fmt.Errorf("authenticating client: %w", &LockoutError{RetryAfter: d, BySource: true})
-	}
-	if d := s.clientFails.lockedFor(clientKey, now); clientKey != "" && d > 0 {
-		return Token{}, fmt.Errorf("authenticating client: %w", &LockoutError{RetryAfter: d})
+	pair := pairKey(clientKey, sourceKey)
+	familiar := clientKey != "" && sourceKey != "" && s.familiar.known(pair, now)
+	if familiar {
+		if d := s.pairFails.lockedFor(pair, now); d > 0 {
+			return Token{}, fmt.Errorf("authenticating client: %w", &LockoutError{RetryAfter: d})
+		}
+	} else {
+		if d := s.sourceFails.lockedFor(sourceKey, now); sourceKey != "" && d > 0 {
+			return Token{}, fmt.Errorf("authenticating client: %w", &LockoutError{RetryAfter: d, BySource: true})
+		}
+		if d := s.clientFails.lockedFor(clientKey, now); clientKey != "" && d > 0 {
+			return Token{}, fmt.Errorf("authenticating client: %w", &LockoutError{RetryAfter: d})
+		}
 	}
 	rec, err := s.loadByAppID(ctx, req.ClientID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -128,13 +139,19 @@ func (s *Service) IssueToken(ctx context.Context, req TokenRequest) (Token, erro
 		creds = rec.Secrets
 	}
 	credID, err := s.checkSecret(ctx, req.ClientSecret, creds)
-	if err == nil && (rec == nil || credID == "") {
+	switch {
+	case err != nil || rec == nil:
+	case credID == "" && familiar:
+		s.pairFails.fail(pair, now)
+	case credID == "":
 		if clientKey != "" {
 			s.clientFails.fail(clientKey, now)
 		}
 		if sourceKey != "" {
 			s.sourceFails.fail(sourceKey, now)
 		}
+	case clientKey != "" && sourceKey != "":
+		s.familiar.succeeded(pair, now)
 	}
 	switch {
 	case err != nil:
