@@ -73,6 +73,25 @@ func TestCluster_SealedLeaderHandsOverAndSealedNodeDoesNotForward(t *testing.T) 
 	}
 }
 
+// Every spelling of a node-local seal route acts on the node addressed, never on the leader.
+func TestCluster_SealRouteSpellingsStayLocal(t *testing.T) {
+	c := testenv.StartCluster(t, nil)
+	leader := c.Leader(10 * time.Second)
+	var f *testenv.Server
+	for _, n := range c.Nodes[1:] { // n1's URL is every credential's authority: keep it up
+		if n != leader {
+			f = n
+		}
+	}
+	for _, route := range []string{"/sys/seal/", "/SYS/Seal", "//sys//seal"} {
+		sealNodeAt(t, c, f, route) // waits until f itself reports sealed
+		if st, ok := leader.Status(); !ok || st.Role != "leader" {
+			t.Fatalf("POST %s to a follower: the leader is now %+v", route, st)
+		}
+		f.Restart() // the file seal unseals at start
+	}
+}
+
 // Operator calls are audited where they run with the real caller: a follower's socket user for
 // a call passed on to the leader, the member for a batch it forwarded; every record has its own
 // request id; the unauthenticated /health names no cluster address.

@@ -218,12 +218,18 @@ func h2Client(t *testing.T) *http.Client {
 // sealNode seals one node through its authenticated /sys/seal route and waits until it says so.
 func sealNode(t *testing.T, c *testenv.Cluster, n *testenv.Server) {
 	t.Helper()
+	sealNodeAt(t, c, n, "/sys/seal")
+}
+
+// sealNodeAt is sealNode with the route spelled as given.
+func sealNodeAt(t *testing.T, c *testenv.Cluster, n *testenv.Server, route string) {
+	t.Helper()
 	hc := c.HTTPClient()
 	tok, err := c.Credential(n, hc).GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://management.core.windows.net//.default"}})
 	if err != nil {
 		t.Fatalf("token: %v", err)
 	}
-	req, _ := http.NewRequest("POST", n.URL+"/sys/seal", nil)
+	req, _ := http.NewRequest("POST", n.URL+route, nil)
 	req.Header.Set("Authorization", "Bearer "+tok.Token)
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -285,7 +287,17 @@ func sysRecord(at time.Time, op string, status int, callerIP, uri string) *audit
 
 // auditSys records an unauthenticated seal operation; failure to audit refuses it.
 func (c *core) auditSys(r *http.Request, op string, status int) error {
-	rec := sysRecord(time.Now(), op, status, r.RemoteAddr, "https://"+r.Host+r.URL.RequestURI())
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	// The Host header is the client's: only its host[:port] part goes into the URI, so nothing
+	// in it escapes the query redaction.
+	host := r.Host
+	if i := strings.IndexAny(host, "/?#@ \\"); i >= 0 {
+		host = host[:i]
+	}
+	rec := sysRecord(time.Now(), op, status, ip, "https://"+host+r.URL.RequestURI())
 	rec.Properties.ClientInfo = r.UserAgent()
 	return c.auditLog().Write(r.Context(), rec)
 }

@@ -108,7 +108,7 @@ func (c *core) reload(ctx context.Context) error {
 	if err := old.kr.Reload(ctx); err != nil {
 		return fmt.Errorf("reloading the keyring: %w", err)
 	}
-	ids, err := identity.New(ctx, c.st, old.kr, identity.Options{PublicURL: c.cfg.PublicURL})
+	ids, err := identity.New(ctx, c.st, old.kr, identity.Options{PublicURL: c.cfg.PublicURL, Erased: c.requestErasure})
 	if err != nil {
 		return fmt.Errorf("reloading identities: %w", err)
 	}

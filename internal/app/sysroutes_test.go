@@ -158,3 +158,24 @@ func TestSys_UnsealErrorIsFixed(t *testing.T) {
 		t.Fatalf("unseal error message %q leaks the seal's error", msg)
 	}
 }
+
+// A seal route's record redacts query values whatever the Host header holds, and names the
+// caller's address without its port.
+func TestSys_RecordRedactsWhateverTheHost(t *testing.T) {
+	c, auditPath := testCore(t, config.SealConfig{Type: "shamir"}, nil)
+	req := httptest.NewRequest("POST", "/sys/unseal?key=SEKRIT-QUERY", strings.NewReader(`{}`))
+	req.Host = "localhost?api-version="
+	req.RemoteAddr = "192.0.2.5:41234"
+	c.ServeHTTP(httptest.NewRecorder(), req)
+	c.audit.Close()
+	raw, err := os.ReadFile(auditPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "SEKRIT-QUERY") {
+		t.Fatalf("a query value reached the audit log: %s", raw)
+	}
+	if !strings.Contains(string(raw), `"callerIpAddress":"192.0.2.5"`) {
+		t.Fatalf("the caller's address is not recorded without its port: %s", raw)
+	}
+}

@@ -41,8 +41,9 @@ func serverCertificate(cfg config.Config, log *slog.Logger) (tls.Certificate, er
 type tlsNames struct {
 	dns []string // SANs of the server certificate
 	ips []net.IP
-	// permitted are the DNS name constraints of a new CA: each covers itself and its subdomains.
-	permitted []string
+	// permitted are the DNS name constraints of a new CA: each covers itself and its subdomains;
+	// excluded takes subtrees back out (".host": the public host's subdomains).
+	permitted, excluded []string
 }
 
 // localNames covers localhost, the loopback addresses, the vault DNS suffix and the public URL's
@@ -62,6 +63,11 @@ func localNames(cfg config.Config) tlsNames {
 		} else if !slices.Contains(n.dns, host) && host != "localhost" && !strings.HasSuffix(host, ".localhost") {
 			n.dns = append(n.dns, host)
 			n.permitted = append(n.permitted, host)
+			// The public host alone, not its subdomains (it may be an organization's apex),
+			// unless the vault suffix lies under it.
+			if !strings.HasSuffix(strings.ToLower(cfg.DNSSuffix), "."+host) {
+				n.excluded = append(n.excluded, "."+host)
+			}
 		}
 	}
 	return n
@@ -74,6 +80,7 @@ func caConstraints(names tlsNames) func(*x509.Certificate) {
 	return func(tmpl *x509.Certificate) {
 		tmpl.PermittedDNSDomainsCritical = true
 		tmpl.PermittedDNSDomains = names.permitted
+		tmpl.ExcludedDNSDomains = names.excluded
 		tmpl.PermittedIPRanges = []*net.IPNet{
 			{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)},
 			{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)},

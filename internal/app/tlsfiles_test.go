@@ -63,6 +63,7 @@ func TestEnsureTLS_LocalCAIsNameConstrained(t *testing.T) {
 		{"Entra ID's login host", []string{"login.microsoftonline.com"}, nil},
 		{"Key Vault's suffix", []string{"*.vault.azure.net"}, nil},
 		{"a sibling of the public host", []string{"example.test"}, nil},
+		{"a subdomain of the public host", []string{"sso.vault.example.test"}, nil},
 		{"a non-loopback address", nil, []net.IP{net.ParseIP("10.1.2.3")}},
 		{"an allowed name with a foreign one", []string{"localhost", "login.microsoftonline.com"}, nil},
 	}

@@ -61,7 +61,7 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 	if newSeal != nil {
 		c.sealCfg, c.initialized = newSeal, true
 	}
-	ids, err := identity.New(ctx, c.st, kr, identity.Options{PublicURL: c.cfg.PublicURL})
+	ids, err := identity.New(ctx, c.st, kr, identity.Options{PublicURL: c.cfg.PublicURL, Erased: c.requestErasure})
 	if err != nil {
 		return nil, fmt.Errorf("starting identity service: %w", err)
 	}
@@ -90,6 +90,14 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 
 // build makes the serving state (service, API handler, background jobs) from an unsealed keyring
 // and identity service. The caller stores it in c.active.
+// requestErasure asks the serving state for a compaction (identity deletions: a principal, a
+// client secret, a dropped signing key).
+func (c *core) requestErasure() {
+	if u := c.active.Load(); u != nil && u.erase != nil {
+		u.erase()
+	}
+}
+
 func (c *core) build(ctx context.Context, kr *keyring.Keyring, ids *identity.Service) (*unsealed, error) {
 	runCtx, stop := context.WithCancel(context.Background())
 	compactNow := make(chan struct{}, 1)
@@ -109,6 +117,7 @@ func (c *core) build(ctx context.Context, kr *keyring.Keyring, ids *identity.Ser
 		Background:  runCtx,
 		KeysApplied: ids.KeysApplied, // revocations and key rotations reach every node
 		Erased:      erase,
+		Log:         c.log.With("component", "service"),
 	})
 	if err != nil {
 		stop()

@@ -159,9 +159,11 @@ func internalPath(p string) bool {
 	return p == "/_cluster" || strings.HasPrefix(p, "/_cluster/")
 }
 
-// localPath lists the node-local routes: seal state belongs to each node.
+// localPath lists the node-local routes: seal state belongs to each node. Any spelling the API
+// would route there (case, trailing or doubled slashes) is local too, so that no spelling seals
+// or unseals another node than the one addressed.
 func localPath(p string) bool {
-	switch p {
+	switch strings.ToLower(path.Clean("/" + p)) {
 	case "/sys/seal-status", "/sys/unseal", "/sys/init", "/sys/seal":
 		return true
 	}

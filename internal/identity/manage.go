@@ -77,6 +77,9 @@ func (s *Service) AddSecret(ctx context.Context, objectIDOrAppID string, replace
 	if err != nil {
 		return PrincipalInfo{}, SecretInfo{}, "", fmt.Errorf("adding client secret: %w", err)
 	}
+	if replace {
+		s.erase() // the replaced secrets' hashes are in freed pages
+	}
 	return in, SecretInfo{KeyID: cred.ID, CreatedAt: cred.CreatedAt}, secret, nil
 }
 
@@ -96,6 +99,7 @@ func (s *Service) RemoveSecret(ctx context.Context, objectIDOrAppID, keyID strin
 	if err != nil {
 		return PrincipalInfo{}, fmt.Errorf("removing client secret: %w", err)
 	}
+	s.erase()
 	return in, nil
 }
 
@@ -136,6 +140,7 @@ func (s *Service) DeletePrincipal(ctx context.Context, objectIDOrAppID string) e
 		if err != nil {
 			return fmt.Errorf("deleting principal: %w", err)
 		}
+		s.erase()
 		return s.refreshPrincipal(ctx, rec.ObjectID)
 	}
 	return fmt.Errorf("deleting principal: %w", store.ErrConflict)

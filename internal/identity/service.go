@@ -76,6 +76,10 @@ type Options struct {
 	Now func() time.Time
 	// TokenLifetime is how long minted access tokens live. Default: 1h.
 	TokenLifetime time.Duration
+	// Erased is called after a write destroyed credential material (a deleted principal, a
+	// removed client secret, a dropped signing key), so the store can erase the freed pages
+	// that still hold it (see docs/security-model.md). Nil: nothing is called.
+	Erased func()
 
 	// kdf overrides the secret-hashing cost; zero means defaultKDF. Only tests set it, through
 	// export_test.go, as they do hashQueue (waiters per hash slot) and hashWait.
@@ -117,8 +121,9 @@ type Service struct {
 	states    principalStates
 	refreshMu sync.Mutex
 
-	admin atomic.Pointer[adminRecord]
-	cache *verifyCache
+	admin  atomic.Pointer[adminRecord]
+	cache  *verifyCache
+	erased func() // Options.Erased
 }
 
 // Bootstrap is what a deployment's first start hands to the operator.
@@ -159,6 +164,7 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 		publicURL: pub,
 		now:       opts.Now,
 		lifetime:  opts.TokenLifetime,
+		erased:    opts.Erased,
 		kdf:       opts.kdf,
 		hashQueue: opts.hashQueue,
 		hashWait:  opts.hashWait,
@@ -394,3 +400,10 @@ type versioned interface{ version() int }
 
 func (r *deploymentRecord) version() int { return r.V }
 func (r *adminRecord) version() int      { return r.V }
+
+// erase reports a destroying write (Options.Erased).
+func (s *Service) erase() {
+	if s.erased != nil {
+		s.erased()
+	}
+}

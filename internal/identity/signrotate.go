@@ -104,6 +104,8 @@ func (s *Service) rotateOnce(ctx context.Context, next *signingKey) (SigningKeyR
 	if err := s.st.Apply(ctx, ops); err != nil {
 		return SigningKeyRotation{}, err
 	}
+	// The replaced key records (and any dropped private key) are in freed pages now.
+	s.erase()
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
 	if err := s.reloadSigningKeys(ctx); err != nil {
