@@ -32,6 +32,11 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "audit"), 0o700); err != nil {
 		return fmt.Errorf("creating audit folder: %w", err)
 	}
+	ln, err := listen(&cfg) // first: port 0 becomes the real port everything below sees
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // if start-up fails; Shutdown closes it otherwise
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -95,10 +100,6 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 		IdleTimeout:       5 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()

@@ -50,7 +50,7 @@ func NewCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "optional YAML config file; flags given explicitly override it")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data folder (store, TLS material, seal key, audit log)")
-	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTPS listen address")
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTPS listen address (port 0 takes a free port, named in the \"strongroom listening\" log line)")
 	f.StringVar(&cfg.DNSSuffix, "dns-suffix", cfg.DNSSuffix, "vaults are served at {vault}.<dns-suffix>")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "origin clients use as authority host and resource manager (default https://localhost:<listen port>)")
 	f.IntVar(&cfg.VaultRequestsPer10s, "vault-requests-per-10s", cfg.VaultRequestsPer10s, "per-vault request budget per 10 seconds (0 disables throttling)")

@@ -84,9 +84,7 @@ func StartCluster(t testing.TB, opts *ClusterOptions) *Cluster {
 		o.Extra = append(append([]string{}, o.Extra...), "--config", p)
 	}
 	c := &Cluster{t: t, opts: o}
-	port := freePort(t)
-	c.PublicURL = "https://localhost:" + strconv.Itoa(port)
-	first := c.newNode("n1", port, []string{"--bootstrap"})
+	first := c.newNode("n1", []string{"--bootstrap"}) // its public URL comes from the port it binds
 	if o.SealKeyFile != "" {
 		b, err := os.ReadFile(o.SealKeyFile)
 		if err != nil {
@@ -102,10 +100,12 @@ func StartCluster(t testing.TB, opts *ClusterOptions) *Cluster {
 	if o.Shamir {
 		first.Sealed = true
 		first.launch()
+		c.adoptPublicURL(first)
 		c.initShamir(first)
 		c.Unseal(first)
 	} else {
 		first.launch()
+		c.adoptPublicURL(first)
 		c.Admin = first.Admin
 	}
 	for i := 2; i <= o.Size; i++ {
@@ -115,9 +115,19 @@ func StartCluster(t testing.TB, opts *ClusterOptions) *Cluster {
 	return c
 }
 
-func (c *Cluster) newNode(id string, port int, extra []string) *Server {
+// adoptPublicURL makes the first node's URL the cluster's public URL, which every later node is
+// given (and the first node too on restarts, so its flags read like the others').
+func (c *Cluster) adoptPublicURL(first *Server) {
+	c.PublicURL = first.URL
+	first.Extra = append(first.Extra, "--public-url", c.PublicURL)
+}
+
+// newNode prepares a node that binds its public port itself (port 0, read back at start); its
+// cluster address must be known before start (join records it), so it is picked in advance
+// from outside the kernel's ephemeral range (see reservePort).
+func (c *Cluster) newNode(id string, extra []string) *Server {
 	c.t.Helper()
-	listen, dial := "127.0.0.1:"+strconv.Itoa(freePort(c.t)), ""
+	listen, dial := "127.0.0.1:"+strconv.Itoa(reservePort(c.t, "127.0.0.1")), ""
 	var flags []string
 	if p := c.opts.Partition; p != nil {
 		listen, dial = p.AddNode(len(c.Nodes))
@@ -125,13 +135,14 @@ func (c *Cluster) newNode(id string, port int, extra []string) *Server {
 	} else {
 		dial = listen
 	}
-	flags = append(flags, []string{"--cluster-addr", listen, "--node-id", id, "--public-url", c.PublicURL,
-		"--election-timeout", c.opts.ElectionTimeout.String(), "--promote-after", c.opts.PromoteAfter.String(),
-		"--vault-requests-per-10s=0"}...)
+	flags = append(flags, "--cluster-addr", listen, "--node-id", id)
+	if c.PublicURL != "" { // not yet for the first node
+		flags = append(flags, "--public-url", c.PublicURL)
+	}
+	flags = append(flags, "--election-timeout", c.opts.ElectionTimeout.String(), "--promote-after", c.opts.PromoteAfter.String(),
+		"--vault-requests-per-10s=0")
 	flags = append(flags, c.opts.Extra...)
 	s := &Server{t: c.t, DataDir: filepath.Join(c.t.TempDir(), "data"), Extra: append(flags, extra...), Env: c.opts.Env}
-	s.Port = port
-	s.URL = "https://localhost:" + strconv.Itoa(port)
 	c.t.Cleanup(func() { s.Stop() })
 	c.Nodes = append(c.Nodes, s)
 	c.IDs = append(c.IDs, id)
@@ -151,7 +162,7 @@ func (c *Cluster) AddNode(id string, extra []string) *Server {
 	if err := json.Unmarshal(c.Operator(member, "raft", "join-token", "--ttl", "10m"), &tok); err != nil || !strings.HasPrefix(tok.Token, "srjoin1.") {
 		c.t.Fatalf("join-token output: %v", err)
 	}
-	s := c.newNode(id, freePort(c.t), extra)
+	s := c.newNode(id, extra)
 	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
 		c.t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package testenv
 import (
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -40,12 +41,12 @@ func NewPartitioner(t testing.TB) *Partitioner {
 func (p *Partitioner) AddNode(i int) (listen, advertise string) {
 	p.t.Helper()
 	ip := net.IPv4(127, 0, 0, byte(11+i)).String()
-	l, err := net.Listen("tcp", ip+":0") // find a free port on the node's IP
+	l, err := net.Listen("tcp", ip+":0") // the node's IP must be routable
 	if err != nil {
 		p.t.Fatalf("listening on %s (needs the 127/8 loopback route): %v", ip, err)
 	}
-	listen = l.Addr().String()
 	l.Close()
+	listen = net.JoinHostPort(ip, strconv.Itoa(reservePort(p.t, ip)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		p.t.Fatal(err)

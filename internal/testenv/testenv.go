@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -103,7 +104,9 @@ type Options struct {
 	Sealed bool
 }
 
-// Start launches a server on a free loopback port and waits until /health answers 200.
+// Start launches a server on a free loopback port and waits until /health answers 200. The
+// server binds port 0 itself and Start reads the port from its "strongroom listening" log line,
+// so no other process can take the port between a pick and the bind.
 func Start(t testing.TB, opts *Options) *Server {
 	t.Helper()
 	if opts == nil {
@@ -113,8 +116,6 @@ func Start(t testing.TB, opts *Options) *Server {
 	if s.DataDir == "" {
 		s.DataDir = filepath.Join(t.TempDir(), "data")
 	}
-	s.Port = freePort(t)
-	s.URL = "https://localhost:" + strconv.Itoa(s.Port)
 	s.launch()
 	t.Cleanup(func() { s.Stop() })
 	return s
@@ -126,15 +127,32 @@ func (s *Server) launch() {
 }
 
 // waitUp waits until the process just spawned serves: its listener when Sealed, a healthy
-// /health otherwise (then it reads the admin credential).
+// /health otherwise (then it reads the admin credential). A server started on port 0 first
+// reports the port it bound. A server that could not bind its fixed port (a restart, a cluster
+// address picked in advance) because the address is in use is started again a few times.
 func (s *Server) waitUp(exited chan struct{}) {
 	s.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
+	retries := 5
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
+			if errOut := s.Stderr.String(); strings.Contains(errOut, "address already in use") && retries > 0 {
+				retries--
+				time.Sleep(300 * time.Millisecond)
+				exited = s.spawn()
+				continue
+			}
 			s.t.Fatalf("server exited during start-up:\n%s", s.Stderr.String())
 		default:
+		}
+		if s.Port == 0 {
+			if port, ok := ListeningPort(s.Stderr.String()); ok {
+				s.Port, s.URL = port, "https://localhost:"+strconv.Itoa(port)
+			} else {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
 		}
 		if s.Sealed && s.listening() {
 			return
@@ -200,10 +218,33 @@ func ParsePrintedAdmin(out string) (Admin, bool) {
 	return a, a.ClientID != "" && a.ClientSecret != ""
 }
 
+// ListeningPort reads the port from a server's "strongroom listening" log line (listen=host:port).
+func ListeningPort(stderr string) (int, bool) {
+	for _, line := range strings.Split(stderr, "\n") {
+		if !strings.Contains(line, `msg="strongroom listening"`) {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if addr, ok := strings.CutPrefix(f, "listen="); ok {
+				_, p, err := net.SplitHostPort(addr)
+				if port, perr := strconv.Atoi(p); err == nil && perr == nil && port > 0 {
+					return port, true
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+// spawn starts the process: on port 0 the first time (the server picks the port and derives its
+// public URL from it), on the port it got since then, so restarts keep their URL.
 func (s *Server) spawn() chan struct{} {
 	s.t.Helper()
-	args := append([]string{"server", "--data-dir", s.DataDir, "--listen", "127.0.0.1:" + strconv.Itoa(s.Port),
-		"--public-url", s.URL, "--dns-suffix", "vault.localhost"}, s.Extra...)
+	args := []string{"server", "--data-dir", s.DataDir, "--listen", "127.0.0.1:" + strconv.Itoa(s.Port), "--dns-suffix", "vault.localhost"}
+	if s.Port != 0 {
+		args = append(args, "--public-url", s.URL)
+	}
+	args = append(args, s.Extra...)
 	cmd := exec.Command(Binary(s.t), args...)
 	cmd.Env = append(os.Environ(), s.Env...)
 	s.Stdout, s.Stderr = &syncBuffer{}, &syncBuffer{}
@@ -417,13 +458,50 @@ func (s *Server) ARMOptions(hc *http.Client) *arm.ClientOptions {
 	}
 }
 
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// reservePort picks a free port on ip for an address that must be known before the server
+// starts (a cluster address). It picks below the kernel's ephemeral range, which is where every
+// port-0 bind and every outgoing connection gets its port, so none of those can take it between
+// this check and the server's bind; ports are also never handed out twice in one test process.
+// Another process binding the same fixed port is left to waitUp's retry.
+func reservePort(t testing.TB, ip string) int {
+	t.Helper()
+	lo, hi := 20000, ephemeralLow()
+	if hi-lo < 1000 {
+		lo = 1024 // an unusual range: still below it
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	reservedMu.Lock()
+	defer reservedMu.Unlock()
+	for range 1000 {
+		port := lo + rand.IntN(hi-lo)
+		if reserved[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		reserved[port] = true
+		return port
+	}
+	t.Fatalf("no free port on %s below %d", ip, hi)
+	return 0
+}
+
+var (
+	reservedMu sync.Mutex
+	reserved   = map[int]bool{}
+)
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux default 32768).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if f := strings.Fields(string(b)); err == nil && len(f) == 2 {
+		if n, err := strconv.Atoi(f[0]); err == nil && n > 1024 {
+			return n
+		}
+	}
+	return 32768
 }
 
 // syncBuffer is a goroutine-safe output buffer.
