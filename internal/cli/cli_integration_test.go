@@ -1,25 +1,24 @@
 package cli
 
 // End-to-end test: the real binary's CLI against the real binary's server, over HTTPS, through
-// the Azure SDKs. It builds ./cmd/strongroom, starts `strongroom server` on a free loopback
-// port and runs the issue's seed example word for word before the round trips.
+// the Azure SDKs. testenv builds ./cmd/strongroom and starts `strongroom server` on a loopback
+// port the server picks; the test runs the issue's seed example word for word before the round
+// trips.
 
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strongroom/strongroom/internal/testenv"
 )
 
 // seedExample is the issue's seed example, verbatim. Only the placeholders and the port are
@@ -34,13 +33,8 @@ strongroom keyvault secret show --vault-name myKeyVault --name mySecret
 strongroom keyvault secret show --vault-name myKeyVault --name mySecret --query value --output tsv   # prints mySecretValue
 `
 
-// adminFile is <data-dir>/admin.json as the server writes it.
-type adminFile struct {
-	TenantID       string `json:"tenantId"`
-	SubscriptionID string `json:"subscriptionId"`
-	ClientID       string `json:"clientId"`
-	ClientSecret   string `json:"clientSecret"`
-}
+// adminFile is <data-dir>/admin.json as the server writes it (testenv reads it).
+type adminFile = testenv.Admin
 
 // harness runs the built binary against one server.
 type harness struct {
@@ -426,119 +420,31 @@ func checkSecretShape(t *testing.T, sec map[string]any, full bool) {
 	}
 }
 
-// startHarness builds the binary, starts the server and waits for it to be healthy.
+// startHarness starts the server through testenv (the built binary, a port the server binds
+// itself, a healthy /health) with its data folder at <work>/strongroom-data, where the seed
+// example expects it.
 func startHarness(t *testing.T) *harness {
 	t.Helper()
 	work := t.TempDir()
-	h := &harness{workDir: work, bin: filepath.Join(work, "strongroom"), port: freePort(t)}
-	buildBinary(t, h.bin)
-	dataDir := filepath.Join(work, "strongroom-data")
-	logPath := filepath.Join(work, "server.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := exec.Command(h.bin, "server", "--data-dir", dataDir,
-		"--listen", fmt.Sprintf("127.0.0.1:%d", h.port),
-		"--public-url", fmt.Sprintf("https://localhost:%d", h.port),
-		"--dns-suffix", "vault.localhost")
-	srv.Stdout, srv.Stderr = logFile, logFile
-	if err := srv.Start(); err != nil {
-		t.Fatalf("starting server: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait(); logFile.Close() }()
+	srv := testenv.Start(t, &testenv.Options{DataDir: filepath.Join(work, "strongroom-data")})
 	t.Cleanup(func() {
-		// Stop only the process this test started, by its PID.
-		_ = srv.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = srv.Process.Kill()
-			<-exited
-		}
 		if t.Failed() {
-			t.Logf("server log (secrets redacted):\n%s", redactedLog(logPath))
+			t.Logf("server log (secrets redacted):\n%s", redactedLog(srv.Stdout.String()+srv.Stderr.String()))
 		}
 	})
-	if err := waitHealthy(dataDir, h.port, exited); err != nil {
-		t.Fatalf("server did not become healthy: %v\nserver log (secrets redacted):\n%s", err, redactedLog(logPath))
-	}
-	raw, err := os.ReadFile(filepath.Join(dataDir, "admin.json"))
-	if err != nil {
-		t.Fatalf("reading admin.json: %v", err)
-	}
-	if err := json.Unmarshal(raw, &h.admin); err != nil || h.admin.ClientSecret == "" {
-		t.Fatalf("parsing admin.json: %v", err)
+	h := &harness{workDir: work, bin: testenv.Binary(t), port: srv.Port, admin: srv.Admin}
+	if h.admin.ClientSecret == "" {
+		t.Fatal("the server wrote no bootstrap credential")
 	}
 	h.secrets = []string{h.admin.ClientSecret, "mySecretValue"}
 	h.env = []string{configDirEnv + "=" + filepath.Join(work, "cli-config")}
 	return h
 }
 
-// buildBinary builds ./cmd/strongroom from the module root into out.
-func buildBinary(t *testing.T, out string) {
-	t.Helper()
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/strongroom")
-	cmd.Dir = root
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building strongroom: %v\n%s", err, msg)
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// waitHealthy polls GET /health over TLS trusting the server's CA, which appears on first start.
-func waitHealthy(dataDir string, port int, exited <-chan error) error {
-	deadline := time.Now().Add(90 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("server exited: %v", err)
-		default:
-		}
-		if caPEM, err := os.ReadFile(filepath.Join(dataDir, "tls", "ca.pem")); err != nil {
-			last = err
-		} else {
-			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(caPEM)
-			hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
-				TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"},
-			}}
-			resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/health", port))
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return nil
-				}
-				err = fmt.Errorf("GET /health: %s", resp.Status)
-			}
-			last = err
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return fmt.Errorf("timed out: %v", last)
-}
-
 // redactedLog returns the server log without lines carrying credentials.
-func redactedLog(path string) string {
-	raw, _ := os.ReadFile(path)
+func redactedLog(raw string) string {
 	var keep []string
-	for _, l := range strings.Split(string(raw), "\n") {
+	for _, l := range strings.Split(raw, "\n") {
 		if strings.Contains(strings.ToLower(l), "secret") {
 			l = "[line redacted]"
 		}
