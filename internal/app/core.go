@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/strongroom/strongroom/internal/audit"
+	"github.com/strongroom/strongroom/internal/azkv"
 	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/config"
 	"github.com/strongroom/strongroom/internal/keyring"
@@ -243,7 +244,7 @@ func (c *core) writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (c *core) fail(w http.ResponseWriter, status int, code, msg string) {
-	c.writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+	azkv.WriteError(w, status, azkv.NewError(code, msg, ""))
 }
 
 // auditOperator records an operator call (snapshot save and restore, cluster membership) or a

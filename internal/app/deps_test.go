@@ -19,7 +19,9 @@ func TestImportRules(t *testing.T) {
 		{"internal/keyring", []string{"internal/service", "internal/httpapi", "internal/identity"}, nil},
 		{"internal/service", []string{"net/http", "internal/httpapi", "internal/identity", "internal/issuer"}, nil},
 		{"internal/authz", []string{"internal/", "net/http"}, nil},
-		{"internal/azkv", []string{"internal/", "net/http"}, []string{"internal/jsonenc"}},
+		// The wire package (Key Vault, ARM and Graph types, and the error envelope writer) knows
+		// HTTP but nothing of the domain, storage or authorization.
+		{"internal/azkv/...", []string{"internal/"}, []string{"internal/jsonenc"}},
 		{"internal/audit", []string{"internal/", "net/http"}, []string{"internal/jsonenc"}},
 		{"internal/jsonenc", []string{"internal/", "net/http"}, nil},
 		{"internal/pki", []string{"internal/", "net/http"}, nil},

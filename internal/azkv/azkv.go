@@ -62,32 +62,6 @@ type BackupResult struct {
 	Value *string `json:"value"`
 }
 
-// Error is Key Vault's (and ARM's) error envelope.
-type Error struct {
-	Error ErrorBody `json:"error"`
-}
-
-// ErrorBody is the inside of the envelope.
-type ErrorBody struct {
-	Code       string     `json:"code"`
-	Message    string     `json:"message"`
-	InnerError *InnerCode `json:"innererror,omitempty"`
-}
-
-// InnerCode is the optional innererror.
-type InnerCode struct {
-	Code string `json:"code"`
-}
-
-// NewError builds an envelope; inner may be empty.
-func NewError(code, message, inner string) Error {
-	e := Error{Error: ErrorBody{Code: code, Message: message}}
-	if inner != "" {
-		e.Error.InnerError = &InnerCode{Code: inner}
-	}
-	return e
-}
-
 // SecretID is "{base}/secrets/{name}/{version}", or the base id when version is empty.
 func SecretID(vaultBase, name, version string) string {
 	if version == "" {

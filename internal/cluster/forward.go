@@ -230,7 +230,7 @@ func (r *recorder) Write(p []byte) (int, error) { return r.body.Write(p) }
 
 func unavailable(w http.ResponseWriter, msg string) {
 	w.Header().Set("Retry-After", "1")
-	writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{"code": "ServiceUnavailable", "message": msg}})
+	writeEnvelope(w, http.StatusServiceUnavailable, "ServiceUnavailable", msg)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

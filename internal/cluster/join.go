@@ -197,7 +197,7 @@ func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 }
 
 func joinFail(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": http.StatusText(status), "message": msg}})
+	writeEnvelope(w, status, http.StatusText(status), msg)
 }
 
 func nodeIDPattern(s string) bool {

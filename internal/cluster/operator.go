@@ -184,7 +184,7 @@ func (n *Node) operatorHandler(local bool) http.Handler {
 }
 
 func opFail(w http.ResponseWriter, status int, err error) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": http.StatusText(status), "message": err.Error()}})
+	writeEnvelope(w, status, http.StatusText(status), err.Error())
 }
 
 // Peers lists the members with their labels.

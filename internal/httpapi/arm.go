@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strongroom/strongroom/internal/azkv"
 	"github.com/strongroom/strongroom/internal/service"
 )
 
@@ -126,7 +127,7 @@ func (s *Server) serveARM(w http.ResponseWriter, r *http.Request) {
 		if pathOK {
 			code, status = "MethodNotAllowed", http.StatusMethodNotAllowed
 		}
-		writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": "The requested path " + r.URL.Path + " with method " + r.Method + " is not supported."}})
+		azkv.WriteError(w, status, azkv.NewError(code, "The requested path "+r.URL.Path+" with method "+r.Method+" is not supported.", ""))
 		return
 	}
 	ri.op = rt.op

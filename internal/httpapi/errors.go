@@ -11,8 +11,9 @@ import (
 
 var errInternal = errors.New("internal error")
 
-// writeError is the one place where errors become statuses and envelopes. Errors that are not
-// domain errors are logged by the caller's audit record as 500 and never shown in detail.
+// writeError is the one place where domain errors become statuses; azkv.WriteError writes the
+// envelope. Errors that are not domain errors are logged by the caller's audit record as 500
+// and never shown in detail.
 func writeError(w http.ResponseWriter, err error) {
 	var de *service.Error
 	if !errors.As(err, &de) {
@@ -35,7 +36,7 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(de.Kind, errUnauthorized):
 		status = http.StatusUnauthorized
 	}
-	writeJSON(w, status, azkv.NewError(de.Code, de.Message, de.Inner))
+	azkv.WriteError(w, status, azkv.NewError(de.Code, de.Message, de.Inner))
 }
 
 var errUnauthorized = errors.New("unauthorized")
