@@ -28,6 +28,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/seal"
 	"github.com/strongroom/strongroom/internal/store/bolt"
 	"github.com/strongroom/strongroom/internal/testenv"
 )
@@ -224,7 +225,7 @@ func TestCluster_CAKeyInStoreAndPinnedMemberCertificates(t *testing.T) {
 
 func openCAKeyFromFolder(t *testing.T, dataDir string) *ecdsa.PrivateKey {
 	t.Helper()
-	root, err := keyring.FileSeal{Path: filepath.Join(dataDir, "seal.key")}.RootKey()
+	root, err := seal.ReadKeyFile(filepath.Join(dataDir, "seal.key"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,15 @@ package app
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/strongroom/strongroom/internal/identity"
+	"github.com/strongroom/strongroom/internal/seal"
 )
 
 // adminCredential is the bootstrap credential as admin.json holds it.
@@ -51,6 +54,14 @@ func readAdminFile(path string) (*adminCredential, error) {
 	return &a, nil
 }
 
+// removeDurably removes path and fsyncs its folder (a missing file is not an error).
+func removeDurably(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", filepath.Base(path), err)
+	}
+	return syncParent(path)
+}
+
 func syncParent(path string) error {
 	d, err := os.Open(filepath.Dir(path))
 	if err != nil {
@@ -88,7 +99,7 @@ func insideDir(path, dir string) bool {
 // init answer instead of printing it.
 func (c *core) showBootstrap(boot identity.Bootstrap) error {
 	path := c.cfg.AdminCredentialFile
-	if path == "" && c.cfg.Seal.Type == "file" {
+	if path == "" && c.cfg.Seal.Type == seal.File {
 		path = filepath.Join(c.cfg.DataDir, "admin.json")
 	}
 	if path != "" {
@@ -97,11 +108,11 @@ func (c *core) showBootstrap(boot identity.Bootstrap) error {
 		}
 	}
 	switch {
-	case c.cfg.Seal.Type == "shamir" && path != "":
+	case c.cfg.Seal.Type == seal.Shamir && path != "":
 		fmt.Fprintf(c.stdout, "Bootstrap admin credential written to %s (mode 0600).\n", path)
-	case c.cfg.Seal.Type == "shamir":
+	case c.cfg.Seal.Type == seal.Shamir:
 		// The init answer carries it.
-	case c.cfg.Seal.Type == "file":
+	case c.cfg.Seal.Type == seal.File:
 		fmt.Fprintf(c.stdout, "Strongroom initialized %s.\nBootstrap admin service principal (shown once; also in %s, mode 0600):\n  tenantId:       %s\n  subscriptionId: %s\n  clientId:       %s\n  clientSecret:   %s\n",
 			c.cfg.DataDir, path, boot.TenantID, boot.SubscriptionID, boot.ClientID, boot.ClientSecret)
 	case path != "":

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,8 +41,7 @@ type core struct {
 	active   atomic.Pointer[unsealed]
 
 	mu          sync.Mutex // serializes init, unseal and seal
-	sealCfg     *seal.Config
-	unsealer    *seal.Unsealer
+	sealer      seal.Seal  // the seal, with the configuration the store records for it once initialized
 	initialized bool
 
 	stageMu sync.Mutex  // guards staged; taken after mu or alone (Raft's apply goroutine), never before mu
@@ -61,98 +59,52 @@ func (c *core) start(ctx context.Context) error {
 	if n := clusterNode(c.st); n != nil {
 		n.SetRootKeyStager(c)
 	}
-	sc, err := seal.LoadConfig(ctx, c.st)
+	rec, err := seal.LoadConfig(ctx, c.st)
 	switch {
 	case errors.Is(err, seal.ErrNoConfig):
-		if c.cfg.Seal.Type == "shamir" {
+		if c.sealer, err = seal.New(c.cfg.Seal, c.cfg.DataDir, nil, c.log); err != nil {
+			return err
+		}
+		if c.sealer.Type() == seal.Shamir {
 			c.log.Warn("strongroom is not initialized: run `strongroom operator init` to create the unseal shares")
 			return nil
 		}
-		root, cfgRec, err := c.newAutoRootKey(ctx)
+		ch, err := c.sealer.Init(ctx, seal.Params{})
 		if err != nil {
 			return err
 		}
-		return c.unsealWith(ctx, root, &cfgRec)
+		return c.unsealWith(ctx, ch.Root, &ch.Config)
 	case err != nil:
 		return err
 	}
-	if sc.Type != c.cfg.Seal.Type {
-		return fmt.Errorf("the data folder uses the %q seal but the configuration says %q: set seal.type to %q (seals are changed on a running server with `strongroom operator seal migrate`)", sc.Type, c.cfg.Seal.Type, sc.Type)
+	if c.sealer, err = seal.New(c.cfg.Seal, c.cfg.DataDir, &rec, c.log); err != nil {
+		return err
 	}
-	c.sealCfg, c.initialized = &sc, true
-	if sc.Type == "shamir" {
-		c.unsealer = seal.NewUnsealer(sc.Threshold)
-		c.log.Warn("strongroom is sealed: present unseal shares with `strongroom operator unseal`", "threshold", sc.Threshold, "shares", sc.Shares)
+	c.initialized = true
+	root, err := c.sealer.Unseal(ctx, c.opensKeyring(ctx))
+	if errors.Is(err, seal.ErrNeedsShares) {
+		c.log.Warn("strongroom is sealed: present unseal shares with `strongroom operator unseal`", "threshold", rec.Threshold, "shares", rec.Shares)
 		return nil
 	}
-	root, err := c.autoRootKey(ctx, sc)
 	if err == nil {
 		err = c.unsealWith(ctx, root, nil)
 	}
 	if err != nil {
 		// Stay up and sealed: the HSM may come back, and `operator unseal` retries.
-		c.log.Error("strongroom stays sealed: the "+sc.Type+" seal could not release the root key", "err", err)
+		c.log.Error("strongroom stays sealed: the "+string(rec.Type)+" seal could not release the root key", "err", err)
 	}
 	return nil
 }
 
-// newAutoRootKey makes the root key of a new data folder under an auto-unsealing seal.
-func (c *core) newAutoRootKey(ctx context.Context) ([]byte, seal.Config, error) {
-	switch c.cfg.Seal.Type {
-	case "file":
-		c.warnFileSeal()
-		root, err := keyring.FileSeal{Path: c.sealKeyFile()}.RootKey()
-		return root, seal.Config{Type: "file"}, err
-	case "pkcs11":
-		return newPKCS11RootKey(ctx, c.cfg.Seal)
-	}
-	return nil, seal.Config{}, fmt.Errorf("seal.type: %q is not supported", c.cfg.Seal.Type)
-}
-
-// autoRootKey releases the root key of an initialized data folder without operators.
-func (c *core) autoRootKey(ctx context.Context, sc seal.Config) ([]byte, error) {
-	switch sc.Type {
-	case "file":
-		c.warnFileSeal()
-		root, err := keyring.FileSeal{Path: c.sealKeyFile()}.RootKey()
-		if err != nil {
-			return nil, err
+// opensKeyring is the seals' check that a root key opens this data folder's keyring.
+func (c *core) opensKeyring(ctx context.Context) seal.KeyCheck {
+	return func(root []byte) (bool, error) {
+		_, err := keyring.Load(ctx, c.st, root)
+		if errors.Is(err, keyring.ErrWrongRootKey) {
+			return false, nil
 		}
-		// A rekey that died after committing the keyring under the key in "<key_file>.next" but
-		// before renaming it into place (or a cluster member that was down when the commit
-		// reached it) finds the new key there.
-		path := c.sealKeyFile()
-		keyring.RemoveKeyFileTemps(path)
-		keyring.RemoveKeyFileTemps(path + ".next")
-		if _, lerr := keyring.Load(ctx, c.st, root); errors.Is(lerr, keyring.ErrWrongRootKey) {
-			if next, err := keyring.ReadKeyFile(path + ".next"); err == nil {
-				if _, err := keyring.Load(ctx, c.st, next); err == nil {
-					c.log.Warn("finishing an interrupted rekey: using the new key file")
-					if err := keyring.PromoteKeyFile(path+".next", path, next); err != nil {
-						return nil, fmt.Errorf("finishing rekey: %w", err)
-					}
-					clear(root)
-					return next, nil
-				}
-				clear(next)
-			}
-		}
-		return root, nil
-	case "pkcs11":
-		return unwrapPKCS11RootKey(ctx, c.cfg.Seal, sc)
+		return err == nil, err
 	}
-	return nil, fmt.Errorf("seal %q does not unseal automatically", sc.Type)
-}
-
-func (c *core) sealKeyFile() string {
-	if c.cfg.Seal.KeyFile != "" {
-		return c.cfg.Seal.KeyFile
-	}
-	return filepath.Join(c.cfg.DataDir, "seal.key")
-}
-
-func (c *core) warnFileSeal() {
-	c.log.Warn("UNSAFE SEAL: the root key is kept in a plain file by the 'file' seal; anyone who can read both it and the data folder can read every secret. Use it for development only.", "key_file", c.sealKeyFile())
 }
 
 func (c *core) sealed() bool { return c.active.Load() == nil }
@@ -192,8 +144,8 @@ func (c *core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	msg := fmt.Sprintf("Strongroom is sealed: unseal it with `strongroom operator unseal` (%d of %d shares entered).", st.Progress, st.Threshold)
 	if !st.Initialized {
 		msg = "Strongroom is not initialized: run `strongroom operator init`."
-	} else if st.Type != "shamir" {
-		msg = "Strongroom is sealed: restart it or run `strongroom operator unseal` to unseal it with its " + st.Type + " seal."
+	} else if st.Type != seal.Shamir {
+		msg = "Strongroom is sealed: restart it or run `strongroom operator unseal` to unseal it with its " + string(st.Type) + " seal."
 	}
 	if c.draining.Load() {
 		msg = "Strongroom is shutting down."
@@ -204,12 +156,12 @@ func (c *core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Status is the seal status document.
 type Status struct {
-	Type        string `json:"type"`
-	Initialized bool   `json:"initialized"`
-	Sealed      bool   `json:"sealed"`
-	Threshold   int    `json:"t"`
-	Shares      int    `json:"n"`
-	Progress    int    `json:"progress"`
+	Type        seal.Type `json:"type"`
+	Initialized bool      `json:"initialized"`
+	Sealed      bool      `json:"sealed"`
+	Threshold   int       `json:"t"`
+	Shares      int       `json:"n"`
+	Progress    int       `json:"progress"`
 }
 
 func (s Status) state() string {
@@ -226,11 +178,12 @@ func (c *core) status() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := Status{Type: c.cfg.Seal.Type, Initialized: c.initialized, Sealed: c.sealed()}
-	if c.sealCfg != nil {
-		s.Type, s.Threshold, s.Shares = c.sealCfg.Type, c.sealCfg.Threshold, c.sealCfg.Shares
-	}
-	if c.unsealer != nil && s.Sealed {
-		s.Progress, _ = c.unsealer.Progress()
+	if c.sealer != nil {
+		ss := c.sealer.Status()
+		s.Type, s.Threshold, s.Shares = ss.Type, ss.Threshold, ss.Shares
+		if s.Sealed {
+			s.Progress = ss.Progress
+		}
 	}
 	return s
 }

@@ -40,7 +40,7 @@ func TestFileSealRekey_CrashPoints(t *testing.T) {
 				}
 				for p, k := range map[string][]byte{path: tc.keyFile, path + ".next": tc.nextFile} {
 					if k != nil {
-						if err := keyring.WriteKeyFile(p, k); err != nil {
+						if err := seal.WriteKeyFile(p, k); err != nil {
 							t.Fatal(err)
 						}
 					}
@@ -52,7 +52,7 @@ func TestFileSealRekey_CrashPoints(t *testing.T) {
 			if c.sealed() {
 				t.Fatal("the server stayed sealed")
 			}
-			if got, err := keyring.ReadKeyFile(path); err != nil || !bytes.Equal(got, tc.wantFile) {
+			if got, err := seal.ReadKeyFile(path); err != nil || !bytes.Equal(got, tc.wantFile) {
 				t.Fatalf("seal.key after start = %x, %v; want %x", got, err, tc.wantFile)
 			}
 			if left, _ := filepath.Glob(filepath.Join(dir, ".seal.key*.tmp-*")); len(left) > 0 {

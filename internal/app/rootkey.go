@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 
 	"github.com/strongroom/strongroom/internal/cluster"
-	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/seal"
 	"github.com/strongroom/strongroom/internal/store"
 )
@@ -33,10 +31,12 @@ import (
 
 // stagedRoot is this node's staged root key.
 type stagedRoot struct {
-	id   string
-	key  []byte      // nil while this node is sealed: the seal's material is on disk or with operators
-	cfg  seal.Config // the seal configuration committed with it
-	from string      // this node's seal type when it was staged
+	id     string
+	key    []byte      // nil while this node is sealed: the seal's material is on disk or with operators
+	cfg    seal.Config // the seal configuration committed with it
+	next   seal.Seal   // this node's seal once it is committed
+	staged *seal.Staged
+	from   seal.Seal // this node's seal when it was staged
 }
 
 // clusterNode is the cluster node behind a store, or nil for a single node.
@@ -69,44 +69,25 @@ func (c *core) DropRootKey(id string) {
 	c.staged = nil
 	c.stageMu.Unlock()
 	clear(st.key)
-	if st.cfg.Type == "file" {
-		if err := keyring.RemoveKeyFile(c.sealKeyFile() + ".next"); err != nil {
-			c.log.Error("dropping a staged key file", "err", err)
-		}
+	if err := st.staged.Drop(); err != nil {
+		c.log.Error("dropping a staged root key", "err", err)
 	}
 	c.log.Warn("dropped a staged root key: the rekey was abandoned", "stage", id)
 }
 
 // stageLocked keeps key where the seal cfg.Type needs it on this node. c.mu is held.
 func (c *core) stageLocked(ctx context.Context, id string, key []byte, cfg seal.Config) error {
-	switch cfg.Type {
-	case "file":
-		if err := keyring.WriteKeyFile(c.sealKeyFile()+".next", key); err != nil {
-			return err
-		}
-	case "pkcs11":
-		if c.cfg.Seal.PKCS11.Module == "" || c.cfg.Seal.PKCS11.TokenLabel == "" {
-			return errors.New("seal.pkcs11 is not configured on this node")
-		}
-		got, err := unwrapPKCS11RootKey(ctx, c.cfg.Seal, cfg)
-		if err != nil {
-			c.log.Error("the HSM does not unwrap the new root key", "err", err)
-			return fmt.Errorf("this node's HSM cannot unwrap the new root key (is key %q in token %q? every node must reach the same HSM key)", cfg.KeyLabel, c.cfg.Seal.PKCS11.TokenLabel)
-		}
-		same := subtle.ConstantTimeCompare(got, key) == 1
-		clear(got)
-		if !same {
-			return errors.New("this node's HSM unwraps the new wrapped root key to another key")
-		}
-	case "shamir":
-	default:
-		return fmt.Errorf("unknown seal type %q", cfg.Type)
+	sc := c.cfg.Seal
+	sc.Type = cfg.Type
+	next, err := seal.New(sc, c.cfg.DataDir, &cfg, c.log)
+	if err != nil {
+		return err
 	}
-	from := c.cfg.Seal.Type
-	if c.sealCfg != nil {
-		from = c.sealCfg.Type
+	staged, err := next.Stage(ctx, key)
+	if err != nil {
+		return err
 	}
-	st := &stagedRoot{id: id, cfg: cfg, from: from}
+	st := &stagedRoot{id: id, cfg: cfg, next: next, staged: staged, from: c.sealer}
 	if !c.sealed() { // a sealed node holds no key in memory; it unseals from its seal
 		st.key = bytes.Clone(key)
 	}
@@ -134,10 +115,11 @@ func (c *core) stagedRootKey() ([]byte, func()) {
 	}
 }
 
-// finishStage installs stage id once its keyring is committed: the file seal's new key file is
-// renamed into place, a key file left by migrating away from the file seal is removed, and the
-// node's seal state follows the new configuration. locked says whether c.mu is held (the
-// leader's rekey); otherwise (Raft's apply goroutine) the seal state is updated asynchronously.
+// finishStage installs stage id once its keyring is committed: the new seal puts its key in
+// place (the file seal renames its new key file), the old seal's material leaves the data
+// folder after a migration, and the node's seal follows the new configuration. locked says
+// whether c.mu is held (the leader's rekey); otherwise (Raft's apply goroutine) the seal state
+// is updated asynchronously.
 func (c *core) finishStage(id string, locked bool) {
 	c.stageMu.Lock()
 	st := c.staged
@@ -147,32 +129,25 @@ func (c *core) finishStage(id string, locked bool) {
 	}
 	c.staged = nil
 	c.stageMu.Unlock()
-	path := c.sealKeyFile()
-	if st.cfg.Type == "file" {
-		want := st.key
-		if want == nil {
-			want, _ = keyring.ReadKeyFile(path + ".next")
+	if err := st.staged.Install(st.key); err != nil {
+		// The next start still finds the new key where it was staged.
+		c.log.Error("installing the new root key", "err", err)
+	}
+	if st.from != nil && st.from.Type() != st.next.Type() {
+		if err := st.from.Retire(); err != nil {
+			c.log.Error("removing the old seal's key files", "err", err)
 		}
-		if err := keyring.PromoteKeyFile(path+".next", path, want); err != nil {
-			// The next start still finds the new key in "<key_file>.next".
-			c.log.Error("installing the new key file", "err", err)
-		}
-	} else if st.from == "file" {
-		// The other seals never keep the bootstrap credential in the data folder either.
-		for _, p := range []string{path, path + ".next", filepath.Join(c.cfg.DataDir, "admin.json")} {
-			if err := keyring.RemoveKeyFile(p); err != nil {
-				c.log.Error("removing the old key file", "err", err)
+		if st.from.Type() == seal.File {
+			// The other seals never keep the bootstrap credential in the data folder either.
+			if err := removeDurably(filepath.Join(c.cfg.DataDir, "admin.json")); err != nil {
+				c.log.Error("removing admin.json", "err", err)
 			}
 		}
 	}
 	clear(st.key)
 	apply := func() {
-		cfg := st.cfg
-		c.sealCfg = &cfg
-		c.cfg.Seal.Type = cfg.Type
-		if cfg.Type == "shamir" {
-			c.unsealer = seal.NewUnsealer(cfg.Threshold)
-		}
+		c.sealer = st.next
+		c.cfg.Seal.Type = st.next.Type()
 	}
 	if locked {
 		apply()

@@ -59,7 +59,10 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 	}
 	kr.SetStagedRoot(c.stagedRootKey) // a cluster rekey's new key, before its commit arrives
 	if newSeal != nil {
-		c.sealCfg, c.initialized = newSeal, true
+		if c.sealer, err = seal.New(c.cfg.Seal, c.cfg.DataDir, newSeal, c.log); err != nil {
+			return nil, err
+		}
+		c.initialized = true
 	}
 	ids, err := identity.New(ctx, c.st, kr, identity.Options{PublicURL: c.cfg.PublicURL, Erased: c.requestErasure})
 	if err != nil {
@@ -185,8 +188,8 @@ func (c *core) serveInit(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cfg.Seal.Type != "shamir" {
-		c.answerSys(w, r, "Init", 400, errorBody("BadParameter", "Only a server configured with the shamir seal is initialized by operators; this one uses the "+c.cfg.Seal.Type+" seal."))
+	if c.sealer.Type() != seal.Shamir {
+		c.answerSys(w, r, "Init", 400, errorBody("BadParameter", "Only a server configured with the shamir seal is initialized by operators; this one uses the "+string(c.sealer.Type())+" seal."))
 		return
 	}
 	if c.initialized {
@@ -198,25 +201,28 @@ func (c *core) serveInit(w http.ResponseWriter, r *http.Request) {
 		c.answerSys(w, r, "Init", 503, errorBody("ServiceUnavailable", "The audit log is unavailable; nothing was initialized."))
 		return
 	}
-	root, shares, err := seal.SplitRootKey(req.Shares, req.Threshold)
-	if err == nil && len(req.AgeRecipients) > 0 {
-		// Encrypt before anything is stored, so a bad recipient leaves the server uninitialized.
-		var enc []string
-		if enc, err = seal.EncryptShares(shares, req.AgeRecipients); err == nil {
-			shares = enc
+	ch, err := c.sealer.Init(r.Context(), seal.Params{Shares: req.Shares, Threshold: req.Threshold})
+	var shares []string
+	if err == nil {
+		shares = ch.Shares
+		if len(req.AgeRecipients) > 0 {
+			// Encrypt before anything is stored, so a bad recipient leaves the server uninitialized.
+			shares, err = seal.EncryptShares(shares, req.AgeRecipients)
+			if err != nil {
+				clear(ch.Root)
+			}
 		}
 	}
 	if err != nil {
 		c.answerSys(w, r, "Init", 400, errorBody("BadParameter", err.Error()))
 		return
 	}
-	boot, err := c.unsealInit(r.Context(), root, &seal.Config{Type: "shamir", Shares: req.Shares, Threshold: req.Threshold}, false)
+	boot, err := c.unsealInit(r.Context(), ch.Root, &ch.Config, false)
 	if err != nil {
 		c.log.Error("initializing", "err", err)
 		c.answerSys(w, r, "Init", 500, errorBody("InternalServerError", "Initialization failed; see the server log."))
 		return
 	}
-	c.unsealer = seal.NewUnsealer(req.Threshold)
 	resp := map[string]any{"keys_base64": shares, "secret_shares": req.Shares, "secret_threshold": req.Threshold}
 	if len(req.AgeRecipients) > 0 {
 		resp = map[string]any{"keys_age": shares, "secret_shares": req.Shares, "secret_threshold": req.Threshold}
@@ -275,23 +281,25 @@ func (c *core) unsealLocked(ctx context.Context, key string, reset bool) (int, s
 	if !c.sealed() {
 		return 200, "", ""
 	}
-	if c.sealCfg.Type != "shamir" {
-		root, err := c.autoRootKey(ctx, *c.sealCfg)
+	shares, byShares := c.sealer.(seal.Shares)
+	if !byShares {
+		root, err := c.sealer.Unseal(ctx, c.opensKeyring(ctx))
 		if err == nil {
 			err = c.unsealWith(ctx, root, nil)
 		}
 		if err != nil {
 			// The detail (HSM and PKCS#11 messages, file paths) stays in the server log.
-			c.log.Error("unsealing", "seal", c.sealCfg.Type, "err", err)
-			return 503, "ServiceUnavailable", "The " + c.sealCfg.Type + " seal could not release the root key; the server log says why. Fix the cause and retry."
+			t := string(c.sealer.Type())
+			c.log.Error("unsealing", "seal", t, "err", err)
+			return 503, "ServiceUnavailable", "The " + t + " seal could not release the root key; the server log says why. Fix the cause and retry."
 		}
 		return 200, "", ""
 	}
 	if reset {
-		c.unsealer.Reset()
+		shares.Reset()
 		return 200, "", ""
 	}
-	root, err := c.unsealer.Add(key)
+	root, err := shares.Add(key)
 	if err != nil {
 		if !errors.Is(err, seal.ErrBadShare) {
 			c.log.Error("unsealing", "err", err)

@@ -39,7 +39,7 @@ type Config struct {
 	// WALCheckpointBytes is how much the single-node store's write-ahead log holds before it is
 	// checkpointed into the store file (0: 8 MiB; 4 KiB-16 MiB). Ignored in cluster mode.
 	WALCheckpointBytes int64 `yaml:"wal_checkpoint_bytes"`
-	// Seal selects how the root key is kept: "file" (default), "shamir" or "pkcs11".
+	// Seal selects how the root key is kept: SealFile (default), SealShamir or SealPKCS11.
 	Seal SealConfig `yaml:"seal"`
 	// AdminCredentialFile, when set, is where the bootstrap admin's credential is written (mode
 	// 0600) when it is created; it must lie outside the data folder. Unset, the file seal writes
@@ -68,14 +68,27 @@ type TLSConfig struct {
 	KeyFile  string `yaml:"key_file"`  // PEM private key
 }
 
+// SealType names a seal; internal/seal implements each one.
+type SealType string
+
+// The seal types.
+const (
+	SealFile   SealType = "file"   // the root key in a key file (development only)
+	SealShamir SealType = "shamir" // the root key split into operators' unseal shares
+	SealPKCS11 SealType = "pkcs11" // the root key wrapped by a key that never leaves an HSM
+)
+
+// DefaultPKCS11KeyLabel labels the HSM key that wraps the root key when key_label is unset.
+const DefaultPKCS11KeyLabel = "strongroom-root-wrap"
+
 // SealConfig configures the seal. The type is fixed when the data folder is initialized.
 type SealConfig struct {
-	// Type is "file", "shamir" or "pkcs11".
-	Type string `yaml:"type"`
+	// Type is SealFile, SealShamir or SealPKCS11.
+	Type SealType `yaml:"type"`
 	// KeyFile is the file seal's key path; default "<data_dir>/seal.key". Keep it apart from the
 	// data folder for any protection at all.
 	KeyFile string `yaml:"key_file"`
-	// PKCS11 configures the pkcs11 seal; required when Type is "pkcs11".
+	// PKCS11 configures the pkcs11 seal; required when Type is SealPKCS11.
 	PKCS11 PKCS11Config `yaml:"pkcs11"`
 }
 
@@ -105,7 +118,7 @@ func Default() Config {
 		ShutdownTimeout:     30 * time.Second,
 		LogLevel:            "info",
 		CompactDelay:        5 * time.Second,
-		Seal:                SealConfig{Type: "file"},
+		Seal:                SealConfig{Type: SealFile},
 	}
 }
 
@@ -160,25 +173,33 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("wal_checkpoint_bytes: %d is outside 4096-16777216 (0 for the 8 MiB default)", c.WALCheckpointBytes)
 	}
 	switch c.Seal.Type {
-	case "file", "shamir":
-	case "pkcs11":
-		p := &c.Seal.PKCS11
-		switch {
-		case p.Module == "":
-			return fmt.Errorf("seal.pkcs11.module: required for the pkcs11 seal")
-		case p.TokenLabel == "":
-			return fmt.Errorf("seal.pkcs11.token_label: required for the pkcs11 seal")
-		case (p.PINEnv == "") == (p.PINFile == ""):
-			return fmt.Errorf("seal.pkcs11: set exactly one of pin_env and pin_file")
-		}
-		if p.KeyLabel == "" {
-			p.KeyLabel = "strongroom-root-wrap"
+	case SealFile, SealShamir:
+	case SealPKCS11:
+		if err := c.Seal.PKCS11.Validate(); err != nil {
+			return err
 		}
 	default:
-		return fmt.Errorf("seal.type: %q is not one of file, shamir, pkcs11", c.Seal.Type)
+		return fmt.Errorf("seal.type: %q is not one of %s, %s, %s", c.Seal.Type, SealFile, SealShamir, SealPKCS11)
 	}
 	if err := c.Snapshots.Validate(c.DataDir); err != nil {
 		return err
 	}
 	return c.Cluster.Validate()
+}
+
+// Validate checks the settings the pkcs11 seal needs and fills in the default key label. It is
+// also how a server migrating to the pkcs11 seal, or staging a key for it, checks its own.
+func (p *PKCS11Config) Validate() error {
+	switch {
+	case p.Module == "":
+		return fmt.Errorf("seal.pkcs11.module: required for the pkcs11 seal")
+	case p.TokenLabel == "":
+		return fmt.Errorf("seal.pkcs11.token_label: required for the pkcs11 seal")
+	case (p.PINEnv == "") == (p.PINFile == ""):
+		return fmt.Errorf("seal.pkcs11: set exactly one of pin_env and pin_file")
+	}
+	if p.KeyLabel == "" {
+		p.KeyLabel = DefaultPKCS11KeyLabel
+	}
+	return nil
 }

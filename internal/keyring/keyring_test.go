@@ -160,18 +160,6 @@ func TestKeyring_Open_WrongRootKey(t *testing.T) {
 	}
 }
 
-func TestFileSeal_CreatesThenReuses(t *testing.T) {
-	s := keyring.FileSeal{Path: filepath.Join(t.TempDir(), "seal.key")}
-	k1, err := s.RootKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, err := s.RootKey()
-	if err != nil || !bytes.Equal(k1, k2) {
-		t.Fatalf("second RootKey = %x, %v; want %x", k2, err, k1)
-	}
-}
-
 func flip(b []byte, i int) []byte {
 	c := bytes.Clone(b)
 	c[i] ^= 1

@@ -1,6 +1,7 @@
 package seal
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -91,3 +92,55 @@ func (u *Unsealer) Add(share string) (root []byte, err error) {
 	}
 	return root, nil
 }
+
+// shamirSeal is the Seal whose root key exists only while a threshold of operators' shares is
+// combined: it writes nothing, and Unseal always answers ErrNeedsShares.
+type shamirSeal struct {
+	rec *Config
+	*Unsealer
+}
+
+func newShamirSeal(rec *Config) *shamirSeal {
+	s := &shamirSeal{rec: rec, Unsealer: NewUnsealer(0)}
+	if rec != nil {
+		s.Unsealer = NewUnsealer(rec.Threshold)
+	}
+	return s
+}
+
+func (s *shamirSeal) Type() Type { return Shamir }
+
+func (s *shamirSeal) Status() Status {
+	st := Status{Type: Shamir}
+	if s.rec != nil {
+		st.Shares, st.Threshold = s.rec.Shares, s.rec.Threshold
+		st.Progress, _ = s.Progress()
+	}
+	return st
+}
+
+func (s *shamirSeal) Unseal(context.Context, KeyCheck) ([]byte, error) { return nil, ErrNeedsShares }
+
+func (s *shamirSeal) Init(_ context.Context, p Params) (*Change, error) {
+	root, shares, err := SplitRootKey(p.Shares, p.Threshold)
+	if err != nil {
+		return nil, err
+	}
+	return &Change{Root: root, Shares: shares, Config: Config{Type: Shamir, Shares: p.Shares, Threshold: p.Threshold}}, nil
+}
+
+// Replace splits a new key; a rekey with no share counts keeps the recorded ones.
+func (s *shamirSeal) Replace(ctx context.Context, p Params) (*Change, error) {
+	if p.Shares == 0 && s.rec != nil {
+		p.Shares, p.Threshold = s.rec.Shares, s.rec.Threshold
+	}
+	ch, err := s.Init(ctx, p)
+	if err == nil {
+		ch.Note = "the previous unseal shares no longer work"
+	}
+	return ch, err
+}
+
+func (s *shamirSeal) Stage(context.Context, []byte) (*Staged, error) { return &Staged{}, nil }
+
+func (s *shamirSeal) Retire() error { return nil }

@@ -1,7 +1,6 @@
-package app
+package seal
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -11,10 +10,9 @@ import (
 	"github.com/miekg/pkcs11"
 
 	"github.com/strongroom/strongroom/internal/config"
-	"github.com/strongroom/strongroom/internal/seal"
 )
 
-// The pkcs11 seal keeps the root key wrapped by an AES-256 key that lives in the HSM, marked
+// The PKCS#11 seal (pkcs11seal.go) keeps the root key wrapped by an AES-256 key that lives in the HSM, marked
 // sensitive and non-extractable: the root key exists in the clear only in this process's memory
 // after the HSM has unwrapped it. Wrapping uses CKM_AES_GCM with a random 96-bit IV and the AAD
 // "strongroom/root/v1"; the stored form is IV | ciphertext | tag.
@@ -163,46 +161,4 @@ func (h *hsm) unwrap(key pkcs11.ObjectHandle, wrapped []byte) ([]byte, error) {
 	return root, nil
 }
 
-// newPKCS11RootKey makes a root key for a new data folder and wraps it in the HSM, creating the
-// wrapping key in the token when it does not exist yet.
-func newPKCS11RootKey(_ context.Context, cfg config.SealConfig) ([]byte, seal.Config, error) {
-	h, err := openHSM(cfg.PKCS11)
-	if err != nil {
-		return nil, seal.Config{}, err
-	}
-	defer h.close()
-	key, err := h.findKey(cfg.PKCS11.KeyLabel)
-	if err == nil && key == 0 {
-		key, err = h.generateKey(cfg.PKCS11.KeyLabel)
-	}
-	if err != nil {
-		return nil, seal.Config{}, err
-	}
-	root := make([]byte, 32)
-	if _, err := rand.Read(root); err != nil {
-		return nil, seal.Config{}, err
-	}
-	wrapped, err := h.wrap(key, root)
-	if err != nil {
-		clear(root)
-		return nil, seal.Config{}, err
-	}
-	return root, seal.Config{Type: "pkcs11", WrappedRootKey: wrapped, KeyLabel: cfg.PKCS11.KeyLabel}, nil
-}
-
-// unwrapPKCS11RootKey asks the HSM to unwrap the recorded root key.
-func unwrapPKCS11RootKey(_ context.Context, cfg config.SealConfig, sc seal.Config) ([]byte, error) {
-	h, err := openHSM(cfg.PKCS11)
-	if err != nil {
-		return nil, err
-	}
-	defer h.close()
-	key, err := h.findKey(sc.KeyLabel)
-	if err != nil {
-		return nil, err
-	}
-	if key == 0 {
-		return nil, fmt.Errorf("pkcs11 seal: the wrapping key %q is not in token %q", sc.KeyLabel, cfg.PKCS11.TokenLabel)
-	}
-	return h.unwrap(key, sc.WrappedRootKey)
-}
+func (h *hsm) destroy(key pkcs11.ObjectHandle) error { return h.ctx.DestroyObject(h.session, key) }

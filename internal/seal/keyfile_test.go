@@ -1,21 +1,19 @@
-package keyring_test
+package seal
 
 import (
 	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/strongroom/strongroom/internal/keyring"
 )
 
 func TestWriteKeyFile_ReplacesWholeFileWithMode0600(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "seal.key")
 	for _, k := range [][]byte{bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{9}, 32)} {
-		if err := keyring.WriteKeyFile(path, k); err != nil {
+		if err := WriteKeyFile(path, k); err != nil {
 			t.Fatal(err)
 		}
-		got, err := keyring.ReadKeyFile(path)
+		got, err := ReadKeyFile(path)
 		if err != nil || !bytes.Equal(got, k) {
 			t.Fatalf("read back %x, %v", got, err)
 		}
@@ -44,24 +42,38 @@ func TestPromoteKeyFile(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "seal.key")
 			for p, k := range map[string][]byte{path: tc.cur, path + ".next": tc.next} {
 				if k != nil {
-					if err := keyring.WriteKeyFile(p, k); err != nil {
+					if err := WriteKeyFile(p, k); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
-			err := keyring.PromoteKeyFile(path+".next", path, want)
+			err := promoteKeyFile(path+".next", path, want)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
 			}
 			if tc.wantErr {
 				return
 			}
-			if got, _ := keyring.ReadKeyFile(path); !bytes.Equal(got, want) {
+			if got, _ := ReadKeyFile(path); !bytes.Equal(got, want) {
 				t.Fatalf("key file holds %x", got)
 			}
 			if _, err := os.Stat(path + ".next"); err == nil {
 				t.Fatal(".next still there")
 			}
 		})
+	}
+}
+
+// Moved from keyring (TestFileSeal_CreatesThenReuses): the key file is created on first use and
+// reused after.
+func TestReadOrCreateKeyFile_CreatesThenReuses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "seal.key")
+	k1, err := readOrCreateKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := readOrCreateKeyFile(path)
+	if err != nil || !bytes.Equal(k1, k2) {
+		t.Fatalf("second RootKey = %x, %v; want %x", k2, err, k1)
 	}
 }
