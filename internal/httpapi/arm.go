@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/strongroom/strongroom/internal/azkv"
+	"github.com/strongroom/strongroom/internal/azkv/arm"
+	"github.com/strongroom/strongroom/internal/identity"
 	"github.com/strongroom/strongroom/internal/service"
 )
 
@@ -114,14 +117,17 @@ func matchRoute(method, path string) (*armRoute, []string, bool) {
 
 // armReq is one management-plane request being served.
 type armReq struct {
-	s *Server
-	w http.ResponseWriter
-	r *http.Request
+	s   *Server
+	w   http.ResponseWriter
+	r   *http.Request
+	ctx context.Context // the request's, with the caller once authenticated
+	// The audit facts serving finds, recorded by serveARM once the handler has answered.
+	op, resourceID, objectID string
+	claims                   *identity.Claims
 }
 
 func (s *Server) serveARM(w http.ResponseWriter, r *http.Request) {
 	rt, params, pathOK := matchRoute(r.Method, r.URL.Path)
-	ri := info(r)
 	if rt == nil {
 		code, status := "InvalidResourceType", http.StatusNotFound
 		if pathOK {
@@ -130,27 +136,45 @@ func (s *Server) serveARM(w http.ResponseWriter, r *http.Request) {
 		azkv.WriteError(w, status, azkv.NewError(code, "The requested path "+r.URL.Path+" with method "+r.Method+" is not supported.", ""))
 		return
 	}
-	ri.op = rt.op
-	if rt.op != "MetadataGet" && !s.authenticate(w, r, s.armAudiences(), func(msg string) {
-		w.Header().Set("WWW-Authenticate", `Bearer authorization_uri="`+s.cfg.PublicURL+"/"+s.cfg.TenantID+`", error="invalid_token", error_description="`+strings.ReplaceAll(msg, `"`, "'")+`"`)
-		code := "InvalidAuthenticationToken"
-		if r.Header.Get("Authorization") == "" {
-			code = "AuthenticationFailed"
+	a := &armReq{s: s, w: w, r: r, ctx: r.Context(), op: rt.op}
+	a.serve(rt, params)
+	ri := info(r)
+	ri.op, ri.resourceID, ri.objectID = a.op, a.resourceID, a.objectID
+	if a.claims != nil {
+		ri.setClaims(*a.claims)
+	}
+}
+
+func (a *armReq) serve(rt *armRoute, params []string) {
+	s, r := a.s, a.r
+	if rt.op != "MetadataGet" {
+		claims, failure := s.authenticate(a.ctx, r, s.armAudiences())
+		if failure != "" {
+			a.challenge(failure)
+			return
 		}
-		writeError(w, &service.Error{Kind: errUnauthorized, Code: code, Message: msg})
-	}) {
+		a.claims, a.ctx = &claims, withCaller(a.ctx, &claims)
+	}
+	underSubscription := strings.HasPrefix(strings.ToLower(r.URL.Path), "/subscriptions/")
+	if len(params) > 0 && underSubscription && !strings.EqualFold(params[0], s.cfg.SubscriptionID) {
+		writeError(a.w, &service.Error{Kind: service.ErrNotFound, Code: "SubscriptionNotFound", Message: "The subscription '" + params[0] + "' could not be found."})
 		return
 	}
-	a := &armReq{s: s, w: w, r: r}
-	if len(params) > 0 && strings.HasPrefix(strings.ToLower(r.URL.Path), "/subscriptions/") && !strings.EqualFold(params[0], s.cfg.SubscriptionID) {
-		writeError(w, &service.Error{Kind: service.ErrNotFound, Code: "SubscriptionNotFound", Message: "The subscription '" + params[0] + "' could not be found."})
-		return
-	}
-	if strings.HasPrefix(strings.ToLower(r.URL.Path), "/subscriptions/") {
+	if underSubscription {
 		params = params[1:]
-		ri.resourceID = "/subscriptions/" + s.cfg.SubscriptionID
+		a.resourceID = "/subscriptions/" + s.cfg.SubscriptionID
 	}
 	rt.handle(a, params)
+}
+
+// challenge answers a request without a valid ARM token as ARM does.
+func (a *armReq) challenge(msg string) {
+	a.w.Header().Set("WWW-Authenticate", `Bearer authorization_uri="`+a.s.cfg.PublicURL+"/"+a.s.cfg.TenantID+`", error="invalid_token", error_description="`+strings.ReplaceAll(msg, `"`, "'")+`"`)
+	code := "InvalidAuthenticationToken"
+	if a.r.Header.Get("Authorization") == "" {
+		code = "AuthenticationFailed"
+	}
+	writeError(a.w, &service.Error{Kind: errUnauthorized, Code: code, Message: msg})
 }
 
 func (a *armReq) decode(v any) bool {
@@ -185,110 +209,101 @@ func (a *armReq) ok(status int, v any, err error) {
 }
 
 func (a *armReq) metadata(_ []string) {
-	host := strings.TrimPrefix(strings.TrimPrefix(a.s.cfg.PublicURL, "https://"), "http://")
+	public := a.s.cfg.PublicURL
+	host := strings.TrimPrefix(strings.TrimPrefix(public, "https://"), "http://")
 	port := ""
 	if i := strings.LastIndex(host, ":"); i >= 0 {
 		port = host[i:]
 	}
-	writeJSON(a.w, http.StatusOK, map[string]any{
-		"name":                     "Strongroom",
-		"resourceManager":          a.s.cfg.PublicURL + "/",
-		"portal":                   a.s.cfg.PublicURL + "/",
-		"graph":                    a.s.cfg.PublicURL + "/",
-		"microsoftGraphResourceId": a.s.cfg.PublicURL + "/",
-		"authentication": map[string]any{
-			"loginEndpoint":    a.s.cfg.PublicURL + "/",
-			"audiences":        []string{"https://management.core.windows.net/", "https://management.azure.com/"},
-			"tenant":           a.s.cfg.TenantID,
-			"identityProvider": "AAD",
+	writeJSON(a.w, http.StatusOK, arm.Metadata{
+		Name: "Strongroom", ResourceManager: public + "/", Portal: public + "/", Graph: public + "/",
+		MicrosoftGraphResourceID: public + "/",
+		Authentication: arm.MetadataAuthentication{
+			LoginEndpoint:    public + "/",
+			Audiences:        []string{"https://management.core.windows.net/", "https://management.azure.com/"},
+			Tenant:           a.s.cfg.TenantID,
+			IdentityProvider: "AAD",
 		},
-		"suffixes": map[string]any{"keyVaultDns": a.s.cfg.DNSSuffix + port},
+		Suffixes: arm.MetadataSuffixes{KeyVaultDNS: a.s.cfg.DNSSuffix + port},
 	})
 }
 
-func (a *armReq) subscription() map[string]any {
-	return map[string]any{
-		"id": "/subscriptions/" + a.s.cfg.SubscriptionID, "subscriptionId": a.s.cfg.SubscriptionID,
-		"tenantId": a.s.cfg.TenantID, "displayName": "Strongroom", "state": "Enabled",
-		"authorizationSource": "RoleBased", "managedByTenants": []any{},
-		"subscriptionPolicies": map[string]any{"locationPlacementId": "Public_2014-09-01", "quotaId": "Strongroom", "spendingLimit": "Off"},
+func (a *armReq) subscription() arm.Subscription {
+	return arm.Subscription{
+		ID: "/subscriptions/" + a.s.cfg.SubscriptionID, SubscriptionID: a.s.cfg.SubscriptionID,
+		TenantID: a.s.cfg.TenantID, DisplayName: "Strongroom", State: "Enabled",
+		AuthorizationSource: "RoleBased", ManagedByTenants: []arm.ManagedByTenant{},
+		SubscriptionPolicies: arm.SubscriptionPolicies{LocationPlacementID: "Public_2014-09-01", QuotaID: "Strongroom", SpendingLimit: "Off"},
 	}
 }
 
 func (a *armReq) listSubscriptions(_ []string) {
-	writeJSON(a.w, http.StatusOK, map[string]any{"value": []any{a.subscription()}})
+	writeJSON(a.w, http.StatusOK, arm.List[arm.Subscription]{Value: []arm.Subscription{a.subscription()}})
 }
 
 func (a *armReq) getSubscription(_ []string) { writeJSON(a.w, http.StatusOK, a.subscription()) }
 
 func (a *armReq) listTenants(_ []string) {
-	writeJSON(a.w, http.StatusOK, map[string]any{"value": []any{map[string]any{
-		"id": "/tenants/" + a.s.cfg.TenantID, "tenantId": a.s.cfg.TenantID, "displayName": "Strongroom", "tenantCategory": "Home"}}})
+	writeJSON(a.w, http.StatusOK, arm.List[arm.Tenant]{Value: []arm.Tenant{{
+		ID: "/tenants/" + a.s.cfg.TenantID, TenantID: a.s.cfg.TenantID, DisplayName: "Strongroom", TenantCategory: "Home"}}})
 }
 
 func (a *armReq) emptyList(_ []string) {
-	writeJSON(a.w, http.StatusOK, map[string]any{"value": []any{}})
+	writeJSON(a.w, http.StatusOK, arm.List[struct{}]{Value: []struct{}{}})
 }
 
 func (a *armReq) register(_ []string) {
-	writeJSON(a.w, http.StatusOK, map[string]any{
-		"id": "/subscriptions/" + a.s.cfg.SubscriptionID + "/providers/Microsoft.KeyVault", "namespace": "Microsoft.KeyVault",
-		"registrationState": "Registered", "registrationPolicy": "RegistrationRequired",
-		"resourceTypes": []any{map[string]any{"resourceType": "vaults", "locations": []string{}, "apiVersions": []string{"2023-07-01", "2022-07-01"}}},
+	writeJSON(a.w, http.StatusOK, arm.Provider{
+		ID: "/subscriptions/" + a.s.cfg.SubscriptionID + "/providers/Microsoft.KeyVault", Namespace: "Microsoft.KeyVault",
+		RegistrationState: "Registered", RegistrationPolicy: "RegistrationRequired",
+		ResourceTypes: []arm.ProviderResourceType{{ResourceType: "vaults", Locations: []string{}, APIVersions: []string{"2023-07-01", "2022-07-01"}}},
 	})
 }
 
 func (a *armReq) caller() service.Caller {
-	c, _ := service.CallerFrom(a.r.Context())
+	c, _ := service.CallerFrom(a.ctx)
 	return c
 }
 
 func (a *armReq) graphMe(_ []string) {
 	c := a.caller()
-	writeJSON(a.w, http.StatusOK, map[string]any{"id": c.ObjectID, "appId": c.AppID})
+	writeJSON(a.w, http.StatusOK, arm.GraphUser{ID: c.ObjectID, AppID: c.AppID})
 }
 
 func (a *armReq) graphServicePrincipals(_ []string) {
 	c := a.caller()
-	writeJSON(a.w, http.StatusOK, map[string]any{"value": []any{map[string]any{"id": c.ObjectID, "appId": c.AppID, "servicePrincipalNames": []string{c.AppID}}}})
+	writeJSON(a.w, http.StatusOK, arm.List[arm.GraphServicePrincipal]{Value: []arm.GraphServicePrincipal{{ID: c.ObjectID, AppID: c.AppID, ServicePrincipalNames: []string{c.AppID}}}})
 }
 
-// groupJSON is a resource group as ARM returns it.
-func (a *armReq) groupJSON(rg service.ResourceGroup) map[string]any {
-	var tags any // ARM sends null when a group has no tags
-	if rg.Tags != nil {
-		tags = rg.Tags
-	}
-	return map[string]any{
-		"id": "/subscriptions/" + a.s.cfg.SubscriptionID + "/resourceGroups/" + rg.Name, "name": rg.Name,
-		"type": "Microsoft.Resources/resourceGroups", "location": rg.Location, "tags": tags,
-		"properties": map[string]any{"provisioningState": "Succeeded"},
+// wireGroup is a resource group as ARM returns it (tags null when it has none).
+func (a *armReq) wireGroup(rg service.ResourceGroup) arm.ResourceGroup {
+	return arm.ResourceGroup{
+		ID: "/subscriptions/" + a.s.cfg.SubscriptionID + "/resourceGroups/" + rg.Name, Name: rg.Name,
+		Type: "Microsoft.Resources/resourceGroups", Location: rg.Location, Tags: rg.Tags,
+		Properties: arm.ResourceGroupProperties{ProvisioningState: "Succeeded"},
 	}
 }
 
 func (a *armReq) putGroup(p []string) {
-	var body struct {
-		Location string            `json:"location"`
-		Tags     map[string]string `json:"tags"`
-	}
+	var body arm.ResourceGroupInput
 	if !a.decode(&body) {
 		return
 	}
-	rg, created, err := a.s.svc.PutResourceGroup(a.r.Context(), p[0], body.Location, body.Tags)
+	rg, created, err := a.s.svc.PutResourceGroup(a.ctx, p[0], body.Location, body.Tags)
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
-	a.ok(status, a.groupJSON(rg), err)
+	a.ok(status, a.wireGroup(rg), err)
 }
 
 func (a *armReq) getGroup(p []string) {
-	rg, err := a.s.svc.GetResourceGroup(a.r.Context(), p[0])
-	a.ok(http.StatusOK, a.groupJSON(rg), err)
+	rg, err := a.s.svc.GetResourceGroup(a.ctx, p[0])
+	a.ok(http.StatusOK, a.wireGroup(rg), err)
 }
 
 func (a *armReq) headGroup(p []string) {
-	_, err := a.s.svc.GetResourceGroup(a.r.Context(), p[0])
+	_, err := a.s.svc.GetResourceGroup(a.ctx, p[0])
 	if service.IsNotFound(err) {
 		a.w.WriteHeader(http.StatusNotFound)
 		return
@@ -301,16 +316,16 @@ func (a *armReq) headGroup(p []string) {
 }
 
 func (a *armReq) listGroups(_ []string) {
-	rgs, err := a.s.svc.ListResourceGroups(a.r.Context())
-	out := []any{}
+	rgs, err := a.s.svc.ListResourceGroups(a.ctx)
+	out := arm.List[arm.ResourceGroup]{Value: make([]arm.ResourceGroup, 0, len(rgs))}
 	for _, rg := range rgs {
-		out = append(out, a.groupJSON(rg))
+		out.Value = append(out.Value, a.wireGroup(rg))
 	}
-	a.ok(http.StatusOK, map[string]any{"value": out}, err)
+	a.ok(http.StatusOK, out, err)
 }
 
 func (a *armReq) deleteGroup(p []string) {
-	if err := a.s.svc.DeleteResourceGroup(a.r.Context(), p[0]); err != nil {
+	if err := a.s.svc.DeleteResourceGroup(a.ctx, p[0]); err != nil {
 		a.fail(err)
 		return
 	}

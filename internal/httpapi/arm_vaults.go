@@ -5,62 +5,68 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/strongroom/strongroom/internal/azkv/arm"
 	"github.com/strongroom/strongroom/internal/service"
 )
 
-// vaultJSON is a vault as ARM returns it.
-func (a *armReq) vaultJSON(v *service.Vault) map[string]any {
-	tags := v.Tags
-	if tags == nil {
-		tags = map[string]string{}
-	}
-	info(a.r).objectID = a.s.svc.ResourceID(v)
-	return map[string]any{
-		"id": a.s.svc.ResourceID(v), "name": v.Name, "type": "Microsoft.KeyVault/vaults",
-		"location": v.Location, "tags": tags,
-		"systemData": map[string]any{
-			"createdBy": v.CreatedBy, "createdByType": "Application", "createdAt": armTime(v.Created),
-			"lastModifiedBy": v.UpdatedBy, "lastModifiedByType": "Application", "lastModifiedAt": armTime(v.Updated),
+// wireVault is a vault as ARM returns it.
+func (a *armReq) wireVault(v *service.Vault) arm.Vault {
+	return arm.Vault{
+		ID: a.s.svc.ResourceID(v), Name: v.Name, Type: "Microsoft.KeyVault/vaults",
+		Location: v.Location, Tags: tagsOrEmpty(v.Tags),
+		SystemData: arm.SystemData{
+			CreatedBy: v.CreatedBy, CreatedByType: "Application", CreatedAt: armTime(v.Created),
+			LastModifiedBy: v.UpdatedBy, LastModifiedByType: "Application", LastModifiedAt: armTime(v.Updated),
 		},
-		"properties": v.Properties,
+		Properties: wireVaultProperties(v.Properties),
 	}
 }
 
-func (a *armReq) deletedVaultJSON(v *service.Vault) map[string]any {
-	tags := v.Tags
-	if tags == nil {
-		tags = map[string]string{}
-	}
-	return map[string]any{
-		"id":   "/subscriptions/" + a.s.cfg.SubscriptionID + "/providers/Microsoft.KeyVault/locations/" + v.Location + "/deletedVaults/" + v.Name,
-		"name": v.Name, "type": "Microsoft.KeyVault/deletedVaults",
-		"properties": map[string]any{
-			"vaultId": a.s.svc.ResourceID(v), "location": v.Location, "tags": tags,
-			"deletionDate": armTime(v.Deleted.DeletionDate), "scheduledPurgeDate": armTime(v.Deleted.ScheduledPurgeDate),
-			"purgeProtectionEnabled": v.PurgeProtected(),
+func (a *armReq) wireDeletedVault(v *service.Vault) arm.DeletedVault {
+	return arm.DeletedVault{
+		ID:   "/subscriptions/" + a.s.cfg.SubscriptionID + "/providers/Microsoft.KeyVault/locations/" + v.Location + "/deletedVaults/" + v.Name,
+		Name: v.Name, Type: "Microsoft.KeyVault/deletedVaults",
+		Properties: arm.DeletedVaultProperties{
+			VaultID: a.s.svc.ResourceID(v), Location: v.Location, Tags: tagsOrEmpty(v.Tags),
+			DeletionDate: armTime(v.Deleted.DeletionDate), ScheduledPurgeDate: armTime(v.Deleted.ScheduledPurgeDate),
+			PurgeProtectionEnabled: v.PurgeProtected(),
 		},
 	}
+}
+
+// tagsOrEmpty is tags, or {} where ARM never sends null.
+func tagsOrEmpty(tags map[string]string) map[string]string {
+	if tags == nil {
+		return map[string]string{}
+	}
+	return tags
+}
+
+// vault answers with one vault, which the request's audit record names.
+func (a *armReq) vault(status int, v *service.Vault, err error) {
+	if err != nil {
+		a.fail(err)
+		return
+	}
+	a.objectID = a.s.svc.ResourceID(v)
+	writeJSON(a.w, status, a.wireVault(v))
 }
 
 func (a *armReq) vaultList(vs []*service.Vault, err error) {
-	out := []any{}
+	out := arm.PagedList[arm.Vault]{Value: make([]arm.Vault, 0, len(vs))}
 	for _, v := range vs {
-		out = append(out, a.vaultJSON(v))
+		out.Value = append(out.Value, a.wireVault(v))
 	}
-	a.ok(http.StatusOK, map[string]any{"value": out, "nextLink": nil}, err)
+	a.ok(http.StatusOK, out, err)
 }
 
 func (a *armReq) setVaultScope(rg, name string) {
-	info(a.r).resourceID = "/subscriptions/" + a.s.cfg.SubscriptionID + "/resourceGroups/" + rg + "/providers/Microsoft.KeyVault/vaults/" + name
+	a.resourceID = "/subscriptions/" + a.s.cfg.SubscriptionID + "/resourceGroups/" + rg + "/providers/Microsoft.KeyVault/vaults/" + name
 }
 
 func (a *armReq) putVault(p []string) {
 	a.setVaultScope(p[0], p[1])
-	var body struct {
-		Location   string                   `json:"location"`
-		Tags       map[string]string        `json:"tags"`
-		Properties *service.VaultProperties `json:"properties"`
-	}
+	var body arm.VaultInput
 	if !a.decode(&body) {
 		return
 	}
@@ -69,50 +75,35 @@ func (a *armReq) putVault(p []string) {
 		return
 	}
 	if body.Properties.CreateMode != nil && strings.EqualFold(*body.Properties.CreateMode, "recover") {
-		info(a.r).op = "VaultRecover"
+		a.op = "VaultRecover"
 	}
-	v, created, err := a.s.svc.PutVault(a.r.Context(), p[0], p[1], service.VaultInput{Location: body.Location, Tags: body.Tags, Properties: *body.Properties})
-	if err != nil {
-		a.fail(err)
-		return
-	}
+	v, created, err := a.s.svc.PutVault(a.ctx, p[0], p[1], service.VaultInput{Location: body.Location, Tags: body.Tags, Properties: *storedVaultProperties(body.Properties)})
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(a.w, status, a.vaultJSON(v))
+	a.vault(status, v, err)
 }
 
 func (a *armReq) patchVault(p []string) {
 	a.setVaultScope(p[0], p[1])
-	var body struct {
-		Tags       map[string]string        `json:"tags"`
-		Properties *service.VaultProperties `json:"properties"`
-	}
+	var body arm.VaultPatch
 	if !a.decode(&body) {
 		return
 	}
-	v, err := a.s.svc.PatchVault(a.r.Context(), p[0], p[1], body.Tags, body.Properties)
-	if err != nil {
-		a.fail(err)
-		return
-	}
-	writeJSON(a.w, http.StatusOK, a.vaultJSON(v))
+	v, err := a.s.svc.PatchVault(a.ctx, p[0], p[1], body.Tags, storedVaultProperties(body.Properties))
+	a.vault(http.StatusOK, v, err)
 }
 
 func (a *armReq) getVault(p []string) {
 	a.setVaultScope(p[0], p[1])
-	v, err := a.s.svc.GetVault(a.r.Context(), p[0], p[1])
-	if err != nil {
-		a.fail(err)
-		return
-	}
-	writeJSON(a.w, http.StatusOK, a.vaultJSON(v))
+	v, err := a.s.svc.GetVault(a.ctx, p[0], p[1])
+	a.vault(http.StatusOK, v, err)
 }
 
 func (a *armReq) deleteVault(p []string) {
 	a.setVaultScope(p[0], p[1])
-	if err := a.s.svc.DeleteVault(a.r.Context(), p[0], p[1]); err != nil {
+	if err := a.s.svc.DeleteVault(a.ctx, p[0], p[1]); err != nil {
 		a.fail(err)
 		return
 	}
@@ -120,35 +111,35 @@ func (a *armReq) deleteVault(p []string) {
 }
 
 func (a *armReq) listVaultsInGroup(p []string) {
-	vs, err := a.s.svc.ListVaults(a.r.Context(), p[0])
+	vs, err := a.s.svc.ListVaults(a.ctx, p[0])
 	a.vaultList(vs, err)
 }
 
 func (a *armReq) listVaults(_ []string) {
-	vs, err := a.s.svc.ListVaults(a.r.Context(), "")
+	vs, err := a.s.svc.ListVaults(a.ctx, "")
 	a.vaultList(vs, err)
 }
 
 func (a *armReq) listDeletedVaults(_ []string) {
-	vs, err := a.s.svc.ListDeletedVaults(a.r.Context())
-	out := []any{}
+	vs, err := a.s.svc.ListDeletedVaults(a.ctx)
+	out := arm.PagedList[arm.DeletedVault]{Value: make([]arm.DeletedVault, 0, len(vs))}
 	for _, v := range vs {
-		out = append(out, a.deletedVaultJSON(v))
+		out.Value = append(out.Value, a.wireDeletedVault(v))
 	}
-	a.ok(http.StatusOK, map[string]any{"value": out, "nextLink": nil}, err)
+	a.ok(http.StatusOK, out, err)
 }
 
 func (a *armReq) getDeletedVault(p []string) {
-	v, err := a.s.svc.GetDeletedVault(a.r.Context(), p[0], p[1])
+	v, err := a.s.svc.GetDeletedVault(a.ctx, p[0], p[1])
 	if err != nil {
 		a.fail(err)
 		return
 	}
-	writeJSON(a.w, http.StatusOK, a.deletedVaultJSON(v))
+	writeJSON(a.w, http.StatusOK, a.wireDeletedVault(v))
 }
 
 func (a *armReq) purgeDeletedVault(p []string) {
-	if err := a.s.svc.PurgeDeletedVault(a.r.Context(), p[0], p[1]); err != nil {
+	if err := a.s.svc.PurgeDeletedVault(a.ctx, p[0], p[1]); err != nil {
 		a.fail(err)
 		return
 	}
@@ -156,17 +147,14 @@ func (a *armReq) purgeDeletedVault(p []string) {
 }
 
 func (a *armReq) checkName(_ []string) {
-	var body struct {
-		Name string `json:"name"`
-		Type string `json:"type"`
-	}
+	var body arm.CheckNameRequest
 	if !a.decode(&body) {
 		return
 	}
-	ok, reason, msg, err := a.s.svc.NameAvailable(a.r.Context(), body.Name)
-	res := map[string]any{"nameAvailable": ok}
+	ok, reason, msg, err := a.s.svc.NameAvailable(a.ctx, body.Name)
+	res := arm.NameAvailability{NameAvailable: ok}
 	if !ok {
-		res["reason"], res["message"] = reason, msg
+		res.Reason, res.Message = reason, msg
 	}
 	a.ok(http.StatusOK, res, err)
 }
@@ -175,18 +163,14 @@ var resourceTypeFilter = regexp.MustCompile(`(?i)resourceType\s+eq\s+'([^']+)'`)
 
 // listResources answers the generic resource query az uses to find a vault's resource group.
 func (a *armReq) listResources(_ []string) {
+	out := arm.List[arm.GenericResource]{Value: []arm.GenericResource{}}
 	if m := resourceTypeFilter.FindStringSubmatch(a.r.URL.Query().Get("$filter")); m != nil && !strings.EqualFold(m[1], "Microsoft.KeyVault/vaults") {
-		writeJSON(a.w, http.StatusOK, map[string]any{"value": []any{}})
+		writeJSON(a.w, http.StatusOK, out)
 		return
 	}
-	vs, err := a.s.svc.ListVaults(a.r.Context(), "")
-	out := []any{}
+	vs, err := a.s.svc.ListVaults(a.ctx, "")
 	for _, v := range vs {
-		tags := v.Tags
-		if tags == nil {
-			tags = map[string]string{}
-		}
-		out = append(out, map[string]any{"id": a.s.svc.ResourceID(v), "name": v.Name, "type": "Microsoft.KeyVault/vaults", "location": v.Location, "tags": tags})
+		out.Value = append(out.Value, arm.GenericResource{ID: a.s.svc.ResourceID(v), Name: v.Name, Type: "Microsoft.KeyVault/vaults", Location: v.Location, Tags: tagsOrEmpty(v.Tags)})
 	}
-	a.ok(http.StatusOK, map[string]any{"value": out}, err)
+	a.ok(http.StatusOK, out, err)
 }

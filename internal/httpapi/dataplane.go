@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/strongroom/strongroom/internal/azkv"
+	"github.com/strongroom/strongroom/internal/identity"
 	"github.com/strongroom/strongroom/internal/service"
 )
 
@@ -52,51 +54,67 @@ func (s *Server) challenge(w http.ResponseWriter, host, msg string) {
 	writeError(w, &service.Error{Kind: errUnauthorized, Code: "Unauthorized", Message: msg})
 }
 
-// authenticate verifies the bearer token; on failure it has already answered.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, audiences []string, fail func(msg string)) bool {
-	authz := r.Header.Get("Authorization")
-	raw, ok := strings.CutPrefix(authz, "Bearer ")
+// authenticate verifies the bearer token. It returns the caller's claims, or the reason the
+// caller must be challenged (the caller answers).
+func (s *Server) authenticate(ctx context.Context, r *http.Request, audiences []string) (identity.Claims, string) {
+	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || raw == "" {
-		fail("AKV10000: Request is missing a Bearer or PoP token.")
-		return false
+		return identity.Claims{}, "AKV10000: Request is missing a Bearer or PoP token."
 	}
-	claims, err := s.tokens.Verify(r.Context(), strings.TrimSpace(raw), audiences)
+	claims, err := s.tokens.Verify(ctx, strings.TrimSpace(raw), audiences)
 	if err != nil {
-		fail("AKV10032: Invalid token: " + err.Error())
-		return false
+		return identity.Claims{}, "AKV10032: Invalid token: " + err.Error()
 	}
-	ri := info(r)
-	ri.claims = &claims
-	p := claims.Principal
-	*r = *r.WithContext(service.WithCaller(r.Context(), service.Caller{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID, Type: p.Type}))
-	return true
+	return claims, ""
 }
 
-func (s *Server) serveData(w http.ResponseWriter, r *http.Request, vault string) {
-	ri := info(r)
-	loc, resID, auditID, lookupErr := s.svc.VaultLocation(vault)
-	h := w.Header()
-	if lookupErr == nil {
-		ri.resourceID, ri.auditResourceID = resID, auditID
-		ri.headerValue(h, "X-Ms-Keyvault-Region", 1, loc)
+// withCaller is ctx carrying the authenticated principal for the service's choke point.
+func withCaller(ctx context.Context, claims *identity.Claims) context.Context {
+	p := claims.Principal
+	return service.WithCaller(ctx, service.Caller{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID, Type: p.Type})
+}
+
+// serveData serves one data-plane request on the vault its host names. The vault is looked up
+// once, here, and handed to the service; the request's audit facts are recorded here, once.
+func (s *Server) serveData(w http.ResponseWriter, r *http.Request, ri *reqInfo, vaultName string) {
+	d := dataReq{s: s, w: w, r: r, ctx: r.Context(), vault: s.svc.LookupVault(vaultName)}
+	d.serve(ri, vaultName)
+	ri.op, ri.objectID = d.op, d.objectID
+	if d.authenticated {
+		ri.setClaims(d.claims)
+	}
+	if d.vault.Found() {
+		ri.resourceID, ri.auditResourceID = d.vault.ResourceID(), d.vault.AuditID()
+	}
+}
+
+func (d *dataReq) serve(ri *reqInfo, vaultName string) {
+	h := d.w.Header()
+	if d.vault.Found() {
+		ri.headerValue(h, "X-Ms-Keyvault-Region", 1, d.vault.Location())
 	}
 	h["X-Ms-Keyvault-Service-Version"] = serviceVersionHeader
-	ri.headerValue(h, "X-Ms-Keyvault-Network-Info", 2, "addr="+remoteIP(r)+";")
+	ri.headerValue(h, "X-Ms-Keyvault-Network-Info", 2, "addr="+remoteIP(d.r)+";")
 	// Answer the SDKs' body-less challenge probe before looking at the body or the route.
-	if !s.authenticate(w, r, s.dataAudiences(r.Host), func(msg string) { s.challenge(w, r.Host, msg) }) {
-		ri.op = "Authentication"
+	claims, failure := d.s.authenticate(d.ctx, d.r, d.s.dataAudiences(d.r.Host))
+	if failure != "" {
+		d.op = "Authentication"
+		d.s.challenge(d.w, d.r.Host, failure)
 		return
 	}
+	d.claims, d.authenticated = claims, true
+	d.ctx = withCaller(d.ctx, &d.claims)
 	if ri.apiVersion == "" {
-		writeError(w, badParam("The api-version query parameter is required."))
+		writeError(d.w, badParam("The api-version query parameter is required."))
 		return
 	}
-	if ok, wait := s.throttle.allow(vault); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
-		writeError(w, &service.Error{Kind: service.ErrThrottled, Code: "Throttled", Message: "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"})
+	if ok, wait := d.s.throttle.allow(vaultName); !ok {
+		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+		writeError(d.w, &service.Error{Kind: service.ErrThrottled, Code: "Throttled", Message: "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"})
 		return
 	}
-	d := dataReq{s: s, w: w, r: r, vault: vault, base: "https://" + strings.ToLower(r.Host)}
+	d.base = "https://" + strings.ToLower(d.r.Host)
+	d.apiVersion = ri.apiVersion
 	d.route()
 }
 
@@ -110,27 +128,33 @@ type dataReq struct {
 	s     *Server
 	w     http.ResponseWriter
 	r     *http.Request
-	vault string
+	ctx   context.Context // the request's, with the caller once authenticated
+	vault service.VaultRef
 	base  string // vault base URL as the client addressed it
+	// apiVersion is the request's, for next links.
+	apiVersion string
+	// The audit facts serving finds: the operation, the object answered about and the caller.
+	op, objectID  string
+	claims        identity.Claims
+	authenticated bool
 }
 
 func (d *dataReq) route() {
 	path := strings.TrimPrefix(d.r.URL.Path, "/")
 	seg := strings.Split(path, "/")
 	m := d.r.Method
-	ri := info(d.r)
 	switch {
 	case seg[0] == "secrets" && len(seg) == 1 && m == http.MethodGet:
-		ri.op = "SecretList"
+		d.op = "SecretList"
 		d.list(false)
 	case seg[0] == "secrets" && len(seg) == 2 && seg[1] == "restore" && m == http.MethodPost:
-		ri.op = "SecretRestore"
+		d.op = "SecretRestore"
 		d.restore()
 	case seg[0] == "secrets" && len(seg) == 3 && seg[2] == "versions" && m == http.MethodGet:
-		ri.op = "SecretListVersions"
+		d.op = "SecretListVersions"
 		d.listVersions(seg[1])
 	case seg[0] == "secrets" && len(seg) == 3 && seg[2] == "backup" && m == http.MethodPost:
-		ri.op = "SecretBackup"
+		d.op = "SecretBackup"
 		d.backup(seg[1])
 	case seg[0] == "secrets" && (len(seg) == 2 || len(seg) == 3) && seg[1] != "":
 		version := ""
@@ -139,31 +163,31 @@ func (d *dataReq) route() {
 		}
 		switch {
 		case m == http.MethodPut && version == "":
-			ri.op = "SecretSet"
+			d.op = "SecretSet"
 			d.set(seg[1])
 		case m == http.MethodGet:
-			ri.op = "SecretGet"
+			d.op = "SecretGet"
 			d.get(seg[1], version)
 		case m == http.MethodPatch:
-			ri.op = "SecretUpdate"
+			d.op = "SecretUpdate"
 			d.update(seg[1], version)
 		case m == http.MethodDelete && version == "":
-			ri.op = "SecretDelete"
+			d.op = "SecretDelete"
 			d.delete(seg[1])
 		default:
 			d.unsupported()
 		}
 	case seg[0] == "deletedsecrets" && len(seg) == 1 && m == http.MethodGet:
-		ri.op = "SecretListDeleted"
+		d.op = "SecretListDeleted"
 		d.list(true)
 	case seg[0] == "deletedsecrets" && len(seg) == 2 && seg[1] != "" && m == http.MethodGet:
-		ri.op = "SecretGetDeleted"
+		d.op = "SecretGetDeleted"
 		d.getDeleted(seg[1])
 	case seg[0] == "deletedsecrets" && len(seg) == 2 && seg[1] != "" && m == http.MethodDelete:
-		ri.op = "SecretPurge"
+		d.op = "SecretPurge"
 		d.purge(seg[1])
 	case seg[0] == "deletedsecrets" && len(seg) == 3 && seg[2] == "recover" && m == http.MethodPost:
-		ri.op = "SecretRecover"
+		d.op = "SecretRecover"
 		d.recover(seg[1])
 	default:
 		d.unsupported()
@@ -233,7 +257,6 @@ func (d *dataReq) bundle(sec service.Secret, versioned bool) azkv.SecretBundle {
 		b.DeletedDate = sec.Deleted.DeletedDate
 		b.ScheduledPurgeDate = sec.Deleted.ScheduledPurgeDate
 	}
-	info(d.r).objectID = b.ID
 	return b
 }
 
@@ -243,6 +266,7 @@ func (d *dataReq) reply(sec service.Secret, err error) {
 		return
 	}
 	b := d.bundle(sec, true)
+	d.objectID = b.ID
 	writeBundle(d.w, http.StatusOK, &b)
 }
 
@@ -255,12 +279,12 @@ func (d *dataReq) set(name string) {
 	if a := p.Attributes; a != nil {
 		in.Enabled, in.NotBefore, in.Expires = a.Enabled, a.NotBefore, a.Expires
 	}
-	sec, err := d.s.svc.SetSecret(d.r.Context(), d.vault, name, in)
+	sec, err := d.vault.SetSecret(d.ctx, name, in)
 	d.reply(sec, err)
 }
 
 func (d *dataReq) get(name, version string) {
-	sec, err := d.s.svc.GetSecret(d.r.Context(), d.vault, name, version)
+	sec, err := d.vault.GetSecret(d.ctx, name, version)
 	d.reply(sec, err)
 }
 
@@ -273,27 +297,27 @@ func (d *dataReq) update(name, version string) {
 	if a := p.Attributes; a != nil {
 		up.Enabled, up.NotBefore, up.Expires = a.Enabled, a.NotBefore, a.Expires
 	}
-	sec, err := d.s.svc.UpdateSecret(d.r.Context(), d.vault, name, version, up)
+	sec, err := d.vault.UpdateSecret(d.ctx, name, version, up)
 	d.reply(sec, err)
 }
 
 func (d *dataReq) delete(name string) {
-	sec, err := d.s.svc.DeleteSecret(d.r.Context(), d.vault, name)
+	sec, err := d.vault.DeleteSecret(d.ctx, name)
 	d.reply(sec, err)
 }
 
 func (d *dataReq) getDeleted(name string) {
-	sec, err := d.s.svc.GetDeletedSecret(d.r.Context(), d.vault, name)
+	sec, err := d.vault.GetDeletedSecret(d.ctx, name)
 	d.reply(sec, err)
 }
 
 func (d *dataReq) recover(name string) {
-	sec, err := d.s.svc.RecoverDeletedSecret(d.r.Context(), d.vault, name)
+	sec, err := d.vault.RecoverDeletedSecret(d.ctx, name)
 	d.reply(sec, err)
 }
 
 func (d *dataReq) purge(name string) {
-	if err := d.s.svc.PurgeDeletedSecret(d.r.Context(), d.vault, name); err != nil {
+	if err := d.vault.PurgeDeletedSecret(d.ctx, name); err != nil {
 		writeError(d.w, err)
 		return
 	}
@@ -301,12 +325,12 @@ func (d *dataReq) purge(name string) {
 }
 
 func (d *dataReq) backup(name string) {
-	blob, err := d.s.svc.BackupSecret(d.r.Context(), d.vault, name)
+	blob, err := d.vault.BackupSecret(d.ctx, name)
 	if err != nil {
 		writeError(d.w, err)
 		return
 	}
-	info(d.r).objectID = azkv.SecretID(d.base, name, "")
+	d.objectID = azkv.SecretID(d.base, name, "")
 	writeJSON(d.w, http.StatusOK, azkv.BackupResult{Value: &blob})
 }
 
@@ -319,7 +343,7 @@ func (d *dataReq) restore() {
 		writeError(d.w, badParam("The parameter 'value' is required."))
 		return
 	}
-	sec, err := d.s.svc.RestoreSecret(d.r.Context(), d.vault, *p.Value)
+	sec, err := d.vault.RestoreSecret(d.ctx, *p.Value)
 	d.reply(sec, err)
 }
 
@@ -360,7 +384,7 @@ func (d *dataReq) page(p service.Page, err error, versioned bool) {
 	}
 	if p.Next != "" {
 		q := url.Values{}
-		q.Set("api-version", info(d.r).apiVersion)
+		q.Set("api-version", d.apiVersion)
 		q.Set("$skiptoken", azkv.EncodeSkipToken(p.Next))
 		if m := d.r.URL.Query().Get("maxresults"); m != "" {
 			q.Set("maxresults", m)
@@ -368,7 +392,7 @@ func (d *dataReq) page(p service.Page, err error, versioned bool) {
 		next := d.base + d.r.URL.Path + "?" + q.Encode()
 		res.NextLink = &next
 	}
-	info(d.r).objectID = d.base + d.r.URL.Path
+	d.objectID = d.base + d.r.URL.Path
 	writeJSON(d.w, http.StatusOK, res)
 }
 
@@ -378,11 +402,11 @@ func (d *dataReq) list(deleted bool) {
 		return
 	}
 	if deleted {
-		p, err := d.s.svc.ListDeletedSecrets(d.r.Context(), d.vault, max, skip)
+		p, err := d.vault.ListDeletedSecrets(d.ctx, max, skip)
 		d.page(p, err, false)
 		return
 	}
-	p, err := d.s.svc.ListSecrets(d.r.Context(), d.vault, max, skip)
+	p, err := d.vault.ListSecrets(d.ctx, max, skip)
 	d.page(p, err, false)
 }
 
@@ -391,6 +415,6 @@ func (d *dataReq) listVersions(name string) {
 	if !ok {
 		return
 	}
-	p, err := d.s.svc.ListSecretVersions(d.r.Context(), d.vault, name, max, skip)
+	p, err := d.vault.ListSecretVersions(d.ctx, name, max, skip)
 	d.page(p, err, true)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/strongroom/strongroom/internal/azkv/arm"
 	"github.com/strongroom/strongroom/internal/identity"
 	"github.com/strongroom/strongroom/internal/service"
 )
@@ -16,20 +17,17 @@ import (
 // authorized by the service's choke point (action "Strongroom/operator/...", scope "/").
 
 func (a *armReq) keyringStatus(_ []string) {
-	st, err := a.s.svc.KeyringStatus(a.r.Context())
+	st, err := a.s.svc.KeyringStatus(a.ctx)
 	a.ok(http.StatusOK, st, err)
 }
 
 func (a *armReq) keyringRotate(_ []string) {
-	term, err := a.s.svc.RotateKeyring(a.r.Context())
-	a.ok(http.StatusOK, map[string]any{"activeTerm": term}, err)
+	term, err := a.s.svc.RotateKeyring(a.ctx)
+	a.ok(http.StatusOK, arm.ActiveTerm{ActiveTerm: term}, err)
 }
 
 func (a *armReq) keyringRewrap(_ []string) {
-	var body struct {
-		Limit      int  `json:"limit"`
-		Background bool `json:"background"`
-	}
+	var body arm.RewrapRequest
 	if b, _ := io.ReadAll(a.r.Body); len(b) > 0 {
 		if err := json.Unmarshal(b, &body); err != nil || body.Limit < 0 {
 			a.fail(badParam("The body must be JSON {\"limit\": <non-negative integer>, \"background\": <bool>}."))
@@ -37,27 +35,27 @@ func (a *armReq) keyringRewrap(_ []string) {
 		}
 	}
 	if body.Background {
-		p, err := a.s.svc.StartRewrap(a.r.Context())
+		p, err := a.s.svc.StartRewrap(a.ctx)
 		a.ok(http.StatusAccepted, p, err)
 		return
 	}
-	p, err := a.s.svc.Rewrap(a.r.Context(), body.Limit)
+	p, err := a.s.svc.Rewrap(a.ctx, body.Limit)
 	a.ok(http.StatusOK, p, err)
 }
 
 func (a *armReq) keyringRewrapStatus(_ []string) {
-	job, err := a.s.svc.RewrapStatus(a.r.Context())
+	job, err := a.s.svc.RewrapStatus(a.ctx)
 	a.ok(http.StatusOK, job, err)
 }
 
 func (a *armReq) keyringRetire(_ []string) {
-	gone, err := a.s.svc.RetireOldTerms(a.r.Context())
-	a.ok(http.StatusOK, map[string]any{"retiredTerms": gone}, err)
+	gone, err := a.s.svc.RetireOldTerms(a.ctx)
+	a.ok(http.StatusOK, arm.RetiredTerms{RetiredTerms: gone}, err)
 }
 
 func (a *armReq) backupKeyRotate(_ []string) {
-	id, err := a.s.svc.RotateBackupKey(a.r.Context())
-	a.ok(http.StatusOK, map[string]any{"activeBackupKey": id}, err)
+	id, err := a.s.svc.RotateBackupKey(a.ctx)
+	a.ok(http.StatusOK, arm.ActiveBackupKey{ActiveBackupKey: id}, err)
 }
 
 func (a *armReq) backupKeyRevoke(p []string) {
@@ -66,7 +64,7 @@ func (a *armReq) backupKeyRevoke(p []string) {
 		a.fail(badParam("The backup key id must be a number."))
 		return
 	}
-	if err := a.s.svc.RevokeBackupKey(a.r.Context(), uint32(id)); err != nil {
+	if err := a.s.svc.RevokeBackupKey(a.ctx, uint32(id)); err != nil {
 		a.fail(err)
 		return
 	}
@@ -74,11 +72,11 @@ func (a *armReq) backupKeyRevoke(p []string) {
 }
 
 func (a *armReq) compact(_ []string) {
-	if err := a.s.svc.Compact(a.r.Context()); err != nil {
+	if err := a.s.svc.Compact(a.ctx); err != nil {
 		a.fail(err)
 		return
 	}
-	writeJSON(a.w, http.StatusOK, map[string]any{"compacted": true})
+	writeJSON(a.w, http.StatusOK, arm.Compacted{Compacted: true})
 }
 
 func (a *armReq) seal(_ []string) {
@@ -86,20 +84,17 @@ func (a *armReq) seal(_ []string) {
 		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "NotSupported", Message: "Sealing is not available on this server."})
 		return
 	}
-	if err := a.s.svc.AuthorizeSeal(a.r.Context()); err != nil {
+	if err := a.s.svc.AuthorizeSeal(a.ctx); err != nil {
 		a.fail(err)
 		return
 	}
-	writeJSON(a.w, http.StatusOK, map[string]any{"sealed": true})
+	writeJSON(a.w, http.StatusOK, arm.Sealed{Sealed: true})
 	// Seal after this response has been audited and sent.
 	go a.s.cfg.Seal()
 }
 
 func (a *armReq) rekey(_ []string) {
-	var body struct {
-		Shares    int `json:"secret_shares"`
-		Threshold int `json:"secret_threshold"`
-	}
+	var body arm.RekeyRequest
 	if b, _ := io.ReadAll(a.r.Body); len(b) > 0 {
 		if err := json.Unmarshal(b, &body); err != nil {
 			a.fail(badParam("The body must be JSON {\"secret_shares\": n, \"secret_threshold\": k}."))
@@ -110,11 +105,11 @@ func (a *armReq) rekey(_ []string) {
 		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "NotSupported", Message: "Rekeying is not available on this server."})
 		return
 	}
-	if err := a.s.svc.AuthorizeRekey(a.r.Context()); err != nil {
+	if err := a.s.svc.AuthorizeRekey(a.ctx); err != nil {
 		a.fail(err)
 		return
 	}
-	out, err := a.s.cfg.Rekey(a.r.Context(), body.Shares, body.Threshold)
+	out, err := a.s.cfg.Rekey(a.ctx, body.Shares, body.Threshold)
 	if err != nil {
 		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "RekeyFailed", Message: err.Error()})
 		return
@@ -123,11 +118,7 @@ func (a *armReq) rekey(_ []string) {
 }
 
 func (a *armReq) migrateSeal(_ []string) {
-	var body struct {
-		To        string `json:"to"`
-		Shares    int    `json:"secret_shares"`
-		Threshold int    `json:"secret_threshold"`
-	}
+	var body arm.SealMigrateRequest
 	if !a.decode(&body) {
 		return
 	}
@@ -135,11 +126,11 @@ func (a *armReq) migrateSeal(_ []string) {
 		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "NotSupported", Message: "Seal migration is not available on this server."})
 		return
 	}
-	if err := a.s.svc.AuthorizeRekey(a.r.Context()); err != nil {
+	if err := a.s.svc.AuthorizeRekey(a.ctx); err != nil {
 		a.fail(err)
 		return
 	}
-	out, err := a.s.cfg.MigrateSeal(a.r.Context(), body.To, body.Shares, body.Threshold)
+	out, err := a.s.cfg.MigrateSeal(a.ctx, body.To, body.Shares, body.Threshold)
 	if err != nil {
 		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "SealMigrationFailed", Message: err.Error()})
 		return
@@ -166,7 +157,7 @@ func (a *armReq) identityOp(action string) identityAdmin {
 		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "NotSupported", Message: "Identity management is not available on this server."})
 		return nil
 	}
-	if err := a.s.svc.AuthorizeIdentity(a.r.Context(), action); err != nil {
+	if err := a.s.svc.AuthorizeIdentity(a.ctx, action); err != nil {
 		a.fail(err)
 		return nil
 	}
@@ -210,26 +201,24 @@ func (a *armReq) failIdentity(err error) {
 // principalCreate makes a service principal (no role assignment yet) and returns its client
 // secret once.
 func (a *armReq) principalCreate(_ []string) {
-	var body struct {
-		DisplayName string `json:"displayName"`
-	}
+	var body arm.PrincipalCreateRequest
 	if !a.decode(&body) {
 		return
 	}
 	if ids := a.identityOp("principals/write"); ids != nil {
-		p, secret, err := ids.CreateServicePrincipal(a.r.Context(), body.DisplayName)
+		p, secret, err := ids.CreateServicePrincipal(a.ctx, body.DisplayName)
 		if errors.Is(err, identity.ErrInvalidDisplayName) {
 			a.fail(badParam("The displayName must be 1-256 bytes without control characters."))
 			return
 		}
-		a.identityResult(http.StatusCreated, map[string]any{"objectId": p.ObjectID, "appId": p.AppID, "tenantId": p.TenantID,
-			"displayName": p.DisplayName, "clientSecret": secret}, err)
+		a.identityResult(http.StatusCreated, arm.PrincipalCreated{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID,
+			DisplayName: p.DisplayName, ClientSecret: secret}, err)
 	}
 }
 
 func (a *armReq) principalGet(p []string) {
 	if ids := a.identityOp("principals/read"); ids != nil {
-		in, err := ids.DescribePrincipal(a.r.Context(), p[0])
+		in, err := ids.DescribePrincipal(a.ctx, p[0])
 		a.identityResult(http.StatusOK, in, err)
 	}
 }
@@ -239,14 +228,14 @@ func (a *armReq) principalEnable(p []string)  { a.setDisabled(p[0], false) }
 
 func (a *armReq) setDisabled(id string, disabled bool) {
 	if ids := a.identityOp("principals/write"); ids != nil {
-		in, err := ids.SetDisabled(a.r.Context(), id, disabled)
+		in, err := ids.SetDisabled(a.ctx, id, disabled)
 		a.identityResult(http.StatusOK, in, err)
 	}
 }
 
 func (a *armReq) principalDelete(p []string) {
 	if ids := a.identityOp("principals/delete"); ids != nil {
-		if err := ids.DeletePrincipal(a.r.Context(), p[0]); err != nil {
+		if err := ids.DeletePrincipal(a.ctx, p[0]); err != nil {
 			a.failIdentity(err)
 			return
 		}
@@ -257,9 +246,7 @@ func (a *armReq) principalDelete(p []string) {
 // principalSecretAdd is "rotate": a new client secret, returned once; {"replace": true} removes
 // the others in the same write.
 func (a *armReq) principalSecretAdd(p []string) {
-	var body struct {
-		Replace bool `json:"replace"`
-	}
+	var body arm.SecretAddRequest
 	if b, _ := io.ReadAll(a.r.Body); len(b) > 0 {
 		if err := json.Unmarshal(b, &body); err != nil {
 			a.fail(badParam("The body must be JSON {\"replace\": <bool>}."))
@@ -267,21 +254,21 @@ func (a *armReq) principalSecretAdd(p []string) {
 		}
 	}
 	if ids := a.identityOp("principals/secrets/write"); ids != nil {
-		in, sec, secret, err := ids.AddSecret(a.r.Context(), p[0], body.Replace)
-		a.identityResult(http.StatusOK, map[string]any{"principal": in, "keyId": sec.KeyID, "createdAt": sec.CreatedAt, "clientSecret": secret}, err)
+		in, sec, secret, err := ids.AddSecret(a.ctx, p[0], body.Replace)
+		a.identityResult(http.StatusOK, arm.SecretAdded[identity.PrincipalInfo]{Principal: in, KeyID: sec.KeyID, CreatedAt: sec.CreatedAt, ClientSecret: secret}, err)
 	}
 }
 
 func (a *armReq) principalSecretRemove(p []string) {
 	if ids := a.identityOp("principals/secrets/delete"); ids != nil {
-		in, err := ids.RemoveSecret(a.r.Context(), p[0], p[1])
+		in, err := ids.RemoveSecret(a.ctx, p[0], p[1])
 		a.identityResult(http.StatusOK, in, err)
 	}
 }
 
 func (a *armReq) signingKeyRotate(_ []string) {
 	if ids := a.identityOp("signingkeys/rotate/action"); ids != nil {
-		out, err := ids.RotateSigningKey(a.r.Context())
+		out, err := ids.RotateSigningKey(a.ctx)
 		a.identityResult(http.StatusOK, out, err)
 	}
 }

@@ -134,7 +134,8 @@ type reqInfo struct {
 	auditResourceID string
 	objectID        string
 	apiVersion      string
-	claims          *identity.Claims
+	claims          *identity.Claims // nil, or claimsVal: kept in this allocation
+	claimsVal       identity.Claims
 	// A token request's client id, object id (on success) and failure reason.
 	tokenClientID, tokenObjectID, tokenFailure string
 
@@ -147,6 +148,12 @@ type reqInfo struct {
 func (ri *reqInfo) headerValue(h http.Header, key string, i int, v string) {
 	ri.headerValues[i] = v
 	h[key] = ri.headerValues[i : i+1 : i+1]
+}
+
+// setClaims records the authenticated caller.
+func (ri *reqInfo) setClaims(c identity.Claims) {
+	ri.claimsVal = c
+	ri.claims = &ri.claimsVal
 }
 
 func info(r *http.Request) *reqInfo { return r.Context().Value(ctxKey{}).(*reqInfo) }
@@ -189,7 +196,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case s.cfg.Ready != nil && !s.cfg.Ready():
 		writeError(bw, &service.Error{Kind: service.ErrUnavailable, Code: "ServiceUnavailable", Message: "The server is not ready."})
 	case vault != "":
-		s.serveData(bw, r, vault)
+		s.serveData(bw, r, ri, vault)
 	default:
 		s.control.ServeHTTP(bw, r)
 	}

@@ -29,8 +29,9 @@ type backupPayload struct {
 }
 
 // BackupSecret returns an encrypted, integrity-protected blob holding every version of name.
-func (s *Service) BackupSecret(ctx context.Context, vaultName, name string) (string, error) {
-	v, err := s.secretOp(ctx, vaultName, "backup/action", name)
+func (r VaultRef) BackupSecret(ctx context.Context, name string) (string, error) {
+	s := r.svc
+	v, err := s.secretOp(ctx, r, "backup/action", name)
 	if err != nil {
 		return "", err
 	}
@@ -61,9 +62,10 @@ func (s *Service) BackupSecret(ctx context.Context, vaultName, name string) (str
 	return base64.RawURLEncoding.EncodeToString(append([]byte(backupMagic), b...)), nil
 }
 
-// RestoreSecret restores a backup blob into vaultName under the secret's original name.
-func (s *Service) RestoreSecret(ctx context.Context, vaultName, blob string) (Secret, error) {
-	v, err := s.secretOp(ctx, vaultName, "restore/action", "")
+// RestoreSecret restores a backup blob into the vault under the secret's original name.
+func (r VaultRef) RestoreSecret(ctx context.Context, blob string) (Secret, error) {
+	s := r.svc
+	v, err := s.secretOp(ctx, r, "restore/action", "")
 	if err != nil {
 		return Secret{}, err
 	}

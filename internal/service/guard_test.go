@@ -21,7 +21,7 @@ var guardExempt = map[string]string{
 	"RunPurger":         "the background loop around PurgeExpired",
 	"ResourceID":        "formats the ARM id of a vault the caller already holds; no store access",
 	"SubscriptionScope": "formats the configured subscription id; no store access",
-	"VaultLocation":     "location and ARM id for response headers and audit records of a request whose operation is guarded; no secret data",
+	"LookupVault":       "finds the vault a data-plane request names, for the operation it is passed to (which is guarded) and for response headers and audit records; no secret data",
 	"SetVaultLayout":    "test-only hook from export_test.go",
 }
 

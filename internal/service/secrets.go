@@ -232,9 +232,9 @@ func badParameter(format string, args ...any) *Error {
 	return newErr(ErrBadRequest, "BadParameter", "", format, args...)
 }
 
-// secretOp authorizes a data-plane action on a secret of vaultName and returns the vault.
-func (s *Service) secretOp(ctx context.Context, vaultName, action, name string) (*Vault, error) {
-	v, err := s.lookupVault(vaultName)
+// secretOp authorizes a data-plane action on a secret of the vault and returns the vault.
+func (s *Service) secretOp(ctx context.Context, vault VaultRef, action, name string) (*Vault, error) {
+	v, err := vault.v, vault.err
 	if err != nil {
 		return nil, err
 	}
@@ -294,8 +294,9 @@ func validateTags(tags map[string]string) error {
 }
 
 // SetSecret stores a new version of name and makes it the latest.
-func (s *Service) SetSecret(ctx context.Context, vaultName, name string, in SecretInput) (Secret, error) {
-	v, err := s.secretOp(ctx, vaultName, "setSecret/action", name)
+func (r VaultRef) SetSecret(ctx context.Context, name string, in SecretInput) (Secret, error) {
+	s := r.svc
+	v, err := s.secretOp(ctx, r, "setSecret/action", name)
 	if err != nil {
 		return Secret{}, err
 	}
@@ -397,8 +398,9 @@ func (s *Service) version(ctx context.Context, v *Vault, name, version, shown st
 }
 
 // GetSecret returns a version (the latest when version is "") with its value.
-func (s *Service) GetSecret(ctx context.Context, vaultName, name, version string) (Secret, error) {
-	v, err := s.secretOp(ctx, vaultName, "getSecret/action", name)
+func (r VaultRef) GetSecret(ctx context.Context, name, version string) (Secret, error) {
+	s := r.svc
+	v, err := s.secretOp(ctx, r, "getSecret/action", name)
 	if err != nil {
 		return Secret{}, err
 	}
@@ -436,8 +438,9 @@ func (s *Service) GetSecret(ctx context.Context, vaultName, name, version string
 }
 
 // UpdateSecret changes the attributes, tags or content type of a version (latest when "").
-func (s *Service) UpdateSecret(ctx context.Context, vaultName, name, version string, up SecretUpdate) (Secret, error) {
-	v, err := s.secretOp(ctx, vaultName, "update/action", name)
+func (r VaultRef) UpdateSecret(ctx context.Context, name, version string, up SecretUpdate) (Secret, error) {
+	s := r.svc
+	v, err := s.secretOp(ctx, r, "update/action", name)
 	if err != nil {
 		return Secret{}, err
 	}
@@ -508,8 +511,9 @@ func (s *Service) UpdateSecret(ctx context.Context, vaultName, name, version str
 }
 
 // DeleteSecret soft-deletes every version of name (purges at once when soft delete is off).
-func (s *Service) DeleteSecret(ctx context.Context, vaultName, name string) (Secret, error) {
-	v, err := s.secretOp(ctx, vaultName, "delete", name)
+func (r VaultRef) DeleteSecret(ctx context.Context, name string) (Secret, error) {
+	s := r.svc
+	v, err := s.secretOp(ctx, r, "delete", name)
 	if err != nil {
 		return Secret{}, err
 	}
@@ -554,8 +558,9 @@ func (s *Service) deletedHead(ctx context.Context, v *Vault, name string) (secre
 }
 
 // GetDeletedSecret returns a soft-deleted secret's latest version, without its value.
-func (s *Service) GetDeletedSecret(ctx context.Context, vaultName, name string) (Secret, error) {
-	v, err := s.secretOp(ctx, vaultName, "readMetadata/action", name)
+func (r VaultRef) GetDeletedSecret(ctx context.Context, name string) (Secret, error) {
+	s := r.svc
+	v, err := s.secretOp(ctx, r, "readMetadata/action", name)
 	if err != nil {
 		return Secret{}, err
 	}
@@ -567,8 +572,9 @@ func (s *Service) GetDeletedSecret(ctx context.Context, vaultName, name string) 
 }
 
 // RecoverDeletedSecret undeletes a soft-deleted secret.
-func (s *Service) RecoverDeletedSecret(ctx context.Context, vaultName, name string) (Secret, error) {
-	v, err := s.secretOp(ctx, vaultName, "recover/action", name)
+func (r VaultRef) RecoverDeletedSecret(ctx context.Context, name string) (Secret, error) {
+	s := r.svc
+	v, err := s.secretOp(ctx, r, "recover/action", name)
 	if err != nil {
 		return Secret{}, err
 	}
@@ -596,8 +602,9 @@ func (s *Service) RecoverDeletedSecret(ctx context.Context, vaultName, name stri
 }
 
 // PurgeDeletedSecret destroys a soft-deleted secret now, unless the vault forbids it.
-func (s *Service) PurgeDeletedSecret(ctx context.Context, vaultName, name string) error {
-	v, err := s.secretOp(ctx, vaultName, "purge/action", name)
+func (r VaultRef) PurgeDeletedSecret(ctx context.Context, name string) error {
+	s := r.svc
+	v, err := s.secretOp(ctx, r, "purge/action", name)
 	if err != nil {
 		return err
 	}
@@ -614,17 +621,17 @@ func (s *Service) PurgeDeletedSecret(ctx context.Context, vaultName, name string
 }
 
 // ListSecrets lists live secrets (latest version metadata, no values).
-func (s *Service) ListSecrets(ctx context.Context, vaultName string, max int, skip string) (Page, error) {
-	return s.listHeads(ctx, vaultName, max, skip, false)
+func (r VaultRef) ListSecrets(ctx context.Context, max int, skip string) (Page, error) {
+	return r.svc.listHeads(ctx, r, max, skip, false)
 }
 
 // ListDeletedSecrets lists soft-deleted secrets.
-func (s *Service) ListDeletedSecrets(ctx context.Context, vaultName string, max int, skip string) (Page, error) {
-	return s.listHeads(ctx, vaultName, max, skip, true)
+func (r VaultRef) ListDeletedSecrets(ctx context.Context, max int, skip string) (Page, error) {
+	return r.svc.listHeads(ctx, r, max, skip, true)
 }
 
-func (s *Service) listHeads(ctx context.Context, vaultName string, max int, skip string, deleted bool) (Page, error) {
-	v, err := s.secretOp(ctx, vaultName, "readMetadata/action", "")
+func (s *Service) listHeads(ctx context.Context, vault VaultRef, max int, skip string, deleted bool) (Page, error) {
+	v, err := s.secretOp(ctx, vault, "readMetadata/action", "")
 	if err != nil {
 		return Page{}, err
 	}
@@ -668,8 +675,9 @@ func prefixed(prefix, skip string) string {
 }
 
 // ListSecretVersions lists every version of a live secret (metadata, no values).
-func (s *Service) ListSecretVersions(ctx context.Context, vaultName, name string, max int, skip string) (Page, error) {
-	v, err := s.secretOp(ctx, vaultName, "readMetadata/action", name)
+func (r VaultRef) ListSecretVersions(ctx context.Context, name string, max int, skip string) (Page, error) {
+	s := r.svc
+	v, err := s.secretOp(ctx, r, "readMetadata/action", name)
 	if err != nil {
 		return Page{}, err
 	}

@@ -407,16 +407,3 @@ func (s *Service) lookupVault(name string) (*Vault, error) {
 	}
 	return v, nil
 }
-
-// VaultLocation returns a live vault's location and ARM id, in its own case and upper-cased as
-// audit records carry it (for response headers and audit records; no secret data).
-func (s *Service) VaultLocation(name string) (location, resourceID, auditID string, err error) {
-	v, err := s.lookupVault(name)
-	if err != nil {
-		return "", "", "", err
-	}
-	if v.auditID == "" { // not from the cache
-		return v.Location, s.ResourceID(v), strings.ToUpper(s.ResourceID(v)), nil
-	}
-	return v.Location, v.resourceID, v.auditID, nil
-}
