@@ -35,7 +35,7 @@ func vectorRecords() []*audit.Record {
 			ResultType: "Success", ResultSignature: "OK", ResultDescription: "<&> \"quoted\" ünï",
 			DurationMs: 12, CallerIPAddress: "127.0.0.1", CorrelationID: "c0rr",
 			RequestID: "11111111-2222-4333-8444-555555555555",
-			Identity: &audit.Identity{Claim: audit.Claims{AppID: "app", IdentityType: "app", ObjectID: "oid", TenantID: "tid"}},
+			Identity:  &audit.Identity{Claim: audit.Claims{AppID: "app", IdentityType: "app", ObjectID: "oid", TenantID: "tid"}},
 			Properties: audit.Properties{
 				ID: "https://kv1.vault.localhost:8443/secrets/alpha", ClientInfo: "azsdk-go", HTTPStatusCode: 200,
 				RequestURI: "https://kv1.vault.localhost:8443/secrets/alpha?api-version=7.4", IsRbacAuthorized: &yes,
