@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/miekg/pkcs11"
 
@@ -24,7 +25,30 @@ type hsm struct {
 	session pkcs11.SessionHandle
 }
 
+// errNoToken means the module lists no token with the configured label.
+var errNoToken = errors.New("no token labelled")
+
+// A token can be missing from one scan and back in the next: with SoftHSM2's file store, a scan
+// that runs while another process writes the token's files skips the token (seen when every
+// member of a cluster sharing one token stages a rekey at once: about one rekey in four failed).
+const (
+	tokenScans     = 6
+	tokenScanPause = 50 * time.Millisecond
+)
+
+// openHSM opens a logged-in session on the configured token, scanning the slots again a few
+// times when the token is not there.
 func openHSM(cfg config.PKCS11Config) (*hsm, error) {
+	for i := 1; ; i++ {
+		h, err := openHSMOnce(cfg)
+		if !errors.Is(err, errNoToken) || i == tokenScans {
+			return h, err
+		}
+		time.Sleep(tokenScanPause)
+	}
+}
+
+func openHSMOnce(cfg config.PKCS11Config) (*hsm, error) {
 	pin, err := readPIN(cfg)
 	if err != nil {
 		return nil, err
@@ -59,7 +83,7 @@ func openHSM(cfg config.PKCS11Config) (*hsm, error) {
 		return h, nil
 	}
 	h.close()
-	return nil, fmt.Errorf("pkcs11 seal: no token labelled %q in %s (is the HSM connected?)", cfg.TokenLabel, cfg.Module)
+	return nil, fmt.Errorf("pkcs11 seal: %w %q in %s (is the HSM connected?)", errNoToken, cfg.TokenLabel, cfg.Module)
 }
 
 func (h *hsm) close() {
