@@ -1,6 +1,8 @@
-// Package azkv holds Key Vault's data-plane wire types, its error envelope and its id formats,
-// exactly as the official SDKs read them (see ../shared/design/akv-spec.md §1-§3). It knows
-// nothing about storage or authorization and imports only the standard library.
+// Package azkv is Strongroom's wire package. It holds Key Vault's data-plane wire types and id
+// formats, exactly as the official SDKs read them, and the error envelope every plane answers
+// with, with its one writer (WriteError); the management plane's types are in azkv/arm. It
+// knows nothing about storage, authorization or the domain: it imports the standard library
+// and internal/jsonenc only.
 package azkv
 
 import (
