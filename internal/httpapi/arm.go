@@ -155,7 +155,8 @@ func (a *armReq) serve(rt *armRoute, params []string) {
 		}
 		a.claims, a.ctx = &claims, withCaller(a.ctx, &claims)
 	}
-	underSubscription := strings.HasPrefix(strings.ToLower(r.URL.Path), "/subscriptions/")
+	// "/subscriptions/" (the list route with a trailing slash) names no subscription.
+	underSubscription := strings.HasPrefix(strings.ToLower(r.URL.Path), "/subscriptions/") && len(params) > 0
 	if len(params) > 0 && underSubscription && !strings.EqualFold(params[0], s.cfg.SubscriptionID) {
 		writeError(a.w, &service.Error{Kind: service.ErrNotFound, Code: "SubscriptionNotFound", Message: "The subscription '" + params[0] + "' could not be found."})
 		return
