@@ -1,6 +1,7 @@
 // Package pki makes the self-signed certificate authorities of Strongroom's two private PKIs: the
-// HTTPS listener's local CA (internal/app) and the cluster CA that signs node certificates
-// (internal/cluster). Both are ECDSA P-256, ten years, path length zero.
+// HTTPS listener's local CA and the cluster CA that signs node certificates (internal/cluster).
+// Both are ECDSA P-256, ten years, path length zero. It also picks the listener's certificate
+// (servercert.go): the operator's files, or one the name-constrained local CA issues and renews.
 package pki
 
 import (

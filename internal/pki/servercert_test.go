@@ -1,4 +1,4 @@
-package app
+package pki
 
 import (
 	"crypto/ecdsa"
@@ -16,31 +16,24 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/strongroom/strongroom/internal/config"
 )
 
-func testConfig(t *testing.T, publicURL string) config.Config {
+// testOptions are the server's defaults (vaults under vault.localhost) with a fresh folder.
+func testOptions(t *testing.T, publicURL string) ServerOptions {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.PublicURL = publicURL
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return ServerOptions{Dir: filepath.Join(t.TempDir(), "tls"), DNSSuffix: "vault.localhost", PublicURL: publicURL}
 }
 
 // The local CA is name-constrained: its key (which sits in the data folder) signs certificates
 // that clients trusting ca.pem accept for the server's own names only, never for another site.
 func TestEnsureTLS_LocalCAIsNameConstrained(t *testing.T) {
-	cfg := testConfig(t, "https://vault.example.test:8443")
+	o := testOptions(t, "https://vault.example.test:8443")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pair, err := serverCertificate(cfg, log)
+	pair, err := ServerCertificate(o, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(cfg.DataDir, "tls")
+	dir := o.Dir
 	ca := readPEMCert(t, filepath.Join(dir, "ca.pem"))
 	kb, _ := pem.Decode(mustRead(t, filepath.Join(dir, "ca-key.pem")))
 	caKey, err := x509.ParseECPrivateKey(kb.Bytes)
@@ -79,26 +72,22 @@ func TestEnsureTLS_LocalCAIsNameConstrained(t *testing.T) {
 
 // An operator-supplied certificate is served as it is, and no local CA is made.
 func TestServerCertificate_OperatorSupplied(t *testing.T) {
-	cfg := testConfig(t, "")
+	o := testOptions(t, "")
 	other := t.TempDir()
 	ca, key := selfSignedCA(t)
 	leaf, leafKey := signLeaf(t, ca, key, []string{"localhost"}, nil)
 	certFile, keyFile := filepath.Join(other, "cert.pem"), filepath.Join(other, "key.pem")
 	writeCertAndKey(t, certFile, keyFile, leaf, leafKey)
-	cfg.TLS = config.TLSConfig{CertFile: certFile, KeyFile: keyFile}
-	pair, err := serverCertificate(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	o.CertFile, o.KeyFile = certFile, keyFile
+	pair, err := ServerCertificate(o, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := x509.ParseCertificate(pair.Certificate[0]); !got.Equal(leaf) {
 		t.Fatal("the server does not serve the operator's certificate")
 	}
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, "tls")); err == nil {
+	if _, err := os.Stat(o.Dir); err == nil {
 		t.Fatal("a local CA folder was made although a certificate was supplied")
-	}
-	cfg.TLS.KeyFile = ""
-	if err := cfg.Validate(); err == nil {
-		t.Fatal("tls.cert_file without tls.key_file validated")
 	}
 }
 

@@ -1,4 +1,4 @@
-package app
+package pki
 
 import (
 	"crypto/ecdsa"
@@ -19,22 +19,31 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/strongroom/strongroom/internal/config"
-	"github.com/strongroom/strongroom/internal/pki"
 )
 
-// serverCertificate is the HTTPS listener's certificate: the operator's (cfg.TLS) when given,
-// else one issued by the data folder's local CA (ensureTLS).
-func serverCertificate(cfg config.Config, log *slog.Logger) (tls.Certificate, error) {
-	if cfg.TLS.CertFile != "" {
-		pair, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+// ServerOptions say which certificate the HTTPS listener serves.
+type ServerOptions struct {
+	// CertFile and KeyFile are the operator's PEM chain and key; when CertFile is set they are
+	// served as they are and no local CA is made.
+	CertFile, KeyFile string
+	// Dir holds the local CA and the certificate it issues (the data folder's tls folder).
+	Dir string
+	// DNSSuffix and PublicURL name what a local certificate covers: vaults at *.DNSSuffix and
+	// the public URL's host, besides localhost and the loopback addresses.
+	DNSSuffix, PublicURL string
+}
+
+// ServerCertificate is the HTTPS listener's certificate: the operator's (CertFile, KeyFile)
+// when given, else one issued by the local CA in o.Dir (ensureTLS).
+func ServerCertificate(o ServerOptions, log *slog.Logger) (tls.Certificate, error) {
+	if o.CertFile != "" {
+		pair, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
 		if err != nil {
 			return tls.Certificate{}, fmt.Errorf("loading tls.cert_file and tls.key_file: %w", err)
 		}
 		return pair, nil
 	}
-	return ensureTLS(filepath.Join(cfg.DataDir, "tls"), localNames(cfg), log)
+	return ensureTLS(o.Dir, localNames(o.DNSSuffix, o.PublicURL), log)
 }
 
 // tlsNames are the names a local certificate carries and its CA is constrained to.
@@ -48,13 +57,13 @@ type tlsNames struct {
 
 // localNames covers localhost, the loopback addresses, the vault DNS suffix and the public URL's
 // host.
-func localNames(cfg config.Config) tlsNames {
+func localNames(dnsSuffix, publicURL string) tlsNames {
 	n := tlsNames{
-		dns:       []string{"localhost", "*." + cfg.DNSSuffix, cfg.DNSSuffix},
+		dns:       []string{"localhost", "*." + dnsSuffix, dnsSuffix},
 		ips:       []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
-		permitted: []string{"localhost", cfg.DNSSuffix},
+		permitted: []string{"localhost", dnsSuffix},
 	}
-	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" {
+	if u, err := url.Parse(publicURL); err == nil && u.Hostname() != "" {
 		host := strings.ToLower(u.Hostname())
 		if ip := net.ParseIP(host); ip != nil {
 			if !ip.IsLoopback() {
@@ -65,7 +74,7 @@ func localNames(cfg config.Config) tlsNames {
 			n.permitted = append(n.permitted, host)
 			// The public host alone, not its subdomains (it may be an organization's apex),
 			// unless the vault suffix lies under it.
-			if !strings.HasSuffix(strings.ToLower(cfg.DNSSuffix), "."+host) {
+			if !strings.HasSuffix(strings.ToLower(dnsSuffix), "."+host) {
 				n.excluded = append(n.excluded, "."+host)
 			}
 		}
@@ -129,7 +138,7 @@ func ensureTLS(dir string, names tlsNames, log *slog.Logger) (tls.Certificate, e
 		return tls.Certificate{}, fmt.Errorf("generating server key: %w", err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: pki.Serial(),
+		SerialNumber: Serial(),
 		Subject:      pkix.Name{CommonName: "localhost", Organization: []string{"Strongroom"}},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().AddDate(1, 0, 0),
@@ -204,7 +213,7 @@ func loadOrCreateCA(dir string, constrain func(*x509.Certificate)) (*x509.Certif
 	if !errors.Is(cerr, fs.ErrNotExist) && cerr != nil {
 		return nil, nil, fmt.Errorf("reading CA certificate: %w", cerr)
 	}
-	cert, der, key, err := pki.NewCA(pkix.Name{CommonName: "Strongroom local CA", Organization: []string{"Strongroom"}}, constrain)
+	cert, der, key, err := NewCA(pkix.Name{CommonName: "Strongroom local CA", Organization: []string{"Strongroom"}}, constrain)
 	if err != nil {
 		return nil, nil, err
 	}
