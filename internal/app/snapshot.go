@@ -13,11 +13,12 @@ import (
 
 	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/identity"
+	"github.com/strongroom/strongroom/internal/snapshotfile"
 	"github.com/strongroom/strongroom/internal/store/bolt"
 )
 
 // Snapshots of a single-node server (`strongroom operator snapshot save|restore`) use the file
-// format of cluster snapshots (internal/cluster/snapshot.go): the whole bbolt store as of one
+// format cluster snapshots use (internal/snapshotfile): the whole bbolt store as of one
 // read transaction, chunked AES-256-GCM under a random data key that travels in a header sealed
 // under the root key. The single-node server serves them on its own operator socket,
 // <data_dir>/operator.sock (mode 0600), as a cluster node does:
@@ -42,7 +43,7 @@ func (c *core) writeSnapshot(ctx context.Context, w io.Writer) error {
 	if !ok {
 		return fmt.Errorf("this store does not take snapshots")
 	}
-	_, err := cluster.WriteSnapshotFile(u.kr, c.cfg.DataDir, "", w, func(bw io.Writer) (uint64, error) {
+	_, err := snapshotfile.Write(u.kr, c.cfg.DataDir, "", w, func(bw io.Writer) (uint64, error) {
 		snap, err := db.Snapshot()
 		if err != nil {
 			return 0, err
@@ -59,23 +60,23 @@ func (c *core) writeSnapshot(ctx context.Context, w io.Writer) error {
 // restoreSnapshot replaces a single node's store with a snapshot file. The whole file is
 // authenticated and decrypted into a temporary file before anything changes; then the store file
 // is swapped (bolt.DB.RestoreLive) and the serving state is rebuilt from it.
-func (c *core) restoreSnapshot(ctx context.Context, r io.Reader) (cluster.SnapshotInfo, error) {
+func (c *core) restoreSnapshot(ctx context.Context, r io.Reader) (snapshotfile.Info, error) {
 	u := c.active.Load()
 	if u == nil {
-		return cluster.SnapshotInfo{}, errSealedSnapshot
+		return snapshotfile.Info{}, errSealedSnapshot
 	}
 	db, ok := c.st.(*bolt.DB)
 	if !ok {
-		return cluster.SnapshotInfo{}, fmt.Errorf("this store is restored with `operator raft snapshot restore`")
+		return snapshotfile.Info{}, fmt.Errorf("this store is restored with `operator raft snapshot restore`")
 	}
 	tmp, err := os.CreateTemp(c.cfg.DataDir, ".snapshot-restore-*")
 	if err != nil {
-		return cluster.SnapshotInfo{}, fmt.Errorf("creating temporary file: %w", err)
+		return snapshotfile.Info{}, fmt.Errorf("creating temporary file: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	bw := bufio.NewWriterSize(tmp, 1<<16)
-	info, err := cluster.OpenSnapshotFile(u.kr, r, bw)
+	info, err := snapshotfile.Open(u.kr, r, bw)
 	if err != nil {
 		return info, err
 	}
@@ -163,7 +164,7 @@ func (c *core) startOperatorSocket() (stop func(), err error) {
 	mux.HandleFunc("POST /v1/snapshot", cluster.AuditOperation(c.auditOperator, "OperatorSnapshotRestore", false, func(w http.ResponseWriter, r *http.Request) {
 		info, err := c.restoreSnapshot(r.Context(), r.Body)
 		switch {
-		case errors.Is(err, cluster.ErrSnapshotRefused):
+		case errors.Is(err, snapshotfile.ErrRefused):
 			c.fail(w, 400, "Bad Request", err.Error())
 		case errors.Is(err, errSealedSnapshot):
 			c.fail(w, 503, "ServiceUnavailable", err.Error())

@@ -1,4 +1,4 @@
-package cluster
+package snapshotfile
 
 import (
 	"bytes"
@@ -26,30 +26,30 @@ func (f fakeSealer) OpenRoot(purpose string, blob []byte) ([]byte, error) {
 	return a.Open(nil, blob[:12], blob[12:], []byte(purpose))
 }
 
-// sealTestSnapshot builds a snapshot file of body the way writeSnapshot does.
+// sealTestSnapshot builds a snapshot file of body the way Write does.
 func sealTestSnapshot(t *testing.T, rs RootSealer, body []byte) []byte {
 	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
 	a, _ := newGCM(key)
 	var out bytes.Buffer
-	sw := &snapWriter{w: &out, a: a}
+	sw := &chunkWriter{w: &out, a: a}
 	if _, err := sw.Write(body); err != nil {
 		t.Fatal(err)
 	}
 	if err := sw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	hdr, _ := rs.SealRoot(snapPurpose, []byte(`{"key":"`+b64(key)+`","index":7}`))
+	hdr, _ := rs.SealRoot(purpose, []byte(`{"key":"`+b64(key)+`","index":7}`))
 	var l [4]byte
 	binary.BigEndian.PutUint32(l[:], uint32(len(hdr)))
-	return append(append(append([]byte(snapMagic), l[:]...), hdr...), out.Bytes()...)
+	return append(append(append([]byte(magic), l[:]...), hdr...), out.Bytes()...)
 }
 
 // frames splits the chunk frames after the header.
 func frames(file []byte) (head []byte, chunks [][]byte) {
-	hl := int(binary.BigEndian.Uint32(file[len(snapMagic):]))
-	off := len(snapMagic) + 4 + hl
+	hl := int(binary.BigEndian.Uint32(file[len(magic):]))
+	off := len(magic) + 4 + hl
 	head = file[:off]
 	for off < len(file) {
 		n := int(binary.BigEndian.Uint32(file[off:]))
@@ -61,11 +61,11 @@ func frames(file []byte) (head []byte, chunks [][]byte) {
 
 func TestSnapshotFile_MultiChunkTampering(t *testing.T) {
 	rs := fakeSealer{1}
-	body := make([]byte, 2*snapChunk+12345)
+	body := make([]byte, 2*chunkMax+12345)
 	rand.Read(body)
 	file := sealTestSnapshot(t, rs, body)
 	var got bytes.Buffer
-	if h, err := openSnapshot(rs, bytes.NewReader(file), &got); err != nil || h.Index != 7 || !bytes.Equal(got.Bytes(), body) {
+	if h, err := open(rs, bytes.NewReader(file), &got); err != nil || h.Index != 7 || !bytes.Equal(got.Bytes(), body) {
 		t.Fatalf("intact file: index %d, %v, same body %v", h.Index, err, bytes.Equal(got.Bytes(), body))
 	}
 	head, chunks := frames(file)
@@ -87,9 +87,9 @@ func TestSnapshotFile_MultiChunkTampering(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := openSnapshot(c.rs, bytes.NewReader(c.file), &bytes.Buffer{})
-			if !errors.Is(err, ErrSnapshotRefused) {
-				t.Fatalf("open = %v, want ErrSnapshotRefused", err)
+			_, err := open(c.rs, bytes.NewReader(c.file), &bytes.Buffer{})
+			if !errors.Is(err, ErrRefused) {
+				t.Fatalf("open = %v, want ErrRefused", err)
 			}
 		})
 	}
