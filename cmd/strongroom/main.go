@@ -5,11 +5,11 @@ package main
 import (
 	"os"
 
-	"github.com/strongroom/strongroom/internal/app"
 	"github.com/strongroom/strongroom/internal/bench"
 	"github.com/strongroom/strongroom/internal/cli"
+	"github.com/strongroom/strongroom/internal/servercmd"
 )
 
 func main() {
-	os.Exit(cli.Run(os.Args[1:], app.NewCommand(), app.NewAuditCommand(), app.NewOperatorExtensions(), bench.NewCommand()))
+	os.Exit(cli.Run(os.Args[1:], servercmd.NewServerCommand(), servercmd.NewAuditCommand(), servercmd.NewOperatorExtensions(), bench.NewCommand()))
 }

@@ -18,7 +18,7 @@ import (
 	"runtime"
 	"strconv"
 
-	"github.com/strongroom/strongroom/internal/app"
+	"github.com/strongroom/strongroom/internal/servercmd"
 )
 
 func main() {
@@ -42,7 +42,7 @@ func main() {
 		runtime.SetMutexProfileFraction(100)
 	}
 	go http.Serve(ln, nil)
-	cmd := app.NewCommand()
+	cmd := servercmd.NewServerCommand()
 	cmd.SetArgs(os.Args[1:])
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)

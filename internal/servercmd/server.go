@@ -1,7 +1,9 @@
-// Package app wires a Strongroom server together and runs it: configuration, data folder, seal,
-// store, keyring, identities, service, audit log and the HTTPS listener, then a clean shutdown on
-// SIGTERM. It is the only package that knows every other one.
-package app
+// Package servercmd holds the commands of the server binary that are the server's own, not an
+// API client's: `server` (flags and config file → config.Config → app.Run), `operator raft`,
+// `operator dr`, `operator snapshot` (calls on a node's operator socket, or offline on a stopped
+// node's data folder) and `audit verify`. cmd/strongroom mounts them beside the client commands
+// of internal/cli; nothing else imports this package.
+package servercmd
 
 import (
 	"fmt"
@@ -11,11 +13,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strongroom/strongroom/internal/app"
 	"github.com/strongroom/strongroom/internal/config"
 )
 
-// NewCommand returns the `server` command.
-func NewCommand() *cobra.Command {
+// NewServerCommand returns the `server` command.
+func NewServerCommand() *cobra.Command {
 	cfg := config.Default()
 	var configFile string
 	cmd := &cobra.Command{
@@ -44,7 +47,7 @@ func NewCommand() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			return Run(ctx, cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return app.Run(ctx, cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
