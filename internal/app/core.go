@@ -151,7 +151,7 @@ func (c *core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		msg = "Strongroom is shutting down."
 	}
 	w.Header().Set("Retry-After", "5")
-	c.writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{"code": "ServiceUnavailable", "message": msg}})
+	c.fail(w, http.StatusServiceUnavailable, "ServiceUnavailable", msg)
 }
 
 // Status is the seal status document.

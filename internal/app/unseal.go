@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/strongroom/strongroom/internal/authz"
+	"github.com/strongroom/strongroom/internal/azkv"
 	"github.com/strongroom/strongroom/internal/httpapi"
 	"github.com/strongroom/strongroom/internal/identity"
 	"github.com/strongroom/strongroom/internal/issuer"
@@ -249,8 +250,8 @@ func (c *core) answerSys(w http.ResponseWriter, r *http.Request, op string, stat
 	return true
 }
 
-func errorBody(code, msg string) map[string]any {
-	return map[string]any{"error": map[string]string{"code": code, "message": msg}}
+func errorBody(code, msg string) azkv.Error {
+	return azkv.NewError(code, msg, "")
 }
 
 // serveUnseal takes one share (Shamir) or re-runs an auto-unsealing seal.
