@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,7 +33,10 @@ func TestImportRules(t *testing.T) {
 		// The snapshot file format is a leaf both storage modes use; it never sees a store or HTTP.
 		{"internal/snapshotfile", []string{"internal/", "net/http"}, nil},
 		{"internal/identity", []string{"net/http", "internal/service", "internal/httpapi"}, nil},
-		{"internal/cli", []string{"internal/service", "internal/store", "internal/keyring", "internal/identity"}, nil},
+		// The client commands speak HTTP to a server and share no code with it.
+		{"internal/cli", []string{"internal/"}, nil},
+		// The server is built from a config.Config; parsing flags into one is servercmd's job.
+		{"internal/app", []string{"github.com/spf13/cobra", "internal/servercmd"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.pkg, func(t *testing.T) {
@@ -52,6 +56,43 @@ func TestImportRules(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestImportRules_ServerCommands keeps internal/servercmd a thin layer of commands: it imports
+// only what turns flags into a running server or an operator call (app, config, cluster, audit),
+// and only the binaries under cmd/ (and the profiling harness that runs the same server command)
+// import it.
+func TestImportRules_ServerCommands(t *testing.T) {
+	const mod = "github.com/strongroom/strongroom/"
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", mod+"...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	mayImport := []string{"internal/app", "internal/config", "internal/cluster", "internal/audit"}
+	importers := []string{"cmd/", "internal/bench/profserver"}
+	found := false
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg, imports := strings.TrimPrefix(fields[0], mod), fields[1:]
+		for _, dep := range imports {
+			if !strings.HasPrefix(dep, mod) {
+				continue
+			}
+			dep = strings.TrimPrefix(dep, mod)
+			if pkg == "internal/servercmd" && !slices.Contains(mayImport, dep) {
+				t.Errorf("internal/servercmd imports %s", dep)
+			}
+			if dep == "internal/servercmd" {
+				found = true
+				if !slices.ContainsFunc(importers, func(p string) bool { return strings.HasPrefix(pkg, p) }) {
+					t.Errorf("%s imports internal/servercmd", pkg)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no package imports internal/servercmd: the rule checks nothing")
 	}
 }
 
