@@ -37,42 +37,28 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 		return err
 	}
 	defer ln.Close() // if start-up fails; Shutdown closes it otherwise
-	st, err := openStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := st.Close(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
+	// In dependency order: a cluster node audits joins and operator calls, and counts its
+	// compactions, from the moment its store opens, so the audit log and metrics come first.
 	al, err := audit.Open(filepath.Join(cfg.DataDir, "audit", "audit.log"))
 	if err != nil {
 		return err
 	}
 	defer al.Close()
+	c := &core{cfg: cfg, log: log, audit: al, stdout: stdout}
+	c.metrics = c.newMetrics()
+	if c.st, err = openStore(ctx, cfg, log, c); err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := c.st.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
 	cert, err := serverCertificate(cfg, log)
 	if err != nil {
 		return err
 	}
 
-	c := &core{cfg: cfg, log: log, st: st, audit: al, stdout: stdout}
-	c.metrics = c.newMetrics()
-	setOnRestore(st, func() {
-		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := c.reload(rctx); err != nil {
-			log.Error("reloading after a snapshot restore failed: restart this node", "err", err)
-		}
-	})
-	setClusterAudit(st, c.auditJoin, c.auditOperator)
-	setOnCompacted(st, func(err error) {
-		if err != nil {
-			c.metrics.CompactionFailure.Inc()
-		} else {
-			c.metrics.CompactionSuccess.Inc()
-		}
-	})
 	if err := c.start(ctx); err != nil {
 		return err
 	}
@@ -92,7 +78,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 	}
 
 	srv := &http.Server{
-		Handler:           c.withMetrics(wrapHandler(c, st, c.serving)),
+		Handler:           c.withMetrics(wrapHandler(c, c.st, c.serving)),
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

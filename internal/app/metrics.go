@@ -31,10 +31,7 @@ func (c *core) newMetrics() *metrics.Registry {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strongroom_audit_healthy", Help: "1 while audit records can be written; 0 once the sink failed (requests are refused)."},
 			func() float64 { return b2f(c.audit.Healthy()) }),
 	)
-	if cs, ok := c.st.(*clusterStore); ok {
-		reg.MustRegister(&raftCollector{cs: cs})
-	}
-	return reg
+	return reg // a cluster node's Raft collector is registered when its store opens (storage.go)
 }
 
 func b2f(b bool) float64 {
@@ -144,7 +141,7 @@ func (rc *raftCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (rc *raftCollector) Collect(ch chan<- prometheus.Metric) {
-	st := rc.cs.node.Status()
+	st := rc.cs.Node().Status()
 	for _, role := range raftRoles {
 		ch <- prometheus.MustNewConstMetric(descRole, prometheus.GaugeValue, b2f(st.Role == role), role)
 	}

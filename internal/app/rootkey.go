@@ -42,7 +42,7 @@ type stagedRoot struct {
 // clusterNode is the cluster node behind a store, or nil for a single node.
 func clusterNode(st store.Store) *cluster.Node {
 	if cs, ok := st.(*clusterStore); ok {
-		return cs.node
+		return cs.Node()
 	}
 	return nil
 }

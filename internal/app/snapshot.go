@@ -37,7 +37,7 @@ func (c *core) writeSnapshot(ctx context.Context, w io.Writer) error {
 		return errSealedSnapshot
 	}
 	if cs, ok := c.st.(*clusterStore); ok {
-		return cs.node.SaveSnapshot(ctx, w)
+		return cs.Node().SaveSnapshot(ctx, w)
 	}
 	db, ok := c.st.(*bolt.DB)
 	if !ok {

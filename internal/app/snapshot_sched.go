@@ -56,7 +56,7 @@ func (c *core) scheduledSnapshot(ctx context.Context) {
 		c.log.Debug("scheduled snapshot skipped: sealed")
 		return
 	}
-	if cs, ok := c.st.(*clusterStore); ok && !cs.node.IsLeader() {
+	if cs, ok := c.st.(*clusterStore); ok && !cs.Node().IsLeader() {
 		return // the leader writes them
 	}
 	start := time.Now()

@@ -6,16 +6,28 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/config"
+	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/service"
 	"github.com/strongroom/strongroom/internal/store"
 	"github.com/strongroom/strongroom/internal/store/bolt"
 )
 
+// clusterStore is a cluster node's store (cluster.Store): the replicated store plus the node.
+type clusterStore = cluster.Store
+
 // openStore opens the configured store: the single-node bbolt file by default, or this node's
-// replica of a Raft cluster when cluster.addr is set (see cluster.go).
-func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Store, error) {
+// replica of a Raft cluster when cluster.addr is set (cluster.go). c must already hold its audit
+// log and metrics: a cluster node audits and compacts from the moment it starts.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, c *core) (store.Store, error) {
 	if cfg.Cluster.Enabled() {
-		return openClusterStore(ctx, cfg, log)
+		cs, err := openClusterStore(ctx, cfg, log, c)
+		if err != nil {
+			return nil, err
+		}
+		c.metrics.MustRegister(&raftCollector{cs: cs})
+		return cs, nil
 	}
 	return bolt.OpenWithWAL(filepath.Join(cfg.DataDir, "strongroom.db"), bolt.WALOptions{CheckpointBytes: cfg.WALCheckpointBytes})
 }
@@ -25,7 +37,17 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 // and not shutting down) and never otherwise.
 func wrapHandler(h http.Handler, st store.Store, ready func() bool) http.Handler {
 	if cs, ok := st.(*clusterStore); ok {
-		return cs.node.Handler(h, ready)
+		return cs.Handler(h, ready)
 	}
 	return h
+}
+
+// bindStore makes a cluster store keep svc's caches current and hands its node the unsealed
+// keyring (cluster.Store.Bind); call the returned function when svc is dropped (seal). It is a
+// no-op for the single-node store.
+func bindStore(st store.Store, svc *service.Service, kr *keyring.Keyring) (unbind func()) {
+	if cs, ok := st.(*clusterStore); ok {
+		return cs.Bind(svc, kr)
+	}
+	return func() {}
 }

@@ -1,4 +1,4 @@
-package app
+package cluster
 
 import (
 	"context"
@@ -28,23 +28,21 @@ type compactState struct {
 	gen     uint64
 	lastErr error
 	changed chan struct{}
-	// onDone observes each local compaction (metrics).
-	onDone func(error)
 }
 
 // Compact asks every member to compact its state-machine file and returns once this node has.
-func (cs *clusterStore) Compact(ctx context.Context) error {
-	cs.compact.mu.Lock()
-	gen := cs.compact.gen
-	cs.compact.mu.Unlock()
+func (s *Store) Compact(ctx context.Context) error {
+	s.compact.mu.Lock()
+	gen := s.compact.gen
+	s.compact.mu.Unlock()
 	req := []byte(time.Now().UTC().Format(time.RFC3339Nano))
-	if err := cs.Store.Apply(ctx, []store.Op{store.Put(compactRequestKey, req)}); err != nil {
+	if err := s.Store.Apply(ctx, []store.Op{store.Put(compactRequestKey, req)}); err != nil {
 		return fmt.Errorf("requesting compaction: %w", err)
 	}
 	for {
-		cs.compact.mu.Lock()
-		done, err, ch := cs.compact.gen > gen, cs.compact.lastErr, cs.compact.changed
-		cs.compact.mu.Unlock()
+		s.compact.mu.Lock()
+		done, err, ch := s.compact.gen > gen, s.compact.lastErr, s.compact.changed
+		s.compact.mu.Unlock()
 		if done {
 			return err
 		}
@@ -57,34 +55,20 @@ func (cs *clusterStore) Compact(ctx context.Context) error {
 }
 
 // compactLocal compacts this node's file; it runs on Raft's apply goroutine (applied).
-func (cs *clusterStore) compactLocal() {
+func (s *Store) compactLocal() {
 	start := time.Now()
-	err := cs.Store.DB().CompactIndexed()
+	err := s.Store.DB().CompactIndexed()
 	if err != nil {
-		cs.log.Error("compacting the state-machine file", "err", err)
+		s.log.Error("compacting the state-machine file", "err", err)
 	} else {
-		cs.log.Info("compacted the state-machine file", "took", time.Since(start).Round(time.Millisecond))
+		s.log.Info("compacted the state-machine file", "took", time.Since(start).Round(time.Millisecond))
 	}
-	c := &cs.compact
+	c := &s.compact
 	c.mu.Lock()
 	c.gen++
 	c.lastErr = err
-	if c.changed != nil {
-		close(c.changed)
-	}
+	close(c.changed)
 	c.changed = make(chan struct{})
-	done := c.onDone
 	c.mu.Unlock()
-	if done != nil {
-		done(err)
-	}
-}
-
-// setOnCompacted registers fn to observe each local compaction of a cluster node's file.
-func setOnCompacted(st any, fn func(error)) {
-	if cs, ok := st.(*clusterStore); ok {
-		cs.compact.mu.Lock()
-		cs.compact.onDone = fn
-		cs.compact.mu.Unlock()
-	}
+	s.hooks.Compacted(err)
 }
