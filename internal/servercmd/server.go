@@ -21,37 +21,27 @@ import (
 func NewServerCommand() *cobra.Command {
 	cfg := config.Default()
 	var configFile string
+	return serverCommand(&cfg, &configFile)
+}
+
+// serverCommand binds the server's flags to cfg and --config to configFile.
+func serverCommand(cfg *config.Config, configFile *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Strongroom server (embedded default: one data folder, self-signed TLS, file seal)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if configFile != "" {
-				file := config.Default()
-				f, err := os.Open(configFile)
-				if err != nil {
-					return fmt.Errorf("opening config: %w", err)
-				}
-				err = file.Parse(f)
-				f.Close()
-				if err != nil {
-					return err
-				}
-				overlayFlags(cmd, &file, &cfg)
-				overlayClusterFlags(cmd, &file.Cluster, &cfg.Cluster)
-				overlaySnapshotFlags(cmd, &file, &cfg)
-				cfg = file
-			}
-			if err := cfg.Validate(); err != nil {
-				return fmt.Errorf("invalid configuration: %w", err)
+			resolved, err := resolveConfig(cmd, *configFile, *cfg)
+			if err != nil {
+				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			return app.Run(ctx, cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return app.Run(ctx, resolved, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configFile, "config", "", "optional YAML config file; flags given explicitly override it")
+	f.StringVar(configFile, "config", "", "optional YAML config file; flags given explicitly override it")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data folder (store, TLS material, seal key, audit log)")
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTPS listen address (port 0 takes a free port, named in the \"strongroom listening\" log line)")
 	f.StringVar(&cfg.DNSSuffix, "dns-suffix", cfg.DNSSuffix, "vaults are served at {vault}.<dns-suffix>")
@@ -65,6 +55,36 @@ func NewServerCommand() *cobra.Command {
 	addClusterFlags(cmd, &cfg.Cluster)
 	addSnapshotFlags(cmd, &cfg.Snapshots, &cfg.Metrics)
 	return cmd
+}
+
+// resolveConfig is the server's configuration: the config file's when one is given, with the
+// flags set explicitly on top, else the flags' (over the defaults); validated either way.
+func resolveConfig(cmd *cobra.Command, configFile string, cfg config.Config) (config.Config, error) {
+	if configFile != "" {
+		file := config.Default()
+		f, err := os.Open(configFile)
+		if err != nil {
+			return config.Config{}, fmt.Errorf("opening config: %w", err)
+		}
+		err = file.Parse(f)
+		f.Close()
+		if err != nil {
+			return config.Config{}, err
+		}
+		overlay(cmd, &file, &cfg)
+		cfg = file
+	}
+	if err := cfg.Validate(); err != nil {
+		return config.Config{}, fmt.Errorf("invalid configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// overlay copies every flag the user set explicitly onto the file configuration.
+func overlay(cmd *cobra.Command, file, flags *config.Config) {
+	overlayFlags(cmd, file, flags)
+	overlayClusterFlags(cmd, &file.Cluster, &flags.Cluster)
+	overlaySnapshotFlags(cmd, file, flags)
 }
 
 // overlayFlags copies the flags the user set explicitly onto the file configuration.
