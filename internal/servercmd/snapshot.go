@@ -17,7 +17,7 @@ import (
 )
 
 // raftSnapshotCommand returns `snapshot save|restore`: whole-cluster snapshot files, encrypted
-// and authenticated (internal/cluster/snapshot.go).
+// and authenticated (the format of internal/snapshotfile).
 func raftSnapshotCommand() *cobra.Command {
 	return snapshotCommand("Save or restore an encrypted snapshot of the whole cluster")
 }
