@@ -116,35 +116,11 @@ func (a *app) vaultCreateCommand() *cobra.Command {
 				return fmt.Errorf("checking for an existing vault: %w", err)
 			}
 			if location == "" {
-				gc, err := s.groupsClient()
-				if err != nil {
+				if location, err = s.groupLocation(ctx, rg); err != nil {
 					return err
 				}
-				g, err := gc.Get(ctx, rg, nil)
-				if err != nil {
-					return notFoundOr(err, "resource group", "getting resource group location")
-				}
-				location = *g.Location
 			}
-			props := &armkeyvault.VaultProperties{
-				TenantID:                     to.Ptr(s.profile.TenantID),
-				SKU:                          &armkeyvault.SKU{Family: to.Ptr(armkeyvault.SKUFamilyA), Name: to.Ptr(armkeyvault.SKUName(set.sku))},
-				AccessPolicies:               []*armkeyvault.AccessPolicyEntry{},
-				EnableSoftDelete:             to.Ptr(true),
-				SoftDeleteRetentionInDays:    to.Ptr(set.retentionDays),
-				EnablePurgeProtection:        set.boolIf("enable-purge-protection", set.purgeProtection),
-				EnableRbacAuthorization:      set.boolIf("enable-rbac-authorization", set.rbacAuthorization),
-				EnabledForDeployment:         set.boolIf("enabled-for-deployment", set.forDeployment),
-				EnabledForDiskEncryption:     set.boolIf("enabled-for-disk-encryption", set.forDiskEncryption),
-				EnabledForTemplateDeployment: set.boolIf("enabled-for-template-deployment", set.forTemplateDeploy),
-				NetworkACLs:                  set.networkACLs(true),
-			}
-			if !set.purgeProtection && set.changed("enable-purge-protection") {
-				props.EnablePurgeProtection = nil // az never sends false: the service rejects it
-			}
-			if set.publicNetworkAccess != "" {
-				props.PublicNetworkAccess = to.Ptr(set.publicNetworkAccess)
-			}
+			props := set.createProperties(s.profile.TenantID)
 			if !set.rbacAuthorization && !noSelfPerms {
 				oid, err := s.callerObjectID(ctx)
 				if err != nil {
@@ -176,6 +152,45 @@ func (a *app) vaultCreateCommand() *cobra.Command {
 	_ = c.MarkFlagRequired("name")
 	_ = c.MarkFlagRequired("resource-group")
 	return c
+}
+
+// groupLocation returns the location of resource group rg, where a vault created without
+// --location goes.
+func (s *session) groupLocation(ctx context.Context, rg string) (string, error) {
+	gc, err := s.groupsClient()
+	if err != nil {
+		return "", err
+	}
+	g, err := gc.Get(ctx, rg, nil)
+	if err != nil {
+		return "", notFoundOr(err, "resource group", "getting resource group location")
+	}
+	return *g.Location, nil
+}
+
+// createProperties returns a new vault's properties for the given flags, with az's defaults
+// (soft delete on, no access policies: the caller adds its own).
+func (v *vaultSettings) createProperties(tenantID string) *armkeyvault.VaultProperties {
+	props := &armkeyvault.VaultProperties{
+		TenantID:                     to.Ptr(tenantID),
+		SKU:                          &armkeyvault.SKU{Family: to.Ptr(armkeyvault.SKUFamilyA), Name: to.Ptr(armkeyvault.SKUName(v.sku))},
+		AccessPolicies:               []*armkeyvault.AccessPolicyEntry{},
+		EnableSoftDelete:             to.Ptr(true),
+		SoftDeleteRetentionInDays:    to.Ptr(v.retentionDays),
+		EnablePurgeProtection:        v.boolIf("enable-purge-protection", v.purgeProtection),
+		EnableRbacAuthorization:      v.boolIf("enable-rbac-authorization", v.rbacAuthorization),
+		EnabledForDeployment:         v.boolIf("enabled-for-deployment", v.forDeployment),
+		EnabledForDiskEncryption:     v.boolIf("enabled-for-disk-encryption", v.forDiskEncryption),
+		EnabledForTemplateDeployment: v.boolIf("enabled-for-template-deployment", v.forTemplateDeploy),
+		NetworkACLs:                  v.networkACLs(true),
+	}
+	if !v.purgeProtection && v.changed("enable-purge-protection") {
+		props.EnablePurgeProtection = nil // az never sends false: the service rejects it
+	}
+	if v.publicNetworkAccess != "" {
+		props.PublicNetworkAccess = to.Ptr(v.publicNetworkAccess)
+	}
+	return props
 }
 
 // selfPolicy is the access policy az gives the vault's creator: everything on every object type.

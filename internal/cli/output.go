@@ -269,6 +269,19 @@ func formatTable(data any, orders [][]string, queryActive bool) ([]byte, error) 
 	if !ok {
 		rows = []any{data}
 	}
+	cols, entries := tableEntries(rows, orders, queryActive)
+	if len(rows) == 0 {
+		return []byte("\n"), nil
+	}
+	if len(cols) == 0 {
+		return nil, errors.New("table output unavailable: use the --query option to specify an appropriate query")
+	}
+	return renderTable(cols, entries), nil
+}
+
+// tableEntries returns the table's columns, in the order first seen, and each row's cells by
+// column.
+func tableEntries(rows []any, orders [][]string, queryActive bool) ([]string, []map[string]string) {
 	var cols []string
 	seen := map[string]bool{}
 	entries := make([]map[string]string, 0, len(rows))
@@ -309,12 +322,11 @@ func formatTable(data any, orders [][]string, queryActive bool) ([]byte, error) 
 		}
 		entries = append(entries, entry)
 	}
-	if len(rows) == 0 {
-		return []byte("\n"), nil
-	}
-	if len(cols) == 0 {
-		return nil, errors.New("table output unavailable: use the --query option to specify an appropriate query")
-	}
+	return cols, entries
+}
+
+// renderTable lays the table out: a header line, a line of dashes, one line per entry.
+func renderTable(cols []string, entries []map[string]string) []byte {
 	widths := make([]int, len(cols))
 	for i, c := range cols {
 		widths[i] = utf8.RuneCountInString(c) + 2
@@ -348,7 +360,7 @@ func formatTable(data any, orders [][]string, queryActive bool) ([]byte, error) 
 		}
 		line(cells)
 	}
-	return []byte(b.String()), nil
+	return []byte(b.String())
 }
 
 // tableValue renders a cell that is not a map field (tabulate prints None as empty).
