@@ -47,22 +47,7 @@ func (d *DB) commitLogged(group []*request) {
 		if e, ok := staged[key]; ok {
 			return e.value, !e.deleted, nil
 		}
-		if e, ok := d.ov.mem.get(key); ok {
-			return e.value, !e.deleted, nil
-		}
-		if frozen != nil {
-			if e, ok := frozen.get(key); ok {
-				return e.value, !e.deleted, nil
-			}
-		}
-		if tx == nil {
-			var err error
-			if tx, err = d.db.Begin(false); err != nil {
-				return nil, false, fmt.Errorf("checking preconditions: %w", err)
-			}
-		}
-		v := tx.Bucket(bucketKV).Get([]byte(key))
-		return v, v != nil, nil
+		return d.committed(key, frozen, &tx)
 	}
 	for i, r := range group {
 		if err := checkPreconditions(r.ops, current); err != nil {
@@ -87,32 +72,61 @@ func (d *DB) commitLogged(group []*request) {
 		d.reply(group, results, nil)
 		return
 	}
-	payload, err := d.wal.append(writes)
-	if err != nil {
+	if err := d.logWrites(writes); err != nil {
 		// The log's state on disk is unknown now (a failed fdatasync may have dropped pages):
 		// stop accepting writes rather than acknowledge anything on top of it.
 		d.fail(err)
 		d.reply(group, results, fmt.Errorf("committing batch: %w", err))
 		return
 	}
-	// The overlay keeps values as slices of the record just written, which nothing reuses.
-	logged, err := store.DecodeOps(payload)
-	if err != nil {
-		d.fail(err)
-		d.reply(group, results, fmt.Errorf("committing batch: %w", err))
-		return
-	}
-	d.ov.mu.Lock()
-	for _, op := range logged {
-		d.ov.mem.set(memEntry{key: op.Key, value: op.Value, deleted: op.Kind == store.OpDelete})
-	}
-	d.ov.mu.Unlock()
 	d.reply(group, results, nil)
 	if d.wal.cur.off >= d.checkpointAt {
 		if err := d.rotate(false); err != nil {
 			d.fail(err)
 		}
 	}
+}
+
+// committed returns key's committed value: from the memtable, else the frozen memtable, else
+// the file, read in *tx (begun on first need; the caller rolls it back). It takes no staged
+// state, so commitLogged's map of staged writes stays on its stack.
+func (d *DB) committed(key string, frozen *memtable, tx **bbolt.Tx) ([]byte, bool, error) {
+	if e, ok := d.ov.mem.get(key); ok {
+		return e.value, !e.deleted, nil
+	}
+	if frozen != nil {
+		if e, ok := frozen.get(key); ok {
+			return e.value, !e.deleted, nil
+		}
+	}
+	if *tx == nil {
+		var err error
+		if *tx, err = d.db.Begin(false); err != nil {
+			return nil, false, fmt.Errorf("checking preconditions: %w", err)
+		}
+	}
+	v := (*tx).Bucket(bucketKV).Get([]byte(key))
+	return v, v != nil, nil
+}
+
+// logWrites appends writes to the log as one record and then sets them in the memtable. An
+// error leaves the log's state unknown; the caller stops the store.
+func (d *DB) logWrites(writes []store.Op) error {
+	payload, err := d.wal.append(writes)
+	if err != nil {
+		return err
+	}
+	// The overlay keeps values as slices of the record just written, which nothing reuses.
+	logged, err := store.DecodeOps(payload)
+	if err != nil {
+		return err
+	}
+	d.ov.mu.Lock()
+	for _, op := range logged {
+		d.ov.mem.set(memEntry{key: op.Key, value: op.Value, deleted: op.Kind == store.OpDelete})
+	}
+	d.ov.mu.Unlock()
+	return nil
 }
 
 // fail records the first write failure; later writes are refused with it.
