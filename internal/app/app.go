@@ -37,20 +37,12 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 		return err
 	}
 	defer ln.Close() // if start-up fails; Shutdown closes it otherwise
-	// In dependency order: a cluster node audits joins and operator calls, and counts its
-	// compactions, from the moment its store opens, so the audit log and metrics come first.
-	al, err := audit.Open(filepath.Join(cfg.DataDir, "audit", "audit.log"))
+	c, closeCore, err := openCore(ctx, cfg, log, stdout)
 	if err != nil {
 		return err
 	}
-	defer al.Close()
-	c := &core{cfg: cfg, log: log, audit: al, stdout: stdout}
-	c.metrics = c.newMetrics()
-	if c.st, err = openStore(ctx, cfg, log, c); err != nil {
-		return err
-	}
 	defer func() {
-		if cerr := c.st.Close(); cerr != nil && err == nil {
+		if cerr := closeCore(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
@@ -107,6 +99,28 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// openCore opens what the server is made of below HTTP, in dependency order: the audit log and
+// the metrics first, because a cluster node audits joins and operator calls and counts its
+// compactions from the moment its store opens, then the store. closeCore closes the store, then
+// the audit log, and returns the store's error.
+func openCore(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) (c *core, closeCore func() error, err error) {
+	al, err := audit.Open(filepath.Join(cfg.DataDir, "audit", "audit.log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	c = &core{cfg: cfg, log: log, audit: al, stdout: stdout}
+	c.metrics = c.newMetrics()
+	if c.st, err = openStore(ctx, cfg, log, c); err != nil {
+		al.Close()
+		return nil, nil, err
+	}
+	return c, func() error {
+		err := c.st.Close()
+		al.Close()
+		return err
+	}, nil
 }
 
 // tuneGC raises the GC target unless the operator set GOGC: the live heap is small (tens of
