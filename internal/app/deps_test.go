@@ -32,6 +32,9 @@ func TestImportRules(t *testing.T) {
 		{"internal/pki", []string{"internal/", "net/http"}, nil},
 		// The snapshot file format is a leaf both storage modes use; it never sees a store or HTTP.
 		{"internal/snapshotfile", []string{"internal/", "net/http"}, nil},
+		// A cluster node replicates the store and serves snapshots; the domain (service, keyring,
+		// identities) reaches it only through the interfaces it declares (StoreHooks, KeysApplier).
+		{"internal/cluster", []string{"internal/service", "internal/keyring", "internal/identity", "internal/httpapi", "internal/issuer", "internal/app"}, nil},
 		{"internal/identity", []string{"net/http", "internal/service", "internal/httpapi"}, nil},
 		// The client commands speak HTTP to a server and share no code with it.
 		{"internal/cli", []string{"internal/"}, nil},
