@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strongroom/strongroom/internal/audit"
+	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/metrics"
 	"github.com/strongroom/strongroom/internal/service"
 )
@@ -113,7 +114,7 @@ func (a countingAudit) Write(ctx context.Context, rec *audit.Record) error {
 }
 
 // raftCollector reads this node's Raft state on each scrape.
-type raftCollector struct{ cs *clusterStore }
+type raftCollector struct{ cs *cluster.Store }
 
 var (
 	raftRoles = []string{"leader", "follower", "candidate", "non-voter", "dr-replica", "shutdown"}

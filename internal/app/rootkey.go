@@ -41,7 +41,7 @@ type stagedRoot struct {
 
 // clusterNode is the cluster node behind a store, or nil for a single node.
 func clusterNode(st store.Store) *cluster.Node {
-	if cs, ok := st.(*clusterStore); ok {
+	if cs, ok := st.(*cluster.Store); ok {
 		return cs.Node()
 	}
 	return nil

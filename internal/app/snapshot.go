@@ -36,7 +36,7 @@ func (c *core) writeSnapshot(ctx context.Context, w io.Writer) error {
 	if u == nil {
 		return errSealedSnapshot
 	}
-	if cs, ok := c.st.(*clusterStore); ok {
+	if cs, ok := c.st.(*cluster.Store); ok {
 		return cs.Node().SaveSnapshot(ctx, w)
 	}
 	db, ok := c.st.(*bolt.DB)

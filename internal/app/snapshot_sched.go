@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/snapshotfile"
 )
 
@@ -46,7 +47,7 @@ func (c *core) scheduledSnapshot(ctx context.Context) {
 		c.log.Debug("scheduled snapshot skipped: sealed")
 		return
 	}
-	if cs, ok := c.st.(*clusterStore); ok && !cs.Node().IsLeader() {
+	if cs, ok := c.st.(*cluster.Store); ok && !cs.Node().IsLeader() {
 		return // the leader writes them
 	}
 	start := time.Now()

@@ -14,9 +14,6 @@ import (
 	"github.com/strongroom/strongroom/internal/store/bolt"
 )
 
-// clusterStore is a cluster node's store (cluster.Store): the replicated store plus the node.
-type clusterStore = cluster.Store
-
 // openStore opens the configured store: the single-node bbolt file by default, or this node's
 // replica of a Raft cluster when cluster.addr is set (cluster.go). c must already hold its audit
 // log and metrics: a cluster node audits and compacts from the moment it starts.
@@ -36,7 +33,7 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, c *core
 // single-node store adds nothing, a cluster node forwards to the leader while ready (unsealed
 // and not shutting down) and never otherwise.
 func wrapHandler(h http.Handler, st store.Store, ready func() bool) http.Handler {
-	if cs, ok := st.(*clusterStore); ok {
+	if cs, ok := st.(*cluster.Store); ok {
 		return cs.Handler(h, ready)
 	}
 	return h
@@ -46,7 +43,7 @@ func wrapHandler(h http.Handler, st store.Store, ready func() bool) http.Handler
 // keyring (cluster.Store.Bind); call the returned function when svc is dropped (seal). It is a
 // no-op for the single-node store.
 func bindStore(st store.Store, svc *service.Service, kr *keyring.Keyring) (unbind func()) {
-	if cs, ok := st.(*clusterStore); ok {
+	if cs, ok := st.(*cluster.Store); ok {
 		return cs.Bind(svc, kr)
 	}
 	return func() {}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/strongroom/strongroom/internal/authz"
 	"github.com/strongroom/strongroom/internal/azkv"
+	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/httpapi"
 	"github.com/strongroom/strongroom/internal/identity"
 	"github.com/strongroom/strongroom/internal/issuer"
@@ -127,7 +128,7 @@ func (c *core) build(ctx context.Context, kr *keyring.Keyring, ids *identity.Ser
 		stop()
 		return nil, err
 	}
-	unbind := bindStore(c.st, svc, kr) // a cluster store keeps svc's caches current (cluster.go)
+	unbind := bindStore(c.st, svc, kr) // a cluster store keeps svc's caches current (storage.go)
 	u := &unsealed{svc: svc, kr: kr, ids: ids, stop: func() { unbind(); stop() }, erase: erase}
 	var storeFailure func() error
 	if f, ok := c.st.(interface{ Failure() error }); ok { // the single-node store
@@ -158,7 +159,7 @@ func (c *core) runCompactor(ctx context.Context, cs compactStore, wake <-chan st
 			return
 		case <-time.After(c.cfg.CompactDelay):
 		}
-		_, replicated := cs.(*clusterStore) // counted per node as each applies the request
+		_, replicated := cs.(*cluster.Store) // counted per node as each applies the request
 		if err := cs.Compact(ctx); err != nil {
 			if !replicated {
 				c.metrics.CompactionFailure.Inc()
