@@ -2,10 +2,7 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -22,7 +19,7 @@ const vaultRecordPrefix = "arm/vault/"
 func openClusterStore(ctx context.Context, cfg config.Config, log *slog.Logger, c *core) (*cluster.Store, error) {
 	return cluster.OpenStore(ctx, cluster.StoreOptions{
 		DataDir: cfg.DataDir, Cluster: cfg.Cluster, Log: log, RaftLog: os.Stderr,
-		Hooks:       clusterHooks{c},
+		Hooks: clusterHooks{c}, Audit: c.auditLog(), PublicURL: cfg.PublicURL,
 		TrackPrefix: vaultRecordPrefix, AlwaysRefresh: []string{keyring.RingKey},
 	})
 }
@@ -32,16 +29,6 @@ func openClusterStore(ctx context.Context, cfg config.Config, log *slog.Logger, 
 // reaches back into it through these methods; Run makes the audit log and the metrics they use
 // before it opens the store.
 type clusterHooks struct{ c *core }
-
-// AuditJoin writes a join attempt this (leader) node decided to its audit log.
-func (h clusterHooks) AuditJoin(ctx context.Context, a cluster.JoinAttempt) error {
-	return h.c.auditJoin(ctx, a)
-}
-
-// AuditOperator writes an operator call this node executed to its audit log.
-func (h clusterHooks) AuditOperator(ctx context.Context, op string, status int) error {
-	return h.c.auditOperator(ctx, op, status)
-}
 
 // Restored rebuilds the serving state after a snapshot restore replaced the store's file.
 func (h clusterHooks) Restored() {
@@ -59,31 +46,4 @@ func (h clusterHooks) Compacted(err error) {
 	} else {
 		h.c.metrics.CompactionSuccess.Inc()
 	}
-}
-
-// auditJoin writes a join attempt to this (leader) node's audit log: the claimed node id, labels
-// and address, the caller's address and the outcome; never the token.
-func (c *core) auditJoin(ctx context.Context, a cluster.JoinAttempt) error {
-	ip, _, err := net.SplitHostPort(a.RemoteAddr)
-	if err != nil {
-		ip = ""
-	}
-	desc := "admitted as a non-voter"
-	switch {
-	case a.Status == http.StatusForbidden:
-		desc = "refused: the join token is unknown, used or expired"
-	case a.Status == http.StatusConflict:
-		desc = "refused: a member with this node id exists"
-	case a.Status >= 500:
-		desc = "failed"
-	case a.Status >= 400:
-		desc = "refused: malformed join request"
-	}
-	desc = fmt.Sprintf("node %q region %q cluster address %q dr replica %t: %s", a.NodeID, a.Region, a.ClusterAddr, a.NonVoter, desc)
-	rec := sysRecord(a.Time, "ClusterJoin", a.Status, ip, c.cfg.PublicURL+"/sys/cluster/join")
-	rec.ResultDescription, rec.Properties.ID = desc, a.NodeID
-	if err := c.auditLog().Write(ctx, rec); err != nil {
-		return fmt.Errorf("auditing a join attempt: %w", err)
-	}
-	return nil
 }

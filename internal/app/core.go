@@ -9,16 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/google/uuid"
 
 	"github.com/strongroom/strongroom/internal/audit"
 	"github.com/strongroom/strongroom/internal/azkv"
-	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/config"
 	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/metrics"
@@ -200,44 +196,8 @@ func (c *core) fail(w http.ResponseWriter, status int, code, msg string) {
 	azkv.WriteError(w, status, azkv.NewError(code, msg, ""))
 }
 
-// auditOperator records an operator call (snapshot save and restore, cluster membership) or a
-// batch a cluster member forwarded: the operator socket's file mode is its authentication, so
-// the record names the socket (this node's or the member's that passed the call on) and the
-// local user that connected to it; a forwarded batch names the member.
-func (c *core) auditOperator(ctx context.Context, op string, status int) error {
-	caller, ok := cluster.CallerFrom(ctx)
-	if !ok {
-		caller = cluster.Caller{Socket: true, UID: -1}
-	}
-	ip, uri := "operator-socket", "unix:"+cluster.SocketPath(c.cfg.DataDir)
-	if !caller.Socket {
-		ip, uri = "cluster-member", "cluster:"+caller.Node
-	} else if caller.Node != "" {
-		uri = "unix:" + caller.Node + ":" + cluster.SocketPath(c.cfg.DataDir)
-	}
-	rec := sysRecord(time.Now(), op, status, ip, uri)
-	rec.ResultDescription = "called by " + caller.String()
-	rec.Properties.ClientInfo = caller.String()
-	return c.auditLog().Write(ctx, rec)
-}
-
 // serving reports whether this node may serve (and a cluster node forward) API requests.
 func (c *core) serving() bool { return !c.sealed() && !c.draining.Load() }
-
-// sysRecord is the audit record of a system operation (seal, operator, cluster membership):
-// no token identity, the outcome from the status answered.
-func sysRecord(at time.Time, op string, status int, callerIP, uri string) *audit.Record {
-	result := "Success"
-	if status >= 400 {
-		result = "Failure"
-	}
-	return &audit.Record{
-		Time: audit.FormatTime(at), OperationName: op, Category: "AuditEvent",
-		ResultType: result, ResultSignature: http.StatusText(status),
-		CallerIPAddress: callerIP, RequestID: uuid.NewString(),
-		Properties: audit.Properties{HTTPStatusCode: status, RequestURI: audit.RedactURI(uri)}, // no query secrets
-	}
-}
 
 // auditSys records an unauthenticated seal operation; failure to audit refuses it.
 func (c *core) auditSys(r *http.Request, op string, status int) error {
@@ -245,13 +205,6 @@ func (c *core) auditSys(r *http.Request, op string, status int) error {
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	// The Host header is the client's: only its host[:port] part goes into the URI, so nothing
-	// in it escapes the query redaction.
-	host := r.Host
-	if i := strings.IndexAny(host, "/?#@ \\"); i >= 0 {
-		host = host[:i]
-	}
-	rec := sysRecord(time.Now(), op, status, ip, "https://"+host+r.URL.RequestURI())
-	rec.Properties.ClientInfo = r.UserAgent()
-	return c.auditLog().Write(r.Context(), rec)
+	return c.auditLog().Record(r.Context(), audit.Event{Operation: op, Status: status, CallerIP: ip,
+		URI: audit.HTTPSURI(r.Host, r.URL.RequestURI()), ClientInfo: r.UserAgent()})
 }

@@ -105,8 +105,8 @@ type countingAudit struct {
 	failures prometheus.Counter
 }
 
-func (a countingAudit) Write(ctx context.Context, rec *audit.Record) error {
-	err := a.Log.Write(ctx, rec)
+func (a countingAudit) Record(ctx context.Context, e audit.Event) error {
+	err := a.Log.Record(ctx, e)
 	if err != nil {
 		a.failures.Inc()
 	}

@@ -143,7 +143,7 @@ func (c *core) startOperatorSocket() (stop func(), err error) {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		c.writeJSON(w, 200, map[string]any{"mode": "single-node", "sealed": c.sealed()})
 	})
-	mux.HandleFunc("GET /v1/snapshot", cluster.AuditOperation(c.auditOperator, "OperatorSnapshotSave", true, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /v1/snapshot", cluster.AuditOperation(c.auditLog(), cluster.SocketPath(c.cfg.DataDir), "OperatorSnapshotSave", true, func(w http.ResponseWriter, r *http.Request) {
 		if c.sealed() {
 			c.fail(w, 503, "ServiceUnavailable", errSealedSnapshot.Error())
 			return
@@ -161,7 +161,7 @@ func (c *core) startOperatorSocket() (stop func(), err error) {
 		}
 		c.log.Info("snapshot saved")
 	}))
-	mux.HandleFunc("POST /v1/snapshot", cluster.AuditOperation(c.auditOperator, "OperatorSnapshotRestore", false, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/snapshot", cluster.AuditOperation(c.auditLog(), cluster.SocketPath(c.cfg.DataDir), "OperatorSnapshotRestore", false, func(w http.ResponseWriter, r *http.Request) {
 		info, err := c.restoreSnapshot(r.Context(), r.Body)
 		switch {
 		case errors.Is(err, snapshotfile.ErrRefused):

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/strongroom/strongroom/internal/held"
 	"io"
 	"net"
 	"net/http"
@@ -141,7 +142,7 @@ type joinResponse struct {
 // serveJoin admits a node (on the leader): token, then certificate, then a non-voting member.
 func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 	var req joinRequest
-	buf := newAnswerBuffer()
+	buf := held.New(nil)
 	defer n.auditJoin(w, r, &req, buf)
 	w = buf
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {

@@ -21,6 +21,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/strongroom/strongroom/internal/audit"
 	"io"
 	"log/slog"
 	"net"
@@ -49,12 +50,12 @@ type Options struct {
 	RaftLog io.Writer
 	// OnApplied is passed to the store: keys applied on this node (see raftstore.Options).
 	OnApplied func(keys []string, restored bool)
-	// AuditJoin records each join attempt this node (as leader) decided (joinaudit.go).
-	// Its error makes the join answer 503 instead of admitting the node (fail-closed).
-	AuditJoin func(ctx context.Context, a JoinAttempt) error
-	// AuditOperator records each operator call this node executes (opaudit.go); its error
-	// withholds the answer (fail-closed).
-	AuditOperator OperatorAuditFunc
+	// Audit records each join attempt this node (as leader) decided (joinaudit.go), each
+	// operator call it executes and each batch a member forwards (opaudit.go). Its error makes
+	// the call answer 503 instead (fail-closed); nil refuses them all.
+	Audit audit.Recorder
+	// PublicURL is this node's API origin, named in join records.
+	PublicURL string
 }
 
 // Node is a running cluster member. It is safe for concurrent use.

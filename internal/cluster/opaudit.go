@@ -1,45 +1,64 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
+
+	"github.com/strongroom/strongroom/internal/audit"
+	"github.com/strongroom/strongroom/internal/held"
 )
 
-// OperatorAuditFunc writes one audit record for an operator call: its operation name and the
-// status it was answered with. An error means the record is not written.
-type OperatorAuditFunc func(ctx context.Context, op string, status int) error
-
 // AuditOperation wraps an operator call so that it is audited where it executes, fail-closed.
-// A call's answer is buffered and sent only once the record is written (503 otherwise); a
+// A call's answer is held and sent only once the record is written (503 otherwise); a
 // streaming call (a snapshot download) is recorded before its first byte, since its outcome
 // cannot wait for the stream, and refused with 503 when that record cannot be written. A nil
-// audit refuses every call: an operator call is never served unaudited.
-func AuditOperation(audit OperatorAuditFunc, op string, streaming bool, fn http.HandlerFunc) http.HandlerFunc {
+// recorder refuses every call: an operator call is never served unaudited. socketPath names
+// the operator socket in the record.
+func AuditOperation(rec audit.Recorder, socketPath, op string, streaming bool, fn http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		refuse := func() { refuseUnaudited(w, errAuditUnavailableOp.Error()) }
-		ctx := context.WithoutCancel(r.Context())
-		if audit == nil {
+		if rec == nil {
 			refuse()
 			return
 		}
+		ctx := context.WithoutCancel(r.Context())
+		record := func(status int) error { return rec.Record(ctx, operatorEvent(ctx, socketPath, op, status)) }
 		if streaming {
-			if audit(ctx, op, http.StatusOK) != nil {
+			if record(http.StatusOK) != nil {
 				refuse()
 				return
 			}
 			fn(w, r)
 			return
 		}
-		buf := newAnswerBuffer()
+		buf := held.New(nil)
 		fn(buf, r)
-		if audit(ctx, op, buf.code()) != nil {
+		if record(buf.Status()) != nil {
 			refuse()
 			return
 		}
-		buf.sendTo(w)
+		buf.Send(w)
 	}
+}
+
+// operatorEvent is the audit event of an operator call (snapshot save and restore, cluster
+// membership) or of a batch a member forwarded: the operator socket's file mode is its
+// authentication, so the record names the socket (this node's, or the member's that passed the
+// call on) and the local user that connected to it; a forwarded batch names the member.
+func operatorEvent(ctx context.Context, socketPath, op string, status int) audit.Event {
+	caller, ok := CallerFrom(ctx)
+	if !ok {
+		caller = Caller{Socket: true, UID: -1}
+	}
+	ip, uri := "operator-socket", "unix:"+socketPath
+	if !caller.Socket {
+		ip, uri = "cluster-member", "cluster:"+caller.Node
+	} else if caller.Node != "" {
+		uri = "unix:" + caller.Node + ":" + socketPath
+	}
+	return audit.Event{Operation: op, Status: status, CallerIP: ip, URI: uri,
+		Description: "called by " + caller.String(), ClientInfo: caller.String()}
 }
 
 var errAuditUnavailableOp = errors.New("the operator call could not be recorded in the audit log; nothing was answered")
@@ -48,45 +67,4 @@ var errAuditUnavailableOp = errors.New("the operator call could not be recorded 
 func refuseUnaudited(w http.ResponseWriter, msg string) {
 	w.Header().Set("Retry-After", "1")
 	opFail(w, http.StatusServiceUnavailable, errors.New(msg))
-}
-
-// answerBuffer holds a handler's answer until its audit record is written.
-type answerBuffer struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func newAnswerBuffer() *answerBuffer { return &answerBuffer{header: http.Header{}} }
-
-func (b *answerBuffer) Header() http.Header { return b.header }
-
-func (b *answerBuffer) WriteHeader(code int) {
-	if b.status == 0 {
-		b.status = code
-	}
-}
-
-func (b *answerBuffer) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	return b.body.Write(p)
-}
-
-// code is the status the handler answered (200 when it wrote nothing).
-func (b *answerBuffer) code() int {
-	if b.status == 0 {
-		return http.StatusOK
-	}
-	return b.status
-}
-
-// sendTo writes the buffered answer to w.
-func (b *answerBuffer) sendTo(w http.ResponseWriter) {
-	for k, v := range b.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(b.code())
-	w.Write(b.body.Bytes())
 }

@@ -96,7 +96,7 @@ func (n *Node) operatorHandler(local bool) http.Handler {
 		writeJSON(w, 200, peers)
 	})
 	audited := func(op string, streaming bool, fn http.HandlerFunc) http.HandlerFunc {
-		return AuditOperation(n.opts.AuditOperator, op, streaming, fn)
+		return AuditOperation(n.opts.Audit, SocketPath(n.opts.DataDir), op, streaming, fn)
 	}
 	mux.HandleFunc("POST /v1/join-token", audited("OperatorRaftJoinToken", false, func(w http.ResponseWriter, r *http.Request) {
 		var req struct {

@@ -68,7 +68,8 @@ func (n *Node) serveApply(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, applyReply{Code: "error", Error: "reading entry"})
 		return
 	}
-	if n.opts.AuditOperator == nil || n.opts.AuditOperator(context.WithoutCancel(r.Context()), "ClusterForwardedBatch", http.StatusOK) != nil {
+	if ctx := context.WithoutCancel(r.Context()); n.opts.Audit == nil ||
+		n.opts.Audit.Record(ctx, operatorEvent(ctx, SocketPath(n.opts.DataDir), "ClusterForwardedBatch", http.StatusOK)) != nil {
 		refuseUnaudited(w, "the forwarded batch could not be recorded in the audit log; nothing was applied")
 		return
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"github.com/strongroom/strongroom/internal/audit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,17 +31,11 @@ type Store struct {
 }
 
 // StoreHooks is what the server gives the cluster store it opens. The store is opened before
-// the server can serve (the server's state is built from the store), yet the node audits and
-// applies entries from Start on, so the hooks are passed at OpenStore instead of set later: the
-// audit log and the metrics they use must exist before OpenStore is called. The node calls them
-// from its own goroutines.
+// the server can serve (the server's state is built from the store), yet the node applies
+// entries from Start on, so the hooks are passed at OpenStore instead of set later: the metrics
+// they use must exist before OpenStore is called (and the audit log, StoreOptions.Audit). The
+// node calls them from its own goroutines.
 type StoreHooks interface {
-	// AuditJoin records a join attempt this node decided as leader; its error makes the join
-	// answer 503 instead of admitting the node (fail-closed).
-	AuditJoin(ctx context.Context, a JoinAttempt) error
-	// AuditOperator records an operator call this node executed (OperatorAuditFunc); its error
-	// withholds the answer (fail-closed).
-	AuditOperator(ctx context.Context, op string, status int) error
 	// Restored runs, on its own goroutine, after a snapshot restore replaced the whole file while
 	// a service was bound: the server rebuilds its serving state (keyring, identities, handler).
 	Restored()
@@ -60,6 +55,9 @@ type StoreOptions struct {
 	Log     *slog.Logger
 	RaftLog io.Writer // hashicorp/raft's own log lines; nil discards them
 	Hooks   StoreHooks
+	// Audit and PublicURL are passed to the node (Options): the audit log must be open first.
+	Audit     audit.Recorder
+	PublicURL string
 	// TrackPrefix is where the bound service keeps records whose cached copies a snapshot restore
 	// can make stale (the vault records); every key under it ever applied is refreshed then.
 	TrackPrefix string
@@ -72,9 +70,8 @@ func OpenStore(ctx context.Context, o StoreOptions) (*Store, error) {
 	s := &Store{log: o.Log, hooks: o.Hooks, opts: o, tracked: map[string]bool{}, compact: compactState{changed: make(chan struct{})}}
 	node, err := Start(ctx, Options{
 		DataDir: o.DataDir, Cluster: o.Cluster, Log: o.Log.With("component", "cluster"), RaftLog: o.RaftLog,
-		OnApplied:     s.applied,
-		AuditJoin:     o.Hooks.AuditJoin,
-		AuditOperator: o.Hooks.AuditOperator,
+		OnApplied: s.applied,
+		Audit:     o.Audit, PublicURL: o.PublicURL,
 	})
 	if err != nil {
 		return nil, err

@@ -20,10 +20,8 @@ type recordingHooks struct {
 	compacted chan error
 }
 
-func (h *recordingHooks) AuditJoin(context.Context, JoinAttempt) error     { return nil }
-func (h *recordingHooks) AuditOperator(context.Context, string, int) error { return nil }
-func (h *recordingHooks) Restored()                                        { h.restored <- struct{}{} }
-func (h *recordingHooks) Compacted(err error)                              { h.compacted <- err }
+func (h *recordingHooks) Restored()           { h.restored <- struct{}{} }
+func (h *recordingHooks) Compacted(err error) { h.compacted <- err }
 
 // keysSink is a service whose caches follow applied keys.
 type keysSink chan []string

@@ -31,12 +31,13 @@ type flakySink struct {
 	last       atomic.Pointer[audit.Record]
 }
 
-func (f *flakySink) Write(_ context.Context, rec *audit.Record) error {
+// Record builds the record as the real log does (audit.NewRecord) and keeps it.
+func (f *flakySink) Record(_ context.Context, e audit.Event) error {
 	if f.failWrites.Load() || f.down.Load() {
 		return errors.New("disk full")
 	}
 	f.n.Add(1)
-	f.last.Store(rec)
+	f.last.Store(audit.NewRecord(e))
 	return nil
 }
 

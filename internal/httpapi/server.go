@@ -23,6 +23,7 @@ import (
 
 	"github.com/strongroom/strongroom/internal/audit"
 	"github.com/strongroom/strongroom/internal/azkv"
+	"github.com/strongroom/strongroom/internal/held"
 	"github.com/strongroom/strongroom/internal/identity"
 	"github.com/strongroom/strongroom/internal/service"
 )
@@ -37,11 +38,8 @@ type Registrar interface {
 	Register(mux *http.ServeMux)
 }
 
-// AuditLog is where request records go.
-type AuditLog interface {
-	Write(ctx context.Context, rec *audit.Record) error
-	Healthy() bool
-}
+// AuditLog is where request records go: the one audit path (audit.Recorder).
+type AuditLog = audit.Recorder
 
 // Config is the edge's configuration.
 type Config struct {
@@ -141,7 +139,7 @@ type reqInfo struct {
 
 	// Allocated with the request's state rather than one by one (see request).
 	headerValues [3]string // X-Ms-Request-Id, X-Ms-Keyvault-Region, X-Ms-Keyvault-Network-Info
-	buffered     bufferedWriter
+	held         held.Answer
 }
 
 // headerValue sets h[key] to the one value v, kept in slot i of the request's own backing array.
@@ -187,10 +185,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &service.Error{Kind: service.ErrUnavailable, Code: "ServiceUnavailable", Message: "The audit log is unavailable; requests are refused until it is restored."})
 		return
 	}
-	bw := &ri.buffered
-	bw.header, bw.status = h, http.StatusOK
+	bw := &ri.held
 	bp := bodyPool.Get().(*[]byte)
-	bw.body = (*bp)[:0]
+	bw.Reset(h, *bp)
 	vault := s.vaultFromHost(r.Host)
 	switch {
 	case s.cfg.Ready != nil && !s.cfg.Ready():
@@ -200,14 +197,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.control.ServeHTTP(bw, r)
 	}
-	if err := s.audit.Write(ctx, s.record(r, ri, bw.status, start)); err != nil {
+	if err := s.audit.Record(ctx, s.event(r, ri, bw.Status(), start)); err != nil {
 		s.log.Error("audit write failed; withholding response", "request_id", ri.id, "err", err)
-		bw.reset()
+		bw.Discard()
 		writeError(bw, &service.Error{Kind: errInternal, Code: "InternalServerError", Message: "The request could not be audited and was not acknowledged."})
 	}
-	bw.flushTo(w)
-	*bp = bw.body[:0] // net/http has copied it
-	bw.body = nil
+	bw.Send(w)
+	*bp = bw.Body[:0] // net/http has copied it
+	bw.Body = nil
 	if cap(*bp) <= 64<<10 { // a large list stays out of the pool
 		bodyPool.Put(bp)
 	}
@@ -245,53 +242,45 @@ func (s *Server) vaultFromHost(host string) string {
 	return name
 }
 
-func (s *Server) record(r *http.Request, ri *reqInfo, status int, start time.Time) *audit.Record {
+// event is the audit event of a request answered with status.
+func (s *Server) event(r *http.Request, ri *reqInfo, status int, start time.Time) audit.Event {
 	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-	rec := &audit.Record{
-		Time:             audit.FormatTime(time.Now()),
-		ResourceID:       ri.auditResourceID,
-		OperationName:    ri.op,
-		OperationVersion: ri.apiVersion,
-		Category:         "AuditEvent",
-		ResultType:       "Success",
-		ResultSignature:  http.StatusText(status),
-		DurationMs:       time.Since(start).Milliseconds(),
-		CallerIPAddress:  ip,
-		CorrelationID:    firstValue(r.Header["X-Ms-Client-Request-Id"]), // canonical: no Get canonicalization
-		RequestID:        ri.id,
-		Properties: audit.Properties{
-			ID:             ri.objectID,
-			ClientInfo:     r.UserAgent(),
-			HTTPStatusCode: status,
-			RequestURI:     "https://" + r.Host + audit.RedactURI(requestTarget(r)), // no query secrets
-		},
+	e := audit.Event{
+		Start:           start,
+		Operation:       ri.op,
+		APIVersion:      ri.apiVersion,
+		ResourceID:      ri.auditResourceID,
+		ResourceIDUpper: ri.auditResourceID != "",
+		ObjectID:        ri.objectID,
+		Status:          status,
+		CallerIP:        ip,
+		URI:             audit.HTTPSURI(r.Host, requestTarget(r)),
+		ClientInfo:      r.UserAgent(),
+		CorrelationID:   firstValue(r.Header["X-Ms-Client-Request-Id"]), // canonical: no Get canonicalization
+		RequestID:       ri.id,
 	}
-	if rec.ResourceID == "" {
-		rec.ResourceID = strings.ToUpper(ri.resourceID)
+	if e.ResourceID == "" {
+		e.ResourceID = ri.resourceID
 	}
-	if rec.OperationName == "" {
-		rec.OperationName = r.Method + " " + r.URL.Path
-	}
-	if status >= 400 {
-		rec.ResultType = "Failure"
+	if e.Operation == "" {
+		e.Operation = r.Method + " " + r.URL.Path
 	}
 	if r.TLS != nil {
-		rec.Properties.TLSVersion = tlsName(r.TLS.Version)
+		e.TLSVersion = r.TLS.Version
 	}
 	if ri.claims != nil {
 		p := ri.claims.Principal
-		rec.Identity = &audit.Identity{Claim: audit.Claims{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID, IdentityType: identityType(p.Type)}}
+		e.Caller = &audit.Claims{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID, IdentityType: identityType(p.Type)}
 	}
 	if ri.tokenClientID != "" && ri.claims == nil {
-		rec.Identity = &audit.Identity{Claim: audit.Claims{AppID: ri.tokenClientID, ObjectID: ri.tokenObjectID}}
-		rec.ResultDescription = ri.tokenFailure
+		e.Caller = &audit.Claims{AppID: ri.tokenClientID, ObjectID: ri.tokenObjectID}
+		e.Description = ri.tokenFailure
 	}
 	if d := service.DecisionFrom(r.Context()); d != nil && ri.claims != nil {
 		allowed := d.Allowed
-		rec.Properties.IsRbacAuthorized = &allowed
-		rec.Properties.AppliedAssignmentID = d.AssignmentID
+		e.Authorized, e.AssignmentID = &allowed, d.AssignmentID
 	}
-	return rec
+	return e
 }
 
 func firstValue(v []string) string {
@@ -320,45 +309,6 @@ func identityType(t string) string {
 }
 
 var lowerServicePrincipal = strings.ToLower(identity.TypeServicePrincipal)
-
-func tlsName(v uint16) string {
-	switch v {
-	case 0x0303:
-		return "TLS1_2"
-	case 0x0304:
-		return "TLS1_3"
-	}
-	return "other"
-}
-
-// bufferedWriter holds a response until it has been audited.
-type bufferedWriter struct {
-	header http.Header
-	status int
-	wrote  bool
-	body   []byte // from bodyPool
-}
-
-func (b *bufferedWriter) Header() http.Header { return b.header }
-func (b *bufferedWriter) Write(p []byte) (int, error) {
-	b.wrote = true
-	b.body = append(b.body, p...)
-	return len(p), nil
-}
-func (b *bufferedWriter) WriteHeader(status int) {
-	if !b.wrote {
-		b.status, b.wrote = status, true
-	}
-}
-func (b *bufferedWriter) reset() {
-	b.body = b.body[:0]
-	b.wrote = false
-	b.status = http.StatusOK
-}
-func (b *bufferedWriter) flushTo(w http.ResponseWriter) {
-	w.WriteHeader(b.status)
-	w.Write(b.body)
-}
 
 // writeJSON answers status with v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {
