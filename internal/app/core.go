@@ -12,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-
 	"github.com/strongroom/strongroom/internal/audit"
 	"github.com/strongroom/strongroom/internal/azkv"
 	"github.com/strongroom/strongroom/internal/config"
