@@ -29,6 +29,8 @@ func TestImportRules(t *testing.T) {
 		{"internal/azkv/...", []string{"internal/"}, []string{"internal/jsonenc"}},
 		{"internal/audit", []string{"internal/", "net/http"}, []string{"internal/jsonenc"}},
 		{"internal/jsonenc", []string{"internal/", "net/http"}, nil},
+		// Holding an answer until it is audited needs HTTP and nothing else.
+		{"internal/held", []string{"internal/"}, nil},
 		{"internal/pki", []string{"internal/", "net/http"}, nil},
 		// The snapshot file format is a leaf both storage modes use; it never sees a store or HTTP.
 		{"internal/snapshotfile", []string{"internal/", "net/http"}, nil},
