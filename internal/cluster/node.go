@@ -94,7 +94,50 @@ type Node struct {
 func Start(ctx context.Context, opts Options) (*Node, error) {
 	cfg := opts.Cluster
 	n := &Node{opts: opts, cfg: cfg, log: opts.Log, stop: make(chan struct{}), pilot: pilot{stable: map[string]time.Time{}, sick: map[string]time.Time{}}}
-	dir := filepath.Join(opts.DataDir, "cluster")
+	mat, err := n.material(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.mat = mat
+	if mat.caKey != nil {
+		n.localCAKey.Store(mat.caKey)
+	}
+	source := sourceAddr(cfg.Addr)
+	n.dialPeers(source)
+	if n.mux, err = newMux(cfg.Addr, mat.serverTLS([]string{protoRaft, protoRPC, protoForward}, n.admit), n.log); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			n.Close()
+		}
+	}()
+	if err := n.openRaft(source); err != nil {
+		return nil, err
+	}
+	n.serveClusterPort()
+	if err := n.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.recordSelf(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.startOperatorSocket(); err != nil {
+		return nil, err
+	}
+	n.wg.Add(2)
+	go n.autopilot()
+	go n.sealedLeaderWatch()
+	ok = true
+	return n, nil
+}
+
+// material loads this node's certificates, first bootstrapping a new cluster or joining one
+// (cluster.retry_join) when the data folder has none, and checks they were made for this node.
+func (n *Node) material(ctx context.Context) (*material, error) {
+	cfg := n.cfg
+	dir := filepath.Join(n.opts.DataDir, "cluster")
 	mat, err := loadMaterial(dir)
 	switch {
 	case errors.Is(err, errNoMaterial) && cfg.Bootstrap:
@@ -115,19 +158,19 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("starting cluster node: the data folder was joined as node %q at %s, but the configuration says %q at %s",
 			mat.nodeDoc.ID, mat.nodeDoc.Addr, cfg.NodeID, cfg.AdvertiseAddr())
 	}
-	n.mat = mat
-	if mat.caKey != nil {
-		n.localCAKey.Store(mat.caKey)
-	}
-	source := sourceAddr(cfg.Addr)
+	return mat, nil
+}
+
+// dialPeers makes the clients of node-to-node calls and of forwarded API requests: separate
+// protocols, connections and handlers on the cluster port (see mux.go); every dial checks which
+// node answered. source, when set, is the local address to dial from.
+func (n *Node) dialPeers(source *net.TCPAddr) {
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	if source != nil {
 		dialer.LocalAddr = source
 	}
-	// Node-to-node calls and forwarded API requests use separate protocols, connections and
-	// handlers on the cluster port (see mux.go); every dial checks which node answered.
 	peerTransport := func(proto string) *http.Transport {
-		cfg := mat.clientTLS(proto)
+		cfg := n.mat.clientTLS(proto)
 		return &http.Transport{
 			MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute, ResponseHeaderTimeout: 90 * time.Second,
 			DialTLSContext: func(ctx context.Context, _, addr string) (net.Conn, error) { return n.dialTLS(ctx, dialer, addr, cfg) },
@@ -135,23 +178,19 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	}
 	n.peers = &http.Client{Transport: peerTransport(protoRPC)}
 	n.forwarder = peerTransport(protoForward)
-	if n.mux, err = newMux(cfg.Addr, mat.serverTLS([]string{protoRaft, protoRPC, protoForward}, n.admit), n.log); err != nil {
-		return nil, err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			n.Close()
-		}
-	}()
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: orDiscard(opts.RaftLog), Level: hclog.Warn})
+}
+
+// openRaft opens this node's Raft store over the cluster port's Raft protocol.
+func (n *Node) openRaft(source *net.TCPAddr) error {
+	cfg := n.cfg
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: orDiscard(n.opts.RaftLog), Level: hclog.Warn})
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: &streamLayer{chanListener: n.mux.raft, advertise: tcpAddr(cfg.AdvertiseAddr()), tls: mat.clientTLS(protoRaft), source: source,
+		Stream: &streamLayer{chanListener: n.mux.raft, advertise: tcpAddr(cfg.AdvertiseAddr()), tls: n.mat.clientTLS(protoRaft), source: source,
 			verify: n.verifyAnswer},
 		MaxPool: 4, Timeout: 10 * time.Second, Logger: hl,
 	})
-	n.store, err = raftstore.Open(raftstore.Options{
-		Dir: filepath.Join(opts.DataDir, "raft"), ID: raft.ServerID(cfg.NodeID), Transport: trans,
+	st, err := raftstore.Open(raftstore.Options{
+		Dir: filepath.Join(n.opts.DataDir, "raft"), ID: raft.ServerID(cfg.NodeID), Transport: trans,
 		Bootstrap: cfg.Bootstrap, Forward: n.forwardEntry, OnApplied: n.applied,
 		// Followers notice a silent leader after half to all of the election timeout (Raft
 		// randomizes it), so a new leader is in place well within one election timeout or two.
@@ -159,9 +198,15 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs, Logger: hl,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	n.member.Store(n.store)
+	n.store = st
+	n.member.Store(st)
+	return nil
+}
+
+// serveClusterPort serves node-to-node calls and forwarded API requests on their protocols.
+func (n *Node) serveClusterPort() {
 	clusterServer := func(h http.Handler) *http.Server {
 		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute,
 			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
@@ -177,20 +222,6 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); _ = n.rpc.Serve(n.mux.rpc) }()
 	go func() { defer n.wg.Done(); _ = n.fwd.Serve(n.mux.fwd) }()
-	if err := n.catchUp(ctx); err != nil {
-		return nil, err
-	}
-	if err := n.recordSelf(ctx); err != nil {
-		return nil, err
-	}
-	if err := n.startOperatorSocket(); err != nil {
-		return nil, err
-	}
-	n.wg.Add(2)
-	go n.autopilot()
-	go n.sealedLeaderWatch()
-	ok = true
-	return n, nil
 }
 
 func orDiscard(w io.Writer) io.Writer {

@@ -95,92 +95,101 @@ func (n *Node) operatorHandler(local bool) http.Handler {
 		}
 		writeJSON(w, 200, peers)
 	})
-	audited := func(op string, streaming bool, fn http.HandlerFunc) http.HandlerFunc {
-		return AuditOperation(n.opts.Audit, SocketPath(n.opts.DataDir), op, streaming, fn)
-	}
-	mux.HandleFunc("POST /v1/join-token", audited("OperatorRaftJoinToken", false, func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			TTL string `json:"ttl"`
-		}
-		_ = json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req)
-		ttl := time.Hour
-		if req.TTL != "" {
-			d, err := time.ParseDuration(req.TTL)
-			if err != nil {
-				opFail(w, 400, fmt.Errorf("ttl: %w", err))
-				return
-			}
-			ttl = d
-		}
-		tok, exp, err := n.CreateJoinToken(r.Context(), ttl)
-		if err != nil {
-			opFail(w, 400, err)
-			return
-		}
-		writeJSON(w, 200, map[string]any{"token": tok, "expires": exp})
-	}))
-	// leaderOnly runs fn on the leader (passing the call on from the local socket), audited
-	// there when op is set.
-	leaderOnly := func(op string, streaming bool, fn http.HandlerFunc) http.HandlerFunc {
-		if op != "" {
-			fn = audited(op, streaming, fn)
-		}
-		return func(w http.ResponseWriter, r *http.Request) {
-			if n.store.IsLeader() {
-				fn(w, r)
-				return
-			}
-			addr, _ := n.store.Raft().LeaderWithID()
-			if !local || addr == "" {
-				opFail(w, 503, errors.New("this node is not the leader and no leader is known"))
-				return
-			}
-			p := &httputil.ReverseProxy{Transport: n.peers.Transport, Rewrite: func(pr *httputil.ProxyRequest) {
-				pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.URL.Path = "https", string(addr), rpcPrefix+"op"+pr.In.URL.Path
-				// The leader audits the call as this node's socket user (see socketCaller).
-				if c, ok := CallerFrom(pr.In.Context()); ok {
-					pr.Out.Header.Set(headerSocketUID, strconv.Itoa(c.UID))
-				}
-			}}
-			p.ServeHTTP(w, r)
-		}
-	}
-	mux.HandleFunc("POST /v1/remove-peer", leaderOnly("OperatorRaftRemovePeer", false, func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			ID string `json:"id"`
-		}
-		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil || req.ID == "" {
-			opFail(w, 400, errors.New("the body must be {\"id\": \"<node id>\"}"))
-			return
-		}
-		if _, ok := n.server(req.ID); !ok {
-			opFail(w, 404, fmt.Errorf("no member %q", req.ID))
-			return
-		}
-		if err := n.store.Raft().RemoveServer(raft.ServerID(req.ID), 0, 10*time.Second).Error(); err != nil {
-			opFail(w, 503, fmt.Errorf("removing %s: %w", req.ID, err))
-			return
-		}
-		n.log.Info("removed cluster member", "node_id", req.ID)
-		writeJSON(w, 200, map[string]any{"removed": req.ID})
-	}))
-	mux.HandleFunc("POST /v1/step-down", leaderOnly("OperatorRaftStepDown", false, func(w http.ResponseWriter, _ *http.Request) {
-		if err := n.store.Raft().LeadershipTransfer().Error(); err != nil {
-			opFail(w, 503, fmt.Errorf("transferring leadership: %w", err))
-			return
-		}
-		_, id := n.store.Raft().LeaderWithID()
-		writeJSON(w, 200, map[string]any{"steppedDown": n.cfg.NodeID, "leader": string(id)})
-	}))
-	mux.HandleFunc("GET /v1/snapshot", leaderOnly("OperatorSnapshotSave", true, n.serveSnapshotSave))
-	mux.HandleFunc("POST /v1/snapshot", leaderOnly("OperatorSnapshotRestore", false, n.serveSnapshotRestore))
-	mux.HandleFunc("GET /v1/autopilot", leaderOnly("", false, func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("POST /v1/join-token", n.audited("OperatorRaftJoinToken", false, n.serveJoinToken))
+	mux.HandleFunc("POST /v1/remove-peer", n.leaderOnly(local, "OperatorRaftRemovePeer", false, n.serveRemovePeer))
+	mux.HandleFunc("POST /v1/step-down", n.leaderOnly(local, "OperatorRaftStepDown", false, n.serveStepDown))
+	mux.HandleFunc("GET /v1/snapshot", n.leaderOnly(local, "OperatorSnapshotSave", true, n.serveSnapshotSave))
+	mux.HandleFunc("POST /v1/snapshot", n.leaderOnly(local, "OperatorSnapshotRestore", false, n.serveSnapshotRestore))
+	mux.HandleFunc("GET /v1/autopilot", n.leaderOnly(local, "", false, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, 200, n.autopilotState())
 	}))
 	if !local {
 		return socketCaller(mux)
 	}
 	return mux
+}
+
+// audited runs fn audited as operation op where it executes (AuditOperation).
+func (n *Node) audited(op string, streaming bool, fn http.HandlerFunc) http.HandlerFunc {
+	return AuditOperation(n.opts.Audit, SocketPath(n.opts.DataDir), op, streaming, fn)
+}
+
+// leaderOnly runs fn on the leader, audited there when op is set. On a follower, a call from
+// the local socket is passed on to the leader, naming the socket's user; any other is refused.
+func (n *Node) leaderOnly(local bool, op string, streaming bool, fn http.HandlerFunc) http.HandlerFunc {
+	if op != "" {
+		fn = n.audited(op, streaming, fn)
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if n.store.IsLeader() {
+			fn(w, r)
+			return
+		}
+		addr, _ := n.store.Raft().LeaderWithID()
+		if !local || addr == "" {
+			opFail(w, 503, errors.New("this node is not the leader and no leader is known"))
+			return
+		}
+		p := &httputil.ReverseProxy{Transport: n.peers.Transport, Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.URL.Path = "https", string(addr), rpcPrefix+"op"+pr.In.URL.Path
+			// The leader audits the call as this node's socket user (see socketCaller).
+			if c, ok := CallerFrom(pr.In.Context()); ok {
+				pr.Out.Header.Set(headerSocketUID, strconv.Itoa(c.UID))
+			}
+		}}
+		p.ServeHTTP(w, r)
+	}
+}
+
+func (n *Node) serveJoinToken(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		TTL string `json:"ttl"`
+	}
+	_ = json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req)
+	ttl := time.Hour
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil {
+			opFail(w, 400, fmt.Errorf("ttl: %w", err))
+			return
+		}
+		ttl = d
+	}
+	tok, exp, err := n.CreateJoinToken(r.Context(), ttl)
+	if err != nil {
+		opFail(w, 400, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"token": tok, "expires": exp})
+}
+
+func (n *Node) serveRemovePeer(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID string `json:"id"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil || req.ID == "" {
+		opFail(w, 400, errors.New("the body must be {\"id\": \"<node id>\"}"))
+		return
+	}
+	if _, ok := n.server(req.ID); !ok {
+		opFail(w, 404, fmt.Errorf("no member %q", req.ID))
+		return
+	}
+	if err := n.store.Raft().RemoveServer(raft.ServerID(req.ID), 0, 10*time.Second).Error(); err != nil {
+		opFail(w, 503, fmt.Errorf("removing %s: %w", req.ID, err))
+		return
+	}
+	n.log.Info("removed cluster member", "node_id", req.ID)
+	writeJSON(w, 200, map[string]any{"removed": req.ID})
+}
+
+func (n *Node) serveStepDown(w http.ResponseWriter, _ *http.Request) {
+	if err := n.store.Raft().LeadershipTransfer().Error(); err != nil {
+		opFail(w, 503, fmt.Errorf("transferring leadership: %w", err))
+		return
+	}
+	_, id := n.store.Raft().LeaderWithID()
+	writeJSON(w, 200, map[string]any{"steppedDown": n.cfg.NodeID, "leader": string(id)})
 }
 
 func opFail(w http.ResponseWriter, status int, err error) {
