@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/strongroom/strongroom/internal/store"
@@ -30,22 +31,25 @@ func (s *Service) destroy(write func() error) error {
 
 // destroySecret removes every record of a secret (its head and each version) in one batch
 // guarded by the head the caller read, then erases them. Hard delete, purge and the purger
-// all end here.
-func (s *Service) destroySecret(ctx context.Context, v *Vault, name string, headRaw []byte) error {
+// all end here; extra (the purge-due entries the secret leaves) joins the same batch.
+func (s *Service) destroySecret(ctx context.Context, v *Vault, name string, headRaw []byte, extra ...store.Op) error {
 	hk := headKey(v, name)
 	return s.destroy(func() error {
-		return s.apply(ctx, []store.Op{store.RequireEqual(hk, headRaw), store.Delete(hk), store.DeletePrefix(versionPrefix(v, name))})
+		ops := []store.Op{store.RequireEqual(hk, headRaw), store.Delete(hk), store.DeletePrefix(versionPrefix(v, name))}
+		return s.apply(ctx, append(ops, extra...))
 	})
 }
 
 // destroyVault removes a vault's records (each sealed under its own data key) and its entry in
 // one batch, then erases them. Vault purge, the purger and vault delete with soft delete off
-// end here. The caller holds vaultWrite.
-func (s *Service) destroyVault(ctx context.Context, v *Vault) error {
-	return s.destroy(func() error {
-		return s.apply(ctx, []store.Op{
-			store.DeletePrefix("v/" + v.ID + "/"),
-			store.Delete(vaultPrefix + strings.ToLower(v.Name)),
-		})
-	})
+// end here. guard (preconditions, and any other purge-due entry to drop) leads the batch, and
+// a deleted vault's own purge-due entry goes with it. The caller holds vaultWrite.
+func (s *Service) destroyVault(ctx context.Context, v *Vault, guard ...store.Op) error {
+	ops := append(slices.Clone(guard),
+		store.DeletePrefix("v/"+v.ID+"/"),
+		store.Delete(vaultPrefix+strings.ToLower(v.Name)))
+	if v.Deleted != nil {
+		ops = append(ops, dropDue(vaultDueKey(v)))
+	}
+	return s.destroy(func() error { return s.apply(ctx, ops) })
 }

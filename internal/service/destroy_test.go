@@ -13,7 +13,9 @@ import (
 // (the bytes would stay in free pages and the log). The only other deletes remove records that
 // hold no secret and no key: the rewrap cursor (plaintext) and a resource group's entry.
 func TestDestroyOnlyHere(t *testing.T) {
-	allowed := map[string]int{"operator.go": 1, "vaults.go": 1} // deletes outside destroy.go
+	// Deletes outside destroy.go; purgedue.go's drops purge-due index entries, which hold no
+	// ciphertext.
+	allowed := map[string]int{"operator.go": 1, "vaults.go": 1, "purgedue.go": 1}
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)

@@ -4,74 +4,164 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
+
+	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/store"
 )
 
 // PurgeExpired permanently removes soft-deleted secrets and vaults whose scheduled purge date
-// has passed. It runs as the system, not as a caller, so it skips the authorization guard.
+// has passed. It reads the purge-due index up to now and the records its entries name
+// (purgedue.go), so a pass costs what is due, not what is stored. It runs as the system, not
+// as a caller, so it skips the authorization guard.
 func (s *Service) PurgeExpired(ctx context.Context) (secrets, vaults int, err error) {
+	if err := s.backfillPurgeDue(ctx); err != nil {
+		return 0, 0, err
+	}
 	now := s.now()
-	for _, v := range s.vaultSnapshot() {
-		if v.rolledBack != "" {
-			continue // failed its rollback check (logged when loaded): never purged on its word
+	var byID map[string]*Vault // built only when something is due
+	after := ""
+	for {
+		keys, err := s.dueKeys(ctx, now.Unix(), after)
+		if err != nil || len(keys) == 0 {
+			return secrets, vaults, err
 		}
-		if v.Deleted != nil {
-			if !now.Before(v.Deleted.ScheduledPurgeDate) {
-				s.vaultWrite.Lock()
-				cur := s.cachedVault(v.Name)
-				if cur != nil && cur.ID == v.ID && cur.Deleted != nil && cur.rolledBack == "" {
-					err = s.purgeVaultLocked(ctx, cur)
-				}
-				s.vaultWrite.Unlock()
-				if err != nil {
-					return secrets, vaults, err
-				}
+		if byID == nil {
+			byID = map[string]*Vault{}
+			for _, v := range s.vaultSnapshot() {
+				byID[v.ID] = v
+			}
+		}
+		ns, nv, err := s.purgeDue(ctx, now, keys, byID)
+		secrets, vaults = secrets+ns, vaults+nv
+		if err != nil || len(keys) < dueChunk {
+			return secrets, vaults, err
+		}
+		after = keys[len(keys)-1]
+	}
+}
+
+// purgeDue acts on a chunk of due index keys: it purges what their records say is due and drops
+// stale entries. Entries of secrets whose vault is gone are dropped together, per vault.
+func (s *Service) purgeDue(ctx context.Context, now time.Time, keys []string, byID map[string]*Vault) (secrets, vaults int, err error) {
+	orphans := map[string][]store.Op{}
+	var malformed []store.Op
+	for _, key := range keys {
+		e, ok := parseDueKey(key)
+		var purged bool
+		switch {
+		case !ok:
+			malformed = append(malformed, dropDue(key)) // names nothing the purger could purge
+		case e.kind == dueKindVault:
+			if purged, err = s.purgeDueVault(ctx, now, e); purged {
 				vaults++
 			}
-			continue
-		}
-		type due struct {
-			name string
-			raw  []byte
-		}
-		var expired []due
-		var openErr error
-		err = s.scanHeads(ctx, v, "", func(name string, raw []byte) bool {
-			var h secretHead
-			if openErr = s.open(ctx, vaultKeyID(v), headKey(v, name), raw, &h); openErr != nil {
-				return false
+		case byID[e.id] == nil:
+			orphans[e.id] = append(orphans[e.id], dropDue(key))
+		default:
+			if purged, err = s.purgeDueSecret(ctx, now, byID[e.id], e); purged {
+				secrets++
 			}
-			if h.Deleted != nil && now.Unix() >= h.Deleted.ScheduledPurgeDate {
-				// A deleted copy of a live secret's head put back must not get it purged.
-				var found bool
-				if h, raw, found, openErr = s.scannedHead(ctx, v, name, h, raw); errors.Is(openErr, ErrIntegrity) {
-					openErr = nil // logged; the other secrets are still purged
-					return true
-				} else if openErr != nil {
-					return false
-				}
-				if found && h.Deleted != nil && now.Unix() >= h.Deleted.ScheduledPurgeDate {
-					expired = append(expired, due{name, raw})
-				}
-			}
-			return true
-		})
-		if err == nil {
-			err = openErr
 		}
 		if err != nil {
 			return secrets, vaults, err
 		}
-		for _, d := range expired {
+	}
+	for id, ops := range orphans {
+		// Guarded by the vault's tip being gone: the vault was purged, not merely not cached.
+		ops = append([]store.Op{store.RequireAbsent("v/" + id + "/" + tipSuffix)}, ops...)
+		if err := s.apply(ctx, ops); err != nil && !errors.Is(err, errRetry) {
+			return secrets, vaults, err
+		}
+	}
+	if len(malformed) > 0 {
+		err = s.apply(ctx, malformed)
+	}
+	return secrets, vaults, err
+}
+
+// purgeDueSecret purges the secret entry e names if its head, read and checked now, is deleted
+// and due; otherwise it drops e as stale, guarded by the head it read. A head that fails its
+// rollback check, or a vault that did, keeps its entry and is never purged on its word.
+func (s *Service) purgeDueSecret(ctx context.Context, now time.Time, v *Vault, e dueEntry) (bool, error) {
+	if v.rolledBack != "" {
+		return false, nil // logged when loaded
+	}
+	h, raw, found, err := s.head(ctx, v, e.name)
+	if errors.Is(err, ErrIntegrity) || errors.Is(err, errRetry) {
+		return false, nil // logged, or changing: the next pass looks again
+	} else if err != nil {
+		return false, err
+	}
+	if found && h.Deleted != nil {
+		own := secretDueKey(v, e.name, h.Deleted)
+		if now.Unix() >= h.Deleted.ScheduledPurgeDate {
+			drops := []store.Op{dropDue(e.key)}
+			if own != e.key {
+				drops = append(drops, dropDue(own))
+			}
 			// A concurrent recover changes the head; the guarded purge then skips it.
-			if perr := s.destroySecret(ctx, v, d.name, d.raw); perr == nil {
-				secrets++
-			} else if perr != errRetry {
-				return secrets, vaults, perr
+			err := s.destroySecret(ctx, v, e.name, raw, drops...)
+			if errors.Is(err, errRetry) {
+				return false, nil
+			}
+			return err == nil, err
+		}
+		if own == e.key {
+			return false, nil // not due yet
+		}
+	}
+	// Live, recovered, purged or deleted again later: the entry is stale.
+	err = s.apply(ctx, []store.Op{headGuard(headKey(v, e.name), raw, found), dropDue(e.key)})
+	if errors.Is(err, errRetry) {
+		return false, nil
+	}
+	return false, err
+}
+
+// purgeDueVault purges the vault entry e names if the vault is deleted and due, guarded by its
+// record as stored; otherwise it drops e as stale. A fresh entry is always due after now (the
+// retention is at least 7 days), so the unguarded drop cannot remove one written meanwhile.
+func (s *Service) purgeDueVault(ctx context.Context, now time.Time, e dueEntry) (bool, error) {
+	s.vaultWrite.Lock()
+	defer s.vaultWrite.Unlock()
+	cur := s.cachedVault(e.name)
+	if cur != nil && cur.ID == e.id {
+		if cur.rolledBack != "" {
+			return false, nil // failed its rollback check (logged when loaded): never purged on its word
+		}
+		if cur.Deleted != nil {
+			own := vaultDueKey(cur)
+			if !now.Before(cur.Deleted.ScheduledPurgeDate) {
+				return s.purgeDueVaultLocked(ctx, cur, e.key)
+			}
+			if own == e.key {
+				return false, nil
 			}
 		}
 	}
-	return secrets, vaults, nil
+	return false, s.apply(ctx, []store.Op{dropDue(e.key)})
+}
+
+// purgeDueVaultLocked purges cur if the stored record is still the deleted one the cache holds
+// (another node may have recovered it: the cache catches up when that write is applied here).
+func (s *Service) purgeDueVaultLocked(ctx context.Context, cur *Vault, entry string) (bool, error) {
+	key := vaultPrefix + strings.ToLower(cur.Name)
+	var stored Vault
+	raw, found, err := s.get(ctx, keyring.SystemKeyID, key, &stored)
+	if err != nil || !found || stored.Seq != cur.Seq || stored.Deleted == nil {
+		return false, err
+	}
+	guard := []store.Op{store.RequireEqual(key, raw)}
+	if entry != vaultDueKey(cur) {
+		guard = append(guard, dropDue(entry))
+	}
+	err = s.purgeVaultLocked(ctx, cur, guard...)
+	if errors.Is(err, errRetry) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // RunPurger calls PurgeExpired every interval until ctx ends.

@@ -34,7 +34,7 @@ func (r VaultRef) DeleteSecret(ctx context.Context, name string) (Secret, error)
 		if err != nil {
 			return err
 		}
-		ops = append(ops, h.tipOp(v, name))
+		ops = append(ops, h.tipOp(v, name), putDue(secretDueKey(v, name, h.Deleted))) // purgedue.go
 		if err := s.apply(ctx, append([]store.Op{store.RequireEqual(hk, raw)}, ops...)); err != nil {
 			return err
 		}
@@ -83,6 +83,7 @@ func (r VaultRef) RecoverDeletedSecret(ctx context.Context, name string) (Secret
 		if err != nil {
 			return err
 		}
+		due := secretDueKey(v, name, h.Deleted)
 		h.Deleted = nil
 		h.advance(s.now(), true)
 		hk := headKey(v, name)
@@ -90,7 +91,7 @@ func (r VaultRef) RecoverDeletedSecret(ctx context.Context, name string) (Secret
 		if err != nil {
 			return err
 		}
-		ops = append(ops, h.tipOp(v, name))
+		ops = append(ops, h.tipOp(v, name), dropDue(due))
 		if err := s.apply(ctx, append([]store.Op{store.RequireEqual(hk, raw)}, ops...)); err != nil {
 			return err
 		}
@@ -111,10 +112,10 @@ func (r VaultRef) PurgeDeletedSecret(ctx context.Context, name string) error {
 		return newErr(ErrForbidden, "Forbidden", "", "Operation \"purge\" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed. Vault: %s;location=%s", v.Name, v.Location)
 	}
 	return retry(func() error {
-		_, raw, err := s.deletedHead(ctx, v, name)
+		h, raw, err := s.deletedHead(ctx, v, name)
 		if err != nil {
 			return err
 		}
-		return s.destroySecret(ctx, v, name, raw)
+		return s.destroySecret(ctx, v, name, raw, dropDue(secretDueKey(v, name, h.Deleted)))
 	})
 }

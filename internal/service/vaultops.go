@@ -299,7 +299,7 @@ func (s *Service) deleteVault(ctx context.Context, name string) error {
 	v := *old
 	now := s.now().UTC()
 	v.Deleted = &VaultDeletion{DeletionDate: now, ScheduledPurgeDate: now.Add(time.Duration(old.RetentionDays()) * 24 * time.Hour)}
-	return s.putVaultRecord(ctx, &v)
+	return s.putVaultRecord(ctx, &v, putDue(vaultDueKey(&v))) // indexed in the same batch (purgedue.go)
 }
 
 // ListDeletedVaults returns the soft-deleted vaults.
@@ -357,8 +357,8 @@ func (s *Service) PurgeDeletedVault(ctx context.Context, location, name string) 
 
 // purgeVaultLocked destroys the vault (destroyVault) and drops it from the cache. The caller
 // holds vaultWrite.
-func (s *Service) purgeVaultLocked(ctx context.Context, v *Vault) error {
-	if err := s.destroyVault(ctx, v); err != nil {
+func (s *Service) purgeVaultLocked(ctx context.Context, v *Vault, guard ...store.Op) error {
+	if err := s.destroyVault(ctx, v, guard...); err != nil {
 		return err
 	}
 	s.vaultMu.Lock()
@@ -375,7 +375,7 @@ func (s *Service) recoverVaultLocked(ctx context.Context, old *Vault, rg string)
 	v.Deleted = nil
 	c, _ := CallerFrom(ctx)
 	v.Updated, v.UpdatedBy = s.now().UTC(), c.ObjectID
-	if err := s.putVaultRecord(ctx, &v); err != nil {
+	if err := s.putVaultRecord(ctx, &v, dropDue(vaultDueKey(old))); err != nil {
 		return nil, false, err
 	}
 	return &v, false, nil
