@@ -9,14 +9,12 @@
 package audit
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"sync"
@@ -87,6 +85,17 @@ type Log struct {
 	pending  *batch                // chained, not yet handed to the writer
 	inflight *batch                // being written
 	since    time.Time             // when inflight's write started
+	written  chainState            // the chain at the end of the last batch in the file
+
+	// Resuming and checkpoints (resume.go, checkpoint.go). ckpt* belong to syncLoop, then Close.
+	path        string
+	resumedFrom chainState // where Open's re-hash started: its history is left to Verify
+	openRead    int64      // bytes of the log Open read
+	ckpt        chainState // what the checkpoint file records
+	ckptAt      time.Time
+	ckptErr     error // the last failed checkpoint write, until one succeeds
+	ckptBytes   int64
+	ckptEvery   time.Duration
 }
 
 // batch is a run of chained lines written with one system call; done closes when it is written
@@ -112,9 +121,14 @@ var (
 	batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 )
 
-// Open opens (creating with mode 0600) the log at path and resumes its hash chain.
+// Open opens (creating with mode 0600) the log at path and resumes its hash chain from the
+// checkpoint next to it (path + ".checkpoint"), checking the checkpoint against the file and
+// every record written after it; it reads the whole log only when there is no checkpoint yet.
+// The history before the checkpoint is re-hashed by Verify (`strongroom audit verify`) or
+// VerifyHistory, not here, so that opening does not grow with the log. Open refuses a log that
+// does not match its checkpoint, ends in an incomplete record or has a broken chain after it.
 func Open(path string) (*Log, error) {
-	last, err := lastHash(path)
+	rs, err := resume(path)
 	if err != nil {
 		return nil, err
 	}
@@ -122,10 +136,13 @@ func Open(path string) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening audit log: %w", err)
 	}
-	l := &Log{f: f, deadline: 5 * time.Second, done: make(chan struct{}), wake: make(chan struct{}, 1)}
-	if last != "" {
-		copy(l.lastHash[:], last)
-		l.hasHash = true
+	l := &Log{f: f, deadline: 5 * time.Second, done: make(chan struct{}), wake: make(chan struct{}, 1),
+		written: rs.end, path: path, resumedFrom: rs.from, openRead: rs.read,
+		ckptBytes: checkpointBytes, ckptEvery: checkpointEvery}
+	l.lastHash, l.hasHash = rs.end.last, rs.end.has
+	if err := l.checkpointAtOpen(rs); err != nil {
+		f.Close()
+		return nil, err
 	}
 	l.wg.Add(3)
 	go l.writeLoop()
@@ -201,6 +218,8 @@ func (l *Log) writeLoop() {
 		}
 		l.inflight, l.since = b, time.Now()
 		f := l.f
+		end := l.written // the chain once b is in the file: b's last line is the last chained
+		end.last, end.has = l.lastHash, true
 		l.mu.Unlock()
 		var err error
 		if l.failed.Load() {
@@ -208,8 +227,14 @@ func (l *Log) writeLoop() {
 		} else if _, werr := f.Write(b.buf); werr != nil {
 			l.failed.Store(true)
 			err = fmt.Errorf("writing audit log: %v: %w", werr, ErrUnavailable)
+		} else {
+			end.Offset += int64(len(b.buf))
+			end.Records += bytes.Count(b.buf, []byte{'\n'})
 		}
 		l.mu.Lock()
+		if err == nil {
+			l.written = end
+		}
 		l.inflight = nil
 		if !b.shut { // the watchdog may have given up on it; then the buffer is left alone
 			buf := b.buf
@@ -261,16 +286,24 @@ func (l *Log) syncLoop() {
 	for {
 		select {
 		case <-t.C:
-			l.mu.Lock()
-			f := l.f
-			l.mu.Unlock()
-			if err := f.Sync(); err != nil {
-				l.failed.Store(true)
-			}
+			l.syncTick()
 		case <-l.done:
 			return
 		}
 	}
+}
+
+// syncTick fsyncs the log, then moves the checkpoint to what was written before the fsync when
+// it is due.
+func (l *Log) syncTick() {
+	l.mu.Lock()
+	f, st := l.f, l.written
+	l.mu.Unlock()
+	if err := f.Sync(); err != nil {
+		l.failed.Store(true)
+		return
+	}
+	l.maybeCheckpoint(st)
 }
 
 // Close writes what is pending, then syncs and closes the file. Later writes fail at once.
@@ -294,68 +327,19 @@ func (l *Log) Close() error {
 	l.wg.Wait()
 	l.mu.Lock()
 	l.failPendingLocked()
+	st := l.written
 	l.mu.Unlock()
 	if err := l.f.Sync(); err != nil {
 		l.f.Close()
 		return fmt.Errorf("syncing audit log: %w", err)
 	}
-	return l.f.Close()
-}
-
-// lastHash returns the hash of the last line of the log at path ("" for a new log).
-func lastHash(path string) (string, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
+	// A clean close checkpoints the end, so the next open reads no record twice.
+	ckErr := l.ckptErr
+	if st.Offset != l.ckpt.Offset {
+		ckErr = l.checkpoint(st)
 	}
-	if err != nil {
-		return "", fmt.Errorf("reading audit log: %w", err)
+	if err := l.f.Close(); err != nil {
+		return fmt.Errorf("closing audit log: %w", err)
 	}
-	defer f.Close()
-	res, err := verify(f)
-	if err != nil {
-		return "", fmt.Errorf("resuming audit chain: %w", err)
-	}
-	return res.LastHash, nil
-}
-
-// VerifyResult summarizes a verified log.
-type VerifyResult struct {
-	Records  int
-	LastHash string
-}
-
-// Verify checks the whole chain of the log at path and reports the first broken record.
-func Verify(path string) (VerifyResult, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return VerifyResult{}, fmt.Errorf("opening audit log: %w", err)
-	}
-	defer f.Close()
-	return verify(f)
-}
-
-func verify(r io.Reader) (VerifyResult, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	var res VerifyResult
-	for sc.Scan() {
-		line := sc.Bytes()
-		var rec struct {
-			PrevHash string `json:"prevHash"`
-		}
-		if err := json.Unmarshal(line, &rec); err != nil {
-			return res, fmt.Errorf("record %d: not JSON: %w", res.Records+1, err)
-		}
-		if rec.PrevHash != res.LastHash {
-			return res, fmt.Errorf("record %d: chain broken (prevHash %q, want %q)", res.Records+1, rec.PrevHash, res.LastHash)
-		}
-		sum := sha256.Sum256(line)
-		res.LastHash = hex.EncodeToString(sum[:])
-		res.Records++
-	}
-	if err := sc.Err(); err != nil {
-		return res, fmt.Errorf("reading audit log: %w", err)
-	}
-	return res, nil
+	return ckErr
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"os"
+	"testing"
 	"time"
 )
 
@@ -15,4 +16,21 @@ func (l *Log) SwapFile(f *os.File, deadline time.Duration) *os.File {
 	old := l.f
 	l.f, l.deadline = f, deadline
 	return old
+}
+
+// OpenBytesRead is how many bytes of the log file Open read to resume the chain.
+func (l *Log) OpenBytesRead() int64 { return l.openRead }
+
+// SyncNow runs the once-a-second fsync and checkpoint step at once.
+func (l *Log) SyncNow() { l.syncTick() }
+
+// CheckpointPath is where the checkpoint of the log at path is kept.
+func CheckpointPath(path string) string { return checkpointPath(path) }
+
+// SetCheckpointPolicy changes when logs opened from now on move their checkpoint forward, until
+// the test ends.
+func SetCheckpointPolicy(t testing.TB, bytes int64, every time.Duration) {
+	oldBytes, oldEvery := checkpointBytes, checkpointEvery
+	checkpointBytes, checkpointEvery = bytes, every
+	t.Cleanup(func() { checkpointBytes, checkpointEvery = oldBytes, oldEvery })
 }

@@ -1,0 +1,236 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// maxRecord bounds one line, as the reader always has: a longer line is refused, not buffered.
+const maxRecord = 4 << 20
+
+// VerifyResult summarizes a verified log.
+type VerifyResult struct {
+	Records  int
+	LastHash string
+	// Bytes is the size of the verified part of the file (the whole file for Verify).
+	Bytes int64
+	// Checkpoint is the log's checkpoint when it had one; Verify checked it against the chain.
+	Checkpoint *Checkpoint
+}
+
+// Verify re-hashes the whole chain of the log at path and reports the first broken record. When
+// the log has a checkpoint, Verify also checks that the chain reaches the checkpoint's hash and
+// record count exactly at its offset: Open trusts the history before the checkpoint, and this is
+// where that history is checked.
+func Verify(path string) (VerifyResult, error) {
+	// The checkpoint first: a running server only moves it forward, to data already in the file.
+	ck, err := loadCheckpoint(checkpointPath(path))
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("opening audit log: %w", err)
+	}
+	defer f.Close()
+	w := walker{mark: -1}
+	if ck != nil {
+		w.mark = ck.Offset
+	}
+	if err := w.walk(f); err != nil {
+		return w.result(), err
+	}
+	res := w.result()
+	if ck != nil {
+		if err := checkMark(ck, w.marked); err != nil {
+			return res, err
+		}
+		res.Checkpoint = ck
+	}
+	return res, nil
+}
+
+// checkMark reports whether the chain state seen at the checkpoint's offset is the checkpoint's.
+func checkMark(ck *Checkpoint, at *chainState) error {
+	if at == nil {
+		return fmt.Errorf("checkpoint: offset %d is not the end of a record in the file", ck.Offset)
+	}
+	if got := at.hash(); int64(at.Records) != ck.Records || got != ck.LastHash {
+		return fmt.Errorf("checkpoint: the chain at offset %d is %d records ending in %s, the checkpoint says %d records ending in %s",
+			ck.Offset, at.Records, got, ck.Records, ck.LastHash)
+	}
+	return nil
+}
+
+// VerifyHistory re-hashes the part of the log that Open did not (from the start to the
+// checkpoint it resumed from) and checks that it ends where Open resumed. It reads the file
+// through its own descriptor, so it can run in the background while the log is written.
+func (l *Log) VerifyHistory() (VerifyResult, error) {
+	f, err := os.Open(l.path)
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("opening audit log: %w", err)
+	}
+	defer f.Close()
+	w := walker{mark: -1}
+	if err := w.walk(io.LimitReader(f, l.resumedFrom.Offset)); err != nil {
+		return w.result(), fmt.Errorf("verifying audit log %s: %w", l.path, err)
+	}
+	if w.st != l.resumedFrom {
+		return w.result(), fmt.Errorf("verifying audit log %s: the chain up to offset %d ends in %s, Open resumed from %s",
+			l.path, l.resumedFrom.Offset, w.st.hash(), l.resumedFrom.hash())
+	}
+	return w.result(), nil
+}
+
+// chainState is where a walk of the chain stands: the end offset of the last complete record,
+// the number of records up to there and the hex hash of the last one (has is false before the
+// first record, whose prevHash is "").
+type chainState struct {
+	Offset  int64
+	Records int
+	last    [2 * sha256.Size]byte
+	has     bool
+}
+
+func (s *chainState) hash() string {
+	if !s.has {
+		return ""
+	}
+	return string(s.last[:])
+}
+
+// setHash sets the state's last hash from its hex form (validated by the caller).
+func (s *chainState) setHash(h string) {
+	s.has = h != ""
+	copy(s.last[:], h)
+}
+
+var errIncomplete = errors.New("incomplete last record (no newline: cut off mid-write?)")
+
+// splitRecords splits on '\n' and, unlike bufio.ScanLines, refuses a last line without one and
+// keeps a '\r': a record is exactly the bytes that were hashed.
+func splitRecords(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return 0, nil, errIncomplete
+	}
+	return 0, nil, nil
+}
+
+// walker checks the chain of the records it reads, starting from st. When mark is an offset at
+// which a record ends, marked holds the state there.
+type walker struct {
+	st     chainState
+	mark   int64
+	marked *chainState
+}
+
+func (w *walker) result() VerifyResult {
+	return VerifyResult{Records: w.st.Records, LastHash: w.st.hash(), Bytes: w.st.Offset}
+}
+
+// walk reads records from r, which must start at w.st.Offset, to its end. Errors name the record
+// (1-based) and the offset it starts at; they quote hashes, never record contents.
+func (w *walker) walk(r io.Reader) error {
+	if w.mark == w.st.Offset {
+		m := w.st
+		w.marked = &m
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 256<<10), maxRecord)
+	sc.Split(splitRecords)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if err := w.link(line); err != nil {
+			return fmt.Errorf("record %d at offset %d: %w", w.st.Records+1, w.st.Offset, err)
+		}
+		sum := sha256.Sum256(line)
+		hex.Encode(w.st.last[:], sum[:])
+		w.st.has = true
+		w.st.Records++
+		w.st.Offset += int64(len(line)) + 1
+		if w.st.Offset == w.mark {
+			m := w.st
+			w.marked = &m
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("longer than %d bytes", maxRecord)
+		}
+		return fmt.Errorf("record %d at offset %d: %w", w.st.Records+1, w.st.Offset, err)
+	}
+	return nil
+}
+
+// link checks that line is a JSON record whose prevHash is the hash of the record before it.
+func (w *walker) link(line []byte) error {
+	if !json.Valid(line) {
+		var rec struct{}
+		return fmt.Errorf("not JSON: %w", json.Unmarshal(line, &rec))
+	}
+	prev, ok := suffixPrevHash(line)
+	if !ok { // not the writer's layout: read the field as JSON does
+		var rec struct {
+			PrevHash *string `json:"prevHash"`
+		}
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return fmt.Errorf("not a record: %w", err)
+		}
+		if rec.PrevHash == nil {
+			return errors.New("not a record: no prevHash")
+		}
+		prev = []byte(*rec.PrevHash)
+	}
+	if want := w.st.hash(); string(prev) != want {
+		return fmt.Errorf("chain broken (prevHash %q, want %q)", clip(prev), want)
+	}
+	return nil
+}
+
+const prevKey = `,"prevHash":"`
+
+// suffixPrevHash reads prevHash from the end of a line the writer laid out (valid JSON, checked
+// by the caller, ending in `,"prevHash":"<64 hex digits or none>"}`). Then the comma is outside
+// any string, so the key is the top-level object's last: the value encoding/json would decode,
+// read without decoding the line.
+func suffixPrevHash(line []byte) ([]byte, bool) {
+	if len(line) == 0 || line[0] != '{' || !bytes.HasSuffix(line, []byte(`"}`)) {
+		return nil, false
+	}
+	body := line[:len(line)-2]
+	if bytes.HasSuffix(body, []byte(prevKey)) {
+		return body[len(body):], true
+	}
+	n := len(body) - 2*sha256.Size
+	if n < len(prevKey) || !bytes.HasSuffix(body[:n], []byte(prevKey)) || !isHex(body[n:]) {
+		return nil, false
+	}
+	return body[n:], true
+}
+
+func isHex(b []byte) bool {
+	for _, c := range b {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// clip bounds what an error quotes from a damaged line.
+func clip(b []byte) []byte {
+	if len(b) > 2*sha256.Size {
+		return append(b[:2*sha256.Size:2*sha256.Size], "..."...)
+	}
+	return b
+}
