@@ -266,12 +266,16 @@ func (s *Service) tip(ctx context.Context, key string) ([]byte, bool, error) {
 	return tip, true, nil
 }
 
-// scannedHead checks a head read by a scan (raw) against its tip; when they disagree because
-// of a write after the scan, it returns the head read again.
-func (s *Service) scannedHead(ctx context.Context, v *Vault, name string, h secretHead, raw []byte) (secretHead, []byte, bool, error) {
-	tip, found, err := s.tip(ctx, tipKey(v, name))
-	if err != nil {
-		return h, nil, false, err
+// scannedHead checks a head read by a scan (raw) against its tip, the one the scan read with
+// it or, where it read none, the stored one; when they disagree (a write landed between the
+// reads, or the scan's tip is not the head's), it returns the head read again.
+func (s *Service) scannedHead(ctx context.Context, v *Vault, name string, h secretHead, raw []byte, st scannedTip) (secretHead, []byte, bool, error) {
+	tip, found := st.value, st.found
+	if !st.read {
+		var err error
+		if tip, found, err = s.tip(ctx, tipKey(v, name)); err != nil {
+			return h, nil, false, err
+		}
 	}
 	if h.tipMatches(tip, found) {
 		return h, raw, true, nil

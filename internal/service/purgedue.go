@@ -156,7 +156,7 @@ func (s *Service) backfillPurgeDue(ctx context.Context) error {
 func (s *Service) deletedHeads(ctx context.Context, v *Vault, after string) ([]store.Op, string, error) {
 	var ops []store.Op
 	n, last := 0, ""
-	err := s.scanHeads(ctx, v, after, func(name string, raw []byte) bool {
+	err := s.scanHeads(ctx, v, after, func(name string, raw []byte, _ scannedTip) bool {
 		var h secretHead
 		if err := s.open(ctx, vaultKeyID(v), headKey(v, name), raw, &h); err != nil {
 			s.logger().ErrorContext(ctx, "backfilling the purge-due index: skipping a head that does not open",

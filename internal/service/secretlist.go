@@ -26,13 +26,13 @@ func (s *Service) listHeads(ctx context.Context, vault VaultRef, max int, skip s
 	}
 	var page Page
 	var openErr error
-	err = s.scanHeads(ctx, v, skip, func(name string, raw []byte) bool {
+	err = s.scanHeads(ctx, v, skip, func(name string, raw []byte, tip scannedTip) bool {
 		var h secretHead
 		if openErr = s.open(ctx, vaultKeyID(v), headKey(v, name), raw, &h); openErr != nil {
 			return false
 		}
 		var found bool
-		if h, _, found, openErr = s.scannedHead(ctx, v, name, h, raw); openErr != nil {
+		if h, _, found, openErr = s.scannedHead(ctx, v, name, h, raw, tip); openErr != nil {
 			return false
 		}
 		if !found || (h.Deleted != nil) != deleted {

@@ -147,14 +147,30 @@ func versionKey(v *Vault, name, version string) string {
 	return versionPrefix(v, name) + strings.ToLower(version)
 }
 
+// scannedTip is the tip a head scan read with a head (scanHeads). A scan of the co-located
+// layout passes over each name's tip right before its head, so it knows the tip, or knows
+// there is none, without another read; read is false where it does not (the split layout, and
+// a name the scan resumed inside of).
+type scannedTip struct {
+	value       []byte
+	read, found bool
+}
+
+// maxInlineVersions is how many version keys of one name a co-located head scan steps over
+// before it restarts at the name's head instead: stepping over a key costs far less than a
+// restarted scan, but a name with thousands of versions should not cost thousands.
+const maxInlineVersions = 16
+
 // scanHeads calls fn with every secret head of v whose (upper-cased) name sorts after after
-// ("" = from the start), in name order, until fn returns false. Under the co-located layout it
-// seeks past each name's versions instead of reading them.
-func (s *Service) scanHeads(ctx context.Context, v *Vault, after string, fn func(name string, raw []byte) bool) error {
+// ("" = from the start), in name order, until fn returns false. It is one store scan, plus
+// one per name with more than maxInlineVersions versions under the co-located layout, where
+// it steps over each name's versions (by key: nothing is decrypted) and hands fn the tip it
+// read with the head.
+func (s *Service) scanHeads(ctx context.Context, v *Vault, after string, fn func(name string, raw []byte, tip scannedTip) bool) error {
 	prefix := headsPrefix(v)
 	if v.Layout != LayoutColocated {
 		return s.st.Scan(ctx, prefix, prefixed(prefix, after), func(key string, raw []byte) bool {
-			return fn(key[len(prefix):], raw)
+			return fn(key[len(prefix):], raw, scannedTip{})
 		})
 	}
 	from := ""
@@ -162,16 +178,33 @@ func (s *Service) scanHeads(ctx context.Context, v *Vault, after string, fn func
 		from = prefix + after + headSuffix
 	}
 	for {
-		resume := ""
+		resume, run := "", 0
+		var runName string
+		var tip scannedTip
+		tipName := ""
 		err := s.st.Scan(ctx, prefix, from, func(key string, raw []byte) bool {
-			rest := key[len(prefix):]
-			if name, ok := strings.CutSuffix(rest, headSuffix); ok {
-				return fn(name, raw)
+			name, rest, _ := strings.Cut(key[len(prefix):], versionSep) // names hold no '!'
+			switch rest {
+			case headSuffix[len(versionSep):]:
+				t := scannedTip{}
+				if tipName == name {
+					t = tip
+				} else if from != prefix+name+beforeHead { // the scan passed where its tip would be
+					t = scannedTip{read: true}
+				}
+				return fn(name, raw, t)
+			case tipSuffix:
+				tip, tipName = scannedTip{value: raw, read: true, found: true}, name
+				return true
 			}
-			// A version: jump to just before this name's head.
-			name, _, _ := strings.Cut(rest, versionSep)
-			resume = prefix + name + beforeHead
-			return false
+			if name != runName {
+				runName, run = name, 0
+			}
+			if run++; run > maxInlineVersions { // many versions: jump to just before the head
+				resume = prefix + name + beforeHead
+				return false
+			}
+			return true
 		})
 		if err != nil || resume == "" {
 			return err
