@@ -70,6 +70,7 @@ func NewCommand() *cobra.Command {
 	f.IntVar(&cfg.ServerPID, "server-pid", cfg.ServerPID, "pid of the server process, to report its CPU µs/op from /proc (0 = off)")
 	f.BoolVar(&cfg.HTTP2, "h2", cfg.HTTP2, "use HTTP/2 instead of HTTP/1.1 (still one connection per worker)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	cmd.AddCommand(newScaleCommand())
 	return cmd
 }
 

@@ -83,7 +83,11 @@ func populate(cfg Config, workers []*worker) error {
 // with the wrong thing does not produce a flattering benchmark.
 func checkRead(w *worker) error {
 	req := *w.get
-	req.URL = w.t.readURLs[0]
+	if w.t.place != nil {
+		req.Host, req.URL = w.t.place(0, false)
+	} else {
+		req.URL = w.t.readURLs[0]
+	}
 	resp, err := w.rt.RoundTrip(&req)
 	if err != nil {
 		return fmt.Errorf("reading back %s: %w", secretName(0), err)

@@ -151,13 +151,29 @@ func fetchToken(ctx context.Context, hc *http.Client, server string, a Admin, sc
 // ensureVault creates the resource group and the vault through ARM. A vault that already exists
 // (200 or 409 VaultAlreadyExists) is fine.
 func ensureVault(ctx context.Context, hc *http.Client, cfg Config, a Admin, armToken string) error {
-	base := strings.TrimSuffix(cfg.Server, "/") + "/subscriptions/" + url.PathEscape(a.SubscriptionID)
-	rg := base + "/resourcegroups/" + url.PathEscape(cfg.ResourceGroup) + "?api-version=2021-04-01"
-	if _, err := armPut(ctx, hc, rg, armToken, map[string]any{"location": "eastus"}); err != nil {
-		return fmt.Errorf("creating resource group %s: %w", cfg.ResourceGroup, err)
+	if err := ensureGroup(ctx, hc, cfg.Server, cfg.ResourceGroup, a, armToken); err != nil {
+		return err
 	}
-	vault := base + "/resourceGroups/" + url.PathEscape(cfg.ResourceGroup) +
-		"/providers/Microsoft.KeyVault/vaults/" + url.PathEscape(cfg.Vault) + "?api-version=2023-07-01"
+	return createVault(ctx, hc, cfg.Server, cfg.ResourceGroup, cfg.Vault, a, armToken)
+}
+
+func armBase(server string, a Admin) string {
+	return strings.TrimSuffix(server, "/") + "/subscriptions/" + url.PathEscape(a.SubscriptionID)
+}
+
+// ensureGroup creates (or updates) the resource group rg.
+func ensureGroup(ctx context.Context, hc *http.Client, server, rg string, a Admin, armToken string) error {
+	u := armBase(server, a) + "/resourcegroups/" + url.PathEscape(rg) + "?api-version=2021-04-01"
+	if _, err := armPut(ctx, hc, u, armToken, map[string]any{"location": "eastus"}); err != nil {
+		return fmt.Errorf("creating resource group %s: %w", rg, err)
+	}
+	return nil
+}
+
+// createVault creates vault name in rg; one that already exists (200 or 409) is fine.
+func createVault(ctx context.Context, hc *http.Client, server, rg, name string, a Admin, armToken string) error {
+	vault := armBase(server, a) + "/resourceGroups/" + url.PathEscape(rg) +
+		"/providers/Microsoft.KeyVault/vaults/" + url.PathEscape(name) + "?api-version=2023-07-01"
 	body := map[string]any{
 		"location": "eastus",
 		"properties": map[string]any{
@@ -168,7 +184,7 @@ func ensureVault(ctx context.Context, hc *http.Client, cfg Config, a Admin, armT
 	}
 	status, err := armPut(ctx, hc, vault, armToken, body)
 	if err != nil && status != http.StatusConflict {
-		return fmt.Errorf("creating vault %s: %w", cfg.Vault, err)
+		return fmt.Errorf("creating vault %s: %w", name, err)
 	}
 	return nil
 }

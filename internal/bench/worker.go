@@ -22,6 +22,9 @@ type target struct {
 	auth      string     // "Bearer …"
 	value     string     // the secret value every write sends
 	body      []byte     // {"value":"…"}
+	// place, when set, replaces readURLs and writeURLs: it returns the Host header and URL of
+	// secret i (scale mode spreads secrets over many vaults and too many names to precompute).
+	place func(i int, write bool) (host string, u *url.URL)
 }
 
 // secretName is the name of the i-th benchmark secret, in the perf anchors' perf-NNNN shape.
@@ -92,10 +95,16 @@ func (w *worker) do(write bool, i int) error {
 	var req http.Request
 	if write {
 		req = *w.put
-		req.URL = w.t.writeURLs[i]
 		req.Body = io.NopCloser(bytes.NewReader(w.t.body))
 	} else {
 		req = *w.get
+	}
+	switch {
+	case w.t.place != nil:
+		req.Host, req.URL = w.t.place(i, write)
+	case write:
+		req.URL = w.t.writeURLs[i]
+	default:
 		req.URL = w.t.readURLs[i]
 	}
 	resp, err := w.rt.RoundTrip(&req)

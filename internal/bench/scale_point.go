@@ -1,0 +1,71 @@
+package bench
+
+import (
+	"context"
+	"time"
+)
+
+// point grows the store from secrets [0, from) to [0, to) and measures it: list pages with the
+// log as the writes left it, reads, memory after the load, idle CPU, a warm restart (which
+// empties the log: a clean stop checkpoints it, and the server checkpoints on no timer), list
+// pages again, and (unless --cold-cache=off) a restart with the data folder dropped from the
+// page cache.
+func (s *scaleRun) point(ctx context.Context, from, to int, deadline time.Time) (ScalePoint, error) {
+	if err := s.ensureVaults(ctx, s.lay.vaultsFor(from), s.lay.vaultsFor(to)); err != nil {
+		return ScalePoint{}, err
+	}
+	end, peak, took, err := s.populate(ctx, from, to, deadline)
+	p := ScalePoint{Secrets: end, Written: end - from, PopulateSec: took.Seconds(), Truncated: end < to}
+	p.Memory.PeakRSS, p.Memory.PeakAnon, p.Memory.HWM = peak.RSS, peak.Anon, peak.HWM
+	if took > 0 {
+		p.WritesPerSec = float64(p.Written) / took.Seconds()
+	}
+	if err != nil {
+		return p, err
+	}
+	if end == 0 {
+		return p, nil // nothing written before the deadline: nothing to measure
+	}
+	s.progress("%d secrets written (%.0f/s)", end, p.WritesPerSec)
+	return p, s.measurePoint(ctx, &p)
+}
+
+// measurePoint fills p's measurements, in the order point describes.
+func (s *scaleRun) measurePoint(ctx context.Context, p *ScalePoint) error {
+	inVault := min(p.Secrets, s.lay.perVault)
+	var err error
+	if p.ListFull, err = s.measureList(ctx, inVault); err != nil {
+		return err
+	}
+	if p.Reads, err = s.measureReads(ctx, p.Secrets); err != nil {
+		return err
+	}
+	after, err := procMemory(s.srv.pid())
+	if err != nil {
+		return err
+	}
+	p.Memory.AfterLoadRSS, p.Memory.AfterLoadAnon = after.RSS, after.Anon
+	p.Memory.HWM = max(p.Memory.HWM, after.HWM)
+	if p.IdleCPUCores, err = s.idleCPU(ctx, s.cfg.Idle); err != nil {
+		return err
+	}
+	if p.RestartWarm, err = s.restart(ctx, ColdCacheOff); err != nil {
+		return err
+	}
+	restarted, err := procMemory(s.srv.pid())
+	if err != nil {
+		return err
+	}
+	p.Memory.AfterRestartRSS, p.Memory.AfterRestartAnon = restarted.RSS, restarted.Anon
+	if p.ListEmpty, err = s.measureList(ctx, inVault); err != nil {
+		return err
+	}
+	if s.cfg.ColdCache != ColdCacheOff {
+		rs, err := s.restart(ctx, s.cfg.ColdCache)
+		if err != nil {
+			return err
+		}
+		p.RestartCold = &rs
+	}
+	return nil
+}
