@@ -53,6 +53,7 @@ type DB struct {
 	wg      sync.WaitGroup
 
 	commits, batches atomic.Uint64 // for CommitStats
+	scanVisits       atomic.Int64  // overlay entries scans took, for tests
 
 	// Write-ahead log mode only (nil otherwise).
 	ov           *overlay
@@ -160,69 +161,6 @@ func (d *DB) Get(_ context.Context, key string) ([]byte, error) {
 		return nil
 	})
 	return out, err
-}
-
-// Scan implements store.Reader. It sees one consistent state: the overlay's entries and the file's
-// read transaction are taken together, so no checkpoint falls between them.
-func (d *DB) Scan(_ context.Context, prefix, after string, fn func(string, []byte) bool) error {
-	d.closeMu.RLock()
-	defer d.closeMu.RUnlock()
-	if d.closed {
-		return store.ErrClosed
-	}
-	from, skip := prefix, ""
-	if after != "" && after >= prefix {
-		from, skip = after, after
-	}
-	var items []memEntry
-	var tx *bbolt.Tx
-	var err error
-	if d.ov != nil {
-		d.ov.mu.RLock()
-		items = d.ov.rangeLocked(prefix, from)
-		tx, err = d.db.Begin(false)
-		d.ov.mu.RUnlock()
-	} else {
-		tx, err = d.db.Begin(false)
-	}
-	if err != nil {
-		return fmt.Errorf("scanning: %w", err)
-	}
-	defer tx.Rollback()
-	if len(items) > 0 && items[0].key == skip {
-		items = items[1:]
-	}
-	c := tx.Bucket(bucketKV).Cursor()
-	p := []byte(prefix)
-	k, v := c.Seek([]byte(from))
-	if k != nil && skip != "" && string(k) == skip {
-		k, v = c.Next()
-	}
-	for {
-		inFile := k != nil && bytes.HasPrefix(k, p)
-		if !inFile && len(items) == 0 {
-			return nil
-		}
-		var key string
-		var val []byte
-		if len(items) > 0 && (!inFile || items[0].key <= string(k)) {
-			e := items[0]
-			items = items[1:]
-			if inFile && e.key == string(k) {
-				k, v = c.Next() // the overlay's entry is newer than the file's
-			}
-			if e.deleted {
-				continue
-			}
-			key, val = e.key, append([]byte{}, e.value...)
-		} else {
-			key, val = string(k), bytes.Clone(v)
-			k, v = c.Next()
-		}
-		if !fn(key, val) {
-			return nil
-		}
-	}
 }
 
 func (d *DB) view(fn func(*bbolt.Tx) error) error {

@@ -26,3 +26,6 @@ func FailAfterCheckpointCommit(err error) (restore func()) {
 	afterCheckpointCommit.Store(&hook)
 	return func() { afterCheckpointCommit.Store(nil) }
 }
+
+// OverlayVisits is how many overlay entries this store's scans have taken from its memtables.
+func (d *DB) OverlayVisits() int64 { return d.scanVisits.Load() }

@@ -20,7 +20,8 @@ func lessEntry(a, b memEntry) bool { return a.key < b.key }
 // memtable holds the batches logged to one write-ahead log segment and not yet checkpointed into
 // the file: in key order for scans and checkpoints, and in a map for point reads (keys share long
 // prefixes, so a tree search costs several long comparisons; a profile of reads put it at 3 % of
-// the server's CPU). Only the commit loop changes it, under overlay.mu.
+// the server's CPU). Only the commit loop changes it, under overlay.mu; once frozen it never
+// changes again, so a reader holding a frozen memtable needs no lock to walk it.
 type memtable struct {
 	tree  *btree.BTreeG[memEntry]
 	byKey map[string]memEntry
@@ -47,6 +48,11 @@ type overlay struct {
 	mu     sync.RWMutex
 	mem    *memtable
 	frozen *memtable
+	// snap is a copy-on-write clone of mem's tree as it is now, made by the first scan after a
+	// write and shared by the scans that follow until the next write (nil until then). A scan
+	// walks it without the lock while the commit loop goes on writing mem: the clone costs
+	// O(1), and the writer copies a tree node only the first time it changes one after a clone.
+	snap *btree.BTreeG[memEntry]
 }
 
 // lookup returns the overlay's entry for key, if it has one.
@@ -62,45 +68,140 @@ func (o *overlay) lookup(key string) (memEntry, bool) {
 	return memEntry{}, false
 }
 
-// rangeLocked returns, in key order, the overlay's entries whose keys start with prefix and sort
-// at or after from (mem's entry wins over frozen's). Call with mu held.
-func (o *overlay) rangeLocked(prefix, from string) []memEntry {
-	collect := func(m *memtable) []memEntry {
-		var out []memEntry
-		if m == nil {
-			return nil
-		}
-		m.tree.AscendGreaterOrEqual(memEntry{key: from}, func(e memEntry) bool {
-			if !strings.HasPrefix(e.key, prefix) {
-				return false
-			}
-			out = append(out, e)
-			return true
-		})
-		return out
-	}
-	newer, older := collect(o.mem), collect(o.frozen)
-	if len(older) == 0 {
-		return newer
-	}
-	if len(newer) == 0 {
-		return older
-	}
-	out := make([]memEntry, 0, len(newer)+len(older))
-	i, j := 0, 0
-	for i < len(newer) || j < len(older) {
-		switch {
-		case j == len(older) || (i < len(newer) && newer[i].key < older[j].key):
-			out = append(out, newer[i])
-			i++
-		case i == len(newer) || older[j].key < newer[i].key:
-			out = append(out, older[j])
-			j++
-		default: // same key: the newer memtable wins
-			out = append(out, newer[i])
-			i++
-			j++
-		}
-	}
-	return out
+// setLocked writes e into mem; call with mu held for writing (the commit loop only).
+func (o *overlay) setLocked(e memEntry) {
+	o.mem.set(e)
+	o.snap = nil
 }
+
+// freezeLocked makes mem the frozen memtable and starts a new one; call with mu held for writing.
+func (o *overlay) freezeLocked() *memtable {
+	m := o.mem
+	o.frozen, o.mem, o.snap = m, newMemtable(), nil
+	return m
+}
+
+// overlayView is what a scan reads of the overlay: mem's tree as of one moment, the frozen
+// memtable's (immutable) tree, and mem itself, to tell later whether it was frozen since.
+type overlayView struct {
+	memTree, frozenTree *btree.BTreeG[memEntry]
+	mem                 *memtable
+}
+
+// view returns the overlay as it is now. Neither tree changes under the caller afterwards.
+func (o *overlay) view() overlayView {
+	o.mu.RLock()
+	v := overlayView{memTree: o.snap, mem: o.mem}
+	if o.frozen != nil {
+		v.frozenTree = o.frozen.tree
+	}
+	o.mu.RUnlock()
+	if v.memTree != nil {
+		return v
+	}
+	o.mu.Lock() // Clone changes the tree's copy-on-write context: no writer, no other clone
+	if o.snap == nil {
+		o.snap = o.mem.tree.Clone()
+	}
+	v = overlayView{memTree: o.snap, mem: o.mem}
+	if o.frozen != nil {
+		v.frozenTree = o.frozen.tree
+	}
+	o.mu.Unlock()
+	return v
+}
+
+// current reports whether mem is still the memtable v was taken from (not frozen since).
+func (o *overlay) current(v overlayView) bool {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.mem == v.mem
+}
+
+// scanChunk is how many entries a cursor takes from its tree per seek: a page of a listing
+// (25 names) costs one or two seeks, a full scan one O(log n) seek per chunk.
+const scanChunk = 32
+
+// treeCursor walks one tree's entries under a prefix in key order, a chunk at a time, seeking
+// past the chunk's last key for the next: it never holds more than a chunk of the tree.
+type treeCursor struct {
+	tree   *btree.BTreeG[memEntry]
+	prefix string
+	seek   string // where the next chunk starts
+	buf    []memEntry
+	pos    int
+	end    bool // the tree has nothing after buf
+	visits int  // entries taken from the tree, for tests
+}
+
+func newTreeCursor(tree *btree.BTreeG[memEntry], prefix, from string) treeCursor {
+	return treeCursor{tree: tree, prefix: prefix, seek: from, end: tree == nil}
+}
+
+// peek returns the entry at the cursor, or false at the end.
+func (c *treeCursor) peek() (memEntry, bool) {
+	if c.pos == len(c.buf) {
+		if c.end {
+			return memEntry{}, false
+		}
+		c.fill()
+		if len(c.buf) == 0 {
+			return memEntry{}, false
+		}
+	}
+	return c.buf[c.pos], true
+}
+
+func (c *treeCursor) fill() {
+	c.buf, c.pos = c.buf[:0], 0
+	c.tree.AscendGreaterOrEqual(memEntry{key: c.seek}, func(e memEntry) bool {
+		if !strings.HasPrefix(e.key, c.prefix) {
+			return false
+		}
+		if c.buf == nil {
+			c.buf = make([]memEntry, 0, scanChunk)
+		}
+		c.buf = append(c.buf, e)
+		return len(c.buf) < scanChunk
+	})
+	c.visits += len(c.buf)
+	if len(c.buf) < scanChunk {
+		c.end = true
+	} else {
+		c.seek = c.buf[len(c.buf)-1].key + "\x00" // the least key after it
+	}
+}
+
+// overlayCursor merges mem's and frozen's cursors into one ordered walk; on a key both hold,
+// mem's entry (the newer) wins.
+type overlayCursor struct{ mem, frozen treeCursor }
+
+func newOverlayCursor(v overlayView, prefix, from string) *overlayCursor {
+	return &overlayCursor{mem: newTreeCursor(v.memTree, prefix, from), frozen: newTreeCursor(v.frozenTree, prefix, from)}
+}
+
+// peek returns the overlay's next entry, or false at the end.
+func (o *overlayCursor) peek() (memEntry, bool) {
+	m, okm := o.mem.peek()
+	f, okf := o.frozen.peek()
+	switch {
+	case !okf:
+		return m, okm
+	case !okm || f.key < m.key:
+		return f, true
+	default:
+		return m, true
+	}
+}
+
+// next moves past key, which peek returned.
+func (o *overlayCursor) next(key string) {
+	if m, ok := o.mem.peek(); ok && m.key == key {
+		o.mem.pos++
+	}
+	if f, ok := o.frozen.peek(); ok && f.key == key {
+		o.frozen.pos++
+	}
+}
+
+func (o *overlayCursor) visits() int { return o.mem.visits + o.frozen.visits }

@@ -123,7 +123,7 @@ func (d *DB) logWrites(writes []store.Op) error {
 	}
 	d.ov.mu.Lock()
 	for _, op := range logged {
-		d.ov.mem.set(memEntry{key: op.Key, value: op.Value, deleted: op.Kind == store.OpDelete})
+		d.ov.setLocked(memEntry{key: op.Key, value: op.Value, deleted: op.Kind == store.OpDelete})
 	}
 	d.ov.mu.Unlock()
 	return nil
@@ -229,8 +229,7 @@ func (d *DB) rotate(force bool) error {
 		return errors.New("rotating the log: no spare segment (a checkpoint failed)")
 	}
 	d.ov.mu.Lock()
-	job := checkpointJob{mem: d.ov.mem, seg: d.wal.cur}
-	d.ov.frozen, d.ov.mem = d.ov.mem, newMemtable()
+	job := checkpointJob{mem: d.ov.freezeLocked(), seg: d.wal.cur}
 	spare := d.wal.spare
 	d.wal.spare = nil
 	d.ov.mu.Unlock()
