@@ -1,6 +1,9 @@
 package service
 
-import "context"
+import (
+	"context"
+	"log/slog"
+)
 
 // SetVaultLayout rewrites an empty vault's record with another secret layout, so tests can
 // exercise vaults created before layouts existed.
@@ -13,3 +16,6 @@ func (s *Service) SetVaultLayout(ctx context.Context, name string, layout int) e
 	c.Layout = layout
 	return s.putVaultRecord(ctx, &c)
 }
+
+// PurgeTick runs one tick of RunPurger; it reports whether the pass ran.
+func (s *Service) PurgeTick(ctx context.Context, log *slog.Logger) bool { return s.purgeTick(ctx, log) }

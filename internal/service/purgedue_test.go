@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -379,5 +380,33 @@ func TestService_PurgeDueIndex_BackfillRunsOnce(t *testing.T) {
 	e.purge(2, 1)
 	if _, err := e.svc.GetSecret(e.ctx, "kv-old", "c", ""); err != nil {
 		t.Fatalf("live secret after the purge: %v", err)
+	}
+}
+
+// With Options.Leads set (a cluster node), a purger tick passes only while the node leads.
+func TestService_RunPurger_OnlyWhileLeading(t *testing.T) {
+	e := newDueEnv(t)
+	leads := false
+	e.opts.Leads = func() bool { return leads }
+	svc, err := service.New(context.Background(), e.st, e.kr, e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	mkVault(t, e.svc, e.ctx, "kv-lead", 7, false)
+	e.setAndDelete("kv-lead", []string{"x"})
+	e.clk.Advance(7 * 24 * time.Hour)
+	if e.svc.PurgeTick(e.ctx, slog.Default()) {
+		t.Fatal("a follower's tick ran a pass")
+	}
+	if _, err := e.svc.GetDeletedSecret(e.ctx, "kv-lead", "x"); err != nil {
+		t.Fatalf("purged by a follower's tick: %v", err)
+	}
+	leads = true
+	if !e.svc.PurgeTick(e.ctx, slog.Default()) {
+		t.Fatal("the leader's tick did not run")
+	}
+	if _, err := e.svc.GetDeletedSecret(e.ctx, "kv-lead", "x"); !service.IsNotFound(err) {
+		t.Fatalf("not purged by the leader's tick: %v", err)
 	}
 }

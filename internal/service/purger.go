@@ -164,7 +164,8 @@ func (s *Service) purgeDueVaultLocked(ctx context.Context, cur *Vault, entry str
 	return err == nil, err
 }
 
-// RunPurger calls PurgeExpired every interval until ctx ends.
+// RunPurger calls PurgeExpired every interval until ctx ends (on a cluster node, only while
+// it leads: Options.Leads).
 func (s *Service) RunPurger(ctx context.Context, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -173,12 +174,21 @@ func (s *Service) RunPurger(ctx context.Context, interval time.Duration, log *sl
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			ns, nv, err := s.PurgeExpired(ctx)
-			if err != nil {
-				log.Error("purging expired deleted objects", "err", err)
-			} else if ns+nv > 0 {
-				log.Info("purged expired deleted objects", "secrets", ns, "vaults", nv)
-			}
+			s.purgeTick(ctx, log)
 		}
 	}
+}
+
+// purgeTick is one tick of RunPurger; ran is false when this node does not lead.
+func (s *Service) purgeTick(ctx context.Context, log *slog.Logger) (ran bool) {
+	if s.opts.Leads != nil && !s.opts.Leads() {
+		return false
+	}
+	ns, nv, err := s.PurgeExpired(ctx)
+	if err != nil {
+		log.Error("purging expired deleted objects", "err", err)
+	} else if ns+nv > 0 {
+		log.Info("purged expired deleted objects", "secrets", ns, "vaults", nv)
+	}
+	return true
 }

@@ -129,6 +129,10 @@ type Options struct {
 	// Log receives failed integrity checks (names and reasons, never values); nil means
 	// slog.Default().
 	Log *slog.Logger
+	// Leads, if set, reports whether this node leads its cluster; RunPurger then passes only
+	// while it does, so one node purges instead of every node racing to (the guarded batches
+	// keep racing nodes correct, but each loser's batch is a wasted proposal). nil: always.
+	Leads func() bool
 }
 
 // Service is safe for concurrent use.
