@@ -14,7 +14,7 @@ func (s *scaleRun) point(ctx context.Context, from, to int, deadline time.Time) 
 	if err := s.ensureVaults(ctx, s.lay.vaultsFor(from), s.lay.vaultsFor(to)); err != nil {
 		return ScalePoint{}, err
 	}
-	end, peak, took, err := s.populate(ctx, from, to, deadline)
+	end, peak, took, err := s.grow(ctx, from, to, deadline)
 	p := ScalePoint{Secrets: end, Written: end - from, PopulateSec: took.Seconds(), Truncated: end < to}
 	p.Memory.PeakRSS, p.Memory.PeakAnon, p.Memory.HWM = peak.RSS, peak.Anon, peak.HWM
 	if took > 0 {
@@ -28,6 +28,29 @@ func (s *scaleRun) point(ctx context.Context, from, to int, deadline time.Time) 
 	}
 	s.progress("%d secrets written (%.0f/s)", end, p.WritesPerSec)
 	return p, s.measurePoint(ctx, &p)
+}
+
+// tokenRefresh is how long one populate pass writes before it takes a new token (they last an
+// hour).
+const tokenRefresh = 30 * time.Minute
+
+// grow writes secrets [from, to) in passes of at most tokenRefresh, until all are written or
+// deadline passes, and returns the end of what is written, the peak memory and the time taken.
+func (s *scaleRun) grow(ctx context.Context, from, to int, deadline time.Time) (int, ProcMemory, time.Duration, error) {
+	end, peak, took := from, ProcMemory{}, time.Duration(0)
+	for end < to && time.Now().Before(deadline) {
+		pass := deadline
+		if t := time.Now().Add(tokenRefresh); t.Before(pass) {
+			pass = t
+		}
+		e, pk, tk, err := s.populate(ctx, end, to, pass)
+		end, took = e, took+tk
+		peak.RSS, peak.Anon, peak.HWM = max(peak.RSS, pk.RSS), max(peak.Anon, pk.Anon), max(peak.HWM, pk.HWM)
+		if err != nil {
+			return end, peak, took, err
+		}
+	}
+	return end, peak, took, nil
 }
 
 // measurePoint fills p's measurements, in the order point describes.
