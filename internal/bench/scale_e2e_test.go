@@ -49,7 +49,7 @@ func TestRunScale_RealServer(t *testing.T) {
 
 func checkPoint(t *testing.T, secrets int, p bench.ScalePoint) {
 	t.Helper()
-	if p.Secrets != secrets || p.Written <= 0 || p.WritesPerSec <= 0 || p.Truncated {
+	if p.Secrets != secrets || p.Written <= 0 || p.WritesPerSec <= 0 || p.Truncated || p.VaultsCreated < 1 || p.VaultsSec <= 0 {
 		t.Errorf("at %d: populate %+v", secrets, p)
 	}
 	// Reads pick among every secret written so far, over all vaults: no error means all exist.

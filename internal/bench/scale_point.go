@@ -11,11 +11,15 @@ import (
 // pages again, and (unless --cold-cache=off) a restart with the data folder dropped from the
 // page cache.
 func (s *scaleRun) point(ctx context.Context, from, to int, deadline time.Time) (ScalePoint, error) {
-	if err := s.ensureVaults(ctx, s.lay.vaultsFor(from), s.lay.vaultsFor(to)); err != nil {
+	v0, v1 := s.lay.vaultsFor(from), s.lay.vaultsFor(to)
+	t0 := time.Now()
+	if err := s.ensureVaults(ctx, v0, v1); err != nil {
 		return ScalePoint{}, err
 	}
+	vaultsSec := time.Since(t0).Seconds()
 	end, peak, took, err := s.grow(ctx, from, to, deadline)
-	p := ScalePoint{Secrets: end, Written: end - from, PopulateSec: took.Seconds(), Truncated: end < to}
+	p := ScalePoint{Secrets: end, Written: end - from, PopulateSec: took.Seconds(), Truncated: end < to,
+		VaultsCreated: v1 - v0, VaultsSec: vaultsSec}
 	p.Memory.PeakRSS, p.Memory.PeakAnon, p.Memory.HWM = peak.RSS, peak.Anon, peak.HWM
 	if took > 0 {
 		p.WritesPerSec = float64(p.Written) / took.Seconds()

@@ -33,11 +33,13 @@ type ScaleResult struct {
 
 // ScalePoint is everything measured at one store size.
 type ScalePoint struct {
-	Secrets      int     `json:"secrets"` // in the store (all vaults)
-	Written      int     `json:"written"` // by this point's writes
-	PopulateSec  float64 `json:"populate_s"`
-	WritesPerSec float64 `json:"writes_per_sec"`
-	Truncated    bool    `json:"truncated,omitempty"`
+	Secrets       int     `json:"secrets"`        // in the store (all vaults)
+	VaultsCreated int     `json:"vaults_created"` // by this point, through ARM
+	VaultsSec     float64 `json:"vaults_s"`       // how long creating them took
+	Written       int     `json:"written"`        // by this point's writes
+	PopulateSec   float64 `json:"populate_s"`
+	WritesPerSec  float64 `json:"writes_per_sec"`
+	Truncated     bool    `json:"truncated,omitempty"`
 
 	Reads        ReadStats     `json:"reads"`
 	ListFull     ListStats     `json:"list_log_full"`  // right after the writes
@@ -127,6 +129,7 @@ func scaleRows(ps []ScalePoint) [][]string {
 	}
 	rows := [][]string{
 		row("", func(p ScalePoint) string { return group(int64(p.Secrets)) + " secrets" }),
+		row("vaults created (ARM)", func(p ScalePoint) string { return fmt.Sprintf("%d in %.1f s", p.VaultsCreated, p.VaultsSec) }),
 		row("writes/s while populating", func(p ScalePoint) string { return fmt.Sprintf("%.0f", p.WritesPerSec) }),
 		row("reads/s", func(p ScalePoint) string { return fmt.Sprintf("%.0f", p.Reads.OpsPerSec) }),
 		row("server CPU per read", func(p ScalePoint) string { return fmt.Sprintf("%.0f µs", p.Reads.ServerCPUUsPerOp) }),

@@ -12,7 +12,7 @@ import (
 func samplePoint(secrets int) bench.ScalePoint {
 	cached := int64(0)
 	return bench.ScalePoint{
-		Secrets: secrets, Written: secrets, PopulateSec: 2, WritesPerSec: 3141,
+		Secrets: secrets, Written: secrets, PopulateSec: 2, WritesPerSec: 3141, VaultsCreated: 1, VaultsSec: 0.25,
 		Reads: bench.ReadStats{OpsPerSec: 8340, ServerCPUUsPerOp: 108, P50Ms: 7.1, P99Ms: 20.5},
 		ListFull: bench.ListStats{VaultSecrets: secrets, PendingLogOps: 20_000, PendingLogBytes: 3 << 20,
 			First: bench.LatencyStats{Samples: 50, P50Ms: 38.25}, Middle: &bench.LatencyStats{Samples: 50, P50Ms: 39.5}},
@@ -37,7 +37,7 @@ func TestScaleResult_Format(t *testing.T) {
 		"/bin/sr --purge-interval=1h",
 		"(fresh)",
 		"1,000 secrets", // baseline column header
-		"8340", "108 µs", "7.10 / 20.50 ms",
+		"1 in 0.2 s", "3141", "8340", "108 µs", "7.10 / 20.50 ms",
 		"38.25 ms", "39.50 ms", "20,000 (3.0 MiB)", "0.81 ms",
 		"110.0 % of a core",
 		"17.80 s (listening 17.70 s)", "72.50 s (listening 0.00 s) fadvise, 0.0 KiB left cached",
@@ -80,7 +80,7 @@ func TestScaleResult_JSONKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{`"baseline":{`, `"at_n":{`, `"reads_per_sec":8340`, `"server_cpu_us_per_read":108`,
+	for _, key := range []string{`"baseline":{`, `"at_n":{`, `"vaults_created":1`, `"reads_per_sec":8340`, `"server_cpu_us_per_read":108`,
 		`"list_log_full":{`, `"list_log_empty":{`, `"first_page":{`, `"middle_page":{`, `"pending_log_ops":20000`,
 		`"idle_cpu_cores":1.1`, `"restart_warm":{`, `"restart_cold":{`, `"first_get_s":17.8`, `"peak_anon_bytes":`,
 		`"after_restart_rss_bytes":`, `"store_bytes_per_secret":`, `"audit_bytes":`, `"cached_after_drop_bytes":0`} {
