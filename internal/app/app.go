@@ -16,7 +16,21 @@ import (
 
 	"github.com/strongroom/strongroom/internal/audit"
 	"github.com/strongroom/strongroom/internal/config"
+	"github.com/strongroom/strongroom/internal/metrics"
+	"github.com/strongroom/strongroom/internal/metrics/scrape"
+	"github.com/strongroom/strongroom/internal/store"
+	"github.com/strongroom/strongroom/internal/sysapi"
 )
+
+// server is what Run builds, each part from the ones before it.
+type server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	audit   *audit.Log
+	metrics *metrics.Registry
+	st      store.Store
+	sys     *sysapi.Core
+}
 
 // Run starts the server described by cfg and blocks until ctx ends, then drains and closes.
 // The listener comes up even while the server is sealed, so operators can unseal it.
@@ -37,12 +51,12 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 		return err
 	}
 	defer ln.Close() // if start-up fails; Shutdown closes it otherwise
-	c, closeCore, err := openCore(ctx, cfg, log, stdout)
+	s, closeServer, err := open(ctx, cfg, log, stdout)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := closeCore(); cerr != nil && err == nil {
+		if cerr := closeServer(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
@@ -50,27 +64,18 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 	if err != nil {
 		return err
 	}
-
-	if err := c.start(ctx); err != nil {
+	if err := s.sys.Start(ctx); err != nil {
 		return err
 	}
-	defer c.seal()
-	if !cfg.Cluster.Enabled() {
-		stopSock, err := c.startOperatorSocket()
-		if err != nil {
-			return err
-		}
-		defer stopSock()
+	defer s.sys.Seal()
+	stopJobs, err := s.startSnapshotJobs(ctx)
+	if err != nil {
+		return err
 	}
-	if cfg.Snapshots.Enabled() {
-		sctx, stopSched := context.WithCancel(ctx)
-		schedDone := make(chan struct{})
-		go func() { defer close(schedDone); c.runSnapshotSchedule(sctx) }()
-		defer func() { stopSched(); <-schedDone }() // before the store closes
-	}
+	defer stopJobs() // before the store closes
 
 	srv := &http.Server{
-		Handler:           c.withMetrics(wrapHandler(c, c.st, c.serving)),
+		Handler:           scrape.Handler(s.scrapeOptions(), wrapHandler(s.sys, s.st, s.sys.Ready)),
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -83,7 +88,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
 	log.Info("strongroom listening", "listen", ln.Addr().String(), "public_url", cfg.PublicURL,
 		"vaults", "https://{vault}."+cfg.DNSSuffix+portSuffix(cfg.Listen), "ca", filepath.Join(cfg.DataDir, "tls", "ca.pem"),
-		"seal", cfg.Seal.Type, "sealed", c.sealed())
+		"seal", cfg.Seal.Type, "sealed", s.sys.Sealed())
 
 	select {
 	case err := <-serveErr:
@@ -91,7 +96,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout)
-	c.draining.Store(true)
+	s.sys.Drain()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -101,23 +106,25 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 	return nil
 }
 
-// openCore opens what the server is made of below HTTP, in dependency order: the audit log and
+// open builds what the server is made of below HTTP, in dependency order: the audit log and
 // the metrics first, because a cluster node audits joins and operator calls and counts its
-// compactions from the moment its store opens, then the store. closeCore closes the store, then
-// the audit log, and returns the store's error.
-func openCore(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) (c *core, closeCore func() error, err error) {
+// compactions from the moment its store opens, then the store, then the seal-state machine over
+// it. closeServer closes the store, then the audit log, and returns the store's error.
+func open(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) (s *server, closeServer func() error, err error) {
 	al, err := audit.Open(filepath.Join(cfg.DataDir, "audit", "audit.log"))
 	if err != nil {
 		return nil, nil, err
 	}
-	c = &core{cfg: cfg, log: log, audit: al, stdout: stdout}
-	c.metrics = c.newMetrics()
-	if c.st, err = openStore(ctx, cfg, log, c); err != nil {
+	s = &server{cfg: cfg, log: log, audit: al, metrics: metrics.New(cfg.DNSSuffix)}
+	if s.st, err = openStore(ctx, s); err != nil {
 		al.Close()
 		return nil, nil, err
 	}
-	return c, func() error {
-		err := c.st.Close()
+	s.sys = sysapi.New(sysapi.Options{Config: cfg, Log: log, Store: s.st, Audit: s.auditLog(),
+		Node: clusterNode(s.st), Stdout: stdout, Build: s.build})
+	s.registerGauges()
+	return s, func() error {
+		err := s.st.Close()
 		al.Close()
 		return err
 	}, nil

@@ -2,31 +2,38 @@ package app
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 
 	"github.com/strongroom/strongroom/internal/cluster"
-	"github.com/strongroom/strongroom/internal/config"
 	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/metrics/raftmetrics"
 	"github.com/strongroom/strongroom/internal/service"
 	"github.com/strongroom/strongroom/internal/store"
 	"github.com/strongroom/strongroom/internal/store/bolt"
 )
 
 // openStore opens the configured store: the single-node bbolt file by default, or this node's
-// replica of a Raft cluster when cluster.addr is set (cluster.go). c must already hold its audit
+// replica of a Raft cluster when cluster.addr is set (cluster.go). s must already hold its audit
 // log and metrics: a cluster node audits and compacts from the moment it starts.
-func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, c *core) (store.Store, error) {
-	if cfg.Cluster.Enabled() {
-		cs, err := openClusterStore(ctx, cfg, log, c)
+func openStore(ctx context.Context, s *server) (store.Store, error) {
+	if s.cfg.Cluster.Enabled() {
+		cs, err := openClusterStore(ctx, s)
 		if err != nil {
 			return nil, err
 		}
-		c.metrics.MustRegister(&raftCollector{cs: cs})
+		s.metrics.MustRegister(raftmetrics.New(cs))
 		return cs, nil
 	}
-	return bolt.OpenWithWAL(filepath.Join(cfg.DataDir, "strongroom.db"), bolt.WALOptions{CheckpointBytes: cfg.WALCheckpointBytes})
+	return bolt.OpenWithWAL(filepath.Join(s.cfg.DataDir, "strongroom.db"), bolt.WALOptions{CheckpointBytes: s.cfg.WALCheckpointBytes})
+}
+
+// clusterNode is the cluster node behind a store, or nil for a single node.
+func clusterNode(st store.Store) *cluster.Node {
+	if cs, ok := st.(*cluster.Store); ok {
+		return cs.Node()
+	}
+	return nil
 }
 
 // wrapHandler lets the storage mode add routes or forwarding in front of the API handler; the

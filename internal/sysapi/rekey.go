@@ -1,4 +1,4 @@
-package app
+package sysapi
 
 import (
 	"context"
@@ -8,11 +8,11 @@ import (
 	"github.com/strongroom/strongroom/internal/seal"
 )
 
-// rekey replaces the root key and re-seals the keyring under it, closing an erasure epoch (see
+// Rekey replaces the root key and re-seals the keyring under it, closing an erasure epoch (see
 // docs/security-model.md): shamir gets new shares (the old ones stop working), file gets a new
 // key file, pkcs11 gets a new root key wrapped by a new HSM key and the old HSM key is destroyed.
 // In a cluster every member stages the new key before the commit (rootkey.go).
-func (c *core) rekey(ctx context.Context, shares, threshold int) (map[string]any, error) {
+func (c *Core) Rekey(ctx context.Context, shares, threshold int) (map[string]any, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	u := c.active.Load()
@@ -41,12 +41,12 @@ func (c *core) rekey(ctx context.Context, shares, threshold int) (map[string]any
 
 // commitChange runs both phases for ch (replaceRootKey) and then finishes it with the outcome:
 // in a cluster a failed commit may still land, so the seal keeps what it made for it.
-func (c *core) commitChange(ctx context.Context, u *unsealed, ch *seal.Change) (string, error) {
+func (c *Core) commitChange(ctx context.Context, u *Serving, ch *seal.Change) (string, error) {
 	note, err := c.replaceRootKey(ctx, u, ch.Root, ch.Config)
 	outcome := seal.Committed
 	if err != nil {
 		outcome = seal.NotCommitted
-		if clusterNode(c.st) != nil {
+		if c.node != nil {
 			outcome = seal.Unknown
 		}
 	}
@@ -69,11 +69,11 @@ func withNote(out map[string]any, note string) map[string]any {
 	return out
 }
 
-// migrate moves the data folder to another seal type in one atomic write: a new root key, the
+// Migrate moves the data folder to another seal type in one atomic write: a new root key, the
 // keyring re-sealed under it and the new seal configuration recorded together (staged on every
 // member first, as for rekey). Until that write the old seal unseals as before; after it, only
 // the new one does, and every node's config file must name the new type before its next start.
-func (c *core) migrate(ctx context.Context, to string, shares, threshold int) (map[string]any, error) {
+func (c *Core) Migrate(ctx context.Context, to string, shares, threshold int) (map[string]any, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	u := c.active.Load()

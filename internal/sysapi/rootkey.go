@@ -1,4 +1,4 @@
-package app
+package sysapi
 
 import (
 	"bytes"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/seal"
-	"github.com/strongroom/strongroom/internal/store"
 )
 
 // A rekey or seal migration is two-phase so that every member of a cluster keeps a root key
@@ -39,16 +38,8 @@ type stagedRoot struct {
 	from   seal.Seal // this node's seal when it was staged
 }
 
-// clusterNode is the cluster node behind a store, or nil for a single node.
-func clusterNode(st store.Store) *cluster.Node {
-	if cs, ok := st.(*cluster.Store); ok {
-		return cs.Node()
-	}
-	return nil
-}
-
 // StageRootKey stages a root key sent by the cluster leader (cluster.RootKeyStager).
-func (c *core) StageRootKey(ctx context.Context, s cluster.RootKeyStage) error {
+func (c *Core) StageRootKey(ctx context.Context, s cluster.RootKeyStage) error {
 	var cfg seal.Config
 	if err := json.Unmarshal(s.Seal, &cfg); err != nil {
 		return fmt.Errorf("malformed seal configuration")
@@ -59,7 +50,7 @@ func (c *core) StageRootKey(ctx context.Context, s cluster.RootKeyStage) error {
 }
 
 // DropRootKey forgets stage id (cluster.RootKeyStager).
-func (c *core) DropRootKey(id string) {
+func (c *Core) DropRootKey(id string) {
 	c.stageMu.Lock()
 	st := c.staged
 	if st == nil || st.id != id {
@@ -76,7 +67,7 @@ func (c *core) DropRootKey(id string) {
 }
 
 // stageLocked keeps key where the seal cfg.Type needs it on this node. c.mu is held.
-func (c *core) stageLocked(ctx context.Context, id string, key []byte, cfg seal.Config) error {
+func (c *Core) stageLocked(ctx context.Context, id string, key []byte, cfg seal.Config) error {
 	sc := c.cfg.Seal
 	sc.Type = cfg.Type
 	next, err := seal.New(sc, c.cfg.DataDir, &cfg, c.log)
@@ -88,7 +79,7 @@ func (c *core) stageLocked(ctx context.Context, id string, key []byte, cfg seal.
 		return err
 	}
 	st := &stagedRoot{id: id, cfg: cfg, next: next, staged: staged, from: c.sealer}
-	if !c.sealed() { // a sealed node holds no key in memory; it unseals from its seal
+	if !c.Sealed() { // a sealed node holds no key in memory; it unseals from its seal
 		st.key = bytes.Clone(key)
 	}
 	c.stageMu.Lock()
@@ -102,7 +93,7 @@ func (c *core) stageLocked(ctx context.Context, id string, key []byte, cfg seal.
 }
 
 // stagedRootKey is the keyring's StagedRoot hook.
-func (c *core) stagedRootKey() ([]byte, func()) {
+func (c *Core) stagedRootKey() ([]byte, func()) {
 	c.stageMu.Lock()
 	defer c.stageMu.Unlock()
 	st := c.staged
@@ -120,7 +111,7 @@ func (c *core) stagedRootKey() ([]byte, func()) {
 // folder after a migration, and the node's seal follows the new configuration. locked says
 // whether c.mu is held (the leader's rekey); otherwise (Raft's apply goroutine) the seal state
 // is updated asynchronously.
-func (c *core) finishStage(id string, locked bool) {
+func (c *Core) finishStage(id string, locked bool) {
 	c.stageMu.Lock()
 	st := c.staged
 	if st == nil || st.id != id {
@@ -161,7 +152,7 @@ func (c *core) finishStage(id string, locked bool) {
 }
 
 // dropStagedMemory forgets a staged key held in memory (the node is sealing).
-func (c *core) dropStagedMemory() {
+func (c *Core) dropStagedMemory() {
 	c.stageMu.Lock()
 	defer c.stageMu.Unlock()
 	if c.staged != nil {
@@ -174,7 +165,7 @@ func (c *core) dropStagedMemory() {
 // held. The returned note names non-voters that did not stage it (they need the new seal
 // material before their next start); an error means nothing was committed, or (in a cluster)
 // that the outcome of the commit is unknown, which the error says.
-func (c *core) replaceRootKey(ctx context.Context, u *unsealed, root []byte, next seal.Config) (string, error) {
+func (c *Core) replaceRootKey(ctx context.Context, u *Serving, root []byte, next seal.Config) (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
@@ -183,7 +174,7 @@ func (c *core) replaceRootKey(ctx context.Context, u *unsealed, root []byte, nex
 	if err := c.stageLocked(ctx, id, root, next); err != nil {
 		return "", fmt.Errorf("staging the new root key on this node: %w", err)
 	}
-	node := clusterNode(c.st)
+	node := c.node
 	note := ""
 	if node != nil {
 		sealJSON, _ := json.Marshal(next)
@@ -200,7 +191,7 @@ func (c *core) replaceRootKey(ctx context.Context, u *unsealed, root []byte, nex
 			return "", fmt.Errorf("nothing was changed: %w", err)
 		}
 	}
-	if err := u.kr.Rekey(ctx, root, seal.SaveOp(next)); err != nil {
+	if err := u.Keyring.Rekey(ctx, root, seal.SaveOp(next)); err != nil {
 		if node == nil {
 			c.DropRootKey(id)
 			return "", err
@@ -210,8 +201,8 @@ func (c *core) replaceRootKey(ctx context.Context, u *unsealed, root []byte, nex
 		return "", fmt.Errorf("%w (the commit may still take effect; every member keeps the staged key for it; retry the rekey once the cluster has a leader)", err)
 	}
 	c.finishStage(id, true)
-	if u.erase != nil {
-		u.erase() // the keyring record sealed under the old root key is in freed pages now
+	if u.Erase != nil {
+		u.Erase() // the keyring record sealed under the old root key is in freed pages now
 	}
 	return note, nil
 }

@@ -1,4 +1,4 @@
-package app
+package sysapi
 
 import (
 	"context"
@@ -14,26 +14,69 @@ import (
 
 	"github.com/strongroom/strongroom/internal/audit"
 	"github.com/strongroom/strongroom/internal/azkv"
+	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/config"
+	"github.com/strongroom/strongroom/internal/identity"
 	"github.com/strongroom/strongroom/internal/keyring"
-	"github.com/strongroom/strongroom/internal/metrics"
 	"github.com/strongroom/strongroom/internal/seal"
 	"github.com/strongroom/strongroom/internal/store"
 )
 
-// core owns the seal state: while sealed it answers only health, seal status, init and unseal;
-// once unsealed it hands every request to the API handler built from the root key.
-type core struct {
+// Auditor is the audit log as the seal routes use it: they record through it and refuse to
+// initialize while it cannot write (shares made then could not be handed out).
+type Auditor interface {
+	audit.Recorder
+	Healthy() bool
+}
+
+// Options is what a Core is made of. The store is open; Node is this server's cluster node (nil
+// for a single node), which stages root keys through the Core.
+type Options struct {
+	Config config.Config
+	Log    *slog.Logger
+	Store  store.Store
+	Audit  Auditor
+	Node   *cluster.Node
+	// Stdout is where a new bootstrap credential is shown (admincred.go).
+	Stdout io.Writer
+	// Build makes the serving state once the root key is released; it runs with the seal lock
+	// held, on every unseal and after a snapshot restore (Reload).
+	Build func(ctx context.Context, u Unsealed) (*Serving, error)
+}
+
+// Unsealed is what the released root key opened.
+type Unsealed struct {
+	Keyring    *keyring.Keyring
+	Identities *identity.Service
+}
+
+// Serving is everything that exists only while the root key is available (Options.Build).
+type Serving struct {
+	Unsealed
+	// Handler serves every request but the seal routes.
+	Handler http.Handler
+	// AuthorizeMetrics checks that the caller in ctx may read /metrics.
+	AuthorizeMetrics func(ctx context.Context) error
+	// Erase asks for a compaction (after a purge, a rekey: freed pages held sealed records); nil
+	// when the store does not compact.
+	Erase func()
+	// Close stops the serving state's background jobs; Core calls it when it seals or replaces it.
+	Close func()
+}
+
+// Core owns the seal state: while sealed it answers only health, seal status, init and unseal;
+// once unsealed it hands every request to the serving state built from the root key.
+type Core struct {
 	cfg    config.Config
 	log    *slog.Logger
 	st     store.Store
-	audit  *audit.Log
+	audit  Auditor
+	node   *cluster.Node
 	stdout io.Writer
-	// metrics is the Prometheus registry served at /metrics (metrics.go).
-	metrics *metrics.Registry
+	build  func(ctx context.Context, u Unsealed) (*Serving, error)
 
 	draining atomic.Bool
-	active   atomic.Pointer[unsealed]
+	active   atomic.Pointer[Serving]
 
 	mu          sync.Mutex // serializes init, unseal and seal
 	sealer      seal.Seal  // the seal, with the configuration the store records for it once initialized
@@ -43,16 +86,21 @@ type core struct {
 	staged  *stagedRoot // a rekey's new root key before its commit (rootkey.go)
 }
 
-// start reads the recorded seal, initializes a new data folder for auto-unsealing seals, and
+// New makes a sealed Core; Start reads the recorded seal and unseals it if it can.
+func New(o Options) *Core {
+	return &Core{cfg: o.Config, log: o.Log, st: o.Store, audit: o.Audit, node: o.Node, stdout: o.Stdout, build: o.Build}
+}
+
+// Start reads the recorded seal, initializes a new data folder for auto-unsealing seals, and
 // unseals them; a Shamir server stays sealed until operators present shares.
-func (c *core) start(ctx context.Context) error {
+func (c *Core) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if f := c.cfg.AdminCredentialFile; f != "" && insideDir(f, c.cfg.DataDir) {
 		return fmt.Errorf("admin_credential_file: %s is inside the data folder %s; name a path outside it", f, c.cfg.DataDir)
 	}
-	if n := clusterNode(c.st); n != nil {
-		n.SetRootKeyStager(c)
+	if c.node != nil {
+		c.node.SetRootKeyStager(c)
 	}
 	rec, err := seal.LoadConfig(ctx, c.st)
 	switch {
@@ -92,7 +140,7 @@ func (c *core) start(ctx context.Context) error {
 }
 
 // opensKeyring is the seals' check that a root key opens this data folder's keyring.
-func (c *core) opensKeyring(ctx context.Context) seal.KeyCheck {
+func (c *Core) opensKeyring(ctx context.Context) seal.KeyCheck {
 	return func(root []byte) (bool, error) {
 		_, err := keyring.Load(ctx, c.st, root)
 		if errors.Is(err, keyring.ErrWrongRootKey) {
@@ -102,23 +150,33 @@ func (c *core) opensKeyring(ctx context.Context) seal.KeyCheck {
 	}
 }
 
-func (c *core) sealed() bool { return c.active.Load() == nil }
+// Sealed reports whether the root key is unavailable (sealed or not initialized).
+func (c *Core) Sealed() bool { return c.active.Load() == nil }
 
-// seal drops the unsealed state: keys leave memory (as far as Go allows) and every API request
+// Serving is the current serving state, nil while sealed.
+func (c *Core) Serving() *Serving { return c.active.Load() }
+
+// Ready reports whether this node may serve (and a cluster node forward) API requests.
+func (c *Core) Ready() bool { return !c.Sealed() && !c.draining.Load() }
+
+// Drain refuses every request but the seal routes from now on (the server is shutting down).
+func (c *Core) Drain() { c.draining.Store(true) }
+
+// Seal drops the serving state: keys leave memory (as far as Go allows) and every API request
 // is refused until the next unseal.
-func (c *core) seal() {
+func (c *Core) Seal() {
 	c.dropStagedMemory()
 	if u := c.active.Swap(nil); u != nil {
-		u.close()
+		u.Close()
 		c.log.Warn("strongroom sealed")
 	}
 }
 
 // ServeHTTP routes by seal state.
-func (c *core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (c *Core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/sys/seal-status" && r.Method == http.MethodGet:
-		c.writeJSON(w, http.StatusOK, c.status())
+		writeJSON(w, http.StatusOK, c.Status())
 		return
 	case r.URL.Path == "/sys/init" && r.Method == http.MethodPost:
 		c.serveInit(w, r)
@@ -128,12 +186,12 @@ func (c *core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u := c.active.Load(); u != nil && !c.draining.Load() {
-		u.handler.ServeHTTP(w, r)
+		u.Handler.ServeHTTP(w, r)
 		return
 	}
-	st := c.status()
+	st := c.Status()
 	if r.URL.Path == "/health" {
-		c.writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": st.state(), "sealed": st.Sealed, "initialized": st.Initialized})
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": st.state(), "sealed": st.Sealed, "initialized": st.Initialized})
 		return
 	}
 	msg := fmt.Sprintf("Strongroom is sealed: unseal it with `strongroom operator unseal` (%d of %d shares entered).", st.Progress, st.Threshold)
@@ -146,7 +204,7 @@ func (c *core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		msg = "Strongroom is shutting down."
 	}
 	w.Header().Set("Retry-After", "5")
-	c.fail(w, http.StatusServiceUnavailable, "ServiceUnavailable", msg)
+	fail(w, http.StatusServiceUnavailable, "ServiceUnavailable", msg)
 }
 
 // Status is the seal status document.
@@ -169,10 +227,11 @@ func (s Status) state() string {
 	return "ok"
 }
 
-func (c *core) status() Status {
+// Status is the seal status (GET /sys/seal-status).
+func (c *Core) Status() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := Status{Type: c.cfg.Seal.Type, Initialized: c.initialized, Sealed: c.sealed()}
+	s := Status{Type: c.cfg.Seal.Type, Initialized: c.initialized, Sealed: c.Sealed()}
 	if c.sealer != nil {
 		ss := c.sealer.Status()
 		s.Type, s.Threshold, s.Shares = ss.Type, ss.Threshold, ss.Shares
@@ -183,7 +242,7 @@ func (c *core) status() Status {
 	return s
 }
 
-func (c *core) writeJSON(w http.ResponseWriter, status int, v any) {
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, _ := json.Marshal(v)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -191,19 +250,16 @@ func (c *core) writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(b)
 }
 
-func (c *core) fail(w http.ResponseWriter, status int, code, msg string) {
+func fail(w http.ResponseWriter, status int, code, msg string) {
 	azkv.WriteError(w, status, azkv.NewError(code, msg, ""))
 }
 
-// serving reports whether this node may serve (and a cluster node forward) API requests.
-func (c *core) serving() bool { return !c.sealed() && !c.draining.Load() }
-
 // auditSys records an unauthenticated seal operation; failure to audit refuses it.
-func (c *core) auditSys(r *http.Request, op string, status int) error {
+func (c *Core) auditSys(r *http.Request, op string, status int) error {
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	return c.auditLog().Record(r.Context(), audit.Event{Operation: op, Status: status, CallerIP: ip,
+	return c.audit.Record(r.Context(), audit.Event{Operation: op, Status: status, CallerIP: ip,
 		URI: audit.HTTPSURI(r.Host, r.URL.RequestURI()), ClientInfo: r.UserAgent()})
 }

@@ -1,4 +1,4 @@
-package app
+package sysapi
 
 import (
 	"bufio"
@@ -22,13 +22,13 @@ import (
 
 // testCore is a started core over a fresh single-node store, without a listener. prepare runs
 // on the store before start (to record a seal configuration).
-func testCore(t *testing.T, seal config.SealConfig, prepare func(*bolt.DB)) (*core, string) {
+func testCore(t *testing.T, seal config.SealConfig, prepare func(*bolt.DB)) (*Core, string) {
 	t.Helper()
 	return testCoreIn(t, t.TempDir(), seal, prepare)
 }
 
 // testCoreIn is testCore on data folder dir.
-func testCoreIn(t *testing.T, dir string, seal config.SealConfig, prepare func(*bolt.DB)) (*core, string) {
+func testCoreIn(t *testing.T, dir string, seal config.SealConfig, prepare func(*bolt.DB)) (*Core, string) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir, cfg.Seal = dir, seal
@@ -48,21 +48,26 @@ func testCoreIn(t *testing.T, dir string, seal config.SealConfig, prepare func(*
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &core{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), st: st, audit: al, stdout: io.Discard}
-	c.metrics = c.newMetrics()
+	c := New(Options{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Store: st, Audit: al, Stdout: io.Discard, Build: testServing})
 	t.Cleanup(func() {
 		if c.audit.Healthy() { // tests close it to make it fail
-			c.audit.Close()
+			c.audit.(*audit.Log).Close()
 		}
 	})
-	if err := c.start(context.Background()); err != nil {
+	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.seal)
+	t.Cleanup(c.Seal)
 	return c, auditPath
 }
 
-func call(c *core, method, path, body string) (int, map[string]any) {
+// testServing is a serving state that answers 204 to everything: these tests are about the seal
+// routes in front of it.
+func testServing(context.Context, Unsealed) (*Serving, error) {
+	return &Serving{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }), Close: func() {}}, nil
+}
+
+func call(c *Core, method, path, body string) (int, map[string]any) {
 	rec := httptest.NewRecorder()
 	c.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
 	var doc map[string]any
@@ -105,7 +110,7 @@ func TestSys_MalformedBodiesAudited(t *testing.T) {
 		if code != 400 || doc["error"] == nil {
 			t.Fatalf("%s with a malformed body: %d %v", tc.path, code, doc)
 		}
-		c.audit.Close() // flushes; reopen for the next call
+		c.audit.(*audit.Log).Close() // flushes; reopen for the next call
 		found := false
 		for _, l := range auditLines(t, auditPath) {
 			found = found || (l.OperationName == tc.op && l.ResultType == "Failure" && l.Properties.Status == 400)
@@ -125,7 +130,7 @@ func TestSys_MalformedBodiesAudited(t *testing.T) {
 // are never handed out unaudited.
 func TestSys_InitAuditedBeforeAnswer(t *testing.T) {
 	c, _ := testCore(t, config.SealConfig{Type: "shamir"}, nil)
-	c.audit.Close() // the sink has failed
+	c.audit.(*audit.Log).Close() // the sink has failed
 	code, doc := call(c, "POST", "/sys/init", `{"secret_shares": 3, "secret_threshold": 2}`)
 	if code != 503 || doc["keys_base64"] != nil || doc["admin"] != nil {
 		t.Fatalf("init without audit: %d %v", code, doc)
@@ -167,7 +172,7 @@ func TestSys_RecordRedactsWhateverTheHost(t *testing.T) {
 	req.Host = "localhost?api-version="
 	req.RemoteAddr = "192.0.2.5:41234"
 	c.ServeHTTP(httptest.NewRecorder(), req)
-	c.audit.Close()
+	c.audit.(*audit.Log).Close()
 	raw, err := os.ReadFile(auditPath)
 	if err != nil {
 		t.Fatal(err)

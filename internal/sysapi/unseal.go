@@ -1,4 +1,4 @@
-package app
+package sysapi
 
 import (
 	"context"
@@ -7,47 +7,22 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
-	"time"
 
-	"github.com/strongroom/strongroom/internal/authz"
 	"github.com/strongroom/strongroom/internal/azkv"
-	"github.com/strongroom/strongroom/internal/cluster"
-	"github.com/strongroom/strongroom/internal/httpapi"
 	"github.com/strongroom/strongroom/internal/identity"
-	"github.com/strongroom/strongroom/internal/issuer"
 	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/seal"
-	"github.com/strongroom/strongroom/internal/service"
 )
-
-// unsealed is everything that exists only while the root key is available.
-type unsealed struct {
-	handler http.Handler
-	svc     *service.Service
-	kr      *keyring.Keyring
-	ids     *identity.Service
-	stop    context.CancelFunc
-	// erase asks for a compaction (after a purge, a rekey: freed pages held sealed records).
-	erase func()
-}
-
-func (u *unsealed) close() { u.stop() }
-
-// compactStore is the store capability purges use to erase freed pages.
-type compactStore interface {
-	Compact(ctx context.Context) error
-}
 
 // unsealWith builds the unsealed state from root. newSeal is non-nil when this call initializes
 // the data folder (the seal configuration is recorded atomically with the keyring). It returns
 // the bootstrap credential when it was created now.
-func (c *core) unsealWith(ctx context.Context, root []byte, newSeal *seal.Config) error {
+func (c *Core) unsealWith(ctx context.Context, root []byte, newSeal *seal.Config) error {
 	_, err := c.unsealInit(ctx, root, newSeal, true)
 	return err
 }
 
-func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config, activate bool) (*identity.Bootstrap, error) {
+func (c *Core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config, activate bool) (*identity.Bootstrap, error) {
 	defer clear(root)
 	var kr *keyring.Keyring
 	var err error
@@ -84,7 +59,7 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 	if !activate {
 		return shown, nil
 	}
-	u, err := c.build(ctx, kr, ids)
+	u, err := c.serve(ctx, Unsealed{Keyring: kr, Identities: ids})
 	if err != nil {
 		return nil, err
 	}
@@ -93,91 +68,28 @@ func (c *core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 	return shown, nil
 }
 
-// build makes the serving state (service, API handler, background jobs) from an unsealed keyring
-// and identity service. The caller stores it in c.active.
-// requestErasure asks the serving state for a compaction (identity deletions: a principal, a
-// client secret, a dropped signing key).
-func (c *core) requestErasure() {
-	if u := c.active.Load(); u != nil && u.erase != nil {
-		u.erase()
-	}
-}
-
-func (c *core) build(ctx context.Context, kr *keyring.Keyring, ids *identity.Service) (*unsealed, error) {
-	runCtx, stop := context.WithCancel(context.Background())
-	compactNow := make(chan struct{}, 1)
-	erase := func() {
-		select {
-		case compactNow <- struct{}{}:
-		default:
-		}
-	}
-	svc, err := service.New(ctx, c.st, kr, service.Options{
-		SubscriptionID: ids.SubscriptionID(),
-		TenantID:       ids.TenantID(),
-		VaultURI: func(name string) string {
-			return "https://" + strings.ToLower(name) + "." + c.cfg.DNSSuffix + portSuffix(c.cfg.Listen)
-		},
-		Assignments: []authz.Assignment{{ID: "bootstrap-admin-owner", PrincipalID: ids.AdminObjectID(), Role: authz.Owner, Scope: "/"}},
-		Background:  runCtx,
-		KeysApplied: ids.KeysApplied, // revocations and key rotations reach every node
-		Erased:      erase,
-		Log:         c.log.With("component", "service"),
-	})
+// serve builds the serving state on u (Options.Build).
+func (c *Core) serve(ctx context.Context, u Unsealed) (*Serving, error) {
+	s, err := c.build(ctx, u)
 	if err != nil {
-		stop()
 		return nil, err
 	}
-	unbind := bindStore(c.st, svc, kr) // a cluster store keeps svc's caches current (storage.go)
-	u := &unsealed{svc: svc, kr: kr, ids: ids, stop: func() { unbind(); stop() }, erase: erase}
-	var storeFailure func() error
-	if f, ok := c.st.(interface{ Failure() error }); ok { // the single-node store
-		storeFailure = f.Failure
-	}
-	u.handler = httpapi.New(httpapi.Config{
-		PublicURL: c.cfg.PublicURL, DNSSuffix: c.cfg.DNSSuffix, TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID(),
-		VaultRequestsPer10s: c.cfg.VaultRequestsPer10s, Seal: c.seal, Rekey: c.rekey, MigrateSeal: c.migrate,
-		StoreFailure: storeFailure,
-	}, svc, ids, issuer.New(ids, c.cfg.PublicURL), c.auditLog(), c.log)
-	go svc.RunPurger(runCtx, c.cfg.PurgeInterval, c.log)
-	if cs, ok := c.st.(compactStore); ok {
-		go c.runCompactor(runCtx, cs, compactNow)
-	}
-	return u, nil
+	s.Unsealed = u
+	return s, nil
 }
 
-// runCompactor erases freed pages soon after purges, coalescing bursts of purges into one pass.
-func (c *core) runCompactor(ctx context.Context, cs compactStore, wake <-chan struct{}) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(c.cfg.CompactDelay):
-		}
-		_, replicated := cs.(*cluster.Store) // counted per node as each applies the request
-		if err := cs.Compact(ctx); err != nil {
-			if !replicated {
-				c.metrics.CompactionFailure.Inc()
-			}
-			c.log.Error("compacting after purge", "err", err)
-		} else {
-			if !replicated {
-				c.metrics.CompactionSuccess.Inc()
-			}
-			c.log.Info("compacted the store after purge")
-		}
+// requestErasure asks the serving state for a compaction (identity deletions: a principal, a
+// client secret, a dropped signing key).
+func (c *Core) requestErasure() {
+	if u := c.active.Load(); u != nil && u.Erase != nil {
+		u.Erase()
 	}
 }
 
 // serveInit initializes a Shamir server: it makes the root key, splits it into shares, creates
 // the keyring and the bootstrap admin, and returns both once. The server stays sealed. Every
 // answer, a malformed body included, is audited before it is sent (answerSys).
-func (c *core) serveInit(w http.ResponseWriter, r *http.Request) {
+func (c *Core) serveInit(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Shares        int      `json:"secret_shares"`
 		Threshold     int      `json:"secret_threshold"`
@@ -240,14 +152,14 @@ func (c *core) serveInit(w http.ResponseWriter, r *http.Request) {
 
 // answerSys audits a seal operation's outcome, then sends body; when the record cannot be
 // written it answers 503 instead (fail-closed) and returns false.
-func (c *core) answerSys(w http.ResponseWriter, r *http.Request, op string, status int, body any) bool {
+func (c *Core) answerSys(w http.ResponseWriter, r *http.Request, op string, status int, body any) bool {
 	if err := c.auditSys(r, op, status); err != nil {
 		c.log.Error("auditing a seal operation failed: the answer is withheld", "op", op, "err", err)
 		w.Header().Set("Retry-After", "5")
-		c.writeJSON(w, http.StatusServiceUnavailable, errorBody("ServiceUnavailable", "The request could not be audited, so it was not answered; retry later."))
+		writeJSON(w, http.StatusServiceUnavailable, errorBody("ServiceUnavailable", "The request could not be audited, so it was not answered; retry later."))
 		return false
 	}
-	c.writeJSON(w, status, body)
+	writeJSON(w, status, body)
 	return true
 }
 
@@ -256,7 +168,7 @@ func errorBody(code, msg string) azkv.Error {
 }
 
 // serveUnseal takes one share (Shamir) or re-runs an auto-unsealing seal.
-func (c *core) serveUnseal(w http.ResponseWriter, r *http.Request) {
+func (c *Core) serveUnseal(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Key   string `json:"key"`
 		Reset bool   `json:"reset"`
@@ -273,14 +185,14 @@ func (c *core) serveUnseal(w http.ResponseWriter, r *http.Request) {
 		c.answerSys(w, r, "Unseal", status, errorBody(code, msg))
 		return
 	}
-	c.answerSys(w, r, "Unseal", status, c.status())
+	c.answerSys(w, r, "Unseal", status, c.Status())
 }
 
-func (c *core) unsealLocked(ctx context.Context, key string, reset bool) (int, string, string) {
+func (c *Core) unsealLocked(ctx context.Context, key string, reset bool) (int, string, string) {
 	if !c.initialized {
 		return 400, "BadParameter", "Strongroom is not initialized: run `strongroom operator init` first."
 	}
-	if !c.sealed() {
+	if !c.Sealed() {
 		return 200, "", ""
 	}
 	shares, byShares := c.sealer.(seal.Shares)
@@ -320,4 +232,35 @@ func (c *core) unsealLocked(ctx context.Context, key string, reset bool) (int, s
 		return 500, "InternalServerError", "Unsealing failed; see the server log."
 	}
 	return 200, "", ""
+}
+
+// Reload rebuilds the serving state (keyring, identities, and what Options.Build makes) from the
+// store after its whole content was replaced by a snapshot restore, without sealing: the keyring
+// is re-read under the root key this server already holds. A sealed server has nothing to reload
+// (its next unseal reads the restored store).
+func (c *Core) Reload(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.active.Load()
+	if old == nil {
+		return nil
+	}
+	if err := old.Keyring.Reload(ctx); err != nil {
+		return fmt.Errorf("reloading the keyring: %w", err)
+	}
+	ids, err := identity.New(ctx, c.st, old.Keyring, identity.Options{PublicURL: c.cfg.PublicURL, Erased: c.requestErasure})
+	if err != nil {
+		return fmt.Errorf("reloading identities: %w", err)
+	}
+	u, err := c.serve(ctx, Unsealed{Keyring: old.Keyring, Identities: ids})
+	if err != nil {
+		return err
+	}
+	if !c.active.CompareAndSwap(old, u) {
+		u.Close()
+		return nil
+	}
+	old.Close()
+	c.log.Info("serving state reloaded from the restored store", "tenant_id", ids.TenantID())
+	return nil
 }

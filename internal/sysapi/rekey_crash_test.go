@@ -1,4 +1,4 @@
-package app
+package sysapi
 
 import (
 	"bytes"
@@ -49,7 +49,7 @@ func TestFileSealRekey_CrashPoints(t *testing.T) {
 					os.WriteFile(filepath.Join(dir, ".seal.key.next.tmp-123"), []byte("02"), 0o600)
 				}
 			})
-			if c.sealed() {
+			if c.Sealed() {
 				t.Fatal("the server stayed sealed")
 			}
 			if got, err := seal.ReadKeyFile(path); err != nil || !bytes.Equal(got, tc.wantFile) {

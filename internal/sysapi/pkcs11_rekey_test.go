@@ -1,15 +1,13 @@
-package app
+package sysapi
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/strongroom/strongroom/internal/config"
 	"github.com/strongroom/strongroom/internal/seal"
+	"github.com/strongroom/strongroom/internal/seal/sealtest"
 )
 
 // A PKCS#11 rekey destroys the old HSM key once the new keyring is committed, so the old wrapped
@@ -17,34 +15,17 @@ import (
 // new key opened and finalized the library under the session the rekey held, and destroying the
 // old key then failed (logged only).
 func TestRekey_PKCS11_DestroysTheOldHSMKey(t *testing.T) {
-	const module = "/usr/lib/softhsm/libsofthsm2.so"
-	util, err := exec.LookPath("softhsm2-util")
-	if err == nil {
-		_, err = os.Stat(module)
-	}
-	if err != nil {
-		if os.Getenv("STRONGROOM_REQUIRE_ALL") == "1" {
-			t.Fatalf("SoftHSM2 is required (STRONGROOM_REQUIRE_ALL=1) but missing: %v", err)
-		}
-		t.Skipf("SoftHSM2 not installed: %v", err)
-	}
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "tokens"), 0o700)
-	conf := filepath.Join(dir, "softhsm2.conf")
-	os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600)
+	conf, _ := sealtest.NewToken(t, "app-test", "1234")
 	t.Setenv("SOFTHSM2_CONF", conf)
 	t.Setenv("TEST_APP_HSM_PIN", "1234")
-	if out, err := exec.Command(util, "--init-token", "--free", "--label", "app-test", "--pin", "1234", "--so-pin", "87654321").CombinedOutput(); err != nil {
-		t.Fatalf("creating SoftHSM2 token: %v\n%s", err, out)
-	}
-	sc := config.SealConfig{Type: seal.PKCS11, PKCS11: config.PKCS11Config{Module: module, TokenLabel: "app-test", PINEnv: "TEST_APP_HSM_PIN"}}
+	sc := config.SealConfig{Type: seal.PKCS11, PKCS11: config.PKCS11Config{Module: sealtest.SoftHSMModule, TokenLabel: "app-test", PINEnv: "TEST_APP_HSM_PIN"}}
 	c, _ := testCore(t, sc, nil)
 	ctx := context.Background()
 	old, err := seal.LoadConfig(ctx, c.st)
-	if err != nil || c.sealed() {
-		t.Fatalf("first start: sealed %v, %v", c.sealed(), err)
+	if err != nil || c.Sealed() {
+		t.Fatalf("first start: sealed %v, %v", c.Sealed(), err)
 	}
-	out, err := c.rekey(ctx, 0, 0)
+	out, err := c.Rekey(ctx, 0, 0)
 	if err != nil || !strings.HasPrefix(out["keyLabel"].(string), config.DefaultPKCS11KeyLabel+"-") {
 		t.Fatalf("rekey: %v %v", out, err)
 	}

@@ -1,4 +1,4 @@
-package app
+package sysapi
 
 import (
 	"encoding/json"
@@ -97,7 +97,7 @@ func insideDir(path, dir string) bool {
 // folder whose reader must learn nothing, so they write it only to admin_credential_file (which
 // start refuses inside the data folder) and otherwise print it once. Shamir returns it in the
 // init answer instead of printing it.
-func (c *core) showBootstrap(boot identity.Bootstrap) error {
+func (c *Core) showBootstrap(boot identity.Bootstrap) error {
 	path := c.cfg.AdminCredentialFile
 	if path == "" && c.cfg.Seal.Type == seal.File {
 		path = filepath.Join(c.cfg.DataDir, "admin.json")

@@ -1,0 +1,94 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/strongroom/strongroom/internal/authz"
+	"github.com/strongroom/strongroom/internal/cluster"
+	"github.com/strongroom/strongroom/internal/httpapi"
+	"github.com/strongroom/strongroom/internal/issuer"
+	"github.com/strongroom/strongroom/internal/service"
+	"github.com/strongroom/strongroom/internal/sysapi"
+)
+
+// compactStore is the store capability purges use to erase freed pages.
+type compactStore interface {
+	Compact(ctx context.Context) error
+}
+
+// build makes the serving state from an unsealed keyring and identity service: the domain
+// service, the API handler and the background jobs (purger, compactor). The seal-state machine
+// calls it on each unseal and after a snapshot restore (sysapi.Options.Build).
+func (s *server) build(ctx context.Context, u sysapi.Unsealed) (*sysapi.Serving, error) {
+	kr, ids := u.Keyring, u.Identities
+	runCtx, stop := context.WithCancel(context.Background())
+	compactNow := make(chan struct{}, 1)
+	erase := func() {
+		select {
+		case compactNow <- struct{}{}:
+		default:
+		}
+	}
+	svc, err := service.New(ctx, s.st, kr, service.Options{
+		SubscriptionID: ids.SubscriptionID(),
+		TenantID:       ids.TenantID(),
+		VaultURI: func(name string) string {
+			return "https://" + strings.ToLower(name) + "." + s.cfg.DNSSuffix + portSuffix(s.cfg.Listen)
+		},
+		Assignments: []authz.Assignment{{ID: "bootstrap-admin-owner", PrincipalID: ids.AdminObjectID(), Role: authz.Owner, Scope: "/"}},
+		Background:  runCtx,
+		KeysApplied: ids.KeysApplied, // revocations and key rotations reach every node
+		Erased:      erase,
+		Log:         s.log.With("component", "service"),
+	})
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	unbind := bindStore(s.st, svc, kr) // a cluster store keeps svc's caches current (storage.go)
+	var storeFailure func() error
+	if f, ok := s.st.(interface{ Failure() error }); ok { // the single-node store
+		storeFailure = f.Failure
+	}
+	handler := httpapi.New(httpapi.Config{
+		PublicURL: s.cfg.PublicURL, DNSSuffix: s.cfg.DNSSuffix, TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID(),
+		VaultRequestsPer10s: s.cfg.VaultRequestsPer10s, Seal: s.sys.Seal, Rekey: s.sys.Rekey, MigrateSeal: s.sys.Migrate,
+		StoreFailure: storeFailure,
+	}, svc, ids, issuer.New(ids, s.cfg.PublicURL), s.auditLog(), s.log)
+	go svc.RunPurger(runCtx, s.cfg.PurgeInterval, s.log)
+	if cs, ok := s.st.(compactStore); ok {
+		go s.runCompactor(runCtx, cs, compactNow)
+	}
+	return &sysapi.Serving{Handler: handler, AuthorizeMetrics: svc.AuthorizeMetrics, Erase: erase,
+		Close: func() { unbind(); stop() }}, nil
+}
+
+// runCompactor erases freed pages soon after purges, coalescing bursts of purges into one pass.
+func (s *server) runCompactor(ctx context.Context, cs compactStore, wake <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.cfg.CompactDelay):
+		}
+		_, replicated := cs.(*cluster.Store) // counted per node as each applies the request
+		if err := cs.Compact(ctx); err != nil {
+			if !replicated {
+				s.metrics.CompactionFailure.Inc()
+			}
+			s.log.Error("compacting after purge", "err", err)
+		} else {
+			if !replicated {
+				s.metrics.CompactionSuccess.Inc()
+			}
+			s.log.Info("compacted the store after purge")
+		}
+	}
+}
