@@ -32,10 +32,18 @@ func newScaleCommand() *cobra.Command {
 			defer stop()
 			cfg.Progress = cmd.ErrOrStderr()
 			res, err := RunScale(ctx, cfg)
-			if err != nil {
+			if err != nil && res.Baseline.Written == 0 {
 				return err
 			}
-			return writeScaleResult(cmd.OutOrStdout(), res, asJSON)
+			// A run that failed late still prints what it measured: an hour of writes is
+			// not thrown away for a failed last restart.
+			if err != nil {
+				res.Error = err.Error()
+			}
+			if werr := writeScaleResult(cmd.OutOrStdout(), res, asJSON); werr != nil {
+				return werr
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()

@@ -29,6 +29,8 @@ type ScaleResult struct {
 	StoreBytesPerSecret float64   `json:"store_bytes_per_secret"`   // (store file + log) / written
 	DBBytesPerSecret    float64   `json:"db_file_bytes_per_secret"` // store file alone / written
 	WallSec             float64   `json:"wall_s"`
+	// Error is set when the run failed after measuring something: the figures are partial.
+	Error string `json:"error,omitempty"`
 }
 
 // ScalePoint is everything measured at one store size.
@@ -113,6 +115,9 @@ func (r ScaleResult) Format() string {
 				break
 			}
 		}
+	}
+	if r.Error != "" {
+		fmt.Fprintf(&b, "FAILED (partial figures): %s\n", r.Error)
 	}
 	fmt.Fprintf(&b, "wall       %.0f s\n", r.WallSec)
 	return b.String()

@@ -65,6 +65,15 @@ func TestScaleResult_Format(t *testing.T) {
 		}
 	}
 
+	if strings.Contains(out, "FAILED") {
+		t.Errorf("successful run says FAILED:\n%s", out)
+	}
+	r.Error = "restarting the server: boom"
+	if out := r.Format(); !strings.Contains(out, "FAILED (partial figures): restarting the server: boom") {
+		t.Errorf("failed run:\n%s", out)
+	}
+	r.Error = ""
+
 	r.AtN, r.Truncated, r.Written = nil, true, 1000
 	out = r.Format()
 	if !strings.Contains(out, "TRUNCATED: --max-duration ended the writes at 1,000 of 1,000,000") ||

@@ -29,7 +29,7 @@ type scaleRun struct {
 // RunScale starts a server on cfg.DataDir, grows it to cfg.Baseline and then to cfg.Secrets
 // secrets, measures each point (list pages, reads, idle CPU, memory, restarts) and stops the
 // server. It signals only the process it started.
-func RunScale(ctx context.Context, cfg ScaleConfig) (ScaleResult, error) {
+func RunScale(ctx context.Context, cfg ScaleConfig) (res ScaleResult, err error) {
 	if err := cfg.Validate(); err != nil {
 		return ScaleResult{}, err
 	}
@@ -42,11 +42,12 @@ func RunScale(ctx context.Context, cfg ScaleConfig) (ScaleResult, error) {
 	}
 	host, portText, _ := net.SplitHostPort(cfg.Listen) // checked by Validate
 	port, _ := strconv.Atoi(portText)
-	res := ScaleResult{ServerBinary: cfg.ServerBinary, DataDir: cfg.DataDir, FreshDataDir: isFresh(cfg.DataDir),
+	res = ScaleResult{ServerBinary: cfg.ServerBinary, DataDir: cfg.DataDir, FreshDataDir: isFresh(cfg.DataDir),
 		Secrets: cfg.Secrets, Vaults: cfg.Vaults, SecretsPerVault: cfg.Secrets / cfg.Vaults, Workers: cfg.Workers,
 		ValueSize: cfg.ValueSize, ServerFlags: cfg.ServerFlags, ColdCache: cfg.ColdCache}
 	s := &scaleRun{cfg: cfg, srv: &serverProc{bin: cfg.ServerBinary, dataDir: cfg.DataDir, host: host, port: port, extra: cfg.ServerFlags}}
 	begin := time.Now()
+	defer func() { res.WallSec = time.Since(begin).Seconds() }()
 	if err := s.srv.start(); err != nil {
 		return res, err
 	}
@@ -77,9 +78,10 @@ func RunScale(ctx context.Context, cfg ScaleConfig) (ScaleResult, error) {
 	if res.Disk, err = diskUsage(cfg.DataDir); err != nil {
 		return res, err
 	}
-	res.StoreBytesPerSecret = float64(res.Disk.StoreBytes) / float64(res.Written)
-	res.DBBytesPerSecret = float64(res.Disk.DBBytes) / float64(res.Written)
-	res.WallSec = time.Since(begin).Seconds()
+	if res.Written > 0 {
+		res.StoreBytesPerSecret = float64(res.Disk.StoreBytes) / float64(res.Written)
+		res.DBBytesPerSecret = float64(res.Disk.DBBytes) / float64(res.Written)
+	}
 	return res, nil
 }
 
