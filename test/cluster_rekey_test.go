@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
+	"github.com/strongroom/strongroom/internal/seal/sealtest"
 	"github.com/strongroom/strongroom/internal/testenv"
 )
 
@@ -216,9 +217,8 @@ func noRootKeyMismatch(t *testing.T, c *testenv.Cluster) {
 // sharedHSM configures every node with the pkcs11 seal on one SoftHSM2 token (one HSM that all
 // nodes reach).
 func sharedHSM(t *testing.T) *testenv.ClusterOptions {
-	util := requireSoftHSM(t)
-	conf, _ := newToken(t, util, "strongroom-cluster", "1234")
-	cfg := writeConfig(t, "seal:\n  type: pkcs11\n  pkcs11:\n    module: "+softHSMModule+"\n    token_label: strongroom-cluster\n    pin_env: TEST_HSM_PIN\n")
+	conf, _ := sealtest.NewToken(t, "strongroom-cluster", "1234")
+	cfg := writeConfig(t, "seal:\n  type: pkcs11\n  pkcs11:\n    module: "+sealtest.SoftHSMModule+"\n    token_label: strongroom-cluster\n    pin_env: TEST_HSM_PIN\n")
 	return &testenv.ClusterOptions{Extra: []string{"--config", cfg}, Env: []string{"SOFTHSM2_CONF=" + conf, "TEST_HSM_PIN=1234"}}
 }
 

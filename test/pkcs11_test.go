@@ -12,50 +12,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
+	"github.com/strongroom/strongroom/internal/seal/sealtest"
 	"github.com/strongroom/strongroom/internal/testenv"
 )
 
-const softHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
-
-// requireSoftHSM returns the softhsm2-util path, failing under STRONGROOM_REQUIRE_ALL=1 (CI
-// installs Debian's softhsm2) and skipping elsewhere when it is missing.
-func requireSoftHSM(t *testing.T) string {
-	t.Helper()
-	util, err := exec.LookPath("softhsm2-util")
-	if err == nil {
-		if _, err = os.Stat(softHSMModule); err == nil {
-			return util
-		}
-	}
-	if os.Getenv("STRONGROOM_REQUIRE_ALL") == "1" {
-		t.Fatalf("SoftHSM2 is required (STRONGROOM_REQUIRE_ALL=1) but missing: %v; install Debian's softhsm2", err)
-	}
-	t.Skipf("SoftHSM2 not installed (%v); set STRONGROOM_REQUIRE_ALL=1 to make this a failure", err)
-	return ""
-}
-
-// newToken creates a SoftHSM2 token in its own folder and returns the SOFTHSM2_CONF to use.
-func newToken(t *testing.T, util, label, pin string) (conf, tokenDir string) {
-	t.Helper()
-	dir := t.TempDir()
-	tokenDir = filepath.Join(dir, "tokens")
-	if err := os.MkdirAll(tokenDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	conf = filepath.Join(dir, "softhsm2.conf")
-	os.WriteFile(conf, []byte("directories.tokendir = "+tokenDir+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600)
-	cmd := exec.Command(util, "--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", "87654321")
-	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+conf)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("creating SoftHSM2 token: %v\n%s", err, out)
-	}
-	return conf, tokenDir
-}
-
 func TestSeal_PKCS11_SoftHSM(t *testing.T) {
-	util := requireSoftHSM(t)
-	conf, tokenDir := newToken(t, util, "strongroom-test", "1234")
-	cfg := writeConfig(t, "seal:\n  type: pkcs11\n  pkcs11:\n    module: "+softHSMModule+"\n    token_label: strongroom-test\n    pin_env: TEST_HSM_PIN\n")
+	conf, tokenDir := sealtest.NewToken(t, "strongroom-test", "1234")
+	cfg := writeConfig(t, "seal:\n  type: pkcs11\n  pkcs11:\n    module: "+sealtest.SoftHSMModule+"\n    token_label: strongroom-test\n    pin_env: TEST_HSM_PIN\n")
 	env := []string{"SOFTHSM2_CONF=" + conf, "TEST_HSM_PIN=1234"}
 	e := newEnv(t, &testenv.Options{Extra: []string{"--config", cfg}, Env: env})
 	ctx := context.Background()
@@ -119,7 +82,7 @@ func TestSeal_PKCS11_SoftHSM(t *testing.T) {
 	// `operator unseal` without the token answers a fixed message; the log has the detail.
 	code, m := unseal(t, e.srv, hc, "")
 	if msg := fmt.Sprint(m); code != 503 || !strings.Contains(msg, "could not release the root key") ||
-		strings.Contains(msg, "strongroom-test") || strings.Contains(msg, softHSMModule) || strings.Contains(msg, "pkcs11 seal:") {
+		strings.Contains(msg, "strongroom-test") || strings.Contains(msg, sealtest.SoftHSMModule) || strings.Contains(msg, "pkcs11 seal:") {
 		t.Fatalf("unseal without the token: %d %v", code, m)
 	}
 	// The token comes back: `operator unseal` retries the HSM.
@@ -142,9 +105,8 @@ func TestSeal_AdminCredentialFile(t *testing.T) {
 		t.Fatalf("start with the credential file inside the data folder: %v\n%s", err, out)
 	}
 
-	util := requireSoftHSM(t)
-	conf, _ := newToken(t, util, "strongroom-cred", "1234")
-	cfg := writeConfig(t, "seal:\n  type: pkcs11\n  pkcs11:\n    module: "+softHSMModule+"\n    token_label: strongroom-cred\n    pin_env: TEST_HSM_PIN\n")
+	conf, _ := sealtest.NewToken(t, "strongroom-cred", "1234")
+	cfg := writeConfig(t, "seal:\n  type: pkcs11\n  pkcs11:\n    module: "+sealtest.SoftHSMModule+"\n    token_label: strongroom-cred\n    pin_env: TEST_HSM_PIN\n")
 	credFile := filepath.Join(t.TempDir(), "admin.json")
 	e := newEnv(t, &testenv.Options{Extra: []string{"--config", cfg, "--admin-credential-file", credFile}, Env: []string{"SOFTHSM2_CONF=" + conf, "TEST_HSM_PIN=1234"}})
 	fi, err := os.Stat(credFile)

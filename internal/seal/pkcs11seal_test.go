@@ -4,43 +4,22 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/strongroom/strongroom/internal/config"
 	"github.com/strongroom/strongroom/internal/seal"
+	"github.com/strongroom/strongroom/internal/seal/sealtest"
 )
-
-const softHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
 
 // softHSM makes a SoftHSM2 token for this test and returns the seal configuration naming it.
 // It fails under STRONGROOM_REQUIRE_ALL=1 when SoftHSM2 is missing, and skips elsewhere.
 func softHSM(t *testing.T) config.SealConfig {
 	t.Helper()
-	util, err := exec.LookPath("softhsm2-util")
-	if err == nil {
-		_, err = os.Stat(softHSMModule)
-	}
-	if err != nil {
-		if os.Getenv("STRONGROOM_REQUIRE_ALL") == "1" {
-			t.Fatalf("SoftHSM2 is required (STRONGROOM_REQUIRE_ALL=1) but missing: %v", err)
-		}
-		t.Skipf("SoftHSM2 not installed: %v", err)
-	}
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens")
-	os.MkdirAll(tokens, 0o700)
-	conf := filepath.Join(dir, "softhsm2.conf")
-	os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600)
+	conf, _ := sealtest.NewToken(t, "seal-test", "1234")
 	t.Setenv("SOFTHSM2_CONF", conf)
 	t.Setenv("TEST_SEAL_HSM_PIN", "1234")
-	if out, err := exec.Command(util, "--init-token", "--free", "--label", "seal-test", "--pin", "1234", "--so-pin", "87654321").CombinedOutput(); err != nil {
-		t.Fatalf("creating SoftHSM2 token: %v\n%s", err, out)
-	}
-	return config.SealConfig{Type: seal.PKCS11, PKCS11: config.PKCS11Config{Module: softHSMModule, TokenLabel: "seal-test", PINEnv: "TEST_SEAL_HSM_PIN"}}
+	return config.SealConfig{Type: seal.PKCS11, PKCS11: config.PKCS11Config{Module: sealtest.SoftHSMModule, TokenLabel: "seal-test", PINEnv: "TEST_SEAL_HSM_PIN"}}
 }
 
 // A rekey's Finish destroys the HSM key no longer used: the old one after a commit, the new one
