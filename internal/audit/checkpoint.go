@@ -173,3 +173,12 @@ func (l *Log) checkpoint(st chainState) error {
 	l.ckpt, l.ckptAt, l.ckptErr = st, time.Now(), nil
 	return nil
 }
+
+func isHex(b []byte) bool {
+	for _, c := range b {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

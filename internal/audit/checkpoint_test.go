@@ -2,6 +2,8 @@ package audit_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -348,6 +350,62 @@ func TestLog_PeriodicCheckpoint(t *testing.T) {
 			c := readCheckpoint(t, path)
 			if moved := c.Records == 30 && c.Offset == fileSize(t, path); moved != tc.wantMoved {
 				t.Fatalf("checkpoint after the fsync = %+v (file %d bytes), moved = %v, want %v", c, fileSize(t, path), moved, tc.wantMoved)
+			}
+		})
+	}
+}
+
+// chainLines lays out records by hand: each format's %s is given the hash of the line before;
+// `\u00%s` spells the hash's first digit as a JSON escape, as another encoder might.
+func chainLines(formats ...string) string {
+	var b strings.Builder
+	prev := ""
+	for _, f := range formats {
+		line := strings.Replace(f, "%s", prev, 1)
+		if strings.Contains(f, `\u00%s`) {
+			line = strings.Replace(f, `\u00%s`, `\u00`+strconv.FormatInt(int64(prev[0]), 16)+prev[1:], 1)
+		}
+		b.WriteString(line + "\n")
+		sum := sha256.Sum256([]byte(line))
+		prev = hex.EncodeToString(sum[:])
+	}
+	return b.String()
+}
+
+// Verify accepts what encoding/json reads as a chained record, in the writer's layout or not, and
+// refuses a last record that is not JSON (no successor vouches for it).
+func TestVerify_RecordLayouts(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  string // "" = verifies
+	}{
+		{"writer layout", []string{`{"a":1,"prevHash":"%s"}`, `{"a":2,"prevHash":"%s"}`}, ""},
+		{"prevHash not last", []string{`{"a":1,"prevHash":"%s"}`, `{"prevHash":"%s","a":2}`, `{"a":3,"prevHash":"%s"}`}, ""},
+		{"escaped prevHash", []string{`{"a":1,"prevHash":"%s"}`, `{"a":2,"prevHash":"\u00%s"}`, `{"a":3,"prevHash":"%s"}`}, ""},
+		{"last record not JSON", []string{`{"a":1,"prevHash":"%s"}`, `{"a":,"prevHash":"%s"}`}, "record 2 at offset 22: not JSON"},
+		{"no prevHash", []string{`{"a":1,"prevHash":"%s"}`, `{"a":2}`}, "record 2 at offset 22: not a record"},
+		{"not JSON, not the layout", []string{`{"a":1,"prevHash":"%s"}`, `garbage`, `{"a":3,"prevHash":"%s"}`}, "record 2 at offset 22: not JSON"},
+		{"other hash", []string{`{"a":1,"prevHash":"%s"}`, `{"a":2,"prevHash":"` + strings.Repeat("0", 64) + `"}`}, "record 2 at offset 22: chain broken"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.log")
+			if err := os.WriteFile(path, []byte(chainLines(tc.lines...)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			res, err := audit.Verify(path)
+			l, oerr := audit.Open(path) // no checkpoint yet: Open reads it all the same way
+			if oerr == nil {
+				l.Close()
+			}
+			if tc.want == "" {
+				if err != nil || oerr != nil || res.Records != len(tc.lines) {
+					t.Fatalf("Verify = %+v, %v; Open: %v", res, err, oerr)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || oerr == nil || !strings.Contains(oerr.Error(), tc.want) {
+				t.Fatalf("Verify err = %v, Open err = %v; want %q", err, oerr, tc.want)
 			}
 		})
 	}
