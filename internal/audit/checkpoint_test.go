@@ -2,9 +2,11 @@ package audit_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -288,8 +290,14 @@ func TestVerify_CatchesEditBeforeCheckpoint(t *testing.T) {
 		t.Fatalf("Open re-hashed the history: %v", err)
 	}
 	defer l.Close()
-	if _, err := l.VerifyHistory(); err == nil || !strings.Contains(err.Error(), "record 2 at offset") || !strings.Contains(err.Error(), "chain broken") {
+	if !l.Healthy() {
+		t.Fatal("sink unhealthy before the history was verified")
+	}
+	if _, err := l.VerifyHistory(context.Background()); err == nil || !strings.Contains(err.Error(), "record 2 at offset") || !strings.Contains(err.Error(), "chain broken") {
 		t.Fatalf("VerifyHistory err = %v, want chain broken at record 2", err)
+	}
+	if l.Healthy() || write(l, "SecretGet") == nil {
+		t.Fatal("the sink still takes records after its history failed to verify")
 	}
 	if _, err := audit.Verify(path); err == nil || !strings.Contains(err.Error(), "record 2 at offset") || !strings.Contains(err.Error(), "chain broken") {
 		t.Fatalf("Verify err = %v, want chain broken at record 2", err)
@@ -408,5 +416,27 @@ func TestVerify_RecordLayouts(t *testing.T) {
 				t.Fatalf("Verify err = %v, Open err = %v; want %q", err, oerr, tc.want)
 			}
 		})
+	}
+}
+
+// VerifyHistory re-hashes exactly what Open skipped: after a resume from a checkpoint, the
+// records before it; a cancelled run reports the cancellation and leaves the sink alone.
+func TestLog_VerifyHistory(t *testing.T) {
+	audit.SetCheckpointPolicy(t, 1<<40, time.Hour)
+	path := newLog(t, t.TempDir(), 300)
+	l, err := audit.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	writeN(t, l, 10) // after the checkpoint Open resumed from: not history
+	res, err := l.VerifyHistory(context.Background())
+	if err != nil || res.Records != 300 || res.LastHash != readCheckpoint(t, path).LastHash || !l.Healthy() {
+		t.Fatalf("VerifyHistory = %+v, %v; healthy %v; want the 300 records before the checkpoint", res, err, l.Healthy())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.VerifyHistory(ctx); !errors.Is(err, context.Canceled) || !l.Healthy() {
+		t.Fatalf("cancelled VerifyHistory: err %v, healthy %v; want context.Canceled and a healthy sink", err, l.Healthy())
 	}
 }

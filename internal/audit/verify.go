@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -71,20 +72,31 @@ func checkMark(ck *Checkpoint, at *chainState) error {
 
 // VerifyHistory re-hashes the part of the log that Open did not (from the start to the
 // checkpoint it resumed from) and checks that it ends where Open resumed. It reads the file
-// through its own descriptor, so it can run in the background while the log is written.
-func (l *Log) VerifyHistory() (VerifyResult, error) {
+// through its own descriptor, so it can run in the background while the log is written; ctx
+// stops it. When the history does not verify, the sink fails (Healthy reports false and writes
+// return ErrUnavailable), as Open refused such a log when it re-hashed everything: it is Open's
+// check, moved off the start-up path.
+func (l *Log) VerifyHistory(ctx context.Context) (VerifyResult, error) {
+	res, err := l.verifyHistory(ctx)
+	if err != nil && ctx.Err() == nil {
+		l.failed.Store(true)
+	}
+	return res, err
+}
+
+func (l *Log) verifyHistory(ctx context.Context) (VerifyResult, error) {
 	f, err := os.Open(l.path)
 	if err != nil {
-		return VerifyResult{}, fmt.Errorf("opening audit log: %w", err)
+		return VerifyResult{}, fmt.Errorf("verifying audit log: %w", err)
 	}
 	defer f.Close()
-	w := walker{mark: -1}
+	w := walker{mark: -1, ctx: ctx}
 	if err := w.walk(io.LimitReader(f, l.resumedFrom.Offset)); err != nil {
 		return w.result(), fmt.Errorf("verifying audit log %s: %w", l.path, err)
 	}
 	if w.st != l.resumedFrom {
-		return w.result(), fmt.Errorf("verifying audit log %s: the chain up to offset %d ends in %s, Open resumed from %s",
-			l.path, l.resumedFrom.Offset, w.st.hash(), l.resumedFrom.hash())
+		return w.result(), fmt.Errorf("verifying audit log %s: the chain up to offset %d is %d records ending in %s, Open resumed from %d records ending in %s",
+			l.path, l.resumedFrom.Offset, w.st.Records, w.st.hash(), l.resumedFrom.Records, l.resumedFrom.hash())
 	}
 	return w.result(), nil
 }
@@ -138,7 +150,8 @@ type walker struct {
 	st     chainState
 	mark   int64
 	marked *chainState
-	last   []byte // the last record read, parsed at the end
+	last   []byte          // the last record read, parsed at the end
+	ctx    context.Context // when set, stops the walk once done
 }
 
 func (w *walker) result() VerifyResult {
@@ -161,6 +174,9 @@ func (w *walker) walk(r io.Reader) error {
 			return fmt.Errorf("record %d at offset %d: %w", w.st.Records+1, w.st.Offset, err)
 		}
 		w.last = append(w.last[:0], line...)
+		if w.ctx != nil && w.st.Records%4096 == 0 && w.ctx.Err() != nil {
+			return fmt.Errorf("record %d at offset %d: %w", w.st.Records+1, w.st.Offset, w.ctx.Err())
+		}
 		sum := sha256.Sum256(line)
 		hex.Encode(w.st.last[:], sum[:])
 		w.st.has = true
