@@ -60,7 +60,7 @@ func (c *countingStore) counts() (gets, scans, visits int) {
 
 // dueEnv is a service over a counting store the test may also write directly.
 type dueEnv struct {
-	t    *testing.T
+	t    testing.TB
 	svc  *service.Service
 	st   *countingStore
 	kr   *keyring.Keyring
@@ -69,7 +69,7 @@ type dueEnv struct {
 	ctx  context.Context
 }
 
-func newDueEnv(t *testing.T) *dueEnv {
+func newDueEnv(t testing.TB) *dueEnv {
 	t.Helper()
 	ctx := context.Background()
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"))

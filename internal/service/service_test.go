@@ -58,7 +58,7 @@ func newService(t *testing.T) (*service.Service, *clock, context.Context) {
 	return svc, clk, actx
 }
 
-func mkVault(t *testing.T, svc *service.Service, ctx context.Context, name string, days int, protect bool) {
+func mkVault(t testing.TB, svc *service.Service, ctx context.Context, name string, days int, protect bool) {
 	t.Helper()
 	p := service.VaultProperties{TenantID: tenant, Sku: &service.Sku{Family: "A", Name: "standard"}, SoftDeleteRetentionInDays: &days}
 	if protect {
