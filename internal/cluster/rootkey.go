@@ -34,7 +34,7 @@ type RootKeyStage struct {
 	Seal json.RawMessage `json:"seal"`
 }
 
-// RootKeyStager is a member's seal side of staging (the app's core).
+// RootKeyStager is a member's seal side of staging (sysapi.Core).
 type RootKeyStager interface {
 	// StageRootKey keeps s where this node's seal needs it, durably when its seal unseals from a
 	// file; an error means this node could not unseal under the new key and refuses it.
@@ -45,7 +45,9 @@ type RootKeyStager interface {
 
 type stagerBox struct{ s RootKeyStager }
 
-// SetRootKeyStager registers the node's stager; calls arriving before it are refused.
+// SetRootKeyStager registers the node's stager; calls arriving before it are refused. It is the
+// one thing set after Start, because the cycle is real: the seal-state machine reads its seal
+// configuration from the store this node opens, and the node stages keys into that machine.
 func (n *Node) SetRootKeyStager(s RootKeyStager) {
 	n.stagerBox.Store(&stagerBox{s})
 }

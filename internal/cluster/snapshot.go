@@ -3,7 +3,6 @@ package cluster
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/strongroom/strongroom/internal/snapshotfile"
+	"github.com/strongroom/strongroom/internal/snapshotfile/snaphttp"
 	"github.com/strongroom/strongroom/internal/store"
 )
 
@@ -60,7 +60,8 @@ func (n *Node) writeSnapshot(ctx context.Context, w io.Writer) error {
 	return err
 }
 
-var errSealed = errors.New("this node is sealed: unseal it before taking or restoring a snapshot")
+// errSealed matches snaphttp.ErrSealed, so a sealed node answers 503.
+var errSealed = snaphttp.Sealed("this node is sealed: unseal it before taking or restoring a snapshot")
 
 // restoreSnapshot verifies a whole snapshot stream into a temporary file, then replaces the
 // cluster's state with it through Raft.
@@ -108,40 +109,11 @@ func (n *Node) restoreSnapshot(r io.Reader) (snapshotfile.Info, error) {
 }
 
 func (n *Node) serveSnapshotSave(w http.ResponseWriter, r *http.Request) {
-	if n.rootSealer() == nil {
-		opFail(w, 503, errSealed)
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	tw := &trackingWriter{w: w}
-	if err := n.writeSnapshot(r.Context(), tw); err != nil {
-		n.log.Error("saving snapshot", "err", err)
-		if !tw.wrote {
-			w.Header().Del("Content-Type")
-			opFail(w, 503, err)
-			return
-		}
-		panic(http.ErrAbortHandler) // the client sees a broken transfer, never a short file
-	}
+	snaphttp.Save(w, r, n.writeSnapshot, opFail, n.log)
 }
-
-type trackingWriter struct {
-	w     io.Writer
-	wrote bool
-}
-
-func (t *trackingWriter) Write(p []byte) (int, error) { t.wrote = true; return t.w.Write(p) }
 
 func (n *Node) serveSnapshotRestore(w http.ResponseWriter, r *http.Request) {
-	h, err := n.restoreSnapshot(r.Body)
-	switch {
-	case errors.Is(err, snapshotfile.ErrRefused):
-		opFail(w, 400, err)
-	case errors.Is(err, errSealed):
-		opFail(w, 503, err)
-	case err != nil:
-		opFail(w, 500, err)
-	default:
-		writeJSON(w, 200, map[string]any{"restored": true, "sourceIndex": h.Index, "sourceNode": h.NodeID, "created": h.Created})
-	}
+	snaphttp.Restore(w, r, func(_ context.Context, body io.Reader) (snapshotfile.Info, error) {
+		return n.restoreSnapshot(body)
+	}, opFail, n.log)
 }
