@@ -33,11 +33,29 @@ func (s *Service) destroy(write func() error) error {
 // guarded by the head the caller read, then erases them. Hard delete, purge and the purger
 // all end here; extra (the purge-due entries the secret leaves) joins the same batch.
 func (s *Service) destroySecret(ctx context.Context, v *Vault, name string, headRaw []byte, extra ...store.Op) error {
-	hk := headKey(v, name)
-	return s.destroy(func() error {
-		ops := []store.Op{store.RequireEqual(hk, headRaw), store.Delete(hk), store.DeletePrefix(versionPrefix(v, name))}
-		return s.apply(ctx, append(ops, extra...))
-	})
+	return s.destroySecrets(ctx, []secretDestroy{{v, name, headRaw, extra}})
+}
+
+// secretDestroy is one secret to destroy: its vault, name, the head read and extra ops.
+type secretDestroy struct {
+	v     *Vault
+	name  string
+	raw   []byte
+	extra []store.Op
+}
+
+// destroySecrets destroys several secrets in one batch (the purger's), every head guard first:
+// if any head changed since it was read, nothing is destroyed (errRetry).
+func (s *Service) destroySecrets(ctx context.Context, items []secretDestroy) error {
+	ops := make([]store.Op, 0, 4*len(items))
+	for _, it := range items {
+		ops = append(ops, store.RequireEqual(headKey(it.v, it.name), it.raw))
+	}
+	for _, it := range items {
+		ops = append(ops, store.Delete(headKey(it.v, it.name)), store.DeletePrefix(versionPrefix(it.v, it.name)))
+		ops = append(ops, it.extra...)
+	}
+	return s.destroy(func() error { return s.apply(ctx, ops) })
 }
 
 // destroyVault removes a vault's records (each sealed under its own data key) and its entry in

@@ -24,6 +24,18 @@ type countingStore struct {
 	mu                  sync.Mutex
 	gets, scans, visits int
 	gotKeys             []string
+	// beforeApply, if set, runs before each batch is applied (and may write itself).
+	beforeApply func(ops []store.Op)
+}
+
+func (c *countingStore) Apply(ctx context.Context, ops []store.Op) error {
+	c.mu.Lock()
+	hook := c.beforeApply
+	c.mu.Unlock()
+	if hook != nil {
+		hook(ops)
+	}
+	return c.Store.Apply(ctx, ops)
 }
 
 func (c *countingStore) Get(ctx context.Context, key string) ([]byte, error) {
@@ -408,5 +420,42 @@ func TestService_RunPurger_OnlyWhileLeading(t *testing.T) {
 	}
 	if _, err := e.svc.GetDeletedSecret(e.ctx, "kv-lead", "x"); !service.IsNotFound(err) {
 		t.Fatalf("not purged by the leader's tick: %v", err)
+	}
+}
+
+// The purger destroys due secrets many to a batch; when one of them is recovered between the
+// purger's read and its batch, the batch is refused and retried one by one: the recovered
+// secret stays and the others go.
+func TestService_PurgeExpired_BatchWithARecoveredSecret(t *testing.T) {
+	e := newDueEnv(t)
+	mkVault(t, e.svc, e.ctx, "kv-batch", 7, false)
+	e.setAndDelete("kv-batch", names("b", 10))
+	e.clk.Advance(7 * 24 * time.Hour)
+	var once sync.Once
+	e.st.beforeApply = func(ops []store.Op) {
+		guards := 0
+		for _, op := range ops {
+			if op.Kind == store.OpRequireEqual {
+				guards++
+			}
+		}
+		if guards > 1 {
+			once.Do(func() {
+				if _, err := e.svc.RecoverDeletedSecret(e.ctx, "kv-batch", "b-00004"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	e.purge(9, 0)
+	e.st.beforeApply = nil
+	if s, err := e.svc.GetSecret(e.ctx, "kv-batch", "b-00004", ""); err != nil || s.Value != "value-b-00004" {
+		t.Fatalf("recovered secret after the purge: %q, %v", s.Value, err)
+	}
+	if _, err := e.svc.GetDeletedSecret(e.ctx, "kv-batch", "b-00005"); !service.IsNotFound(err) {
+		t.Fatalf("b-00005 not purged: %v", err)
+	}
+	if got := e.dueKeys(); len(got) != 0 {
+		t.Fatalf("index after the purge: %v", got)
 	}
 }

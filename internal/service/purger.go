@@ -47,26 +47,36 @@ func (s *Service) PurgeExpired(ctx context.Context) (secrets, vaults int, err er
 func (s *Service) purgeDue(ctx context.Context, now time.Time, keys []string, byID map[string]*Vault) (secrets, vaults int, err error) {
 	orphans := map[string][]store.Op{}
 	var malformed []store.Op
+	var due []secretDestroy
+	queued := map[string]int{} // head key -> index in due: a secret with two due entries
 	for _, key := range keys {
 		e, ok := parseDueKey(key)
-		var purged bool
 		switch {
 		case !ok:
 			malformed = append(malformed, dropDue(key)) // names nothing the purger could purge
 		case e.kind == dueKindVault:
+			var purged bool
 			if purged, err = s.purgeDueVault(ctx, now, e); purged {
 				vaults++
 			}
 		case byID[e.id] == nil:
 			orphans[e.id] = append(orphans[e.id], dropDue(key))
 		default:
-			if purged, err = s.purgeDueSecret(ctx, now, byID[e.id], e); purged {
-				secrets++
+			var d *secretDestroy
+			hk := headKey(byID[e.id], e.name)
+			if i, ok := queued[hk]; ok {
+				due[i].extra = append(due[i].extra, dropDue(key)) // the same purge drops it
+			} else if d, err = s.dueSecret(ctx, now, byID[e.id], e); d != nil {
+				queued[hk] = len(due)
+				due = append(due, *d)
 			}
 		}
 		if err != nil {
 			return secrets, vaults, err
 		}
+	}
+	if secrets, err = s.destroyDue(ctx, due); err != nil {
+		return secrets, vaults, err
 	}
 	for id, ops := range orphans {
 		// Guarded by the vault's tip being gone: the vault was purged, not merely not cached.
@@ -81,18 +91,48 @@ func (s *Service) purgeDue(ctx context.Context, now time.Time, keys []string, by
 	return secrets, vaults, err
 }
 
-// purgeDueSecret purges the secret entry e names if its head, read and checked now, is deleted
-// and due; otherwise it drops e as stale, guarded by the head it read. A head that fails its
-// rollback check, or a vault that did, keeps its entry and is never purged on its word.
-func (s *Service) purgeDueSecret(ctx context.Context, now time.Time, v *Vault, e dueEntry) (bool, error) {
+// destroyBatch is how many due secrets one purge batch destroys: one commit (one Raft round)
+// for many, where a mass delete comes due at once.
+const destroyBatch = 64
+
+// destroyDue destroys the due secrets, destroyBatch at a time; a batch refused because one of
+// its heads changed is retried one secret at a time, so the changed one alone is skipped.
+func (s *Service) destroyDue(ctx context.Context, due []secretDestroy) (int, error) {
+	n := 0
+	for len(due) > 0 {
+		chunk := due[:min(destroyBatch, len(due))]
+		due = due[len(chunk):]
+		switch err := s.destroySecrets(ctx, chunk); {
+		case err == nil:
+			n += len(chunk)
+		case !errors.Is(err, errRetry):
+			return n, err
+		case len(chunk) > 1: // else a concurrent recover changed the head: the next pass looks
+			for _, d := range chunk {
+				if err := s.destroySecrets(ctx, []secretDestroy{d}); err == nil {
+					n++
+				} else if !errors.Is(err, errRetry) {
+					return n, err
+				}
+			}
+		}
+	}
+	return n, nil
+}
+
+// dueSecret reads the head of the secret entry e names, checked against its tip, and returns
+// what to destroy if the head is deleted and due; otherwise it drops e as stale, guarded by the
+// head it read. A head that fails its rollback check, or a vault that did, keeps its entry and
+// is never purged on its word.
+func (s *Service) dueSecret(ctx context.Context, now time.Time, v *Vault, e dueEntry) (*secretDestroy, error) {
 	if v.rolledBack != "" {
-		return false, nil // logged when loaded
+		return nil, nil // logged when loaded
 	}
 	h, raw, found, err := s.head(ctx, v, e.name)
 	if errors.Is(err, ErrIntegrity) || errors.Is(err, errRetry) {
-		return false, nil // logged, or changing: the next pass looks again
+		return nil, nil // logged, or changing: the next pass looks again
 	} else if err != nil {
-		return false, err
+		return nil, err
 	}
 	if found && h.Deleted != nil {
 		own := secretDueKey(v, e.name, h.Deleted)
@@ -102,22 +142,18 @@ func (s *Service) purgeDueSecret(ctx context.Context, now time.Time, v *Vault, e
 				drops = append(drops, dropDue(own))
 			}
 			// A concurrent recover changes the head; the guarded purge then skips it.
-			err := s.destroySecret(ctx, v, e.name, raw, drops...)
-			if errors.Is(err, errRetry) {
-				return false, nil
-			}
-			return err == nil, err
+			return &secretDestroy{v, e.name, raw, drops}, nil
 		}
 		if own == e.key {
-			return false, nil // not due yet
+			return nil, nil // not due yet
 		}
 	}
 	// Live, recovered, purged or deleted again later: the entry is stale.
 	err = s.apply(ctx, []store.Op{headGuard(headKey(v, e.name), raw, found), dropDue(e.key)})
 	if errors.Is(err, errRetry) {
-		return false, nil
+		return nil, nil
 	}
-	return false, err
+	return nil, err
 }
 
 // purgeDueVault purges the vault entry e names if the vault is deleted and due, guarded by its
