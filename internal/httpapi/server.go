@@ -23,6 +23,7 @@ import (
 
 	"github.com/strongroom/strongroom/internal/audit"
 	"github.com/strongroom/strongroom/internal/azkv"
+	"github.com/strongroom/strongroom/internal/azkv/arm"
 	"github.com/strongroom/strongroom/internal/held"
 	"github.com/strongroom/strongroom/internal/identity"
 	"github.com/strongroom/strongroom/internal/service"
@@ -60,9 +61,9 @@ type Config struct {
 	Seal func()
 	// Rekey replaces the root key (POST /sys/rekey by an authorized operator) and returns what
 	// operators must keep (new Shamir shares); nil disables the route.
-	Rekey func(ctx context.Context, shares, threshold int) (map[string]any, error)
+	Rekey func(ctx context.Context, shares, threshold int) (*arm.RekeyResult, error)
 	// MigrateSeal moves the data folder to another seal type (POST /sys/seal/migrate).
-	MigrateSeal func(ctx context.Context, to string, shares, threshold int) (map[string]any, error)
+	MigrateSeal func(ctx context.Context, to string, shares, threshold int) (*arm.SealMigrateResult, error)
 }
 
 // Server is the root http.Handler.

@@ -26,7 +26,7 @@ func TestRekey_PKCS11_DestroysTheOldHSMKey(t *testing.T) {
 		t.Fatalf("first start: sealed %v, %v", c.Sealed(), err)
 	}
 	out, err := c.Rekey(ctx, 0, 0)
-	if err != nil || !strings.HasPrefix(out["keyLabel"].(string), config.DefaultPKCS11KeyLabel+"-") {
+	if err != nil || !strings.HasPrefix(out.KeyLabel, config.DefaultPKCS11KeyLabel+"-") {
 		t.Fatalf("rekey: %v %v", out, err)
 	}
 	sc.PKCS11.KeyLabel = config.DefaultPKCS11KeyLabel

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/strongroom/strongroom/internal/azkv/arm"
 	"github.com/strongroom/strongroom/internal/seal"
 )
 
@@ -12,7 +13,7 @@ import (
 // docs/security-model.md): shamir gets new shares (the old ones stop working), file gets a new
 // key file, pkcs11 gets a new root key wrapped by a new HSM key and the old HSM key is destroyed.
 // In a cluster every member stages the new key before the commit (rootkey.go).
-func (c *Core) Rekey(ctx context.Context, shares, threshold int) (map[string]any, error) {
+func (c *Core) Rekey(ctx context.Context, shares, threshold int) (*arm.RekeyResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	u := c.active.Load()
@@ -30,13 +31,9 @@ func (c *Core) Rekey(ctx context.Context, shares, threshold int) (map[string]any
 	}
 	c.log.Warn("root key replaced: "+ch.Note, "seal", ch.Config.Type, "shares", ch.Config.Shares, "threshold", ch.Config.Threshold)
 	if ch.Shares != nil {
-		return withNote(shareAnswer(map[string]any{}, ch), note), nil
+		return &arm.RekeyResult{KeysBase64: ch.Shares, Shares: ch.Config.Shares, Threshold: ch.Config.Threshold, Warning: note}, nil
 	}
-	out := map[string]any{"rekeyed": true, "type": ch.Config.Type}
-	if ch.Config.KeyLabel != "" {
-		out["keyLabel"] = ch.Config.KeyLabel
-	}
-	return withNote(out, note), nil
+	return &arm.RekeyResult{Rekeyed: true, Type: string(ch.Config.Type), KeyLabel: ch.Config.KeyLabel, Warning: note}, nil
 }
 
 // commitChange runs both phases for ch (replaceRootKey) and then finishes it with the outcome:
@@ -56,24 +53,11 @@ func (c *Core) commitChange(ctx context.Context, u *Serving, ch *seal.Change) (s
 	return note, err
 }
 
-// shareAnswer adds a Shamir change's new shares to an answer.
-func shareAnswer(out map[string]any, ch *seal.Change) map[string]any {
-	out["keys_base64"], out["secret_shares"], out["secret_threshold"] = ch.Shares, ch.Config.Shares, ch.Config.Threshold
-	return out
-}
-
-func withNote(out map[string]any, note string) map[string]any {
-	if note != "" {
-		out["warning"] = note
-	}
-	return out
-}
-
 // Migrate moves the data folder to another seal type in one atomic write: a new root key, the
 // keyring re-sealed under it and the new seal configuration recorded together (staged on every
 // member first, as for rekey). Until that write the old seal unseals as before; after it, only
 // the new one does, and every node's config file must name the new type before its next start.
-func (c *Core) Migrate(ctx context.Context, to string, shares, threshold int) (map[string]any, error) {
+func (c *Core) Migrate(ctx context.Context, to string, shares, threshold int) (*arm.SealMigrateResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	u := c.active.Load()
@@ -95,9 +79,9 @@ func (c *Core) Migrate(ctx context.Context, to string, shares, threshold int) (m
 		return nil, err
 	}
 	defer clear(ch.Root)
-	out := map[string]any{"from": from, "to": to}
+	out := &arm.SealMigrateResult{From: string(from), To: to}
 	if ch.Shares != nil {
-		shareAnswer(out, ch)
+		out.KeysBase64, out.Shares, out.Threshold = ch.Shares, ch.Config.Shares, ch.Config.Threshold
 	}
 	admin, _ := readAdminFile(filepath.Join(c.cfg.DataDir, "admin.json"))
 	note, err := c.commitChange(ctx, u, ch)
@@ -106,10 +90,11 @@ func (c *Core) Migrate(ctx context.Context, to string, shares, threshold int) (m
 	}
 	if admin != nil && sc.Type != seal.File {
 		// finishStage removed it: the caller gets it once so it is not lost.
-		out["admin"] = admin
-		out["adminFileRemoved"] = "admin.json was removed from the data folder of every member: keep this credential outside it"
+		out.Admin = &arm.AdminCredential{TenantID: admin.TenantID, SubscriptionID: admin.SubscriptionID, ClientID: admin.ClientID, ClientSecret: admin.ClientSecret}
+		out.AdminFileRemoved = "admin.json was removed from the data folder of every member: keep this credential outside it"
 	}
-	out["next"] = "set seal.type: " + to + " in the config file of every server before its next start"
+	out.Next = "set seal.type: " + to + " in the config file of every server before its next start"
+	out.Warning = note
 	c.log.Warn("seal migrated; update seal.type in the config before the next start", "from", from, "to", to)
-	return withNote(out, note), nil
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/strongroom/strongroom/internal/azkv"
+	"github.com/strongroom/strongroom/internal/azkv/arm"
 	"github.com/strongroom/strongroom/internal/identity"
 	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/seal"
@@ -137,12 +138,12 @@ func (c *Core) serveInit(w http.ResponseWriter, r *http.Request) {
 		c.answerSys(w, r, "Init", 500, errorBody("InternalServerError", "Initialization failed; see the server log."))
 		return
 	}
-	resp := map[string]any{"keys_base64": shares, "secret_shares": req.Shares, "secret_threshold": req.Threshold}
+	resp := arm.InitResult{KeysBase64: shares, Shares: req.Shares, Threshold: req.Threshold}
 	if len(req.AgeRecipients) > 0 {
-		resp = map[string]any{"keys_age": shares, "secret_shares": req.Shares, "secret_threshold": req.Threshold}
+		resp.KeysBase64, resp.KeysAge = nil, shares
 	}
 	if boot != nil {
-		resp["admin"] = map[string]string{"tenantId": boot.TenantID, "subscriptionId": boot.SubscriptionID, "clientId": boot.ClientID, "clientSecret": boot.ClientSecret}
+		resp.Admin = &arm.AdminCredential{TenantID: boot.TenantID, SubscriptionID: boot.SubscriptionID, ClientID: boot.ClientID, ClientSecret: boot.ClientSecret}
 	}
 	c.log.Info("strongroom initialized with the shamir seal; it stays sealed until unsealed", "shares", req.Shares, "threshold", req.Threshold)
 	if !c.answerSys(w, r, "Init", 200, resp) {

@@ -76,3 +76,51 @@ type SecretAdded[P any] struct {
 	CreatedAt    time.Time `json:"createdAt"`
 	ClientSecret string    `json:"clientSecret"`
 }
+
+// The seal answers below keep their JSON keys in sorted order, the order they had when they were
+// written from maps, so that their bytes on the wire did not change when they became types.
+
+// AdminCredential is the bootstrap admin's credential, returned once by the answer that creates
+// or moves it, in admin.json's field order.
+type AdminCredential struct {
+	TenantID       string `json:"tenantId"`
+	SubscriptionID string `json:"subscriptionId"`
+	ClientID       string `json:"clientId"`
+	ClientSecret   string `json:"clientSecret"`
+}
+
+// InitResult answers POST /sys/init (Shamir): the shares, in the clear or encrypted to age
+// recipients, and the bootstrap credential.
+type InitResult struct {
+	Admin      *AdminCredential `json:"admin,omitempty"`
+	KeysAge    []string         `json:"keys_age,omitempty"`
+	KeysBase64 []string         `json:"keys_base64,omitempty"`
+	Shares     int              `json:"secret_shares"`
+	Threshold  int              `json:"secret_threshold"`
+}
+
+// RekeyResult answers POST /sys/rekey: a Shamir seal's new shares, or which seal was rekeyed
+// (and, for pkcs11, the new HSM key's label); Warning says what a member still has to do.
+type RekeyResult struct {
+	KeyLabel   string   `json:"keyLabel,omitempty"`
+	KeysBase64 []string `json:"keys_base64,omitempty"`
+	Rekeyed    bool     `json:"rekeyed,omitempty"`
+	Shares     int      `json:"secret_shares,omitempty"`
+	Threshold  int      `json:"secret_threshold,omitempty"`
+	Type       string   `json:"type,omitempty"`
+	Warning    string   `json:"warning,omitempty"`
+}
+
+// SealMigrateResult answers POST /sys/seal/migrate: the seal types, a Shamir target's shares,
+// the bootstrap credential when admin.json was removed, and what operators must do next.
+type SealMigrateResult struct {
+	Admin            *AdminCredential `json:"admin,omitempty"`
+	AdminFileRemoved string           `json:"adminFileRemoved,omitempty"`
+	From             string           `json:"from"`
+	KeysBase64       []string         `json:"keys_base64,omitempty"`
+	Next             string           `json:"next"`
+	Shares           int              `json:"secret_shares,omitempty"`
+	Threshold        int              `json:"secret_threshold,omitempty"`
+	To               string           `json:"to"`
+	Warning          string           `json:"warning,omitempty"`
+}
