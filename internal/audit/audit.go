@@ -1,6 +1,8 @@
 // Package audit writes Strongroom's tamper-evident audit log: one JSON line per request in Key
 // Vault's AuditEvent shape, each line carrying the SHA-256 of the line before it, so deleting or
-// editing a record breaks the chain that Verify checks.
+// editing a record breaks the chain that Verify checks. A checkpoint next to the log records
+// the chain's end durably, so that Open checks the file's tail against it instead of re-hashing
+// the whole history (resume.go, checkpoint.go); Verify and VerifyHistory re-hash the history.
 //
 // Invariants: records are explicit structs with an allowlist of fields (never a secret value,
 // token or client secret); logging is fail-closed (Write returns an error when the record could

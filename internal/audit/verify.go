@@ -51,7 +51,7 @@ func Verify(path string) (VerifyResult, error) {
 	res := w.result()
 	if ck != nil {
 		if err := checkMark(ck, w.marked); err != nil {
-			return res, err
+			return res, fmt.Errorf("checkpoint %s: %w", checkpointPath(path), err)
 		}
 		res.Checkpoint = ck
 	}
@@ -61,10 +61,10 @@ func Verify(path string) (VerifyResult, error) {
 // checkMark reports whether the chain state seen at the checkpoint's offset is the checkpoint's.
 func checkMark(ck *Checkpoint, at *chainState) error {
 	if at == nil {
-		return fmt.Errorf("checkpoint: offset %d is not the end of a record in the file", ck.Offset)
+		return fmt.Errorf("offset %d is not the end of a record in the file", ck.Offset)
 	}
 	if got := at.hash(); int64(at.Records) != ck.Records || got != ck.LastHash {
-		return fmt.Errorf("checkpoint: the chain at offset %d is %d records ending in %s, the checkpoint says %d records ending in %s",
+		return fmt.Errorf("the chain at offset %d is %d records ending in %s, the checkpoint says %d records ending in %s",
 			ck.Offset, at.Records, got, ck.Records, ck.LastHash)
 	}
 	return nil
