@@ -62,6 +62,8 @@ type DB struct {
 	ckptDone     chan error
 	checkpointAt int64                 // logged bytes that start a checkpoint
 	ckptRunning  bool                  // the commit loop's view: a checkpoint was handed over and not reported
+	staged       map[string]memEntry   // commitLogged's scratch, emptied after each group
+	writes       []store.Op            // likewise
 	failed       atomic.Pointer[error] // the log or a checkpoint failed; writes are refused from then on
 	abandoned    bool                  // tests: stop like a crash, without the final checkpoint
 }
@@ -123,7 +125,8 @@ func open(path string, wal *WALOptions) (*DB, error) {
 			return nil, fmt.Errorf("opening store %s: %w", path, err)
 		}
 		d.wal, d.checkpointAt = w, wal.CheckpointBytes
-		d.ov = &overlay{mem: newMemtable()}
+		d.ov = &overlay{mem: newMemtable(0)}
+		d.staged = make(map[string]memEntry, 2*maxGroup)
 		d.ckptReq = make(chan checkpointJob, 1)
 		d.ckptDone = make(chan error, 1)
 		d.wg.Add(1)

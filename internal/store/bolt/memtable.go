@@ -24,21 +24,30 @@ func lessEntry(a, b memEntry) bool { return a.key < b.key }
 // changes again, so a reader holding a frozen memtable needs no lock to walk it.
 type memtable struct {
 	tree  *btree.BTreeG[memEntry]
-	byKey map[string]memEntry
+	byKey map[string]memValue
 }
 
-func newMemtable() *memtable {
-	return &memtable{tree: btree.NewG(32, lessEntry), byKey: make(map[string]memEntry)}
+// memValue is a memEntry without its key, which the map holds already.
+type memValue struct {
+	value   []byte
+	deleted bool
+}
+
+// newMemtable returns an empty memtable whose map is sized for hint keys: the previous
+// memtable's count, so that a filling memtable does not rehash its way up (each doubling
+// allocates the map anew: at 16,000 keys, a megabyte of garbage per segment).
+func newMemtable(hint int) *memtable {
+	return &memtable{tree: btree.NewG(32, lessEntry), byKey: make(map[string]memValue, hint)}
 }
 
 func (m *memtable) set(e memEntry) {
 	m.tree.ReplaceOrInsert(e)
-	m.byKey[e.key] = e
+	m.byKey[e.key] = memValue{value: e.value, deleted: e.deleted}
 }
 
 func (m *memtable) get(key string) (memEntry, bool) {
-	e, ok := m.byKey[key]
-	return e, ok
+	v, ok := m.byKey[key]
+	return memEntry{key: key, value: v.value, deleted: v.deleted}, ok
 }
 
 // overlay is the part of the store that is durable in the write-ahead log but not yet in the
@@ -77,7 +86,7 @@ func (o *overlay) setLocked(e memEntry) {
 // freezeLocked makes mem the frozen memtable and starts a new one; call with mu held for writing.
 func (o *overlay) freezeLocked() *memtable {
 	m := o.mem
-	o.frozen, o.mem, o.snap = m, newMemtable(), nil
+	o.frozen, o.mem, o.snap = m, newMemtable(len(m.byKey)), nil
 	return m
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/strongroom/strongroom/internal/store"
 	"github.com/strongroom/strongroom/internal/store/bolt"
@@ -235,4 +237,87 @@ func BenchmarkScanPage(b *testing.B) {
 			b.ReportMetric(float64(db.OverlayVisits()-before)/float64(b.N), "overlay-visits/op")
 		})
 	}
+}
+
+// BenchmarkWritesWithPageScans is the store's share of a write load with listings alongside:
+// 32 writers each put a secret's head and version (~1 KB logged) through the write-ahead log,
+// with no reader, or with one listing a first page of the same range every millisecond. It
+// reports the bytes allocated per write (writers' and reader's together: what the GC must
+// collect) and the most heap in use seen, which the overlay bounds by the checkpoint size.
+func BenchmarkWritesWithPageScans(b *testing.B) {
+	for _, scan := range []bool{false, true} {
+		b.Run(fmt.Sprintf("scans=%v", scan), func(b *testing.B) { benchWritesWithScans(b, scan) })
+	}
+}
+
+func benchWritesWithScans(b *testing.B, scan bool) {
+	ctx := context.Background()
+	db, err := bolt.OpenWithWAL(filepath.Join(b.TempDir(), "data.db"), bolt.WALOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	fill(b, db, 0, 20000, randBytes(100))
+	stop, scans := make(chan struct{}), make(chan int, 1)
+	go func() {
+		n, tick := 0, time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				scans <- n
+				return
+			case <-tick.C:
+				if scan {
+					scanPage(b, db, "", 26)
+					n++
+				}
+			}
+		}
+	}()
+	var next atomic.Int64
+	peak := heapPeak(stop)
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(next.Add(1))
+			ops := []store.Op{store.Put(scanKey(20000+i)+"!~", randBytes(520)), store.Put(scanKey(20000+i)+"!v1", randBytes(450))}
+			if err := db.Apply(ctx, ops); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	runtime.ReadMemStats(&m1)
+	close(stop)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+	b.ReportMetric(float64(<-scans)/b.Elapsed().Seconds(), "scans/s")
+	b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/float64(b.N), "alloc-B/write")
+	b.ReportMetric(float64(<-peak)/(1<<20), "peak-heap-MiB")
+}
+
+// heapPeak samples the heap in use every millisecond until stop closes, then sends its maximum.
+func heapPeak(stop chan struct{}) chan uint64 {
+	out := make(chan uint64, 1)
+	go func() {
+		var peak uint64
+		var m runtime.MemStats
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				out <- peak
+				return
+			case <-t.C:
+				runtime.ReadMemStats(&m)
+				peak = max(peak, m.HeapInuse)
+			}
+		}
+	}()
+	return out
 }
