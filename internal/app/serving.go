@@ -31,6 +31,10 @@ func (s *server) build(ctx context.Context, u sysapi.Unsealed) (*sysapi.Serving,
 		default:
 		}
 	}
+	var leads func() bool // one node purges: the leader in a cluster
+	if node := clusterNode(s.st); node != nil {
+		leads = node.IsLeader
+	}
 	svc, err := service.New(ctx, s.st, kr, service.Options{
 		SubscriptionID: ids.SubscriptionID(),
 		TenantID:       ids.TenantID(),
@@ -42,6 +46,7 @@ func (s *server) build(ctx context.Context, u sysapi.Unsealed) (*sysapi.Serving,
 		KeysApplied: ids.KeysApplied, // revocations and key rotations reach every node
 		Erased:      erase,
 		Log:         s.log.With("component", "service"),
+		Leads:       leads,
 	})
 	if err != nil {
 		stop()
