@@ -52,7 +52,8 @@ func (s *Service) destroySecrets(ctx context.Context, items []secretDestroy) err
 		ops = append(ops, store.RequireEqual(headKey(it.v, it.name), it.raw))
 	}
 	for _, it := range items {
-		ops = append(ops, store.Delete(headKey(it.v, it.name)), store.DeletePrefix(versionPrefix(it.v, it.name)))
+		ops = append(ops, store.Delete(headKey(it.v, it.name)), store.DeletePrefix(versionPrefix(it.v, it.name)),
+			store.Delete(deletedKey(it.v, it.name))) // its deleted-index entry, if any (deletedindex.go)
 		ops = append(ops, it.extra...)
 	}
 	return s.destroy(func() error { return s.apply(ctx, ops) })

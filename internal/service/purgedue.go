@@ -18,7 +18,7 @@ import (
 //
 //	sys/purge-due/<due, 12-digit unix seconds>/s/<vault id>/<UPPER secret name>   a deleted secret
 //	sys/purge-due/<due, 12-digit unix seconds>/v/<vault id>/<lower vault name>    a deleted vault
-//	sys/purge-due-backfilled                                                      the marker
+//	sys/purge-due-backfilled                                                      the marker (indexVersion)
 //
 // The zero-padded time sorts entries by due date, so a pass scans from the start of the prefix
 // and stops at the first entry after now. An entry's value is one format byte (dueEntryV1);
@@ -35,9 +35,9 @@ import (
 // stale when they come due, batched per vault).
 //
 // Records deleted before the index existed are indexed once, by the first pass that finds no
-// marker (backfillPurgeDue); the marker is written after every entry, so an interrupted
-// backfill runs again, and a snapshot restored from before the index (no marker) is indexed
-// again too.
+// marker at the current version (backfillIndexes, which also fills deletedindex.go's index);
+// the marker is written after every entry, so an interrupted backfill runs again, and a
+// snapshot restored from before the index (no marker) is indexed again too.
 const (
 	purgeDuePrefix    = "sys/purge-due/"
 	purgeDueMarkerKey = "sys/purge-due-backfilled" // '-' sorts before '/': outside the prefix
@@ -46,6 +46,8 @@ const (
 	dueKindSecret     = "s"
 	dueKindVault      = "v"
 	dueEntryV1        = 1
+	// indexVersion is the marker's value: 1 indexed due dates only, 2 deleted names too.
+	indexVersion = 2
 	// dueChunk bounds the entries (and backfilled heads) held in memory at once.
 	dueChunk = 512
 )
@@ -93,7 +95,8 @@ func parseDueKey(key string) (dueEntry, bool) {
 
 func putDue(key string) store.Op { return store.Put(key, []byte{dueEntryV1}) }
 
-// dropDue removes an index entry. Entries hold no ciphertext, so this is not a destroy.
+// dropDue removes an entry of either index. Entries hold no ciphertext, so this is not a
+// destroy.
 func dropDue(key string) store.Op { return store.Delete(key) }
 
 // dueKeys returns up to dueChunk index keys after after that are due at now (unix seconds),
@@ -114,62 +117,78 @@ func (s *Service) dueKeys(ctx context.Context, now int64, after string) ([]strin
 	return keys, nil
 }
 
-// backfillPurgeDue indexes every deleted secret and vault once, unless the marker says it was
-// done. It is O(stored) the one time it runs and one point read on every later pass.
-func (s *Service) backfillPurgeDue(ctx context.Context) error {
-	if _, err := s.st.Get(ctx, purgeDueMarkerKey); err == nil {
-		return nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("reading the purge-due marker: %w", err)
+// backfillIndexes writes the entries of both indexes (this file's and deletedindex.go's) for
+// every deleted secret and vault once, unless the marker says it was done at this version. It
+// is O(stored) the one time it runs and one point read on every later pass. Each chunk's
+// entries are written guarded by the heads they were read from, so a secret recovered or
+// purged meanwhile gets no entry it would leave behind.
+func (s *Service) backfillIndexes(ctx context.Context) error {
+	if done, err := s.indexed(ctx); err != nil || done {
+		return err
 	}
 	for _, v := range s.vaultSnapshot() {
-		var ops []store.Op
 		if v.Deleted != nil {
-			ops = append(ops, putDue(vaultDueKey(v)))
-		}
-		after := ""
-		for {
-			more, last, err := s.deletedHeads(ctx, v, after)
-			if err != nil {
-				return err
+			if err := s.apply(ctx, []store.Op{putDue(vaultDueKey(v))}); err != nil {
+				return fmt.Errorf("backfilling the purge-due index: %w", err)
 			}
-			if ops = append(ops, more...); len(ops) > 0 {
-				if err := s.apply(ctx, ops); err != nil {
-					return fmt.Errorf("backfilling the purge-due index: %w", err)
+		}
+		for after := ""; ; {
+			var last string
+			err := retry(func() error {
+				ops, l, err := s.deletedHeads(ctx, v, after)
+				if err == nil && len(ops) > 0 {
+					err = s.apply(ctx, ops)
 				}
+				last = l
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("backfilling the indexes of deleted secrets: %w", err)
 			}
 			if last == "" {
 				break
 			}
-			ops, after = nil, last
+			after = last
 		}
 	}
-	if err := s.apply(ctx, []store.Op{store.Put(purgeDueMarkerKey, []byte{dueEntryV1})}); err != nil {
-		return fmt.Errorf("writing the purge-due marker: %w", err)
+	if err := s.apply(ctx, []store.Op{store.Put(purgeDueMarkerKey, []byte{indexVersion})}); err != nil {
+		return fmt.Errorf("writing the index marker: %w", err)
 	}
 	return nil
 }
 
+// indexed reports whether the marker says the backfill ran at the current index version.
+func (s *Service) indexed(ctx context.Context) (bool, error) {
+	m, err := s.st.Get(ctx, purgeDueMarkerKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("reading the index marker: %w", err)
+	}
+	return len(m) == 1 && m[0] >= indexVersion, nil
+}
+
 // deletedHeads returns the index entries of the deleted secrets among up to dueChunk heads of
-// v after after, and the last name read when there may be more ("" at the end). A head that
-// does not open is logged and skipped: no pass could purge it either.
+// v after after, each guarded by its head, and the last name read when there may be more (""
+// at the end). A head that does not open is logged and skipped: no pass could purge it either.
 func (s *Service) deletedHeads(ctx context.Context, v *Vault, after string) ([]store.Op, string, error) {
 	var ops []store.Op
 	n, last := 0, ""
 	err := s.scanHeads(ctx, v, after, func(name string, raw []byte, _ scannedTip) bool {
 		var h secretHead
 		if err := s.open(ctx, vaultKeyID(v), headKey(v, name), raw, &h); err != nil {
-			s.logger().ErrorContext(ctx, "backfilling the purge-due index: skipping a head that does not open",
+			s.logger().ErrorContext(ctx, "backfilling the indexes: skipping a head that does not open",
 				"vault", v.Name, "name", name, "err", err)
 		} else if h.Deleted != nil {
-			ops = append(ops, putDue(secretDueKey(v, name, h.Deleted)))
+			ops = append(ops, store.RequireEqual(headKey(v, name), raw),
+				putDue(secretDueKey(v, name, h.Deleted)), putDue(deletedKey(v, name)))
 		}
 		n++
 		last = name
 		return n < dueChunk
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("backfilling the purge-due index of vault %s: %w", v.Name, err)
+		return nil, "", fmt.Errorf("backfilling the indexes of vault %s: %w", v.Name, err)
 	}
 	if n < dueChunk {
 		last = ""

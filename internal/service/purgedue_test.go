@@ -111,12 +111,18 @@ func newDueEnv(t testing.TB) *dueEnv {
 // dueKeys lists the purge-due index.
 func (e *dueEnv) dueKeys() []string {
 	e.t.Helper()
+	return listKeys(e.t, e, "sys/purge-due/")
+}
+
+// listKeys lists the keys under prefix, read past the counting.
+func listKeys(t testing.TB, e *dueEnv, prefix string) []string {
+	t.Helper()
 	var keys []string
-	if err := e.st.Store.Scan(e.ctx, "sys/purge-due/", "", func(k string, _ []byte) bool {
+	if err := e.st.Store.Scan(e.ctx, prefix, "", func(k string, _ []byte) bool {
 		keys = append(keys, k)
 		return true
 	}); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return keys
 }
@@ -367,8 +373,13 @@ func TestService_PurgeDueIndex_BackfillRunsOnce(t *testing.T) {
 	if len(want) != 3 {
 		t.Fatalf("index: %v", want)
 	}
-	// As a store written before the index: no entries and no marker.
-	if err := e.st.Store.Apply(e.ctx, []store.Op{store.DeletePrefix("sys/purge-due")}); err != nil {
+	oldID := e.vaultID("kv-old", "c")
+	deleted := listKeys(t, e, "v/"+oldID+"/d/")
+	if len(deleted) != 2 {
+		t.Fatalf("deleted-secrets index: %v", deleted)
+	}
+	// As a store written before the indexes: no entries and no marker.
+	if err := e.st.Store.Apply(e.ctx, []store.Op{store.DeletePrefix("sys/purge-due"), store.DeletePrefix("v/" + oldID + "/d/")}); err != nil {
 		t.Fatal(err)
 	}
 	svc, err := service.New(context.Background(), e.st, e.kr, e.opts)
@@ -379,6 +390,9 @@ func TestService_PurgeDueIndex_BackfillRunsOnce(t *testing.T) {
 	e.purge(0, 0)
 	if got := e.dueKeys(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("backfilled index %v, want %v", got, want)
+	}
+	if got := listKeys(t, e, "v/"+oldID+"/d/"); strings.Join(got, " ") != strings.Join(deleted, " ") {
+		t.Fatalf("backfilled deleted-secrets index %v, want %v", got, deleted)
 	}
 	if _, err := e.st.Store.Get(e.ctx, "sys/purge-due-backfilled"); err != nil {
 		t.Fatalf("marker: %v", err)

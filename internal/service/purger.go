@@ -16,7 +16,7 @@ import (
 // (purgedue.go), so a pass costs what is due, not what is stored. It runs as the system, not
 // as a caller, so it skips the authorization guard.
 func (s *Service) PurgeExpired(ctx context.Context) (secrets, vaults int, err error) {
-	if err := s.backfillPurgeDue(ctx); err != nil {
+	if err := s.backfillIndexes(ctx); err != nil {
 		return 0, 0, err
 	}
 	now := s.now()

@@ -34,7 +34,7 @@ func (r VaultRef) DeleteSecret(ctx context.Context, name string) (Secret, error)
 		if err != nil {
 			return err
 		}
-		ops = append(ops, h.tipOp(v, name), putDue(secretDueKey(v, name, h.Deleted))) // purgedue.go
+		ops = append(ops, h.tipOp(v, name), putDue(secretDueKey(v, name, h.Deleted)), putDue(deletedKey(v, name))) // the indexes
 		if err := s.apply(ctx, append([]store.Op{store.RequireEqual(hk, raw)}, ops...)); err != nil {
 			return err
 		}
@@ -91,7 +91,7 @@ func (r VaultRef) RecoverDeletedSecret(ctx context.Context, name string) (Secret
 		if err != nil {
 			return err
 		}
-		ops = append(ops, h.tipOp(v, name), dropDue(due))
+		ops = append(ops, h.tipOp(v, name), dropDue(due), dropDue(deletedKey(v, name)))
 		if err := s.apply(ctx, append([]store.Op{store.RequireEqual(hk, raw)}, ops...)); err != nil {
 			return err
 		}

@@ -24,6 +24,14 @@ func (s *Service) listHeads(ctx context.Context, vault VaultRef, max int, skip s
 	if max < 1 || max > MaxPageSize {
 		return Page{}, badParameter("The value of maxresults must be between 1 and %d.", MaxPageSize)
 	}
+	if deleted {
+		if done, err := s.indexed(ctx); err != nil || done {
+			if err != nil {
+				return Page{}, err
+			}
+			return s.listDeletedIndexed(ctx, v, max, skip)
+		}
+	}
 	var page Page
 	var openErr error
 	err = s.scanHeads(ctx, v, skip, func(name string, raw []byte, tip scannedTip) bool {

@@ -11,6 +11,7 @@
 //	v/<vault id>/n/<UPPER secret name>!}       secret tip: 16 random bytes the head names (plaintext)
 //	v/<vault id>/n/<UPPER secret name>!~       secret head: latest version, deletion (vault DEK)
 //	v/<vault id>/}                             vault tip: 16 random bytes the vault record names
+//	v/<vault id>/d/<UPPER secret name>         deleted-secrets index entry (plaintext, deletedindex.go)
 //	sys/purge-due/<due>/s/<vault id>/<UPPER secret name>  purge-due index entry (plaintext, purgedue.go)
 //	sys/purge-due/<due>/v/<vault id>/<lower vault name>   the same for a deleted vault
 //
