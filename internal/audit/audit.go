@@ -89,10 +89,12 @@ type Log struct {
 	since    time.Time             // when inflight's write started
 	written  chainState            // the chain at the end of the last batch in the file
 
-	// Resuming and checkpoints (resume.go, checkpoint.go). ckpt* belong to syncLoop, then Close.
+	// Resuming and checkpoints (resume.go, checkpoint.go). ckptMu guards ckpt*: syncLoop and
+	// Close write checkpoints.
 	path        string
 	resumedFrom chainState // where Open's re-hash started: its history is left to Verify
 	openRead    int64      // bytes of the log Open read
+	ckptMu      sync.Mutex
 	ckpt        chainState // what the checkpoint file records
 	ckptAt      time.Time
 	ckptErr     error // the last failed checkpoint write, until one succeeds
@@ -336,10 +338,12 @@ func (l *Log) Close() error {
 		return fmt.Errorf("syncing audit log: %w", err)
 	}
 	// A clean close checkpoints the end, so the next open reads no record twice.
+	l.ckptMu.Lock()
 	ckErr := l.ckptErr
 	if st.Offset != l.ckpt.Offset {
 		ckErr = l.checkpoint(st)
 	}
+	l.ckptMu.Unlock()
 	if err := l.f.Close(); err != nil {
 		return fmt.Errorf("closing audit log: %w", err)
 	}

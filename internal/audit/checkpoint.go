@@ -148,6 +148,8 @@ var (
 // failed checkpoint write does not fail the sink (the records are in the log; the next open only
 // reads more), but it is kept for Close to report.
 func (l *Log) maybeCheckpoint(st chainState) {
+	l.ckptMu.Lock()
+	defer l.ckptMu.Unlock()
 	grown := st.Offset - l.ckpt.Offset
 	if grown <= 0 || (grown < l.ckptBytes && time.Since(l.ckptAt) < l.ckptEvery) {
 		return
@@ -157,8 +159,8 @@ func (l *Log) maybeCheckpoint(st chainState) {
 	}
 }
 
-// checkpoint durably records st as the log's checkpoint, unless the file does not hold exactly
-// or at least st (a swapped or short-written file): then the old checkpoint stays.
+// checkpoint durably records st as the log's checkpoint, unless the file holds less than st (a
+// swapped file): then the old checkpoint stays. Call with ckptMu held (or before the log runs).
 func (l *Log) checkpoint(st chainState) error {
 	fi, err := l.f.Stat()
 	if err != nil {
