@@ -307,7 +307,7 @@ func (l *Log) syncTick() {
 		l.failed.Store(true)
 		return
 	}
-	l.maybeCheckpoint(st)
+	l.maybeCheckpoint(f, st)
 }
 
 // Close writes what is pending, then syncs and closes the file. Later writes fail at once.
@@ -341,7 +341,7 @@ func (l *Log) Close() error {
 	l.ckptMu.Lock()
 	ckErr := l.ckptErr
 	if st.Offset != l.ckpt.Offset {
-		ckErr = l.checkpoint(st)
+		ckErr = l.checkpoint(l.f, st)
 	}
 	l.ckptMu.Unlock()
 	if err := l.f.Close(); err != nil {

@@ -147,22 +147,22 @@ var (
 // maybeCheckpoint moves the checkpoint to st (records known to be fsynced) when it is due. A
 // failed checkpoint write does not fail the sink (the records are in the log; the next open only
 // reads more), but it is kept for Close to report.
-func (l *Log) maybeCheckpoint(st chainState) {
+func (l *Log) maybeCheckpoint(f *os.File, st chainState) {
 	l.ckptMu.Lock()
 	defer l.ckptMu.Unlock()
 	grown := st.Offset - l.ckpt.Offset
 	if grown <= 0 || (grown < l.ckptBytes && time.Since(l.ckptAt) < l.ckptEvery) {
 		return
 	}
-	if err := l.checkpoint(st); err != nil {
+	if err := l.checkpoint(f, st); err != nil {
 		l.ckptErr = err
 	}
 }
 
-// checkpoint durably records st as the log's checkpoint, unless the file holds less than st (a
-// swapped file): then the old checkpoint stays. Call with ckptMu held (or before the log runs).
-func (l *Log) checkpoint(st chainState) error {
-	fi, err := l.f.Stat()
+// checkpoint durably records st as the log's checkpoint, unless the log's file f holds less than
+// st (a swapped file): then the old checkpoint stays. Call with ckptMu held (or before the log runs).
+func (l *Log) checkpoint(f *os.File, st chainState) error {
+	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("writing audit checkpoint: %w", err)
 	}

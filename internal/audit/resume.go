@@ -144,5 +144,5 @@ func (l *Log) checkpointAtOpen(rs resumed) error {
 	if err := l.f.Sync(); err != nil {
 		return fmt.Errorf("syncing audit log %s: %w", l.path, err)
 	}
-	return l.checkpoint(rs.end)
+	return l.checkpoint(l.f, rs.end)
 }
