@@ -75,9 +75,7 @@ func vaultDueKey(v *Vault) string {
 
 // dueEntry is a parsed index key.
 type dueEntry struct {
-	key            string
-	at             int64
-	kind, id, name string
+	key, kind, id, name string
 }
 
 func parseDueKey(key string) (dueEntry, bool) {
@@ -86,11 +84,10 @@ func parseDueKey(key string) (dueEntry, bool) {
 	if !ok || len(parts) != 4 || len(parts[0]) != dueDigits || parts[2] == "" || parts[3] == "" {
 		return dueEntry{}, false
 	}
-	at, err := strconv.ParseInt(parts[0], 10, 64)
-	if err != nil || at < 0 || parts[1] != dueKindSecret && parts[1] != dueKindVault {
+	if at, err := strconv.ParseInt(parts[0], 10, 64); err != nil || at < 0 || parts[1] != dueKindSecret && parts[1] != dueKindVault {
 		return dueEntry{}, false
 	}
-	return dueEntry{key: key, at: at, kind: parts[1], id: parts[2], name: parts[3]}, true
+	return dueEntry{key: key, kind: parts[1], id: parts[2], name: parts[3]}, true
 }
 
 func putDue(key string) store.Op { return store.Put(key, []byte{dueEntryV1}) }
