@@ -60,6 +60,9 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 			err = cerr
 		}
 	}()
+	// Open resumed the audit chain from its checkpoint; the history before it is re-hashed in
+	// the background (a log that fails it stops taking records, so requests are refused).
+	go verifyAuditHistory(ctx, s.audit, log)
 	cert, err := serverCertificate(cfg, log)
 	if err != nil {
 		return err
@@ -128,6 +131,19 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wr
 		al.Close()
 		return err
 	}, nil
+}
+
+// verifyAuditHistory re-hashes the audit log before the checkpoint Open resumed from.
+func verifyAuditHistory(ctx context.Context, al *audit.Log, log *slog.Logger) {
+	start := time.Now()
+	res, err := al.VerifyHistory(ctx)
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		log.Error("the audit log's history does not verify: requests are refused until it is restored", "err", err)
+	default:
+		log.Info("audit log history verified", "records", res.Records, "bytes", res.Bytes, "took", time.Since(start).Round(time.Millisecond).String())
+	}
 }
 
 // tuneGC raises the GC target unless the operator set GOGC: the live heap is small (tens of
