@@ -26,6 +26,9 @@ func NewAuditCommand() *cobra.Command {
 				return fmt.Errorf("verifying %s: %w", file, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "audit log %s: %d records, chain intact, last hash %s\n", file, res.Records, res.LastHash)
+			if cp := res.Checkpoint; cp != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "checkpoint at record %d (byte %d) matches the chain\n", cp.Records, cp.Offset)
+			}
 			return nil
 		},
 	}
