@@ -29,3 +29,10 @@ func FailAfterCheckpointCommit(err error) (restore func()) {
 
 // OverlayVisits is how many overlay entries this store's scans have taken from its memtables.
 func (d *DB) OverlayVisits() int64 { return d.scanVisits.Load() }
+
+// BeforeScanBegin makes scans run fn between taking the overlay's view and beginning the file's
+// read transaction, where a checkpoint can move the viewed memtable into the file.
+func BeforeScanBegin(fn func()) (restore func()) {
+	beforeScanBegin.Store(&fn)
+	return func() { beforeScanBegin.Store(nil) }
+}

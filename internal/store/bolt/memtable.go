@@ -127,9 +127,14 @@ func (o *overlay) current(v overlayView) bool {
 	return o.mem == v.mem
 }
 
-// scanChunk is how many entries a cursor takes from its tree per seek: a page of a listing
-// (25 names) costs one or two seeks, a full scan one O(log n) seek per chunk.
-const scanChunk = 32
+// A cursor takes entries from its tree a chunk at a time, one seek per chunk: the first chunk
+// is small, because many scans want a single key (the first after a name), and each next
+// chunk doubles, so a page of a listing (26 keys) costs three seeks and a full scan one seek
+// per 256 entries.
+const (
+	firstChunk = 4
+	maxChunk   = 256
+)
 
 // treeCursor walks one tree's entries under a prefix in key order, a chunk at a time, seeking
 // past the chunk's last key for the next: it never holds more than a chunk of the tree.
@@ -139,12 +144,13 @@ type treeCursor struct {
 	seek   string // where the next chunk starts
 	buf    []memEntry
 	pos    int
+	chunk  int  // entries the next fill takes
 	end    bool // the tree has nothing after buf
 	visits int  // entries taken from the tree, for tests
 }
 
 func newTreeCursor(tree *btree.BTreeG[memEntry], prefix, from string) treeCursor {
-	return treeCursor{tree: tree, prefix: prefix, seek: from, end: tree == nil}
+	return treeCursor{tree: tree, prefix: prefix, seek: from, chunk: firstChunk, end: tree == nil}
 }
 
 // peek returns the entry at the cursor, or false at the end.
@@ -167,18 +173,19 @@ func (c *treeCursor) fill() {
 		if !strings.HasPrefix(e.key, c.prefix) {
 			return false
 		}
-		if c.buf == nil {
-			c.buf = make([]memEntry, 0, scanChunk)
+		if cap(c.buf) < c.chunk {
+			c.buf = make([]memEntry, 0, c.chunk) // here, so that an empty range allocates nothing
 		}
 		c.buf = append(c.buf, e)
-		return len(c.buf) < scanChunk
+		return len(c.buf) < c.chunk
 	})
 	c.visits += len(c.buf)
-	if len(c.buf) < scanChunk {
+	if len(c.buf) < c.chunk {
 		c.end = true
-	} else {
-		c.seek = c.buf[len(c.buf)-1].key + "\x00" // the least key after it
+		return
 	}
+	c.seek = c.buf[len(c.buf)-1].key + "\x00" // the least key after it
+	c.chunk = min(2*c.chunk, maxChunk)
 }
 
 // overlayCursor merges mem's and frozen's cursors into one ordered walk; on a key both hold,

@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/strongroom/strongroom/internal/store"
 )
+
+// beforeScanBegin, when set (by tests), runs in beginScan between taking the overlay's view and
+// beginning the file's transaction.
+var beforeScanBegin atomic.Pointer[func()]
 
 // Scan implements store.Reader. It reads one consistent state (beginScan) in a single ordered
 // pass that merges the overlay's cursors with the file's, so a scan that stops after n keys
@@ -73,6 +78,9 @@ func (d *DB) beginScan(prefix, from string) (*overlayCursor, *bbolt.Tx, error) {
 	}
 	for {
 		v := d.ov.view()
+		if hook := beforeScanBegin.Load(); hook != nil { // tests: writes and a checkpoint right here
+			(*hook)()
+		}
 		tx, err := d.db.Begin(false)
 		if err != nil {
 			return nil, nil, err
