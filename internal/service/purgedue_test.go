@@ -3,6 +3,7 @@ package service_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -26,6 +27,8 @@ type countingStore struct {
 	gotKeys             []string
 	// beforeApply, if set, runs before each batch is applied (and may write itself).
 	beforeApply func(ops []store.Op)
+	// scanErr, if set, fails the scans of the prefixes it returns an error for.
+	scanErr func(prefix string) error
 }
 
 func (c *countingStore) Apply(ctx context.Context, ops []store.Op) error {
@@ -49,7 +52,13 @@ func (c *countingStore) Get(ctx context.Context, key string) ([]byte, error) {
 func (c *countingStore) Scan(ctx context.Context, prefix, after string, fn func(string, []byte) bool) error {
 	c.mu.Lock()
 	c.scans++
+	fail := c.scanErr
 	c.mu.Unlock()
+	if fail != nil {
+		if err := fail(prefix); err != nil {
+			return err
+		}
+	}
 	return c.Store.Scan(ctx, prefix, after, func(k string, v []byte) bool {
 		c.mu.Lock()
 		c.visits++
@@ -471,5 +480,40 @@ func TestService_PurgeExpired_BatchWithARecoveredSecret(t *testing.T) {
 	}
 	if got := e.dueKeys(); len(got) != 0 {
 		t.Fatalf("index after the purge: %v", got)
+	}
+}
+
+// A backfill that fails (here: one vault's heads cannot be scanned) does not stop the pass:
+// what is indexed is purged, the error is reported, and the marker waits for a backfill that
+// completes.
+func TestService_PurgeExpired_BackfillFailureStillPurgesIndexed(t *testing.T) {
+	e := newDueEnv(t)
+	mkVault(t, e.svc, e.ctx, "kv-bad", 7, false)
+	mkVault(t, e.svc, e.ctx, "kv-good", 7, false)
+	e.setAndDelete("kv-bad", []string{"x"})
+	badPrefix := "v/" + e.vaultID("kv-bad", "x") + "/n/"
+	e.setAndDelete("kv-good", []string{"y"})
+	e.clk.Advance(7 * 24 * time.Hour)
+	e.st.mu.Lock()
+	e.st.scanErr = func(prefix string) error {
+		if prefix == badPrefix {
+			return errors.New("injected scan failure")
+		}
+		return nil
+	}
+	e.st.mu.Unlock()
+	ns, _, err := e.svc.PurgeExpired(e.ctx)
+	if err == nil || !strings.Contains(err.Error(), "injected scan failure") || ns != 2 {
+		t.Fatalf("PurgeExpired = %d secrets, %v; want both indexed secrets purged and the backfill error", ns, err)
+	}
+	if _, err := e.st.Store.Get(e.ctx, "sys/purge-due-backfilled"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("marker after a failed backfill: %v", err)
+	}
+	e.st.mu.Lock()
+	e.st.scanErr = nil
+	e.st.mu.Unlock()
+	e.purge(0, 0)
+	if _, err := e.st.Store.Get(e.ctx, "sys/purge-due-backfilled"); err != nil {
+		t.Fatalf("marker after the backfill completed: %v", err)
 	}
 }

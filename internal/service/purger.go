@@ -16,9 +16,9 @@ import (
 // (purgedue.go), so a pass costs what is due, not what is stored. It runs as the system, not
 // as a caller, so it skips the authorization guard.
 func (s *Service) PurgeExpired(ctx context.Context) (secrets, vaults int, err error) {
-	if err := s.backfillIndexes(ctx); err != nil {
-		return 0, 0, err
-	}
+	// A failed backfill is retried next pass; what is indexed is purged meanwhile.
+	backfillErr := s.backfillIndexes(ctx)
+	defer func() { err = errors.Join(backfillErr, err) }()
 	now := s.now()
 	var byID map[string]*Vault // built only when something is due
 	after := ""
