@@ -48,7 +48,7 @@ func TestParseProcStatus(t *testing.T) {
 func TestParseProcStatus_Self(t *testing.T) {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		t.Skip("no /proc:", err)
+		skipUnlessRequired(t, "no /proc: "+err.Error())
 	}
 	m, err := bench.ParseProcStatus(string(data))
 	if err != nil {
@@ -57,4 +57,14 @@ func TestParseProcStatus_Self(t *testing.T) {
 	if m.RSS <= 0 || m.Anon <= 0 || m.Anon > m.RSS || m.HWM < m.RSS {
 		t.Fatalf("implausible: %+v", m)
 	}
+}
+
+// skipUnlessRequired skips a test whose prerequisite is missing here, and fails it under
+// STRONGROOM_REQUIRE_ALL=1 (CI), where nothing may be silently left out.
+func skipUnlessRequired(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("STRONGROOM_REQUIRE_ALL") == "1" {
+		t.Fatalf("required under STRONGROOM_REQUIRE_ALL=1 but unavailable: %s", why)
+	}
+	t.Skip(why)
 }

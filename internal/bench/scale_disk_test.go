@@ -81,7 +81,7 @@ func TestDropCaches_Fadvise(t *testing.T) {
 	dir := t.TempDir()
 	var fs unix.Statfs_t
 	if err := unix.Statfs(dir, &fs); err != nil || fs.Type == unix.TMPFS_MAGIC {
-		t.Skip("temp dir on tmpfs: the page cache is the storage")
+		t.Skip("the temp dir is on tmpfs (a property of this machine, not a missing component): the page cache is the storage")
 	}
 	must(t, os.MkdirAll(filepath.Join(dir, "sub"), 0o700))
 	must(t, os.WriteFile(filepath.Join(dir, "sub", "f"), bytes.Repeat([]byte("x"), 1<<20), 0o600))
@@ -90,7 +90,7 @@ func TestDropCaches_Fadvise(t *testing.T) {
 		t.Fatal(err)
 	}
 	if before == 0 {
-		t.Skip("the written file is not in the page cache")
+		t.Skip("the written file is not in the page cache (not a missing component): eviction cannot be observed")
 	}
 	must(t, bench.DropCaches(dir, bench.ColdCacheFadvise))
 	after, err := bench.CachedBytes(dir)

@@ -13,7 +13,7 @@ import (
 // vaults, measured at 100 and at 300. Every figure of the report is filled and sane.
 func TestRunScale_RealServer(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a real server four times")
+		skipUnlessRequired(t, "-short: this test starts a real server four times")
 	}
 	cfg := bench.DefaultScaleConfig()
 	cfg.ServerBinary = testenv.Binary(t)
