@@ -271,6 +271,41 @@ func (c *Cluster) RestartAll() {
 			c.Unseal(s)
 		}
 	}
+	c.Settled(60 * time.Second)
+}
+
+// Settled waits (bounded by within) until every running node names the same leader and that
+// node reports itself leader: after a whole-cluster restart the first election can take a few
+// terms, and a client retrying a 503 for a few seconds should not be what a test relies on.
+func (c *Cluster) Settled(within time.Duration) *Server {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for ; time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if l := c.agreedLeader(); l != nil {
+			return l
+		}
+	}
+	c.t.Fatalf("the cluster did not agree on a leader within %v", within)
+	return nil
+}
+
+func (c *Cluster) agreedLeader() *Server {
+	var leader *Server
+	id := ""
+	for _, s := range c.Nodes {
+		if !s.running() {
+			continue
+		}
+		st, ok := s.Status()
+		if !ok || st.Leader == "" || (id != "" && st.Leader != id) {
+			return nil
+		}
+		id = st.Leader
+		if st.Role == "leader" {
+			leader = s
+		}
+	}
+	return leader
 }
 
 func (c *Cluster) anyRunning() *Server {
