@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,7 +36,11 @@ func route(method, pattern, op string, h func(a *armReq, p []string)) armRoute {
 	return armRoute{method, strings.Split(strings.Trim(pattern, "/"), "/"), op, h}
 }
 
-var armRoutes = []armRoute{
+// armRoutes is every management-plane route with a fixed number of segments; each file that
+// serves a part of the plane adds its own table.
+var armRoutes = slices.Concat(coreRoutes, graphRoutes, accessPolicyRoutes)
+
+var coreRoutes = []armRoute{
 	route("GET", "metadata/endpoints", "MetadataGet", (*armReq).metadata),
 	route("GET", "subscriptions", "SubscriptionList", (*armReq).listSubscriptions),
 	route("GET", "subscriptions/{}", "SubscriptionGet", (*armReq).getSubscription),
@@ -78,8 +83,6 @@ var armRoutes = []armRoute{
 	route("POST", "sys/principals/{}/secrets", "PrincipalSecretAdd", (*armReq).principalSecretAdd),
 	route("DELETE", "sys/principals/{}/secrets/{}", "PrincipalSecretRemove", (*armReq).principalSecretRemove),
 	route("POST", "sys/signing-keys/rotate", "SigningKeyRotate", (*armReq).signingKeyRotate),
-	route("GET", "v1.0/me", "GraphMe", (*armReq).graphMe),
-	route("GET", "v1.0/serviceprincipals", "GraphServicePrincipals", (*armReq).graphServicePrincipals),
 }
 
 func matchRoute(method, path string) (*armRoute, []string, bool) {
@@ -264,16 +267,6 @@ func (a *armReq) register(_ []string) {
 func (a *armReq) caller() service.Caller {
 	c, _ := service.CallerFrom(a.ctx)
 	return c
-}
-
-func (a *armReq) graphMe(_ []string) {
-	c := a.caller()
-	writeJSON(a.w, http.StatusOK, arm.GraphUser{ID: c.ObjectID, AppID: c.AppID})
-}
-
-func (a *armReq) graphServicePrincipals(_ []string) {
-	c := a.caller()
-	writeJSON(a.w, http.StatusOK, arm.List[arm.GraphServicePrincipal]{Value: []arm.GraphServicePrincipal{{ID: c.ObjectID, AppID: c.AppID, ServicePrincipalNames: []string{c.AppID}}}})
 }
 
 // wireGroup is a resource group as ARM returns it (tags null when it has none).
