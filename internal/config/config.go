@@ -58,6 +58,10 @@ type Config struct {
 	Snapshots SnapshotsConfig `yaml:"snapshots"`
 	// Metrics configures GET /metrics (Prometheus).
 	Metrics MetricsConfig `yaml:"metrics"`
+	// TrustedProxies are the CIDR ranges (or single addresses) of reverse proxies whose
+	// X-Forwarded-For header names the client for the vault firewall; empty (default) trusts
+	// none, so the client is always the connection's peer (proxies.go).
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // TLSConfig names an operator-supplied HTTPS certificate. Both files or neither: with them the
@@ -182,6 +186,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("seal.type: %q is not one of %s, %s, %s", c.Seal.Type, SealFile, SealShamir, SealPKCS11)
 	}
 	if err := c.Snapshots.Validate(c.DataDir); err != nil {
+		return err
+	}
+	if err := c.validateTrustedProxies(); err != nil {
 		return err
 	}
 	return c.Cluster.Validate()

@@ -26,6 +26,9 @@ func TestConfig_ParseValidate(t *testing.T) {
 		{"small checkpoints", "wal_checkpoint_bytes: 65536", "", "https://localhost:8443"},
 		{"tiny checkpoints", "wal_checkpoint_bytes: 100", "wal_checkpoint_bytes:", ""},
 		{"huge checkpoints", "wal_checkpoint_bytes: 1073741824", "wal_checkpoint_bytes:", ""},
+		{"trusted proxies", "trusted_proxies: [10.0.0.0/8, 192.168.1.1, 'fd00::/8']", "", "https://localhost:8443"},
+		{"bad trusted proxy", "trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]", `trusted_proxies[1]: "10.0.0.0/33"`, ""},
+		{"trusted proxy hostname", "trusted_proxies: [proxy.local]", "trusted_proxies[0]:", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"github.com/strongroom/strongroom/internal/azkv/arm"
 	"github.com/strongroom/strongroom/internal/held"
 	"github.com/strongroom/strongroom/internal/identity"
+	"github.com/strongroom/strongroom/internal/netacl"
 	"github.com/strongroom/strongroom/internal/service"
 )
 
@@ -64,6 +65,9 @@ type Config struct {
 	Rekey func(ctx context.Context, shares, threshold int) (*arm.RekeyResult, error)
 	// MigrateSeal moves the data folder to another seal type (POST /sys/seal/migrate).
 	MigrateSeal func(ctx context.Context, to string, shares, threshold int) (*arm.SealMigrateResult, error)
+	// TrustedProxies are the peers whose X-Forwarded-For names the client the vault firewall
+	// judges; nil trusts none.
+	TrustedProxies *netacl.Proxies
 }
 
 // Server is the root http.Handler.
