@@ -2,13 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
-	"github.com/strongroom/strongroom/internal/authz"
 	"github.com/strongroom/strongroom/internal/cluster"
 	"github.com/strongroom/strongroom/internal/httpapi"
 	"github.com/strongroom/strongroom/internal/issuer"
+	"github.com/strongroom/strongroom/internal/rbac"
 	"github.com/strongroom/strongroom/internal/service"
 	"github.com/strongroom/strongroom/internal/sysapi"
 )
@@ -35,18 +36,27 @@ func (s *server) build(ctx context.Context, u sysapi.Unsealed) (*sysapi.Serving,
 	if node := clusterNode(s.st); node != nil {
 		leads = node.IsLeader
 	}
+	roles, err := rbac.New(ctx, s.st, kr, rbac.Options{AdminObjectID: ids.AdminObjectID()})
+	if err != nil {
+		stop()
+		return nil, err
+	}
 	svc, err := service.New(ctx, s.st, kr, service.Options{
 		SubscriptionID: ids.SubscriptionID(),
 		TenantID:       ids.TenantID(),
 		VaultURI: func(name string) string {
 			return "https://" + strings.ToLower(name) + "." + s.cfg.DNSSuffix + portSuffix(s.cfg.Listen)
 		},
-		Assignments: []authz.Assignment{{ID: "bootstrap-admin-owner", PrincipalID: ids.AdminObjectID(), Role: authz.Owner, Scope: "/"}},
-		Background:  runCtx,
-		KeysApplied: ids.KeysApplied, // revocations and key rotations reach every node
-		Erased:      erase,
-		Log:         s.log.With("component", "service"),
-		Leads:       leads,
+		Authorizer: roles,
+		Roles:      roles,
+		Background: runCtx,
+		// Revocations, key rotations and role changes reach every node.
+		KeysApplied: func(ctx context.Context, keys []string) error {
+			return errors.Join(ids.KeysApplied(ctx, keys), roles.KeysApplied(ctx, keys))
+		},
+		Erased: erase,
+		Log:    s.log.With("component", "service"),
+		Leads:  leads,
 	})
 	if err != nil {
 		stop()

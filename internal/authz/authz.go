@@ -9,29 +9,77 @@ import "strings"
 // Action is an Azure-style operation name, e.g. "Microsoft.KeyVault/vaults/secrets/getSecret/action".
 type Action string
 
-// Role is a named set of permitted actions; patterns may use "*" for any run of characters
-// within the remaining action (Azure semantics: comparison is case-insensitive).
-type Role struct {
-	ID          string
-	Name        string
-	Actions     []string // control-plane
-	DataActions []string // data-plane
+// Permission is one block of a role definition, as Azure writes it: what it allows minus what it
+// excludes, separately for the control plane (actions) and the data plane (dataActions).
+// Patterns may use "*" for any run of characters; comparison is case-insensitive.
+type Permission struct {
+	Actions        []string
+	NotActions     []string
+	DataActions    []string
+	NotDataActions []string
 }
 
-// Assignment grants Role to PrincipalID at Scope and every scope below it.
+// Role is a role definition. A role allows an action when some permission block allows it and
+// the same block does not exclude it (Azure's effective permissions: the union over blocks of
+// actions minus notActions).
+type Role struct {
+	ID          string // the definition's GUID
+	Name        string
+	Description string
+	BuiltIn     bool
+	Permissions []Permission
+	// AssignableScopes are where the role may be assigned ("/" for built-in roles).
+	AssignableScopes []string
+	// AssignableRoles, when set, limits what role assignments this role may write or delete to
+	// those of the listed role GUIDs: the ABAC condition Azure attaches to Key Vault Data Access
+	// Administrator, evaluated natively.
+	AssignableRoles []string
+}
+
+// Allows reports whether the role permits action on the given plane.
+func (r *Role) Allows(action string, data bool) bool {
+	for i := range r.Permissions {
+		p := &r.Permissions[i]
+		allow, deny := p.Actions, p.NotActions
+		if data {
+			allow, deny = p.DataActions, p.NotDataActions
+		}
+		if matchAny(allow, action) && !matchAny(deny, action) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchAny(patterns []string, action string) bool {
+	for _, p := range patterns {
+		if Match(p, action) {
+			return true
+		}
+	}
+	return false
+}
+
+// Assignment grants Role to PrincipalID (a user, group, service principal or managed identity)
+// at Scope and every scope below it.
 type Assignment struct {
-	ID          string
+	ID          string // the assignment's full resource id (or a fixed name for built-in ones)
 	PrincipalID string
-	Role        Role
+	Role        *Role
 	Scope       string
 }
 
 // Request is one question.
 type Request struct {
 	PrincipalID string
-	Action      Action
-	DataAction  bool   // true for data-plane actions (checked against DataActions)
-	Scope       string // e.g. "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/v/secrets/x"
+	// Groups are the groups PrincipalID belongs to, transitively: their assignments count too.
+	Groups     []string
+	Action     Action
+	DataAction bool   // true for data-plane actions (checked against DataActions)
+	Scope      string // e.g. "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/v/secrets/x"
+	// TargetRole is the role GUID of the role assignment being written or deleted, for roles
+	// whose AssignableRoles limit it; empty for every other action.
+	TargetRole string
 }
 
 // Decision is the answer and why.
@@ -41,31 +89,67 @@ type Decision struct {
 	Reason       string // "DeniedWithNoValidRBAC" or "Allowed"
 }
 
-// Owner is the built-in role that may do everything (the bootstrap admin holds it at "/").
-var Owner = Role{
-	ID:          "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
-	Name:        "Owner",
-	Actions:     []string{"*"},
-	DataActions: []string{"*"},
+// Denial reasons, as Key Vault spells them.
+const (
+	ReasonAllowed = "Allowed"
+	ReasonNoRBAC  = "DeniedWithNoValidRBAC"
+)
+
+// Decider answers requests; Assignments and the rbac package's index implement it.
+type Decider interface {
+	Decide(req Request) Decision
 }
 
-// Decide answers req against assignments.
+// Assignments is a fixed list of assignments that decides by itself (tests, tools).
+type Assignments []Assignment
+
+// Decide answers req against the list.
+func (as Assignments) Decide(req Request) Decision { return Decide(req, as) }
+
+// Decide answers req against assignments: allowed when an assignment to the principal or one of
+// its groups, at the request's scope or above it, has a role that allows the action (and, for a
+// role limited in what it may assign, the target role is one of those).
 func Decide(req Request, assignments []Assignment) Decision {
-	for _, a := range assignments {
-		if a.PrincipalID != req.PrincipalID || !ScopeContains(a.Scope, req.Scope) {
+	for i := range assignments {
+		a := &assignments[i]
+		if a.Role == nil || !appliesTo(a.PrincipalID, req) || !ScopeContains(a.Scope, req.Scope) {
 			continue
 		}
-		patterns := a.Role.Actions
-		if req.DataAction {
-			patterns = a.Role.DataActions
+		if !a.Role.Allows(string(req.Action), req.DataAction) {
+			continue
 		}
-		for _, p := range patterns {
-			if Match(p, string(req.Action)) {
-				return Decision{Allowed: true, AssignmentID: a.ID, Reason: "Allowed"}
-			}
+		if len(a.Role.AssignableRoles) > 0 && writesAssignment(req) && !containsFold(a.Role.AssignableRoles, req.TargetRole) {
+			continue
+		}
+		return Decision{Allowed: true, AssignmentID: a.ID, Reason: ReasonAllowed}
+	}
+	return Decision{Reason: ReasonNoRBAC}
+}
+
+// writesAssignment reports whether req writes or deletes a role assignment: the actions the
+// AssignableRoles condition limits.
+func writesAssignment(req Request) bool {
+	return !req.DataAction && (strings.EqualFold(string(req.Action), ActionRoleAssignmentWrite) ||
+		strings.EqualFold(string(req.Action), ActionRoleAssignmentDelete))
+}
+
+// The role-assignment actions.
+const (
+	ActionRoleAssignmentWrite  = "Microsoft.Authorization/roleAssignments/write"
+	ActionRoleAssignmentDelete = "Microsoft.Authorization/roleAssignments/delete"
+)
+
+func appliesTo(principal string, req Request) bool {
+	return strings.EqualFold(principal, req.PrincipalID) || containsFold(req.Groups, principal)
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
 		}
 	}
-	return Decision{Reason: "DeniedWithNoValidRBAC"}
+	return false
 }
 
 // ScopeContains reports whether scope is parent or equal to child, segment-wise and

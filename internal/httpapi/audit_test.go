@@ -14,11 +14,11 @@ import (
 	"testing"
 
 	"github.com/strongroom/strongroom/internal/audit"
-	"github.com/strongroom/strongroom/internal/authz"
 	"github.com/strongroom/strongroom/internal/httpapi"
 	"github.com/strongroom/strongroom/internal/identity"
 	"github.com/strongroom/strongroom/internal/issuer"
 	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/rbac"
 	"github.com/strongroom/strongroom/internal/service"
 	"github.com/strongroom/strongroom/internal/store/bolt"
 )
@@ -142,8 +142,8 @@ func newTestAPI(t testing.TB, sink httpapi.AuditLog) *testAPI {
 	}
 	svc, err := service.New(ctx, st, kr, service.Options{
 		SubscriptionID: ids.SubscriptionID(), TenantID: ids.TenantID(),
-		VaultURI:    func(n string) string { return "https://" + n + ".vault.localhost:9" },
-		Assignments: []authz.Assignment{{ID: "a", PrincipalID: ids.AdminObjectID(), Role: authz.Owner, Scope: "/"}},
+		VaultURI:   func(n string) string { return "https://" + n + ".vault.localhost:9" },
+		Authorizer: rbac.BootstrapDecider(ids.AdminObjectID()),
 	})
 	if err != nil {
 		t.Fatal(err)

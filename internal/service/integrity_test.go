@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strongroom/strongroom/internal/authz"
 	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/rbac"
 	"github.com/strongroom/strongroom/internal/store"
 	"github.com/strongroom/strongroom/internal/store/bolt"
 )
@@ -32,8 +32,8 @@ func TestIntegrity_LegacyRecordsUpgradeOnWrite(t *testing.T) {
 	}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	opts := Options{SubscriptionID: "sub", TenantID: "t", VaultURI: func(n string) string { return "https://" + n },
-		Assignments: []authz.Assignment{{ID: "a", PrincipalID: "admin", Role: authz.Owner, Scope: "/"}},
-		Now:         func() time.Time { now = now.Add(time.Millisecond); return now }}
+		Authorizer: rbac.BootstrapDecider("admin"),
+		Now:        func() time.Time { now = now.Add(time.Millisecond); return now }}
 	svc, err := New(ctx, st, kr, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ import (
 
 	"github.com/strongroom/strongroom/internal/authz"
 	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/rbac"
 	"github.com/strongroom/strongroom/internal/store"
 )
 
@@ -114,9 +115,14 @@ type Options struct {
 	TenantID       string
 	// VaultURI returns a vault's data-plane base URL ("https://name.vault.localhost:8443").
 	VaultURI func(name string) string
-	// Assignments are the role assignments authz decides with (the bootstrap admin's Owner
-	// assignment at "/" until RBAC management lands).
-	Assignments []authz.Assignment
+	// Authorizer decides with the role assignments (the rbac package's index; a fixed
+	// authz.Assignments in tests). Required.
+	Authorizer authz.Decider
+	// Roles stores role assignments and custom roles (the Microsoft.Authorization routes); nil
+	// disables those routes.
+	Roles *rbac.Service
+	// GroupsOf returns a principal's groups, transitively (the directory); nil means none.
+	GroupsOf func(objectID string) []string
 	// Now is the clock; nil means time.Now. Tests inject it to move past retention periods.
 	Now func() time.Time
 	// Erased is called after a purge freed storage that held ciphertext, so the store can erase
@@ -190,7 +196,23 @@ func (s *Service) guard(ctx context.Context, action string, data bool, scope str
 	if !ok {
 		return newErr(ErrForbidden, "Forbidden", "AccessDenied", "request has no authenticated caller")
 	}
-	d := authz.Decide(authz.Request{PrincipalID: c.ObjectID, Action: authz.Action(action), DataAction: data, Scope: scope}, s.opts.Assignments)
+	req := authz.Request{PrincipalID: c.ObjectID, Groups: s.groupsOf(c.ObjectID), Action: authz.Action(action), DataAction: data, Scope: scope}
+	return s.decide(ctx, c, req)
+}
+
+// groupsOf returns the caller's groups from the directory.
+func (s *Service) groupsOf(objectID string) []string {
+	if s.opts.GroupsOf == nil {
+		return nil
+	}
+	return s.opts.GroupsOf(objectID)
+}
+
+// decide asks the authorizer, records the decision for the audit record and answers a denial
+// in Key Vault's or ARM's words.
+func (s *Service) decide(ctx context.Context, c Caller, req authz.Request) error {
+	action, data, scope := string(req.Action), req.DataAction, req.Scope
+	d := s.opts.Authorizer.Decide(req)
 	if slot := DecisionFrom(ctx); slot != nil {
 		slot.Allowed, slot.AssignmentID = d.Allowed, d.AssignmentID
 	}

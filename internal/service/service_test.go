@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strongroom/strongroom/internal/authz"
 	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/rbac"
 	"github.com/strongroom/strongroom/internal/service"
 	"github.com/strongroom/strongroom/internal/store/bolt"
 )
@@ -133,7 +133,7 @@ func TestService_ConcurrentSetsAllLand(t *testing.T) {
 func testOptions() service.Options {
 	return service.Options{
 		SubscriptionID: "sub", TenantID: tenant,
-		VaultURI:    func(n string) string { return "https://" + n + ".vault.localhost" },
-		Assignments: []authz.Assignment{{ID: "a", PrincipalID: admin, Role: authz.Owner, Scope: "/"}},
+		VaultURI:   func(n string) string { return "https://" + n + ".vault.localhost" },
+		Authorizer: rbac.BootstrapDecider(admin),
 	}
 }
