@@ -3,11 +3,13 @@ package service
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/strongroom/strongroom/internal/netacl"
 	"github.com/strongroom/strongroom/internal/store"
 )
 
@@ -66,7 +68,7 @@ func (s *Service) PutVault(ctx context.Context, rg, name string, in VaultInput) 
 		upd, err := s.mergeVault(ctx, old, in.Location, in.Tags, &in.Properties, true)
 		return upd, false, err
 	}
-	if err := validateNewVault(&in); err != nil {
+	if err := s.validateNewVault(&in); err != nil {
 		return nil, false, err
 	}
 	c, _ := CallerFrom(ctx)
@@ -98,7 +100,7 @@ func (s *Service) PutVault(ctx context.Context, rg, name string, in VaultInput) 
 	return v, true, nil
 }
 
-func validateNewVault(in *VaultInput) error {
+func (s *Service) validateNewVault(in *VaultInput) error {
 	p := &in.Properties
 	switch {
 	case in.Location == "":
@@ -121,24 +123,102 @@ func validateNewVault(in *VaultInput) error {
 	if p.EnablePurgeProtection != nil && !*p.EnablePurgeProtection {
 		p.EnablePurgeProtection = nil // "false" on create means "not set", as in Azure
 	}
-	return validateCommon(p)
+	return s.validateCommon(p)
 }
 
-func validateCommon(p *VaultProperties) error {
-	if len(p.AccessPolicies) > 1024 {
-		return newErr(ErrBadRequest, "BadRequest", "", "A vault may hold at most 1024 access policies.")
-	}
-	for _, ap := range p.AccessPolicies {
-		if ap.ObjectID == "" || ap.TenantID == "" {
-			return newErr(ErrBadRequest, "BadRequest", "", "Every access policy needs a tenantId and an objectId.")
+// validateCommon checks the properties a create and an update share, and normalises the
+// enumerations (which Key Vault accepts in any case) to their canonical spelling in place.
+func (s *Service) validateCommon(p *VaultProperties) error {
+	if p.AccessPolicies != nil {
+		if err := s.validateAccessPolicies("properties.accessPolicies", p.AccessPolicies); err != nil {
+			return err
 		}
+	}
+	if p.PublicNetworkAccess != "" {
+		v, ok := canonical(p.PublicNetworkAccess, "Enabled", "Disabled")
+		if !ok {
+			return newErr(ErrBadRequest, "BadRequest", "", "The value '%s' of properties.publicNetworkAccess is invalid; use 'Enabled' or 'Disabled'.", p.PublicNetworkAccess)
+		}
+		p.PublicNetworkAccess = v
 	}
 	if n := p.NetworkAcls; n != nil {
-		if n.DefaultAction != "" && !strings.EqualFold(n.DefaultAction, "Allow") && !strings.EqualFold(n.DefaultAction, "Deny") {
-			return newErr(ErrBadRequest, "BadRequest", "", "networkAcls.defaultAction must be 'Allow' or 'Deny'.")
+		return validateNetworkAcls(n)
+	}
+	return nil
+}
+
+// validateNetworkAcls checks a vault's network rule set and canonicalises it in place. An ip
+// rule is stored as given (a single address matches as /32 or /128: netacl.ParseRule).
+func validateNetworkAcls(n *NetworkRuleSet) error {
+	if n.DefaultAction != "" {
+		v, ok := canonical(n.DefaultAction, "Allow", "Deny")
+		if !ok {
+			return newErr(ErrBadRequest, "BadRequest", "", "The value '%s' of properties.networkAcls.defaultAction is invalid; use 'Allow' or 'Deny'.", n.DefaultAction)
 		}
-		if n.Bypass != "" && !strings.EqualFold(n.Bypass, "AzureServices") && !strings.EqualFold(n.Bypass, "None") {
-			return newErr(ErrBadRequest, "BadRequest", "", "networkAcls.bypass must be 'AzureServices' or 'None'.")
+		n.DefaultAction = v
+	}
+	if n.Bypass != "" {
+		v, ok := canonical(n.Bypass, "AzureServices", "None")
+		if !ok {
+			return newErr(ErrBadRequest, "BadRequest", "", "The value '%s' of properties.networkAcls.bypass is invalid; use 'AzureServices' or 'None'.", n.Bypass)
+		}
+		n.Bypass = v
+	}
+	if len(n.IPRules) > MaxIPRules {
+		return newErr(ErrBadRequest, "BadRequest", "", "A vault may hold at most %d ip rules; the request has %d.", MaxIPRules, len(n.IPRules))
+	}
+	for i := range n.IPRules {
+		r := &n.IPRules[i]
+		r.Value = strings.TrimSpace(r.Value)
+		if _, err := netacl.ParseRule(r.Value); err != nil {
+			return newErr(ErrBadRequest, "InvalidIpRule", "", "The value '%s' of properties.networkAcls.ipRules[%d] is not a valid IP address or CIDR range (for example 203.0.113.7 or 203.0.113.0/24).", r.Value, i)
+		}
+	}
+	return nil
+}
+
+// MaxIPRules is how many ip rules one vault holds (Key Vault's limit).
+const MaxIPRules = 1000
+
+// MaxAccessPolicies is how many access-policy entries one vault holds (Key Vault's limit).
+const MaxAccessPolicies = 1024
+
+// canonical returns the one of choices equal to v ignoring case.
+func canonical(v string, choices ...string) (string, bool) {
+	for _, c := range choices {
+		if strings.EqualFold(v, c) {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+// secretPermissions are the access-policy permissions Key Vault defines for secrets.
+var secretPermissions = []string{"all", "get", "list", "set", "delete", "backup", "restore", "recover", "purge"}
+
+// validateAccessPolicies checks access-policy entries: the deployment's tenant, GUID object and
+// application ids, known secret permissions (any case; stored as given, as Key Vault does, like
+// the key, certificate and storage lists, which are not checked: Strongroom serves secrets only),
+// and at most MaxAccessPolicies entries. field names the list in error messages.
+func (s *Service) validateAccessPolicies(field string, aps []AccessPolicy) error {
+	if len(aps) > MaxAccessPolicies {
+		return newErr(ErrBadRequest, "BadRequest", "", "A vault may hold at most %d access policies; %s has %d.", MaxAccessPolicies, field, len(aps))
+	}
+	for i, ap := range aps {
+		switch {
+		case ap.TenantID == "" || ap.ObjectID == "":
+			return newErr(ErrBadRequest, "BadRequest", "", "%s[%d] needs a tenantId and an objectId.", field, i)
+		case !strings.EqualFold(ap.TenantID, s.opts.TenantID):
+			return newErr(ErrBadRequest, "BadRequest", "", "%s[%d].tenantId '%s' is not the tenant of this deployment ('%s'); access policies may name only its principals.", field, i, ap.TenantID, s.opts.TenantID)
+		case uuid.Validate(ap.ObjectID) != nil:
+			return newErr(ErrBadRequest, "BadRequest", "", "%s[%d].objectId '%s' is not a GUID.", field, i, ap.ObjectID)
+		case ap.ApplicationID != "" && uuid.Validate(ap.ApplicationID) != nil:
+			return newErr(ErrBadRequest, "BadRequest", "", "%s[%d].applicationId '%s' is not a GUID.", field, i, ap.ApplicationID)
+		}
+		for j, perm := range ap.Permissions.Secrets {
+			if _, ok := canonical(perm, secretPermissions...); !ok {
+				return newErr(ErrBadRequest, "BadRequest", "", "Invalid value found at %s[%d].permissions.secrets[%d]: '%s'. Secret permissions are %s.", field, i, j, perm, strings.Join(secretPermissions, ", "))
+			}
 		}
 	}
 	return nil
@@ -166,7 +246,7 @@ func (s *Service) mergeVault(ctx context.Context, old *Vault, location string, t
 	v := *old
 	np := old.Properties
 	if p != nil {
-		if err := validateCommon(p); err != nil {
+		if err := s.validateCommon(p); err != nil {
 			return nil, err
 		}
 		if p.SoftDeleteRetentionInDays != nil && old.Properties.SoftDeleteRetentionInDays != nil && *p.SoftDeleteRetentionInDays != *old.Properties.SoftDeleteRetentionInDays {
@@ -198,7 +278,7 @@ func (s *Service) mergeVault(ctx context.Context, old *Vault, location string, t
 			np.EnablePurgeProtection = ptr(true)
 		}
 		if p.NetworkAcls != nil {
-			np.NetworkAcls = p.NetworkAcls
+			np.NetworkAcls = mergeNetworkAcls(old.Properties.NetworkAcls, p.NetworkAcls, replaceTags)
 		}
 		if p.PublicNetworkAccess != "" {
 			np.PublicNetworkAccess = p.PublicNetworkAccess
@@ -214,6 +294,29 @@ func (s *Service) mergeVault(ctx context.Context, old *Vault, location string, t
 		return nil, err
 	}
 	return &v, nil
+}
+
+// mergeNetworkAcls is the rule set an update leaves. A PUT (replace) takes the new one whole;
+// a PATCH merges it field by field as an ARM merge patch does (RFC 7396: absent fields keep
+// their value, an array given replaces the old one, so "ipRules": [] clears the rules).
+func mergeNetworkAcls(old, in *NetworkRuleSet, replace bool) *NetworkRuleSet {
+	if replace || old == nil {
+		return in
+	}
+	out := *old
+	if in.DefaultAction != "" {
+		out.DefaultAction = in.DefaultAction
+	}
+	if in.Bypass != "" {
+		out.Bypass = in.Bypass
+	}
+	if in.IPRules != nil {
+		out.IPRules = in.IPRules
+	}
+	if in.VirtualNetworkRules != nil {
+		out.VirtualNetworkRules = in.VirtualNetworkRules
+	}
+	return &out
 }
 
 func setIf[T any](dst **T, src *T) {
@@ -406,4 +509,137 @@ func (s *Service) lookupVault(name string) (*Vault, error) {
 		return nil, s.vaultIntegrity(v)
 	}
 	return v, nil
+}
+
+// The kinds of access-policy update (PUT .../vaults/{v}/accessPolicies/{kind}).
+const (
+	AccessPolicyAdd     = "add"
+	AccessPolicyReplace = "replace"
+	AccessPolicyRemove  = "remove"
+)
+
+// UpdateAccessPolicies applies an access-policy update to a live vault and returns the vault
+// with its resulting policies. Entries are matched by (tenantId, objectId, applicationId),
+// ignoring case:
+//
+//   - add merges each entry's permissions into the matching entry, or appends the entry;
+//   - replace overwrites the matching entry's permission lists, or appends the entry;
+//   - remove takes each listed permission out of the matching entry and drops an entry left
+//     with no permission at all; an entry given with no permissions removes the whole entry.
+//     A permission is removed only by its own name: removing "get" leaves "all" in place.
+//
+// Who may do it is management-plane RBAC (Microsoft.KeyVault/vaults/accessPolicies/write at
+// the vault), as in Key Vault, whatever the vault's data-plane permission model.
+func (s *Service) UpdateAccessPolicies(ctx context.Context, rg, name, kind string, entries []AccessPolicy) (*Vault, error) {
+	if err := s.guard(ctx, "Microsoft.KeyVault/vaults/accessPolicies/write", false, s.vaultScope(rg, name)); err != nil {
+		return nil, err
+	}
+	kind = strings.ToLower(kind)
+	if kind != AccessPolicyAdd && kind != AccessPolicyReplace && kind != AccessPolicyRemove {
+		return nil, newErr(ErrBadRequest, "BadRequest", "", "The access policy update kind '%s' is invalid; use 'add', 'replace' or 'remove'.", kind)
+	}
+	if len(entries) == 0 {
+		return nil, newErr(ErrBadRequest, "BadRequest", "", "The parameter properties.accessPolicies is required.")
+	}
+	if err := s.validateAccessPolicies("properties.accessPolicies", entries); err != nil {
+		return nil, err
+	}
+	s.vaultWrite.Lock()
+	defer s.vaultWrite.Unlock()
+	old, err := s.liveVault(rg, name)
+	if err != nil {
+		return nil, err
+	}
+	aps := ApplyAccessPolicyUpdate(old.Properties.AccessPolicies, kind, entries)
+	if len(aps) > MaxAccessPolicies {
+		return nil, newErr(ErrBadRequest, "BadRequest", "", "A vault may hold at most %d access policies; this update would leave %d.", MaxAccessPolicies, len(aps))
+	}
+	v := *old
+	v.Properties.AccessPolicies = aps
+	c, _ := CallerFrom(ctx)
+	v.Updated, v.UpdatedBy = s.now().UTC(), c.ObjectID
+	if err := s.putVaultRecord(ctx, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// ApplyAccessPolicyUpdate is UpdateAccessPolicies' pure part: the policies that an update of
+// kind (add, replace or remove, lower case) leaves of cur. cur is not modified; the result is
+// never nil.
+func ApplyAccessPolicyUpdate(cur []AccessPolicy, kind string, entries []AccessPolicy) []AccessPolicy {
+	out := make([]AccessPolicy, 0, len(cur)+len(entries))
+	for _, ap := range cur {
+		out = append(out, clonePolicy(ap))
+	}
+	for _, e := range entries {
+		i := slices.IndexFunc(out, func(ap AccessPolicy) bool { return samePrincipal(ap, e) })
+		switch {
+		case kind == AccessPolicyRemove && i < 0:
+		case kind == AccessPolicyRemove:
+			p := &out[i].Permissions
+			if e.Permissions.empty() {
+				*p = Permissions{}
+			} else {
+				p.Keys = without(p.Keys, e.Permissions.Keys)
+				p.Secrets = without(p.Secrets, e.Permissions.Secrets)
+				p.Certificates = without(p.Certificates, e.Permissions.Certificates)
+				p.Storage = without(p.Storage, e.Permissions.Storage)
+			}
+			if p.empty() {
+				out = slices.Delete(out, i, i+1)
+			}
+		case i < 0:
+			out = append(out, clonePolicy(e))
+		case kind == AccessPolicyReplace:
+			out[i].Permissions = clonePolicy(e).Permissions
+		default: // add
+			p := &out[i].Permissions
+			p.Keys = union(p.Keys, e.Permissions.Keys)
+			p.Secrets = union(p.Secrets, e.Permissions.Secrets)
+			p.Certificates = union(p.Certificates, e.Permissions.Certificates)
+			p.Storage = union(p.Storage, e.Permissions.Storage)
+		}
+	}
+	return out
+}
+
+func samePrincipal(a, b AccessPolicy) bool {
+	return strings.EqualFold(a.TenantID, b.TenantID) && strings.EqualFold(a.ObjectID, b.ObjectID) &&
+		strings.EqualFold(a.ApplicationID, b.ApplicationID)
+}
+
+func (p Permissions) empty() bool {
+	return len(p.Keys) == 0 && len(p.Secrets) == 0 && len(p.Certificates) == 0 && len(p.Storage) == 0
+}
+
+func clonePolicy(ap AccessPolicy) AccessPolicy {
+	ap.Permissions = Permissions{Keys: slices.Clone(ap.Permissions.Keys), Secrets: slices.Clone(ap.Permissions.Secrets),
+		Certificates: slices.Clone(ap.Permissions.Certificates), Storage: slices.Clone(ap.Permissions.Storage)}
+	return ap
+}
+
+func containsFold(list []string, v string) bool {
+	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, v) })
+}
+
+// union is a with each of b it lacks (ignoring case) appended, in b's spelling.
+func union(a, b []string) []string {
+	for _, v := range b {
+		if !containsFold(a, v) {
+			a = append(a, v)
+		}
+	}
+	return a
+}
+
+// without is a less every value in b (ignoring case); nil when nothing is left.
+func without(a, b []string) []string {
+	var out []string
+	for _, v := range a {
+		if !containsFold(b, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/strongroom/strongroom/internal/keyring"
+	"github.com/strongroom/strongroom/internal/netacl"
 	"github.com/strongroom/strongroom/internal/store"
 )
 
@@ -84,7 +85,8 @@ type Sku struct {
 	Name   string `json:"name"`
 }
 
-// AccessPolicy is one access-policy entry (stored; enforced by the access-control issue).
+// AccessPolicy is one access-policy entry (validateAccessPolicies; updated by
+// UpdateAccessPolicies; decided by authz.PolicyAllows).
 type AccessPolicy struct {
 	TenantID      string      `json:"tenantId"`
 	ObjectID      string      `json:"objectId"`
@@ -100,7 +102,8 @@ type Permissions struct {
 	Storage      []string `json:"storage,omitempty"`
 }
 
-// NetworkRuleSet is the vault firewall configuration (stored; enforced by a later issue).
+// NetworkRuleSet is the vault firewall configuration (validateNetworkAcls; enforced on the data
+// plane through VaultRef.NetworkRules and netacl).
 type NetworkRuleSet struct {
 	Bypass              string     `json:"bypass,omitempty"`
 	DefaultAction       string     `json:"defaultAction,omitempty"`
@@ -303,4 +306,37 @@ func (s *Service) putVaultRecord(ctx context.Context, v *Vault, extra ...store.O
 	s.vaults[strings.ToLower(v.Name)] = v
 	s.vaultMu.Unlock()
 	return nil
+}
+
+// Name is the vault's name in its own spelling ("" when not found).
+func (r VaultRef) Name() string {
+	if r.err != nil {
+		return ""
+	}
+	return r.v.Name
+}
+
+// NetworkRules is the vault's firewall as the cached record holds it, for the data plane's
+// check before any operation (no store read). ok is false when the vault was not found, or its
+// rules admit every address (public access on, default action Allow): the caller then need not
+// resolve the client at all, and nothing is allocated on that path.
+func (r VaultRef) NetworkRules() (rules netacl.Rules, ok bool) {
+	if r.err != nil {
+		return netacl.Rules{}, false
+	}
+	p := &r.v.Properties
+	rules.PublicNetworkAccess = p.PublicNetworkAccess
+	if n := p.NetworkAcls; n != nil {
+		rules.DefaultAction, rules.Bypass = n.DefaultAction, n.Bypass
+	}
+	if rules.Open() {
+		return netacl.Rules{}, false
+	}
+	if n := p.NetworkAcls; n != nil && len(n.IPRules) > 0 {
+		rules.IPRules = make([]string, len(n.IPRules))
+		for i, ipr := range n.IPRules {
+			rules.IPRules[i] = ipr.Value
+		}
+	}
+	return rules, true
 }
