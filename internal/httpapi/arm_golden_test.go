@@ -72,6 +72,13 @@ func TestARM_GoldenResponses(t *testing.T) {
 	g.call("vault-put-no-properties", "PUT", rg2+"/providers/Microsoft.KeyVault/vaults/kv-none"+av, `{"location":"westus"}`)
 	g.call("vault-put-bad-name", "PUT", rg2+"/providers/Microsoft.KeyVault/vaults/-x"+av, `{"location":"westus","properties":{"tenantId":"`+e.tenantID+`","sku":{"family":"A","name":"standard"}}}`)
 	g.call("vault-patch", "PATCH", kvGold+av, `{"tags":{"env":"patched"},"properties":{"enabledForTemplateDeployment":true,"accessPolicies":[]}}`)
+	apBody := `{"properties":{"accessPolicies":[{"tenantId":"` + e.tenantID + `","objectId":"00000000-0000-0000-0000-00000000000b","permissions":{"secrets":["get","List"]}}]}}`
+	g.call("accesspolicy-add", "PUT", kvGold+"/accessPolicies/add"+av, apBody)
+	g.call("accesspolicy-replace", "PUT", kvGold+"/accessPolicies/replace"+av, strings.Replace(apBody, `"get","List"`, `"set"`, 1))
+	g.call("accesspolicy-remove", "PUT", kvGold+"/accessPolicies/remove"+av, strings.Replace(apBody, `"get","List"`, `"set"`, 1))
+	g.call("accesspolicy-bad-kind", "PUT", kvGold+"/accessPolicies/merge"+av, apBody)
+	g.call("accesspolicy-bad-permission", "PUT", kvGold+"/accessPolicies/add"+av, strings.Replace(apBody, `"List"`, `"read"`, 1))
+	g.call("vault-patch-bad-iprule", "PATCH", kvGold+av, `{"properties":{"networkAcls":{"ipRules":[{"value":"10.0.0.0/33"}]}}}`)
 	g.call("vault-get", "GET", kvGold+av, "")
 	g.call("vault-get-missing", "GET", rg2+"/providers/Microsoft.KeyVault/vaults/kv-nope"+av, "")
 	g.call("vault-list-group", "GET", rg2+"/providers/Microsoft.KeyVault/vaults"+av, "")

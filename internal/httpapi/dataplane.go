@@ -14,6 +14,7 @@ import (
 
 	"github.com/strongroom/strongroom/internal/azkv"
 	"github.com/strongroom/strongroom/internal/identity"
+	"github.com/strongroom/strongroom/internal/netacl"
 	"github.com/strongroom/strongroom/internal/service"
 )
 
@@ -145,17 +146,21 @@ func (d *dataReq) route() {
 	m := d.r.Method
 	switch {
 	case seg[0] == "secrets" && len(seg) == 1 && m == http.MethodGet:
-		d.op = "SecretList"
-		d.list(false)
+		if d.enter("SecretList") {
+			d.list(false)
+		}
 	case seg[0] == "secrets" && len(seg) == 2 && seg[1] == "restore" && m == http.MethodPost:
-		d.op = "SecretRestore"
-		d.restore()
+		if d.enter("SecretRestore") {
+			d.restore()
+		}
 	case seg[0] == "secrets" && len(seg) == 3 && seg[2] == "versions" && m == http.MethodGet:
-		d.op = "SecretListVersions"
-		d.listVersions(seg[1])
+		if d.enter("SecretListVersions") {
+			d.listVersions(seg[1])
+		}
 	case seg[0] == "secrets" && len(seg) == 3 && seg[2] == "backup" && m == http.MethodPost:
-		d.op = "SecretBackup"
-		d.backup(seg[1])
+		if d.enter("SecretBackup") {
+			d.backup(seg[1])
+		}
 	case seg[0] == "secrets" && (len(seg) == 2 || len(seg) == 3) && seg[1] != "":
 		version := ""
 		if len(seg) == 3 {
@@ -163,35 +168,74 @@ func (d *dataReq) route() {
 		}
 		switch {
 		case m == http.MethodPut && version == "":
-			d.op = "SecretSet"
-			d.set(seg[1])
+			if d.enter("SecretSet") {
+				d.set(seg[1])
+			}
 		case m == http.MethodGet:
-			d.op = "SecretGet"
-			d.get(seg[1], version)
+			if d.enter("SecretGet") {
+				d.get(seg[1], version)
+			}
 		case m == http.MethodPatch:
-			d.op = "SecretUpdate"
-			d.update(seg[1], version)
+			if d.enter("SecretUpdate") {
+				d.update(seg[1], version)
+			}
 		case m == http.MethodDelete && version == "":
-			d.op = "SecretDelete"
-			d.delete(seg[1])
+			if d.enter("SecretDelete") {
+				d.delete(seg[1])
+			}
 		default:
-			d.unsupported()
+			if d.enter("") {
+				d.unsupported()
+			}
 		}
 	case seg[0] == "deletedsecrets" && len(seg) == 1 && m == http.MethodGet:
-		d.op = "SecretListDeleted"
-		d.list(true)
+		if d.enter("SecretListDeleted") {
+			d.list(true)
+		}
 	case seg[0] == "deletedsecrets" && len(seg) == 2 && seg[1] != "" && m == http.MethodGet:
-		d.op = "SecretGetDeleted"
-		d.getDeleted(seg[1])
+		if d.enter("SecretGetDeleted") {
+			d.getDeleted(seg[1])
+		}
 	case seg[0] == "deletedsecrets" && len(seg) == 2 && seg[1] != "" && m == http.MethodDelete:
-		d.op = "SecretPurge"
-		d.purge(seg[1])
+		if d.enter("SecretPurge") {
+			d.purge(seg[1])
+		}
 	case seg[0] == "deletedsecrets" && len(seg) == 3 && seg[2] == "recover" && m == http.MethodPost:
-		d.op = "SecretRecover"
-		d.recover(seg[1])
+		if d.enter("SecretRecover") {
+			d.recover(seg[1])
+		}
 	default:
-		d.unsupported()
+		if d.enter("") {
+			d.unsupported()
+		}
 	}
+}
+
+// enter records the operation about to run and applies the vault firewall first: false means
+// the request was refused and answered. An unsupported request passes the firewall too, so a
+// refused client learns nothing about the paths a vault serves.
+func (d *dataReq) enter(op string) bool {
+	d.op = op
+	rules, restricted := d.vault.NetworkRules()
+	if !restricted {
+		return true // the common case: nothing to resolve, nothing allocated
+	}
+	client := d.s.cfg.TrustedProxies.ClientIP(d.r.RemoteAddr, d.r.Header["X-Forwarded-For"])
+	verdict := netacl.Evaluate(&rules, client)
+	if verdict == netacl.Allowed {
+		return true
+	}
+	shown := "unknown" // a trusted proxy forwarded no address it could vouch for
+	if client.IsValid() {
+		shown = client.String()
+	}
+	p := d.claims.Principal
+	caller := "appid=" + p.AppID + ";oid=" + p.ObjectID + ";iss=" + d.claims.Issuer
+	vault := d.vault.Name() + ";location=" + d.vault.Location()
+	// Audited as the operation it refused, with no authorization decision (guard never ran).
+	writeError(d.w, &service.Error{Kind: service.ErrForbidden, Code: "Forbidden", Inner: netacl.InnerCode(verdict),
+		Message: netacl.DenialMessage(verdict, &rules, shown, caller, vault)})
+	return false
 }
 
 func (d *dataReq) unsupported() {

@@ -171,7 +171,7 @@ func validateNetworkAcls(n *NetworkRuleSet) error {
 		r := &n.IPRules[i]
 		r.Value = strings.TrimSpace(r.Value)
 		if _, err := netacl.ParseRule(r.Value); err != nil {
-			return newErr(ErrBadRequest, "InvalidIpRule", "", "The value '%s' of properties.networkAcls.ipRules[%d] is not a valid IP address or CIDR range (for example 203.0.113.7 or 203.0.113.0/24).", r.Value, i)
+			return newErr(ErrBadRequest, "BadRequest", "", "The value '%s' of properties.networkAcls.ipRules[%d] is not a valid IP address or CIDR range (for example 203.0.113.7 or 203.0.113.0/24).", r.Value, i)
 		}
 	}
 	return nil

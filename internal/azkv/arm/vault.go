@@ -125,3 +125,19 @@ type NameAvailability struct {
 	Reason        string `json:"reason,omitempty"`
 	Message       string `json:"message,omitempty"`
 }
+
+// VaultAccessPolicyParameters is the body of PUT .../vaults/{v}/accessPolicies/{add|replace|remove}
+// and of its answer (which carries id, name, type and location too).
+type VaultAccessPolicyParameters struct {
+	ID         string                       `json:"id,omitempty"`
+	Name       string                       `json:"name,omitempty"`
+	Type       string                       `json:"type,omitempty"`
+	Location   string                       `json:"location,omitempty"`
+	Properties *VaultAccessPolicyProperties `json:"properties"`
+}
+
+// VaultAccessPolicyProperties lists the entries an access-policy update names (in a request)
+// or the vault's resulting entries (in the answer). Never null in an answer.
+type VaultAccessPolicyProperties struct {
+	AccessPolicies []AccessPolicy `json:"accessPolicies"`
+}
