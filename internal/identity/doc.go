@@ -1,6 +1,7 @@
 // Package identity owns Strongroom's directory and token authority: the deployment's tenant and
-// subscription ids, principals (service principals for now), their client-secret credentials,
-// the token-signing key, and minting and verifying the Entra-shaped access tokens that every
+// subscription ids, the directory in Microsoft Graph v1.0 terms (applications and their client
+// secrets, service principals, users with argon2id-hashed passwords, groups with nested
+// membership, directory role assignments), the token-signing key, and minting and verifying the Entra-shaped access tokens that every
 // other part of Strongroom trusts. It knows nothing about HTTP; package issuer serves it.
 //
 // Invariants:
@@ -11,9 +12,15 @@
 //     no hash (its answer names it unknown anyway). Sign-in failures are limited per client id
 //     and per source network before anything is hashed, and hashes run in a bounded queue
 //     (lockout.go, secret.go).
-//   - Tokens carry the key id of the secret that minted them and the principal's generation;
-//     every verification checks both, and that the principal exists and is enabled, against an
-//     in-memory copy of the principal records kept current on every node (state.go).
+//   - Tokens carry the key id of the secret (or user password) that minted them and the
+//     principal's generation; every verification checks both, and that the principal exists,
+//     has the token's identity type and is enabled, against an in-memory copy of the principal
+//     and directory records kept current on every node (state.go, dirstate.go). Group
+//     membership and directory roles are answered from that copy too (GroupsOf, PrincipalType,
+//     ResolvePrincipal, AuthorizeDirectoryWrite): never from a token's groups claim.
+//   - Directory writes are single store batches with compare-and-set preconditions: deleting an
+//     object deletes its memberships and role assignments in the same batch; a membership is
+//     written only while both its group and its member are unchanged.
 //   - The RSA signing key reaches the store only sealed by the keyring's system data key. JWKS
 //     publishes public keys only.
 //   - Every record is sealed with keyring.SystemKeyID under its own storage key, so nothing in
@@ -28,12 +35,24 @@
 //	id/deployment            deploymentRecord: tenant id, subscription id, active signing key id
 //	id/admin                 adminRecord: object and app id of the bootstrap admin principal
 //	id/signkey/<kid>         signingKeyRecord: PKCS#8 RSA private key; kid = RFC 7638 thumbprint
-//	id/principal/<objectId>  principalRecord: principal and its hashed secrets
-//	id/appid/<appId>         appIndexRecord: appId → objectId
+//	id/principal/<objectId>  principalRecord: a service principal (and, for principals made
+//	                         before applications existed, its hashed secrets)
+//	id/appid/<appId>         appIndexRecord: appId → service principal object id (objectId, ""
+//	                         while the app has none) and application object id (applicationId)
+//	id/application/<id>      applicationRecord: application object, its hashed client secrets
+//	                         (Graph passwordCredentials: keyId, displayName, endDateTime, hint)
+//	id/user/<objectId>       userRecord: user, its argon2id password hash, enabled, generation
+//	id/upn/<lower-case UPN>  upnIndexRecord: user principal name → user object id
+//	id/group/<id>            groupRecord: displayName, mailNickname, securityEnabled
+//	id/member/<gid>/<mid>    memberRecord: one direct membership (member id and type)
+//	id/dirrole/<id>          dirRoleRecord: directory role assignment (principalId,
+//	                         roleDefinitionId = built-in role template id, directoryScopeId "/")
 //
-// Tokens are RS256 JWTs shaped like Entra ID v2 app-only access tokens (aud, iss, iat, nbf, exp,
-// app_displayname, appid, azp, azpacr, idtyp "app", oid, sub, tid, uti, ver "2.0"), plus sr_cred
-// (the minting secret's key id) and sr_gen (the principal's generation). The issuer is
+// Tokens are RS256 JWTs shaped like Entra ID v2 access tokens (aud, iss, iat, nbf, exp,
+// app_displayname, appid, azp, azpacr, idtyp "app", oid, sub, tid, uti, ver "2.0"; user tokens
+// add name, upn, scp and groups, or the overage claim past 200 groups, with idtyp "user"), plus
+// sr_cred (the minting secret's or password's key id) and sr_gen (the principal's generation).
+// Tokens are minted only for resources some plane serves (ServesResource). The issuer is
 // PublicURL + "/" + tenantID + "/v2.0" whichever endpoint minted the token (including the ADFS
 // one, which has no tenant in its path).
 //

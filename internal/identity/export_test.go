@@ -78,3 +78,10 @@ func NewFailureLimiterForTest(limit int, window time.Duration, max int) (fail fu
 	l := newFailureLimiter(limit, window, window, max)
 	return l.fail, l.lockedFor, l.len
 }
+
+// InvalidateGroups drops the cached transitive memberships, as a membership change does.
+func InvalidateGroups(s *Service) {
+	s.dir.mu.Lock()
+	s.dir.invalidate()
+	s.dir.mu.Unlock()
+}

@@ -132,8 +132,32 @@ func (s *Service) DeletePrincipal(ctx context.Context, objectIDOrAppID string) e
 		if s.isAdmin(rec) {
 			return fmt.Errorf("deleting principal: %w", ErrProtectedPrincipal)
 		}
-		pKey := prefixPrincipal + rec.ObjectID
-		err = s.st.Apply(ctx, []store.Op{store.RequireEqual(pKey, sealed), store.Delete(pKey), store.Delete(prefixAppIndex + rec.AppID)})
+		pKey, iKey := prefixPrincipal+rec.ObjectID, prefixAppIndex+rec.AppID
+		ops := []store.Op{store.RequireEqual(pKey, sealed), store.Delete(pKey)}
+		// An application keeps its appId (and its secrets) when its service principal goes.
+		idxSealed, err := s.st.Get(ctx, iKey)
+		var idx appIndexRecord
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("deleting principal: %w", err)
+		default:
+			if err := s.openRecord(ctx, iKey, idxSealed, &idx); err != nil {
+				return fmt.Errorf("deleting principal: %w", err)
+			}
+		}
+		if idx.ApplicationID != "" {
+			idx.ObjectID = ""
+			put, err := s.putRecord(ctx, iKey, idx)
+			if err != nil {
+				return fmt.Errorf("deleting principal: %w", err)
+			}
+			ops = append(ops, store.RequireEqual(iKey, idxSealed), put)
+		} else {
+			ops = append(ops, store.Delete(iKey))
+		}
+		ops = append(ops, s.cascadeOps(rec.ObjectID)...)
+		err = s.apply(ctx, ops)
 		if errors.Is(err, store.ErrConflict) {
 			continue // changed meanwhile: look again
 		}
@@ -141,7 +165,7 @@ func (s *Service) DeletePrincipal(ctx context.Context, objectIDOrAppID string) e
 			return fmt.Errorf("deleting principal: %w", err)
 		}
 		s.erase()
-		return s.refreshPrincipal(ctx, rec.ObjectID)
+		return nil
 	}
 	return fmt.Errorf("deleting principal: %w", store.ErrConflict)
 }
@@ -166,6 +190,9 @@ func (s *Service) findPrincipal(ctx context.Context, objectIDOrAppID string) ([]
 			return nil, nil, ErrPrincipalNotFound
 		case err != nil:
 			return nil, nil, err
+		}
+		if idx.ObjectID == "" {
+			return nil, nil, ErrPrincipalNotFound
 		}
 		objectID = idx.ObjectID
 		sealed, err = s.st.Get(ctx, prefixPrincipal+objectID)

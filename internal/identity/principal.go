@@ -44,7 +44,10 @@ type principalRecord struct {
 
 type appIndexRecord struct {
 	V        int    `json:"v"`
-	ObjectID string `json:"objectId"`
+	ObjectID string `json:"objectId"` // the service principal's; "" while the app has none
+	// ApplicationID is the application object's id; "" for principals made before
+	// applications existed, whose secrets are on the principal record.
+	ApplicationID string `json:"applicationId,omitempty"`
 }
 
 func (r *principalRecord) version() int { return r.V }
@@ -155,6 +158,9 @@ func (s *Service) loadByAppID(ctx context.Context, appID string) (*principalReco
 	var idx appIndexRecord
 	if err := s.getRecord(ctx, prefixAppIndex+appID, &idx); err != nil {
 		return nil, err
+	}
+	if idx.ObjectID == "" {
+		return nil, store.ErrNotFound // an application without a service principal
 	}
 	rec, err := s.loadPrincipal(ctx, idx.ObjectID)
 	if err != nil {

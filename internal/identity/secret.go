@@ -44,7 +44,15 @@ type secretRecord struct {
 	Hash      []byte    `json:"hash"` // argon2id(secret, salt, KDF)
 	KDF       kdfParams `json:"kdf"`
 	CreatedAt time.Time `json:"createdAt"`
+	// Graph's passwordCredential facts, for application secrets: a zero EndsAt never expires
+	// (secrets made before applications existed).
+	DisplayName string    `json:"displayName,omitempty"`
+	EndsAt      time.Time `json:"endsAt,omitempty"`
+	Hint        string    `json:"hint,omitempty"` // the first three characters, as Graph shows
 }
+
+// usable reports whether the credential may sign in at now.
+func (c *secretRecord) usable(now time.Time) bool { return c.EndsAt.IsZero() || now.Before(c.EndsAt) }
 
 // hashConcurrency bounds simultaneous argon2 runs: each holds MemoryKiB of RAM, so a flood of
 // token requests queues instead of exhausting memory.

@@ -72,6 +72,10 @@ type Options struct {
 	// "https://localhost:8443". Required. A trailing "/" is ignored. Token issuers are
 	// PublicURL + "/" + tenant + "/v2.0".
 	PublicURL string
+	// DNSSuffix is the data plane's DNS suffix ("vault.localhost"): the token endpoint serves
+	// "https://<DNSSuffix>[:port]" as a resource. Default: "vault." + PublicURL's host name
+	// (the server's default), and "vault.localhost".
+	DNSSuffix string
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 	// TokenLifetime is how long minted access tokens live. Default: 1h.
@@ -93,6 +97,7 @@ type Service struct {
 	st        store.Store
 	kr        *keyring.Keyring
 	publicURL string
+	dnsSuffix []string // lower-case data-plane suffixes served as token resources
 	now       func() time.Time
 	lifetime  time.Duration
 	kdf       kdfParams
@@ -119,6 +124,7 @@ type Service struct {
 	// by KeysApplied on every node, under refreshMu.
 	keys      atomic.Pointer[keySet]
 	states    principalStates
+	dir       *dirState
 	refreshMu sync.Mutex
 
 	admin  atomic.Pointer[adminRecord]
@@ -169,6 +175,7 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 		hashQueue: opts.hashQueue,
 		hashWait:  opts.hashWait,
 		cache:     newVerifyCache(defaultCacheEntries),
+		dir:       newDirState(),
 
 		clientFails: newFailureLimiter(ClientFailureLimit, FailureWindow, LockoutDuration, maxFailureEntries),
 		sourceFails: newFailureLimiter(IPFailureLimit, FailureWindow, LockoutDuration, maxFailureEntries),
@@ -177,6 +184,12 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if opts.DNSSuffix != "" {
+		s.dnsSuffix = []string{strings.ToLower(strings.TrimSuffix(opts.DNSSuffix, "."))}
+	} else {
+		u, _ := url.Parse(pub)
+		s.dnsSuffix = []string{"vault." + strings.ToLower(u.Hostname()), "vault.localhost"}
 	}
 	if s.lifetime <= 0 {
 		s.lifetime = defaultLifetime

@@ -19,7 +19,10 @@ import (
 type principalState struct {
 	disabled bool
 	gen      uint64
-	creds    []string // key ids of its client secrets (at most maxSecrets)
+	creds    []string // key ids of its own credentials (client secrets; a user's password)
+	typ      string   // TypeServicePrincipal or TypeUser
+	appID    string   // service principals: its application's credentials count too
+	upn      string   // users: lower-cased user principal name
 }
 
 // principalStates maps object ids to states. It is a copy of the principal records, kept
@@ -27,6 +30,9 @@ type principalState struct {
 type principalStates struct {
 	mu sync.RWMutex
 	m  map[string]principalState
+	// Indexes derived from m, for ResolvePrincipal.
+	appIDs map[string]string // appId -> service principal object id
+	upns   map[string]string // lower-cased UPN -> user object id
 }
 
 func (p *principalStates) get(objectID string) (principalState, bool) {
@@ -38,20 +44,73 @@ func (p *principalStates) get(objectID string) (principalState, bool) {
 
 func (p *principalStates) set(objectID string, st principalState, present bool) {
 	p.mu.Lock()
+	if p.appIDs == nil {
+		p.appIDs, p.upns = map[string]string{}, map[string]string{}
+	}
+	if old, ok := p.m[objectID]; ok {
+		if old.appID != "" && p.appIDs[old.appID] == objectID {
+			delete(p.appIDs, old.appID)
+		}
+		if old.upn != "" && p.upns[old.upn] == objectID {
+			delete(p.upns, old.upn)
+		}
+	}
 	if present {
 		p.m[objectID] = st
+		if st.appID != "" {
+			p.appIDs[st.appID] = objectID
+		}
+		if st.upn != "" {
+			p.upns[st.upn] = objectID
+		}
 	} else {
 		delete(p.m, objectID)
 	}
 	p.mu.Unlock()
 }
 
+// replace swaps in a whole new map (and rebuilds the indexes).
+func (p *principalStates) replace(m map[string]principalState) {
+	appIDs, upns := map[string]string{}, map[string]string{}
+	for id, st := range m {
+		if st.appID != "" {
+			appIDs[st.appID] = id
+		}
+		if st.upn != "" {
+			upns[st.upn] = id
+		}
+	}
+	p.mu.Lock()
+	p.m, p.appIDs, p.upns = m, appIDs, upns
+	p.mu.Unlock()
+}
+
+func (p *principalStates) byAppID(appID string) (string, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	id, ok := p.appIDs[appID]
+	return id, ok
+}
+
+func (p *principalStates) byUPN(upn string) (string, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	id, ok := p.upns[upn]
+	return id, ok
+}
+
 func stateOf(rec *principalRecord) principalState {
-	st := principalState{disabled: rec.Disabled, gen: rec.Generation, creds: make([]string, len(rec.Secrets))}
+	st := principalState{disabled: rec.Disabled, gen: rec.Generation, creds: make([]string, len(rec.Secrets)),
+		typ: TypeServicePrincipal, appID: rec.AppID}
 	for i, c := range rec.Secrets {
 		st.creds[i] = c.ID
 	}
 	return st
+}
+
+func userStateOf(rec *userRecord) principalState {
+	return principalState{disabled: rec.Disabled, gen: rec.Generation, creds: []string{rec.Password.ID}, typ: TypeUser,
+		upn: strings.ToLower(rec.UPN)}
 }
 
 // loadPrincipalStates reads every principal record (at start, unseal, and when a cluster store
@@ -79,9 +138,25 @@ func (s *Service) loadPrincipalStates(ctx context.Context) error {
 		}
 		m[rec.ObjectID] = stateOf(&rec)
 	}
-	s.states.mu.Lock()
-	s.states.m = m
-	s.states.mu.Unlock()
+	var users []raw
+	err = s.st.Scan(ctx, prefixUser, "", func(key string, value []byte) bool {
+		users = append(users, raw{key, value})
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("loading users: %w", err)
+	}
+	for _, r := range users {
+		var rec userRecord
+		if err := s.openRecord(ctx, r.key, r.sealed, &rec); err != nil {
+			return fmt.Errorf("loading users: %w", err)
+		}
+		m[rec.ObjectID] = userStateOf(&rec)
+	}
+	if err := s.loadDirectory(ctx); err != nil {
+		return err
+	}
+	s.states.replace(m)
 	return nil
 }
 
@@ -91,6 +166,11 @@ func (s *Service) loadPrincipalStates(ctx context.Context) error {
 func (s *Service) refreshPrincipal(ctx context.Context, objectID string) error {
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
+	return s.refreshPrincipalLocked(ctx, objectID)
+}
+
+// refreshPrincipalLocked is refreshPrincipal with refreshMu held.
+func (s *Service) refreshPrincipalLocked(ctx context.Context, objectID string) error {
 	rec, err := s.loadPrincipal(ctx, objectID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -120,6 +200,8 @@ func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 			reloadKeys = true
 		case strings.HasPrefix(k, prefixPrincipal):
 			errs = append(errs, s.refreshPrincipal(ctx, strings.TrimPrefix(k, prefixPrincipal)))
+		case isDirectoryKey(k):
+			errs = append(errs, s.refreshKeys(ctx, k))
 		case k == keyDeployment, strings.HasPrefix(k, prefixSigningKey):
 			reloadKeys = true
 		}
@@ -138,12 +220,28 @@ func (s *Service) checkRevocation(c *Claims) string {
 	switch {
 	case !ok:
 		return "unknown principal"
+	case st.typ != c.Principal.Type:
+		return "identity type mismatch"
 	case st.disabled:
 		return "principal disabled"
 	case st.gen != c.Generation:
 		return "revoked"
-	case c.CredentialID == "" || !slices.Contains(st.creds, c.CredentialID):
+	case c.CredentialID == "":
+		return "credential removed"
+	case slices.Contains(st.creds, c.CredentialID):
+	case st.typ == TypeServicePrincipal && s.dir.appHasCred(st.appID, c.CredentialID):
+	default:
 		return "credential removed"
 	}
 	return ""
+}
+
+// isDirectoryKey reports whether k holds a directory record that memory mirrors.
+func isDirectoryKey(k string) bool {
+	for _, p := range []string{prefixApplication, prefixUser, prefixGroup, prefixMember, prefixDirRole} {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }

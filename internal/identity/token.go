@@ -53,6 +53,14 @@ type accessClaims struct {
 	Ver            string `json:"ver"`     // "2.0"
 	Cred           string `json:"sr_cred"` // key id of the client secret that minted the token
 	Gen            uint64 `json:"sr_gen"`  // the principal's generation when it was minted
+
+	// User tokens only (idtyp "user").
+	Name       string                       `json:"name,omitempty"`
+	Upn        string                       `json:"upn,omitempty"`
+	Scp        string                       `json:"scp,omitempty"`
+	Groups     []string                     `json:"groups,omitempty"`
+	ClaimNames map[string]string            `json:"_claim_names,omitempty"`
+	ClaimSrcs  map[string]map[string]string `json:"_claim_sources,omitempty"`
 }
 
 // ErrLockedOut means too many sign-ins failed recently for the client id or the caller's
@@ -113,45 +121,21 @@ func (s *Service) IssueToken(ctx context.Context, req TokenRequest) (Token, erro
 	if err != nil {
 		return Token{}, err
 	}
-	now := s.now()
-	clientKey, _ := normalizeID(req.ClientID)
-	sourceKey := sourceKey(req.RemoteIP)
-	pair := pairKey(clientKey, sourceKey)
-	familiar := clientKey != "" && sourceKey != "" && s.familiar.known(pair, now)
-	if familiar {
-		if d := s.pairFails.lockedFor(pair, now); d > 0 {
-			return Token{}, fmt.Errorf("authenticating client: %w", &LockoutError{RetryAfter: d})
-		}
-	} else {
-		if d := s.sourceFails.lockedFor(sourceKey, now); sourceKey != "" && d > 0 {
-			return Token{}, fmt.Errorf("authenticating client: %w", &LockoutError{RetryAfter: d, BySource: true})
-		}
-		if d := s.clientFails.lockedFor(clientKey, now); clientKey != "" && d > 0 {
-			return Token{}, fmt.Errorf("authenticating client: %w", &LockoutError{RetryAfter: d})
-		}
+	if !s.ServesResource(aud) {
+		return Token{}, fmt.Errorf("%w: %s", ErrUnknownResource, aud)
 	}
-	rec, err := s.loadByAppID(ctx, req.ClientID)
+	clientKey, _ := normalizeID(req.ClientID)
+	g, err := s.gate(clientKey, req.RemoteIP)
+	if err != nil {
+		return Token{}, fmt.Errorf("authenticating client: %w", err)
+	}
+	rec, creds, err := s.loadClient(ctx, req.ClientID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return Token{}, fmt.Errorf("authenticating client: %w", err)
 	}
-	var creds []secretRecord
-	if rec != nil {
-		creds = rec.Secrets
-	}
 	credID, err := s.checkSecret(ctx, req.ClientSecret, creds)
-	switch {
-	case err != nil || rec == nil:
-	case credID == "" && familiar:
-		s.pairFails.fail(pair, now)
-	case credID == "":
-		if clientKey != "" {
-			s.clientFails.fail(clientKey, now)
-		}
-		if sourceKey != "" {
-			s.sourceFails.fail(sourceKey, now)
-		}
-	case clientKey != "" && sourceKey != "":
-		s.familiar.succeeded(pair, now)
+	if err == nil && rec != nil {
+		g.outcome(credID != "")
 	}
 	switch {
 	case err != nil:
@@ -168,6 +152,55 @@ func (s *Service) IssueToken(ctx context.Context, req TokenRequest) (Token, erro
 		return Token{}, fmt.Errorf("minting token: %w", err)
 	}
 	return tok, nil
+}
+
+// signInGate is one sign-in's standing with the failure limits (lockout.go, familiar.go).
+type signInGate struct {
+	s                          *Service
+	clientKey, sourceKey, pair string
+	familiar                   bool
+}
+
+// gate checks the failure limits before anything is hashed: a familiar pair of client key and
+// source is limited by its own failures only, any other request by those of the client key and
+// of the caller's network. A locked-out request gets a *LockoutError.
+func (s *Service) gate(clientKey, remoteIP string) (*signInGate, error) {
+	now := s.now()
+	g := &signInGate{s: s, clientKey: clientKey, sourceKey: sourceKey(remoteIP)}
+	g.pair = pairKey(g.clientKey, g.sourceKey)
+	g.familiar = g.clientKey != "" && g.sourceKey != "" && s.familiar.known(g.pair, now)
+	if g.familiar {
+		if d := s.pairFails.lockedFor(g.pair, now); d > 0 {
+			return nil, &LockoutError{RetryAfter: d}
+		}
+		return g, nil
+	}
+	if d := s.sourceFails.lockedFor(g.sourceKey, now); g.sourceKey != "" && d > 0 {
+		return nil, &LockoutError{RetryAfter: d, BySource: true}
+	}
+	if d := s.clientFails.lockedFor(g.clientKey, now); g.clientKey != "" && d > 0 {
+		return nil, &LockoutError{RetryAfter: d}
+	}
+	return g, nil
+}
+
+// outcome records a checked credential: a failure counts against the pair (familiar) or both
+// the client key and the source; a success makes the pair familiar.
+func (g *signInGate) outcome(ok bool) {
+	s, now := g.s, g.s.now()
+	switch {
+	case !ok && g.familiar:
+		s.pairFails.fail(g.pair, now)
+	case !ok:
+		if g.clientKey != "" {
+			s.clientFails.fail(g.clientKey, now)
+		}
+		if g.sourceKey != "" {
+			s.sourceFails.fail(g.sourceKey, now)
+		}
+	case g.clientKey != "" && g.sourceKey != "":
+		s.familiar.succeeded(g.pair, now)
+	}
 }
 
 // AudienceFromScope returns the resource a client-credentials scope names; see

@@ -31,8 +31,11 @@ type Claims struct {
 	Expiry    time.Time
 	TokenID   string // uti
 	Issuer    string // iss
-	// IdentityType is the token's idtyp claim ("app" for service principals).
+	// IdentityType is the token's idtyp claim ("app" for service principals, "user").
 	IdentityType string
+	// UPN is a user token's user principal name. Group membership is deliberately not here:
+	// authorization asks GroupsOf, which is current, never the token's groups claim.
+	UPN string
 	// CredentialID is the key id of the client secret that minted the token (sr_cred).
 	CredentialID string
 	// Generation is the principal's generation the token was minted at (sr_gen).
@@ -121,15 +124,18 @@ func (s *Service) verifyToken(ks *keySet, raw string, now time.Time) (Claims, er
 	case vc.Oid == "" || vc.AppID == "" || vc.Aud == "":
 		return Claims{}, invalid("missing subject claims")
 	}
-	var typ string
+	var typ, name string
 	switch vc.Idtyp {
 	case "app":
-		typ = TypeServicePrincipal
+		typ, name = TypeServicePrincipal, vc.AppDisplayName
+	case "user":
+		typ, name = TypeUser, vc.Name
 	default:
 		return Claims{}, invalid("unsupported identity type")
 	}
 	return Claims{
-		Principal:    Principal{ObjectID: vc.Oid, AppID: vc.AppID, TenantID: vc.Tid, Type: typ, DisplayName: vc.AppDisplayName},
+		Principal:    Principal{ObjectID: vc.Oid, AppID: vc.AppID, TenantID: vc.Tid, Type: typ, DisplayName: name},
+		UPN:          vc.Upn,
 		Audience:     vc.Aud,
 		IssuedAt:     time.Unix(vc.Iat, 0),
 		NotBefore:    time.Unix(vc.Nbf, 0),
