@@ -4,7 +4,7 @@
 //
 //	GET  /{tenant}/v2.0/.well-known/openid-configuration   OIDC discovery (Entra v2)
 //	GET  /{tenant}/discovery/v2.0/keys                     JWKS
-//	POST /{tenant}/oauth2/v2.0/token                       token endpoint (client_credentials)
+//	POST /{tenant}/oauth2/v2.0/token                       token endpoint (client_credentials, password)
 //	GET  /adfs/.well-known/openid-configuration            discovery for az's ADFS-style authority
 //	POST /adfs/oauth2/v2.0/token, /adfs/oauth2/token       token endpoint, default tenant
 //	GET  /adfs/discovery/keys                              JWKS
@@ -107,7 +107,7 @@ func (i *Issuer) newDoc(issuer string) discoveryDoc {
 	return discoveryDoc{
 		Issuer:                            issuer,
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic"},
-		GrantTypesSupported:               []string{"client_credentials"},
+		GrantTypesSupported:               []string{"client_credentials", "password"},
 		ResponseModesSupported:            []string{"query", "fragment", "form_post"},
 		ResponseTypesSupported:            []string{"code", "id_token", "code id_token", "id_token token"},
 		SubjectTypesSupported:             []string{"pairwise"},

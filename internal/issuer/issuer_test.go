@@ -325,6 +325,22 @@ func TestIssuer_TokenEndpoint(t *testing.T) {
 		}
 		return v.Encode()
 	}
+	if _, err := ts.id.CreateUser(context.Background(), identity.UserInput{UserPrincipalName: "alice@contoso.com",
+		DisplayName: "Alice", Password: "Passw0rd!!", AccountEnabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	userForm := func(extra ...string) string {
+		v := url.Values{"grant_type": {"password"}, "client_id": {"04b07795-8ddb-461a-bbee-02f9e1bf7b46"},
+			"username": {"alice@contoso.com"}, "password": {"Passw0rd!!"}, "scope": {"https://vault.azure.net/.default offline_access openid profile"}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			if extra[i+1] == "" {
+				v.Del(extra[i])
+			} else {
+				v.Set(extra[i], extra[i+1])
+			}
+		}
+		return v.Encode()
+	}
 	tokenPath := "/" + tid + "/oauth2/v2.0/token"
 	const corr = "3f0b2c4e-1111-4222-8333-944455556666"
 
@@ -353,8 +369,26 @@ func TestIssuer_TokenEndpoint(t *testing.T) {
 			status: 400, errCode: "unauthorized_client", aadsts: 700016},
 		{name: "unknown tenant", path: "/00000000-0000-0000-0000-0000000000ee/oauth2/v2.0/token", ct: formCT, body: good(),
 			status: 400, errCode: "invalid_request", aadsts: 90002},
-		{name: "unsupported grant", path: tokenPath, ct: formCT, body: good("grant_type", "password"),
+		{name: "unsupported grant", path: tokenPath, ct: formCT, body: good("grant_type", "urn:ietf:params:oauth:grant-type:saml1_1-bearer"),
 			status: 400, errCode: "unsupported_grant_type", aadsts: 70003},
+		{name: "unserved resource", path: tokenPath, ct: formCT, body: good("scope", "https://evil.example/.default"),
+			status: 400, errCode: "invalid_resource", aadsts: 500011},
+		{name: "unserved v1 resource", path: tokenPath, ct: formCT, body: good("scope", "", "resource", "https://storage.azure.com"),
+			status: 400, errCode: "invalid_resource", aadsts: 500011},
+		{name: "user password", path: tokenPath, ct: formCT, body: userForm(),
+			status: 200, verifyTokens: true},
+		{name: "user password v1 resource", path: "/adfs/oauth2/token", ct: formCT, body: userForm("scope", "", "resource", "https://vault.azure.net"),
+			status: 200, verifyTokens: true},
+		{name: "user wrong password", path: tokenPath, ct: formCT, body: userForm("password", "Wr0ng-password"),
+			status: 400, errCode: "invalid_grant", aadsts: 50126},
+		{name: "unknown user", path: tokenPath, ct: formCT, body: userForm("username", "nobody@contoso.com"),
+			status: 400, errCode: "invalid_grant", aadsts: 50034},
+		{name: "user without username", path: tokenPath, ct: formCT, body: userForm("username", ""),
+			status: 400, errCode: "invalid_request", aadsts: 900144},
+		{name: "user with a malformed client id", path: tokenPath, ct: formCT, body: userForm("client_id", "az-cli"),
+			status: 400, errCode: "unauthorized_client", aadsts: 700016},
+		{name: "user for an unserved resource", path: tokenPath, ct: formCT, body: userForm("scope", "https://evil.example/.default"),
+			status: 400, errCode: "invalid_resource", aadsts: 500011},
 		{name: "missing grant", path: tokenPath, ct: formCT, body: good("grant_type", ""),
 			status: 400, errCode: "invalid_request", aadsts: 900144},
 		{name: "json body", path: tokenPath, ct: "application/json", body: `{"grant_type":"client_credentials"}`,

@@ -42,7 +42,8 @@ type errorResponse struct {
 }
 
 // serveToken handles the token endpoint; tenant is the path segment, or "" for ADFS.
-// Only grant_type=client_credentials is supported. MSAL's extra fields (claims, client_info,
+// grant_type client_credentials and password (resource-owner password, for users) are
+// supported. MSAL's extra fields (claims, client_info,
 // x-client-*, telemetry) are ignored, as is any query string.
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request, tenant string) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
@@ -67,9 +68,12 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 		i.writeError(w, r, http.StatusBadRequest, "invalid_request", 900144, missingParam("grant_type"))
 		return
 	case "client_credentials":
+	case "password":
+		i.servePassword(w, r, tenant)
+		return
 	default:
 		i.writeError(w, r, http.StatusBadRequest, "unsupported_grant_type", 70003,
-			"The app requested an unsupported grant type. Strongroom supports only 'client_credentials'.")
+			"The app requested an unsupported grant type. Strongroom supports only 'client_credentials' and 'password'.")
 		return
 	}
 
@@ -125,6 +129,10 @@ func (i *Issuer) writeTokenError(w http.ResponseWriter, r *http.Request, err err
 	switch {
 	case errors.Is(err, identity.ErrUnknownTenant):
 		i.writeError(w, r, http.StatusBadRequest, "invalid_request", 90002, tenantNotFound(tenant))
+	case errors.Is(err, identity.ErrUnknownResource):
+		i.writeError(w, r, http.StatusBadRequest, "invalid_resource", 500011, fmt.Sprintf(
+			"The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
+			echo(resourceOf(scope)), i.id.TenantID()))
 	case errors.Is(err, identity.ErrInvalidScope) && strings.TrimSpace(scope) == "":
 		i.writeError(w, r, http.StatusBadRequest, "invalid_scope", 70011,
 			"The provided request must include a 'scope' input parameter.")
@@ -237,6 +245,14 @@ func failureReason(err error) string {
 		return "token refused: unknown tenant"
 	case errors.Is(err, identity.ErrInvalidScope):
 		return "token refused: invalid scope"
+	case errors.Is(err, identity.ErrUnknownResource):
+		return "token refused: unknown resource"
+	case errors.Is(err, identity.ErrUnknownUser):
+		return "token refused: unknown user"
+	case errors.Is(err, identity.ErrInvalidGrant):
+		return "token refused: wrong password"
+	case errors.Is(err, identity.ErrUserDisabled):
+		return "token refused: user disabled"
 	}
 	return "token refused: server error"
 }
