@@ -15,7 +15,8 @@ func (a *app) keyvaultCommand() *cobra.Command {
 	return group(&cobra.Command{Use: "keyvault", Short: "Manage key vaults and their secrets"},
 		a.vaultCreateCommand(), a.vaultShowCommand(), a.vaultListCommand(), a.vaultUpdateCommand(),
 		a.vaultDeleteCommand(), a.vaultListDeletedCommand(), a.vaultShowDeletedCommand(),
-		a.vaultPurgeCommand(), a.vaultRecoverCommand(), a.secretCommand())
+		a.vaultPurgeCommand(), a.vaultRecoverCommand(), a.vaultSetPolicyCommand(), a.vaultDeletePolicyCommand(),
+		a.networkRuleCommand(), a.secretCommand())
 }
 
 // vaultSettings are the optional vault properties shared by create and update, in az's names.
