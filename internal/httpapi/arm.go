@@ -130,6 +130,10 @@ type armReq struct {
 }
 
 func (s *Server) serveARM(w http.ResponseWriter, r *http.Request) {
+	if scope, rest, ok := authorizationPath(r.URL.Path); ok {
+		s.serveAuthorization(w, r, scope, rest)
+		return
+	}
 	rt, params, pathOK := matchRoute(r.Method, r.URL.Path)
 	if rt == nil {
 		code, status := "InvalidResourceType", http.StatusNotFound
@@ -150,13 +154,8 @@ func (s *Server) serveARM(w http.ResponseWriter, r *http.Request) {
 
 func (a *armReq) serve(rt *armRoute, params []string) {
 	s, r := a.s, a.r
-	if rt.op != "MetadataGet" {
-		claims, failure := s.authenticate(a.ctx, r, s.armAudiences())
-		if failure != "" {
-			a.challenge(failure)
-			return
-		}
-		a.claims, a.ctx = &claims, withCaller(a.ctx, &claims)
+	if rt.op != "MetadataGet" && !a.authenticate() {
+		return
 	}
 	// "/subscriptions/" (the list route with a trailing slash) names no subscription.
 	underSubscription := strings.HasPrefix(strings.ToLower(r.URL.Path), "/subscriptions/") && len(params) > 0
@@ -169,6 +168,18 @@ func (a *armReq) serve(rt *armRoute, params []string) {
 		a.resourceID = "/subscriptions/" + s.cfg.SubscriptionID
 	}
 	rt.handle(a, params)
+}
+
+// authenticate checks the request's ARM token and puts the caller in a.ctx; it answers the
+// challenge itself and returns false when the token does not verify.
+func (a *armReq) authenticate() bool {
+	claims, failure := a.s.authenticate(a.ctx, a.r, a.s.armAudiences())
+	if failure != "" {
+		a.challenge(failure)
+		return false
+	}
+	a.claims, a.ctx = &claims, withCaller(a.ctx, &claims)
+	return true
 }
 
 // challenge answers a request without a valid ARM token as ARM does.
