@@ -92,9 +92,9 @@ func scopeOrSlash(scope string) string {
 
 // armRoleAssignment is a role assignment in ARM's shape.
 type armRoleAssignment struct {
-	ID         string                       `json:"id"`
-	Type       string                       `json:"type"`
-	Name       string                       `json:"name"`
+	ID         string                      `json:"id"`
+	Type       string                      `json:"type"`
+	Name       string                      `json:"name"`
 	Properties armRoleAssignmentProperties `json:"properties"`
 }
 
@@ -197,22 +197,22 @@ func (a *armReq) listRoleAssignments(scope, _ string) {
 
 // armRoleDefinition is a role definition in ARM's shape.
 type armRoleDefinition struct {
-	ID         string                       `json:"id"`
-	Name       string                       `json:"name"`
-	Type       string                       `json:"type"`
+	ID         string                      `json:"id"`
+	Name       string                      `json:"name"`
+	Type       string                      `json:"type"`
 	Properties armRoleDefinitionProperties `json:"properties"`
 }
 
 type armRoleDefinitionProperties struct {
-	RoleName         string           `json:"roleName"`
-	Type             string           `json:"type"`
-	Description      string           `json:"description"`
-	AssignableScopes []string         `json:"assignableScopes"`
+	RoleName         string          `json:"roleName"`
+	Type             string          `json:"type"`
+	Description      string          `json:"description"`
+	AssignableScopes []string        `json:"assignableScopes"`
 	Permissions      []armPermission `json:"permissions"`
-	CreatedOn        string           `json:"createdOn,omitempty"`
-	UpdatedOn        string           `json:"updatedOn,omitempty"`
-	CreatedBy        *string          `json:"createdBy"`
-	UpdatedBy        *string          `json:"updatedBy"`
+	CreatedOn        string          `json:"createdOn,omitempty"`
+	UpdatedOn        string          `json:"updatedOn,omitempty"`
+	CreatedBy        *string         `json:"createdBy"`
+	UpdatedBy        *string         `json:"updatedBy"`
 }
 
 type armPermission struct {
@@ -267,11 +267,11 @@ func (a *armReq) getRoleDefinition(scope, id string) {
 func (a *armReq) putRoleDefinition(scope, id string) {
 	var body struct {
 		Properties *struct {
-			RoleName         string           `json:"roleName"`
-			Description      string           `json:"description"`
-			Type             string           `json:"type"`
+			RoleName         string          `json:"roleName"`
+			Description      string          `json:"description"`
+			Type             string          `json:"type"`
 			Permissions      []armPermission `json:"permissions"`
-			AssignableScopes []string         `json:"assignableScopes"`
+			AssignableScopes []string        `json:"assignableScopes"`
 		} `json:"properties"`
 	}
 	if !a.decode(&body) {

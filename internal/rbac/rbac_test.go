@@ -177,7 +177,7 @@ func TestCustomRoles(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.service(t), e.service(t)
 	def := rbac.RoleDefinition{Role: authz.Role{ID: "DDDDDDDD-0000-0000-0000-000000000001", Name: "Secret Lister",
-		Permissions: []authz.Permission{{DataActions: []string{"Microsoft.KeyVault/vaults/secrets/*"}, NotDataActions: []string{getSecret}}},
+		Permissions:      []authz.Permission{{DataActions: []string{"Microsoft.KeyVault/vaults/secrets/*"}, NotDataActions: []string{getSecret}}},
 		AssignableScopes: []string{"/subscriptions/s"}}}
 	got, created, err := a.PutRoleDefinition(e.ctx, def, admin)
 	if err != nil || !created || got.ID != "dddddddd-0000-0000-0000-000000000001" {
