@@ -33,7 +33,10 @@ type authorizationRoute struct {
 	handle func(a *armReq, scope, name string)
 }
 
-var authorizationRoutes = []authorizationRoute{
+// authorizationRoutes are the role routes and the just-in-time elevation ones (arm_pim.go).
+var authorizationRoutes = append(roleRoutes, pimRoutes...)
+
+var roleRoutes = []authorizationRoute{
 	{"roleassignments", false, "GET", "RoleAssignmentList", (*armReq).listRoleAssignments},
 	{"roleassignments", true, "GET", "RoleAssignmentRead", (*armReq).getRoleAssignment},
 	{"roleassignments", true, "PUT", "RoleAssignmentWrite", (*armReq).putRoleAssignment},

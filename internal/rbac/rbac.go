@@ -79,10 +79,20 @@ type Assignment struct {
 	UpdatedOn        time.Time `json:"updatedOn"`
 	CreatedBy        string    `json:"createdBy,omitempty"`
 	UpdatedBy        string    `json:"updatedBy,omitempty"`
+	// EndsAt, when set, ends the assignment by the clock (a just-in-time activation): from
+	// then on it grants nothing, whether or not it has been removed yet.
+	EndsAt time.Time `json:"endsAt,omitzero"`
+	// StartsAt, when set, is when it begins to grant.
+	StartsAt time.Time `json:"startsAt,omitzero"`
 	// BuiltIn marks the bootstrap admin's assignments, which are not stored.
 	BuiltIn bool `json:"-"`
 
 	id string // ID(), computed once when the assignment enters the index
+}
+
+// ActiveAt reports whether the assignment grants at t (its time window, if any, holds t).
+func (a *Assignment) ActiveAt(t time.Time) bool {
+	return (a.StartsAt.IsZero() || !t.Before(a.StartsAt)) && (a.EndsAt.IsZero() || t.Before(a.EndsAt))
 }
 
 // ID is the assignment's ARM resource id.
@@ -301,17 +311,21 @@ func (s *Service) refreshRole(ctx context.Context, key string) error {
 func (s *Service) Decide(req authz.Request) authz.Decision {
 	var buf [8]authz.Assignment
 	candidates := buf[:0]
+	now := s.opts.Now()
 	s.mu.RLock()
-	candidates = s.appendCandidatesLocked(candidates, req.PrincipalID)
+	candidates = s.appendCandidatesLocked(candidates, req.PrincipalID, now)
 	for _, g := range req.Groups {
-		candidates = s.appendCandidatesLocked(candidates, g)
+		candidates = s.appendCandidatesLocked(candidates, g, now)
 	}
 	s.mu.RUnlock()
 	return authz.Decide(req, candidates)
 }
 
-func (s *Service) appendCandidatesLocked(out []authz.Assignment, principal string) []authz.Assignment {
+func (s *Service) appendCandidatesLocked(out []authz.Assignment, principal string, now time.Time) []authz.Assignment {
 	for _, a := range s.byPrincipal[strings.ToLower(principal)] {
+		if !a.ActiveAt(now) {
+			continue
+		}
 		role := s.roleLocked(a.RoleID)
 		if role == nil {
 			continue // a deleted custom role grants nothing

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/strongroom/strongroom/internal/authz"
 	"github.com/strongroom/strongroom/internal/keyring"
@@ -237,5 +238,28 @@ func TestBuiltInRolesAreWellFormed(t *testing.T) {
 	contributor, _ := rbac.BuiltIn(rbac.ContributorID)
 	if !contributor.Allows("Microsoft.KeyVault/vaults/write", false) || contributor.Allows(authz.ActionRoleAssignmentWrite, false) {
 		t.Error("Contributor")
+	}
+}
+
+func TestTimeBoundAssignmentEndsByTheClock(t *testing.T) {
+	e := newEnv(t)
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	s, err := rbac.New(e.ctx, e.st, e.kr, rbac.Options{AdminObjectID: admin, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := rbac.Assignment{Name: "11111111-2222-3333-4444-555555555555", Scope: vault, RoleID: rbac.KeyVaultSecretsUserID, PrincipalID: bob,
+		StartsAt: now.Add(time.Minute), EndsAt: now.Add(time.Hour)}
+	if _, err := s.CreateAssignment(e.ctx, in, admin); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at   time.Duration
+		want bool
+	}{{0, false}, {time.Minute, true}, {59 * time.Minute, true}, {time.Hour, false}, {2 * time.Hour, false}} {
+		now = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC).Add(c.at)
+		if d := ask(s, bob, getSecret, true, vault); d.Allowed != c.want {
+			t.Errorf("at +%v: allowed=%v, want %v", c.at, d.Allowed, c.want)
+		}
 	}
 }

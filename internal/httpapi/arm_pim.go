@@ -1,0 +1,4 @@
+package httpapi
+
+// pimRoutes serve just-in-time elevation (Privileged Identity Management for Azure resources).
+var pimRoutes = []authorizationRoute{}
