@@ -123,6 +123,9 @@ type Options struct {
 	Roles *rbac.Service
 	// GroupsOf returns a principal's groups, transitively (the directory); nil means none.
 	GroupsOf func(objectID string) []string
+	// PrincipalTypes checks role assignments' principals against the directory; nil trusts
+	// the request.
+	PrincipalTypes PrincipalTypes
 	// Now is the clock; nil means time.Now. Tests inject it to move past retention periods.
 	Now func() time.Time
 	// Erased is called after a purge freed storage that held ciphertext, so the store can erase
