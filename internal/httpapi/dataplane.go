@@ -221,7 +221,7 @@ func (d *dataReq) enter(op string) bool {
 		return true // the common case: nothing to resolve, nothing allocated
 	}
 	client := d.s.cfg.TrustedProxies.ClientIP(d.r.RemoteAddr, d.r.Header["X-Forwarded-For"])
-	verdict := netacl.Evaluate(&rules, client)
+	verdict := netacl.Evaluate(rules, client)
 	if verdict == netacl.Allowed {
 		return true
 	}
@@ -234,7 +234,7 @@ func (d *dataReq) enter(op string) bool {
 	vault := d.vault.Name() + ";location=" + d.vault.Location()
 	// Audited as the operation it refused, with no authorization decision (guard never ran).
 	writeError(d.w, &service.Error{Kind: service.ErrForbidden, Code: "Forbidden", Inner: netacl.InnerCode(verdict),
-		Message: netacl.DenialMessage(verdict, &rules, shown, caller, vault)})
+		Message: netacl.DenialMessage(verdict, rules, shown, caller, vault)})
 	return false
 }
 

@@ -176,6 +176,23 @@ type Rules struct {
 	DefaultAction       string   // "Allow" (or empty) / "Deny"
 	Bypass              string   // "AzureServices" (or empty) / "None"
 	IPRules             []string // addresses and CIDR ranges (ParseRule)
+
+	compiled bool
+	prefixes []netip.Prefix // IPRules parsed, when compiled
+}
+
+// Compile returns r with its ip rules parsed once, so that Evaluate parses nothing per request
+// (a vault's rules are compiled when its record enters the cache). Values that do not parse
+// are left out: they match nothing either way. The result must not be modified.
+func Compile(r Rules) *Rules {
+	c := r
+	c.compiled, c.prefixes = true, nil
+	for _, v := range r.IPRules {
+		if p, err := ParseRule(v); err == nil {
+			c.prefixes = append(c.prefixes, p)
+		}
+	}
+	return &c
 }
 
 // Open reports whether the rules admit every address, so a caller can skip resolving one.
@@ -206,7 +223,11 @@ func Evaluate(r *Rules, client netip.Addr) Verdict {
 	if !strings.EqualFold(r.DefaultAction, "Deny") {
 		return Allowed
 	}
-	if client.IsValid() {
+	if client.IsValid() && r.compiled {
+		if containsAny(r.prefixes, client.WithZone("").Unmap()) {
+			return Allowed
+		}
+	} else if client.IsValid() {
 		client = client.WithZone("").Unmap()
 		for _, v := range r.IPRules {
 			if p, err := ParseRule(v); err == nil && p.Contains(client) {

@@ -150,6 +150,9 @@ func TestEvaluate(t *testing.T) {
 			if got := Evaluate(tc.r, a); got != tc.want {
 				t.Fatalf("Evaluate = %v, want %v", got, tc.want)
 			}
+			if got := Evaluate(Compile(*tc.r), a); got != tc.want {
+				t.Fatalf("Evaluate(Compile) = %v, want %v", got, tc.want)
+			}
 			if open := tc.r.Open(); open && tc.want != Allowed {
 				t.Fatalf("Open() = true for rules that deny")
 			}
@@ -173,6 +176,25 @@ func TestDenialMessage(t *testing.T) {
 	if InnerCode(DeniedByFirewall) != "ForbiddenByFirewall" || InnerCode(DeniedPublicAccess) != "ForbiddenByConnection" || InnerCode(Allowed) != "" {
 		t.Fatal("inner codes")
 	}
+}
+
+func BenchmarkEvaluate(b *testing.B) {
+	rules := Rules{DefaultAction: "Deny"}
+	for i := range 200 {
+		rules.IPRules = append(rules.IPRules, netip.AddrFrom4([4]byte{10, byte(i), 0, 0}).String()+"/16")
+	}
+	client := netip.MustParseAddr("192.0.2.1") // matches none: every rule is tried
+	b.Run("parsed per call", func(b *testing.B) {
+		for b.Loop() {
+			_ = Evaluate(&rules, client)
+		}
+	})
+	b.Run("compiled", func(b *testing.B) {
+		c := Compile(rules)
+		for b.Loop() {
+			_ = Evaluate(c, client)
+		}
+	})
 }
 
 func BenchmarkClientIP(b *testing.B) {

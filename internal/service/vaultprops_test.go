@@ -1,14 +1,20 @@
 package service_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"net/netip"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/strongroom/strongroom/internal/authz"
+	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/netacl"
 	"github.com/strongroom/strongroom/internal/service"
+	"github.com/strongroom/strongroom/internal/store/bolt"
 )
 
 const oidA = "aaaaaaaa-0000-0000-0000-000000000001"
@@ -91,7 +97,7 @@ func TestVaultProperties_PatchMergesNetworkAcls(t *testing.T) {
 	}
 	// The cache the data plane reads has the result.
 	rules, ok := svc.LookupVault("kv-merge").NetworkRules()
-	if !ok || rules.PublicNetworkAccess != "Disabled" || netacl.Evaluate(&rules, netip.MustParseAddr("1.2.3.4")) != netacl.DeniedPublicAccess {
+	if !ok || rules.PublicNetworkAccess != "Disabled" || netacl.Evaluate(rules, netip.MustParseAddr("1.2.3.4")) != netacl.DeniedPublicAccess {
 		t.Fatalf("NetworkRules = %+v, %v", rules, ok)
 	}
 }
@@ -246,5 +252,63 @@ func TestUpdateAccessPolicies(t *testing.T) {
 	stranger := service.WithCaller(ctx, service.Caller{ObjectID: "someone-else", TenantID: tenant})
 	if _, err := svc.UpdateAccessPolicies(stranger, "rg", "kv-ap", "add", e); !errors.Is(err, service.ErrForbidden) || !strings.Contains(err.Error(), "Microsoft.KeyVault/vaults/accessPolicies/write") {
 		t.Fatalf("unauthorized caller: %v", err)
+	}
+}
+
+// A vault loaded from the store (start-up, another node's write) has not been prepared: its
+// firewall and policies are computed on use and must decide exactly as a prepared one.
+func TestVault_UnpreparedRecordDecidesTheSame(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	open := func() *service.Service {
+		kr, err := keyring.Open(ctx, st, bytes.Repeat([]byte{1}, keyring.KeySize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc, err := service.New(ctx, st, kr, testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	svc := open()
+	actx := service.WithCaller(ctx, service.Caller{ObjectID: admin, TenantID: tenant})
+	if _, _, err := svc.PutResourceGroup(actx, "rg", "eastus", nil); err != nil {
+		t.Fatal(err)
+	}
+	mkVault(t, svc, actx, "kv-open", 90, false)
+	mkVault(t, svc, actx, "kv-shut", 90, false)
+	p := service.VaultProperties{
+		NetworkAcls:    &service.NetworkRuleSet{DefaultAction: "Deny", IPRules: []service.IPRule{{Value: "10.0.0.0/8"}, {Value: "192.0.2.7"}}},
+		AccessPolicies: []service.AccessPolicy{{TenantID: tenant, ObjectID: oidA, Permissions: service.Permissions{Secrets: []string{"get"}}}},
+	}
+	if _, err := svc.PatchVault(actx, "rg", "kv-shut", nil, &p); err != nil {
+		t.Fatal(err)
+	}
+	reloaded := open()
+	for _, s := range []*service.Service{svc, reloaded} {
+		if _, ok := s.LookupVault("kv-open").NetworkRules(); ok {
+			t.Fatal("an open vault reported rules")
+		}
+		rules, ok := s.LookupVault("kv-shut").NetworkRules()
+		if !ok {
+			t.Fatal("the firewalled vault reported none")
+		}
+		for addr, want := range map[string]netacl.Verdict{"10.9.8.7": netacl.Allowed, "192.0.2.7": netacl.Allowed, "192.0.2.8": netacl.DeniedByFirewall} {
+			if got := netacl.Evaluate(rules, netip.MustParseAddr(addr)); got != want {
+				t.Fatalf("%s: %v, want %v", addr, got, want)
+			}
+		}
+		v, err := s.GetVault(actx, "rg", "kv-shut")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if oid, ok := authz.PolicyAllows(v.PolicyEntries(), []string{oidA}, authz.PermGet); !ok || oid != oidA {
+			t.Fatalf("policy entries: %+v", v.PolicyEntries())
+		}
 	}
 }

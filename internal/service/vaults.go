@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strongroom/strongroom/internal/authz"
 	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/netacl"
 	"github.com/strongroom/strongroom/internal/store"
@@ -52,6 +53,11 @@ type Vault struct {
 	resourceID string // set when the vault enters the cache
 	auditID    string // resourceID upper-cased, as audit records carry it (set with resourceID)
 	rolledBack string // why the record failed its rollback check, when it did
+	// Derived from Properties by prepare when the record enters the cache, so the data plane
+	// parses nothing per request; nil when not prepared (then computed on each use).
+	firewall *netacl.Rules
+	policies []authz.PolicyEntry
+	prepared bool
 }
 
 // VaultDeletion marks a soft-deleted vault.
@@ -300,6 +306,7 @@ func (s *Service) putVaultRecord(ctx context.Context, v *Vault, extra ...store.O
 	if err := s.apply(ctx, append(extra, store.Put(key, sealed), store.Put(vaultTipKey(v), bytes.Clone(v.Tip)))); err != nil {
 		return err
 	}
+	v.prepare()
 	s.vaultMu.Lock()
 	v.resourceID = s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
 	v.auditID = strings.ToUpper(v.resourceID)
@@ -317,26 +324,64 @@ func (r VaultRef) Name() string {
 }
 
 // NetworkRules is the vault's firewall as the cached record holds it, for the data plane's
-// check before any operation (no store read). ok is false when the vault was not found, or its
-// rules admit every address (public access on, default action Allow): the caller then need not
-// resolve the client at all, and nothing is allocated on that path.
-func (r VaultRef) NetworkRules() (rules netacl.Rules, ok bool) {
+// check before any operation (no store read; the rules are compiled once, by prepare). ok is
+// false when the vault was not found, or its rules admit every address (public access on,
+// default action Allow): the caller then need not resolve the client at all. The rules are
+// shared and must not be modified.
+func (r VaultRef) NetworkRules() (rules *netacl.Rules, ok bool) {
 	if r.err != nil {
-		return netacl.Rules{}, false
+		return nil, false
 	}
-	p := &r.v.Properties
-	rules.PublicNetworkAccess = p.PublicNetworkAccess
+	fw := r.v.firewall
+	if !r.v.prepared {
+		p := &r.v.Properties
+		open := netacl.Rules{PublicNetworkAccess: p.PublicNetworkAccess}
+		if p.NetworkAcls != nil {
+			open.DefaultAction = p.NetworkAcls.DefaultAction
+		}
+		if open.Open() {
+			return nil, false // nothing allocated on the common path
+		}
+		fw = r.v.compileFirewall()
+	}
+	if fw.Open() {
+		return nil, false
+	}
+	return fw, true
+}
+
+// PolicyEntries is the vault's access policies as authz.PolicyAllows decides with them (secret
+// permissions only), prepared once per record; shared, must not be modified.
+func (v *Vault) PolicyEntries() []authz.PolicyEntry {
+	if v.prepared {
+		return v.policies
+	}
+	return v.policyEntries()
+}
+
+// prepare computes what requests derive from the record, before it enters the cache (where it
+// is immutable). Every path that puts a record in the cache should call it: putVaultRecord
+// does; a record that was not prepared is served correctly, computing these on each use.
+func (v *Vault) prepare() {
+	v.firewall, v.policies, v.prepared = v.compileFirewall(), v.policyEntries(), true
+}
+
+func (v *Vault) compileFirewall() *netacl.Rules {
+	p := &v.Properties
+	r := netacl.Rules{PublicNetworkAccess: p.PublicNetworkAccess}
 	if n := p.NetworkAcls; n != nil {
-		rules.DefaultAction, rules.Bypass = n.DefaultAction, n.Bypass
-	}
-	if rules.Open() {
-		return netacl.Rules{}, false
-	}
-	if n := p.NetworkAcls; n != nil && len(n.IPRules) > 0 {
-		rules.IPRules = make([]string, len(n.IPRules))
-		for i, ipr := range n.IPRules {
-			rules.IPRules[i] = ipr.Value
+		r.DefaultAction, r.Bypass = n.DefaultAction, n.Bypass
+		for _, ipr := range n.IPRules {
+			r.IPRules = append(r.IPRules, ipr.Value)
 		}
 	}
-	return rules, true
+	return netacl.Compile(r)
+}
+
+func (v *Vault) policyEntries() []authz.PolicyEntry {
+	out := make([]authz.PolicyEntry, len(v.Properties.AccessPolicies))
+	for i, ap := range v.Properties.AccessPolicies {
+		out[i] = authz.PolicyEntry{ObjectID: ap.ObjectID, ApplicationID: ap.ApplicationID, Secrets: ap.Permissions.Secrets}
+	}
+	return out
 }
