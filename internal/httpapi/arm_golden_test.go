@@ -52,8 +52,7 @@ func TestARM_GoldenResponses(t *testing.T) {
 	g.call("provider-register", "POST", sub+"/providers/Microsoft.KeyVault/register"+av, "")
 	g.call("provider-get", "GET", sub+"/providers/Microsoft.KeyVault"+av, "")
 	g.call("managedhsm-list", "GET", sub+"/providers/Microsoft.KeyVault/managedHSMs"+av, "")
-	g.call("graph-me", "GET", "/v1.0/me", "")
-	g.call("graph-serviceprincipals", "GET", "/v1.0/servicePrincipals?$filter=x", "")
+	graphGoldenCalls(g) // graph_golden_test.go
 
 	g.call("group-put-created", "PUT", rg2+av, `{"location":"westus","tags":{"a":"b"}}`)
 	g.call("group-put-updated", "PUT", rg2+av, `{"location":"westus","tags":{"a":"c"}}`)
