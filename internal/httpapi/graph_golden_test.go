@@ -25,7 +25,9 @@ func graphGoldenCalls(g *goldenRun) {
 	if tok == "" {
 		g.t.Fatalf("graph token: %s", rec.Body)
 	}
-	call := func(name, method, path, body string) map[string]any { return graphGolden(g, name, tok, method, path, body) }
+	call := func(name, method, path, body string) map[string]any {
+		return graphGolden(g, name, tok, method, path, body)
+	}
 
 	g.callAs("graph-me-arm-token", e.armToken, "GET", "/v1.0/me", "")
 	call("graph-me", "GET", "/v1.0/me", "")
