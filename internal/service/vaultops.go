@@ -249,6 +249,14 @@ func (s *Service) mergeVault(ctx context.Context, old *Vault, location string, t
 		if err := s.validateCommon(p); err != nil {
 			return nil, err
 		}
+		// As in Key Vault, switching the data-plane permission model takes the right to grant
+		// roles at the vault (Owner, User Access Administrator), not only vaults/write: it
+		// changes who can read every secret.
+		if p.EnableRbacAuthorization != nil && *p.EnableRbacAuthorization != (old.Properties.EnableRbacAuthorization != nil && *old.Properties.EnableRbacAuthorization) {
+			if err := s.guard(ctx, "Microsoft.Authorization/roleAssignments/write", false, s.vaultScope(old.ResourceGroup, old.Name)); err != nil {
+				return nil, err
+			}
+		}
 		if p.SoftDeleteRetentionInDays != nil && old.Properties.SoftDeleteRetentionInDays != nil && *p.SoftDeleteRetentionInDays != *old.Properties.SoftDeleteRetentionInDays {
 			return nil, newErr(ErrBadRequest, "BadRequest", "", "The property softDeleteRetentionInDays cannot be changed once the vault has been created.")
 		}

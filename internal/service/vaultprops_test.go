@@ -312,3 +312,48 @@ func TestVault_UnpreparedRecordDecidesTheSame(t *testing.T) {
 		}
 	}
 }
+
+// Switching the permission model takes roleAssignments/write at the vault; other updates by a
+// caller with vaults/write only (a Key Vault Contributor) do not.
+func TestVaultProperties_PermissionModelSwitchNeedsRoleAssignmentWrite(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	kr, err := keyring.Open(ctx, st, bytes.Repeat([]byte{1}, keyring.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const contributor = "contributor-oid"
+	opts := testOptions()
+	opts.Authorizer = authz.Assignments{
+		{ID: "owner", PrincipalID: admin, Scope: "/", Role: &authz.Role{Permissions: []authz.Permission{{Actions: []string{"*"}}}}},
+		{ID: "contrib", PrincipalID: contributor, Scope: "/", Role: &authz.Role{Permissions: []authz.Permission{{Actions: []string{"Microsoft.KeyVault/*"}}}}},
+	}
+	svc, err := service.New(ctx, st, kr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx := service.WithCaller(ctx, service.Caller{ObjectID: admin, TenantID: tenant})
+	if _, _, err := svc.PutResourceGroup(actx, "rg", "eastus", nil); err != nil {
+		t.Fatal(err)
+	}
+	mkVault(t, svc, actx, "kv-model", 90, false)
+	cctx := service.WithCaller(ctx, service.Caller{ObjectID: contributor, TenantID: tenant})
+	on, off := true, false
+	if _, err := svc.PatchVault(cctx, "rg", "kv-model", nil, &service.VaultProperties{EnableRbacAuthorization: &on}); !errors.Is(err, service.ErrForbidden) ||
+		!strings.Contains(err.Error(), "Microsoft.Authorization/roleAssignments/write") {
+		t.Fatalf("a contributor switching to RBAC: %v, want AuthorizationFailed on roleAssignments/write", err)
+	}
+	if _, err := svc.PatchVault(cctx, "rg", "kv-model", nil, &service.VaultProperties{EnableRbacAuthorization: &off}); err != nil {
+		t.Fatalf("a contributor sending the unchanged model: %v", err)
+	}
+	if _, err := svc.UpdateAccessPolicies(cctx, "rg", "kv-model", "add", []service.AccessPolicy{{TenantID: tenant, ObjectID: oidA, Permissions: service.Permissions{Secrets: []string{"get"}}}}); err != nil {
+		t.Fatalf("a contributor editing access policies: %v", err)
+	}
+	if _, err := svc.PatchVault(actx, "rg", "kv-model", nil, &service.VaultProperties{EnableRbacAuthorization: &on}); err != nil {
+		t.Fatalf("the owner switching to RBAC: %v", err)
+	}
+}
