@@ -61,6 +61,12 @@ func (e *env) setFirewall(t *testing.T, rg, name string, acls *armkeyvault.Netwo
 	}
 }
 
+// rbacVault are the properties of a vault whose data plane the admin reaches through its role
+// (the firewall is checked before either permission model).
+func rbacVault() *armkeyvault.VaultProperties {
+	return &armkeyvault.VaultProperties{EnableRbacAuthorization: to.Ptr(true)}
+}
+
 func denyExcept(rules ...string) *armkeyvault.NetworkRuleSet {
 	acl := &armkeyvault.NetworkRuleSet{DefaultAction: to.Ptr(armkeyvault.NetworkRuleActionDeny), Bypass: to.Ptr(armkeyvault.NetworkRuleBypassOptionsAzureServices),
 		IPRules: []*armkeyvault.IPRule{}}
@@ -113,7 +119,7 @@ func getOK(t *testing.T, c *azsecrets.Client, name, want string) {
 func TestFirewall_TrustedProxy(t *testing.T) {
 	e := serverWithProxies(t, "127.0.0.1/32", "::1/128")
 	ctx := context.Background()
-	admin := e.createVault(t, "rg-fw", "kv-fw", nil)
+	admin := e.createVault(t, "rg-fw", "kv-fw", rbacVault())
 	if _, err := admin.SetSecret(ctx, "db", azsecrets.SetSecretParameters{Value: to.Ptr("s3cret")}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -185,9 +191,16 @@ func TestFirewall_TrustedProxy(t *testing.T) {
 		e.setFirewall(t, "rg-fw", "kv-fw", &armkeyvault.NetworkRuleSet{DefaultAction: to.Ptr(armkeyvault.NetworkRuleActionAllow)}, "Enabled")
 		getOK(t, direct, "db", "s3cret")
 	})
+	t.Run("the firewall comes before the permission model", func(t *testing.T) {
+		// An access-policy vault naming nobody: the firewall answers first, as in Key Vault.
+		c := e.createVault(t, "rg-fw", "kv-fw-ap", nil)
+		e.setFirewall(t, "rg-fw", "kv-fw-ap", denyExcept("10.0.0.0/8"), "")
+		_, err := c.GetSecret(ctx, "db", "", nil)
+		wantFirewall(t, err, "ForbiddenByFirewall")
+	})
 	t.Run("refusals are audited", func(t *testing.T) {
 		ops := auditOps(t, e.srv.DataDir)
-		if ops["SecretGet Failure 403"] < 6 || ops["SecretSet Failure 403"] < 1 || ops["SecretList Failure 403"] < 1 {
+		if ops["SecretGet Failure 403"] < 7 || ops["SecretSet Failure 403"] < 1 || ops["SecretList Failure 403"] < 1 {
 			t.Fatalf("audit log: %v, want the firewall's 403s recorded as the refused operations", ops)
 		}
 	})
@@ -198,7 +211,7 @@ func TestFirewall_TrustedProxy(t *testing.T) {
 func TestFirewall_UntrustedProxyHeaderIgnored(t *testing.T) {
 	e := serverWithProxies(t, "10.0.0.0/8") // trusts proxies, but not the loopback peer
 	ctx := context.Background()
-	admin := e.createVault(t, "rg-fw2", "kv-fw2", nil)
+	admin := e.createVault(t, "rg-fw2", "kv-fw2", rbacVault())
 	if _, err := admin.SetSecret(ctx, "db", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +224,7 @@ func TestFirewall_UntrustedProxyHeaderIgnored(t *testing.T) {
 	e.setFirewall(t, "rg-fw2", "kv-fw2", denyExcept("127.0.0.0/8"), "")
 	getOK(t, spoofed, "db", "v")
 	// Another vault without rules is untouched by this one's.
-	other := e.createVault(t, "rg-fw2", "kv-open", nil)
+	other := e.createVault(t, "rg-fw2", "kv-open", rbacVault())
 	if _, err := other.SetSecret(ctx, "x", azsecrets.SetSecretParameters{Value: to.Ptr("y")}, nil); err != nil {
 		t.Fatalf("a vault without firewall rules refused: %v", err)
 	}
