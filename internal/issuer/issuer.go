@@ -9,6 +9,7 @@
 //	POST /adfs/oauth2/v2.0/token, /adfs/oauth2/token       token endpoint, default tenant
 //	GET  /adfs/discovery/keys                              JWKS
 //	GET  /common/discovery/instance                        instance discovery (harmless extra)
+//	GET  /common/UserRealm/{user} (and userrealm)          home realm discovery: always "Managed"
 //
 // {tenant} is the tenant id (any case), "organizations" or "common"; anything else is answered
 // with Entra's AADSTS90002 error. The issuer in every document is the real tenant's
@@ -80,6 +81,22 @@ func (i *Issuer) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /adfs/oauth2/token", func(w http.ResponseWriter, r *http.Request) { i.serveToken(w, r, "") })
 	mux.HandleFunc("GET /adfs/discovery/keys", i.serveKeys)
 	mux.HandleFunc("GET /common/discovery/instance", i.serveInstanceDiscovery)
+	// MSAL asks where a user signs in before a password grant (MSAL Go spells it UserRealm,
+	// MSAL Python userrealm).
+	mux.HandleFunc("GET /common/UserRealm/{user}", i.serveUserRealm)
+	mux.HandleFunc("GET /common/userrealm/{user}", i.serveUserRealm)
+}
+
+// serveUserRealm answers MSAL's home realm discovery: every account here is a managed
+// (cloud) account, signed in at this server's token endpoint. It says nothing about whether
+// the user exists.
+func (i *Issuer) serveUserRealm(w http.ResponseWriter, r *http.Request) {
+	_, domain, _ := strings.Cut(r.PathValue("user"), "@")
+	writeJSON(w, http.StatusOK, "no-store", map[string]string{
+		"ver": "1.0", "account_type": "Managed", "NameSpaceType": "Managed", "domain_name": echo(domain),
+		"cloud_instance_name": i.host, "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+		"federation_protocol": "", "federation_metadata_url": "",
+	})
 }
 
 // discoveryDoc is the Entra v2 OpenID configuration, minus what Strongroom has no use for.

@@ -481,6 +481,19 @@ func TestIssuer_InstanceDiscovery(t *testing.T) {
 	}
 }
 
+// MSAL's home realm discovery before a password grant: every user is a managed account.
+func TestIssuer_UserRealm(t *testing.T) {
+	ts := newTestServer(t)
+	host := strings.TrimPrefix(ts.srv.URL, "https://")
+	for _, path := range []string{"/common/UserRealm/alice%40contoso.com?api-version=1.0", "/common/userrealm/alice@contoso.com?api-version=1.0"} {
+		status, _, doc := ts.get(t, path)
+		if status != 200 || doc["account_type"] != "Managed" || doc["domain_name"] != "contoso.com" ||
+			doc["cloud_instance_name"] != host || doc["cloud_audience_urn"] != "urn:federation:MicrosoftOnline" {
+			t.Errorf("%s = %d %v", path, status, doc)
+		}
+	}
+}
+
 // TestIssuer_Register_CoexistsWithOtherRoutes registers the issuer next to the kinds of routes
 // the rest of the server uses; ServeMux would panic on a conflict.
 func TestIssuer_Register_CoexistsWithOtherRoutes(t *testing.T) {
