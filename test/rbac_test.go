@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -54,6 +55,27 @@ func (e *env) newPrincipal(t *testing.T, name string) principal {
 		t.Fatalf("creating a principal: HTTP %d", resp.StatusCode)
 	}
 	return principal{objectID: p.ObjectID, appID: p.AppID, cred: e.srv.CredentialFor(e.hc, p.AppID, p.ClientSecret)}
+}
+
+// objectIDOf is the oid claim of cred's ARM token.
+func (e *env) objectIDOf(t *testing.T, cred azcore.TokenCredential) string {
+	t.Helper()
+	tok, err := cred.GetToken(context.Background(), policyScopes("https://management.core.windows.net//.default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(tok.Token, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		OID string `json:"oid"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.OID == "" {
+		t.Fatalf("token without oid: %v", err)
+	}
+	return c.OID
 }
 
 func policyScopes(scope string) policy.TokenRequestOptions {
@@ -444,4 +466,70 @@ func (f *fixtures) absent(name string) {
 func isStatus(err error, status int) bool {
 	var re *azcore.ResponseError
 	return errors.As(err, &re) && re.StatusCode == status
+}
+
+// TestAccessPolicyVault_DataPlane: on a vault with enableRbacAuthorization false, its access
+// policies alone decide the data plane (a role assignment grants nothing there), each secret
+// permission allows exactly its operations, and switching the vault to RBAC switches models.
+func TestAccessPolicyVault_DataPlane(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	adminKV := e.createVault(t, "rg-ap", "kv-ap", &armkeyvault.VaultProperties{EnableRbacAuthorization: to.Ptr(false)})
+	if _, err := adminKV.SetSecret(ctx, "s", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil); err == nil {
+		t.Fatal("the admin wrote to an access-policy vault without a policy")
+	} else {
+		forbiddenBy(t, err, "ForbiddenByPolicy", "does not have secrets set permission on key vault 'kv-ap;location=eastus'")
+	}
+	app := e.newPrincipal(t, "ap-app")
+	kv := e.srv.Secrets("kv-ap", app.cred, e.hc)
+	setPolicy := func(kind armkeyvault.AccessPolicyUpdateKind, objectID string, perms ...armkeyvault.SecretPermissions) {
+		t.Helper()
+		ps := make([]*armkeyvault.SecretPermissions, len(perms))
+		for i := range perms {
+			ps[i] = &perms[i]
+		}
+		_, err := e.vaults.UpdateAccessPolicy(ctx, "rg-ap", "kv-ap", kind, armkeyvault.VaultAccessPolicyParameters{Properties: &armkeyvault.VaultAccessPolicyProperties{
+			AccessPolicies: []*armkeyvault.AccessPolicyEntry{{TenantID: to.Ptr(e.srv.Admin.TenantID), ObjectID: to.Ptr(objectID),
+				Permissions: &armkeyvault.Permissions{Secrets: ps}}}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	adminOID := e.objectIDOf(t, e.cred)
+	setPolicy(armkeyvault.AccessPolicyUpdateKindAdd, adminOID, armkeyvault.SecretPermissionsAll)
+	if _, err := adminKV.SetSecret(ctx, "s", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil); err != nil {
+		t.Fatalf("admin with 'all': %v", err)
+	}
+
+	// A role assignment does not reach an access-policy vault's data plane.
+	if _, err := e.rbacClients(t, e.cred).assign(ctx, e.vaultScope("rg-ap", "kv-ap"), rbac.KeyVaultSecretsOfficerID, app.objectID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := kv.GetSecret(ctx, "s", "", nil)
+	forbiddenBy(t, err, "ForbiddenByPolicy", "does not have secrets get permission")
+
+	setPolicy(armkeyvault.AccessPolicyUpdateKindAdd, app.objectID, armkeyvault.SecretPermissionsGet)
+	if got, err := kv.GetSecret(ctx, "s", "", nil); err != nil || *got.Value != "v" {
+		t.Fatalf("get with 'get': %v", err)
+	}
+	_, err = kv.NewListSecretPropertiesPager(nil).NextPage(ctx)
+	forbiddenBy(t, err, "ForbiddenByPolicy", "does not have secrets list permission")
+	_, err = kv.SetSecret(ctx, "s", azsecrets.SetSecretParameters{Value: to.Ptr("w")}, nil)
+	forbiddenBy(t, err, "ForbiddenByPolicy", "does not have secrets set permission")
+
+	setPolicy(armkeyvault.AccessPolicyUpdateKindAdd, app.objectID, armkeyvault.SecretPermissionsList)
+	if _, err := kv.NewListSecretPropertiesPager(nil).NextPage(ctx); err != nil {
+		t.Fatalf("list with 'list': %v", err)
+	}
+	setPolicy(armkeyvault.AccessPolicyUpdateKindRemove, app.objectID, armkeyvault.SecretPermissionsGet)
+	_, err = kv.GetSecret(ctx, "s", "", nil)
+	forbiddenBy(t, err, "ForbiddenByPolicy", "get permission")
+
+	// Switched to RBAC, the policies stop counting and the role assignment starts to.
+	if _, err := e.vaults.Update(ctx, "rg-ap", "kv-ap", armkeyvault.VaultPatchParameters{Properties: &armkeyvault.VaultPatchProperties{EnableRbacAuthorization: to.Ptr(true)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.SetSecret(ctx, "s", azsecrets.SetSecretParameters{Value: to.Ptr("w")}, nil); err != nil {
+		t.Fatalf("secrets officer on an RBAC vault: %v", err)
+	}
 }

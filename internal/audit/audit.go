@@ -63,6 +63,7 @@ type Properties struct {
 	HTTPStatusCode      int    `json:"httpStatusCode"`
 	RequestURI          string `json:"requestUri"`
 	IsRbacAuthorized    *bool  `json:"isRbacAuthorized,omitempty"`
+	IsAccessPolicyMatch *bool  `json:"isAccessPolicyMatch,omitempty"`
 	AppliedAssignmentID string `json:"appliedAssignmentId,omitempty"`
 	TLSVersion          string `json:"tlsVersion,omitempty"`
 }

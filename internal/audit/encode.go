@@ -55,6 +55,9 @@ func (r *Record) appendJSON(dst []byte) []byte {
 	if p.IsRbacAuthorized != nil {
 		dst = strconv.AppendBool(append(dst, `,"isRbacAuthorized":`...), *p.IsRbacAuthorized)
 	}
+	if p.IsAccessPolicyMatch != nil {
+		dst = strconv.AppendBool(append(dst, `,"isAccessPolicyMatch":`...), *p.IsAccessPolicyMatch)
+	}
 	if p.AppliedAssignmentID != "" {
 		dst = appendString(append(dst, `,"appliedAssignmentId":`...), p.AppliedAssignmentID)
 	}

@@ -30,6 +30,11 @@ func TestRecord_AppendJSON_MatchesEncodingJSON(t *testing.T) {
 		} else if i%3 == 0 {
 			r.Properties.IsRbacAuthorized = &no
 			r.DurationMs = -5
+		} else {
+			r.Properties.IsAccessPolicyMatch, r.Properties.AppliedAssignmentID = &yes, s
+		}
+		if i == 5 {
+			r.Properties.IsAccessPolicyMatch = &no
 		}
 		recs = append(recs, r)
 	}

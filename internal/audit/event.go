@@ -33,8 +33,11 @@ type Event struct {
 	Description   string // resultDescription: why it failed, or what a system call did
 	// Caller is the authenticated caller's claims (nil for unauthenticated calls).
 	Caller *Claims
-	// Authorized and AssignmentID are the authorization decision, when one was made.
+	// Authorized and AssignmentID are the authorization decision, when role assignments made
+	// one (isRbacAuthorized); PolicyMatch is set instead when a vault's access policies did
+	// (isAccessPolicyMatch), with AssignmentID the matching entry's object id.
 	Authorized   *bool
+	PolicyMatch  *bool
 	AssignmentID string
 }
 
@@ -72,6 +75,7 @@ func NewRecord(e Event) *Record {
 			HTTPStatusCode:      e.Status,
 			RequestURI:          RedactURI(e.URI), // no query secrets
 			IsRbacAuthorized:    e.Authorized,
+			IsAccessPolicyMatch: e.PolicyMatch,
 			AppliedAssignmentID: e.AssignmentID,
 			TLSVersion:          tlsName(e.TLSVersion),
 		},

@@ -284,6 +284,9 @@ func (s *Server) event(r *http.Request, ri *reqInfo, status int, start time.Time
 	if d := service.DecisionFrom(r.Context()); d != nil && ri.claims != nil {
 		allowed := d.Allowed
 		e.Authorized, e.AssignmentID = &allowed, d.AssignmentID
+		if d.ByPolicy {
+			e.Authorized, e.PolicyMatch = nil, &allowed
+		}
 	}
 	return e
 }

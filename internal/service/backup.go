@@ -88,7 +88,7 @@ func (r VaultRef) RestoreSecret(ctx context.Context, blob string) (Secret, error
 		return Secret{}, corrupt
 	}
 	// Restoring writes a secret: the caller must be allowed to set it in this vault too.
-	if err := s.guard(ctx, secretActionPrefix+"restore/action", true, s.ResourceID(v)+"/secrets/"+p.Name); err != nil {
+	if err := s.guardData(ctx, v, secretActionPrefix+"restore/action", s.ResourceID(v)+"/secrets/"+p.Name); err != nil {
 		return Secret{}, err
 	}
 	// A restored secret is a new incarnation of its name: a new counter, every version born

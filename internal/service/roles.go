@@ -37,12 +37,6 @@ type RoleAssignmentInput struct {
 // skips the check.
 type PrincipalTypes func(objectID string) (principalType string, ok bool)
 
-func (s *Service) roles() (*rbac.Service, error) {
-	if s.opts.Roles == nil {
-		return nil, newErr(ErrNotFound, "InvalidResourceType", "", "Role-based access control is not enabled on this server.")
-	}
-	return s.opts.Roles, nil
-}
 
 // scopeRef is a scope a role may be assigned at: "/", /subscriptions/{s},
 // .../resourceGroups/{rg}, .../providers/Microsoft.KeyVault/vaults/{v} or .../vaults/{v}/secrets/{name}.
@@ -125,15 +119,6 @@ func (s *Service) scopeSyntax(scope string) (string, error) {
 	return ref.canonical, err
 }
 
-// CanonicalScope is scope in ARM's spelling, once it is known to name an existing resource.
-func (s *Service) CanonicalScope(ctx context.Context, scope string) (string, error) {
-	ref, err := s.parseScope(scope)
-	if err != nil {
-		return "", err
-	}
-	return ref.canonical, s.exists(ctx, ref)
-}
-
 // roleGUID takes the GUID out of a role definition id in any of the forms ARM accepts
 // (/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{g}, the tenant-level
 // /providers/... form, or the GUID alone).
@@ -155,9 +140,10 @@ func roleGUID(id string) (string, bool) {
 
 // CreateRoleAssignment assigns a role at scope under name (a GUID).
 func (s *Service) CreateRoleAssignment(ctx context.Context, scope, name string, in RoleAssignmentInput) (rbac.Assignment, error) {
-	roles, err := s.roles()
-	if err != nil {
-		return rbac.Assignment{}, err
+	roles := s.opts.Roles
+	target, _ := roleGUID(in.RoleDefinitionID)
+	if err := s.guardRoleWrite(ctx, authz.ActionRoleAssignmentWrite, scopeOrRoot(scope), target); err != nil {
+		return rbac.Assignment{}, err // authorized first, so that refusals look alike
 	}
 	if _, err := uuid.Parse(name); err != nil || len(name) != 36 {
 		return rbac.Assignment{}, newErr(ErrBadRequest, "InvalidRoleAssignmentId", "", "The role assignment ID '%s' is not valid. The role assignment ID must be a GUID.", name)
@@ -264,14 +250,13 @@ func assignmentNotFound(name string) error {
 
 // GetRoleAssignment returns the assignment name at scope.
 func (s *Service) GetRoleAssignment(ctx context.Context, scope, name string) (rbac.Assignment, error) {
-	roles, err := s.roles()
+	roles := s.opts.Roles
+	// Authorized before the scope is checked, so that refusals look alike.
+	if err := s.guard(ctx, actionRoleAssignmentRead, false, scopeOrRoot(scope)); err != nil {
+		return rbac.Assignment{}, err
+	}
+	scope, err := s.scopeSyntax(scope)
 	if err != nil {
-		return rbac.Assignment{}, err
-	}
-	if scope, err = s.scopeSyntax(scope); err != nil {
-		return rbac.Assignment{}, err
-	}
-	if err := s.guard(ctx, actionRoleAssignmentRead, false, scope); err != nil {
 		return rbac.Assignment{}, err
 	}
 	a, ok := roles.Assignment(name)
@@ -284,19 +269,16 @@ func (s *Service) GetRoleAssignment(ctx context.Context, scope, name string) (rb
 // DeleteRoleAssignment removes the assignment name at scope; found is false when there was none
 // (ARM answers 204).
 func (s *Service) DeleteRoleAssignment(ctx context.Context, scope, name string) (rbac.Assignment, bool, error) {
-	roles, err := s.roles()
-	if err != nil {
+	roles := s.opts.Roles
+	if err := s.guard(ctx, authz.ActionRoleAssignmentDelete, false, scopeOrRoot(scope)); err != nil {
 		return rbac.Assignment{}, false, err
 	}
-	if scope, err = s.scopeSyntax(scope); err != nil {
+	scope, err := s.scopeSyntax(scope)
+	if err != nil {
 		return rbac.Assignment{}, false, err
 	}
 	a, ok := roles.Assignment(name)
 	if !ok || !sameScope(a.Scope, scope) {
-		// Authorized like a delete of nothing, so that absence is not an oracle.
-		if err := s.guard(ctx, authz.ActionRoleAssignmentDelete, false, scope); err != nil {
-			return rbac.Assignment{}, false, err
-		}
 		return rbac.Assignment{}, false, nil
 	}
 	if err := s.guardRoleWrite(ctx, authz.ActionRoleAssignmentDelete, a.Scope, a.RoleID); err != nil {
@@ -379,14 +361,13 @@ func badFilter(f string) error {
 // ListRoleAssignments lists the assignments that apply at scope (at it and above it) and,
 // unless the filter says atScope(), those below it too.
 func (s *Service) ListRoleAssignments(ctx context.Context, scope string, f AssignmentFilter) ([]rbac.Assignment, error) {
-	roles, err := s.roles()
+	roles := s.opts.Roles
+	// Authorized before the scope is checked, so that refusals look alike.
+	if err := s.guard(ctx, actionRoleAssignmentRead, false, scopeOrRoot(scope)); err != nil {
+		return nil, err
+	}
+	scope, err := s.scopeSyntax(scope)
 	if err != nil {
-		return nil, err
-	}
-	if scope, err = s.scopeSyntax(scope); err != nil {
-		return nil, err
-	}
-	if err := s.guard(ctx, actionRoleAssignmentRead, false, scope); err != nil {
 		return nil, err
 	}
 	var principals []string
@@ -463,14 +444,13 @@ func ParseRoleDefinitionFilter(f string) (RoleDefinitionFilter, error) {
 // ListRoleDefinitions lists the roles usable at scope: every built-in role and the custom roles
 // assignable at or below it.
 func (s *Service) ListRoleDefinitions(ctx context.Context, scope string, f RoleDefinitionFilter) ([]rbac.RoleDefinition, error) {
-	roles, err := s.roles()
+	roles := s.opts.Roles
+	// Authorized before the scope is checked, so that refusals look alike.
+	if err := s.guard(ctx, actionRoleDefinitionRead, false, scopeOrRoot(scope)); err != nil {
+		return nil, err
+	}
+	scope, err := s.scopeSyntax(scope)
 	if err != nil {
-		return nil, err
-	}
-	if scope, err = s.scopeSyntax(scope); err != nil {
-		return nil, err
-	}
-	if err := s.guard(ctx, actionRoleDefinitionRead, false, scope); err != nil {
 		return nil, err
 	}
 	var out []rbac.RoleDefinition
@@ -514,14 +494,13 @@ func roleNotFound(id string) error {
 
 // GetRoleDefinition returns one role definition.
 func (s *Service) GetRoleDefinition(ctx context.Context, scope, id string) (rbac.RoleDefinition, error) {
-	roles, err := s.roles()
+	roles := s.opts.Roles
+	// Authorized before the scope is checked, so that refusals look alike.
+	if err := s.guard(ctx, actionRoleDefinitionRead, false, scopeOrRoot(scope)); err != nil {
+		return rbac.RoleDefinition{}, err
+	}
+	scope, err := s.scopeSyntax(scope)
 	if err != nil {
-		return rbac.RoleDefinition{}, err
-	}
-	if scope, err = s.scopeSyntax(scope); err != nil {
-		return rbac.RoleDefinition{}, err
-	}
-	if err := s.guard(ctx, actionRoleDefinitionRead, false, scope); err != nil {
 		return rbac.RoleDefinition{}, err
 	}
 	g, ok := roleGUID(id)
@@ -550,9 +529,9 @@ const maxCustomRolePatterns = 1000
 
 // PutRoleDefinition creates or replaces the custom role id; created is true for a new one.
 func (s *Service) PutRoleDefinition(ctx context.Context, scope, id string, in RoleDefinitionInput) (rbac.RoleDefinition, bool, error) {
-	roles, err := s.roles()
-	if err != nil {
-		return rbac.RoleDefinition{}, false, err
+	roles := s.opts.Roles
+	if err := s.guard(ctx, actionRoleDefinitionWrite, false, scopeOrRoot(scope)); err != nil {
+		return rbac.RoleDefinition{}, false, err // authorized first, so that refusals look alike
 	}
 	g, ok := roleGUID(id)
 	if !ok || g != strings.ToLower(id) {
@@ -585,10 +564,12 @@ func (s *Service) PutRoleDefinition(ctx context.Context, scope, id string, in Ro
 		}
 		scopes = append(scopes, cs)
 	}
-	if scope, err = s.scopeSyntax(scope); err != nil {
+	// Authorized before the scope is checked, so that refusals look alike.
+	if err := s.guard(ctx, actionRoleDefinitionWrite, false, scopeOrRoot(scope)); err != nil {
 		return rbac.RoleDefinition{}, false, err
 	}
-	if err := s.guard(ctx, actionRoleDefinitionWrite, false, scope); err != nil {
+	scope, err := s.scopeSyntax(scope)
+	if err != nil {
 		return rbac.RoleDefinition{}, false, err
 	}
 	c, _ := CallerFrom(ctx)
@@ -606,14 +587,13 @@ func (s *Service) PutRoleDefinition(ctx context.Context, scope, id string, in Ro
 // DeleteRoleDefinition removes a custom role nothing is assigned; found is false when there was
 // none.
 func (s *Service) DeleteRoleDefinition(ctx context.Context, scope, id string) (rbac.RoleDefinition, bool, error) {
-	roles, err := s.roles()
+	roles := s.opts.Roles
+	// Authorized before the scope is checked, so that refusals look alike.
+	if err := s.guard(ctx, actionRoleDefinitionDel, false, scopeOrRoot(scope)); err != nil {
+		return rbac.RoleDefinition{}, false, err
+	}
+	scope, err := s.scopeSyntax(scope)
 	if err != nil {
-		return rbac.RoleDefinition{}, false, err
-	}
-	if scope, err = s.scopeSyntax(scope); err != nil {
-		return rbac.RoleDefinition{}, false, err
-	}
-	if err := s.guard(ctx, actionRoleDefinitionDel, false, scope); err != nil {
 		return rbac.RoleDefinition{}, false, err
 	}
 	g, ok := roleGUID(id)

@@ -54,7 +54,7 @@ func (s *Service) secretOp(ctx context.Context, vault VaultRef, action, name str
 	if name != "" {
 		scope += "/" + name
 	}
-	if err := s.guard(ctx, secretActionPrefix+action, true, scope); err != nil {
+	if err := s.guardData(ctx, v, secretActionPrefix+action, scope); err != nil {
 		return nil, err
 	}
 	if name != "" && !validSecretName(name) {

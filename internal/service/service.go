@@ -75,6 +75,7 @@ type Caller struct {
 	AppID    string
 	TenantID string
 	Type     string
+	Issuer   string // the token's iss, which access-policy denials name
 }
 
 type callerKey struct{}
@@ -92,7 +93,12 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 
 // Decision records what guard decided, for the audit record of the request.
 type Decision struct {
-	Allowed      bool
+	Allowed bool
+	// ByPolicy is true when the vault's access policies decided (isAccessPolicyMatch), false
+	// when role assignments did (isRbacAuthorized).
+	ByPolicy bool
+	// AssignmentID is the role assignment that allowed the request, or for an access-policy
+	// decision the object id of the matching entry.
 	AssignmentID string
 }
 
@@ -119,7 +125,7 @@ type Options struct {
 	// authz.Assignments in tests). Required.
 	Authorizer authz.Decider
 	// Roles stores role assignments and custom roles (the Microsoft.Authorization routes); nil
-	// disables those routes.
+	// means a store of New's own (tools and tests that decide with a fixed Authorizer).
 	Roles *rbac.Service
 	// GroupsOf returns a principal's groups, transitively (the directory); nil means none.
 	GroupsOf func(objectID string) []string
@@ -165,6 +171,13 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Roles == nil {
+		roles, err := rbac.New(ctx, st, kr, rbac.Options{Now: opts.Now})
+		if err != nil {
+			return nil, err
+		}
+		opts.Roles = roles
+	}
 	s := &Service{st: st, kr: kr, opts: opts, vaults: map[string]*Vault{}}
 	var loadErr error
 	raws := map[string][]byte{}
@@ -201,6 +214,31 @@ func (s *Service) guard(ctx context.Context, action string, data bool, scope str
 	}
 	req := authz.Request{PrincipalID: c.ObjectID, Groups: s.groupsOf(c.ObjectID), Action: authz.Action(action), DataAction: data, Scope: scope}
 	return s.decide(ctx, c, req)
+}
+
+// guardData authorizes a data-plane action on vault v at scope: by the vault's access
+// policies when it uses them (enableRbacAuthorization false), otherwise by role assignments.
+func (s *Service) guardData(ctx context.Context, v *Vault, action, scope string) error {
+	c, ok := CallerFrom(ctx)
+	if !ok {
+		return newErr(ErrForbidden, "Forbidden", "AccessDenied", "request has no authenticated caller")
+	}
+	groups := s.groupsOf(c.ObjectID)
+	if !v.usesAccessPolicies() {
+		return s.decide(ctx, c, authz.Request{PrincipalID: c.ObjectID, Groups: groups, Action: authz.Action(action), DataAction: true, Scope: scope})
+	}
+	perm, _ := authz.PolicyPermission(action)
+	principals := append(make([]string, 0, len(groups)+1), c.ObjectID)
+	principals = append(principals, groups...)
+	matched, allowed := authz.PolicyAllowsApp(v.PolicyEntries(), principals, c.AppID, perm)
+	if slot := DecisionFrom(ctx); slot != nil {
+		slot.Allowed, slot.ByPolicy, slot.AssignmentID = allowed, true, matched
+	}
+	if allowed {
+		return nil
+	}
+	return newErr(ErrForbidden, "Forbidden", authz.PolicyDenialInnerCode, "%s",
+		authz.PolicyDenialMessage(c.AppID, c.ObjectID, c.Issuer, perm, v.Name, v.Location))
 }
 
 // groupsOf returns the caller's groups from the directory.
@@ -380,4 +418,11 @@ func (s *Service) erased() {
 	if s.opts.Erased != nil {
 		s.opts.Erased()
 	}
+}
+
+// usesAccessPolicies reports whether the vault's data plane is authorized by its access
+// policies (enableRbacAuthorization false) rather than by role assignments.
+func (v *Vault) usesAccessPolicies() bool {
+	p := v.Properties.EnableRbacAuthorization
+	return p != nil && !*p
 }

@@ -84,7 +84,9 @@ func (s *Service) PutVault(ctx context.Context, rg, name string, in VaultInput) 
 		p.SoftDeleteRetentionInDays = ptr(90)
 	}
 	if p.EnableRbacAuthorization == nil {
-		p.EnableRbacAuthorization = ptr(false)
+		// Role-based access is Key Vault's default for new vaults (api-version 2026-02-01, and
+		// az keyvault create); access policies are chosen by sending false.
+		p.EnableRbacAuthorization = ptr(true)
 	}
 	if p.PublicNetworkAccess == "" {
 		p.PublicNetworkAccess = "Enabled"

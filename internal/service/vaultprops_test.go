@@ -340,9 +340,13 @@ func TestVaultProperties_PermissionModelSwitchNeedsRoleAssignmentWrite(t *testin
 	if _, _, err := svc.PutResourceGroup(actx, "rg", "eastus", nil); err != nil {
 		t.Fatal(err)
 	}
-	mkVault(t, svc, actx, "kv-model", 90, false)
-	cctx := service.WithCaller(ctx, service.Caller{ObjectID: contributor, TenantID: tenant})
 	on, off := true, false
+	days := 90
+	if _, _, err := svc.PutVault(actx, "rg", "kv-model", service.VaultInput{Location: "eastus", Properties: service.VaultProperties{TenantID: tenant,
+		Sku: &service.Sku{Family: "A", Name: "standard"}, SoftDeleteRetentionInDays: &days, EnableRbacAuthorization: &off}}); err != nil {
+		t.Fatal(err)
+	}
+	cctx := service.WithCaller(ctx, service.Caller{ObjectID: contributor, TenantID: tenant})
 	if _, err := svc.PatchVault(cctx, "rg", "kv-model", nil, &service.VaultProperties{EnableRbacAuthorization: &on}); !errors.Is(err, service.ErrForbidden) ||
 		!strings.Contains(err.Error(), "Microsoft.Authorization/roleAssignments/write") {
 		t.Fatalf("a contributor switching to RBAC: %v, want AuthorizationFailed on roleAssignments/write", err)
