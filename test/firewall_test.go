@@ -193,7 +193,7 @@ func TestFirewall_TrustedProxy(t *testing.T) {
 	})
 	t.Run("the firewall comes before the permission model", func(t *testing.T) {
 		// An access-policy vault naming nobody: the firewall answers first, as in Key Vault.
-		c := e.createVault(t, "rg-fw", "kv-fw-ap", nil)
+		c := e.createVault(t, "rg-fw", "kv-fw-ap", &armkeyvault.VaultProperties{EnableRbacAuthorization: to.Ptr(false)})
 		e.setFirewall(t, "rg-fw", "kv-fw-ap", denyExcept("10.0.0.0/8"), "")
 		_, err := c.GetSecret(ctx, "db", "", nil)
 		wantFirewall(t, err, "ForbiddenByFirewall")
