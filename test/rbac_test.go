@@ -533,3 +533,46 @@ func TestAccessPolicyVault_DataPlane(t *testing.T) {
 		t.Fatalf("secrets officer on an RBAC vault: %v", err)
 	}
 }
+
+// TestRBAC_DeletedVaultTakesItsAssignments: deleting a vault deletes the role assignments at it
+// and below it, as Key Vault does, so recovering it or making a new vault of the same name
+// grants nobody the old access.
+func TestRBAC_DeletedVaultTakesItsAssignments(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	admin := e.rbacClients(t, e.cred)
+	e.createVault(t, "rg-del", "kv-del", nil)
+	app := e.newPrincipal(t, "del-app")
+	scope := e.vaultScope("rg-del", "kv-del")
+	if _, err := admin.assign(ctx, scope, rbac.KeyVaultSecretsUserID, app.objectID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.assign(ctx, scope+"/secrets/s", rbac.KeyVaultSecretsOfficerID, app.objectID); err != nil {
+		t.Fatal(err)
+	}
+	sub := "/subscriptions/" + e.srv.Admin.SubscriptionID
+	count := func() int {
+		n := 0
+		p := admin.assigns.NewListForScopePager(sub, &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: to.Ptr("principalId eq '" + app.objectID + "'")})
+		for p.More() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(page.Value)
+		}
+		return n
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d assignments before the delete, want 2", n)
+	}
+	if _, err := e.vaults.Delete(ctx, "rg-del", "kv-del", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("%d assignments after the delete, want 0", n)
+	}
+	e.createVault(t, "rg-del", "kv-del", &armkeyvault.VaultProperties{CreateMode: to.Ptr(armkeyvault.CreateModeRecover)})
+	_, err := e.srv.Secrets("kv-del", app.cred, e.hc).GetSecret(ctx, "s", "", nil)
+	forbiddenBy(t, err, "ForbiddenByRbac", "getSecret")
+}

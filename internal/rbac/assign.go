@@ -111,27 +111,49 @@ func deleteOps(a *Assignment) []store.Op {
 	return []store.Op{store.Delete(prefixAssignment + a.Name), store.Delete(prefixAssignmentKey + hashKey(a.Scope, a.RoleID, a.PrincipalID))}
 }
 
-// DeleteAssignmentsWithin removes every stored assignment at scope or below it (a deleted
-// vault's, as Key Vault does) and returns how many it removed.
+// DeleteAssignmentsWithin removes every stored assignment at scope or below it and returns how
+// many it removed.
 func (s *Service) DeleteAssignmentsWithin(ctx context.Context, scope string) (int, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	doomed := s.ListAssignments(func(a *Assignment) bool { return !a.BuiltIn && authz.ScopeContains(scope, a.Scope) })
-	if len(doomed) == 0 {
+	ops, names := s.deletionOpsWithin(scope)
+	if len(ops) == 0 {
 		return 0, nil
-	}
-	var ops []store.Op
-	for i := range doomed {
-		ops = append(ops, deleteOps(&doomed[i])...)
 	}
 	if err := s.st.Apply(ctx, ops); err != nil {
 		return 0, fmt.Errorf("deleting the role assignments within %s: %w", scope, err)
 	}
-	var errs []error
+	return len(names), s.Refresh(ctx, names)
+}
+
+// DeletionOpsWithin returns the ops that delete every stored assignment at scope or below it,
+// for a caller that deletes the resource in the same batch (a deleted vault's assignments go
+// with it, as in Key Vault, so that a vault later made with the same name inherits none), and
+// the names to Refresh once the batch is applied.
+func (s *Service) DeletionOpsWithin(scope string) ([]store.Op, []string) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.deletionOpsWithin(scope)
+}
+
+func (s *Service) deletionOpsWithin(scope string) ([]store.Op, []string) {
+	doomed := s.ListAssignments(func(a *Assignment) bool { return !a.BuiltIn && authz.ScopeContains(scope, a.Scope) })
+	var ops []store.Op
+	names := make([]string, 0, len(doomed))
 	for i := range doomed {
-		errs = append(errs, s.refreshAssignment(ctx, prefixAssignment+doomed[i].Name))
+		ops = append(ops, deleteOps(&doomed[i])...)
+		names = append(names, doomed[i].Name)
 	}
-	return len(doomed), errors.Join(errs...)
+	return ops, names
+}
+
+// Refresh re-reads the named assignments into the index (after a batch the caller applied).
+func (s *Service) Refresh(ctx context.Context, names []string) error {
+	var errs []error
+	for _, n := range names {
+		errs = append(errs, s.refreshAssignment(ctx, prefixAssignment+n))
+	}
+	return errors.Join(errs...)
 }
 
 // ListAssignments returns the assignments keep accepts (built-in ones included), ordered by

@@ -406,13 +406,22 @@ func (s *Service) deleteVault(ctx context.Context, name string) error {
 	if old == nil || old.Deleted != nil {
 		return nil
 	}
+	// The vault's role assignments go in the same batch, as in Key Vault: recovering the vault
+	// does not bring them back, and a vault later made with its name inherits none.
+	roleOps, roleNames := s.opts.Roles.DeletionOpsWithin(s.ResourceID(old))
+	var err error
 	if !old.SoftDeleteOn() {
-		return s.purgeVaultLocked(ctx, old)
+		err = s.purgeVaultLocked(ctx, old, roleOps...)
+	} else {
+		v := *old
+		now := s.now().UTC()
+		v.Deleted = &VaultDeletion{DeletionDate: now, ScheduledPurgeDate: now.Add(time.Duration(old.RetentionDays()) * 24 * time.Hour)}
+		err = s.putVaultRecord(ctx, &v, append(roleOps, putDue(vaultDueKey(&v)))...) // indexed in the same batch (purgedue.go)
 	}
-	v := *old
-	now := s.now().UTC()
-	v.Deleted = &VaultDeletion{DeletionDate: now, ScheduledPurgeDate: now.Add(time.Duration(old.RetentionDays()) * 24 * time.Hour)}
-	return s.putVaultRecord(ctx, &v, putDue(vaultDueKey(&v))) // indexed in the same batch (purgedue.go)
+	if err != nil {
+		return err
+	}
+	return s.opts.Roles.Refresh(ctx, roleNames)
 }
 
 // ListDeletedVaults returns the soft-deleted vaults.
