@@ -50,6 +50,10 @@ var graphRoutes = []armRoute{
 	route("GET", "v1.0/groups/{}/members", "GraphGroupMemberList", graph((*graphReq).listMembers)),
 	route("POST", "v1.0/groups/{}/members/$ref", "GraphGroupMemberAdd", graph((*graphReq).addMember)),
 	route("DELETE", "v1.0/groups/{}/members/{}/$ref", "GraphGroupMemberRemove", graph((*graphReq).removeMember)),
+	route("GET", "v1.0/me/transitiveMemberOf", "GraphMeTransitiveMemberOf", graph((*graphReq).myTransitiveMemberOf)),
+	route("GET", "v1.0/users/{}/transitiveMemberOf", "GraphUserTransitiveMemberOf", graph((*graphReq).transitiveMemberOf)),
+	route("GET", "v1.0/servicePrincipals/{}/transitiveMemberOf", "GraphServicePrincipalTransitiveMemberOf", graph((*graphReq).transitiveMemberOf)),
+	route("GET", "v1.0/groups/{}/transitiveMemberOf", "GraphGroupTransitiveMemberOf", graph((*graphReq).transitiveMemberOf)),
 	route("POST", "v1.0/directoryObjects/{}/checkMemberGroups", "GraphCheckMemberGroups", graph((*graphReq).checkMemberGroups)),
 	route("POST", "v1.0/directoryObjects/{}/getMemberObjects", "GraphMemberObjects", graph((*graphReq).getMemberObjects)),
 	route("GET", "v1.0/roleManagement/directory/roleDefinitions", "GraphRoleDefinitionList", graph((*graphReq).listRoleDefinitions)),
@@ -767,18 +771,47 @@ func (g *graphReq) checkMemberGroups(p []string) {
 }
 
 func (g *graphReq) getMemberObjects(p []string) {
-	if _, ok := g.dir.PrincipalType(p[0]); !ok {
-		if _, err := g.dir.GetUser(g.ctx, p[0]); err != nil { // users/{upn}/getMemberObjects
-			g.fail(identity.ErrObjectNotFound, p[0])
+	id := p[0]
+	if u, err := g.dir.GetUser(g.ctx, id); err == nil { // users/{upn}/getMemberObjects
+		id = u.ID
+	} else if _, ok := g.dir.PrincipalType(id); !ok {
+		g.fail(identity.ErrObjectNotFound, p[0])
+		return
+	}
+	out := graphList[string]{Context: g.context("Collection(Edm.String)"), Value: append([]string{}, g.dir.GroupsOf(id)...)}
+	writeJSON(g.w, http.StatusOK, out)
+}
+
+// transitiveMemberOf lists the groups an object is in, directly or through nesting, as the
+// authorization code sees them (identity.GroupsOf: this node's in-memory directory).
+func (g *graphReq) transitiveMemberOf(p []string) {
+	id := p[0]
+	if u, err := g.dir.GetUser(g.ctx, id); err == nil { // users/{upn}/...
+		id = u.ID
+	} else if _, ok := g.dir.PrincipalType(id); !ok {
+		g.fail(identity.ErrObjectNotFound, p[0])
+		return
+	}
+	g.writeGroups(g.dir.GroupsOf(id))
+}
+
+func (g *graphReq) myTransitiveMemberOf(_ []string) { g.writeGroups(g.dir.GroupsOf(g.caller().ObjectID)) }
+
+func (g *graphReq) writeGroups(ids []string) {
+	out := graphList[graphGroup]{Context: g.context("directoryObjects"), Value: make([]graphGroup, 0, len(ids))}
+	for _, id := range ids {
+		gr, err := g.dir.GetGroup(g.ctx, id)
+		if errors.Is(err, identity.ErrObjectNotFound) {
+			continue // deleted a moment ago
+		}
+		if err != nil {
+			g.fail(err, id)
 			return
 		}
+		w := wireGroup(gr)
+		w.ODataType = "#microsoft.graph.group"
+		out.Value = append(out.Value, w)
 	}
-	id := p[0]
-	if u, err := g.dir.GetUser(g.ctx, p[0]); err == nil {
-		id = u.ID
-	}
-	groups := g.dir.GroupsOf(id)
-	out := graphList[string]{Context: g.context("Collection(Edm.String)"), Value: append([]string{}, groups...)}
 	writeJSON(g.w, http.StatusOK, out)
 }
 

@@ -61,6 +61,10 @@ func graphGoldenCalls(g *goldenRun) {
 	call("graph-group-members", "GET", "/v1.0/groups/"+gid+"/members", "")
 	call("graph-check-member-groups", "POST", "/v1.0/directoryObjects/"+userID+"/checkMemberGroups", `{"groupIds":["`+gid+`"]}`)
 	call("graph-member-objects", "POST", "/v1.0/directoryObjects/"+userID+"/getMemberObjects", `{"securityEnabledOnly":false}`)
+	call("graph-user-transitive-member-of", "GET", "/v1.0/users/"+userID+"/transitiveMemberOf", "")
+	call("graph-me-transitive-member-of", "GET", "/v1.0/me/transitiveMemberOf", "")
+	call("graph-sp-transitive-member-of", "GET", "/v1.0/servicePrincipals/"+spID+"/transitiveMemberOf", "")
+	call("graph-group-transitive-member-of", "GET", "/v1.0/groups/"+gid+"/transitiveMemberOf", "")
 	call("graph-user-member-objects", "POST", "/v1.0/users/"+userID+"/getMemberObjects", `{"securityEnabledOnly":false}`)
 	call("graph-role-definitions", "GET", "/v1.0/roleManagement/directory/roleDefinitions", "")
 	ra := call("graph-role-assignment-create", "POST", "/v1.0/roleManagement/directory/roleAssignments",

@@ -205,7 +205,17 @@ func TestGraph_Directory(t *testing.T) {
 	if v, _ := check.body["value"].([]any); len(v) != 1 || v[0] != sre {
 		t.Fatalf("checkMemberGroups (transitive) = %s", check.raw)
 	}
+	tm := e.graphDo(t, admin, "GET", "/v1.0/users/alice@contoso.com/transitiveMemberOf", "").want(t, 200, "").values()
+	if len(tm) != 2 || tm[0]["@odata.type"] != "#microsoft.graph.group" {
+		t.Fatalf("transitiveMemberOf = %v", tm)
+	}
+	if mine := e.graphDo(t, userTok, "GET", "/v1.0/me/transitiveMemberOf", "").want(t, 200, "").values(); len(mine) != 2 {
+		t.Fatalf("me/transitiveMemberOf = %v", mine)
+	}
 	e.graphDo(t, admin, "DELETE", "/v1.0/groups/"+sre+"/members/"+oncall+"/$ref", "").want(t, 204, "")
+	if tm := e.graphDo(t, admin, "GET", "/v1.0/users/"+userID+"/transitiveMemberOf", "").want(t, 200, "").values(); len(tm) != 1 || tm[0]["id"] != oncall {
+		t.Fatalf("transitiveMemberOf after removal = %v", tm)
+	}
 	check = e.graphDo(t, userTok, "POST", "/v1.0/directoryObjects/"+userID+"/checkMemberGroups", `{"groupIds":["`+sre+`"]}`).want(t, 200, "")
 	if v, _ := check.body["value"].([]any); len(v) != 0 {
 		t.Fatalf("checkMemberGroups after removal = %s", check.raw)
