@@ -795,7 +795,9 @@ func (g *graphReq) transitiveMemberOf(p []string) {
 	g.writeGroups(g.dir.GroupsOf(id))
 }
 
-func (g *graphReq) myTransitiveMemberOf(_ []string) { g.writeGroups(g.dir.GroupsOf(g.caller().ObjectID)) }
+func (g *graphReq) myTransitiveMemberOf(_ []string) {
+	g.writeGroups(g.dir.GroupsOf(g.caller().ObjectID))
+}
 
 func (g *graphReq) writeGroups(ids []string) {
 	out := graphList[graphGroup]{Context: g.context("directoryObjects"), Value: make([]graphGroup, 0, len(ids))}
