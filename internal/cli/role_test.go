@@ -15,7 +15,12 @@ func TestCLIRoleAssignmentsAndDefinitions(t *testing.T) {
 	h.ok(t, "group", "create", "-n", "rg-role", "-l", "eastus", "-o", "none")
 	vault := decodeMap(t, h.ok(t, "keyvault", "create", "-n", "kv-role", "-g", "rg-role", "--enable-rbac-authorization", "true"))
 	scope, _ := vault["id"].(string)
-	const oid = "0a0a0a0a-1111-4111-8111-000000000002"
+	sp := decodeMap(t, h.ok(t, "operator", "principal", "create", "--display-name", "role-test"))
+	oid, _ := sp["objectId"].(string)
+	if oid == "" {
+		t.Fatalf("principal create printed %v", sp)
+	}
+	h.secrets = append(h.secrets, fmt.Sprint(sp["clientSecret"]))
 
 	var defs []map[string]any
 	decode(t, h.ok(t, "role", "definition", "list", "--name", "Key Vault Secrets User"), &defs)
@@ -33,6 +38,9 @@ func TestCLIRoleAssignmentsAndDefinitions(t *testing.T) {
 	}
 	if r := h.fail(t, "role", "assignment", "create", "--assignee-object-id", oid, "--role", "No Such Role", "--scope", scope); !strings.Contains(r.stderr, "No Such Role") {
 		t.Errorf("unknown role: %q", r.stderr)
+	}
+	if r := h.fail(t, "role", "assignment", "create", "--assignee-object-id", "0a0a0a0a-1111-4111-8111-000000000002", "--role", "Key Vault Secrets User", "--scope", scope); !strings.Contains(r.stderr, "PrincipalNotFound") {
+		t.Errorf("unknown principal: %q", r.stderr)
 	}
 
 	var listed []map[string]any
