@@ -624,6 +624,14 @@ func BenchmarkGroupsOf(b *testing.B) {
 	if n := len(s.GroupsOf(u.ID)); n != 200 {
 		b.Fatalf("GroupsOf = %d groups, want 200", n)
 	}
+	b.Run("cached-serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if len(s.GroupsOf(u.ID)) != 200 {
+				b.Fatal("wrong answer")
+			}
+		}
+	})
 	b.Run("cached", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
