@@ -64,6 +64,25 @@ func TestCLIIntegration_AD(t *testing.T) {
 	}
 	h.fail(t, "ad", "sp", "create-for-rbac", "--name", "x", "--role", "Reader")
 
+	// The story: an application with least privilege on one vault.
+	h.ok(t, "group", "create", "--name", "prod", "--location", "eastus")
+	h.ok(t, "keyvault", "create", "--name", "billing-prod", "--resource-group", "prod", "--location", "eastus")
+	h.ok(t, "keyvault", "create", "--name", "billing-other", "--resource-group", "prod", "--location", "eastus")
+	h.ok(t, "keyvault", "secret", "set", "--vault-name", "billing-prod", "--name", "db", "--value", "s3cret-value")
+	h.ok(t, "keyvault", "secret", "set", "--vault-name", "billing-other", "--name", "db", "--value", "other-value")
+	h.secrets = append(h.secrets, "s3cret-value", "other-value")
+	vaultID := "/subscriptions/" + h.admin.SubscriptionID + "/resourceGroups/prod/providers/Microsoft.KeyVault/vaults/billing-prod"
+	api := decodeMap(t, h.ok(t, "ad", "sp", "create-for-rbac", "--name", "billing-api", "--role", "Key Vault Secrets User", "--scopes", vaultID))
+	apiPW, _ := api["password"].(string)
+	h.secrets = append(h.secrets, apiPW)
+	login(api["appId"].(string), apiPW)
+	if v := strings.TrimSpace(h.ok(t, "keyvault", "secret", "show", "--vault-name", "billing-prod", "--name", "db", "--query", "value", "-o", "tsv")); v != "s3cret-value" {
+		t.Fatalf("billing-api reads %q", v)
+	}
+	h.fail(t, "keyvault", "secret", "show", "--vault-name", "billing-other", "--name", "db")
+	h.fail(t, "keyvault", "secret", "set", "--vault-name", "billing-prod", "--name", "db", "--value", "x")
+	login(h.admin.ClientID, h.admin.ClientSecret)
+
 	user := decodeMap(t, h.ok(t, "ad", "user", "create", "--display-name", "Alice", "--password", "Passw0rd!!",
 		"--user-principal-name", "alice@contoso.com"))
 	userID, _ := user["id"].(string)
