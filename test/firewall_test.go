@@ -203,6 +203,14 @@ func TestFirewall_TrustedProxy(t *testing.T) {
 		if ops["SecretGet Failure 403"] < 7 || ops["SecretSet Failure 403"] < 1 || ops["SecretList Failure 403"] < 1 {
 			t.Fatalf("audit log: %v, want the firewall's 403s recorded as the refused operations", ops)
 		}
+		// Behind a trusted proxy the record names the client the proxy vouched for.
+		raw, err := os.ReadFile(filepath.Join(e.srv.DataDir, "audit", "audit.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(raw), `"callerIpAddress":"198.51.100.7"`) || !strings.Contains(string(raw), `"callerIpAddress":"10.20.30.40"`) {
+			t.Fatal("no audit record names the forwarded client address")
+		}
 	})
 }
 

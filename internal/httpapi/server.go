@@ -250,6 +250,12 @@ func (s *Server) vaultFromHost(host string) string {
 // event is the audit event of a request answered with status.
 func (s *Server) event(r *http.Request, ri *reqInfo, status int, start time.Time) audit.Event {
 	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if p := s.cfg.TrustedProxies; p != nil && p.Len() > 0 {
+		// Behind a trusted proxy the caller is the client it vouches for, as the firewall sees it.
+		if c := p.ClientIP(r.RemoteAddr, r.Header["X-Forwarded-For"]); c.IsValid() {
+			ip = c.String()
+		}
+	}
 	e := audit.Event{
 		Start:           start,
 		Operation:       ri.op,
