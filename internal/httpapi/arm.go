@@ -38,7 +38,7 @@ func route(method, pattern, op string, h func(a *armReq, p []string)) armRoute {
 
 // armRoutes is every management-plane route with a fixed number of segments; each file that
 // serves a part of the plane adds its own table.
-var armRoutes = slices.Concat(coreRoutes, graphRoutes, accessPolicyRoutes, managedIdentityRoutes)
+var armRoutes = slices.Concat(coreRoutes, graphRoutes, graphCredentialRoutes, accessPolicyRoutes, managedIdentityRoutes)
 
 var coreRoutes = []armRoute{
 	route("GET", "metadata/endpoints", "MetadataGet", (*armReq).metadata),

@@ -1,0 +1,5 @@
+package httpapi
+
+// graphCredentialRoutes serve an application's certificate and federated credentials
+// (keyCredentials, federatedIdentityCredentials).
+var graphCredentialRoutes = []armRoute{}
