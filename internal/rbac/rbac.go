@@ -20,6 +20,7 @@
 //	rbac/assignment-key/<hash>  the assignment's name: hash = SHA-256 of lower(scope)|role|lower(principal)
 //	rbac/role/<guid>            roleRecord: a custom role definition
 //	rbac/role-name/<hash>       the role's GUID: hash = SHA-256 of lower(roleName)
+//	rbac/pim/...                just-in-time elevation (pim.go)
 //
 // The bootstrap admin holds Owner and Key Vault Administrator at "/" through two assignments
 // that are not stored (BootstrapAssignments): they cannot be deleted, and they exist before the
@@ -147,6 +148,8 @@ type Service struct {
 	byPrincipal map[string][]*Assignment // lower principal id -> its assignments (stored and built-in)
 	roles       map[string]*RoleDefinition
 	bootstrap   []*Assignment
+
+	pim pimIndex // just-in-time elevation records (pim.go)
 }
 
 // New loads every assignment and custom role into memory.
@@ -159,6 +162,9 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 		s.bootstrap = BootstrapAssignments(opts.AdminObjectID)
 	}
 	if err := s.loadAll(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadPIM(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -257,7 +263,9 @@ func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 	for _, k := range keys {
 		switch {
 		case k == keyring.RingKey:
-			errs = append(errs, s.loadAll(ctx))
+			errs = append(errs, s.loadAll(ctx), s.loadPIM(ctx))
+		case strings.HasPrefix(k, prefixPIM):
+			errs = append(errs, s.refreshPIM(ctx, k))
 		case strings.HasPrefix(k, prefixAssignment):
 			errs = append(errs, s.refreshAssignment(ctx, k))
 		case strings.HasPrefix(k, prefixRole):
