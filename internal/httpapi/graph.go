@@ -571,12 +571,24 @@ func (g *graphReq) getUser(p []string) {
 func (g *graphReq) patchUser(p []string) {
 	g.setResource("users", p[0])
 	var in graphUserInput
-	if !g.decode(&in) || !g.required(in.AccountEnabled != nil, "accountEnabled", "User") || !g.authorize(identity.DirWriteUsers) {
+	if !g.decode(&in) {
 		return
 	}
-	if _, err := g.dir.SetUserEnabled(g.ctx, p[0], *in.AccountEnabled); err != nil {
-		g.fail(err, p[0])
+	newPassword := in.PasswordProfile != nil && in.PasswordProfile.Password != nil
+	if !g.required(in.AccountEnabled != nil || newPassword, "accountEnabled", "User") || !g.authorize(identity.DirWriteUsers) {
 		return
+	}
+	if newPassword {
+		if _, err := g.dir.SetUserPassword(g.ctx, p[0], *in.PasswordProfile.Password); err != nil {
+			g.fail(err, p[0])
+			return
+		}
+	}
+	if in.AccountEnabled != nil {
+		if _, err := g.dir.SetUserEnabled(g.ctx, p[0], *in.AccountEnabled); err != nil {
+			g.fail(err, p[0])
+			return
+		}
 	}
 	g.noContent()
 }

@@ -229,6 +229,16 @@ func TestGraph_Directory(t *testing.T) {
 	// deleted user.
 	e.graphDo(t, admin, "POST", "/v1.0/applications/"+appObj+"/removePassword", `{"keyId":"`+keyID+`"}`).want(t, 204, "")
 	e.graphDo(t, appTok, "GET", "/v1.0/me", "").want(t, 401, "")
+	e.graphDo(t, admin, "PATCH", "/v1.0/users/"+userID, `{"passwordProfile":{"password":"weak"}}`).want(t, 400, "Request_BadRequest")
+	e.graphDo(t, admin, "PATCH", "/v1.0/users/"+userID, `{}`).want(t, 400, "Request_BadRequest")
+	e.graphDo(t, userTok, "GET", "/v1.0/me", "").want(t, 200, "")
+	e.graphDo(t, admin, "PATCH", "/v1.0/users/"+userID, `{"passwordProfile":{"password":"N3w-Passw0rd"}}`).want(t, 204, "")
+	e.graphDo(t, userTok, "GET", "/v1.0/me", "").want(t, 401, "")
+	userTok, tc = e.tokenFor(t, url.Values{"grant_type": {"password"}, "client_id": {"04b07795-8ddb-461a-bbee-02f9e1bf7b46"},
+		"username": {"alice@contoso.com"}, "password": {"N3w-Passw0rd"}, "scope": {testOrigin + "/.default"}})
+	if userTok == "" {
+		t.Fatalf("sign-in with the new password: %s", tc.raw)
+	}
 	e.graphDo(t, admin, "PATCH", "/v1.0/users/"+userID, `{"accountEnabled":false}`).want(t, 204, "")
 	e.graphDo(t, userTok, "GET", "/v1.0/me", "").want(t, 401, "")
 	e.graphDo(t, admin, "PATCH", "/v1.0/servicePrincipals/"+spID, `{"accountEnabled":false}`).want(t, 204, "")

@@ -103,8 +103,22 @@ func (s *Service) DeleteApplication(ctx context.Context, idOrAppID string) error
 			return fmt.Errorf("deleting application: %w", err)
 		}
 		aKey, iKey := prefixApplication+rec.ID, prefixAppIndex+rec.AppID
-		ops := []store.Op{store.RequireEqual(aKey, sealed), store.Delete(aKey), store.Delete(iKey)}
-		if spID, ok := s.states.byAppID(rec.AppID); ok {
+		ops := []store.Op{store.RequireEqual(aKey, sealed), store.Delete(aKey)}
+		// The index names the service principal (read from the store, not memory, so that
+		// no principal is left behind without its index).
+		idxSealed, err := s.st.Get(ctx, iKey)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("deleting application: %w", err)
+		}
+		var idx appIndexRecord
+		if err == nil {
+			if err := s.openRecord(ctx, iKey, idxSealed, &idx); err != nil {
+				return fmt.Errorf("deleting application: %w", err)
+			}
+			ops = append(ops, store.RequireEqual(iKey, idxSealed))
+		}
+		ops = append(ops, store.Delete(iKey))
+		if spID := idx.ObjectID; spID != "" {
 			if adm := s.admin.Load(); adm != nil && adm.ObjectID == spID {
 				return fmt.Errorf("deleting application: %w", ErrProtectedPrincipal)
 			}

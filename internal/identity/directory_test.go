@@ -510,6 +510,24 @@ func TestDirectory_PasswordSignIn(t *testing.T) {
 		}
 	}
 
+	// A new password revokes the old one's tokens.
+	if _, err := s.SetUserPassword(ctx, u.ID, "short"); !errors.Is(err, identity.ErrInvalidInput) {
+		t.Fatalf("weak new password: %v", err)
+	}
+	if _, err := s.SetUserPassword(ctx, u.ID, "N3w-Passw0rd"); err != nil {
+		t.Fatal(err)
+	}
+	if err := verifyAud(s, tok.AccessToken); !errors.Is(err, identity.ErrInvalidToken) {
+		t.Fatalf("token of a replaced password: %v", err)
+	}
+	if _, err := s.PasswordToken(ctx, req); !errors.Is(err, identity.ErrInvalidGrant) {
+		t.Fatalf("old password signs in: %v", err)
+	}
+	req.Password = "N3w-Passw0rd"
+	if tok, err = s.PasswordToken(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+
 	// Disabling revokes at once; deleting too; the lockout applies as for client secrets.
 	if _, err := s.SetUserEnabled(ctx, u.ID, false); err != nil {
 		t.Fatal(err)
@@ -524,7 +542,7 @@ func TestDirectory_PasswordSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := req
-	bad.Password, bad.RemoteIP = "Wrong-pass1", "198.51.100.7"
+	bad.Password, bad.RemoteIP = "Wr0ng-pass1", "198.51.100.7"
 	for range identity.ClientFailureLimit {
 		if _, err := s.PasswordToken(ctx, bad); !errors.Is(err, identity.ErrInvalidGrant) {
 			t.Fatalf("wrong password: %v", err)

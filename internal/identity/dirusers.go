@@ -144,15 +144,44 @@ func (s *Service) DeleteUser(ctx context.Context, idOrUPN string) error {
 
 // SetUserEnabled is Graph's PATCH accountEnabled for users; disabling revokes their tokens.
 func (s *Service) SetUserEnabled(ctx context.Context, idOrUPN string, enabled bool) (User, error) {
+	return s.updateUser(ctx, idOrUPN, func(rec *userRecord) error {
+		if !enabled && !rec.Disabled {
+			rec.Generation++
+		}
+		rec.Disabled = !enabled
+		return nil
+	})
+}
+
+// SetUserPassword replaces a user's password (Graph's PATCH passwordProfile); every token the
+// old one minted stops verifying on the next request.
+func (s *Service) SetUserPassword(ctx context.Context, idOrUPN, password string) (User, error) {
+	if err := validatePassword(password); err != nil {
+		return User{}, err
+	}
+	cred, err := s.hashSecret(ctx, uuid.NewString(), password)
+	if err != nil {
+		return User{}, fmt.Errorf("updating user: %w", err)
+	}
+	u, err := s.updateUser(ctx, idOrUPN, func(rec *userRecord) error {
+		rec.Password = cred
+		return nil
+	})
+	if err == nil {
+		s.erase() // the old hash is in freed pages
+	}
+	return u, err
+}
+
+func (s *Service) updateUser(ctx context.Context, idOrUPN string, change func(*userRecord) error) (User, error) {
 	for range 3 {
 		sealed, rec, err := s.findUser(ctx, idOrUPN)
 		if err != nil {
 			return User{}, fmt.Errorf("updating user: %w", err)
 		}
-		if !enabled && !rec.Disabled {
-			rec.Generation++
+		if err := change(rec); err != nil {
+			return User{}, err
 		}
-		rec.Disabled = !enabled
 		key := prefixUser + rec.ObjectID
 		put, err := s.putRecord(ctx, key, rec)
 		if err != nil {
