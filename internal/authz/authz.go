@@ -112,18 +112,21 @@ func (as Assignments) Decide(req Request) Decision { return Decide(req, as) }
 func Decide(req Request, assignments []Assignment) Decision {
 	for i := range assignments {
 		a := &assignments[i]
-		if a.Role == nil || !appliesTo(a.PrincipalID, req) || !ScopeContains(a.Scope, req.Scope) {
-			continue
-		}
-		if !a.Role.Allows(string(req.Action), req.DataAction) {
-			continue
-		}
-		if len(a.Role.AssignableRoles) > 0 && writesAssignment(req) && !containsFold(a.Role.AssignableRoles, req.TargetRole) {
+		if a.Role == nil || !appliesTo(a.PrincipalID, req) || !ScopeContains(a.Scope, req.Scope) || !Grants(a.Role, req) {
 			continue
 		}
 		return Decision{Allowed: true, AssignmentID: a.ID, Reason: ReasonAllowed}
 	}
 	return Decision{Reason: ReasonNoRBAC}
+}
+
+// Grants reports whether role allows req's action, its AssignableRoles condition included (the
+// scope and the principal are the caller's to check).
+func Grants(role *Role, req Request) bool {
+	if !role.Allows(string(req.Action), req.DataAction) {
+		return false
+	}
+	return len(role.AssignableRoles) == 0 || !writesAssignment(req) || containsFold(role.AssignableRoles, req.TargetRole)
 }
 
 // writesAssignment reports whether req writes or deletes a role assignment: the actions the
@@ -161,7 +164,8 @@ func ScopeContains(parent, child string) bool {
 	if p == "" {
 		return true
 	}
-	return hasPrefixFold(c, p) && (len(c) == len(p) || c[len(p)] == '/')
+	// The segment boundary first: it rejects most unrelated scopes without comparing them.
+	return len(c) >= len(p) && (len(c) == len(p) || c[len(p)] == '/') && strings.EqualFold(c[:len(p)], p)
 }
 
 // Match reports whether action matches pattern, case-insensitively, where "*" matches any run of

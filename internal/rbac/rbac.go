@@ -315,32 +315,35 @@ func (s *Service) refreshRole(ctx context.Context, key string) error {
 	return nil
 }
 
-// Decide answers req from the index (req.Groups are the caller's groups, from the directory).
+// Decide answers req from the index (req.Groups are the caller's groups, from the directory):
+// the caller's own assignments first, then each group's, stopping at the first that grants.
+// Nothing is allocated; each assignment costs a scope boundary check unless it is related.
 func (s *Service) Decide(req authz.Request) authz.Decision {
-	var buf [8]authz.Assignment
-	candidates := buf[:0]
 	now := s.opts.Now()
 	s.mu.RLock()
-	candidates = s.appendCandidatesLocked(candidates, req.PrincipalID, now)
-	for _, g := range req.Groups {
-		candidates = s.appendCandidatesLocked(candidates, g, now)
+	defer s.mu.RUnlock()
+	if id, ok := s.grantLocked(req, req.PrincipalID, now); ok {
+		return authz.Decision{Allowed: true, AssignmentID: id, Reason: authz.ReasonAllowed}
 	}
-	s.mu.RUnlock()
-	return authz.Decide(req, candidates)
+	for _, g := range req.Groups {
+		if id, ok := s.grantLocked(req, g, now); ok {
+			return authz.Decision{Allowed: true, AssignmentID: id, Reason: authz.ReasonAllowed}
+		}
+	}
+	return authz.Decision{Reason: authz.ReasonNoRBAC}
 }
 
-func (s *Service) appendCandidatesLocked(out []authz.Assignment, principal string, now time.Time) []authz.Assignment {
+// grantLocked returns the id of an active assignment of principal that grants req.
+func (s *Service) grantLocked(req authz.Request, principal string, now time.Time) (string, bool) {
 	for _, a := range s.byPrincipal[strings.ToLower(principal)] {
-		if !a.ActiveAt(now) {
+		if !authz.ScopeContains(a.Scope, req.Scope) || !a.ActiveAt(now) {
 			continue
 		}
-		role := s.roleLocked(a.RoleID)
-		if role == nil {
-			continue // a deleted custom role grants nothing
+		if role := s.roleLocked(a.RoleID); role != nil && authz.Grants(role, req) { // a deleted custom role grants nothing
+			return a.id, true
 		}
-		out = append(out, authz.Assignment{ID: a.ID(), PrincipalID: a.PrincipalID, Role: role, Scope: a.Scope})
 	}
-	return out
+	return "", false
 }
 
 func (s *Service) roleLocked(id string) *authz.Role {

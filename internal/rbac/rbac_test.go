@@ -28,7 +28,7 @@ type env struct {
 	ctx context.Context
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"))
 	if err != nil {
@@ -43,7 +43,7 @@ func newEnv(t *testing.T) *env {
 	return &env{st: st, kr: kr, ctx: ctx}
 }
 
-func (e *env) service(t *testing.T) *rbac.Service {
+func (e *env) service(t testing.TB) *rbac.Service {
 	t.Helper()
 	s, err := rbac.New(e.ctx, e.st, e.kr, rbac.Options{AdminObjectID: admin})
 	if err != nil {
