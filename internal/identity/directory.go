@@ -52,8 +52,7 @@ var (
 	ErrObjectConflict = errors.New("directory object conflict")
 	// ErrDirectoryForbidden means the caller holds no directory role that allows the write.
 	ErrDirectoryForbidden = errors.New("insufficient privileges to complete the operation")
-	// ErrUnknownUser means no user has that user principal name (password sign-in). It wraps
-	// ErrInvalidClient's sibling ErrInvalidGrant.
+	// ErrUnknownUser means no user has that user principal name (password sign-in).
 	ErrUnknownUser = errors.New("unknown user")
 	// ErrInvalidGrant means a user's name or password did not check out.
 	ErrInvalidGrant = errors.New("invalid username or password")

@@ -22,7 +22,7 @@ type Principal struct {
 	ObjectID    string // oid
 	AppID       string // client id (appid / azp)
 	TenantID    string
-	Type        string // TypeServicePrincipal (later: "User", "ManagedIdentity", "Group")
+	Type        string // TypeServicePrincipal or TypeUser
 	DisplayName string
 }
 
