@@ -671,3 +671,55 @@ func BenchmarkGroupsOf(b *testing.B) {
 		}
 	})
 }
+
+// Concurrent membership writes and GroupsOf readers: no race, and the final answer matches
+// the final memberships.
+func TestDirectory_ConcurrentMembership(t *testing.T) {
+	ctx := context.Background()
+	s := newEnv(t).service(t, identity.Options{}, false)
+	u, err := s.CreateUser(ctx, identity.UserInput{UserPrincipalName: "u@contoso.com", DisplayName: "U", Password: "Passw0rd!!", AccountEnabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []string
+	for i := range 8 {
+		g, err := s.CreateGroup(ctx, identity.GroupInput{DisplayName: fmt.Sprint("g", i), MailNickname: fmt.Sprint("g", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups = append(groups, g.ID)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 2000; i++ {
+			_ = s.GroupsOf(u.ID)
+		}
+	}()
+	errs := make(chan error, len(groups))
+	for i, g := range groups {
+		go func() {
+			err := s.AddMember(ctx, g, u.ID)
+			if err == nil && i%2 == 1 {
+				err = s.RemoveMember(ctx, g, u.ID)
+			}
+			errs <- err
+		}()
+	}
+	for range groups {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	var want []string
+	for i, g := range groups {
+		if i%2 == 0 {
+			want = append(want, g)
+		}
+	}
+	slices.Sort(want)
+	if got := s.GroupsOf(u.ID); !slices.Equal(got, want) {
+		t.Fatalf("GroupsOf = %v, want %v", got, want)
+	}
+}
