@@ -69,6 +69,9 @@ func NewCommand() *cobra.Command {
 	f.Int64Var(&cfg.MaxOps, "max-ops", cfg.MaxOps, "stop the measured window after this many operations")
 	f.IntVar(&cfg.ServerPID, "server-pid", cfg.ServerPID, "pid of the server process, to report its CPU µs/op from /proc (0 = off)")
 	f.BoolVar(&cfg.HTTP2, "h2", cfg.HTTP2, "use HTTP/2 instead of HTTP/1.1 (still one connection per worker)")
+	f.IntVar(&cfg.Groups, "groups", cfg.Groups, "directory groups to create before the run; with --assignments, the run reads as an application granted through 10 nested groups")
+	f.IntVar(&cfg.Assignments, "assignments", cfg.Assignments, "role assignments to create before the run, spread over the groups")
+	f.StringVar(&cfg.ReaderFile, "reader-file", cfg.ReaderFile, "with --groups/--assignments: file keeping the reader's credentials, so later runs reuse the load instead of building it again")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
 	cmd.AddCommand(newScaleCommand())
 	return cmd

@@ -52,6 +52,14 @@ type Config struct {
 	MaxOps    int64   // cap on measured operations; the window ends early when reached
 	ServerPID int     // 0 = do not sample server CPU
 	HTTP2     bool
+	// Groups and Assignments, when set, build an access-control load before the run (access.go):
+	// that many directory groups and role assignments, and a reader granted through nested
+	// groups whose token the run uses.
+	Groups      int
+	Assignments int
+	// ReaderFile keeps the reader's credentials across runs: when it exists the load is not
+	// built again and the run reads as the reader it names; otherwise it is written.
+	ReaderFile string
 
 	// Progress, when set, receives one-line notes about setup phases.
 	Progress io.Writer

@@ -110,7 +110,13 @@ func prepare(ctx context.Context, cfg Config, roots *x509.CertPool, admin Admin)
 	if err := ensureVault(ctx, hc, cfg, admin, armToken); err != nil {
 		return nil, err
 	}
-	dataToken, err := fetchToken(ctx, hc, cfg.Server, admin, cfg.Scope)
+	reader := admin
+	if cfg.Groups > 0 || cfg.Assignments > 0 {
+		if reader, err = accessReader(ctx, hc, cfg, admin, armToken); err != nil {
+			return nil, err
+		}
+	}
+	dataToken, err := fetchToken(ctx, hc, cfg.Server, reader, cfg.Scope)
 	if err != nil {
 		return nil, err
 	}
