@@ -23,8 +23,8 @@ import (
 
 // principal is a service principal made for a test, with its own credential.
 type principal struct {
-	objectID, appID string
-	cred            azcore.TokenCredential
+	objectID, appID, secret string
+	cred                    azcore.TokenCredential
 }
 
 // newPrincipal makes a service principal with no role (POST /sys/principals, as `operator
@@ -54,7 +54,7 @@ func (e *env) newPrincipal(t *testing.T, name string) principal {
 	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&p) != nil || p.ClientSecret == "" {
 		t.Fatalf("creating a principal: HTTP %d", resp.StatusCode)
 	}
-	return principal{objectID: p.ObjectID, appID: p.AppID, cred: e.srv.CredentialFor(e.hc, p.AppID, p.ClientSecret)}
+	return principal{objectID: p.ObjectID, appID: p.AppID, secret: p.ClientSecret, cred: e.srv.CredentialFor(e.hc, p.AppID, p.ClientSecret)}
 }
 
 // objectIDOf is the oid claim of cred's ARM token.
