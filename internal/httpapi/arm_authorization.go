@@ -51,6 +51,9 @@ var roleRoutes = []authorizationRoute{
 func (s *Server) serveAuthorization(w http.ResponseWriter, r *http.Request, scope string, rest []string) {
 	var found *authorizationRoute
 	pathOK := false
+	if len(rest) == 3 && rest[1] != "" && rest[2] != "" {
+		rest = []string{rest[0] + "/" + rest[2], rest[1]} // POST .../{kind}/{name}/{verb}: route kind "kind/verb"
+	}
 	for i := range authorizationRoutes {
 		rt := &authorizationRoutes[i]
 		if !strings.EqualFold(rest[0], rt.kind) || rt.named != (len(rest) == 2) || len(rest) > 2 || len(rest) == 2 && rest[1] == "" {

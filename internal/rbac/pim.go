@@ -75,6 +75,7 @@ type Eligibility struct {
 	Name          string    `json:"name"`
 	Scope         string    `json:"scope"`
 	RoleID        string    `json:"roleDefinitionId"`
+	RoleName      string    `json:"roleName,omitempty"` // for display, as the role was named then
 	PrincipalID   string    `json:"principalId"`
 	PrincipalType string    `json:"principalType"`
 	StartsAt      time.Time `json:"startsAt"`
@@ -107,6 +108,7 @@ type ScheduleRequest struct {
 	Kind          string    `json:"kind"` // RequestEligibility or RequestAssignment
 	Scope         string    `json:"scope"`
 	RoleID        string    `json:"roleDefinitionId"`
+	RoleName      string    `json:"roleName,omitempty"`
 	PrincipalID   string    `json:"principalId"`
 	PrincipalType string    `json:"principalType"`
 	RequestType   string    `json:"requestType"`
@@ -139,6 +141,7 @@ type Activation struct {
 	Name              string    `json:"name"`
 	Scope             string    `json:"scope"`
 	RoleID            string    `json:"roleDefinitionId"`
+	RoleName          string    `json:"roleName,omitempty"`
 	PrincipalID       string    `json:"principalId"`
 	PrincipalType     string    `json:"principalType"`
 	StartsAt          time.Time `json:"startsAt"`

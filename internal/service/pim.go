@@ -255,7 +255,7 @@ func (s *Service) RequestRoleEligibility(ctx context.Context, scope, name string
 	if err := s.exists(ctx, ref); err != nil {
 		return rbac.ScheduleRequest{}, err
 	}
-	req := rbac.ScheduleRequest{Name: name, Scope: scope, RoleID: roleID, PrincipalID: principal, RequestorID: c.ObjectID,
+	req := rbac.ScheduleRequest{Name: name, Scope: scope, RoleID: roleID, RoleName: roleName(roles, roleID), PrincipalID: principal, RequestorID: c.ObjectID,
 		Justification: in.Justification, TicketNumber: in.TicketNumber, TicketSystem: in.TicketSystem}
 	if strings.EqualFold(in.RequestType, "AdminRemove") {
 		req.RequestType = "AdminRemove"
@@ -289,7 +289,7 @@ func (s *Service) RequestRoleEligibility(ctx context.Context, scope, name string
 		}
 	}
 	req.StartsAt, req.EndsAt, req.Duration, req.ExpirationType = start, end, duration, expirationType(end, duration)
-	out, _, err := roles.AssignEligibility(ctx, req, rbac.Eligibility{Name: name, Scope: scope, RoleID: roleID, PrincipalID: principal,
+	out, _, err := roles.AssignEligibility(ctx, req, rbac.Eligibility{Name: name, Scope: scope, RoleID: roleID, RoleName: req.RoleName, PrincipalID: principal,
 		PrincipalType: req.PrincipalType, StartsAt: start, EndsAt: end, CreatedBy: c.ObjectID})
 	return out, s.pimStoreErr(err)
 }
@@ -377,7 +377,7 @@ func (s *Service) RequestRoleAssignment(ctx context.Context, scope, name string,
 		return rbac.ScheduleRequest{}, err
 	}
 	now := s.now().UTC()
-	req := rbac.ScheduleRequest{Name: name, Scope: scope, RoleID: roleID, PrincipalID: principal, PrincipalType: ptype, RequestorID: c.ObjectID,
+	req := rbac.ScheduleRequest{Name: name, Scope: scope, RoleID: roleID, RoleName: roleName(roles, roleID), PrincipalID: principal, PrincipalType: ptype, RequestorID: c.ObjectID,
 		Justification: strings.TrimSpace(in.Justification), TicketNumber: strings.TrimSpace(in.TicketNumber), TicketSystem: in.TicketSystem}
 
 	if strings.EqualFold(in.RequestType, "SelfDeactivate") {
@@ -456,7 +456,7 @@ func (s *Service) activationOf(req *rbac.ScheduleRequest, elig *rbac.Eligibility
 	if !strings.EqualFold(elig.PrincipalID, req.PrincipalID) {
 		member = "Group"
 	}
-	return rbac.Activation{Name: req.Name, Scope: req.Scope, RoleID: req.RoleID, PrincipalID: req.PrincipalID, PrincipalType: req.PrincipalType,
+	return rbac.Activation{Name: req.Name, Scope: req.Scope, RoleID: req.RoleID, RoleName: req.RoleName, PrincipalID: req.PrincipalID, PrincipalType: req.PrincipalType,
 		StartsAt: start, EndsAt: end, LinkedEligibility: elig.Name, MemberType: member, AssignmentType: "Activated", RequestName: req.Name}
 }
 
@@ -744,7 +744,13 @@ func (s *Service) GetRoleAssignmentSchedule(ctx context.Context, scope, name str
 // strictest of it and the policies of the role above it).
 type RolePolicy struct {
 	rbac.Policy
+	RoleName  string
 	Effective rbac.Policy
+}
+
+func roleName(roles *rbac.Service, id string) string {
+	r, _ := roles.Role(id)
+	return r.Name
 }
 
 // PolicyFilter is a parsed $filter of a role management policy list.
@@ -762,7 +768,7 @@ func ParsePolicyFilter(f string) (PolicyFilter, error) {
 }
 
 func (s *Service) rolePolicy(roles *rbac.Service, scope, roleID string) RolePolicy {
-	return RolePolicy{Policy: roles.Policy(scope, roleID), Effective: roles.EffectivePolicy(scope, roleID)}
+	return RolePolicy{Policy: roles.Policy(scope, roleID), RoleName: roleName(roles, roleID), Effective: roles.EffectivePolicy(scope, roleID)}
 }
 
 // ListRoleManagementPolicies lists the policy of every role assignable at scope (the stored
