@@ -256,13 +256,14 @@ func (g *graphClient) appIDOf(ctx context.Context, id string) (string, error) {
 }
 
 func (a *app) adSPCreateForRBACCommand() *cobra.Command {
-	var name, role, scopes string
+	var name, role string
+	var scopes []string
 	var years int
 	c := leaf(&cobra.Command{
 		Use:   "create-for-rbac",
 		Short: "Create an application, its service principal and a password; optionally assign it a role",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if (role == "") != (scopes == "") {
+			if (role == "") != (len(scopes) == 0) {
 				return usageErrorf("usage error: To create role assignments, specify both --role and --scopes.")
 			}
 			if years <= 0 {
@@ -288,7 +289,7 @@ func (a *app) adSPCreateForRBACCommand() *cobra.Command {
 			if err := g.do(ctx, http.MethodPost, "/v1.0/servicePrincipals", map[string]any{"appId": str(app, "appId")}, &sp); err != nil {
 				return fmt.Errorf("creating service principal: %w", err)
 			}
-			for _, scope := range strings.Fields(scopes) {
+			for _, scope := range strings.Fields(strings.Join(scopes, " ")) {
 				if err := assignRoleToServicePrincipal(ctx, s, role, scope, str(sp, "id")); err != nil {
 					return fmt.Errorf("creating role assignment (the application %s and its service principal exist): %w", str(app, "appId"), err)
 				}
@@ -299,7 +300,7 @@ func (a *app) adSPCreateForRBACCommand() *cobra.Command {
 	f := c.Flags()
 	f.StringVarP(&name, "name", "n", "", "display name of the service principal")
 	f.StringVar(&role, "role", "", "role of the service principal: a role name or role definition id")
-	f.StringVar(&scopes, "scopes", "", "space-separated scopes the role assignment applies to, e.g. a vault's resource id")
+	f.StringArrayVar(&scopes, "scopes", nil, "space-separated scopes the role assignment applies to, e.g. a vault's resource id")
 	f.IntVar(&years, "years", 1, "number of years for which the credentials will be valid")
 	return c
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // multiValueFlags take several space-separated values, as argparse's nargs='*' does for az.
-var multiValueFlags = []string{"--tags", "--ids"}
+var multiValueFlags = []string{"--tags", "--ids", "--scopes"}
 
 // threeStateFlags are az's three-state booleans: "--flag", "--flag true" and "--flag false".
 var threeStateFlags = []string{

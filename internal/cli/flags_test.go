@@ -18,6 +18,8 @@ func TestNormalizeArgs(t *testing.T) {
 		{"bare tags clears", "keyvault update -n v --tags", "keyvault update -n v --tags="},
 		{"bare tags before a flag", "keyvault update --tags -n v", "keyvault update --tags= -n v"},
 		{"tags= form untouched", "group create --tags=a=b", "group create --tags=a=b"},
+		{"scopes take several values", "ad sp create-for-rbac -n a --role R --scopes /s/1 /s/2", "ad sp create-for-rbac -n a --role R --scopes=/s/1 --scopes=/s/2"},
+		{"ids take several values", "role assignment delete --ids /a /b", "role assignment delete --ids=/a --ids=/b"},
 		{"three-state with value", "keyvault secret set-attributes --enabled false --name x", "keyvault secret set-attributes --enabled=false --name x"},
 		{"three-state upper-case value", "keyvault create --enable-purge-protection TRUE", "keyvault create --enable-purge-protection=true"},
 		{"three-state alone", "keyvault secret set --disabled --name x", "keyvault secret set --disabled --name x"},

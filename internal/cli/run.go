@@ -21,7 +21,7 @@ import (
 
 // ownCommands are the top-level commands defined here; only their arguments get az-style
 // normalization, so the server's and the load generator's flags are left untouched.
-var ownCommands = []string{"login", "logout", "account", "group", "keyvault", "role", "operator"}
+var ownCommands = []string{"login", "logout", "account", "group", "keyvault", "role", "ad", "operator"}
 
 // Run builds the root command with the given extra commands (the server and the load generator
 // live in their own packages), executes it with args and returns the process exit code.

@@ -16,10 +16,10 @@ import (
 	"github.com/strongroom/strongroom/internal/service"
 )
 
-// armAudiences are the token audiences the management plane accepts.
+// armAudiences are the token audiences the management plane accepts: ARM's own, as in Azure
+// (the server's origin is the directory's audience, which ARM refuses).
 func (s *Server) armAudiences() []string {
-	return []string{"https://management.core.windows.net/", "https://management.core.windows.net",
-		"https://management.azure.com/", "https://management.azure.com", s.cfg.PublicURL + "/", s.cfg.PublicURL}
+	return []string{"https://management.core.windows.net/", "https://management.azure.com/"}
 }
 
 // armRoute is one management-plane route. Literal segments match case-insensitively (ARM
@@ -173,7 +173,13 @@ func (a *armReq) serve(rt *armRoute, params []string) {
 // authenticate checks the request's ARM token and puts the caller in a.ctx; it answers the
 // challenge itself and returns false when the token does not verify.
 func (a *armReq) authenticate() bool {
-	claims, failure := a.s.authenticate(a.ctx, a.r, a.s.armAudiences())
+	// ARM accepts only its own audiences. Graph routes let ARM tokens through here so that
+	// graph() refuses them in Graph's words; every other audience fails here.
+	audiences := a.s.armAudiences()
+	if isGraphPath(a.r.URL.Path) {
+		audiences = append(audiences, a.s.graphAudiences()...)
+	}
+	claims, failure := a.s.authenticate(a.ctx, a.r, audiences)
 	if failure != "" {
 		a.challenge(failure)
 		return false

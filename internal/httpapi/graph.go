@@ -71,15 +71,6 @@ func (s *Server) graphAudiences() []string {
 	return []string{graphAudience, s.cfg.PublicURL}
 }
 
-// audiencesFor returns the audiences the management-plane route at path accepts: Graph's for
-// /v1.0/..., ARM's for everything else. (The ARM route table's authentication asks it.)
-func (s *Server) audiencesFor(path string) []string {
-	if isGraphPath(path) {
-		return s.graphAudiences()
-	}
-	return s.armAudiences()
-}
-
 func isGraphPath(path string) bool {
 	p := strings.TrimPrefix(path, "/")
 	return len(p) >= 5 && strings.EqualFold(p[:5], "v1.0/") || strings.EqualFold(p, "v1.0")

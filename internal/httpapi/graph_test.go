@@ -94,8 +94,10 @@ func TestGraph_Directory(t *testing.T) {
 	if me.str("appId") != e.clientID || !strings.HasSuffix(me.str("@odata.context"), "#servicePrincipals/$entity") {
 		t.Fatalf("me = %s", me.raw)
 	}
-	if g := e.graphDo(t, e.appGraphToken(t, e.clientID, e.clientSecret, "https://graph.microsoft.com"), "GET", "/v1.0/me", ""); g.status != 200 {
-		t.Logf("graph.microsoft.com audience refused (%d): the ARM table's authentication must ask Server.audiencesFor", g.status)
+	e.graphDo(t, e.appGraphToken(t, e.clientID, e.clientSecret, "https://graph.microsoft.com"), "GET", "/v1.0/me", "").want(t, 200, "")
+	// And the other way round: ARM refuses the directory's tokens.
+	if st := e.graphDo(t, admin, "GET", "/subscriptions?api-version=2022-12-01", "").status; st != 401 {
+		t.Fatalf("ARM answered a Graph token with %d, want 401", st)
 	}
 
 	// An application, a password, its service principal.

@@ -42,7 +42,7 @@ func (c *Core) unsealInit(ctx context.Context, root []byte, newSeal *seal.Config
 		}
 		c.initialized = true
 	}
-	ids, err := identity.New(ctx, c.st, kr, identity.Options{PublicURL: c.cfg.PublicURL, Erased: c.requestErasure})
+	ids, err := identity.New(ctx, c.st, kr, identity.Options{PublicURL: c.cfg.PublicURL, DNSSuffix: c.cfg.DNSSuffix, Erased: c.requestErasure})
 	if err != nil {
 		return nil, fmt.Errorf("starting identity service: %w", err)
 	}
@@ -249,7 +249,7 @@ func (c *Core) Reload(ctx context.Context) error {
 	if err := old.Keyring.Reload(ctx); err != nil {
 		return fmt.Errorf("reloading the keyring: %w", err)
 	}
-	ids, err := identity.New(ctx, c.st, old.Keyring, identity.Options{PublicURL: c.cfg.PublicURL, Erased: c.requestErasure})
+	ids, err := identity.New(ctx, c.st, old.Keyring, identity.Options{PublicURL: c.cfg.PublicURL, DNSSuffix: c.cfg.DNSSuffix, Erased: c.requestErasure})
 	if err != nil {
 		return fmt.Errorf("reloading identities: %w", err)
 	}
