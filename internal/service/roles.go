@@ -37,7 +37,6 @@ type RoleAssignmentInput struct {
 // skips the check.
 type PrincipalTypes func(objectID string) (principalType string, ok bool)
 
-
 // scopeRef is a scope a role may be assigned at: "/", /subscriptions/{s},
 // .../resourceGroups/{rg}, .../providers/Microsoft.KeyVault/vaults/{v} or .../vaults/{v}/secrets/{name}.
 type scopeRef struct {
