@@ -12,7 +12,10 @@ import (
 	"os"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/spf13/cobra"
 )
 
@@ -67,20 +70,27 @@ func (a *app) loginCommand() *cobra.Command {
 	var servicePrincipal bool
 	c := leaf(&cobra.Command{
 		Use:   "login",
-		Short: "Log in to a Strongroom server with a service principal",
-		Long: "Log in to a Strongroom server with a service principal. The credentials are checked by\n" +
-			"getting a token and listing subscriptions, then stored (mode 0600) in $" + configDirEnv +
-			"\n(default ~/.strongroom) for the other commands.",
+		Short: "Log in to a Strongroom server as a service principal or a user",
+		Long: "Log in to a Strongroom server as a service principal (--service-principal) or as a user\n" +
+			"(-u <upn> -p <password>). The credentials are checked by getting a token and listing\n" +
+			"subscriptions, then stored (mode 0600) in $" + configDirEnv + " (default ~/.strongroom) for the\n" +
+			"other commands: a service principal's secret, or a user's access tokens (never the password;\n" +
+			"log in again when they expire, after an hour).",
 		Example: "  strongroom login --server https://localhost:8443 --ca-file strongroom-data/tls/ca.pem \\\n" +
-			"      --service-principal --username <clientId> --password <clientSecret> --tenant <tenantId>",
+			"      --service-principal --username <clientId> --password <clientSecret> --tenant <tenantId>\n" +
+			"  strongroom login --server https://localhost:8443 --ca-file strongroom-data/tls/ca.pem \\\n" +
+			"      -u alice@contoso.com -p <password>",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !servicePrincipal {
-				return usageErrorf("only service principal login is supported: use --service-principal with --username, --password and --tenant")
+			if username == "" || password == "" {
+				return usageErrorf("--username and --password are required")
 			}
-			if username == "" || password == "" || tenant == "" {
-				return usageErrorf("--username, --password and --tenant are required with --service-principal")
+			if servicePrincipal && tenant == "" {
+				return usageErrorf("--tenant is required with --service-principal")
 			}
 			p := &Profile{TenantID: tenant, ClientID: username, ClientSecret: password}
+			if !servicePrincipal {
+				p = &Profile{TenantID: tenant, ClientID: azureCLIClientID, UserName: username}
+			}
 			u, err := url.Parse(strings.TrimSuffix(server, "/"))
 			if err != nil || u.Scheme != "https" || u.Host == "" {
 				return usageErrorf("invalid --server value %q: expected an https URL such as %s", server, defaultServer)
@@ -93,7 +103,7 @@ func (a *app) loginCommand() *cobra.Command {
 				}
 				p.CAPEM = string(pem)
 			}
-			accounts, err := login(cmd.Context(), p)
+			accounts, err := login(cmd.Context(), p, password)
 			if err != nil {
 				return err
 			}
@@ -104,15 +114,19 @@ func (a *app) loginCommand() *cobra.Command {
 	f.StringVar(&server, "server", defaultServer, "the server's public base URL")
 	f.StringVar(&caFile, "ca-file", "", "PEM file of the CA that signed the server's certificate (e.g. <data-dir>/tls/ca.pem)")
 	f.BoolVar(&servicePrincipal, "service-principal", false, "log in as a service principal")
-	f.StringVarP(&username, "username", "u", "", "the service principal's client (application) id")
-	f.StringVarP(&password, "password", "p", "", "the service principal's client secret")
+	f.StringVarP(&username, "username", "u", "", "the user's principal name, or the service principal's client (application) id")
+	f.StringVarP(&password, "password", "p", "", "the user's password, or the service principal's client secret")
 	f.StringVarP(&tenant, "tenant", "t", "", "the tenant id")
 	return c
 }
 
-// login completes p from the server's cloud metadata, checks the credentials, picks the first
+// azureCLIClientID is the application id az signs users in through; the server takes any.
+const azureCLIClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+
+// login completes p from the server's cloud metadata, checks the credentials (for a user,
+// getting the tokens the profile keeps instead of the password), picks the first
 // subscription and saves the profile. It returns the subscriptions as az prints them.
-func login(ctx context.Context, p *Profile) ([]account, error) {
+func login(ctx context.Context, p *Profile, password string) ([]account, error) {
 	hc, err := newHTTPClient([]byte(p.CAPEM))
 	if err != nil {
 		return nil, err
@@ -122,6 +136,11 @@ func login(ctx context.Context, p *Profile) ([]account, error) {
 		return nil, err
 	}
 	applyMetadata(p, meta)
+	if p.UserName != "" {
+		if err := userTokens(ctx, p, meta, password, hc); err != nil {
+			return nil, err
+		}
+	}
 	s, err := newSession(p)
 	if err != nil {
 		return nil, err
@@ -160,8 +179,39 @@ func newAccount(p *Profile, sub subscription, isDefault bool) account {
 		Name:             sub.DisplayName,
 		State:            sub.State,
 		TenantID:         tenant,
-		User:             accountUser{Name: p.ClientID, Type: "servicePrincipal"},
+		User:             loginUser(p),
 	}
+}
+
+func loginUser(p *Profile) accountUser {
+	if p.UserName != "" {
+		return accountUser{Name: p.UserName, Type: "user"}
+	}
+	return accountUser{Name: p.ClientID, Type: "servicePrincipal"}
+}
+
+// userTokens signs the user in by password (what az login -u -p sends) for each plane the
+// commands use and keeps the tokens in p.
+func userTokens(ctx context.Context, p *Profile, meta *cloudMetadata, password string, hc *http.Client) error {
+	if p.TenantID == "" {
+		p.TenantID = firstNonEmpty(meta.Authentication.Tenant, "organizations")
+	}
+	cred, err := azidentity.NewUsernamePasswordCredential(p.TenantID, p.ClientID, p.UserName, password, &azidentity.UsernamePasswordCredentialOptions{
+		ClientOptions:            policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: p.Authority + "/"}, Transport: hc},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		return fmt.Errorf("creating credential: %w", err)
+	}
+	scopes := []string{p.ARMAudience + "/.default", p.Server + "/.default", "https://" + p.KeyVaultDNS + "/.default"}
+	for _, scope := range scopes {
+		tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+		if err != nil {
+			return fmt.Errorf("logging in: %w", err)
+		}
+		p.Tokens = append(p.Tokens, CachedToken{Scope: scope, Token: tok.Token, ExpiresOn: tok.ExpiresOn})
+	}
+	return nil
 }
 
 // fetchMetadata reads the server's az-style cloud metadata. A server without the document

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // configDirEnv overrides the profile directory, like AZURE_CONFIG_DIR does for az.
@@ -39,6 +40,10 @@ type Profile struct {
 	TenantID     string `json:"tenantId"`
 	ClientID     string `json:"clientId"`
 	ClientSecret string `json:"clientSecret"`
+	// UserName is set for a user's login (by password): the profile then holds the access
+	// tokens login got for each plane, never the password, and the login lasts as they do.
+	UserName string        `json:"userName,omitempty"`
+	Tokens   []CachedToken `json:"tokens,omitempty"`
 
 	SubscriptionID    string `json:"subscriptionId"`
 	SubscriptionName  string `json:"subscriptionName"`
@@ -133,4 +138,11 @@ func removeProfile() (bool, error) {
 		return false, fmt.Errorf("removing profile: %w", err)
 	}
 	return true, nil
+}
+
+// CachedToken is an access token a user's login got for one scope.
+type CachedToken struct {
+	Scope     string    `json:"scope"`
+	Token     string    `json:"token"`
+	ExpiresOn time.Time `json:"expiresOn"`
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
@@ -39,6 +40,10 @@ func newSession(p *Profile) (*session, error) {
 		return nil, err
 	}
 	s := &session{profile: p, hc: hc}
+	if p.UserName != "" {
+		s.cred = cachedCredential{p}
+		return s, nil
+	}
 	cred, err := azidentity.NewClientSecretCredential(p.TenantID, p.ClientID, p.ClientSecret,
 		&azidentity.ClientSecretCredentialOptions{
 			ClientOptions: s.clientOptions(),
@@ -50,6 +55,28 @@ func newSession(p *Profile) (*session, error) {
 	}
 	s.cred = cred
 	return s, nil
+}
+
+// cachedCredential serves a user's login from the tokens login got (the password is not kept).
+type cachedCredential struct{ p *Profile }
+
+func (c cachedCredential) GetToken(_ context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	for _, want := range opts.Scopes {
+		for _, t := range c.p.Tokens {
+			if sameScope(t.Scope, want) && time.Until(t.ExpiresOn) > time.Minute {
+				return azcore.AccessToken{Token: t.Token, ExpiresOn: t.ExpiresOn}, nil
+			}
+		}
+	}
+	return azcore.AccessToken{}, fmt.Errorf("the login of %s has expired or does not cover %v: run strongroom login again", c.p.UserName, opts.Scopes)
+}
+
+// sameScope compares ".default" scopes, ignoring a trailing slash of the resource.
+func sameScope(a, b string) bool {
+	norm := func(s string) string {
+		return strings.TrimRight(strings.TrimSuffix(strings.ToLower(s), "/.default"), "/")
+	}
+	return norm(a) == norm(b)
 }
 
 // openSession loads the profile and builds a session from it.

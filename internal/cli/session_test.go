@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -49,7 +50,7 @@ func TestProfileRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *got != *want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("loadProfile = %+v, want %+v", got, want)
 	}
 	for path, mode := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, profileFile): 0o600} {
