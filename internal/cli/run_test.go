@@ -44,7 +44,8 @@ func TestRunErrors(t *testing.T) {
 		{"bad tag", []string{"group", "create", "-n", "g", "-l", "eastus", "--tags", "=v"}, exitUsage, `invalid tag "=v"`},
 		{"bad sku", []string{"keyvault", "create", "-n", "v", "-g", "g", "--sku", "gold"}, exitUsage, `invalid --sku value "gold"`},
 		{"delete needs a tty or --yes", []string{"group", "delete", "-n", "g"}, exitUsage, "use --yes"},
-		{"login needs a service principal", []string{"login", "-u", "a", "-p", "b", "-t", "c"}, exitUsage, "--service-principal"},
+		{"login needs a user name and a password", []string{"login", "-u", "a", "-t", "c"}, exitUsage, "--username and --password are required"},
+		{"a service principal login needs a tenant", []string{"login", "--service-principal", "-u", "a", "-p", "b"}, exitUsage, "--tenant is required"},
 		{"login with an http server", []string{"login", "--service-principal", "-u", "a", "-p", "b", "-t", "c", "--server", "http://localhost:1"}, exitUsage, "invalid --server value"},
 		{"login with a missing ca file", []string{"login", "--service-principal", "-u", "a", "-p", "b", "-t", "c", "--ca-file", "/nonexistent/ca.pem"}, exitError, "reading ca file"},
 	}
