@@ -376,9 +376,10 @@ func (s *Service) ListRoleAssignments(ctx context.Context, scope string, f Assig
 	case f.PrincipalID != "":
 		principals = []string{f.PrincipalID}
 	}
+	now := s.now()
 	return roles.ListAssignments(func(a *rbac.Assignment) bool {
 		related := authz.ScopeContains(a.Scope, scope) || !f.AtScope && authz.ScopeContains(scope, a.Scope)
-		if !related {
+		if !related || !a.EndsAt.IsZero() && !now.Before(a.EndsAt) { // an ended activation is gone, as in Azure
 			return false
 		}
 		if principals == nil {
