@@ -148,8 +148,9 @@ type Activation struct {
 	EndsAt            time.Time `json:"endsAt"`
 	AssignmentName    string    `json:"assignmentName"`
 	LinkedEligibility string    `json:"linkedEligibility,omitempty"`
-	MemberType        string    `json:"memberType"`     // Direct, or Group when the eligibility is a group's
-	AssignmentType    string    `json:"assignmentType"` // Activated (SelfActivate) or Assigned (AdminAssign)
+	MemberType        string    `json:"memberType"`         // Direct, or Group when the eligibility is a group's
+	ViaGroup          string    `json:"viaGroup,omitempty"` // that group: the activation grants while the principal is in it
+	AssignmentType    string    `json:"assignmentType"`     // Activated (SelfActivate) or Assigned (AdminAssign)
 	RequestName       string    `json:"requestName"`
 	CreatedOn         time.Time `json:"createdOn"`
 	// Granting reports, in copies the index hands out, whether its assignment still exists (a
@@ -545,7 +546,7 @@ func (s *Service) activateLocked(ctx context.Context, b *batch, act Activation) 
 		act.AssignmentName = uuid.NewString()
 	}
 	a := Assignment{Name: act.AssignmentName, Scope: act.Scope, RoleID: act.RoleID, PrincipalID: act.PrincipalID, PrincipalType: act.PrincipalType,
-		Description: "Just-in-time activation " + act.Name + ".", StartsAt: act.StartsAt, EndsAt: act.EndsAt,
+		Description: "Just-in-time activation " + act.Name + ".", StartsAt: act.StartsAt, EndsAt: act.EndsAt, ViaGroup: strings.ToLower(act.ViaGroup),
 		CreatedOn: now, UpdatedOn: now, CreatedBy: act.PrincipalID, UpdatedBy: act.PrincipalID}
 	if _, ok := s.Assignment(a.Name); ok {
 		return Activation{}, ErrAssignmentExists
@@ -876,6 +877,15 @@ func (s *Service) Activations(keep func(*Activation) bool) []Activation {
 	}
 	sort.Slice(out, func(i, j int) bool { return lessScopeName(out[i].Scope, out[i].Name, out[j].Scope, out[j].Name) })
 	return out
+}
+
+func memberOf(groups []string, group string) bool {
+	for _, g := range groups {
+		if strings.EqualFold(g, group) {
+			return true
+		}
+	}
+	return false
 }
 
 func lessScopeName(scopeA, nameA, scopeB, nameB string) bool {

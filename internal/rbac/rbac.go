@@ -85,6 +85,9 @@ type Assignment struct {
 	EndsAt time.Time `json:"endsAt,omitzero"`
 	// StartsAt, when set, is when it begins to grant.
 	StartsAt time.Time `json:"startsAt,omitzero"`
+	// ViaGroup, when set, is the group whose eligibility the activation came from: it grants
+	// only while the principal is still a member (pim.go).
+	ViaGroup string `json:"viaGroup,omitempty"`
 	// BuiltIn marks the bootstrap admin's assignments, which are not stored.
 	BuiltIn bool `json:"-"`
 
@@ -336,7 +339,7 @@ func (s *Service) Decide(req authz.Request) authz.Decision {
 // grantLocked returns the id of an active assignment of principal that grants req.
 func (s *Service) grantLocked(req authz.Request, principal string, now time.Time) (string, bool) {
 	for _, a := range s.byPrincipal[strings.ToLower(principal)] {
-		if !authz.ScopeContains(a.Scope, req.Scope) || !a.ActiveAt(now) {
+		if !authz.ScopeContains(a.Scope, req.Scope) || !a.ActiveAt(now) || a.ViaGroup != "" && !memberOf(req.Groups, a.ViaGroup) {
 			continue
 		}
 		if role := s.roleLocked(a.RoleID); role != nil && authz.Grants(role, req) { // a deleted custom role grants nothing

@@ -452,11 +452,11 @@ func (s *Service) activationOf(req *rbac.ScheduleRequest, elig *rbac.Eligibility
 	if !elig.EndsAt.IsZero() && elig.EndsAt.Before(end) {
 		end = elig.EndsAt
 	}
-	member := "Direct"
+	member, via := "Direct", ""
 	if !strings.EqualFold(elig.PrincipalID, req.PrincipalID) {
-		member = "Group"
+		member, via = "Group", elig.PrincipalID // it grants while the principal stays in the group
 	}
-	return rbac.Activation{Name: req.Name, Scope: req.Scope, RoleID: req.RoleID, RoleName: req.RoleName, PrincipalID: req.PrincipalID, PrincipalType: req.PrincipalType,
+	return rbac.Activation{ViaGroup: via, Name: req.Name, Scope: req.Scope, RoleID: req.RoleID, RoleName: req.RoleName, PrincipalID: req.PrincipalID, PrincipalType: req.PrincipalType,
 		StartsAt: start, EndsAt: end, LinkedEligibility: elig.Name, MemberType: member, AssignmentType: "Activated", RequestName: req.Name}
 }
 

@@ -327,6 +327,15 @@ func TestPIM_GroupEligibility(t *testing.T) {
 	if !e.canRead(pimBob) || e.canRead(pimDave) {
 		t.Fatal("the activation grants the wrong principals")
 	}
+	// Leaving the group ends what the group's eligibility gave, on the next decision.
+	e.groups[pimBob] = nil
+	if e.canRead(pimBob) {
+		t.Fatal("the group's activation outlived the membership")
+	}
+	e.groups[pimBob] = []string{pimSRE}
+	if !e.canRead(pimBob) {
+		t.Fatal("back in the group, within the window: denied")
+	}
 }
 
 // TestPIM_Approval: a request that needs approval grants nothing until a listed approver (never
