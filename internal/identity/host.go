@@ -1,0 +1,572 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/strongroom/strongroom/internal/pki"
+	"github.com/strongroom/strongroom/internal/store"
+)
+
+// Application hosts: the machines a managed identity may act on, as Azure assigns a
+// user-assigned identity to a VM. An operator registers a host by name and gets a one-time
+// registration token (short-lived, single use, stored only as its SHA-256); the identity agent
+// on that host redeems it once with a certificate request for a key it generated itself, and
+// the server answers with a certificate naming the host, signed by the deployment's host CA.
+// The server keeps only that certificate (public) and the host's assigned identities:
+//
+//	id/host/<lower name>  hostRecord
+//	id/hostca             hostCARecord: the host CA's certificate and PKCS#8 key (sealed)
+//
+// The agent then proves its host on every token request with a host assertion (hostassert.go)
+// signed by that key, and the server decides each mint against the host record as stored now:
+// a removed host, or an identity no longer assigned to it, gets no token.
+
+const (
+	prefixHost = "id/host/"
+	keyHostCA  = "id/hostca"
+
+	// DefaultHostTokenTTL is how long a registration token lives unless the operator says.
+	DefaultHostTokenTTL = time.Hour
+	// MaxHostTokenTTL bounds it.
+	MaxHostTokenTTL   = 24 * time.Hour
+	hostTokenPrefix   = "srh1."
+	hostCertLifetime  = 365 * 24 * time.Hour
+	maxIdentitiesHost = 64
+)
+
+// Host errors. Callers test them with errors.Is.
+var (
+	// ErrHostNotFound means no host has that name (or it was removed).
+	ErrHostNotFound = errors.New("host not found")
+	// ErrBadRegistrationToken means a registration token is unknown, used or expired.
+	ErrBadRegistrationToken = errors.New("the registration token is unknown, used or expired")
+	// ErrHostCredential means a host assertion did not check out.
+	ErrHostCredential = errors.New("invalid host credential")
+	// ErrIdentityNotAssigned means the identity a host asked for is not assigned to it.
+	ErrIdentityNotAssigned = errors.New("the identity is not assigned to this host")
+	// ErrNoHostIdentity means a host asked for its identity but has none assigned.
+	ErrNoHostIdentity = errors.New("no managed identity is assigned to this host")
+	// ErrAmbiguousIdentity means a host with several identities asked without naming one.
+	ErrAmbiguousIdentity = errors.New("several managed identities are assigned to this host: name one (client_id, object_id or mi_res_id)")
+)
+
+var hostNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// Host is an application host.
+type Host struct {
+	ID         string
+	Name       string
+	CreatedAt  time.Time
+	Registered bool // its agent redeemed a registration token
+	// RegisteredAt, CertificateThumbprint (SHA-256 of the DER, hex) and CertificateNotAfter
+	// describe the certificate it holds, once registered.
+	RegisteredAt          time.Time
+	CertificateThumbprint string
+	CertificateNotAfter   time.Time
+	// RegistrationExpiresOn is the pending registration token's expiry, zero when none is.
+	RegistrationExpiresOn time.Time
+	Identities            []HostIdentity
+}
+
+// HostIdentity is a managed identity assigned to a host.
+type HostIdentity struct {
+	ResourceID, ResourceGroup, Name string
+	PrincipalID, ClientID           string
+	AssignedAt                      time.Time
+}
+
+// HostIdentitySelector names the identity a host asks for: at most one field is set (the App
+// Service protocol's client_id, object_id or mi_res_id); none means the host's only identity.
+type HostIdentitySelector struct {
+	ClientID, ObjectID, ResourceID string
+}
+
+type hostRecord struct {
+	V            int                  `json:"v"`
+	ID           string               `json:"id"`
+	Name         string               `json:"name"`
+	CreatedAt    time.Time            `json:"createdAt"`
+	TokenHash    string               `json:"tokenHash,omitempty"` // hex SHA-256 of the pending registration token
+	TokenExpires time.Time            `json:"tokenExpires,omitempty"`
+	CertDER      []byte               `json:"cert,omitempty"`
+	RegisteredAt time.Time            `json:"registeredAt,omitempty"`
+	Identities   []hostIdentityRecord `json:"identities,omitempty"`
+}
+
+type hostIdentityRecord struct {
+	ResourceGroup string    `json:"resourceGroup"`
+	Name          string    `json:"name"`
+	ObjectID      string    `json:"objectId"`
+	AppID         string    `json:"appId"`
+	CredID        string    `json:"credId"` // the marker on the identity's principal (managed.go)
+	AssignedAt    time.Time `json:"assignedAt"`
+}
+
+type hostCARecord struct {
+	V       int    `json:"v"`
+	CertDER []byte `json:"cert"`
+	KeyDER  []byte `json:"key"`
+}
+
+func (r *hostRecord) version() int   { return r.V }
+func (r *hostCARecord) version() int { return r.V }
+
+func hostKey(name string) string { return prefixHost + strings.ToLower(name) }
+
+// ValidateHostName checks a host name: 1-63 letters, digits, ".", "_" or "-", starting with a
+// letter or digit (a host name, so it reads well in certificates and logs).
+func ValidateHostName(name string) error {
+	if !hostNameRE.MatchString(name) {
+		return badInput("The host name '%s' is invalid: 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit.", echoID(name))
+	}
+	return nil
+}
+
+func (s *Service) host(r *hostRecord) Host {
+	h := Host{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt, Registered: len(r.CertDER) > 0, RegisteredAt: r.RegisteredAt}
+	if r.TokenHash != "" && s.now().Before(r.TokenExpires) {
+		h.RegistrationExpiresOn = r.TokenExpires
+	}
+	if len(r.CertDER) > 0 {
+		sum := sha256.Sum256(r.CertDER)
+		h.CertificateThumbprint = hex.EncodeToString(sum[:])
+		if c, err := x509.ParseCertificate(r.CertDER); err == nil {
+			h.CertificateNotAfter = c.NotAfter
+		}
+	}
+	h.Identities = make([]HostIdentity, 0, len(r.Identities))
+	for _, i := range r.Identities {
+		h.Identities = append(h.Identities, HostIdentity{ResourceID: s.ManagedIdentityID(i.ResourceGroup, i.Name),
+			ResourceGroup: i.ResourceGroup, Name: i.Name, PrincipalID: i.ObjectID, ClientID: i.AppID, AssignedAt: i.AssignedAt})
+	}
+	return h
+}
+
+// RegisterHost registers the host name (or, when it exists, gives it a new pending
+// registration, so a reinstalled host can register again; its assignments stay) and returns
+// the one-time registration token, which lives for ttl (0: DefaultHostTokenTTL; at most
+// MaxHostTokenTTL) and is stored only as its SHA-256. created reports whether the host is new.
+func (s *Service) RegisterHost(ctx context.Context, name string, ttl time.Duration) (h Host, token string, created bool, err error) {
+	if err := ValidateHostName(name); err != nil {
+		return Host{}, "", false, err
+	}
+	switch {
+	case ttl == 0:
+		ttl = DefaultHostTokenTTL
+	case ttl < time.Minute || ttl > MaxHostTokenTTL:
+		return Host{}, "", false, badInput("The registration token lifetime must be between 1 minute and %s.", MaxHostTokenTTL)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return Host{}, "", false, fmt.Errorf("generating registration token: %w", err)
+	}
+	token = hostTokenPrefix + name + "." + base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(token))
+	key := hostKey(name)
+	for range 3 {
+		sealed, rec, err := s.findHost(ctx, name)
+		pre := store.RequireEqual(key, sealed)
+		switch {
+		case errors.Is(err, ErrHostNotFound):
+			rec, pre, created = &hostRecord{V: recordVersion, ID: uuid.NewString(), Name: name, CreatedAt: s.now().UTC()}, store.RequireAbsent(key), true
+		case err != nil:
+			return Host{}, "", false, fmt.Errorf("registering host: %w", err)
+		default:
+			created = false
+		}
+		rec.TokenHash, rec.TokenExpires = hex.EncodeToString(sum[:]), s.now().Add(ttl).UTC().Truncate(time.Second)
+		put, err := s.putRecord(ctx, key, rec)
+		if err != nil {
+			return Host{}, "", false, fmt.Errorf("registering host: %w", err)
+		}
+		err = s.apply(ctx, []store.Op{pre, put})
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Host{}, "", false, fmt.Errorf("registering host: %w", err)
+		}
+		return s.host(rec), token, created, nil
+	}
+	return Host{}, "", false, fmt.Errorf("registering host: %w", store.ErrConflict)
+}
+
+func (s *Service) findHost(ctx context.Context, name string) ([]byte, *hostRecord, error) {
+	if ValidateHostName(name) != nil {
+		return nil, nil, ErrHostNotFound
+	}
+	key := hostKey(name)
+	sealed, err := s.st.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, ErrHostNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var rec hostRecord
+	if err := s.openRecord(ctx, key, sealed, &rec); err != nil {
+		return nil, nil, err
+	}
+	return sealed, &rec, nil
+}
+
+// GetHost returns the host name; ErrHostNotFound when there is none.
+func (s *Service) GetHost(ctx context.Context, name string) (Host, error) {
+	_, rec, err := s.findHost(ctx, name)
+	if err != nil {
+		return Host{}, fmt.Errorf("reading host: %w", err)
+	}
+	return s.host(rec), nil
+}
+
+// ListHosts returns every host, by name.
+func (s *Service) ListHosts(ctx context.Context) ([]Host, error) {
+	var out []Host
+	err := s.scanRecords(ctx, prefixHost, func() versioned { return &hostRecord{} }, func(v versioned) {
+		out = append(out, s.host(v.(*hostRecord)))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing hosts: %w", err)
+	}
+	return out, nil
+}
+
+// RemoveHost deletes the host and, in the same write, the credentials its assignments left on
+// its identities: its agent gets no further token, and the tokens it got stop verifying.
+func (s *Service) RemoveHost(ctx context.Context, name string) error {
+	for range 3 {
+		sealed, rec, err := s.findHost(ctx, name)
+		if err != nil {
+			return fmt.Errorf("removing host: %w", err)
+		}
+		ops := []store.Op{store.RequireEqual(hostKey(name), sealed), store.Delete(hostKey(name))}
+		for _, a := range rec.Identities {
+			more, err := s.dropHostCredentialOps(ctx, a)
+			if err != nil {
+				return fmt.Errorf("removing host: %w", err)
+			}
+			ops = append(ops, more...)
+		}
+		err = s.apply(ctx, ops)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("removing host: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("removing host: %w", store.ErrConflict)
+}
+
+// dropHostCredentialOps rewrites a's identity's principal without a's credential; nothing when
+// the principal is gone (the identity was deleted).
+func (s *Service) dropHostCredentialOps(ctx context.Context, a hostIdentityRecord) ([]store.Op, error) {
+	pKey := prefixPrincipal + a.ObjectID
+	sealed, err := s.st.Get(ctx, pKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p principalRecord
+	if err := s.openRecord(ctx, pKey, sealed, &p); err != nil {
+		return nil, err
+	}
+	p.Secrets = slices.DeleteFunc(p.Secrets, func(c secretRecord) bool { return c.ID == a.CredID })
+	put, err := s.putRecord(ctx, pKey, p)
+	if err != nil {
+		return nil, err
+	}
+	return []store.Op{store.RequireEqual(pKey, sealed), put}, nil
+}
+
+// AssignHostIdentity assigns the managed identity rg/identityName to the host (a no-op when
+// it already is).
+func (s *Service) AssignHostIdentity(ctx context.Context, hostName, rg, identityName string) (Host, error) {
+	for range 3 {
+		hSealed, h, err := s.findHost(ctx, hostName)
+		if err != nil {
+			return Host{}, fmt.Errorf("assigning identity: %w", err)
+		}
+		mSealed, m, err := s.findManaged(ctx, rg, identityName)
+		if err != nil {
+			return Host{}, fmt.Errorf("assigning identity: %w", err)
+		}
+		if slices.ContainsFunc(h.Identities, func(a hostIdentityRecord) bool { return a.ObjectID == m.ObjectID }) {
+			return s.host(h), nil
+		}
+		if len(h.Identities) >= maxIdentitiesHost {
+			return Host{}, conflict("The host already has %d identities, the most it may hold.", maxIdentitiesHost)
+		}
+		pKey := prefixPrincipal + m.ObjectID
+		pSealed, err := s.st.Get(ctx, pKey)
+		if err != nil {
+			return Host{}, fmt.Errorf("assigning identity: %w", err)
+		}
+		var p principalRecord
+		if err := s.openRecord(ctx, pKey, pSealed, &p); err != nil {
+			return Host{}, fmt.Errorf("assigning identity: %w", err)
+		}
+		if len(p.Secrets) >= maxHostsPerIdentity {
+			return Host{}, conflict("The identity is already assigned to %d hosts, the most it may be.", maxHostsPerIdentity)
+		}
+		now := s.now().UTC()
+		a := hostIdentityRecord{ResourceGroup: m.ResourceGroup, Name: m.Name, ObjectID: m.ObjectID, AppID: m.AppID,
+			CredID: uuid.NewString(), AssignedAt: now}
+		h.Identities = append(h.Identities, a)
+		p.Secrets = append(p.Secrets, hostCredential(a.CredID, h.Name, now))
+		hPut, err := s.putRecord(ctx, hostKey(hostName), h)
+		if err != nil {
+			return Host{}, fmt.Errorf("assigning identity: %w", err)
+		}
+		pPut, err := s.putRecord(ctx, pKey, p)
+		if err != nil {
+			return Host{}, fmt.Errorf("assigning identity: %w", err)
+		}
+		err = s.apply(ctx, []store.Op{store.RequireEqual(hostKey(hostName), hSealed), store.RequireEqual(pKey, pSealed),
+			store.RequireEqual(managedKey(rg, identityName), mSealed), hPut, pPut})
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Host{}, fmt.Errorf("assigning identity: %w", err)
+		}
+		return s.host(h), nil
+	}
+	return Host{}, fmt.Errorf("assigning identity: %w", store.ErrConflict)
+}
+
+// UnassignHostIdentity removes the identity rg/identityName from the host; the host gets no
+// further token for it and the tokens it got through this host stop verifying. Unassigning an
+// identity that is not assigned is ErrIdentityNotAssigned.
+func (s *Service) UnassignHostIdentity(ctx context.Context, hostName, rg, identityName string) (Host, error) {
+	for range 3 {
+		hSealed, h, err := s.findHost(ctx, hostName)
+		if err != nil {
+			return Host{}, fmt.Errorf("unassigning identity: %w", err)
+		}
+		i := slices.IndexFunc(h.Identities, func(a hostIdentityRecord) bool {
+			return strings.EqualFold(a.ResourceGroup, rg) && strings.EqualFold(a.Name, identityName)
+		})
+		if i < 0 {
+			return Host{}, fmt.Errorf("unassigning identity: %w", ErrIdentityNotAssigned)
+		}
+		a := h.Identities[i]
+		h.Identities = slices.Delete(h.Identities, i, i+1)
+		hPut, err := s.putRecord(ctx, hostKey(hostName), h)
+		if err != nil {
+			return Host{}, fmt.Errorf("unassigning identity: %w", err)
+		}
+		ops := []store.Op{store.RequireEqual(hostKey(hostName), hSealed), hPut}
+		more, err := s.dropHostCredentialOps(ctx, a)
+		if err != nil {
+			return Host{}, fmt.Errorf("unassigning identity: %w", err)
+		}
+		err = s.apply(ctx, append(ops, more...))
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Host{}, fmt.Errorf("unassigning identity: %w", err)
+		}
+		return s.host(h), nil
+	}
+	return Host{}, fmt.Errorf("unassigning identity: %w", store.ErrConflict)
+}
+
+// RedeemHostRegistration spends a registration token once: csrDER is a PKCS#10 request for
+// the key the host generated (its signature is checked); the answer is the host's certificate
+// and the host CA's, both PEM. A token is good for one redemption before it expires, even when
+// two redemptions race on different nodes (the second one's write fails its precondition).
+func (s *Service) RedeemHostRegistration(ctx context.Context, token string, csrDER []byte) (h Host, certPEM, caPEM []byte, err error) {
+	rest, ok := strings.CutPrefix(token, hostTokenPrefix)
+	dot := strings.LastIndexByte(rest, '.')
+	if !ok || dot <= 0 || len(token) > 256 {
+		return Host{}, nil, nil, ErrBadRegistrationToken
+	}
+	name := rest[:dot]
+	for range 3 {
+		sealed, rec, err := s.findHost(ctx, name)
+		if errors.Is(err, ErrHostNotFound) {
+			return Host{}, nil, nil, ErrBadRegistrationToken
+		}
+		if err != nil {
+			return Host{}, nil, nil, fmt.Errorf("redeeming registration: %w", err)
+		}
+		sum := sha256.Sum256([]byte(token))
+		want, _ := hex.DecodeString(rec.TokenHash)
+		if len(want) != sha256.Size || subtle.ConstantTimeCompare(sum[:], want) != 1 || !s.now().Before(rec.TokenExpires) {
+			return Host{}, nil, nil, ErrBadRegistrationToken
+		}
+		csr, err := x509.ParseCertificateRequest(csrDER)
+		if err != nil || csr.CheckSignature() != nil {
+			return Host{}, nil, nil, badInput("The certificate request is not a valid, self-signed PKCS#10 request.")
+		}
+		ca, caKey, err := s.hostCA(ctx)
+		if err != nil {
+			return Host{}, nil, nil, fmt.Errorf("redeeming registration: %w", err)
+		}
+		now := s.now()
+		tmpl := &x509.Certificate{
+			SerialNumber: pki.Serial(),
+			Subject:      pkix.Name{CommonName: rec.Name, Organization: []string{"Strongroom host"}},
+			URIs:         []*url.URL{{Scheme: "urn", Opaque: "strongroom:host:" + rec.ID}},
+			NotBefore:    now.Add(-time.Hour),
+			NotAfter:     now.Add(hostCertLifetime),
+			KeyUsage:     x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, csr.PublicKey, caKey)
+		if err != nil {
+			return Host{}, nil, nil, fmt.Errorf("signing host certificate: %w", err)
+		}
+		rec.CertDER, rec.RegisteredAt, rec.TokenHash, rec.TokenExpires = der, now.UTC(), "", time.Time{}
+		put, err := s.putRecord(ctx, hostKey(name), rec)
+		if err != nil {
+			return Host{}, nil, nil, fmt.Errorf("redeeming registration: %w", err)
+		}
+		err = s.apply(ctx, []store.Op{store.RequireEqual(hostKey(name), sealed), put})
+		if errors.Is(err, store.ErrConflict) {
+			continue // spent or changed meanwhile: look again (a spent token then fails)
+		}
+		if err != nil {
+			return Host{}, nil, nil, fmt.Errorf("redeeming registration: %w", err)
+		}
+		return s.host(rec), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+			pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), nil
+	}
+	return Host{}, nil, nil, ErrBadRegistrationToken
+}
+
+// hostCA returns the deployment's host CA, making it on first use.
+func (s *Service) hostCA(ctx context.Context) (*x509.Certificate, any, error) {
+	for range 2 {
+		var rec hostCARecord
+		err := s.getRecord(ctx, keyHostCA, &rec)
+		if err == nil {
+			cert, err := x509.ParseCertificate(rec.CertDER)
+			if err != nil {
+				return nil, nil, fmt.Errorf("parsing host CA: %w", err)
+			}
+			key, err := x509.ParsePKCS8PrivateKey(rec.KeyDER)
+			clear(rec.KeyDER)
+			if err != nil {
+				return nil, nil, fmt.Errorf("parsing host CA key: %w", err)
+			}
+			return cert, key, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, nil, fmt.Errorf("loading host CA: %w", err)
+		}
+		_, der, key, err := pki.NewCA(pkix.Name{CommonName: "Strongroom host CA"})
+		if err != nil {
+			return nil, nil, err
+		}
+		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encoding host CA key: %w", err)
+		}
+		put, err := s.putRecord(ctx, keyHostCA, hostCARecord{V: recordVersion, CertDER: der, KeyDER: keyDER})
+		clear(keyDER)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := s.st.Apply(ctx, []store.Op{store.RequireAbsent(keyHostCA), put}); err != nil && !errors.Is(err, store.ErrConflict) {
+			return nil, nil, fmt.Errorf("storing host CA: %w", err)
+		}
+		// Stored, or another node stored its own first: load whichever won.
+	}
+	return nil, nil, fmt.Errorf("loading host CA: %w", store.ErrConflict)
+}
+
+// MintHostToken mints an access token for one of the identities assigned to the host, for
+// resource (an audience such as https://vault.azure.net; a "/.default" suffix is ignored),
+// which must be one the planes serve. It reads the host record as stored now, so a removed
+// host or an unassigned identity gets nothing. The token's credential is the assignment, which
+// unassigning removes (see managed.go). Errors: ErrHostNotFound, ErrHostCredential (never
+// registered), ErrNoHostIdentity, ErrAmbiguousIdentity, ErrIdentityNotAssigned,
+// ErrInvalidScope, ErrUnknownResource, ErrPrincipalDisabled.
+func (s *Service) MintHostToken(ctx context.Context, hostName string, sel HostIdentitySelector, resource string) (Token, HostIdentity, error) {
+	aud, err := AudienceFromScope(strings.TrimSuffix(resource, defaultScopeSuffix) + defaultScopeSuffix)
+	if err != nil {
+		return Token{}, HostIdentity{}, err
+	}
+	if !s.ServesResource(aud) {
+		return Token{}, HostIdentity{}, fmt.Errorf("%w: %s", ErrUnknownResource, aud)
+	}
+	_, h, err := s.findHost(ctx, hostName)
+	if err != nil {
+		return Token{}, HostIdentity{}, err
+	}
+	if len(h.CertDER) == 0 {
+		return Token{}, HostIdentity{}, ErrHostCredential
+	}
+	a, err := s.selectHostIdentity(h, sel)
+	if err != nil {
+		return Token{}, HostIdentity{}, err
+	}
+	rec, err := s.loadPrincipal(ctx, a.ObjectID)
+	if errors.Is(err, store.ErrNotFound) {
+		return Token{}, HostIdentity{}, ErrIdentityNotAssigned // the identity was deleted
+	}
+	if err != nil {
+		return Token{}, HostIdentity{}, fmt.Errorf("minting host token: %w", err)
+	}
+	switch {
+	case !hasCredential(rec, a.CredID):
+		return Token{}, HostIdentity{}, ErrIdentityNotAssigned
+	case rec.Disabled:
+		return Token{}, HostIdentity{}, ErrPrincipalDisabled
+	}
+	tok, err := s.mint(rec, a.CredID, aud)
+	if err != nil {
+		return Token{}, HostIdentity{}, fmt.Errorf("minting host token: %w", err)
+	}
+	hi := s.host(&hostRecord{Identities: []hostIdentityRecord{a}}).Identities[0]
+	return tok, hi, nil
+}
+
+func (s *Service) selectHostIdentity(h *hostRecord, sel HostIdentitySelector) (hostIdentityRecord, error) {
+	var match func(a hostIdentityRecord) bool
+	switch {
+	case sel.ClientID != "":
+		match = func(a hostIdentityRecord) bool { return strings.EqualFold(a.AppID, sel.ClientID) }
+	case sel.ObjectID != "":
+		match = func(a hostIdentityRecord) bool { return strings.EqualFold(a.ObjectID, sel.ObjectID) }
+	case sel.ResourceID != "":
+		match = func(a hostIdentityRecord) bool {
+			return strings.EqualFold(s.ManagedIdentityID(a.ResourceGroup, a.Name), strings.TrimSuffix(sel.ResourceID, "/"))
+		}
+	default:
+		switch len(h.Identities) {
+		case 0:
+			return hostIdentityRecord{}, ErrNoHostIdentity
+		case 1:
+			return h.Identities[0], nil
+		}
+		return hostIdentityRecord{}, ErrAmbiguousIdentity
+	}
+	if i := slices.IndexFunc(h.Identities, match); i >= 0 {
+		return h.Identities[i], nil
+	}
+	return hostIdentityRecord{}, ErrIdentityNotAssigned
+}
