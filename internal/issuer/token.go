@@ -92,9 +92,8 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 		return
 	}
 	if secret == "" {
-		if form.Get("client_assertion") != "" {
-			i.writeError(w, r, http.StatusBadRequest, "invalid_request", 7000219,
-				"Client assertions are not supported; use a client secret.")
+		if form.Get("client_assertion") != "" { // private_key_jwt or a federated assertion (assertion.go)
+			i.serveClientAssertion(w, r, tenant, clientID)
 			return
 		}
 		i.writeError(w, r, http.StatusUnauthorized, "invalid_client", 7000218,
