@@ -123,7 +123,13 @@ func (s *Service) DeleteAssignmentsWithin(ctx context.Context, scope string) (in
 	if err := s.st.Apply(ctx, ops); err != nil {
 		return 0, fmt.Errorf("deleting the role assignments within %s: %w", scope, err)
 	}
-	return len(names), s.Refresh(ctx, names)
+	removed := 0
+	for _, n := range names {
+		if !strings.HasPrefix(n, prefixPIM) {
+			removed++
+		}
+	}
+	return removed, s.Refresh(ctx, names)
 }
 
 // DeletionOpsWithin returns the ops that delete every stored assignment at scope or below it,
@@ -144,13 +150,18 @@ func (s *Service) deletionOpsWithin(scope string) ([]store.Op, []string) {
 		ops = append(ops, deleteOps(&doomed[i])...)
 		names = append(names, doomed[i].Name)
 	}
-	return ops, names
+	pimOps, pimKeys := s.pimDeletionOpsWithin(scope) // eligibilities, activations and policies too (pim.go)
+	return append(ops, pimOps...), append(names, pimKeys...)
 }
 
 // Refresh re-reads the named assignments into the index (after a batch the caller applied).
 func (s *Service) Refresh(ctx context.Context, names []string) error {
 	var errs []error
 	for _, n := range names {
+		if strings.HasPrefix(n, prefixPIM) {
+			errs = append(errs, s.refreshPIM(ctx, n)) // a key of pimDeletionOpsWithin
+			continue
+		}
 		errs = append(errs, s.refreshAssignment(ctx, prefixAssignment+n))
 	}
 	return errors.Join(errs...)

@@ -425,6 +425,24 @@ func (s *Service) apply(ctx context.Context, b *batch, what string) error {
 	return s.refreshAll(ctx, b.keys)
 }
 
+// pimDeletionOpsWithin returns the ops that delete the eligibilities, activations and policies
+// at scope or below it (a deleted vault's: a vault made again under the name inherits none) and
+// their keys. Requests stay, as history; an approval of one finds no eligibility.
+func (s *Service) pimDeletionOpsWithin(scope string) ([]store.Op, []string) {
+	var b batch
+	for _, e := range s.Eligibilities(func(e *Eligibility) bool { return authz.ScopeContains(scope, e.Scope) }) {
+		b.del(prefixEligibility + e.Name)
+		b.del(prefixEligibilityKey + hashKey(strings.TrimRight(e.Scope, "/"), e.RoleID, e.PrincipalID))
+	}
+	for _, a := range s.Activations(func(a *Activation) bool { return authz.ScopeContains(scope, a.Scope) }) {
+		b.del(prefixActivation + a.Name) // its assignment is within scope: deleted with the others
+	}
+	for _, p := range s.Policies(func(p *Policy) bool { return authz.ScopeContains(scope, p.Scope) }) {
+		b.del(prefixPolicy + p.Name())
+	}
+	return b.ops, b.keys
+}
+
 // AssignEligibility stores an AdminAssign request and the eligibility it provisions. The caller
 // has validated and authorized it. A live eligibility of the same (scope, role, principal) is
 // ErrEligibilityExists; an expired one is replaced.

@@ -147,3 +147,56 @@ func TestParseISODuration(t *testing.T) {
 		}
 	}
 }
+
+// TestPIM_DeletedVaultTakesItsRecords: deleting what is within a vault takes its eligibilities,
+// activations and policies too (a vault made again under the name inherits none), and leaves the
+// subscription's.
+func TestPIM_DeletedVaultTakesItsRecords(t *testing.T) {
+	e := newEnv(t)
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	s, err := rbac.New(e.ctx, e.st, e.kr, rbac.Options{AdminObjectID: admin, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sub = "/subscriptions/s"
+	for i, scope := range []string{vault, vault + "/secrets/x", sub} {
+		name := []string{"11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222", "33333333-3333-4333-8333-333333333333"}[i]
+		if _, _, err := s.AssignEligibility(e.ctx, rbac.ScheduleRequest{Name: name, Scope: scope, RoleID: rbac.KeyVaultSecretsUserID, PrincipalID: bob},
+			rbac.Eligibility{Name: name, Scope: scope, RoleID: rbac.KeyVaultSecretsUserID, PrincipalID: bob, StartsAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		p := rbac.DefaultPolicy(scope, rbac.KeyVaultSecretsUserID)
+		if _, err := s.PutPolicy(e.ctx, p, admin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const act = "44444444-4444-4444-8444-444444444444"
+	if _, _, err := s.Activate(e.ctx, rbac.ScheduleRequest{Name: act, Scope: vault, RoleID: rbac.KeyVaultSecretsUserID, PrincipalID: bob},
+		rbac.Activation{Name: act, Scope: vault, RoleID: rbac.KeyVaultSecretsUserID, PrincipalID: bob, StartsAt: now, EndsAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.DeleteAssignmentsWithin(e.ctx, vault)
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteAssignmentsWithin = %d, %v; want the one activation's assignment", n, err)
+	}
+	if got := s.Eligibilities(func(*rbac.Eligibility) bool { return true }); len(got) != 1 || got[0].Scope != sub {
+		t.Fatalf("eligibilities left: %+v", got)
+	}
+	if got := s.Activations(func(*rbac.Activation) bool { return true }); len(got) != 0 {
+		t.Fatalf("activations left: %+v", got)
+	}
+	if got := s.Policies(func(*rbac.Policy) bool { return true }); len(got) != 1 || got[0].Scope != sub {
+		t.Fatalf("policies left: %+v", got)
+	}
+	if ask(s, bob, getSecret, true, vault).Allowed {
+		t.Fatal("the deleted vault's activation still grants")
+	}
+	// Reloaded from the store, the same.
+	again, err := rbac.New(e.ctx, e.st, e.kr, rbac.Options{AdminObjectID: admin, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Eligibilities(func(*rbac.Eligibility) bool { return true }); len(got) != 1 {
+		t.Fatalf("eligibilities in the store: %+v", got)
+	}
+}
