@@ -103,11 +103,32 @@ func (e *env) rbacClients(t *testing.T, cred azcore.TokenCredential) rbacClients
 }
 
 func (c rbacClients) assign(ctx context.Context, scope, roleID, principalID string) (string, error) {
+	return c.assignAs(ctx, scope, roleID, principalID, "ServicePrincipal")
+}
+
+func (c rbacClients) assignAs(ctx context.Context, scope, roleID, principalID, principalType string) (string, error) {
 	name := uuid.NewString()
 	_, err := c.assigns.Create(ctx, scope, name, armauthorization.RoleAssignmentCreateParameters{Properties: &armauthorization.RoleAssignmentProperties{
 		PrincipalID: to.Ptr(principalID), RoleDefinitionID: to.Ptr("/providers/Microsoft.Authorization/roleDefinitions/" + roleID),
-		PrincipalType: to.Ptr(armauthorization.PrincipalTypeServicePrincipal)}}, nil)
+		PrincipalType: to.Ptr(armauthorization.PrincipalType(principalType))}}, nil)
 	return name, err
+}
+
+// nestedGroups makes two groups through Graph, member ∈ inner ∈ outer, and returns outer's id.
+func (e *env) nestedGroups(t *testing.T, member string) string {
+	t.Helper()
+	g := &graphClient{t: t, hc: e.srv.HTTP2Client(), origin: e.publicURL}
+	tok := g.token(e.cred)
+	ids := make([]string, 2)
+	for i, name := range []string{"inner", "outer"} {
+		nick := name + "-" + uuid.NewString()[:8]
+		m := g.must(tok, "POST", "/v1.0/groups", `{"displayName":"`+nick+`","mailNickname":"`+nick+`","securityEnabled":true}`, 201)
+		ids[i], _ = m["id"].(string)
+	}
+	ref := func(id string) string { return `{"@odata.id":"` + e.publicURL + `/v1.0/directoryObjects/` + id + `"}` }
+	g.must(tok, "POST", "/v1.0/groups/"+ids[0]+"/members/$ref", ref(member), 204)
+	g.must(tok, "POST", "/v1.0/groups/"+ids[1]+"/members/$ref", ref(ids[0]), 204)
+	return ids[1]
 }
 
 func (e *env) vaultScope(rg, vault string) string {
@@ -239,6 +260,7 @@ func TestRBAC_BuiltInRoleMatrix(t *testing.T) {
 	}
 	whoRBAC := e.rbacClients(t, who.cred)
 	vault := e.vaultScope("rg-m", "kv-m1")
+	outer := e.nestedGroups(t, who.objectID) // who ∈ inner ∈ outer
 	fx := &fixtures{t: t, kv: adminKV}
 	fx.backup = fx.backupOf("bk")
 
@@ -317,37 +339,40 @@ func TestRBAC_BuiltInRoleMatrix(t *testing.T) {
 	}
 
 	cells, mismatches := 0, 0
+	grants := []struct{ name, principal, ptype string }{{"directly", who.objectID, "ServicePrincipal"}, {"through a nested group", outer, "Group"}}
 	for _, roleID := range roles {
 		role := fetchRole(t, admin, roleID) // the definition as the API serves it
 		for _, sc := range scopes {
-			fx.reset()
-			name, err := admin.assign(ctx, sc.scope, roleID, who.objectID)
-			if err != nil {
-				t.Fatalf("assigning %s at %s: %v", role.name, sc.name, err)
-			}
-			for _, op := range ops {
-				want := true
-				for _, n := range op.needs {
-					if n.action == "owner-target" { // the Data Access Administrator's condition
-						want = want && !role.conditional
-						continue
+			for _, via := range grants {
+				fx.reset()
+				name, err := admin.assignAs(ctx, sc.scope, roleID, via.principal, via.ptype)
+				if err != nil {
+					t.Fatalf("assigning %s at %s %s: %v", role.name, sc.name, via.name, err)
+				}
+				for _, op := range ops {
+					want := true
+					for _, n := range op.needs {
+						if n.action == "owner-target" { // the Data Access Administrator's condition
+							want = want && !role.conditional
+							continue
+						}
+						want = want && role.allows(n.action, op.data) && scopeContains(sc.scope, n.scope)
 					}
-					want = want && role.allows(n.action, op.data) && scopeContains(sc.scope, n.scope)
+					err := op.run()
+					cells++
+					got, ok := outcome(err, op.data)
+					if !ok || got != want {
+						mismatches++
+						t.Errorf("%s at %s %s: %s: allowed=%v, want %v (%v)", role.name, sc.name, via.name, op.name, got, want, err)
+					}
 				}
-				err := op.run()
-				cells++
-				got, ok := outcome(err, op.data)
-				if !ok || got != want {
-					mismatches++
-					t.Errorf("%s at %s: %s: allowed=%v, want %v (%v)", role.name, sc.name, op.name, got, want, err)
+				if _, err := admin.assigns.Delete(ctx, sc.scope, name, nil); err != nil {
+					t.Fatal(err)
 				}
-			}
-			if _, err := admin.assigns.Delete(ctx, sc.scope, name, nil); err != nil {
-				t.Fatal(err)
 			}
 		}
 	}
-	t.Logf("authorization matrix: %d roles × %d scopes × %d operations = %d cells, %d mismatches", len(roles), len(scopes), len(ops), cells, mismatches)
+	t.Logf("authorization matrix: %d roles × %d scopes × %d grants × %d operations = %d cells, %d mismatches", len(roles), len(scopes), len(grants), len(ops), cells, mismatches)
 }
 
 // servedRole is a role definition read through the API, with its own evaluation of Azure's
@@ -575,4 +600,89 @@ func TestRBAC_DeletedVaultTakesItsAssignments(t *testing.T) {
 	e.createVault(t, "rg-del", "kv-del", &armkeyvault.VaultProperties{CreateMode: to.Ptr(armkeyvault.CreateModeRecover)})
 	_, err := e.srv.Secrets("kv-del", app.cred, e.hc).GetSecret(ctx, "s", "", nil)
 	forbiddenBy(t, err, "ForbiddenByRbac", "getSecret")
+}
+
+// TestAccessPolicy_PermissionMatrix: on an access-policy vault, every secret permission granted
+// alone, directly and through a nested group, against every data-plane secret operation; each
+// cell allowed exactly when the permission is the one Key Vault requires for the operation (or
+// "all"), and a policy on one vault never reaching another.
+func TestAccessPolicy_PermissionMatrix(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	off := &armkeyvault.VaultProperties{EnableRbacAuthorization: to.Ptr(false)}
+	adminKV := e.createVault(t, "rg-apm", "kv-apm", off)
+	e.createVault(t, "rg-apm", "kv-apm2", &armkeyvault.VaultProperties{EnableRbacAuthorization: to.Ptr(false)})
+	who := e.newPrincipal(t, "apm")
+	outer := e.nestedGroups(t, who.objectID)
+	update := func(vault string, kind armkeyvault.AccessPolicyUpdateKind, objectID string, perms ...string) {
+		t.Helper()
+		ps := make([]*armkeyvault.SecretPermissions, len(perms))
+		for i := range perms {
+			p := armkeyvault.SecretPermissions(perms[i])
+			ps[i] = &p
+		}
+		_, err := e.vaults.UpdateAccessPolicy(ctx, "rg-apm", vault, kind, armkeyvault.VaultAccessPolicyParameters{Properties: &armkeyvault.VaultAccessPolicyProperties{
+			AccessPolicies: []*armkeyvault.AccessPolicyEntry{{TenantID: to.Ptr(e.srv.Admin.TenantID), ObjectID: to.Ptr(objectID),
+				Permissions: &armkeyvault.Permissions{Secrets: ps}}}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	adminOID := e.objectIDOf(t, e.cred)
+	update("kv-apm", armkeyvault.AccessPolicyUpdateKindAdd, adminOID, "all")
+	update("kv-apm2", armkeyvault.AccessPolicyUpdateKindAdd, adminOID, "all")
+	if _, err := e.srv.Secrets("kv-apm2", e.cred, e.hc).SetSecret(ctx, "s", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	fx := &fixtures{t: t, kv: adminKV}
+	fx.backup = fx.backupOf("bk")
+	kv, other := e.srv.Secrets("kv-apm", who.cred, e.hc), e.srv.Secrets("kv-apm2", who.cred, e.hc)
+	ops := []struct {
+		name, needs string
+		run         func() error
+	}{
+		{"get", "get", func() error { _, err := kv.GetSecret(ctx, "s", "", nil); return err }},
+		{"set", "set", func() error {
+			_, err := kv.SetSecret(ctx, "s", azsecrets.SetSecretParameters{Value: to.Ptr("v2")}, nil)
+			return err
+		}},
+		{"list", "list", func() error { _, err := kv.NewListSecretPropertiesPager(nil).NextPage(ctx); return err }},
+		{"versions", "list", func() error { _, err := kv.NewListSecretPropertiesVersionsPager("s", nil).NextPage(ctx); return err }},
+		{"update", "set", func() error {
+			_, err := kv.UpdateSecretProperties(ctx, "s", "", azsecrets.UpdateSecretPropertiesParameters{ContentType: to.Ptr("text/plain")}, nil)
+			return err
+		}},
+		{"backup", "backup", func() error { _, err := kv.BackupSecret(ctx, "s", nil); return err }},
+		{"delete", "delete", func() error { _, err := kv.DeleteSecret(ctx, "dl", nil); return err }},
+		{"get deleted", "list", func() error { _, err := kv.GetDeletedSecret(ctx, "rec", nil); return err }},
+		{"recover", "recover", func() error { _, err := kv.RecoverDeletedSecret(ctx, "rec", nil); return err }},
+		{"purge", "purge", func() error { _, err := kv.PurgeDeletedSecret(ctx, "pur", nil); return err }},
+		{"restore", "restore", func() error {
+			_, err := kv.RestoreSecret(ctx, azsecrets.RestoreSecretParameters{SecretBackup: fx.backup}, nil)
+			return err
+		}},
+		{"get on another vault", "(none)", func() error { _, err := other.GetSecret(ctx, "s", "", nil); return err }},
+	}
+	grants := []struct{ name, principal string }{{"directly", who.objectID}, {"through a nested group", outer}}
+	cells, mismatches := 0, 0
+	for _, perm := range []string{"get", "list", "set", "delete", "backup", "restore", "recover", "purge", "all"} {
+		for _, via := range grants {
+			fx.reset()
+			update("kv-apm", armkeyvault.AccessPolicyUpdateKindAdd, via.principal, perm)
+			for _, op := range ops {
+				want := op.needs == perm || perm == "all" && op.needs != "(none)"
+				err := op.run()
+				cells++
+				got := err == nil
+				var re *azcore.ResponseError
+				denied := errors.As(err, &re) && re.StatusCode == 403 && strings.Contains(err.Error(), "ForbiddenByPolicy")
+				if got != want || !got && !denied {
+					mismatches++
+					t.Errorf("%s %s: %s: allowed=%v, want %v (%v)", perm, via.name, op.name, got, want, err)
+				}
+			}
+			update("kv-apm", armkeyvault.AccessPolicyUpdateKindRemove, via.principal) // the whole entry
+		}
+	}
+	t.Logf("access-policy matrix: 9 permissions × %d grants × %d operations = %d cells, %d mismatches", len(grants), len(ops), cells, mismatches)
 }
