@@ -654,7 +654,7 @@ func TestAccessPolicy_PermissionMatrix(t *testing.T) {
 		}},
 		{"backup", "backup", func() error { _, err := kv.BackupSecret(ctx, "s", nil); return err }},
 		{"delete", "delete", func() error { _, err := kv.DeleteSecret(ctx, "dl", nil); return err }},
-		{"get deleted", "list", func() error { _, err := kv.GetDeletedSecret(ctx, "rec", nil); return err }},
+		{"get deleted", "get", func() error { _, err := kv.GetDeletedSecret(ctx, "rec", nil); return err }},
 		{"recover", "recover", func() error { _, err := kv.RecoverDeletedSecret(ctx, "rec", nil); return err }},
 		{"purge", "purge", func() error { _, err := kv.PurgeDeletedSecret(ctx, "pur", nil); return err }},
 		{"restore", "restore", func() error {

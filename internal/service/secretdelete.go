@@ -4,6 +4,7 @@ package service
 
 import (
 	"context"
+	"github.com/strongroom/strongroom/internal/authz"
 	"time"
 
 	"github.com/strongroom/strongroom/internal/store"
@@ -59,7 +60,8 @@ func (s *Service) deletedHead(ctx context.Context, v *Vault, name string) (secre
 // GetDeletedSecret returns a soft-deleted secret's latest version, without its value.
 func (r VaultRef) GetDeletedSecret(ctx context.Context, name string) (Secret, error) {
 	s := r.svc
-	v, err := s.secretOp(ctx, r, "readMetadata/action", name)
+	// RBAC reads it as metadata; an access policy needs "get" for it, as Key Vault documents.
+	v, err := s.secretOpAs(ctx, r, "readMetadata/action", authz.PermGet, name)
 	if err != nil {
 		return Secret{}, err
 	}

@@ -46,6 +46,12 @@ func badParameter(format string, args ...any) *Error {
 
 // secretOp authorizes a data-plane action on a secret of the vault and returns the vault.
 func (s *Service) secretOp(ctx context.Context, vault VaultRef, action, name string) (*Vault, error) {
+	return s.secretOpAs(ctx, vault, action, "", name)
+}
+
+// secretOpAs is secretOp for an operation whose access-policy permission is not the one its
+// data action maps to (policyPerm; "" for the mapped one).
+func (s *Service) secretOpAs(ctx context.Context, vault VaultRef, action, policyPerm, name string) (*Vault, error) {
 	v, err := vault.v, vault.err
 	if err != nil {
 		return nil, err
@@ -54,7 +60,7 @@ func (s *Service) secretOp(ctx context.Context, vault VaultRef, action, name str
 	if name != "" {
 		scope += "/" + name
 	}
-	if err := s.guardData(ctx, v, secretActionPrefix+action, scope); err != nil {
+	if err := s.guardDataAs(ctx, v, secretActionPrefix+action, policyPerm, scope); err != nil {
 		return nil, err
 	}
 	if name != "" && !validSecretName(name) {

@@ -220,6 +220,12 @@ func (s *Service) guard(ctx context.Context, action string, data bool, scope str
 // guardData authorizes a data-plane action on vault v at scope: by the vault's access
 // policies when it uses them (enableRbacAuthorization false), otherwise by role assignments.
 func (s *Service) guardData(ctx context.Context, v *Vault, action, scope string) error {
+	return s.guardDataAs(ctx, v, action, "", scope)
+}
+
+// guardDataAs is guardData with the access-policy permission given (policyPerm) rather than
+// the one action maps to, for the operations whose two differ; "" means the mapped one.
+func (s *Service) guardDataAs(ctx context.Context, v *Vault, action, policyPerm, scope string) error {
 	c, ok := CallerFrom(ctx)
 	if !ok {
 		return newErr(ErrForbidden, "Forbidden", "AccessDenied", "request has no authenticated caller")
@@ -228,7 +234,10 @@ func (s *Service) guardData(ctx context.Context, v *Vault, action, scope string)
 	if !v.usesAccessPolicies() {
 		return s.decide(ctx, c, authz.Request{PrincipalID: c.ObjectID, Groups: groups, Action: authz.Action(action), DataAction: true, Scope: scope})
 	}
-	perm, _ := authz.PolicyPermission(action)
+	perm := policyPerm
+	if perm == "" {
+		perm, _ = authz.PolicyPermission(action)
+	}
 	principals := append(make([]string, 0, len(groups)+1), c.ObjectID)
 	principals = append(principals, groups...)
 	matched, allowed := authz.PolicyAllowsApp(v.PolicyEntries(), principals, c.AppID, perm)
