@@ -420,6 +420,15 @@ func (s *Service) RequestRoleAssignment(ctx context.Context, scope, name string,
 		// This server issues no MFA claim, so the rule cannot be met: fail closed.
 		return rbac.ScheduleRequest{}, policyFailed("MfaRule", "The policy of this role requires multi-factor authentication, which this server cannot verify.")
 	}
+	if !elig.EndsAt.IsZero() && !start.Before(elig.EndsAt) {
+		return rbac.ScheduleRequest{}, policyFailed("EligibilityRule", "The activation would start after the eligibility ends.")
+	}
+	if pending := roles.Requests(func(r *rbac.ScheduleRequest) bool {
+		return r.Status == rbac.StatusPendingApproval && now.Before(r.ApprovalDeadline) && strings.EqualFold(r.PrincipalID, principal) &&
+			r.RoleID == roleID && sameScope(r.Scope, scope)
+	}); len(pending) > 0 {
+		return rbac.ScheduleRequest{}, newErr(ErrConflict, "PendingRoleAssignmentRequest", "", "A request for this role at this scope is already pending approval: %s.", pending[0].Name)
+	}
 	req.StartsAt, req.EndsAt, req.Duration, req.ExpirationType = start, end, durationOr(duration, end.Sub(start)), "AfterDuration"
 	if duration == "" {
 		req.ExpirationType = "AfterDateTime"

@@ -389,8 +389,13 @@ func TestPIM_Approval(t *testing.T) {
 		t.Fatal("allowed after the approved window")
 	}
 
-	// Denied.
+	// Denied; while it is pending, a second request for the same role is refused.
 	r2, err := e.activate(pimBob, pimRG, "PT1H", "again")
+	if _, err := e.activate(pimBob, pimRG, "PT1H", "and again"); err == nil {
+		t.Fatal("a second pending request was accepted")
+	} else {
+		wantCode(t, err, service.ErrConflict, "PendingRoleAssignmentRequest", "already pending")
+	}
 	if err != nil || r2.Status != rbac.StatusPendingApproval {
 		t.Fatalf("second request = %+v, %v", r2, err)
 	}
