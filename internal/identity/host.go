@@ -505,7 +505,12 @@ func (s *Service) hostCA(ctx context.Context) (*x509.Certificate, any, error) {
 // unassigning removes (see managed.go). Errors: ErrHostNotFound, ErrHostCredential (never
 // registered), ErrNoHostIdentity, ErrAmbiguousIdentity, ErrIdentityNotAssigned,
 // ErrInvalidScope, ErrUnknownResource, ErrPrincipalDisabled.
-func (s *Service) MintHostToken(ctx context.Context, hostName string, sel HostIdentitySelector, resource string) (Token, HostIdentity, error) {
+//
+// current is the token the agent holds for this request, if any: when it still verifies, was
+// minted through this very assignment for aud and has more than hostTokenReuseMargin to live,
+// it is answered again instead of a new one (the decision is the same; the agent's cache then
+// stays what the server says it may be).
+func (s *Service) MintHostToken(ctx context.Context, hostName string, sel HostIdentitySelector, resource, current string) (Token, HostIdentity, error) {
 	aud, err := AudienceFromScope(strings.TrimSuffix(resource, defaultScopeSuffix) + defaultScopeSuffix)
 	if err != nil {
 		return Token{}, HostIdentity{}, err
@@ -536,6 +541,9 @@ func (s *Service) MintHostToken(ctx context.Context, hostName string, sel HostId
 		return Token{}, HostIdentity{}, ErrIdentityNotAssigned
 	case rec.Disabled:
 		return Token{}, HostIdentity{}, ErrPrincipalDisabled
+	}
+	if tok, ok := s.reusable(ctx, current, aud, a); ok {
+		return tok, s.host(&hostRecord{Identities: []hostIdentityRecord{a}}).Identities[0], nil
 	}
 	tok, err := s.mint(rec, a.CredID, aud)
 	if err != nil {
@@ -569,4 +577,24 @@ func (s *Service) selectHostIdentity(h *hostRecord, sel HostIdentitySelector) (h
 		return h.Identities[i], nil
 	}
 	return hostIdentityRecord{}, ErrIdentityNotAssigned
+}
+
+// hostTokenReuseMargin is how long a token must still live to be answered again.
+const hostTokenReuseMargin = 5 * time.Minute
+
+// reusable reports whether current may be answered again for assignment a and audience aud.
+func (s *Service) reusable(ctx context.Context, current, aud string, a hostIdentityRecord) (Token, bool) {
+	if current == "" {
+		return Token{}, false
+	}
+	c, err := s.Verify(ctx, current, []string{aud})
+	if err != nil || c.Principal.ObjectID != a.ObjectID || c.CredentialID != a.CredID ||
+		!strings.EqualFold(strings.TrimSuffix(c.Audience, "/"), strings.TrimSuffix(aud, "/")) {
+		return Token{}, false
+	}
+	now := s.now()
+	if c.Expiry.Sub(now) <= hostTokenReuseMargin {
+		return Token{}, false
+	}
+	return Token{AccessToken: current, ExpiresIn: int(c.Expiry.Sub(now) / time.Second), ExpiresOn: c.Expiry, Resource: c.Audience, ObjectID: a.ObjectID}, true
 }

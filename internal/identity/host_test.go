@@ -196,13 +196,13 @@ func TestHostTokensFollowAssignments(t *testing.T) {
 	web := registerHost(t, s, "web-1")
 	other := registerHost(t, s, "web-2")
 
-	if _, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://vault.azure.net"); !errors.Is(err, identity.ErrNoHostIdentity) {
+	if _, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://vault.azure.net", ""); !errors.Is(err, identity.ErrNoHostIdentity) {
 		t.Fatalf("no identity: %v", err)
 	}
 	if _, err := s.AssignHostIdentity(ctx, "web-1", "prod", "worker-a"); err != nil {
 		t.Fatal(err)
 	}
-	tok, hi, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://vault.azure.net")
+	tok, hi, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://vault.azure.net", "")
 	if err != nil || hi.ClientID != a.ClientID || tok.ObjectID != a.PrincipalID {
 		t.Fatalf("mint: %+v %v", hi, err)
 	}
@@ -210,30 +210,41 @@ func TestHostTokensFollowAssignments(t *testing.T) {
 	if err != nil || c.Principal.ObjectID != a.PrincipalID || c.Principal.AppID != a.ClientID {
 		t.Fatalf("verify: %+v %v", c, err)
 	}
+	// The token the agent holds is answered again while it may be, and not for another audience.
+	if again, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://vault.azure.net", tok.AccessToken); err != nil || again.AccessToken != tok.AccessToken {
+		t.Fatalf("reuse: %v (same token: %v)", err, again.AccessToken == tok.AccessToken)
+	}
+	if arm, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://management.azure.com", tok.AccessToken); err != nil || arm.AccessToken == tok.AccessToken {
+		t.Fatalf("reuse for another audience: %v", err)
+	}
+	clock.Advance(56 * time.Minute)
+	if fresh, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://vault.azure.net", tok.AccessToken); err != nil || fresh.AccessToken == tok.AccessToken {
+		t.Fatalf("a token near expiry was answered again: %v", err)
+	}
 	// Not assigned to web-2, and web-1 may not act as b.
-	if _, _, err := s.MintHostToken(ctx, "web-2", identity.HostIdentitySelector{ClientID: a.ClientID}, "https://vault.azure.net"); !errors.Is(err, identity.ErrIdentityNotAssigned) {
+	if _, _, err := s.MintHostToken(ctx, "web-2", identity.HostIdentitySelector{ClientID: a.ClientID}, "https://vault.azure.net", ""); !errors.Is(err, identity.ErrIdentityNotAssigned) {
 		t.Fatalf("other host: %v", err)
 	}
-	if _, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{ObjectID: b.PrincipalID}, "https://vault.azure.net"); !errors.Is(err, identity.ErrIdentityNotAssigned) {
+	if _, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{ObjectID: b.PrincipalID}, "https://vault.azure.net", ""); !errors.Is(err, identity.ErrIdentityNotAssigned) {
 		t.Fatalf("unassigned identity: %v", err)
 	}
-	if _, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://evil.example"); !errors.Is(err, identity.ErrUnknownResource) {
+	if _, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://evil.example", ""); !errors.Is(err, identity.ErrUnknownResource) {
 		t.Fatalf("unserved resource: %v", err)
 	}
 	if _, err := s.AssignHostIdentity(ctx, "web-1", "prod", "worker-b"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://vault.azure.net"); !errors.Is(err, identity.ErrAmbiguousIdentity) {
+	if _, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://vault.azure.net", ""); !errors.Is(err, identity.ErrAmbiguousIdentity) {
 		t.Fatalf("two identities, none named: %v", err)
 	}
-	if _, hi, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{ResourceID: strings.ToLower(b.ResourceID)}, "https://vault.azure.net/.default"); err != nil || hi.PrincipalID != b.PrincipalID {
+	if _, hi, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{ResourceID: strings.ToLower(b.ResourceID)}, "https://vault.azure.net/.default", ""); err != nil || hi.PrincipalID != b.PrincipalID {
 		t.Fatalf("by mi_res_id: %+v %v", hi, err)
 	}
 	// The same identity on a second host: unassigning it from web-1 leaves web-2's tokens alone.
 	if _, err := s.AssignHostIdentity(ctx, "web-2", "prod", "worker-a"); err != nil {
 		t.Fatal(err)
 	}
-	tok2, _, err := s.MintHostToken(ctx, "web-2", identity.HostIdentitySelector{}, "https://vault.azure.net")
+	tok2, _, err := s.MintHostToken(ctx, "web-2", identity.HostIdentitySelector{}, "https://vault.azure.net", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +257,7 @@ func TestHostTokensFollowAssignments(t *testing.T) {
 	if _, err := s.Verify(ctx, tok2.AccessToken, vault); err != nil {
 		t.Fatalf("web-2's token: %v", err)
 	}
-	if _, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{ClientID: a.ClientID}, "https://vault.azure.net"); !errors.Is(err, identity.ErrIdentityNotAssigned) {
+	if _, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{ClientID: a.ClientID}, "https://vault.azure.net", ""); !errors.Is(err, identity.ErrIdentityNotAssigned) {
 		t.Fatalf("after unassign: %v", err)
 	}
 	if _, err := s.UnassignHostIdentity(ctx, "web-1", "prod", "worker-a"); !errors.Is(err, identity.ErrIdentityNotAssigned) {

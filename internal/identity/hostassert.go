@@ -34,7 +34,7 @@ const (
 	HostAssertionType = "host-assertion+jwt"
 	// HostAssertionMaxAge bounds exp - iat.
 	HostAssertionMaxAge = 5 * time.Minute
-	maxHostAssertionLen     = 8 << 10
+	maxHostAssertionLen = 8 << 10
 	assertionSkew       = time.Minute
 )
 
