@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -18,27 +19,48 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
-
-	"github.com/strongroom/strongroom/internal/rbac"
 )
 
 const pimAPIVersion = "2020-10-01"
 
-// isoDuration reads --duration as ISO 8601 (PT1H, P365D) or as Go's 1h30m.
+// isoDuration reads --duration as ISO 8601 (PT1H, P365D, P1DT12H) or as Go's 1h30m and
+// returns the ISO 8601 form the server takes (the server checks it against the policy).
 func isoDuration(flag, v string) (string, error) {
-	v = strings.TrimSpace(v)
-	if strings.HasPrefix(strings.ToUpper(v), "P") {
-		if d, err := rbac.ParseISODuration(v); err != nil || d <= 0 {
-			return "", usageErrorf("%s %q: use an ISO 8601 duration such as PT1H or P365D, or 1h30m", flag, v)
+	v = strings.ToUpper(strings.TrimSpace(v))
+	bad := usageErrorf("%s %q: use an ISO 8601 duration such as PT1H or P365D, or 1h30m", flag, v)
+	if isoDurationRE.MatchString(v) && v != "P" && !strings.HasSuffix(v, "T") {
+		return v, nil
+	}
+	if strings.HasPrefix(v, "P") {
+		return "", bad
+	}
+	d, err := time.ParseDuration(strings.ToLower(v))
+	if err != nil || d < time.Second {
+		return "", bad
+	}
+	d = d.Round(time.Second)
+	var b strings.Builder
+	b.WriteString("P")
+	if days := d / (24 * time.Hour); days > 0 {
+		fmt.Fprintf(&b, "%dD", days)
+		d -= days * 24 * time.Hour
+	}
+	if d > 0 {
+		b.WriteString("T")
+		for _, u := range []struct {
+			unit time.Duration
+			sym  string
+		}{{time.Hour, "H"}, {time.Minute, "M"}, {time.Second, "S"}} {
+			if n := d / u.unit; n > 0 {
+				fmt.Fprintf(&b, "%d%s", n, u.sym)
+				d -= n * u.unit
+			}
 		}
-		return strings.ToUpper(v), nil
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return "", usageErrorf("%s %q: use an ISO 8601 duration such as PT1H or P365D, or 1h30m", flag, v)
-	}
-	return rbac.FormatISODuration(d), nil
+	return b.String(), nil
 }
+
+var isoDurationRE = regexp.MustCompile(`^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$`)
 
 // flatPIM prints a PIM resource as az prints resources: properties flattened, with the role's
 // name beside its id.

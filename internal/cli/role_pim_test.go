@@ -182,3 +182,17 @@ func TestCLIRoleJustInTime(t *testing.T) {
 		t.Fatalf("deny after approval: %d %q", code, errOut)
 	}
 }
+
+func TestISODurationFlag(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"PT1H", "PT1H"}, {"pt30m", "PT30M"}, {"P365D", "P365D"}, {"P1DT12H", "P1DT12H"},
+		{"1h", "PT1H"}, {"90m", "PT1H30M"}, {"36h", "P1DT12H"}, {"45s", "PT45S"},
+		{"P", ""}, {"PT", ""}, {"P1H", ""}, {"PT1.5H", ""}, {"ten minutes", ""}, {"-1h", ""}, {"0s", ""},
+	}
+	for _, c := range cases {
+		got, err := isoDuration("--duration", c.in)
+		if (err != nil) != (c.want == "") || got != c.want {
+			t.Errorf("isoDuration(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+}
