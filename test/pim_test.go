@@ -337,8 +337,32 @@ func TestPIM_ApprovalThroughPolicy(t *testing.T) {
 	if status, _ := review(approver.cred, "deny"); status != 409 {
 		t.Fatalf("denying a settled request: HTTP %d", status)
 	}
+	_, err = self.selfRequest(ctx, scope, roleID, app.objectID, armauthorization.RequestTypeSelfActivate, "", "PT1H")
+	wantStatus(t, err, 409, "RoleAssignmentExists") // already active: refused before anyone is asked
+
+	// A pending request its requestor cancels through the SDK grants nothing and cannot be approved.
+	if _, err := self.selfRequest(ctx, scope, roleID, app.objectID, armauthorization.RequestTypeSelfDeactivate, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	again, err := self.selfRequest(ctx, scope, roleID, app.objectID, armauthorization.RequestTypeSelfActivate, "", "PT1H")
+	if err != nil || *again.Properties.Status != armauthorization.StatusPendingApproval {
+		t.Fatalf("second request: %v", err)
+	}
+	if _, err := self.actReqs.Cancel(ctx, scope, *again.Name, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := self.actReqs.Get(ctx, scope, *again.Name, nil); err != nil || *got.Properties.Status != armauthorization.StatusCanceled {
+		t.Fatalf("canceled request: %v", err)
+	}
+	pending = again
+	if status, _ := review(approver.cred, "approve"); status != 409 {
+		t.Fatalf("approving a canceled request: HTTP %d", status)
+	}
+	_, err = appKV.GetSecret(ctx, "s", "", nil)
+	forbiddenBy(t, err, "ForbiddenByRbac", "getSecret")
 	ops := auditOps(t, e.srv.DataDir)
 	if ops["RoleAssignmentScheduleRequestApprove Success 200"] != 1 || ops["RoleAssignmentScheduleRequestApprove Failure 403"] != 2 ||
+		ops["RoleAssignmentScheduleRequestCancel Success 200"] != 1 || ops["RoleAssignmentScheduleRequestApprove Failure 409"] != 1 ||
 		ops["RoleManagementPolicyWrite Success 200"] != 1 || ops["RoleAssignmentScheduleRequestDeny Failure 409"] != 1 {
 		t.Fatalf("audit: %v", ops)
 	}

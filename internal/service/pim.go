@@ -435,6 +435,11 @@ func (s *Service) RequestRoleAssignment(ctx context.Context, scope, name string,
 	}
 	recordGrant(ctx, elig.ID())
 	if pol.ApprovalRequired {
+		if live := roles.ListAssignments(func(a *rbac.Assignment) bool {
+			return sameScope(a.Scope, scope) && a.RoleID == roleID && strings.EqualFold(a.PrincipalID, principal) && (a.EndsAt.IsZero() || now.Before(a.EndsAt))
+		}); len(live) > 0 {
+			return rbac.ScheduleRequest{}, s.pimStoreErr(rbac.ErrAssignmentExists) // found now rather than at approval
+		}
 		req.Approvers = pol.Approvers
 		days := pol.ApprovalTimeoutDays
 		if days <= 0 {
