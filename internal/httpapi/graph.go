@@ -53,6 +53,7 @@ var graphRoutes = []armRoute{
 	route("GET", "v1.0/users/{}/transitiveMemberOf", "GraphUserTransitiveMemberOf", graph((*graphReq).transitiveMemberOf)),
 	route("GET", "v1.0/servicePrincipals/{}/transitiveMemberOf", "GraphServicePrincipalTransitiveMemberOf", graph((*graphReq).transitiveMemberOf)),
 	route("GET", "v1.0/groups/{}/transitiveMemberOf", "GraphGroupTransitiveMemberOf", graph((*graphReq).transitiveMemberOf)),
+	route("POST", "v1.0/directoryObjects/getByIds", "GraphGetByIds", graph((*graphReq).getByIds)),
 	route("POST", "v1.0/directoryObjects/{}/checkMemberGroups", "GraphCheckMemberGroups", graph((*graphReq).checkMemberGroups)),
 	route("POST", "v1.0/directoryObjects/{}/getMemberObjects", "GraphMemberObjects", graph((*graphReq).getMemberObjects)),
 	route("GET", "v1.0/roleManagement/directory/roleDefinitions", "GraphRoleDefinitionList", graph((*graphReq).listRoleDefinitions)),

@@ -59,6 +59,8 @@ func graphGoldenCalls(g *goldenRun) {
 	call("graph-group-member-add", "POST", "/v1.0/groups/"+gid+"/members/$ref", `{"@odata.id":"`+testOrigin+`/v1.0/directoryObjects/`+userID+`"}`)
 	call("graph-group-member-add-again", "POST", "/v1.0/groups/"+gid+"/members/$ref", `{"@odata.id":"`+testOrigin+`/v1.0/directoryObjects/`+userID+`"}`)
 	call("graph-group-members", "GET", "/v1.0/groups/"+gid+"/members", "")
+	call("graph-get-by-ids", "POST", "/v1.0/directoryObjects/getByIds",
+		`{"ids":["`+userID+`","`+spID+`","`+gid+`","00000000-0000-0000-0000-000000000000"],"types":["user","servicePrincipal","group"]}`)
 	call("graph-check-member-groups", "POST", "/v1.0/directoryObjects/"+userID+"/checkMemberGroups", `{"groupIds":["`+gid+`"]}`)
 	call("graph-member-objects", "POST", "/v1.0/directoryObjects/"+userID+"/getMemberObjects", `{"securityEnabledOnly":false}`)
 	call("graph-user-transitive-member-of", "GET", "/v1.0/users/"+userID+"/transitiveMemberOf", "")
