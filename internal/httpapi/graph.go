@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/strongroom/strongroom/internal/identity"
+	"github.com/strongroom/strongroom/internal/service"
 )
 
 // The directory, in Microsoft Graph v1.0 shapes (graph_wire.go), served at the server's origin.
@@ -177,9 +178,14 @@ func echoGraph(s string) string {
 	}, s)
 }
 
-// authorize answers 403 unless the caller may make writes of class perm.
+// authorize answers 403 unless the caller may make writes of class perm, and records the
+// decision (and the directory role assignment that allowed it) for the audit record.
 func (g *graphReq) authorize(perm identity.DirPermission) bool {
-	if err := g.dir.AuthorizeDirectoryWrite(g.caller().ObjectID, perm); err != nil {
+	grant, err := g.dir.DirectoryWriteGrant(g.caller().ObjectID, perm)
+	if slot := service.DecisionFrom(g.ctx); slot != nil {
+		slot.Allowed, slot.AssignmentID = err == nil, grant
+	}
+	if err != nil {
 		g.fail(err, "")
 		return false
 	}

@@ -84,7 +84,8 @@ func (c graphCall) values() []map[string]any {
 }
 
 func TestGraph_Directory(t *testing.T) {
-	e := newTestAPI(t, &flakySink{})
+	sink := &flakySink{}
+	e := newTestAPI(t, sink)
 	admin := e.appGraphToken(t, e.clientID, e.clientSecret, testOrigin)
 
 	// Audiences: an ARM token is refused; the origin's is accepted.
@@ -102,6 +103,9 @@ func TestGraph_Directory(t *testing.T) {
 
 	// An application, a password, its service principal.
 	app := e.graphDo(t, admin, "POST", "/v1.0/applications", `{"displayName":"billing-api"}`).want(t, 201, "")
+	if rec := sink.last.Load(); rec == nil || rec.Properties.IsRbacAuthorized == nil || !*rec.Properties.IsRbacAuthorized || rec.Properties.AppliedAssignmentID == "" {
+		t.Fatalf("a directory write's audit record carries no decision: %+v", rec)
+	}
 	appObj, appID := app.str("id"), app.str("appId")
 	if appObj == "" || appID == "" || appObj == appID || app.body["passwordCredentials"] == nil {
 		t.Fatalf("application = %s", app.raw)

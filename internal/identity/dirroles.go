@@ -80,22 +80,29 @@ type DirectoryRoleAssignment struct {
 }
 
 // AuthorizeDirectoryWrite reports whether the principal callerID may make writes of class
-// perm: nil, or an error wrapping ErrDirectoryForbidden. It reads memory only.
+// perm: nil when it may, ErrDirectoryForbidden otherwise.
 func (s *Service) AuthorizeDirectoryWrite(callerID string, perm DirPermission) error {
+	_, err := s.DirectoryWriteGrant(callerID, perm)
+	return err
+}
+
+// DirectoryWriteGrant is AuthorizeDirectoryWrite that also names the directory role
+// assignment that allows the write, for the audit record.
+func (s *Service) DirectoryWriteGrant(callerID string, perm DirPermission) (assignmentID string, err error) {
 	if id, ok := normalizeID(callerID); ok {
 		if id == s.AdminObjectID() {
-			return nil
+			return bootstrapRoleAssignmentID, nil
 		}
 		if st, ok := s.states.get(id); ok && !st.disabled {
-			roles, _ := s.dir.rolesOf(id)
-			for _, r := range roles {
+			roles, assignments := s.dir.rolesOf(id)
+			for i, r := range roles {
 				if dr, ok := directoryRole(r); ok && slices.Contains(dr.grants, perm) {
-					return nil
+					return assignments[i], nil
 				}
 			}
 		}
 	}
-	return ErrDirectoryForbidden
+	return "", ErrDirectoryForbidden
 }
 
 // ListDirectoryRoleAssignments returns every directory role assignment, the bootstrap admin's
