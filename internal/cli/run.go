@@ -21,7 +21,7 @@ import (
 
 // ownCommands are the top-level commands defined here; only their arguments get az-style
 // normalization, so the server's and the load generator's flags are left untouched.
-var ownCommands = []string{"login", "logout", "account", "group", "keyvault", "role", "ad", "operator"}
+var ownCommands = []string{"login", "logout", "account", "group", "keyvault", "role", "ad", "operator", "identity"}
 
 // Run builds the root command with the given extra commands (the server and the load generator
 // live in their own packages), executes it with args and returns the process exit code.
@@ -86,7 +86,7 @@ func (a *app) rootCommand(extra ...*cobra.Command) *cobra.Command {
 		}
 	}
 	for _, c := range []*cobra.Command{
-		a.loginCommand(), a.logoutCommand(), a.accountCommand(), a.groupCommand(), a.keyvaultCommand(), a.roleCommand(), a.adCommand(), a.operatorCommand(opSubs...),
+		a.loginCommand(), a.logoutCommand(), a.accountCommand(), a.groupCommand(), a.keyvaultCommand(), a.roleCommand(a.roleEligibilityCommand(), a.roleActivateCommand(), a.roleDeactivateCommand(), a.roleApprovalCommand()), a.adCommand(), a.identityCommand(), a.operatorCommand(opSubs...),
 	} {
 		a.addGlobalFlags(c)
 		root.AddCommand(c)

@@ -76,7 +76,7 @@ func newServerClient(server, caFile string, now func() time.Time) (*serverClient
 		tc.RootCAs = pool
 	}
 	return &serverClient{base: u, now: now, http: &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute},
+		Transport:     &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
 }
 
