@@ -125,8 +125,8 @@ func (s *Service) destroyDue(ctx context.Context, due []secretDestroy) (int, err
 // head it read. A head that fails its rollback check, or a vault that did, keeps its entry and
 // is never purged on its word.
 func (s *Service) dueSecret(ctx context.Context, now time.Time, v *Vault, e dueEntry) (*secretDestroy, error) {
-	if v.rolledBack != "" {
-		return nil, nil // logged when loaded
+	if reason, err := s.rollbackOf(v); err != nil || reason != "" {
+		return nil, err // failed its check (logged), or could not be checked: never purged on its word
 	}
 	h, raw, found, err := s.head(ctx, v, e.name)
 	if errors.Is(err, ErrIntegrity) || errors.Is(err, errRetry) {
@@ -164,8 +164,8 @@ func (s *Service) purgeDueVault(ctx context.Context, now time.Time, e dueEntry) 
 	defer s.vaultWrite.Unlock()
 	cur := s.cachedVault(e.name)
 	if cur != nil && cur.ID == e.id {
-		if cur.rolledBack != "" {
-			return false, nil // failed its rollback check (logged when loaded): never purged on its word
+		if reason, err := s.rollbackOf(cur); err != nil || reason != "" {
+			return false, err // failed its rollback check (logged), or could not be checked: never purged on its word
 		}
 		if cur.Deleted != nil {
 			own := vaultDueKey(cur)

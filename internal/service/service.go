@@ -196,10 +196,8 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 	if err == nil {
 		err = loadErr
 	}
-	for name, v := range s.vaults { // after the scan: checkVault reads the store again
-		if err == nil {
-			err = s.checkVault(ctx, vaultPrefix+name, raws[vaultPrefix+name], v)
-		}
+	for name, v := range s.vaults { // checked at first use, not here (vaultintegrity.go)
+		v.check = pendingCheck(vaultPrefix+name, raws[vaultPrefix+name])
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loading vaults: %w", err)

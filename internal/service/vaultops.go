@@ -520,11 +520,16 @@ func (s *Service) NameAvailable(ctx context.Context, name string) (ok bool, reas
 // authorize the data-plane action against the vault's scope).
 func (s *Service) lookupVault(name string) (*Vault, error) {
 	v := s.cachedVault(name)
-	if v == nil || v.Deleted != nil && v.rolledBack == "" {
+	if v == nil {
 		return nil, newErr(ErrNotFound, "VaultNotFound", "", "The vault '%s' was not found.", name)
 	}
-	if v.rolledBack != "" { // checked after the nil test: the data plane's hot path
-		return nil, s.vaultIntegrity(v)
+	if v.check != nil { // after the nil test: the data plane's hot path
+		if err := s.vaultIntegrity(v); err != nil {
+			return nil, err
+		}
+	}
+	if v.Deleted != nil {
+		return nil, newErr(ErrNotFound, "VaultNotFound", "", "The vault '%s' was not found.", name)
 	}
 	return v, nil
 }

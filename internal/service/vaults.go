@@ -52,7 +52,10 @@ type Vault struct {
 
 	resourceID string // set when the vault enters the cache
 	auditID    string // resourceID upper-cased, as audit records carry it (set with resourceID)
-	rolledBack string // why the record failed its rollback check, when it did
+	// check is the record's rollback check (vaultintegrity.go): done when the record entered
+	// the cache from a write or another node's, pending until first use for those loaded at
+	// start. nil means nothing to check.
+	check *vaultCheck
 	// Derived from Properties by prepare when the record enters the cache, so the data plane
 	// parses nothing per request; nil when not prepared (then computed on each use).
 	firewall *netacl.Rules
