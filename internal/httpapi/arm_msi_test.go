@@ -62,7 +62,7 @@ func TestManagedIdentityRoutes(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, method, path, body, code string
-		status                       int
+		status                         int
 	}{
 		{"bad name", "PUT", sub + "/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/x" + av, `{"location":"eastus"}`, "InvalidResourceName", 400},
 		{"no group", "PUT", sub + "/resourceGroups/nope/providers/Microsoft.ManagedIdentity/userAssignedIdentities/worker-2" + av, `{"location":"eastus"}`, "ResourceGroupNotFound", 404},
