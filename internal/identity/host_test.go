@@ -100,6 +100,12 @@ func TestManagedIdentityLifecycle(t *testing.T) {
 	if want := "/subscriptions/" + s.SubscriptionID() + "/resourceGroups/prod/providers/Microsoft.ManagedIdentity/userAssignedIdentities/billing-worker"; mi.ResourceID != want {
 		t.Fatalf("resource id %q, want %q", mi.ResourceID, want)
 	}
+	if of, ok := s.ManagedIdentityOf(ctx, mi.PrincipalID); !ok || of.ResourceID != mi.ResourceID {
+		t.Fatalf("ManagedIdentityOf: %+v %v", of, ok)
+	}
+	if _, ok := s.ManagedIdentityOf(ctx, s.AdminObjectID()); ok {
+		t.Fatal("the admin is no managed identity")
+	}
 	if typ, ok := s.PrincipalType(mi.PrincipalID); !ok || typ != identity.TypeServicePrincipal {
 		t.Fatalf("principal type %q %v", typ, ok)
 	}
@@ -130,6 +136,9 @@ func TestManagedIdentityLifecycle(t *testing.T) {
 	}
 	if _, ok := s.PrincipalType(mi.PrincipalID); ok {
 		t.Fatal("the principal outlived its identity")
+	}
+	if _, ok := s.ManagedIdentityOf(ctx, mi.PrincipalID); ok {
+		t.Fatal("the index outlived its identity")
 	}
 }
 

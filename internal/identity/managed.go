@@ -22,6 +22,7 @@ import (
 // are a record of their own beside the principal:
 //
 //	id/msi/<lower rg>/<lower name>  managedRecord
+//	id/msioid/<objectId>            managedIndexRecord: the principal's identity (rg, name)
 //
 // Tokens of a managed identity carry as sr_cred the id of the host assignment that minted
 // them. The principal record lists those ids as credentials that can never sign in (no hash,
@@ -32,7 +33,19 @@ import (
 // ServicePrincipalTypeManagedIdentity is Graph's servicePrincipalType of a managed identity.
 const ServicePrincipalTypeManagedIdentity = "ManagedIdentity"
 
-const prefixManaged = "id/msi/"
+const (
+	prefixManaged      = "id/msi/"
+	prefixManagedIndex = "id/msioid/"
+)
+
+// managedIndexRecord names the identity a service principal belongs to.
+type managedIndexRecord struct {
+	V             int    `json:"v"`
+	ResourceGroup string `json:"resourceGroup"`
+	Name          string `json:"name"`
+}
+
+func (r *managedIndexRecord) version() int { return r.V }
 
 // maxHostsPerIdentity bounds the hosts one identity is assigned to (each is a credential id
 // every verification of its tokens scans).
@@ -152,7 +165,12 @@ func (s *Service) PutManagedIdentity(ctx context.Context, rg, name, location str
 		if err != nil {
 			return ManagedIdentity{}, false, fmt.Errorf("creating managed identity: %w", err)
 		}
-		err = s.apply(ctx, []store.Op{store.RequireAbsent(key), store.RequireAbsent(pKey), store.RequireAbsent(iKey), mOp, pOp, iOp})
+		xKey := prefixManagedIndex + p.ObjectID
+		xOp, err := s.putRecord(ctx, xKey, managedIndexRecord{V: recordVersion, ResourceGroup: rg, Name: name})
+		if err != nil {
+			return ManagedIdentity{}, false, fmt.Errorf("creating managed identity: %w", err)
+		}
+		err = s.apply(ctx, []store.Op{store.RequireAbsent(key), store.RequireAbsent(pKey), store.RequireAbsent(iKey), store.RequireAbsent(xKey), mOp, pOp, iOp, xOp})
 		if errors.Is(err, store.ErrConflict) {
 			continue // created meanwhile: update it instead
 		}
@@ -223,7 +241,7 @@ func (s *Service) DeleteManagedIdentity(ctx context.Context, rg, name string) er
 		}
 		key := managedKey(rg, name)
 		ops := []store.Op{store.RequireEqual(key, sealed), store.Delete(key),
-			store.Delete(prefixPrincipal + rec.ObjectID), store.Delete(prefixAppIndex + rec.AppID)}
+			store.Delete(prefixPrincipal + rec.ObjectID), store.Delete(prefixAppIndex + rec.AppID), store.Delete(prefixManagedIndex + rec.ObjectID)}
 		ops = append(ops, s.cascadeOps(rec.ObjectID)...)
 		err = s.apply(ctx, ops)
 		if errors.Is(err, store.ErrConflict) {
@@ -237,18 +255,23 @@ func (s *Service) DeleteManagedIdentity(ctx context.Context, rg, name string) er
 	return fmt.Errorf("deleting managed identity: %w", store.ErrConflict)
 }
 
-// IsManagedIdentity reports whether objectID is a managed identity's service principal (it
-// has host credentials only); for callers that must never give one a client secret.
-func (s *Service) IsManagedIdentity(ctx context.Context, objectID string) bool {
-	rec, err := s.loadPrincipal(ctx, objectID)
-	if err != nil {
-		return false
+// ManagedIdentityOf returns the managed identity whose service principal objectID is, and
+// false for any other object (for callers that show servicePrincipalType "ManagedIdentity", or
+// must never give one a client secret). It is one store read.
+func (s *Service) ManagedIdentityOf(ctx context.Context, objectID string) (ManagedIdentity, bool) {
+	id, ok := normalizeID(objectID)
+	if !ok {
+		return ManagedIdentity{}, false
 	}
-	var found bool
-	_ = s.scanRecords(ctx, prefixManaged, func() versioned { return &managedRecord{} }, func(v versioned) {
-		found = found || v.(*managedRecord).ObjectID == rec.ObjectID
-	})
-	return found
+	var x managedIndexRecord
+	if err := s.getRecord(ctx, prefixManagedIndex+id, &x); err != nil {
+		return ManagedIdentity{}, false
+	}
+	_, rec, err := s.findManaged(ctx, x.ResourceGroup, x.Name)
+	if err != nil || rec.ObjectID != id {
+		return ManagedIdentity{}, false
+	}
+	return s.managed(rec), true
 }
 
 // hostCredential is the marker a host assignment leaves on the identity's principal record:
