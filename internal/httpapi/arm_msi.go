@@ -354,6 +354,7 @@ func (a *armReq) putHost(p []string) {
 	}
 	w := a.toWireHost(h)
 	w.Properties.RegistrationToken = token
+	noStore(a.w) // the token is shown once
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -493,6 +494,7 @@ func (a *armReq) agentRegister(_ []string) {
 		return
 	}
 	a.resourceID = "/subscriptions/" + a.s.cfg.SubscriptionID + "/providers/Strongroom.Identity/hosts/" + h.Name
+	noStore(a.w)
 	writeJSON(a.w, http.StatusOK, agentRegisterResponse{Host: h.Name, HostID: h.ID, Certificate: string(cert), CA: string(ca)})
 }
 
@@ -570,6 +572,7 @@ func (a *armReq) agentToken(_ []string) {
 		a.fail(err)
 	default:
 		a.objectID = hi.PrincipalID
+		noStore(a.w)
 		writeJSON(a.w, http.StatusOK, agentTokenResponse{AccessToken: tok.AccessToken, ExpiresOn: tok.ExpiresOn.Unix(), ExpiresIn: tok.ExpiresIn,
 			Resource: tok.Resource, TokenType: "Bearer", ClientID: hi.ClientID, ObjectID: hi.PrincipalID, MIResID: hi.ResourceID})
 	}
@@ -585,4 +588,9 @@ func echoResource(r string) string {
 		}
 		return c
 	}, r)
+}
+
+// noStore keeps an answer holding a credential out of every cache.
+func noStore(w http.ResponseWriter) {
+	w.Header()["Cache-Control"] = []string{"no-store"}
 }
