@@ -91,4 +91,3 @@ func msiGolden(g *goldenRun, name, method, path, body string) map[string]any {
 	_ = json.Unmarshal(rec.Body.Bytes(), &out)
 	return out
 }
-
