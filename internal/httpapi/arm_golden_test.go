@@ -52,7 +52,8 @@ func TestARM_GoldenResponses(t *testing.T) {
 	g.call("provider-register", "POST", sub+"/providers/Microsoft.KeyVault/register"+av, "")
 	g.call("provider-get", "GET", sub+"/providers/Microsoft.KeyVault"+av, "")
 	g.call("managedhsm-list", "GET", sub+"/providers/Microsoft.KeyVault/managedHSMs"+av, "")
-	graphGoldenCalls(g) // graph_golden_test.go
+	graphGoldenCalls(g)           // graph_golden_test.go
+	graphCredentialGoldenCalls(g) // graph_credentials_golden_test.go
 
 	g.call("group-put-created", "PUT", rg2+av, `{"location":"westus","tags":{"a":"b"}}`)
 	g.call("group-put-updated", "PUT", rg2+av, `{"location":"westus","tags":{"a":"c"}}`)

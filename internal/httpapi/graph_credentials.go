@@ -14,7 +14,8 @@ import (
 // graphCredentialRoutes serve an application's certificate and federated credentials
 // (keyCredentials, federatedIdentityCredentials). Writes need a directory role that may write
 // applications, as addPassword does; reads are open to every authenticated caller, as the
-// rest of the directory is. PATCH of an application here changes its keyCredentials only.
+// rest of the directory is. PATCH of an application here changes its keyCredentials and
+// redirect URIs only.
 var graphCredentialRoutes = []armRoute{
 	route("PATCH", "v1.0/applications/{}", "GraphApplicationUpdate", graph((*graphReq).patchApplicationKeys)),
 	route("POST", "v1.0/applications/{}/addKey", "GraphApplicationAddKey", graph((*graphReq).addKey)),
@@ -106,34 +107,61 @@ func (g *graphReq) keyInput(in graphKeyCredentialInput) (identity.KeyCredentialI
 	return out, true
 }
 
-// patchApplicationKeys is PATCH /v1.0/applications/{id} with keyCredentials: the list
-// replaces the application's certificates (entries with only a keyId keep a held one).
+// patchApplicationKeys is PATCH /v1.0/applications/{id} with keyCredentials (the list
+// replaces the application's certificates; entries with only a keyId keep a held one) and/or
+// the redirect URIs of publicClient, web and spa (kept as one list, which replaces the
+// registered one when any of the three is sent).
 func (g *graphReq) patchApplicationKeys(p []string) {
 	g.setResource("applications", p[0])
+	type redirects struct {
+		RedirectURIs []string `json:"redirectUris"`
+	}
 	var in struct {
 		KeyCredentials *[]graphKeyCredentialInput `json:"keyCredentials"`
+		PublicClient   *redirects                 `json:"publicClient"`
+		Web            *redirects                 `json:"web"`
+		Spa            *redirects                 `json:"spa"`
 	}
 	if !g.decode(&in) {
 		return
 	}
-	if in.KeyCredentials == nil {
-		g.error(http.StatusBadRequest, "Request_BadRequest", "Only the keyCredentials property of an application can be updated.")
+	var uris []string
+	setURIs := false
+	for _, r := range []*redirects{in.PublicClient, in.Web, in.Spa} {
+		if r != nil {
+			setURIs = true
+			uris = append(uris, r.RedirectURIs...)
+		}
+	}
+	if in.KeyCredentials == nil && !setURIs {
+		g.error(http.StatusBadRequest, "Request_BadRequest", "Only the keyCredentials and redirect URIs (publicClient, web, spa) of an application can be updated.")
 		return
 	}
-	keys := make([]identity.KeyCredentialInput, 0, len(*in.KeyCredentials))
-	for _, k := range *in.KeyCredentials {
-		ki, ok := g.keyInput(k)
-		if !ok {
-			return
+	var keys []identity.KeyCredentialInput
+	if in.KeyCredentials != nil {
+		keys = make([]identity.KeyCredentialInput, 0, len(*in.KeyCredentials))
+		for _, k := range *in.KeyCredentials {
+			ki, ok := g.keyInput(k)
+			if !ok {
+				return
+			}
+			keys = append(keys, ki)
 		}
-		keys = append(keys, ki)
 	}
 	if !g.authorize(identity.DirWriteApplications) {
 		return
 	}
-	if _, err := g.dir.SetKeyCredentials(g.ctx, p[0], keys); err != nil {
-		g.fail(err, p[0])
-		return
+	if setURIs {
+		if err := g.dir.SetRedirectURIs(g.ctx, p[0], uris); err != nil {
+			g.fail(err, p[0])
+			return
+		}
+	}
+	if in.KeyCredentials != nil {
+		if _, err := g.dir.SetKeyCredentials(g.ctx, p[0], keys); err != nil {
+			g.fail(err, p[0])
+			return
+		}
 	}
 	g.noContent()
 }

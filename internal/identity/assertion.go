@@ -79,6 +79,8 @@ type appCredsRecord struct {
 	AppID         string          `json:"appId"`
 	Keys          []keyCredRecord `json:"keys,omitempty"`
 	Federated     []ficRecord     `json:"federated,omitempty"`
+	// RedirectURIs are where /authorize may send codes (authcode.go).
+	RedirectURIs []string `json:"redirectUris,omitempty"`
 }
 
 func (r *appCredsRecord) version() int { return r.V }
@@ -351,6 +353,9 @@ func (s *Service) updateAppCreds(ctx context.Context, idOrAppID string, change f
 		put, err := s.putRecord(ctx, key, rec)
 		if err != nil {
 			return err
+		}
+		if len(rec.Keys) == 0 && len(rec.Federated) == 0 && len(rec.RedirectURIs) == 0 {
+			put = store.Delete(key) // an application without these credentials has no record
 		}
 		ops := []store.Op{store.RequireEqual(prefixApplication+app.ID, appSealed), put}
 		if sealed == nil {

@@ -47,6 +47,16 @@
 //	id/member/<gid>/<mid>    memberRecord: one direct membership (member id and type)
 //	id/dirrole/<id>          dirRoleRecord: directory role assignment (principalId,
 //	                         roleDefinitionId = built-in role template id, directoryScopeId "/")
+//	id/appcreds/<id>         appCredsRecord: an application's certificates (keyCredentials, DER),
+//	                         federated identity credentials (issuer, subject, audiences; tokens
+//	                         either mints find their id on a marker secret of the service
+//	                         principal, assertion.go) and the redirect URIs /authorize may
+//	                         send codes to (authcode.go)
+//	id/devicecode/<hash>     deviceCodeRecord: a pending device authorization (hash = hex SHA-256
+//	                         of the device code; client, scope, user code, expiry, status, user)
+//	id/usercode/<code>       userCodeRecord: user code → device code hash
+//	id/authcode/<hash>       authCodeRecord: an unredeemed authorization code (hash = hex SHA-256
+//	                         of the code; client, redirect URI, PKCE S256 challenge, user, expiry)
 //
 // Tokens are RS256 JWTs shaped like Entra ID v2 access tokens (aud, iss, iat, nbf, exp,
 // app_displayname, appid, azp, azpacr, idtyp "app", oid, sub, tid, uti, ver "2.0"; user tokens

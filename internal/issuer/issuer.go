@@ -4,7 +4,12 @@
 //
 //	GET  /{tenant}/v2.0/.well-known/openid-configuration   OIDC discovery (Entra v2)
 //	GET  /{tenant}/discovery/v2.0/keys                     JWKS
-//	POST /{tenant}/oauth2/v2.0/token                       token endpoint (client_credentials, password)
+//	POST /{tenant}/oauth2/v2.0/token                       token endpoint (client_credentials with a
+//	                                                       secret or client assertion, password,
+//	                                                       device_code, authorization_code)
+//	POST /{tenant}/oauth2/v2.0/devicecode                  device authorization (and /adfs/oauth2/devicecode)
+//	GET  /devicelogin                                      the device flow's sign-in page (POST signs in)
+//	GET  /{tenant}/oauth2/v2.0/authorize                   authorization code + PKCE sign-in (POST signs in)
 //	GET  /adfs/.well-known/openid-configuration            discovery for az's ADFS-style authority
 //	POST /adfs/oauth2/v2.0/token, /adfs/oauth2/token       token endpoint, default tenant
 //	GET  /adfs/discovery/keys                              JWKS
@@ -85,6 +90,7 @@ func (i *Issuer) Register(mux *http.ServeMux) {
 	// MSAL Python userrealm).
 	mux.HandleFunc("GET /common/UserRealm/{user}", i.serveUserRealm)
 	mux.HandleFunc("GET /common/userrealm/{user}", i.serveUserRealm)
+	i.registerInteractive(mux) // device code and authorization code (interactive.go)
 }
 
 // serveUserRealm answers MSAL's home realm discovery: every account here is a managed
@@ -123,8 +129,8 @@ type discoveryDoc struct {
 func (i *Issuer) newDoc(issuer string) discoveryDoc {
 	return discoveryDoc{
 		Issuer:                            issuer,
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic"},
-		GrantTypesSupported:               []string{"client_credentials", "password"},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic", "private_key_jwt"},
+		GrantTypesSupported:               []string{"client_credentials", "password", "authorization_code", DeviceCodeGrant},
 		ResponseModesSupported:            []string{"query", "fragment", "form_post"},
 		ResponseTypesSupported:            []string{"code", "id_token", "code id_token", "id_token token"},
 		SubjectTypesSupported:             []string{"pairwise"},
@@ -161,6 +167,7 @@ func (i *Issuer) serveADFSDiscovery(w http.ResponseWriter, _ *http.Request) {
 	doc.AuthorizationEndpoint = base + "/oauth2/authorize/"
 	doc.TokenEndpoint = base + "/oauth2/v2.0/token"
 	doc.JWKSURI = base + "/discovery/keys"
+	doc.DeviceAuthorizationEndpoint = base + "/oauth2/devicecode"
 	writeJSON(w, http.StatusOK, "public, max-age=3600", doc)
 }
 

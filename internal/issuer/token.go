@@ -42,8 +42,9 @@ type errorResponse struct {
 }
 
 // serveToken handles the token endpoint; tenant is the path segment, or "" for ADFS.
-// grant_type client_credentials and password (resource-owner password, for users) are
-// supported. MSAL's extra fields (claims, client_info,
+// grant_type client_credentials (with a client secret or a client assertion: assertion.go),
+// password (resource-owner password, for users), device_code and authorization_code
+// (interactive.go) are supported. MSAL's extra fields (claims, client_info,
 // x-client-*, telemetry) are ignored, as is any query string.
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request, tenant string) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
@@ -71,9 +72,15 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 	case "password":
 		i.servePassword(w, r, tenant)
 		return
+	case DeviceCodeGrant, "device_code": // interactive.go; MSAL sends the short name, as Entra accepts
+		i.serveDeviceCodeGrant(w, r, tenant)
+		return
+	case "authorization_code": // interactive.go (PKCE)
+		i.serveAuthCodeGrant(w, r, tenant)
+		return
 	default:
 		i.writeError(w, r, http.StatusBadRequest, "unsupported_grant_type", 70003,
-			"The app requested an unsupported grant type. Strongroom supports only 'client_credentials' and 'password'.")
+			"The app requested an unsupported grant type. Strongroom supports 'client_credentials', 'password', 'authorization_code' and 'urn:ietf:params:oauth:grant-type:device_code'.")
 		return
 	}
 
