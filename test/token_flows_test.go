@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,16 +50,21 @@ func (e *env) graphApp(t *testing.T, g *graphClient, admin, name string) flowApp
 	return a
 }
 
-// vaultWithSecret makes an RBAC vault holding secret "db" and gives spID Key Vault Secrets
-// User on it.
+// vaultWithSecret makes an RBAC vault holding secret "db" and gives the service principal spID
+// Key Vault Secrets User on it.
 func (e *env) vaultWithSecret(t *testing.T, rg, vault, spID string) {
+	t.Helper()
+	e.vaultWithSecretFor(t, rg, vault, spID, "ServicePrincipal")
+}
+
+func (e *env) vaultWithSecretFor(t *testing.T, rg, vault, principalID, principalType string) {
 	t.Helper()
 	ctx := context.Background()
 	kv := e.createVault(t, rg, vault, nil)
 	if _, err := kv.SetSecret(ctx, "db", azsecrets.SetSecretParameters{Value: to.Ptr("s3cret")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.rbacClients(t, e.cred).assign(ctx, e.vaultScope(rg, vault), rbac.KeyVaultSecretsUserID, spID); err != nil {
+	if _, err := e.rbacClients(t, e.cred).assignAs(ctx, e.vaultScope(rg, vault), rbac.KeyVaultSecretsUserID, principalID, principalType); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -295,4 +301,53 @@ func TestTokenFlows_WorkloadIdentityCredential(t *testing.T) {
 	if status := e.readWith(t, "wivault", tok.Token); status != http.StatusUnauthorized {
 		t.Fatalf("read after deleting the federated credential = %d, want 401", status)
 	}
+}
+
+// The official DeviceCodeCredential, for a user holding Key Vault Secrets User: the user signs
+// in at the server's /devicelogin page with UPN and password and the code, and the credential's
+// polling gets a token that reads the secret. An application without a directory role may not
+// register credentials on its own application.
+func TestTokenFlows_DeviceCodeCredential(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	g := &graphClient{t: t, hc: e.srv.HTTP2Client(), origin: e.publicURL}
+	admin := g.token(e.cred)
+	user := g.must(admin, "POST", "/v1.0/users", `{"accountEnabled":true,"displayName":"Dev","mailNickname":"dev",
+		"userPrincipalName":"dev@contoso.com","passwordProfile":{"password":"Passw0rd!!"}}`, 201)
+	e.vaultWithSecretFor(t, "flows", "dcvault", user["id"].(string), "User")
+
+	signedIn := make(chan int, 1)
+	cred, err := azidentity.NewDeviceCodeCredential(&azidentity.DeviceCodeCredentialOptions{ClientOptions: e.clientOptions(),
+		TenantID: e.srv.Admin.TenantID, ClientID: azCLIClientID, DisableInstanceDiscovery: true,
+		UserPrompt: func(_ context.Context, m azidentity.DeviceCodeMessage) error {
+			go func() {
+				form := url.Values{"user_code": {m.UserCode}, "username": {"dev@contoso.com"}, "password": {"Passw0rd!!"}, "decision": {"approve"}}
+				resp, err := e.hc.PostForm(m.VerificationURL, form)
+				if err != nil {
+					signedIn <- 0
+					return
+				}
+				resp.Body.Close()
+				signedIn <- resp.StatusCode
+			}()
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.srv.Secrets("dcvault", cred, e.hc).GetSecret(ctx, "db", "", nil)
+	if err != nil || got.Value == nil || *got.Value != "s3cret" {
+		t.Fatalf("GetSecret with DeviceCodeCredential = %v, %v", got.Value, err)
+	}
+	if status := <-signedIn; status != http.StatusOK {
+		t.Fatalf("device sign-in page answered %d", status)
+	}
+
+	// Credentials are directory writes: an application without a directory role is refused.
+	app := e.graphApp(t, g, admin, "no-role")
+	pw := g.must(admin, "POST", "/v1.0/applications/"+app.objectID+"/addPassword", `{}`, 200)
+	appTok := g.token(e.srv.CredentialFor(e.hc, app.appID, pw["secretText"].(string)))
+	g.must(appTok, "POST", "/v1.0/applications/"+app.objectID+"/federatedIdentityCredentials",
+		`{"name":"x","issuer":"https://issuer.example","subject":"s"}`, 403)
+	g.must(appTok, "PATCH", "/v1.0/applications/"+app.objectID, `{"keyCredentials":[]}`, 403)
 }
