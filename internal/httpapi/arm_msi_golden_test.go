@@ -28,15 +28,14 @@ var (
 func msiGoldenCalls(g *goldenRun) {
 	const av = "?api-version=2023-01-31"
 	sub := g.sub
-	rg := sub + "/resourceGroups/rg-msi"
+	rg := sub + "/resourceGroups/rg" // newTestAPI's: the calls leave nothing behind for later golden calls
 	mi := rg + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/worker-gold"
 	hosts := sub + "/providers/Strongroom.Identity/hosts"
 	call := func(name, method, path, body string) map[string]any { return msiGolden(g, name, method, path, body) }
 
-	call("msi-group-put", "PUT", rg+av, `{"location":"westus"}`)
-	call("msi-identity-put-created", "PUT", mi+av, `{"location":"westus","tags":{"team":"gold"}}`)
-	call("msi-identity-put-updated", "PUT", mi+av, `{"location":"westus"}`)
-	call("msi-identity-put-bad-name", "PUT", rg+"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/x"+av, `{"location":"westus"}`)
+	call("msi-identity-put-created", "PUT", mi+av, `{"location":"eastus","tags":{"team":"gold"}}`)
+	call("msi-identity-put-updated", "PUT", mi+av, `{"location":"eastus"}`)
+	call("msi-identity-put-bad-name", "PUT", rg+"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/x"+av, `{"location":"eastus"}`)
 	call("msi-identity-patch", "PATCH", mi+av, `{"tags":{"team":"silver"}}`)
 	call("msi-identity-get", "GET", mi+av, "")
 	call("msi-identity-get-missing", "GET", rg+"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/nobody"+av, "")
