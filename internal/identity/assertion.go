@@ -9,9 +9,11 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +43,7 @@ const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bea
 
 const (
 	prefixAppCreds = "id/appcreds/"
+	prefixJTI      = "id/jti/" // + hour of expiry + "/" + hex SHA-256 of appId|jti
 	// maxKeyCredentials bounds an application's certificates (each one is a candidate for
 	// every assertion naming its thumbprint; Entra's limit is larger, ours is plenty).
 	maxKeyCredentials = 8
@@ -509,6 +512,7 @@ func (s *Service) assertionToken(ctx context.Context, req AssertionRequest, aud 
 		// Principals made before applications existed hold no certificates.
 		return Token{}, true, fmt.Errorf("%w: the client has no certificate or federated credentials", ErrUnknownCertificate)
 	}
+	claimed := false
 	for range 3 {
 		creds, sealed, err := s.loadAppCreds(ctx, idx.ApplicationID)
 		if err != nil {
@@ -516,8 +520,14 @@ func (s *Service) assertionToken(ctx context.Context, req AssertionRequest, aud 
 		}
 		var credID, kind string
 		if strings.EqualFold(unverified.Issuer, rec.AppID) {
-			credID, err = s.assertClientCert(req, hdr, creds, rec.AppID)
+			var jti string
+			var exp time.Time
+			credID, jti, exp, err = s.assertClientCert(req, hdr, creds, rec.AppID)
 			kind = "keyCredential"
+			if err == nil && !claimed { // once: a retry below must not see its own jti as a replay
+				err = s.claimJTI(ctx, rec.AppID, jti, exp)
+				claimed = true
+			}
 		} else {
 			credID, err = s.assertFederated(ctx, req.Assertion, creds)
 			kind = "federatedIdentityCredential"
@@ -572,63 +582,61 @@ func (s *Service) assertionParser() *jwt.Parser {
 // assertClientCert verifies a certificate assertion and returns the certificate's key id. The
 // header names the certificate by x5t#S256 or x5t (SHA-256 or SHA-1 of its DER, base64url or,
 // as MSAL sends it, standard base64); iss and sub are the client id; aud names this token
-// endpoint; exp is at most an hour away; the jti was not seen before.
-func (s *Service) assertClientCert(req AssertionRequest, hdr *jwt.Token, creds *appCredsRecord, appID string) (string, error) {
+// endpoint; exp is at most an hour away. It returns the certificate's key id, and the jti and
+// exp for claimJTI.
+func (s *Service) assertClientCert(req AssertionRequest, hdr *jwt.Token, creds *appCredsRecord, appID string) (credID, jti string, exp time.Time, err error) {
 	now := s.now()
 	var want func(der []byte) bool
 	if v, ok := hdr.Header["x5t#S256"].(string); ok && v != "" {
 		tp, ok := decodeThumbprint(v, sha256.Size)
 		if !ok {
-			return "", fmt.Errorf("%w: malformed x5t#S256", ErrInvalidAssertion)
+			return "", "", time.Time{}, fmt.Errorf("%w: malformed x5t#S256", ErrInvalidAssertion)
 		}
 		want = func(der []byte) bool { s := sha256.Sum256(der); return subtle.ConstantTimeCompare(s[:], tp) == 1 }
 	} else if v, ok := hdr.Header["x5t"].(string); ok && v != "" {
 		tp, ok := decodeThumbprint(v, sha1.Size)
 		if !ok {
-			return "", fmt.Errorf("%w: malformed x5t", ErrInvalidAssertion)
+			return "", "", time.Time{}, fmt.Errorf("%w: malformed x5t", ErrInvalidAssertion)
 		}
 		want = func(der []byte) bool { s := sha1.Sum(der); return subtle.ConstantTimeCompare(s[:], tp) == 1 } // #nosec
 	} else {
-		return "", fmt.Errorf("%w: no x5t or x5t#S256 header", ErrInvalidAssertion)
+		return "", "", time.Time{}, fmt.Errorf("%w: no x5t or x5t#S256 header", ErrInvalidAssertion)
 	}
 	i := slices.IndexFunc(creds.Keys, func(k keyCredRecord) bool { return want(k.DER) })
 	if i < 0 {
-		return "", ErrUnknownCertificate
+		return "", "", time.Time{}, ErrUnknownCertificate
 	}
 	k := creds.Keys[i]
-	cert, err := x509.ParseCertificate(k.DER)
-	if err != nil {
-		return "", fmt.Errorf("%w: stored certificate unreadable", ErrUnknownCertificate)
+	cert, perr := x509.ParseCertificate(k.DER)
+	if perr != nil {
+		return "", "", time.Time{}, fmt.Errorf("%w: stored certificate unreadable", ErrUnknownCertificate)
 	}
 	if now.Before(k.StartsAt) || !now.Before(k.EndsAt) || now.Before(cert.NotBefore) || !now.Before(cert.NotAfter) {
-		return "", fmt.Errorf("%w: the certificate is not valid now", ErrUnknownCertificate)
+		return "", "", time.Time{}, fmt.Errorf("%w: the certificate is not valid now", ErrUnknownCertificate)
 	}
 	var c jwt.RegisteredClaims
-	if _, err := s.assertionParser().ParseWithClaims(req.Assertion, &c, func(*jwt.Token) (any, error) { return cert.PublicKey, nil }); err != nil {
+	if _, err = s.assertionParser().ParseWithClaims(req.Assertion, &c, func(*jwt.Token) (any, error) { return cert.PublicKey, nil }); err != nil {
 		switch {
 		case errors.Is(err, jwt.ErrTokenExpired):
-			return "", fmt.Errorf("%w: expired", ErrInvalidAssertion)
+			return "", "", time.Time{}, fmt.Errorf("%w: expired", ErrInvalidAssertion)
 		case errors.Is(err, jwt.ErrTokenNotValidYet):
-			return "", fmt.Errorf("%w: not yet valid", ErrInvalidAssertion)
+			return "", "", time.Time{}, fmt.Errorf("%w: not yet valid", ErrInvalidAssertion)
 		case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-			return "", fmt.Errorf("%w: no exp", ErrInvalidAssertion)
+			return "", "", time.Time{}, fmt.Errorf("%w: no exp", ErrInvalidAssertion)
 		}
-		return "", fmt.Errorf("%w: bad signature or algorithm", ErrInvalidAssertion)
+		return "", "", time.Time{}, fmt.Errorf("%w: bad signature or algorithm", ErrInvalidAssertion)
 	}
 	switch {
 	case !strings.EqualFold(c.Issuer, appID) || !strings.EqualFold(c.Subject, appID):
-		return "", fmt.Errorf("%w: iss and sub must be the client id", ErrInvalidAssertion)
+		return "", "", time.Time{}, fmt.Errorf("%w: iss and sub must be the client id", ErrInvalidAssertion)
 	case !s.tokenEndpointAudience(c.Audience, req.Tenant, req.TokenEndpoint):
-		return "", fmt.Errorf("%w: wrong audience", ErrInvalidAssertion)
+		return "", "", time.Time{}, fmt.Errorf("%w: wrong audience", ErrInvalidAssertion)
 	case c.ExpiresAt.Time.After(now.Add(maxAssertionLifetime + clockSkew)):
-		return "", fmt.Errorf("%w: lifetime too long", ErrInvalidAssertion)
+		return "", "", time.Time{}, fmt.Errorf("%w: lifetime too long", ErrInvalidAssertion)
 	case c.ID == "":
-		return "", fmt.Errorf("%w: no jti", ErrInvalidAssertion)
+		return "", "", time.Time{}, fmt.Errorf("%w: no jti", ErrInvalidAssertion)
 	}
-	if !s.ext().replay.remember(appID+"|"+c.ID, c.ExpiresAt.Time.Add(clockSkew), now) {
-		return "", ErrAssertionReplayed
-	}
-	return k.ID, nil
+	return k.ID, c.ID, c.ExpiresAt.Time, nil
 }
 
 // tokenEndpointAudience reports whether one of auds names this server's token endpoint: the
@@ -668,6 +676,9 @@ func decodeThumbprint(v string, size int) ([]byte, bool) {
 type credExt struct {
 	replay *jtiCache
 	fed    *federation
+
+	mu       sync.Mutex
+	jtiSwept time.Time // last sweepJTIs
 }
 
 var credExts sync.Map // *Service -> *credExt
@@ -680,12 +691,69 @@ func (s *Service) ext() *credExt {
 	return v.(*credExt)
 }
 
+// claimJTI refuses an assertion id already used by appID within its lifetime: on this node
+// from memory, and across a cluster by a store record created only if absent (keyed by the
+// hour its assertion expires in, so whole past hours are swept by key).
+func (s *Service) claimJTI(ctx context.Context, appID, jti string, exp time.Time) error {
+	now := s.now()
+	if !s.ext().replay.remember(appID+"|"+jti, exp.Add(clockSkew), now) {
+		return ErrAssertionReplayed
+	}
+	sum := sha256.Sum256([]byte(appID + "|" + jti))
+	key := prefixJTI + strconv.FormatInt(exp.Add(clockSkew).Unix()/3600, 10) + "/" + hex.EncodeToString(sum[:])
+	put, err := s.putRecord(ctx, key, jtiRecord{V: recordVersion})
+	if err != nil {
+		return err
+	}
+	switch err := s.st.Apply(ctx, []store.Op{store.RequireAbsent(key), put}); {
+	case errors.Is(err, store.ErrConflict):
+		return ErrAssertionReplayed
+	case err != nil:
+		return fmt.Errorf("recording client assertion id: %w", err)
+	}
+	s.sweepJTIs(ctx, now)
+	return nil
+}
+
+// jtiRecord marks a used client assertion id; its key says all there is to know.
+type jtiRecord struct {
+	V int `json:"v"`
+}
+
+func (r *jtiRecord) version() int { return r.V }
+
+// sweepJTIs deletes the records of hours that ended before now, at most every ten minutes.
+func (s *Service) sweepJTIs(ctx context.Context, now time.Time) {
+	x := s.ext()
+	x.mu.Lock()
+	due := now.Sub(x.jtiSwept) >= 10*time.Minute
+	if due {
+		x.jtiSwept = now
+	}
+	x.mu.Unlock()
+	if !due {
+		return
+	}
+	current := now.Unix() / 3600
+	var ops []store.Op
+	_ = s.st.Scan(ctx, prefixJTI, "", func(k string, _ []byte) bool {
+		hour, _, _ := strings.Cut(strings.TrimPrefix(k, prefixJTI), "/")
+		if h, err := strconv.ParseInt(hour, 10, 64); err == nil && h < current {
+			ops = append(ops, store.Delete(k))
+		}
+		return len(ops) < 1000
+	})
+	if len(ops) > 0 {
+		_ = s.st.Apply(ctx, ops) // best effort: the next sweep retries
+	}
+}
+
 // defaultReplayEntries bounds remembered jtis; past it, expired ones are dropped and, if that
 // is not enough, new assertions are refused (failing closed) until some expire.
 const defaultReplayEntries = 200_000
 
-// jtiCache remembers client assertion ids until their expiry. It is per node: an assertion
-// replayed to another node of a cluster within its lifetime is not caught there.
+// jtiCache remembers client assertion ids until their expiry on this node, in front of the
+// store records that catch a replay to another node (claimJTI).
 type jtiCache struct {
 	mu  sync.Mutex
 	max int

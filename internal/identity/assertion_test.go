@@ -319,3 +319,26 @@ func TestAssertion_DisabledAndUnknown(t *testing.T) {
 		t.Fatalf("unknown client: %v", err)
 	}
 }
+
+// A client assertion used on one node is refused on another (the jti is recorded in the
+// store), until its lifetime has passed.
+func TestAssertion_ReplayAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	clk := newFakeClock()
+	s := e.service(t, identity.Options{Now: clk.Now}, false)
+	other := e.service(t, identity.Options{Now: clk.Now}, false)
+	now := clk.Now()
+	app, _, c, _ := certApp(t, s, now)
+	a := assertion(t, c, certClaims(app.AppID, now), nil)
+	if _, err := s.AssertionToken(ctx, assertionReq(app.AppID, a)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.AssertionToken(ctx, assertionReq(app.AppID, a)); !errors.Is(err, identity.ErrAssertionReplayed) {
+		t.Fatalf("replay on another node: %v", err)
+	}
+	// A fresh assertion still works on the other node.
+	if _, err := other.AssertionToken(ctx, assertionReq(app.AppID, assertion(t, c, certClaims(app.AppID, now), nil))); err != nil {
+		t.Fatalf("fresh assertion on the other node: %v", err)
+	}
+}

@@ -52,6 +52,8 @@
 //	                         either mints find their id on a marker secret of the service
 //	                         principal, assertion.go) and the redirect URIs /authorize may
 //	                         send codes to (authcode.go)
+//	id/jti/<hour>/<hash>     jtiRecord: a used client assertion id (hash = hex SHA-256 of
+//	                         appId|jti; hour = its expiry's Unix hour, swept by key once past)
 //	id/devicecode/<hash>     deviceCodeRecord: a pending device authorization (hash = hex SHA-256
 //	                         of the device code; client, scope, user code, expiry, status, user)
 //	id/usercode/<code>       userCodeRecord: user code → device code hash
