@@ -332,3 +332,46 @@ func TestHostAssertionChecks(t *testing.T) {
 		t.Fatalf("old certificate after re-registration: %v", err)
 	}
 }
+
+// A second service on the same store stands for another cluster node: an unassignment made on
+// one reaches the other through KeysApplied (the principal record the marker lives on), so a
+// token minted through the host stops verifying there on the next request too.
+func TestHostUnassignReachesOtherNodes(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	s1 := e.service(t, identity.Options{}, false)
+	s2 := e.service(t, identity.Options{}, false)
+	mi, _, err := s1.PutManagedIdentity(ctx, "prod", "worker-a", "westeurope", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registerHost(t, s1, "web-1")
+	if _, err := s1.AssignHostIdentity(ctx, "web-1", "prod", "worker-a"); err != nil {
+		t.Fatal(err)
+	}
+	principalKey := "id/principal/" + mi.PrincipalID
+	if err := s2.KeysApplied(ctx, []string{principalKey}); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := s2.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://vault.azure.net", "") // any node mints
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*identity.Service{s1, s2} {
+		if _, err := s.Verify(ctx, tok.AccessToken, []string{"https://vault.azure.net"}); err != nil {
+			t.Fatalf("before unassigning: %v", err)
+		}
+	}
+	if _, err := s1.UnassignHostIdentity(ctx, "web-1", "prod", "worker-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.KeysApplied(ctx, []string{principalKey}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Verify(ctx, tok.AccessToken, []string{"https://vault.azure.net"}); !errors.Is(err, identity.ErrInvalidToken) {
+		t.Fatalf("the other node still verifies the token: %v", err)
+	}
+	if _, _, err := s2.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://vault.azure.net", tok.AccessToken); !errors.Is(err, identity.ErrNoHostIdentity) {
+		t.Fatalf("the other node mints after unassigning: %v", err)
+	}
+}
