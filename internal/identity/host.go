@@ -152,7 +152,7 @@ func (s *Service) host(r *hostRecord) Host {
 		}
 	}
 	h.Identities = make([]HostIdentity, 0, len(r.Identities))
-	for _, i := range r.Identities {
+	for _, i := range s.liveAssignments(r.Identities) {
 		h.Identities = append(h.Identities, HostIdentity{ResourceID: s.ManagedIdentityID(i.ResourceGroup, i.Name),
 			ResourceGroup: i.ResourceGroup, Name: i.Name, PrincipalID: i.ObjectID, ClientID: i.AppID, AssignedAt: i.AssignedAt})
 	}
@@ -206,6 +206,15 @@ func (s *Service) RegisterHost(ctx context.Context, name string, ttl time.Durati
 		return s.host(rec), token, created, nil
 	}
 	return Host{}, "", false, fmt.Errorf("registering host: %w", store.ErrConflict)
+}
+
+// liveAssignments drops the assignments of identities deleted since (their principal is gone
+// from memory, which every node keeps current).
+func (s *Service) liveAssignments(as []hostIdentityRecord) []hostIdentityRecord {
+	return slices.DeleteFunc(slices.Clone(as), func(a hostIdentityRecord) bool {
+		_, ok := s.states.get(a.ObjectID)
+		return !ok
+	})
 }
 
 func (s *Service) findHost(ctx context.Context, name string) ([]byte, *hostRecord, error) {
@@ -311,6 +320,7 @@ func (s *Service) AssignHostIdentity(ctx context.Context, hostName, rg, identity
 		if err != nil {
 			return Host{}, fmt.Errorf("assigning identity: %w", err)
 		}
+		h.Identities = s.liveAssignments(h.Identities) // an identity deleted since counts no more
 		if slices.ContainsFunc(h.Identities, func(a hostIdentityRecord) bool { return a.ObjectID == m.ObjectID }) {
 			return s.host(h), nil
 		}
@@ -364,6 +374,7 @@ func (s *Service) UnassignHostIdentity(ctx context.Context, hostName, rg, identi
 		if err != nil {
 			return Host{}, fmt.Errorf("unassigning identity: %w", err)
 		}
+		h.Identities = s.liveAssignments(h.Identities)
 		i := slices.IndexFunc(h.Identities, func(a hostIdentityRecord) bool {
 			return strings.EqualFold(a.ResourceGroup, rg) && strings.EqualFold(a.Name, identityName)
 		})
@@ -525,6 +536,7 @@ func (s *Service) MintHostToken(ctx context.Context, hostName string, sel HostId
 	if len(h.CertDER) == 0 {
 		return Token{}, HostIdentity{}, ErrHostCredential
 	}
+	h.Identities = s.liveAssignments(h.Identities)
 	a, err := s.selectHostIdentity(h, sel)
 	if err != nil {
 		return Token{}, HostIdentity{}, err

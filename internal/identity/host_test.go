@@ -375,3 +375,32 @@ func TestHostUnassignReachesOtherNodes(t *testing.T) {
 		t.Fatalf("the other node mints after unassigning: %v", err)
 	}
 }
+
+// An identity deleted and made again under its name is a new principal: the host's old
+// assignment counts for nothing and is not shown; assigning the new one works.
+func TestHostForgetsDeletedIdentities(t *testing.T) {
+	ctx := context.Background()
+	s := newEnv(t).service(t, identity.Options{}, false)
+	old, _, _ := s.PutManagedIdentity(ctx, "prod", "worker-a", "westeurope", nil)
+	registerHost(t, s, "web-1")
+	if _, err := s.AssignHostIdentity(ctx, "web-1", "prod", "worker-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteManagedIdentity(ctx, "prod", "worker-a"); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := s.GetHost(ctx, "web-1"); len(h.Identities) != 0 {
+		t.Fatalf("a deleted identity is still shown: %+v", h.Identities)
+	}
+	if _, _, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{ObjectID: old.PrincipalID}, "https://vault.azure.net", ""); !errors.Is(err, identity.ErrIdentityNotAssigned) {
+		t.Fatalf("mint for a deleted identity: %v", err)
+	}
+	again, _, _ := s.PutManagedIdentity(ctx, "prod", "worker-a", "westeurope", nil)
+	h, err := s.AssignHostIdentity(ctx, "web-1", "prod", "worker-a")
+	if err != nil || len(h.Identities) != 1 || h.Identities[0].PrincipalID != again.PrincipalID {
+		t.Fatalf("assigning the new identity: %+v %v", h.Identities, err)
+	}
+	if _, hi, err := s.MintHostToken(ctx, "web-1", identity.HostIdentitySelector{}, "https://vault.azure.net", ""); err != nil || hi.PrincipalID != again.PrincipalID {
+		t.Fatalf("mint for the new identity: %+v %v", hi, err)
+	}
+}
