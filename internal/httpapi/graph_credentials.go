@@ -23,6 +23,7 @@ var graphCredentialRoutes = []armRoute{
 	route("GET", "v1.0/applications/{}/federatedIdentityCredentials", "GraphFederatedCredentialList", graph((*graphReq).listFederated)),
 	route("POST", "v1.0/applications/{}/federatedIdentityCredentials", "GraphFederatedCredentialCreate", graph((*graphReq).createFederated)),
 	route("GET", "v1.0/applications/{}/federatedIdentityCredentials/{}", "GraphFederatedCredentialGet", graph((*graphReq).getFederated)),
+	route("PATCH", "v1.0/applications/{}/federatedIdentityCredentials/{}", "GraphFederatedCredentialUpdate", graph((*graphReq).patchFederated)),
 	route("DELETE", "v1.0/applications/{}/federatedIdentityCredentials/{}", "GraphFederatedCredentialDelete", graph((*graphReq).deleteFederated)),
 }
 
@@ -304,6 +305,39 @@ func (g *graphReq) getFederated(p []string) {
 	out := wireFederated(f)
 	out.Context = g.ficContext(p[0], "/$entity")
 	writeJSON(g.w, http.StatusOK, out)
+}
+
+// patchFederated is Graph's PATCH of a federated identity credential (204 No Content).
+func (g *graphReq) patchFederated(p []string) {
+	g.setResource("applications", p[0])
+	var in struct {
+		Name        *string   `json:"name"`
+		Issuer      *string   `json:"issuer"`
+		Subject     *string   `json:"subject"`
+		Description *string   `json:"description"`
+		Audiences   *[]string `json:"audiences"`
+	}
+	if !g.decode(&in) || !g.authorize(identity.DirWriteApplications) {
+		return
+	}
+	if in.Name != nil {
+		cur, err := g.dir.GetFederatedCredential(g.ctx, p[0], p[1])
+		if err != nil {
+			g.fail(err, p[1])
+			return
+		}
+		if !strings.EqualFold(*in.Name, cur.Name) {
+			g.error(http.StatusBadRequest, "Request_BadRequest", "Property 'name' of resource 'FederatedIdentityCredential' cannot be changed.")
+			return
+		}
+	}
+	_, err := g.dir.UpdateFederatedCredential(g.ctx, p[0], p[1], identity.FederatedCredentialPatch{Issuer: in.Issuer, Subject: in.Subject,
+		Description: in.Description, Audiences: in.Audiences})
+	if err != nil {
+		g.fail(err, p[1])
+		return
+	}
+	g.noContent()
 }
 
 func (g *graphReq) deleteFederated(p []string) {

@@ -52,6 +52,8 @@ func graphCredentialGoldenCalls(g *goldenRun) {
 	call("graph-fic-list", "GET", base+"/federatedIdentityCredentials", "")
 	call("graph-fic-get", "GET", base+"/federatedIdentityCredentials/aks", "")
 	call("graph-fic-get-missing", "GET", base+"/federatedIdentityCredentials/nope", "")
+	call("graph-fic-update", "PATCH", base+"/federatedIdentityCredentials/aks", `{"subject":"system:serviceaccount:prod:api2","description":"moved"}`)
+	call("graph-fic-update-rename", "PATCH", base+"/federatedIdentityCredentials/aks", `{"name":"other"}`)
 	call("graph-fic-delete", "DELETE", base+"/federatedIdentityCredentials/aks", "")
 	call("graph-fic-delete-missing", "DELETE", base+"/federatedIdentityCredentials/aks", "")
 	call("graph-fic-list-missing-app", "GET", "/v1.0/applications/00000000-0000-0000-0000-000000000000/federatedIdentityCredentials", "")

@@ -183,6 +183,63 @@ func (s *Service) GetFederatedCredential(ctx context.Context, idOrAppID, idOrNam
 	return FederatedCredential{}, fmt.Errorf("reading federated credential: %w", ErrObjectNotFound)
 }
 
+// FederatedCredentialPatch is Graph's PATCH of a federated identity credential: nil fields
+// stay as they are. The name cannot change.
+type FederatedCredentialPatch struct {
+	Issuer, Subject, Description *string
+	Audiences                    *[]string
+}
+
+// UpdateFederatedCredential changes a federated identity credential. A change of issuer,
+// subject or audiences is a change of trust, so the tokens it minted stop verifying (the next
+// sign-in under the new trust mints new ones).
+func (s *Service) UpdateFederatedCredential(ctx context.Context, idOrAppID, idOrName string, p FederatedCredentialPatch) (FederatedCredential, error) {
+	var out FederatedCredential
+	err := s.updateAppCreds(ctx, idOrAppID, func(c *appCredsRecord) ([]string, error) {
+		i := slices.IndexFunc(c.Federated, func(f ficRecord) bool {
+			return strings.EqualFold(f.ID, idOrName) || strings.EqualFold(f.Name, idOrName)
+		})
+		if i < 0 {
+			return nil, ErrObjectNotFound
+		}
+		f := c.Federated[i]
+		next := f.credential()
+		if p.Issuer != nil {
+			next.Issuer = *p.Issuer
+		}
+		if p.Subject != nil {
+			next.Subject = *p.Subject
+		}
+		if p.Audiences != nil {
+			next.Audiences = slices.Clone(*p.Audiences)
+		}
+		if p.Description != nil {
+			next.Description = *p.Description
+		}
+		next, err := validateFIC(next)
+		if err != nil {
+			return nil, err
+		}
+		for j, o := range c.Federated {
+			if j != i && o.Issuer == next.Issuer && o.Subject == next.Subject {
+				return nil, conflict("A federated identity credential with this issuer and subject already exists on the application.")
+			}
+		}
+		trustChanged := next.Issuer != f.Issuer || next.Subject != f.Subject || !slices.Equal(next.Audiences, f.Audiences)
+		f.Issuer, f.Subject, f.Audiences, f.Description = next.Issuer, next.Subject, next.Audiences, next.Description
+		c.Federated[i] = f
+		out = f.credential()
+		if trustChanged {
+			return []string{f.ID}, nil
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return FederatedCredential{}, fmt.Errorf("updating federated credential: %w", err)
+	}
+	return out, nil
+}
+
 // DeleteFederatedCredential removes a federated identity credential by id or name; every
 // token it minted stops verifying on the next request, on every node.
 func (s *Service) DeleteFederatedCredential(ctx context.Context, idOrAppID, idOrName string) error {

@@ -263,3 +263,49 @@ func TestFederation_Validation(t *testing.T) {
 		t.Errorf("unknown application: %v", err)
 	}
 }
+
+// Changing a federated credential's subject revokes the tokens it minted and moves the trust;
+// changing only its description does not.
+func TestFederation_UpdateMovesTrust(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	s := newEnv(t).service(t, identity.Options{Now: clk.Now}, false)
+	now := clk.Now()
+	iss := newOIDCIssuer(t)
+	if err := s.ConfigureFederation(identity.FederationOptions{Client: iss.srv.Client()}); err != nil {
+		t.Fatal(err)
+	}
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	iss.addKey(t, "k", ec)
+	app, _ := s.CreateApplication(ctx, "moving")
+	if _, err := s.CreateServicePrincipalForApp(ctx, app.AppID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateFederatedCredential(ctx, app.ID, identity.FederatedCredential{Name: "m", Issuer: iss.srv.URL, Subject: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.AssertionToken(ctx, assertionReq(app.AppID, iss.token(t, "k", ec, iss.claims("old", now))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := "just words"
+	if _, err := s.UpdateFederatedCredential(ctx, app.ID, "m", identity.FederatedCredentialPatch{Description: &desc}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(ctx, tok.AccessToken, []string{vaultAudience}); err != nil {
+		t.Fatalf("after a description change: %v", err)
+	}
+	sub := "new"
+	if _, err := s.UpdateFederatedCredential(ctx, app.ID, "m", identity.FederatedCredentialPatch{Subject: &sub}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(ctx, tok.AccessToken, []string{vaultAudience}); !errors.Is(err, identity.ErrInvalidToken) {
+		t.Fatalf("after a subject change: %v", err)
+	}
+	if _, err := s.AssertionToken(ctx, assertionReq(app.AppID, iss.token(t, "k", ec, iss.claims("old", now)))); !errors.Is(err, identity.ErrFederationSubject) {
+		t.Fatalf("old subject: %v", err)
+	}
+	if _, err := s.AssertionToken(ctx, assertionReq(app.AppID, iss.token(t, "k", ec, iss.claims("new", now)))); err != nil {
+		t.Fatalf("new subject: %v", err)
+	}
+}
