@@ -254,3 +254,28 @@ func TestFirewall_BadTrustedProxyFailsStartup(t *testing.T) {
 		t.Fatalf("start-up error does not name the bad range:\n%s", out)
 	}
 }
+
+// Requests the firewall refuses do not spend the vault's request budget, so a refused client
+// cannot throttle the vault for the clients its rules admit; and a name that names no vault
+// has no budget at all.
+func TestFirewall_RefusalsDoNotSpendTheBudget(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "strongroom.yaml")
+	if err := os.WriteFile(cfg, []byte("trusted_proxies: ['127.0.0.1/32']\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, &testenv.Options{Extra: []string{"--config", cfg, "--vault-requests-per-10s=5"}})
+	ctx := context.Background()
+	admin := e.createVault(t, "rg-fwb", "kv-fwb", rbacVault())
+	if _, err := admin.SetSecret(ctx, "db", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.setFirewall(t, "rg-fwb", "kv-fwb", denyExcept("10.0.0.0/8"), "")
+	outsider := e.srv.Secrets("kv-fwb", e.cred, e.withXFF("198.51.100.7"))
+	for range 20 {
+		_, err := outsider.GetSecret(ctx, "db", "", nil)
+		wantFirewall(t, err, "ForbiddenByFirewall")
+	}
+	if _, err := e.srv.Secrets("kv-fwb", e.cred, e.withXFF("10.1.2.3")).GetSecret(ctx, "db", "", nil); err != nil {
+		t.Fatalf("an admitted client after 20 refusals: %v", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/keyvault/armkeyvault"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/google/uuid"
 
@@ -685,4 +686,110 @@ func TestAccessPolicy_PermissionMatrix(t *testing.T) {
 		}
 	}
 	t.Logf("access-policy matrix: 9 permissions × %d grants × %d operations = %d cells, %d mismatches", len(grants), len(ops), cells, mismatches)
+}
+
+// TestRBAC_EscalationsRefused: the ways a principal with some rights might reach more, each
+// refused: widening a custom role held elsewhere from a scope it owns, deleting it from there,
+// Azure wildcards reaching the server's operator calls, a custom role naming them, a
+// resource group's assignments outliving it, and the Data Access Administrator's condition
+// blocking deletes it is meant to allow.
+func TestRBAC_EscalationsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	admin := e.rbacClients(t, e.cred)
+	e.createVault(t, "rg-esc", "kv-esc", nil)
+	sub := "/subscriptions/" + e.srv.Admin.SubscriptionID
+	vault := e.vaultScope("rg-esc", "kv-esc")
+	roleDef := func(c rbacClients, scope, id string, assignable string, actions ...string) error {
+		_, err := c.defs.CreateOrUpdate(ctx, scope, id, armauthorization.RoleDefinition{Properties: &armauthorization.RoleDefinitionProperties{
+			RoleName: to.Ptr("reader-" + id[:8]), RoleType: to.Ptr("CustomRole"), AssignableScopes: []*string{to.Ptr(assignable)},
+			Permissions: []*armauthorization.Permission{{Actions: to.SliceOfPtrs(actions...)}}}}, nil)
+		return err
+	}
+
+	t.Run("a custom role held elsewhere cannot be widened or deleted from an owned scope", func(t *testing.T) {
+		x := e.newPrincipal(t, "esc-owner")
+		id := uuid.NewString()
+		if err := roleDef(admin, sub, id, sub, "Microsoft.Resources/subscriptions/resourceGroups/read"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.assign(ctx, sub, id, x.objectID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.assign(ctx, vault, rbac.OwnerID, x.objectID); err != nil {
+			t.Fatal(err)
+		}
+		xc := e.rbacClients(t, x.cred)
+		wantStatus(t, roleDef(xc, vault, id, vault, "*"), 403, "AuthorizationFailed")
+		_, err := xc.defs.Delete(ctx, vault, id, nil)
+		wantStatus(t, err, 403, "AuthorizationFailed")
+		_, err = xc.assign(ctx, sub, rbac.OwnerID, x.objectID)
+		wantStatus(t, err, 403, "AuthorizationFailed")
+		// Narrowing it under an assignment it would leave outside is refused too, for the admin.
+		wantStatus(t, roleDef(admin, sub, id, vault, "Microsoft.Resources/subscriptions/resourceGroups/read"), 409, "RoleDefinitionHasAssignments")
+	})
+	t.Run("Azure wildcards do not reach operator calls, and no custom role may name them", func(t *testing.T) {
+		x := e.newPrincipal(t, "esc-contributor")
+		if _, err := admin.assign(ctx, "/", rbac.ContributorID, x.objectID); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := x.cred.GetToken(ctx, policyScopes("https://management.core.windows.net//.default"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", e.srv.URL+"/sys/principals/"+e.objectIDOf(t, e.cred)+"/secrets", strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+tok.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := e.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Fatalf("a Contributor at / minting the admin a secret: %d, want 403", resp.StatusCode)
+		}
+		wantStatus(t, roleDef(admin, sub, uuid.NewString(), sub, "Strongroom/operator/*"), 400, "InvalidActionOrNotAction")
+	})
+	t.Run("a deleted resource group takes its assignments", func(t *testing.T) {
+		x := e.newPrincipal(t, "esc-rg")
+		if _, err := e.groups.CreateOrUpdate(ctx, "rg-doomed", armresources.ResourceGroup{Location: to.Ptr("eastus")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		rgScope := sub + "/resourceGroups/rg-doomed"
+		if _, err := admin.assign(ctx, rgScope, rbac.OwnerID, x.objectID); err != nil {
+			t.Fatal(err)
+		}
+		poller, err := e.groups.BeginDelete(ctx, "rg-doomed", nil)
+		if err == nil {
+			_, err = poller.PollUntilDone(ctx, nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := admin.assigns.NewListForScopePager(sub, &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: to.Ptr("principalId eq '" + x.objectID + "'")})
+		page, err := p.NextPage(ctx)
+		if err != nil || len(page.Value) != 0 {
+			t.Fatalf("assignments after the group's deletion: %d, %v", len(page.Value), err)
+		}
+	})
+	t.Run("a Data Access Administrator deletes the assignments it may make", func(t *testing.T) {
+		x, y := e.newPrincipal(t, "esc-daa"), e.newPrincipal(t, "esc-daa-target")
+		if _, err := admin.assign(ctx, vault, rbac.KeyVaultDataAccessAdminID, x.objectID); err != nil {
+			t.Fatal(err)
+		}
+		xc := e.rbacClients(t, x.cred)
+		name, err := xc.assign(ctx, vault, rbac.KeyVaultSecretsUserID, y.objectID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := xc.assigns.Delete(ctx, vault, name, nil); err != nil {
+			t.Fatalf("deleting the Secrets User assignment it made: %v", err)
+		}
+		owner, err := admin.assign(ctx, vault, rbac.OwnerID, y.objectID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = xc.assigns.Delete(ctx, vault, owner, nil)
+		wantStatus(t, err, 403, "AuthorizationFailed")
+	})
 }

@@ -38,13 +38,35 @@ type Role struct {
 
 // Allows reports whether the role permits action on the given plane.
 func (r *Role) Allows(action string, data bool) bool {
+	operator := IsOperatorAction(action)
 	for i := range r.Permissions {
 		p := &r.Permissions[i]
 		allow, deny := p.Actions, p.NotActions
 		if data {
 			allow, deny = p.DataActions, p.NotDataActions
 		}
-		if matchAny(allow, action) && !matchAny(deny, action) {
+		if matchAllow(allow, action, operator) && !matchAny(deny, action) {
+			return true
+		}
+	}
+	return false
+}
+
+// OperatorPrefix starts the server's own operator actions (keyring, seal, principals,
+// metrics). They are granted only by patterns that name them: Azure's wildcards ("*" of Owner
+// and Contributor, "*/read" of Reader) describe Azure's resource providers, and must not hand
+// a Contributor the bootstrap admin's secrets.
+const OperatorPrefix = "Strongroom/"
+
+// IsOperatorAction reports whether action is one of the server's operator actions.
+func IsOperatorAction(action string) bool { return hasPrefixFold(action, OperatorPrefix) }
+
+func matchAllow(patterns []string, action string, operator bool) bool {
+	for _, p := range patterns {
+		if operator && !hasPrefixFold(p, OperatorPrefix) {
+			continue
+		}
+		if Match(p, action) {
 			return true
 		}
 	}

@@ -154,7 +154,7 @@ func (s *Server) serveARM(w http.ResponseWriter, r *http.Request) {
 
 func (a *armReq) serve(rt *armRoute, params []string) {
 	s, r := a.s, a.r
-	if rt.op != "MetadataGet" && !a.authenticate() {
+	if rt.op != "MetadataGet" && !a.authenticate(isGraphRoute(rt)) {
 		return
 	}
 	// "/subscriptions/" (the list route with a trailing slash) names no subscription.
@@ -172,11 +172,12 @@ func (a *armReq) serve(rt *armRoute, params []string) {
 
 // authenticate checks the request's ARM token and puts the caller in a.ctx; it answers the
 // challenge itself and returns false when the token does not verify.
-func (a *armReq) authenticate() bool {
-	// ARM accepts only its own audiences. Graph routes let ARM tokens through here so that
-	// graph() refuses them in Graph's words; every other audience fails here.
+func (a *armReq) authenticate(graphRoute bool) bool {
+	// ARM accepts only its own audiences. Graph routes (only those: not a role route whose
+	// scope happens to start with /v1.0/) let ARM tokens through here so that graph() refuses
+	// them in Graph's words; every other audience fails here.
 	audiences := a.s.armAudiences()
-	if isGraphPath(a.r.URL.Path) {
+	if graphRoute {
 		audiences = append(audiences, a.s.graphAudiences()...)
 	}
 	claims, failure := a.s.authenticate(a.ctx, a.r, audiences)
@@ -186,6 +187,16 @@ func (a *armReq) authenticate() bool {
 	}
 	a.claims, a.ctx = &claims, withCaller(a.ctx, &claims)
 	return true
+}
+
+// isGraphRoute reports whether rt is one of the directory's routes (graphRoutes and
+// graphCredentialRoutes, whose operation names start with "Graph").
+func isGraphRoute(rt *armRoute) bool {
+	return strings.HasPrefix(rt.op, "Graph") && isGraphPattern(rt.pattern)
+}
+
+func isGraphPattern(pattern []string) bool {
+	return len(pattern) > 0 && strings.EqualFold(pattern[0], "v1.0")
 }
 
 // challenge answers a request without a valid ARM token as ARM does.

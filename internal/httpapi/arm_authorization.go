@@ -74,7 +74,7 @@ func (s *Server) serveAuthorization(w http.ResponseWriter, r *http.Request, scop
 		return
 	}
 	a := &armReq{s: s, w: w, r: r, ctx: r.Context(), op: found.op, resourceID: scopeOrSlash(scope)}
-	if a.authenticate() {
+	if a.authenticate(false) { // ARM tokens only, whatever the scope looks like
 		name := ""
 		if found.named {
 			name = rest[1]

@@ -79,7 +79,7 @@ func withCaller(ctx context.Context, claims *identity.Claims) context.Context {
 // once, here, and handed to the service; the request's audit facts are recorded here, once.
 func (s *Server) serveData(w http.ResponseWriter, r *http.Request, ri *reqInfo, vaultName string) {
 	d := dataReq{s: s, w: w, r: r, ctx: r.Context(), vault: s.svc.LookupVault(vaultName)}
-	d.serve(ri, vaultName)
+	d.serve(ri)
 	ri.op, ri.objectID = d.op, d.objectID
 	if d.authenticated {
 		ri.setClaims(d.claims)
@@ -89,7 +89,7 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request, ri *reqInfo, 
 	}
 }
 
-func (d *dataReq) serve(ri *reqInfo, vaultName string) {
+func (d *dataReq) serve(ri *reqInfo) {
 	h := d.w.Header()
 	if d.vault.Found() {
 		ri.headerValue(h, "X-Ms-Keyvault-Region", 1, d.vault.Location())
@@ -107,11 +107,6 @@ func (d *dataReq) serve(ri *reqInfo, vaultName string) {
 	d.ctx = withCaller(d.ctx, &d.claims)
 	if ri.apiVersion == "" {
 		writeError(d.w, badParam("The api-version query parameter is required."))
-		return
-	}
-	if ok, wait := d.s.throttle.allow(vaultName); !ok {
-		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
-		writeError(d.w, &service.Error{Kind: service.ErrThrottled, Code: "Throttled", Message: "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"})
 		return
 	}
 	d.base = "https://" + strings.ToLower(d.r.Host)
@@ -211,11 +206,30 @@ func (d *dataReq) route() {
 	}
 }
 
-// enter records the operation about to run and applies the vault firewall first: false means
-// the request was refused and answered. An unsupported request passes the firewall too, so a
-// refused client learns nothing about the paths a vault serves.
+// enter records the operation about to run and applies the vault firewall, then the vault's
+// request budget: false means the request was refused and answered. An unsupported request
+// passes the firewall too, so a refused client learns nothing about the paths a vault serves;
+// and only what the firewall admits counts against the budget, so refused clients cannot spend
+// it for everyone. Only existing vaults have a budget (a name that names no vault costs nothing
+// to answer, and must not grow the throttle's table).
 func (d *dataReq) enter(op string) bool {
 	d.op = op
+	if !d.firewallAllows() {
+		return false
+	}
+	if !d.vault.Found() {
+		return true
+	}
+	if ok, wait := d.s.throttle.allow(d.vault.Name()); !ok {
+		d.w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+		writeError(d.w, &service.Error{Kind: service.ErrThrottled, Code: "Throttled", Message: "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"})
+		return false
+	}
+	return true
+}
+
+// firewallAllows applies the vault's network rules; false means refused and answered.
+func (d *dataReq) firewallAllows() bool {
 	rules, restricted := d.vault.NetworkRules()
 	if !restricted {
 		return true // the common case: nothing to resolve, nothing allocated

@@ -72,11 +72,6 @@ func (s *Server) graphAudiences() []string {
 	return []string{graphAudience, s.cfg.PublicURL}
 }
 
-func isGraphPath(path string) bool {
-	p := strings.TrimPrefix(path, "/")
-	return len(p) >= 5 && strings.EqualFold(p[:5], "v1.0/") || strings.EqualFold(p, "v1.0")
-}
-
 // graphReq is one Graph request: the ARM request it arrived as, and the directory.
 type graphReq struct {
 	*armReq

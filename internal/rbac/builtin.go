@@ -21,6 +21,10 @@ const (
 	KeyVaultDataAccessAdminID   = "8b54135c-b56d-4d72-a534-26097cfdc8d8"
 	KeyVaultContributorID       = "f25e0fa2-a7c8-4377-a976-54943a77a395"
 	KeyVaultPurgeOperatorID     = "a68e7c17-0ab2-4c09-9a58-125dae29748c"
+	// StrongroomOperatorID is this server's own role: the operator actions (keyring, seal,
+	// rekey, principals, signing keys, metrics), which no Azure role's wildcard grants. A fixed
+	// GUID of our own, outside Azure's built-in ids.
+	StrongroomOperatorID = "5e9f2c1a-7b3d-4c8e-9a6f-0d1e2f3a4b5c"
 )
 
 // keyVaultControl is the control-plane action list Azure gives the Key Vault data roles that
@@ -87,6 +91,8 @@ var BuiltInRoles = []*authz.Role{
 		authz.Permission{Actions: []string{"Microsoft.Authorization/*/read", "Microsoft.Insights/alertRules/*", "Microsoft.KeyVault/*",
 			"Microsoft.Resources/deployments/*", "Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Support/*"},
 			NotActions: []string{"Microsoft.KeyVault/locations/deletedVaults/purge/action", "Microsoft.KeyVault/hsmPools/*", "Microsoft.KeyVault/managedHsms/*"}}),
+	builtIn(StrongroomOperatorID, "Strongroom Operator", "Run the server's operator calls: keyring, seal and rekey, snapshots, principals and their secrets, signing keys, metrics. Held by the bootstrap admin at /.",
+		authz.Permission{Actions: []string{"Strongroom/operator/*"}}),
 	builtIn(KeyVaultPurgeOperatorID, "Key Vault Purge Operator", "Allows permanent deletion of soft-deleted vaults.",
 		authz.Permission{Actions: []string{"Microsoft.Authorization/*/read", "Microsoft.KeyVault/locations/deletedVaults/purge/action",
 			"Microsoft.KeyVault/deletedVaults/read", "Microsoft.KeyVault/locations/deletedVaults/read"}}),

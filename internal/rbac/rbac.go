@@ -22,7 +22,7 @@
 //	rbac/role-name/<hash>       the role's GUID: hash = SHA-256 of lower(roleName)
 //	rbac/pim/...                just-in-time elevation (pim.go)
 //
-// The bootstrap admin holds Owner and Key Vault Administrator at "/" through two assignments
+// The bootstrap admin holds Owner, Key Vault Administrator and Strongroom Operator at "/" through three assignments
 // that are not stored (BootstrapAssignments): they cannot be deleted, and they exist before the
 // first write.
 package rbac
@@ -187,10 +187,10 @@ func BootstrapDecider(adminObjectID string) authz.Assignments {
 // every node and across restarts.
 var bootstrapNamespace = uuid.MustParse("5c7d7c0e-2f55-4b0c-9d5e-6b1a2f1e9a10")
 
-// BootstrapAssignments are the admin's two built-in assignments at "/".
+// BootstrapAssignments are the admin's built-in assignments at "/".
 func BootstrapAssignments(adminObjectID string) []*Assignment {
 	out := make([]*Assignment, 0, 2)
-	for _, role := range []string{OwnerID, KeyVaultAdministratorID} {
+	for _, role := range []string{OwnerID, KeyVaultAdministratorID, StrongroomOperatorID} {
 		out = append(out, &Assignment{
 			Name:  uuid.NewSHA1(bootstrapNamespace, []byte(strings.ToLower(adminObjectID)+"/"+role)).String(),
 			Scope: "/", RoleID: role, PrincipalID: strings.ToLower(adminObjectID), PrincipalType: "ServicePrincipal",

@@ -74,7 +74,7 @@ func TestBootstrapAdminHoldsOwnerAndKeyVaultAdministrator(t *testing.T) {
 		t.Fatal("Owner carries data actions; Azure's does not")
 	}
 	list := s.ListAssignments(func(*rbac.Assignment) bool { return true })
-	if len(list) != 2 || !list[0].BuiltIn {
+	if len(list) != 3 || !list[0].BuiltIn {
 		t.Fatalf("assignments = %+v", list)
 	}
 	if _, _, err := s.DeleteAssignment(context.Background(), list[0].Name); !errors.Is(err, rbac.ErrProtected) {
@@ -238,6 +238,19 @@ func TestBuiltInRolesAreWellFormed(t *testing.T) {
 	contributor, _ := rbac.BuiltIn(rbac.ContributorID)
 	if !contributor.Allows("Microsoft.KeyVault/vaults/write", false) || contributor.Allows(authz.ActionRoleAssignmentWrite, false) {
 		t.Error("Contributor")
+	}
+	// Azure's wildcards never reach the server's operator actions; only its operator role does.
+	for _, id := range []string{rbac.OwnerID, rbac.ContributorID, rbac.ReaderID, rbac.UserAccessAdministratorID} {
+		r, _ := rbac.BuiltIn(id)
+		for _, a := range []string{"Strongroom/operator/principals/secrets/write", "Strongroom/operator/keyring/read", "Strongroom/operator/metrics/read"} {
+			if r.Allows(a, false) {
+				t.Errorf("%s allows %s", r.Name, a)
+			}
+		}
+	}
+	op, _ := rbac.BuiltIn(rbac.StrongroomOperatorID)
+	if !op.Allows("Strongroom/operator/principals/secrets/write", false) || op.Allows("Microsoft.KeyVault/vaults/write", false) {
+		t.Error("Strongroom Operator")
 	}
 }
 

@@ -10,7 +10,8 @@ import (
 	"github.com/strongroom/strongroom/internal/store"
 )
 
-// Operator actions, guarded like everything else (the bootstrap admin's Owner role covers them).
+// Operator actions, guarded like everything else. Only patterns that name them grant them
+// (authz.OperatorPrefix): the bootstrap admin's Strongroom Operator role, not Owner's "*".
 const operatorScope = "/"
 
 func (s *Service) operator(ctx context.Context, op string) error {

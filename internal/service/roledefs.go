@@ -124,6 +124,13 @@ func (s *Service) PutRoleDefinition(ctx context.Context, scope, id string, in Ro
 	if n == 0 || n > maxCustomRolePatterns || len(in.Permissions) > 16 {
 		return rbac.RoleDefinition{}, false, newErr(ErrBadRequest, "InvalidRolePermissions", "", "A custom role needs between 1 and %d action patterns.", maxCustomRolePatterns)
 	}
+	for _, p := range in.Permissions {
+		for _, a := range append(append([]string{}, p.Actions...), p.DataActions...) {
+			if authz.IsOperatorAction(a) || len(a) > 512 {
+				return rbac.RoleDefinition{}, false, newErr(ErrBadRequest, "InvalidActionOrNotAction", "", "The action '%s' is not allowed in a custom role: the server's operator actions belong to its Strongroom Operator role.", echo(a))
+			}
+		}
+	}
 	scopes := make([]string, 0, len(in.AssignableScopes))
 	for _, as := range in.AssignableScopes {
 		cs, err := s.scopeSyntax(as)
@@ -143,6 +150,11 @@ func (s *Service) PutRoleDefinition(ctx context.Context, scope, id string, in Ro
 	if err != nil {
 		return rbac.RoleDefinition{}, false, err
 	}
+	if old, ok := roles.Role(g); ok && !old.BuiltIn {
+		if err := s.mayRewriteRole(ctx, roles, old, scopes); err != nil {
+			return rbac.RoleDefinition{}, false, err
+		}
+	}
 	c, _ := CallerFrom(ctx)
 	def, created, err := roles.PutRoleDefinition(ctx, rbac.RoleDefinition{Role: authz.Role{ID: g, Name: strings.TrimSpace(in.RoleName),
 		Description: in.Description, Permissions: in.Permissions, AssignableScopes: scopes}}, c.ObjectID)
@@ -153,6 +165,32 @@ func (s *Service) PutRoleDefinition(ctx context.Context, scope, id string, in Ro
 		return def, false, newErr(ErrBadRequest, "RoleDefinitionIsBuiltIn", "", "Built-in role definitions cannot be changed.")
 	}
 	return def, created, err
+}
+
+// mayRewriteRole authorizes replacing custom role old: the writer must hold
+// roleDefinitions/write at each scope the role was assignable at (or a scope-limited Owner could
+// widen a role held elsewhere), and no assignment, eligibility or activation of it may fall
+// outside the new assignable scopes.
+func (s *Service) mayRewriteRole(ctx context.Context, roles *rbac.Service, old rbac.RoleDefinition, scopes []string) error {
+	for _, as := range old.AssignableScopes {
+		if err := s.guard(ctx, actionRoleDefinitionWrite, false, as); err != nil {
+			return err
+		}
+	}
+	within := func(scope string) bool {
+		for _, as := range scopes {
+			if authz.ScopeContains(as, scope) {
+				return true
+			}
+		}
+		return false
+	}
+	outside := len(roles.ListAssignments(func(a *rbac.Assignment) bool { return !a.BuiltIn && a.RoleID == old.ID && !within(a.Scope) })) +
+		len(roles.Eligibilities(func(e *rbac.Eligibility) bool { return e.RoleID == old.ID && !within(e.Scope) }))
+	if outside > 0 {
+		return newErr(ErrConflict, "RoleDefinitionHasAssignments", "", "The role definition has assignments or eligibilities outside the new assignable scopes; remove them first.")
+	}
+	return nil
 }
 
 // DeleteRoleDefinition removes a custom role nothing is assigned; found is false when there was
@@ -171,6 +209,17 @@ func (s *Service) DeleteRoleDefinition(ctx context.Context, scope, id string) (r
 	if !ok {
 		return rbac.RoleDefinition{}, false, nil
 	}
+	if old, ok := roles.Role(g); ok && !old.BuiltIn {
+		// The role is deleted wherever it was assignable: that is where its deleter needs the right.
+		for _, as := range old.AssignableScopes {
+			if err := s.guard(ctx, actionRoleDefinitionDel, false, as); err != nil {
+				return rbac.RoleDefinition{}, false, err
+			}
+		}
+		if len(roles.Eligibilities(func(e *rbac.Eligibility) bool { return e.RoleID == g })) > 0 {
+			return old, true, newErr(ErrConflict, "RoleDefinitionHasAssignments", "", "There are existing role eligibilities referencing role (code: RoleDefinitionHasAssignments).")
+		}
+	}
 	def, found, err := roles.DeleteRoleDefinition(ctx, g)
 	switch {
 	case errors.Is(err, rbac.ErrRoleInUse):
@@ -179,4 +228,12 @@ func (s *Service) DeleteRoleDefinition(ctx context.Context, scope, id string) (r
 		return def, true, newErr(ErrBadRequest, "RoleDefinitionIsBuiltIn", "", "Built-in role definitions cannot be deleted.")
 	}
 	return def, found, err
+}
+
+// echo bounds a caller-supplied string in a message.
+func echo(s string) string {
+	if len(s) > 120 {
+		return s[:120] + "..."
+	}
+	return s
 }

@@ -268,16 +268,14 @@ func (s *Service) GetRoleAssignment(ctx context.Context, scope, name string) (rb
 // (ARM answers 204).
 func (s *Service) DeleteRoleAssignment(ctx context.Context, scope, name string) (rbac.Assignment, bool, error) {
 	roles := s.opts.Roles
-	if err := s.guard(ctx, authz.ActionRoleAssignmentDelete, false, scopeOrRoot(scope)); err != nil {
-		return rbac.Assignment{}, false, err
-	}
-	scope, err := s.scopeSyntax(scope)
-	if err != nil {
-		return rbac.Assignment{}, false, err
-	}
-	a, ok := roles.Assignment(name)
+	a, ok := roles.Assignment(name) // memory only: which role the delete is of decides who may
 	if !ok || !sameScope(a.Scope, scope) {
-		return rbac.Assignment{}, false, nil
+		// Nothing to delete: learning that takes only the right to read the scope's assignments.
+		if err := s.guard(ctx, actionRoleAssignmentRead, false, scopeOrRoot(scope)); err != nil {
+			return rbac.Assignment{}, false, err
+		}
+		_, err := s.scopeSyntax(scope)
+		return rbac.Assignment{}, false, err
 	}
 	if err := s.guardRoleWrite(ctx, authz.ActionRoleAssignmentDelete, a.Scope, a.RoleID); err != nil {
 		return rbac.Assignment{}, false, err

@@ -188,6 +188,7 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 		}
 		v.resourceID = s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
 		v.auditID = strings.ToUpper(v.resourceID)
+		v.loaded()
 		v.prepare()
 		s.vaults[key[len(vaultPrefix):]] = &v
 		raws[key] = raw
@@ -413,6 +414,7 @@ func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 		if found {
 			v.resourceID = s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
 			v.auditID = strings.ToUpper(v.resourceID)
+			v.loaded()
 			v.prepare()
 			s.vaults[name] = &v
 		} else {

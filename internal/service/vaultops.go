@@ -253,7 +253,7 @@ func (s *Service) mergeVault(ctx context.Context, old *Vault, location string, t
 		// As in Key Vault, switching the data-plane permission model takes the right to grant
 		// roles at the vault (Owner, User Access Administrator), not only vaults/write: it
 		// changes who can read every secret.
-		if p.EnableRbacAuthorization != nil && *p.EnableRbacAuthorization != (old.Properties.EnableRbacAuthorization != nil && *old.Properties.EnableRbacAuthorization) {
+		if p.EnableRbacAuthorization != nil && *p.EnableRbacAuthorization == old.usesAccessPolicies() {
 			if err := s.guard(ctx, "Microsoft.Authorization/roleAssignments/write", false, s.vaultScope(old.ResourceGroup, old.Name)); err != nil {
 				return nil, err
 			}

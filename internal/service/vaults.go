@@ -49,6 +49,10 @@ type Vault struct {
 	// record written with it (vaultintegrity.go); both are empty in records written before.
 	Seq uint64 `json:"seq,omitempty"`
 	Tip []byte `json:"tip,omitempty"`
+	// Model is modelEnforced in records written since access policies are enforced. Earlier
+	// records stored enableRbacAuthorization false by default while nothing enforced policies
+	// (only role assignments ever decided), so they load as RBAC vaults (loaded).
+	Model int `json:"model,omitempty"`
 
 	resourceID string // set when the vault enters the cache
 	auditID    string // resourceID upper-cased, as audit records carry it (set with resourceID)
@@ -279,7 +283,13 @@ func (s *Service) DeleteResourceGroup(ctx context.Context, name string) error {
 			}
 		}
 	}
-	return s.apply(ctx, []store.Op{store.Delete(rgPrefix + strings.ToLower(name))})
+	// The group's role assignments (and eligibilities) go with it, as its vaults' did, so a group
+	// made again under the name inherits none.
+	roleOps, roleNames := s.opts.Roles.DeletionOpsWithin(s.rgID(name))
+	if err := s.apply(ctx, append(roleOps, store.Delete(rgPrefix+strings.ToLower(name)))); err != nil {
+		return err
+	}
+	return s.opts.Roles.Refresh(ctx, roleNames)
 }
 
 func (s *Service) vaultSnapshot() []*Vault {
@@ -300,6 +310,7 @@ func (s *Service) cachedVault(name string) *Vault {
 // putVaultRecord writes v guarded by the state the cache saw, then updates the cache.
 func (s *Service) putVaultRecord(ctx context.Context, v *Vault, extra ...store.Op) error {
 	key := vaultPrefix + strings.ToLower(v.Name)
+	v.Model = modelEnforced
 	v.Seq++
 	v.Tip = newTip()
 	sealed, err := s.seal(ctx, keyring.SystemKeyID, key, v)
@@ -387,4 +398,17 @@ func (v *Vault) policyEntries() []authz.PolicyEntry {
 		out[i] = authz.PolicyEntry{ObjectID: ap.ObjectID, ApplicationID: ap.ApplicationID, Secrets: ap.Permissions.Secrets}
 	}
 	return out
+}
+
+// modelEnforced marks vault records written since their permission model is enforced.
+const modelEnforced = 1
+
+// loaded completes a record read from the store for the cache: a record from before the
+// permission model was enforced keeps the behaviour it had, role-based access (it is written
+// back with its model on its next change).
+func (v *Vault) loaded() {
+	if v.Model < modelEnforced {
+		on := true
+		v.Properties.EnableRbacAuthorization = &on
+	}
 }
