@@ -411,6 +411,7 @@ func (a *app) identityAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.CAFile, "ca-file", "", "PEM file of the CA that signed the server's certificate (default: system roots)")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the host credential and the identity header")
 	f.StringVar(&cfg.RegistrationToken, "registration-token", "", "one-time registration token to redeem before serving")
+	f.StringVar(&cfg.MTLSServer, "mtls-server", "", "the server's host-agent listener (https://host:port), when it has one: tokens are then fetched over mutual TLS with the host certificate")
 	f.BoolVar(&cfg.MSIEndpoint, "msi-endpoint", true, "also serve the MSI_ENDPOINT protocol, which needs no header secret (like IMDS)")
 	_ = c.MarkFlagRequired("server")
 	_ = c.MarkFlagRequired("data-dir")

@@ -159,3 +159,33 @@ func (r *hostReplayCache) first(id string, until, now time.Time) bool {
 	r.m[id] = until
 	return true
 }
+
+// VerifyHostCertificate checks a client certificate presented on a mutually authenticated TLS
+// connection (the host-agent listener, issuer.HostAgentHandler): it must be the certificate
+// the host record holds now, issued by the host CA and within its validity. It returns the
+// host; failures are ErrHostCredential, or ErrHostNotFound for a removed host.
+func (s *Service) VerifyHostCertificate(ctx context.Context, certDER []byte) (Host, error) {
+	cert, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return Host{}, &hostCredError{"unreadable certificate"}
+	}
+	_, rec, err := s.findHost(ctx, cert.Subject.CommonName)
+	if err != nil {
+		return Host{}, err
+	}
+	if len(rec.CertDER) == 0 || subtle.ConstantTimeCompare(rec.CertDER, certDER) != 1 {
+		return Host{}, &hostCredError{"not the host's certificate"}
+	}
+	now := s.now()
+	if now.After(cert.NotAfter) || now.Before(cert.NotBefore) {
+		return Host{}, &hostCredError{"host certificate expired"}
+	}
+	ca, _, err := s.hostCA(ctx)
+	if err != nil {
+		return Host{}, err
+	}
+	if cert.CheckSignatureFrom(ca) != nil {
+		return Host{}, &hostCredError{"host certificate not issued by the host CA"}
+	}
+	return s.host(rec), nil
+}

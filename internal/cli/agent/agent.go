@@ -16,8 +16,9 @@
 // name (DNS rebinding). The host credential is an ECDSA P-256 key generated here and the
 // certificate the server issued for it when the agent redeemed a one-time registration token;
 // both live in the data directory with mode 0600 and no endpoint ever returns them. Every
-// token request goes to the server, signed with that key (a host assertion), and the server
-// decides each one: a token the agent holds is answered again only when the server says it
+// token request goes to the server, proved with that key: a host assertion it signs, on the
+// server's main listener, or the certificate itself over mutual TLS when the server gives
+// agents a listener of their own (--mtls-server). The server decides each one: a token the agent holds is answered again only when the server says it
 // still may be, so unassigning an identity from the host takes effect on the next request.
 // When the server cannot be reached, a held token with more than a minute left is answered
 // (the data plane still refuses it if it was revoked meanwhile).
@@ -62,6 +63,10 @@ type Config struct {
 	DataDir string
 	// RegistrationToken, when set, is redeemed for a host credential before serving.
 	RegistrationToken string
+	// MTLSServer, when set, is the server's host-agent listener (https://host:port): token
+	// requests go there over mutual TLS with the host certificate, instead of to Server with a
+	// host assertion. Registration always goes to Server.
+	MTLSServer string
 	// MSIEndpoint serves the MSI_ENDPOINT protocol too (it needs no secret header, like IMDS).
 	MSIEndpoint bool
 	// Now is the clock; nil means time.Now.
@@ -124,6 +129,11 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	c, err := newServerClient(cfg.Server, cfg.CAFile, cfg.Now)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.MTLSServer != "" {
+		if err := c.useMTLS(cfg.MTLSServer); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.RegistrationToken != "" {
 		if err := c.register(ctx, cfg.DataDir, cfg.RegistrationToken); err != nil {

@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -273,5 +275,44 @@ func TestProtocols(t *testing.T) {
 		if strings.Contains(rec.Body.String(), strings.TrimSpace(string(keyPEM))[40:80]) {
 			t.Fatalf("%s leaked the host key", c.name)
 		}
+	}
+}
+
+// With --mtls-server the agent asks the server's host-agent listener over mutual TLS, proving
+// the host with its certificate and sending no assertion.
+func TestMTLSServer(t *testing.T) {
+	f := newFakeServer(t)
+	a, dir := newTestAgent(t, f)
+	var gotCert []byte
+	var gotAssertion string
+	mtls := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/token" || len(r.TLS.PeerCertificates) == 0 {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		gotCert, gotAssertion = r.TLS.PeerCertificates[0].Raw, r.Header.Get(assertionHeader)
+		json.NewEncoder(w).Encode(map[string]any{"access_token": "mtls-token", "expires_on": time.Now().Add(time.Hour).Unix(), "client_id": "c"})
+	}))
+	mtls.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	mtls.StartTLS()
+	t.Cleanup(mtls.Close)
+	caFile := filepath.Join(t.TempDir(), "mtls-ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: mtls.Certificate().Raw}), 0o600)
+	b, err := New(context.Background(), Config{Listen: "127.0.0.1:0", Server: f.srv.URL, CAFile: caFile, DataDir: dir, MTLSServer: mtls.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "http://127.0.0.1:1/msi/token?api-version=2019-08-01&resource=https://vault.azure.net", nil)
+	req.Header.Set("X-IDENTITY-HEADER", a.IdentityHeader())
+	rec := httptest.NewRecorder()
+	b.Handler().ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "mtls-token") {
+		t.Fatalf("through the mTLS listener: %d %s", rec.Code, rec.Body)
+	}
+	f.mu.Lock()
+	want := f.cert.Raw
+	f.mu.Unlock()
+	if !bytes.Equal(gotCert, want) || gotAssertion != "" {
+		t.Fatalf("the agent presented another certificate, or an assertion too (%q)", gotAssertion)
 	}
 }

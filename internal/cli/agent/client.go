@@ -52,6 +52,12 @@ type serverClient struct {
 	base *url.URL
 	http *http.Client
 	now  func() time.Time
+	tls  *tls.Config // the server's trust, for the mTLS client
+
+	// mtls, when set, is the server's host-agent listener: token requests go there over mutual
+	// TLS with the host certificate (mtlsHTTP) instead of to base with a host assertion.
+	mtls     *url.URL
+	mtlsHTTP *http.Client
 
 	host   string
 	key    *ecdsa.PrivateKey
@@ -75,7 +81,7 @@ func newServerClient(server, caFile string, now func() time.Time) (*serverClient
 		}
 		tc.RootCAs = pool
 	}
-	return &serverClient{base: u, now: now, http: &http.Client{Timeout: 30 * time.Second,
+	return &serverClient{base: u, now: now, tls: tc, http: &http.Client{Timeout: 30 * time.Second,
 		Transport:     &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
 }
@@ -189,6 +195,22 @@ func (c *serverClient) loadCredential(dir string) error {
 	}
 	sum := sha256.Sum256(cb.Bytes)
 	c.key, c.certID, c.host = key, hex.EncodeToString(sum[:]), cert.Subject.CommonName
+	if c.mtls != nil {
+		tc := c.tls.Clone()
+		tc.Certificates = []tls.Certificate{{Certificate: [][]byte{cb.Bytes}, PrivateKey: key, Leaf: cert}}
+		c.mtlsHTTP = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	return nil
+}
+
+// useMTLS sends token requests to the server's host-agent listener at raw (https://host:port).
+func (c *serverClient) useMTLS(raw string) error {
+	u, err := url.Parse(strings.TrimSuffix(raw, "/"))
+	if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return fmt.Errorf("--mtls-server %q: want https://host:port", raw)
+	}
+	c.mtls = u
 	return nil
 }
 
@@ -214,21 +236,29 @@ func (c *serverClient) assertion(body []byte) (string, error) {
 	return jws.CompactSerialize()
 }
 
-// token asks the server for a token; status is 0 when no answer came (a network error).
+// token asks the server for a token (at its host-agent listener over mutual TLS when one is
+// configured, else at the main listener with a host assertion); status is 0 when no answer came
+// (a network error).
 func (c *serverClient) token(ctx context.Context, r request, current string) (tokenAnswer, int, error) {
 	body, _ := json.Marshal(map[string]string{"resource": r.resource, "clientId": r.clientID, "objectId": r.objectID,
 		"miResId": r.miResID, "current": current})
-	assertion, err := c.assertion(body)
-	if err != nil {
-		return tokenAnswer{}, 0, err
+	target, hc := c.base.String()+tokenPath, c.http
+	if c.mtls != nil {
+		target, hc = c.mtls.String()+"/token", c.mtlsHTTP
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.String()+tokenPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return tokenAnswer{}, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(assertionHeader, assertion)
-	resp, err := c.http.Do(req)
+	if c.mtls == nil {
+		assertion, err := c.assertion(body)
+		if err != nil {
+			return tokenAnswer{}, 0, err
+		}
+		req.Header.Set(assertionHeader, assertion)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return tokenAnswer{}, 0, fmt.Errorf("asking %s for a token: %w", c.base.Host, err)
 	}
