@@ -5,15 +5,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -26,14 +20,10 @@ import (
 
 // Workload identity federation: an application trusts tokens of an external OpenID Connect
 // issuer for one subject (Graph federatedIdentityCredentials), and a workload presents such a
-// token as its client assertion. The issuer's discovery document and JWKS are fetched over
-// HTTPS only (system roots plus an optional extra CA file), cached, and refreshed when a token
-// names an unknown kid (at most once per minRefresh per issuer). A token whose issuer no
-// federated credential of the application names is refused before anything is fetched.
-
-// FederationCAFileEnv names an extra PEM CA bundle trusted, besides the system roots, when
-// fetching external issuers' discovery documents and keys (tests, private issuers).
-const FederationCAFileEnv = "STRONGROOM_FEDERATION_CA_FILE"
+// token as its client assertion. The issuer's discovery document and JWKS are fetched (by an
+// IssuerKeyFetcher: HTTPS only), cached, and refreshed when a token names an unknown kid (at
+// most once per minRefresh per issuer). A token whose issuer no federated credential of the
+// application names is refused before anything is fetched.
 
 // DefaultFederationAudience is the audience federated credentials expect by default.
 const DefaultFederationAudience = "api://AzureADTokenExchange"
@@ -44,11 +34,8 @@ const (
 	// jwksTTL is how long an issuer's keys are used before they are fetched again.
 	jwksTTL = time.Hour
 	// minRefresh bounds refetches of an issuer's keys on unknown kids (and after failures).
-	minRefresh = 30 * time.Second
-	// maxFetchBytes bounds discovery documents and key sets.
-	maxFetchBytes = 1 << 20
-	fetchTimeout  = 10 * time.Second
-	maxFICField   = 600 // issuer and subject lengths (Entra: 600)
+	minRefresh  = 30 * time.Second
+	maxFICField = 600 // issuer and subject lengths (Entra: 600)
 )
 
 // Federation errors. All but ErrFederationFetch wrap ErrInvalidClient.
@@ -322,67 +309,28 @@ func (s *Service) assertFederated(ctx context.Context, raw string, creds *appCre
 	return "", ErrFederationAudience
 }
 
-// FederationOptions configures how external issuers are reached.
-type FederationOptions struct {
-	// ExtraCAFile is a PEM bundle trusted besides the system roots. Default: the
-	// STRONGROOM_FEDERATION_CA_FILE environment variable; "" trusts the system roots only.
-	ExtraCAFile string
-	// Client replaces the HTTP client entirely (tests); its transport must verify TLS.
-	Client *http.Client
+// IssuerKeyFetcher fetches an external OpenID Connect issuer's published signing keys: its
+// discovery document ({iss}/.well-known/openid-configuration, whose issuer must be iss) and the
+// JWKS its jwks_uri names, over HTTPS only. Errors should wrap ErrFederationFetch. Package
+// issuer provides the HTTP one; this package never speaks HTTP itself.
+type IssuerKeyFetcher interface {
+	FetchIssuerKeys(ctx context.Context, iss string) (jose.JSONWebKeySet, error)
 }
 
-// ConfigureFederation sets how this service reaches external issuers; call it before serving.
-// Without it, the first federated sign-in configures from the environment.
-func (s *Service) ConfigureFederation(opts FederationOptions) error {
-	hc := opts.Client
-	if hc == nil {
-		var err error
-		if hc, err = federationClient(opts.ExtraCAFile); err != nil {
-			return err
-		}
-	}
-	f := s.ext().fed
-	f.mu.Lock()
-	f.client = hc
-	f.mu.Unlock()
-	return nil
-}
-
-// federationClient is an HTTPS-only client trusting the system roots plus caFile's.
-func federationClient(caFile string) (*http.Client, error) {
-	roots, err := x509.SystemCertPool()
-	if err != nil || roots == nil {
-		roots = x509.NewCertPool()
-	}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading federation CA file: %w", err)
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("reading federation CA file %s: no PEM certificates", caFile)
-		}
-	}
-	tr := &http.Transport{
-		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		Proxy:                 http.ProxyFromEnvironment,
-		TLSHandshakeTimeout:   fetchTimeout,
-		ResponseHeaderTimeout: fetchTimeout,
-		MaxIdleConnsPerHost:   2,
-	}
-	return &http.Client{Transport: tr, Timeout: fetchTimeout, CheckRedirect: func(r *http.Request, via []*http.Request) error {
-		if r.URL.Scheme != "https" || len(via) >= 3 {
-			return errors.New("refusing redirect")
-		}
-		return nil
-	}}, nil
+// SetIssuerKeyFetcher sets how this service reaches external issuers; call it before serving.
+// Without one, every federated assertion fails with ErrFederationFetch.
+func (s *Service) SetIssuerKeyFetcher(f IssuerKeyFetcher) {
+	fed := s.ext().fed
+	fed.mu.Lock()
+	fed.fetcher = f
+	fed.mu.Unlock()
 }
 
 // federation caches external issuers' keys.
 type federation struct {
 	s       *Service
 	mu      sync.Mutex
-	client  *http.Client
+	fetcher IssuerKeyFetcher
 	issuers map[string]*issuerKeys
 }
 
@@ -396,19 +344,6 @@ type issuerKeys struct {
 
 func newFederation(s *Service) *federation {
 	return &federation{s: s, issuers: map[string]*issuerKeys{}}
-}
-
-func (f *federation) httpClient() (*http.Client, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.client == nil {
-		hc, err := federationClient(os.Getenv(FederationCAFileEnv))
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrFederationFetch, err)
-		}
-		f.client = hc
-	}
-	return f.client, nil
 }
 
 // key returns iss's public key kid for alg, fetching the issuer's keys when none are cached,
@@ -475,24 +410,19 @@ func usableKey(k jose.JSONWebKey, alg string) (any, error) {
 	return nil, fmt.Errorf("%w: key unsuitable for %s", ErrInvalidAssertion, alg)
 }
 
-// fetch reads iss's discovery document (whose issuer must be iss) and its jwks_uri (https).
+// fetch asks the fetcher for iss's keys and keeps the public signing ones by kid.
 func (f *federation) fetch(ctx context.Context, iss string) (map[string]jose.JSONWebKey, error) {
-	hc, err := f.httpClient()
+	f.mu.Lock()
+	fetcher := f.fetcher
+	f.mu.Unlock()
+	if fetcher == nil {
+		return nil, fmt.Errorf("%w: no fetcher configured", ErrFederationFetch)
+	}
+	set, err := fetcher.FetchIssuerKeys(ctx, iss)
 	if err != nil {
-		return nil, err
-	}
-	var doc struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
-	}
-	if err := getJSON(ctx, hc, strings.TrimSuffix(iss, "/")+"/.well-known/openid-configuration", &doc); err != nil {
-		return nil, err
-	}
-	if doc.Issuer != iss {
-		return nil, fmt.Errorf("%w: the discovery document names another issuer", ErrFederationFetch)
-	}
-	var set jose.JSONWebKeySet
-	if err := getJSON(ctx, hc, doc.JWKSURI, &set); err != nil {
+		if !errors.Is(err, ErrFederationFetch) {
+			err = fmt.Errorf("%w: %v", ErrFederationFetch, err)
+		}
 		return nil, err
 	}
 	keys := map[string]jose.JSONWebKey{}
@@ -502,34 +432,4 @@ func (f *federation) fetch(ctx context.Context, iss string) (map[string]jose.JSO
 		}
 	}
 	return keys, nil
-}
-
-func getJSON(ctx context.Context, hc *http.Client, raw string, v any) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("%w: %q is not an https URL", ErrFederationFetch, echoID(raw))
-	}
-	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrFederationFetch, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrFederationFetch, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%w: %s answered HTTP %d", ErrFederationFetch, u.Host, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxFetchBytes+1))
-	if err != nil || len(body) > maxFetchBytes {
-		return fmt.Errorf("%w: reading %s", ErrFederationFetch, u.Host)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%w: %s answered malformed JSON", ErrFederationFetch, u.Host)
-	}
-	return nil
 }

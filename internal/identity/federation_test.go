@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -86,6 +87,35 @@ func (o *oidcIssuer) claims(sub string, now time.Time) jwt.MapClaims {
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "jti": uuid.NewString()}
 }
 
+// httpFetcher fetches discovery and JWKS as package issuer's OIDCFetcher does (this package
+// never speaks HTTP itself).
+type httpFetcher struct{ hc *http.Client }
+
+func (f httpFetcher) FetchIssuerKeys(ctx context.Context, iss string) (jose.JSONWebKeySet, error) {
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	var set jose.JSONWebKeySet
+	get := func(u string, v any) error {
+		resp, err := f.hc.Get(u)
+		if err != nil {
+			return fmt.Errorf("%w: %v", identity.ErrFederationFetch, err)
+		}
+		defer resp.Body.Close()
+		return json.NewDecoder(resp.Body).Decode(v)
+	}
+	if err := get(iss+"/.well-known/openid-configuration", &doc); err != nil {
+		return set, err
+	}
+	err := get(doc.JWKSURI, &set)
+	return set, err
+}
+
+func setFetcher(s *identity.Service, o *oidcIssuer) {
+	s.SetIssuerKeyFetcher(httpFetcher{o.srv.Client()})
+}
+
 func TestFederation_Catalogue(t *testing.T) {
 	ctx := context.Background()
 	clk := newFakeClock()
@@ -93,9 +123,7 @@ func TestFederation_Catalogue(t *testing.T) {
 	now := clk.Now()
 	iss := newOIDCIssuer(t)
 	unregistered := newOIDCIssuer(t)
-	if err := s.ConfigureFederation(identity.FederationOptions{Client: iss.srv.Client()}); err != nil {
-		t.Fatal(err)
-	}
+	setFetcher(s, iss)
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	iss.addKey(t, "ec1", ec)
 	iss.addKey(t, "rsa1", rsaKey(t, 0))
@@ -202,9 +230,7 @@ func TestFederation_KeyRotationRefreshIsRateLimited(t *testing.T) {
 	clk := newFakeClock()
 	s := newEnv(t).service(t, identity.Options{Now: clk.Now}, false)
 	iss := newOIDCIssuer(t)
-	if err := s.ConfigureFederation(identity.FederationOptions{Client: iss.srv.Client()}); err != nil {
-		t.Fatal(err)
-	}
+	setFetcher(s, iss)
 	k1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	iss.addKey(t, "k1", k1)
@@ -272,9 +298,7 @@ func TestFederation_UpdateMovesTrust(t *testing.T) {
 	s := newEnv(t).service(t, identity.Options{Now: clk.Now}, false)
 	now := clk.Now()
 	iss := newOIDCIssuer(t)
-	if err := s.ConfigureFederation(identity.FederationOptions{Client: iss.srv.Client()}); err != nil {
-		t.Fatal(err)
-	}
+	setFetcher(s, iss)
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	iss.addKey(t, "k", ec)
 	app, _ := s.CreateApplication(ctx, "moving")

@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -68,6 +69,8 @@ func New(id *identity.Service, publicURL string) *Issuer {
 	if u, err := url.Parse(publicURL); err == nil && u.Host != "" {
 		host = u.Host
 	}
+	// Workload identity federation reaches external issuers over HTTPS (federation.go).
+	id.SetIssuerKeyFetcher(NewOIDCFetcher(os.Getenv(FederationCAFileEnv)))
 	return &Issuer{id: id, publicURL: publicURL, host: host, now: time.Now}
 }
 
