@@ -187,6 +187,24 @@ func (g *graphReq) authorize(perm identity.DirPermission) bool {
 	return true
 }
 
+// authorizeOn is authorize for a write to the existing principal ref (an object id or UPN):
+// an administrator's account may be written only by a Global or Privileged Role Administrator.
+func (g *graphReq) authorizeOn(perm identity.DirPermission, ref string) bool {
+	target := ref
+	if id, _, err := g.dir.ResolvePrincipal(g.ctx, ref); err == nil {
+		target = id
+	}
+	grant, err := g.dir.DirectoryWriteGrantOn(g.caller().ObjectID, perm, target)
+	if slot := service.DecisionFrom(g.ctx); slot != nil {
+		slot.Allowed, slot.AssignmentID = err == nil, grant
+	}
+	if err != nil {
+		g.fail(err, "")
+		return false
+	}
+	return true
+}
+
 // decode reads a JSON body into v, answering Graph's error for an unreadable one.
 func (g *graphReq) decode(v any) bool {
 	body, err := io.ReadAll(g.r.Body)

@@ -270,3 +270,33 @@ func TestGraph_TokenRefusesUnservedResource(t *testing.T) {
 		t.Fatalf("token for storage = %d %s", c.status, c.raw)
 	}
 }
+
+// A User Administrator manages users but not administrators: resetting, disabling or deleting
+// a user who holds a directory role takes a Global or Privileged Role Administrator, as in
+// Entra, or a User Administrator could take over a Global Administrator.
+func TestGraph_UserAdministratorCannotTakeOverAnAdministrator(t *testing.T) {
+	e := newTestAPI(t, &flakySink{})
+	admin := e.appGraphToken(t, e.clientID, e.clientSecret, testOrigin)
+	mkUser := func(upn, role string) string {
+		u := e.graphDo(t, admin, "POST", "/v1.0/users", `{"accountEnabled":true,"displayName":"`+upn+`","mailNickname":"x","userPrincipalName":"`+upn+`","passwordProfile":{"password":"Passw0rd!!"}}`).want(t, 201, "")
+		if role != "" {
+			e.graphDo(t, admin, "POST", "/v1.0/roleManagement/directory/roleAssignments",
+				`{"principalId":"`+u.str("id")+`","roleDefinitionId":"`+role+`","directoryScopeId":"/"}`).want(t, 201, "")
+		}
+		return u.str("id")
+	}
+	ga := mkUser("ga@contoso.com", identity.RoleGlobalAdministrator)
+	mkUser("ua@contoso.com", identity.RoleUserAdministrator)
+	plain := mkUser("bob@contoso.com", "")
+	ua, c := e.tokenFor(t, url.Values{"grant_type": {"password"}, "client_id": {"04b07795-8ddb-461a-bbee-02f9e1bf7b46"},
+		"username": {"ua@contoso.com"}, "password": {"Passw0rd!!"}, "scope": {testOrigin + "/.default"}})
+	if ua == "" {
+		t.Fatalf("sign-in: %s", c.raw)
+	}
+	e.graphDo(t, ua, "PATCH", "/v1.0/users/"+ga, `{"passwordProfile":{"password":"Hijacked#123"}}`).want(t, 403, "Authorization_RequestDenied")
+	e.graphDo(t, ua, "PATCH", "/v1.0/users/ga@contoso.com", `{"accountEnabled":false}`).want(t, 403, "Authorization_RequestDenied")
+	e.graphDo(t, ua, "DELETE", "/v1.0/users/"+ga, "").want(t, 403, "Authorization_RequestDenied")
+	// A user without a role is the User Administrator's to manage; the admin manages anyone.
+	e.graphDo(t, ua, "PATCH", "/v1.0/users/"+plain, `{"passwordProfile":{"password":"N3w-Passw0rd"}}`).want(t, 204, "")
+	e.graphDo(t, admin, "PATCH", "/v1.0/users/"+ga, `{"accountEnabled":false}`).want(t, 204, "")
+}

@@ -94,7 +94,7 @@ func (g *graphReq) patchUser(p []string) {
 		return
 	}
 	newPassword := in.PasswordProfile != nil && in.PasswordProfile.Password != nil
-	if !g.required(in.AccountEnabled != nil || newPassword, "accountEnabled", "User") || !g.authorize(identity.DirWriteUsers) {
+	if !g.required(in.AccountEnabled != nil || newPassword, "accountEnabled", "User") || !g.authorizeOn(identity.DirWriteUsers, p[0]) {
 		return
 	}
 	if newPassword {
@@ -114,7 +114,7 @@ func (g *graphReq) patchUser(p []string) {
 
 func (g *graphReq) deleteUser(p []string) {
 	g.setResource("users", p[0])
-	if !g.authorize(identity.DirWriteUsers) {
+	if !g.authorizeOn(identity.DirWriteUsers, p[0]) {
 		return
 	}
 	if err := g.dir.DeleteUser(g.ctx, p[0]); err != nil {

@@ -105,6 +105,53 @@ func (s *Service) DirectoryWriteGrant(callerID string, perm DirPermission) (assi
 	return "", ErrDirectoryForbidden
 }
 
+// DirectoryWriteGrantOn is DirectoryWriteGrant for a write to an existing principal target.
+// As in Entra, a principal holding a directory role (an administrator) may be reset, disabled
+// or deleted only by a Global or Privileged Role Administrator: otherwise a User
+// Administrator could take over a Global Administrator by setting its password.
+func (s *Service) DirectoryWriteGrantOn(callerID string, perm DirPermission, targetID string) (string, error) {
+	grant, err := s.DirectoryWriteGrant(callerID, perm)
+	if err != nil {
+		return "", err
+	}
+	target, ok := normalizeID(targetID)
+	if !ok || !s.holdsDirectoryRole(target) || s.privilegedAdmin(callerID) {
+		return grant, nil
+	}
+	return "", ErrDirectoryForbidden
+}
+
+// holdsDirectoryRole reports whether id holds any directory role (the bootstrap admin holds
+// Global Administrator).
+func (s *Service) holdsDirectoryRole(id string) bool {
+	if id == s.AdminObjectID() {
+		return true
+	}
+	roles, _ := s.dir.rolesOf(id)
+	return len(roles) > 0
+}
+
+// privilegedAdmin reports whether callerID is a Global or Privileged Role Administrator.
+func (s *Service) privilegedAdmin(callerID string) bool {
+	id, ok := normalizeID(callerID)
+	if !ok {
+		return false
+	}
+	if id == s.AdminObjectID() {
+		return true
+	}
+	if st, ok := s.states.get(id); !ok || st.disabled {
+		return false
+	}
+	roles, _ := s.dir.rolesOf(id)
+	for _, r := range roles {
+		if strings.EqualFold(r, RoleGlobalAdministrator) || strings.EqualFold(r, RolePrivilegedRoleAdministrator) {
+			return true
+		}
+	}
+	return false
+}
+
 // ListDirectoryRoleAssignments returns every directory role assignment, the bootstrap admin's
 // first, then by id.
 func (s *Service) ListDirectoryRoleAssignments() []DirectoryRoleAssignment {
