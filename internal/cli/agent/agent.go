@@ -8,6 +8,9 @@
 //	             with X-IDENTITY-HEADER: <IDENTITY_HEADER>
 //	MSI_ENDPOINT MSI_ENDPOINT=http://127.0.0.1:<port>/oauth2/token   (az login --identity)
 //	             POST (form) or GET (query) resource=..[&client_id=..], with Metadata: true
+//	IMDS         GET /metadata/identity/oauth2/token?resource=..[&client_id=|&object_id=|&msi_res_id=]
+//	             with Metadata: true, for clients pointed at the agent as their instance
+//	             metadata host (MSAL Python's AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:<port>)
 //
 // Both answer {"access_token","expires_on" (unix seconds, a string),"resource","token_type":
 // "Bearer","client_id"} (MSI_ENDPOINT adds expires_in and not_before, as Cloud Shell does).
@@ -48,6 +51,7 @@ import (
 const (
 	AppServicePath = "/msi/token"
 	MSIPath        = "/oauth2/token"
+	IMDSPath       = "/metadata/identity/oauth2/token"
 )
 
 // Config configures an agent.
@@ -67,7 +71,8 @@ type Config struct {
 	// requests go there over mutual TLS with the host certificate, instead of to Server with a
 	// host assertion. Registration always goes to Server.
 	MTLSServer string
-	// MSIEndpoint serves the MSI_ENDPOINT protocol too (it needs no secret header, like IMDS).
+	// MSIEndpoint serves the MSI_ENDPOINT and IMDS protocols too (they need no secret header:
+	// any local process can use them, as on an Azure VM).
 	MSIEndpoint bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -160,7 +165,8 @@ func (a *Agent) HostName() string { return a.client.host }
 func (a *Agent) Environment(addr string) []string {
 	env := []string{"IDENTITY_ENDPOINT=http://" + addr + AppServicePath, "IDENTITY_HEADER=" + a.header}
 	if a.cfg.MSIEndpoint {
-		env = append(env, "MSI_ENDPOINT=http://"+addr+MSIPath)
+		env = append(env, "MSI_ENDPOINT=http://"+addr+MSIPath,
+			"# clients that ask the instance metadata service: AZURE_POD_IDENTITY_AUTHORITY_HOST=http://"+addr)
 	}
 	return env
 }
@@ -212,8 +218,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(AppServicePath, a.serveAppService)
-	if a.cfg.MSIEndpoint {
+	if a.cfg.MSIEndpoint { // the header-less protocols, which any local process can use (as IMDS)
 		mux.HandleFunc(MSIPath, a.serveMSI)
+		mux.HandleFunc("GET "+IMDSPath, a.serveMSI)
 	}
 	return loopbackHostOnly(mux)
 }

@@ -207,7 +207,10 @@ func TestProtocols(t *testing.T) {
 		{"msi post", "POST", "/oauth2/token", map[string]string{"Metadata": "true", "Content-Type": "application/x-www-form-urlencoded"}, "resource=https%3A%2F%2Fmanagement.azure.com%2F", 200},
 		{"msi get", "GET", "/oauth2/token?resource=https://vault.azure.net", map[string]string{"Metadata": "true"}, "", 200},
 		{"msi without metadata", "POST", "/oauth2/token", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "resource=x", 400},
-		{"other path", "GET", "/metadata/identity/oauth2/token" + app[len("/msi/token"):], good, "", 404},
+		{"imds", "GET", "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net", map[string]string{"Metadata": "true"}, "", 200},
+		{"imds without metadata", "GET", "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net", nil, "", 400},
+		{"imds post", "POST", "/metadata/identity/oauth2/token?resource=x", map[string]string{"Metadata": "true"}, "", 405},
+		{"other path", "GET", "/msi/token2" + app[len("/msi/token"):], good, "", 404},
 	}
 	for _, c := range cases {
 		rec, out := do(c.method, c.target, c.header, c.body)
@@ -221,7 +224,7 @@ func TestProtocols(t *testing.T) {
 		if _, isString := out["expires_on"].(string); !isString || out["access_token"] == "" || out["token_type"] != "Bearer" || out["resource"] == "" || out["client_id"] == "" {
 			t.Errorf("%s: answer %v", c.name, out)
 		}
-		if strings.HasPrefix(c.target, "/oauth2") {
+		if !strings.HasPrefix(c.target, "/msi/") {
 			if _, ok := out["expires_in"].(string); !ok {
 				t.Errorf("%s: no expires_in string: %v", c.name, out)
 			}
