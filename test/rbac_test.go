@@ -5,8 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -792,4 +795,57 @@ func TestRBAC_EscalationsRefused(t *testing.T) {
 		_, err = xc.assigns.Delete(ctx, vault, owner, nil)
 		wantStatus(t, err, 403, "AuthorizationFailed")
 	})
+}
+
+// A compound access-policy entry (a user acting through one application) does not match a
+// token whose client id was merely sent, unauthenticated, by a public client: anyone may send
+// any client id, so only a client that proved itself counts as the application.
+func TestAccessPolicy_CompoundIdentityNeedsAnAuthenticatedClient(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	e.createVault(t, "rg-cmp", "kv-cmp", &armkeyvault.VaultProperties{EnableRbacAuthorization: to.Ptr(false)})
+	g := &graphClient{t: t, hc: e.srv.HTTP2Client(), origin: e.publicURL}
+	tok := g.token(e.cred)
+	alice := g.must(tok, "POST", "/v1.0/users", `{"accountEnabled":true,"displayName":"Alice","mailNickname":"alice","userPrincipalName":"alice@contoso.com","passwordProfile":{"password":"Passw0rd!!"}}`, 201)
+	aliceID, _ := alice["id"].(string)
+	webapp := e.newPrincipal(t, "webapp")
+	adminOID := e.objectIDOf(t, e.cred)
+	entries := []*armkeyvault.AccessPolicyEntry{
+		{TenantID: to.Ptr(e.srv.Admin.TenantID), ObjectID: to.Ptr(adminOID), Permissions: &armkeyvault.Permissions{Secrets: []*armkeyvault.SecretPermissions{to.Ptr(armkeyvault.SecretPermissionsAll)}}},
+		{TenantID: to.Ptr(e.srv.Admin.TenantID), ObjectID: to.Ptr(aliceID), ApplicationID: to.Ptr(webapp.appID),
+			Permissions: &armkeyvault.Permissions{Secrets: []*armkeyvault.SecretPermissions{to.Ptr(armkeyvault.SecretPermissionsGet)}}},
+	}
+	if _, err := e.vaults.UpdateAccessPolicy(ctx, "rg-cmp", "kv-cmp", armkeyvault.AccessPolicyUpdateKindAdd,
+		armkeyvault.VaultAccessPolicyParameters{Properties: &armkeyvault.VaultAccessPolicyProperties{AccessPolicies: entries}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.Secrets("kv-cmp", e.cred, e.hc).SetSecret(ctx, "s", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Alice signs in by password naming webapp's client id, without its secret.
+	form := url.Values{"grant_type": {"password"}, "client_id": {webapp.appID}, "username": {"alice@contoso.com"}, "password": {"Passw0rd!!"},
+		"scope": {"https://vault.localhost:" + strconv.Itoa(e.srv.Port) + "/.default"}}
+	resp, err := e.hc.PostForm(e.srv.URL+"/"+e.srv.Admin.TenantID+"/oauth2/v2.0/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+	if err != nil || tr.AccessToken == "" {
+		t.Fatalf("password sign-in: HTTP %d %v", resp.StatusCode, err)
+	}
+	req, _ := http.NewRequest("GET", e.srv.VaultURL("kv-cmp")+"secrets/s?api-version=7.4", nil)
+	req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
+	r2, err := e.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r2.Body)
+	r2.Body.Close()
+	if r2.StatusCode != 403 || !strings.Contains(string(body), "ForbiddenByPolicy") {
+		t.Fatalf("a public client naming webapp's id: %d %s, want 403 ForbiddenByPolicy", r2.StatusCode, body)
+	}
 }

@@ -72,7 +72,8 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, audiences []
 // withCaller is ctx carrying the authenticated principal for the service's choke point.
 func withCaller(ctx context.Context, claims *identity.Claims) context.Context {
 	p := claims.Principal
-	return service.WithCaller(ctx, service.Caller{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID, Type: p.Type, Issuer: claims.Issuer})
+	return service.WithCaller(ctx, service.Caller{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID, Type: p.Type,
+		Issuer: claims.Issuer, ClientAuthenticated: claims.ClientAuthenticated})
 }
 
 // serveData serves one data-plane request on the vault its host names. The vault is looked up

@@ -40,6 +40,10 @@ type Claims struct {
 	CredentialID string
 	// Generation is the principal's generation the token was minted at (sr_gen).
 	Generation uint64
+	// ClientAuthenticated is true when the client the token names (appid) proved itself with a
+	// credential when it was minted (azpacr 1 or 2), false for a public client (azpacr 0), whose
+	// client id anyone may send.
+	ClientAuthenticated bool
 
 	keyID string // the signing key's kid
 }
@@ -134,18 +138,19 @@ func (s *Service) verifyToken(ks *keySet, raw string, now time.Time) (Claims, er
 		return Claims{}, invalid("unsupported identity type")
 	}
 	return Claims{
-		Principal:    Principal{ObjectID: vc.Oid, AppID: vc.AppID, TenantID: vc.Tid, Type: typ, DisplayName: name},
-		UPN:          vc.Upn,
-		Audience:     vc.Aud,
-		IssuedAt:     time.Unix(vc.Iat, 0),
-		NotBefore:    time.Unix(vc.Nbf, 0),
-		Expiry:       time.Unix(vc.Exp, 0),
-		TokenID:      vc.Uti,
-		Issuer:       vc.Iss,
-		IdentityType: vc.Idtyp,
-		CredentialID: vc.Cred,
-		Generation:   vc.Gen,
-		keyID:        kid,
+		Principal:           Principal{ObjectID: vc.Oid, AppID: vc.AppID, TenantID: vc.Tid, Type: typ, DisplayName: name},
+		UPN:                 vc.Upn,
+		Audience:            vc.Aud,
+		IssuedAt:            time.Unix(vc.Iat, 0),
+		NotBefore:           time.Unix(vc.Nbf, 0),
+		Expiry:              time.Unix(vc.Exp, 0),
+		TokenID:             vc.Uti,
+		Issuer:              vc.Iss,
+		IdentityType:        vc.Idtyp,
+		CredentialID:        vc.Cred,
+		Generation:          vc.Gen,
+		ClientAuthenticated: vc.Azpacr == "1" || vc.Azpacr == "2",
+		keyID:               kid,
 	}, nil
 }
 

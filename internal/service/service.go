@@ -76,6 +76,10 @@ type Caller struct {
 	TenantID string
 	Type     string
 	Issuer   string // the token's iss, which access-policy denials name
+	// ClientAuthenticated is true when the token's client (AppID) proved itself with a
+	// credential; only then does a compound access-policy entry (an application acting for a
+	// user) match, since a public client's id is anyone's to send.
+	ClientAuthenticated bool
 }
 
 type callerKey struct{}
@@ -239,7 +243,11 @@ func (s *Service) guardDataAs(ctx context.Context, v *Vault, action, policyPerm,
 	}
 	principals := append(make([]string, 0, len(groups)+1), c.ObjectID)
 	principals = append(principals, groups...)
-	matched, allowed := authz.PolicyAllowsApp(v.PolicyEntries(), principals, c.AppID, perm)
+	app := ""
+	if c.ClientAuthenticated {
+		app = c.AppID
+	}
+	matched, allowed := authz.PolicyAllowsApp(v.PolicyEntries(), principals, app, perm)
 	if slot := DecisionFrom(ctx); slot != nil {
 		slot.Allowed, slot.ByPolicy, slot.AssignmentID = allowed, true, matched
 	}
