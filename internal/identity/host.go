@@ -2,7 +2,10 @@ package identity
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
@@ -432,6 +435,9 @@ func (s *Service) RedeemHostRegistration(ctx context.Context, token string, csrD
 		if err != nil || csr.CheckSignature() != nil {
 			return Host{}, nil, nil, badInput("The certificate request is not a valid, self-signed PKCS#10 request.")
 		}
+		if !assertionKey(csr.PublicKey) {
+			return Host{}, nil, nil, badInput("The certificate request's key must be ECDSA P-256 or RSA of at least 2048 bits (host assertions are ES256 or RS256).")
+		}
 		ca, caKey, err := s.hostCA(ctx)
 		if err != nil {
 			return Host{}, nil, nil, fmt.Errorf("redeeming registration: %w", err)
@@ -609,4 +615,15 @@ func (s *Service) reusable(ctx context.Context, current, aud string, a hostIdent
 		return Token{}, false
 	}
 	return Token{AccessToken: current, ExpiresIn: int(c.Expiry.Sub(now) / time.Second), ExpiresOn: c.Expiry, Resource: c.Audience, ObjectID: a.ObjectID}, true
+}
+
+// assertionKey reports whether a host key can sign the host assertions the server accepts.
+func assertionKey(pub any) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		return k.Curve == elliptic.P256()
+	case *rsa.PublicKey:
+		return k.N.BitLen() >= 2048
+	}
+	return false
 }

@@ -187,6 +187,16 @@ func TestHostRegistrationTokenSingleUseAndExpiry(t *testing.T) {
 	if _, _, _, err := s.RedeemHostRegistration(ctx, token2, csr); !errors.Is(err, identity.ErrBadRegistrationToken) {
 		t.Fatalf("expired token: %v", err)
 	}
+	// A key that cannot sign host assertions is refused, and the token is not spent on it.
+	_, token3, _, _ := s.RegisterHost(ctx, "web-1", time.Minute)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	weak, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "web-1"}}, p384)
+	if _, _, _, err := s.RedeemHostRegistration(ctx, token3, weak); !errors.Is(err, identity.ErrInvalidInput) {
+		t.Fatalf("a P-384 key: %v", err)
+	}
+	if _, _, _, err := s.RedeemHostRegistration(ctx, token3, csr); err != nil {
+		t.Fatalf("the token after a refused request: %v", err)
+	}
 	if _, _, _, err := s.RegisterHost(ctx, "web-1", 25*time.Hour); !errors.Is(err, identity.ErrInvalidInput) {
 		t.Fatalf("ttl past the maximum: %v", err)
 	}
