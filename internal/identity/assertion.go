@@ -572,11 +572,11 @@ func (s *Service) appIndexOf(ctx context.Context, appID string) (appIndexRecord,
 	return idx, err
 }
 
-// assertionParser parses client assertions: RS256 or PS256 only, exp required, the service's
-// clock with the usual skew.
+// assertionParser parses client assertions: RS256 or PS256 only, exp and nbf required (as
+// Entra requires them), the service's clock with the usual skew.
 func (s *Service) assertionParser() *jwt.Parser {
 	return jwt.NewParser(jwt.WithValidMethods([]string{"RS256", "PS256"}), jwt.WithExpirationRequired(),
-		jwt.WithLeeway(clockSkew), jwt.WithTimeFunc(s.now))
+		jwt.WithNotBeforeRequired(), jwt.WithLeeway(clockSkew), jwt.WithTimeFunc(s.now))
 }
 
 // assertClientCert verifies a certificate assertion and returns the certificate's key id. The
@@ -622,7 +622,7 @@ func (s *Service) assertClientCert(req AssertionRequest, hdr *jwt.Token, creds *
 		case errors.Is(err, jwt.ErrTokenNotValidYet):
 			return "", "", time.Time{}, fmt.Errorf("%w: not yet valid", ErrInvalidAssertion)
 		case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-			return "", "", time.Time{}, fmt.Errorf("%w: no exp", ErrInvalidAssertion)
+			return "", "", time.Time{}, fmt.Errorf("%w: no exp or nbf", ErrInvalidAssertion)
 		}
 		return "", "", time.Time{}, fmt.Errorf("%w: bad signature or algorithm", ErrInvalidAssertion)
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"math/big"
 	"strings"
@@ -100,6 +101,12 @@ func assertionReq(clientID, a string) identity.AssertionRequest {
 // certApp is an application with a registered certificate and a service principal.
 func certApp(t *testing.T, s *identity.Service, now time.Time) (identity.Application, identity.ServicePrincipal, testCert, identity.KeyCredential) {
 	t.Helper()
+	return certAppWith(t, s, newTestCert(t, rsaKey(t, 0), now.Add(-time.Hour), now.Add(24*time.Hour)))
+}
+
+// certAppWith is certApp with the certificate c.
+func certAppWith(t *testing.T, s *identity.Service, c testCert) (identity.Application, identity.ServicePrincipal, testCert, identity.KeyCredential) {
+	t.Helper()
 	ctx := context.Background()
 	app, err := s.CreateApplication(ctx, "cert-app")
 	if err != nil {
@@ -109,7 +116,6 @@ func certApp(t *testing.T, s *identity.Service, now time.Time) (identity.Applica
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newTestCert(t, rsaKey(t, 0), now.Add(-time.Hour), now.Add(24*time.Hour))
 	kc, err := s.AddKeyCredential(ctx, app.ID, identity.KeyCredentialInput{Type: "AsymmetricX509Cert", Usage: "Verify", Key: c.der, DisplayName: "ci"})
 	if err != nil {
 		t.Fatalf("AddKeyCredential: %v", err)
@@ -117,19 +123,17 @@ func certApp(t *testing.T, s *identity.Service, now time.Time) (identity.Applica
 	return app, sp, c, kc
 }
 
+// Every case runs against a fresh application (so that the refusals do not add up to the
+// client id's lockout), holding certificate c and one that expires in an hour.
 func TestAssertion_CertificateCatalogue(t *testing.T) {
 	ctx := context.Background()
 	clk := newFakeClock()
 	s := newEnv(t).service(t, identity.Options{Now: clk.Now}, false)
 	now := clk.Now()
-	app, sp, c, kc := certApp(t, s, now)
+	c := newTestCert(t, rsaKey(t, 0), now.Add(-time.Hour), now.Add(24*time.Hour))
 	other := newTestCert(t, rsaKey(t, 1), now.Add(-time.Hour), now.Add(24*time.Hour))
 	expired := newTestCert(t, rsaKey(t, 2), now.Add(-48*time.Hour), now.Add(time.Hour))
-	if _, err := s.AddKeyCredential(ctx, app.ID, identity.KeyCredentialInput{Type: "AsymmetricX509Cert", Usage: "Verify", Key: expired.der}); err != nil {
-		t.Fatal(err)
-	}
-	id := app.AppID
-	with := func(k string, v any) jwt.MapClaims {
+	with := func(id, k string, v any) jwt.MapClaims {
 		m := certClaims(id, now)
 		if v == nil {
 			delete(m, k)
@@ -138,50 +142,74 @@ func TestAssertion_CertificateCatalogue(t *testing.T) {
 		}
 		return m
 	}
-	replayed := assertion(t, c, certClaims(id, now), nil)
+	good := func(id string) string { return assertion(t, c, certClaims(id, now), nil) }
 	cases := []struct {
-		name      string
-		assertion string
-		advance   time.Duration
-		want      error // nil: a token
+		name    string
+		mk      func(id string) string
+		advance time.Duration
+		want    error // nil: a token
 	}{
-		{"PS256 x5t#S256 as MSAL sends it", assertion(t, c, certClaims(id, now), nil), 0, nil},
-		{"RS256 x5t as ADFS-style clients send it", assertion(t, c, certClaims(id, now), func(tk *jwt.Token) {
-			tk.Method = jwt.SigningMethodRS256
-			tk.Header["alg"] = "RS256"
-			delete(tk.Header, "x5t#S256")
-			tk.Header["x5t"] = c.x5t()
-		}), 0, nil},
-		{"aud is the tenant id's token endpoint", assertion(t, c, with("aud", testPublicURL+"/"+s.TenantID()+"/oauth2/v2.0/token"), nil), 0, nil},
-		{"first use", replayed, 0, nil},
-		{"replayed jti", replayed, 0, identity.ErrAssertionReplayed},
-		{"alg none", assertion(t, c, certClaims(id, now), func(tk *jwt.Token) { tk.Method = jwt.SigningMethodNone; tk.Header["alg"] = "none" }), 0, identity.ErrInvalidAssertion},
-		{"HS256", assertion(t, c, certClaims(id, now), func(tk *jwt.Token) { tk.Method = jwt.SigningMethodHS256; tk.Header["alg"] = "HS256" }), 0, identity.ErrInvalidAssertion},
-		{"signed by another key, naming the registered certificate", assertion(t, testCert{key: other.key, der: c.der}, certClaims(id, now), nil), 0, identity.ErrInvalidAssertion},
-		{"unregistered certificate", assertion(t, other, certClaims(id, now), nil), 0, identity.ErrUnknownCertificate},
-		{"expired certificate", assertion(t, expired, certClaims(id, now.Add(2*time.Hour)), nil), 2 * time.Hour, identity.ErrUnknownCertificate},
-		{"no thumbprint", assertion(t, c, certClaims(id, now), func(tk *jwt.Token) { delete(tk.Header, "x5t#S256") }), 0, identity.ErrInvalidAssertion},
-		{"wrong audience", assertion(t, c, with("aud", "https://login.microsoftonline.com/x/oauth2/v2.0/token"), nil), 0, identity.ErrInvalidAssertion},
-		{"sub is another client", assertion(t, c, with("sub", uuid.NewString()), nil), 0, identity.ErrInvalidAssertion},
-		{"expired", assertion(t, c, with("exp", now.Add(-10*time.Minute).Unix()), nil), 0, identity.ErrInvalidAssertion},
-		{"not yet valid", assertion(t, c, with("nbf", now.Add(10*time.Minute).Unix()), nil), 0, identity.ErrInvalidAssertion},
-		{"no exp", assertion(t, c, with("exp", nil), nil), 0, identity.ErrInvalidAssertion},
-		{"no jti", assertion(t, c, with("jti", nil), nil), 0, identity.ErrInvalidAssertion},
-		{"lifetime over an hour", assertion(t, c, with("exp", now.Add(3*time.Hour).Unix()), nil), 0, identity.ErrInvalidAssertion},
-		{"tampered payload", func() string {
-			a := assertion(t, c, certClaims(id, now), nil)
-			parts := splitJWT(a)
-			p, _ := base64.RawURLEncoding.DecodeString(parts[1])
-			p[len(p)-2] ^= 1
-			return parts[0] + "." + base64.RawURLEncoding.EncodeToString(p) + "." + parts[2]
-		}(), 0, identity.ErrInvalidAssertion},
-		{"garbage", "not-a-jwt", 0, identity.ErrInvalidAssertion},
+		{"PS256 x5t#S256 as MSAL sends it", good, 0, nil},
+		{"RS256 x5t as ADFS-style clients send it", func(id string) string {
+			return assertion(t, c, certClaims(id, now), func(tk *jwt.Token) {
+				tk.Method = jwt.SigningMethodRS256
+				tk.Header["alg"] = "RS256"
+				delete(tk.Header, "x5t#S256")
+				tk.Header["x5t"] = c.x5t()
+			})
+		}, 0, nil},
+		{"aud is the tenant id's token endpoint", func(id string) string {
+			return assertion(t, c, with(id, "aud", testPublicURL+"/"+s.TenantID()+"/oauth2/v2.0/token"), nil)
+		}, 0, nil},
+		{"alg none", func(id string) string {
+			return assertion(t, c, certClaims(id, now), func(tk *jwt.Token) { tk.Method = jwt.SigningMethodNone; tk.Header["alg"] = "none" })
+		}, 0, identity.ErrInvalidAssertion},
+		{"HS256", func(id string) string {
+			return assertion(t, c, certClaims(id, now), func(tk *jwt.Token) { tk.Method = jwt.SigningMethodHS256; tk.Header["alg"] = "HS256" })
+		}, 0, identity.ErrInvalidAssertion},
+		{"signed by another key, naming the registered certificate", func(id string) string {
+			return assertion(t, testCert{key: other.key, der: c.der}, certClaims(id, now), nil)
+		}, 0, identity.ErrInvalidAssertion},
+		{"unregistered certificate", func(id string) string { return assertion(t, other, certClaims(id, now), nil) }, 0, identity.ErrUnknownCertificate},
+		{"expired certificate", func(id string) string {
+			return assertion(t, expired, certClaims(id, now.Add(2*time.Hour)), nil)
+		}, 2 * time.Hour, identity.ErrUnknownCertificate},
+		{"no thumbprint", func(id string) string {
+			return assertion(t, c, certClaims(id, now), func(tk *jwt.Token) { delete(tk.Header, "x5t#S256") })
+		}, 0, identity.ErrInvalidAssertion},
+		{"wrong audience", func(id string) string {
+			return assertion(t, c, with(id, "aud", "https://login.microsoftonline.com/x/oauth2/v2.0/token"), nil)
+		}, 0, identity.ErrInvalidAssertion},
+		{"sub is another client", func(id string) string { return assertion(t, c, with(id, "sub", uuid.NewString()), nil) }, 0, identity.ErrInvalidAssertion},
+		{"expired", func(id string) string { return assertion(t, c, with(id, "exp", now.Add(-10*time.Minute).Unix()), nil) }, 0, identity.ErrInvalidAssertion},
+		{"not yet valid", func(id string) string { return assertion(t, c, with(id, "nbf", now.Add(10*time.Minute).Unix()), nil) }, 0, identity.ErrInvalidAssertion},
+		{"no exp", func(id string) string { return assertion(t, c, with(id, "exp", nil), nil) }, 0, identity.ErrInvalidAssertion},
+		{"no nbf", func(id string) string { return assertion(t, c, with(id, "nbf", nil), nil) }, 0, identity.ErrInvalidAssertion},
+		{"no jti", func(id string) string { return assertion(t, c, with(id, "jti", nil), nil) }, 0, identity.ErrInvalidAssertion},
+		{"lifetime over an hour", func(id string) string { return assertion(t, c, with(id, "exp", now.Add(3*time.Hour).Unix()), nil) }, 0, identity.ErrInvalidAssertion},
+		{"tampered payload (valid JSON, another jti)", func(id string) string {
+			parts := splitJWT(good(id))
+			raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+			var m map[string]any
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatal(err)
+			}
+			m["jti"] = uuid.NewString()
+			b, _ := json.Marshal(m)
+			return parts[0] + "." + base64.RawURLEncoding.EncodeToString(b) + "." + parts[2]
+		}, 0, identity.ErrInvalidAssertion},
+		{"garbage", func(string) string { return "not-a-jwt" }, 0, identity.ErrInvalidAssertion},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			app, sp, _, kc := certAppWith(t, s, c)
+			if _, err := s.AddKeyCredential(ctx, app.ID, identity.KeyCredentialInput{Type: "AsymmetricX509Cert", Usage: "Verify", Key: expired.der}); err != nil {
+				t.Fatal(err)
+			}
+			a := tc.mk(app.AppID)
 			clk.Set(now.Add(tc.advance))
 			defer clk.Set(now)
-			tok, err := s.AssertionToken(ctx, assertionReq(id, tc.assertion))
+			tok, err := s.AssertionToken(ctx, assertionReq(app.AppID, a))
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("AssertionToken: %v", err)
@@ -190,12 +218,34 @@ func TestAssertion_CertificateCatalogue(t *testing.T) {
 				if err != nil || cl.CredentialID != kc.KeyID || cl.Principal.ObjectID != sp.ID {
 					t.Fatalf("Verify = %+v, %v: want sp %s minted with key %s", cl, err, sp.ID, kc.KeyID)
 				}
+				if _, err := s.AssertionToken(ctx, assertionReq(app.AppID, a)); !errors.Is(err, identity.ErrAssertionReplayed) {
+					t.Fatalf("the same assertion again: %v, want ErrAssertionReplayed", err)
+				}
 				return
 			}
 			if !errors.Is(err, tc.want) || !errors.Is(err, identity.ErrInvalidClient) {
 				t.Fatalf("AssertionToken err = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// A client id whose assertions keep failing is locked out like one whose secrets do: even a
+// good assertion is then refused without being checked.
+func TestAssertion_FailuresLockOut(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	s := newEnv(t).service(t, identity.Options{Now: clk.Now}, false)
+	now := clk.Now()
+	app, _, c, _ := certApp(t, s, now)
+	other := newTestCert(t, rsaKey(t, 1), now.Add(-time.Hour), now.Add(24*time.Hour))
+	for range identity.ClientFailureLimit {
+		if _, err := s.AssertionToken(ctx, assertionReq(app.AppID, assertion(t, other, certClaims(app.AppID, now), nil))); !errors.Is(err, identity.ErrUnknownCertificate) {
+			t.Fatalf("unregistered certificate: %v", err)
+		}
+	}
+	if _, err := s.AssertionToken(ctx, assertionReq(app.AppID, assertion(t, c, certClaims(app.AppID, now), nil))); !errors.Is(err, identity.ErrLockedOut) {
+		t.Fatalf("good assertion after %d failures: %v, want a lockout", identity.ClientFailureLimit, err)
 	}
 }
 
