@@ -30,10 +30,20 @@ type armRoute struct {
 	pattern []string
 	op      string
 	handle  func(a *armReq, p []string)
+	// public routes take no ARM token: the cloud metadata, and the identity agents' routes,
+	// whose handlers authenticate the host themselves before reading anything.
+	public bool
 }
 
 func route(method, pattern, op string, h func(a *armReq, p []string)) armRoute {
-	return armRoute{method, strings.Split(strings.Trim(pattern, "/"), "/"), op, h}
+	return armRoute{method: method, pattern: strings.Split(strings.Trim(pattern, "/"), "/"), op: op, handle: h}
+}
+
+// publicRoute is a route without ARM authentication (see armRoute.public).
+func publicRoute(method, pattern, op string, h func(a *armReq, p []string)) armRoute {
+	r := route(method, pattern, op, h)
+	r.public = true
+	return r
 }
 
 // armRoutes is every management-plane route with a fixed number of segments; each file that
@@ -41,7 +51,7 @@ func route(method, pattern, op string, h func(a *armReq, p []string)) armRoute {
 var armRoutes = slices.Concat(coreRoutes, graphRoutes, graphCredentialRoutes, accessPolicyRoutes, managedIdentityRoutes)
 
 var coreRoutes = []armRoute{
-	route("GET", "metadata/endpoints", "MetadataGet", (*armReq).metadata),
+	publicRoute("GET", "metadata/endpoints", "MetadataGet", (*armReq).metadata),
 	route("GET", "subscriptions", "SubscriptionList", (*armReq).listSubscriptions),
 	route("GET", "subscriptions/{}", "SubscriptionGet", (*armReq).getSubscription),
 	route("GET", "tenants", "TenantList", (*armReq).listTenants),
@@ -154,7 +164,7 @@ func (s *Server) serveARM(w http.ResponseWriter, r *http.Request) {
 
 func (a *armReq) serve(rt *armRoute, params []string) {
 	s, r := a.s, a.r
-	if rt.op != "MetadataGet" && !a.authenticate(isGraphRoute(rt)) {
+	if !rt.public && !a.authenticate(isGraphRoute(rt)) {
 		return
 	}
 	// "/subscriptions/" (the list route with a trailing slash) names no subscription.

@@ -33,9 +33,8 @@ import (
 //	POST /providers/Strongroom.Identity/hostAgent/register   {"registrationToken","csr"} -> host certificate
 //	POST /providers/Strongroom.Identity/hostAgent/token      X-Strongroom-Host-Assertion; {"resource","clientId"|"objectId"|"miResId"}
 //
-// The agent routes carry the op name the route table exempts from ARM authentication
-// (armReq.serve skips it for "MetadataGet" alone); each handler renames its op at once, so audit
-// records name the real operation, and authenticates the host itself before reading anything.
+// The agent routes are public (no ARM token): each handler authenticates the host itself
+// before reading anything.
 var managedIdentityRoutes = []armRoute{
 	route("PUT", "subscriptions/{}/resourcegroups/{}/providers/microsoft.managedidentity/userassignedidentities/{}", "UserAssignedIdentityWrite", (*armReq).putIdentity),
 	route("PATCH", "subscriptions/{}/resourcegroups/{}/providers/microsoft.managedidentity/userassignedidentities/{}", "UserAssignedIdentityWrite", (*armReq).patchIdentity),
@@ -49,12 +48,9 @@ var managedIdentityRoutes = []armRoute{
 	route("DELETE", "subscriptions/{}/providers/strongroom.identity/hosts/{}", "IdentityHostDelete", (*armReq).deleteHost),
 	route("POST", "subscriptions/{}/providers/strongroom.identity/hosts/{}/assignidentity", "IdentityHostAssign", (*armReq).assignHostIdentity),
 	route("POST", "subscriptions/{}/providers/strongroom.identity/hosts/{}/unassignidentity", "IdentityHostUnassign", (*armReq).unassignHostIdentity),
-	route("POST", "providers/strongroom.identity/hostagent/register", agentRouteOp, (*armReq).agentRegister),
-	route("POST", "providers/strongroom.identity/hostagent/token", agentRouteOp, (*armReq).agentToken),
+	publicRoute("POST", "providers/strongroom.identity/hostagent/register", "IdentityHostRedeem", (*armReq).agentRegister),
+	publicRoute("POST", "providers/strongroom.identity/hostagent/token", "IdentityHostToken", (*armReq).agentToken),
 }
-
-// agentRouteOp is the one op armReq.serve does not authenticate with an ARM token; see above.
-const agentRouteOp = "MetadataGet"
 
 // HostAssertionHeader carries an agent's host assertion.
 const HostAssertionHeader = "X-Strongroom-Host-Assertion"
