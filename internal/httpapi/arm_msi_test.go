@@ -200,3 +200,29 @@ func TestManagedIdentityRoutes(t *testing.T) {
 		t.Fatalf("delete again: %d", got.status)
 	}
 }
+
+// A managed identity never holds a client secret, and deleting its resource group deletes it
+// (its principal with it), as in Azure.
+func TestManagedIdentity_NoSecretAndGoesWithItsGroup(t *testing.T) {
+	e := newTestAPI(t, &flakySink{})
+	sub := e.svc.SubscriptionScope()
+	const av = "?api-version=2023-01-31"
+	if c := e.armDo(t, e.armToken, "PUT", sub+"/resourcegroups/rg-mi"+av, `{"location":"eastus"}`, nil); c.status/100 != 2 {
+		t.Fatalf("group: %d %s", c.status, c.raw)
+	}
+	mi := sub + "/resourceGroups/rg-mi/providers/Microsoft.ManagedIdentity/userAssignedIdentities/worker-1"
+	c := e.armDo(t, e.armToken, "PUT", mi+av, `{"location":"eastus"}`, nil)
+	principal, _ := c.body["properties"].(map[string]any)["principalId"].(string)
+	if c.status != 201 || principal == "" {
+		t.Fatalf("create: %d %s", c.status, c.raw)
+	}
+	if got := e.armDo(t, e.armToken, "POST", "/sys/principals/"+principal+"/secrets", `{}`, nil); got.status != 400 || !strings.Contains(got.raw, "ManagedIdentitySecret") {
+		t.Fatalf("a secret for a managed identity: %d %s", got.status, got.raw)
+	}
+	if got := e.armDo(t, e.armToken, "DELETE", sub+"/resourcegroups/rg-mi"+av, "", nil); got.status != 200 {
+		t.Fatalf("delete group: %d %s", got.status, got.raw)
+	}
+	if got := e.armDo(t, e.armToken, "GET", "/sys/principals/"+principal, "", nil); got.status != 404 {
+		t.Fatalf("the identity's principal after its group's deletion: %d %s", got.status, got.raw)
+	}
+}

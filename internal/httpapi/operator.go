@@ -174,6 +174,8 @@ func identityError(err error) *service.Error {
 		kind, code, msg = service.ErrNotFound, "SecretNotFound", "The principal has no client secret with that key id."
 	case errors.Is(err, identity.ErrTooManySecrets):
 		kind, code, msg = service.ErrConflict, "TooManySecrets", "The principal already has the most client secrets it may hold: remove one first, or rotate with replace."
+	case errors.Is(err, identity.ErrManagedIdentitySecret):
+		kind, code, msg = service.ErrBadRequest, "ManagedIdentitySecret", "A managed identity holds no client secret: its tokens come through an identity agent on a host it is assigned to."
 	case errors.Is(err, identity.ErrProtectedPrincipal):
 		kind, code, msg = service.ErrConflict, "ProtectedPrincipal", "The bootstrap admin cannot be disabled or deleted, and keeps at least one client secret."
 	case errors.Is(err, identity.ErrBusy):

@@ -56,6 +56,11 @@ func (s *Service) DescribePrincipal(ctx context.Context, objectIDOrAppID string)
 // write, which revokes every token they minted; without, a principal holding maxSecrets
 // secrets gets ErrTooManySecrets.
 func (s *Service) AddSecret(ctx context.Context, objectIDOrAppID string, replace bool) (PrincipalInfo, SecretInfo, string, error) {
+	if _, rec, err := s.findPrincipal(ctx, objectIDOrAppID); err == nil {
+		if _, ok := s.ManagedIdentityOf(ctx, rec.ObjectID); ok {
+			return PrincipalInfo{}, SecretInfo{}, "", ErrManagedIdentitySecret
+		}
+	}
 	secret, err := newClientSecret()
 	if err != nil {
 		return PrincipalInfo{}, SecretInfo{}, "", err

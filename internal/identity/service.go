@@ -39,6 +39,9 @@ var (
 	ErrPrincipalDisabled = errors.New("principal disabled")
 	// ErrSecretNotFound means a principal has no client secret with that key id.
 	ErrSecretNotFound = errors.New("client secret not found")
+	// ErrManagedIdentitySecret means a secret was asked for a managed identity, which never
+	// holds one (its tokens come through an identity agent on a host it is assigned to).
+	ErrManagedIdentitySecret = errors.New("a managed identity holds no client secret")
 	// ErrTooManySecrets means a principal already holds maxSecrets client secrets.
 	ErrTooManySecrets = errors.New("too many client secrets")
 	// ErrProtectedPrincipal means the change would leave the deployment without a usable
