@@ -181,15 +181,15 @@ client.getSecret(name).then(
 
 // jsModules installs the JavaScript SDK (once per user cache) and returns the folder to run the
 // reader in; it skips the caller when node or npm is missing or the registry cannot be reached,
-// unless STRONGROOM_REQUIRE_JS=1.
+// unless STRONGROOM_REQUIRE_ALL=1 (CI installs Debian's nodejs and npm) or STRONGROOM_REQUIRE_JS=1.
 func jsModules(t *testing.T) string {
 	t.Helper()
 	skip := func(format string, args ...any) {
 		t.Helper()
-		if os.Getenv("STRONGROOM_REQUIRE_JS") == "1" {
-			t.Fatalf(format, args...)
+		if os.Getenv("STRONGROOM_REQUIRE_JS") == "1" || os.Getenv("STRONGROOM_REQUIRE_ALL") == "1" {
+			t.Fatalf(format+" (required: STRONGROOM_REQUIRE_ALL=1; install Debian's nodejs and npm)", args...)
 		}
-		t.Skipf(format+" (set STRONGROOM_REQUIRE_JS=1 to make this a failure)", args...)
+		t.Skipf(format+" (set STRONGROOM_REQUIRE_ALL=1 to make this a failure)", args...)
 	}
 	if _, err := exec.LookPath("node"); err != nil {
 		skip("node is not installed")
