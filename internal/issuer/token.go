@@ -83,7 +83,13 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 			"The app requested an unsupported grant type. Strongroom supports 'client_credentials', 'password', 'authorization_code' and 'urn:ietf:params:oauth:grant-type:device_code'.")
 		return
 	}
+	i.serveClientCredentials(w, r, tenant)
+}
 
+// serveClientCredentials serves grant_type=client_credentials: a client secret (in the form or
+// by HTTP Basic), or a client assertion (a certificate's or a federated one).
+func (i *Issuer) serveClientCredentials(w http.ResponseWriter, r *http.Request, tenant string) {
+	form := r.PostForm
 	clientID, secret := form.Get("client_id"), form.Get("client_secret")
 	if u, p, ok := r.BasicAuth(); ok { // client_secret_basic: both parts are form-encoded (RFC 6749 §2.3.1)
 		bu, err1 := url.QueryUnescape(u)
