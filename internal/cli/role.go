@@ -62,6 +62,16 @@ func (f *scopeFlags) resolve(s *session) (string, error) {
 	return "/subscriptions/" + s.profile.SubscriptionID, nil
 }
 
+// open opens the logged-in session and resolves the scope the flags name in it.
+func (f *scopeFlags) open() (*session, string, error) {
+	s, err := openSession()
+	if err != nil {
+		return nil, "", err
+	}
+	scope, err := f.resolve(s)
+	return s, scope, err
+}
+
 // resolveRole finds a role definition by GUID, full id or name, as --role takes it.
 func resolveRole(ctx context.Context, s *session, scope, role string) (*armauthorization.RoleDefinition, error) {
 	defs, err := s.roleDefinitionsClient()
@@ -144,11 +154,7 @@ func (a *app) roleAssignmentCreateCommand() *cobra.Command {
 				return usageErrorf("give exactly one of --assignee and --assignee-object-id")
 			}
 			ctx := cmd.Context()
-			s, err := openSession()
-			if err != nil {
-				return err
-			}
-			scope, err := sf.resolve(s)
+			s, scope, err := sf.open()
 			if err != nil {
 				return err
 			}
@@ -353,11 +359,7 @@ func (a *app) roleDefinitionListCommand() *cobra.Command {
 		Short: "List role definitions",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := openSession()
-			if err != nil {
-				return err
-			}
-			scope, err := sf.resolve(s)
+			s, scope, err := sf.open()
 			if err != nil {
 				return err
 			}
@@ -403,11 +405,7 @@ func (a *app) roleDefinitionShowCommand() *cobra.Command {
 		Use:   "show",
 		Short: "Show one role definition",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openSession()
-			if err != nil {
-				return err
-			}
-			scope, err := sf.resolve(s)
+			s, scope, err := sf.open()
 			if err != nil {
 				return err
 			}
@@ -493,11 +491,7 @@ func (a *app) roleDefinitionDeleteCommand() *cobra.Command {
 		Short: "Delete a custom role",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := openSession()
-			if err != nil {
-				return err
-			}
-			scope, err := sf.resolve(s)
+			s, scope, err := sf.open()
 			if err != nil {
 				return err
 			}

@@ -126,11 +126,7 @@ func (a *app) roleEligibilityCommand() *cobra.Command {
 func (a *app) eligibilityRequest(cmd *cobra.Command, role string, af *assigneeFlags, sf *scopeFlags, typ armauthorization.RequestType,
 	info *armauthorization.RoleEligibilityScheduleRequestPropertiesScheduleInfo, justification string) error {
 	ctx := cmd.Context()
-	s, err := openSession()
-	if err != nil {
-		return err
-	}
-	scope, err := sf.resolve(s)
+	s, scope, err := sf.open()
 	if err != nil {
 		return err
 	}
@@ -252,11 +248,7 @@ func (a *app) roleEligibilityListCommand() *cobra.Command {
 		Short: "List eligible role assignments: your own, or everyone's at a scope with --all",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := openSession()
-			if err != nil {
-				return err
-			}
-			scope, err := sf.resolve(s)
+			s, scope, err := sf.open()
 			if err != nil {
 				return err
 			}
@@ -343,11 +335,7 @@ func (a *app) roleActivateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := openSession()
-			if err != nil {
-				return err
-			}
-			scope, err := sf.resolve(s)
+			s, scope, err := sf.open()
 			if err != nil {
 				return err
 			}
@@ -404,11 +392,7 @@ func (a *app) roleDeactivateCommand() *cobra.Command {
 		Short: "End your activation of a role before it expires",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := openSession()
-			if err != nil {
-				return err
-			}
-			scope, err := sf.resolve(s)
+			s, scope, err := sf.open()
 			if err != nil {
 				return err
 			}
@@ -458,11 +442,7 @@ func (a *app) roleApprovalListCommand() *cobra.Command {
 		Short: "List the pending activation requests you may approve",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := openSession()
-			if err != nil {
-				return err
-			}
-			scope, err := sf.resolve(s)
+			s, scope, err := sf.open()
 			if err != nil {
 				return err
 			}
