@@ -62,33 +62,9 @@ func (s *Service) GetApplication(ctx context.Context, idOrAppID string) (Applica
 
 // findApplication reads an application by object id or appId, with its sealed bytes.
 func (s *Service) findApplication(ctx context.Context, idOrAppID string) ([]byte, *applicationRecord, error) {
-	id, ok := normalizeID(idOrAppID)
-	if !ok {
-		return nil, nil, ErrObjectNotFound
-	}
-	sealed, err := s.st.Get(ctx, prefixApplication+id)
-	if errors.Is(err, store.ErrNotFound) {
-		var idx appIndexRecord
-		switch err := s.getRecord(ctx, prefixAppIndex+id, &idx); {
-		case errors.Is(err, store.ErrNotFound):
-			return nil, nil, ErrObjectNotFound
-		case err != nil:
-			return nil, nil, err
-		}
-		if idx.ApplicationID == "" {
-			return nil, nil, ErrObjectNotFound
-		}
-		id = idx.ApplicationID
-		sealed, err = s.st.Get(ctx, prefixApplication+id)
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, ErrObjectNotFound
-	}
-	if err != nil {
-		return nil, nil, err
-	}
 	var rec applicationRecord
-	if err := s.openRecord(ctx, prefixApplication+id, sealed, &rec); err != nil {
+	sealed, err := s.findViaAppIndex(ctx, idOrAppID, prefixApplication, func(x *appIndexRecord) string { return x.ApplicationID }, ErrObjectNotFound, &rec)
+	if err != nil {
 		return nil, nil, err
 	}
 	return sealed, &rec, nil

@@ -183,36 +183,46 @@ func (s *Service) isAdmin(rec *principalRecord) bool {
 // findPrincipal reads a principal by object id or app id, with its sealed bytes for a
 // compare-and-set. A missing principal is ErrPrincipalNotFound.
 func (s *Service) findPrincipal(ctx context.Context, objectIDOrAppID string) ([]byte, *principalRecord, error) {
-	objectID, ok := normalizeID(objectIDOrAppID)
-	if !ok {
-		return nil, nil, ErrPrincipalNotFound
-	}
-	sealed, err := s.st.Get(ctx, prefixPrincipal+objectID)
-	if errors.Is(err, store.ErrNotFound) {
-		var idx appIndexRecord
-		switch err := s.getRecord(ctx, prefixAppIndex+objectID, &idx); {
-		case errors.Is(err, store.ErrNotFound):
-			return nil, nil, ErrPrincipalNotFound
-		case err != nil:
-			return nil, nil, err
-		}
-		if idx.ObjectID == "" {
-			return nil, nil, ErrPrincipalNotFound
-		}
-		objectID = idx.ObjectID
-		sealed, err = s.st.Get(ctx, prefixPrincipal+objectID)
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, ErrPrincipalNotFound
-	}
+	var rec principalRecord
+	sealed, err := s.findViaAppIndex(ctx, objectIDOrAppID, prefixPrincipal, func(x *appIndexRecord) string { return x.ObjectID }, ErrPrincipalNotFound, &rec)
 	if err != nil {
 		return nil, nil, err
 	}
-	var rec principalRecord
-	if err := s.openRecord(ctx, prefixPrincipal+objectID, sealed, &rec); err != nil {
-		return nil, nil, err
-	}
 	return sealed, &rec, nil
+}
+
+// findViaAppIndex reads into rec the record at prefix+ref (ref an object id) or, when there is
+// none, at prefix+ the id that ref's appId index entry names (pick chooses which), and returns
+// its sealed bytes for a compare-and-set. A missing record is notFound.
+func (s *Service) findViaAppIndex(ctx context.Context, ref, prefix string, pick func(*appIndexRecord) string, notFound error, rec versioned) ([]byte, error) {
+	id, ok := normalizeID(ref)
+	if !ok {
+		return nil, notFound
+	}
+	sealed, err := s.st.Get(ctx, prefix+id)
+	if errors.Is(err, store.ErrNotFound) {
+		var idx appIndexRecord
+		switch err := s.getRecord(ctx, prefixAppIndex+id, &idx); {
+		case errors.Is(err, store.ErrNotFound):
+			return nil, notFound
+		case err != nil:
+			return nil, err
+		}
+		if id = pick(&idx); id == "" {
+			return nil, notFound
+		}
+		sealed, err = s.st.Get(ctx, prefix+id)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openRecord(ctx, prefix+id, sealed, rec); err != nil {
+		return nil, err
+	}
+	return sealed, nil
 }
 
 // updatePrincipal applies change to a principal record with compare-and-set (retrying when
