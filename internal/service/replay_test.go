@@ -5,14 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/service"
 	"github.com/strongroom/strongroom/internal/store"
-	"github.com/strongroom/strongroom/internal/store/bolt"
 )
 
 // A writer of the store file who copies one secret record's ciphertext over another's (another
@@ -23,23 +21,7 @@ func TestService_CopiedCiphertextFailsToOpen(t *testing.T) {
 	for _, layout := range []int{service.LayoutSplit, service.LayoutColocated} {
 		t.Run(fmt.Sprint("layout", layout), func(t *testing.T) {
 			ctx := context.Background()
-			st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			kr, err := keyring.Open(ctx, st, bytes.Repeat([]byte{1}, keyring.KeySize))
-			if err != nil {
-				t.Fatal(err)
-			}
-			svc, err := service.New(ctx, st, kr, testOptions())
-			if err != nil {
-				t.Fatal(err)
-			}
-			actx := service.WithCaller(ctx, service.Caller{ObjectID: admin, TenantID: tenant})
-			if _, _, err := svc.PutResourceGroup(actx, "rg", "eastus", nil); err != nil {
-				t.Fatal(err)
-			}
+			st, _, svc, actx := openStoreService(t)
 			mkVault(t, svc, actx, "kv-replay", 7, false)
 			if err := svc.SetVaultLayout(actx, "kv-replay", layout); err != nil {
 				t.Fatal(err)

@@ -20,24 +20,8 @@ import (
 // first use, once, so start-up costs one scan of the vault records and no random reads.
 func TestService_VaultChecksDeferredToFirstUse(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "data.db")
-	st, err := bolt.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rootKey := bytes.Repeat([]byte{1}, keyring.KeySize)
-	kr, err := keyring.Open(ctx, st, rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := service.New(ctx, st, kr, testOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx := service.WithCaller(ctx, service.Caller{ObjectID: admin, TenantID: tenant})
-	if _, _, err := svc.PutResourceGroup(actx, "rg", "eastus", nil); err != nil {
-		t.Fatal(err)
-	}
+	st, _, svc, actx := openStoreService(t)
+	rootKey := testRootKey
 	const n = 20
 	for i := range n {
 		mkVault(t, svc, actx, fmt.Sprintf("kv-lazy-%d", i), 7, false)
@@ -75,20 +59,22 @@ func TestService_VaultChecksDeferredToFirstUse(t *testing.T) {
 	if got := tipReads(); got != 1 {
 		t.Fatalf("three uses of one vault read %d tips, want 1", got)
 	}
-	st.Close()
 }
 
-// A vault record written before access policies were enforced (no model marker) stored
-// enableRbacAuthorization false by default while only role assignments decided: it loads as
-// an RBAC vault, so an upgrade changes no one's access; records written since keep their model.
-func TestService_VaultsFromBeforePoliciesWereEnforcedStayRBAC(t *testing.T) {
+// testRootKey is the root key openStoreService's keyring is opened with.
+var testRootKey = bytes.Repeat([]byte{1}, keyring.KeySize)
+
+// openStoreService opens a fresh bolt store, its keyring and a service with resource group
+// "rg", and returns them with the admin's context.
+func openStoreService(t *testing.T) (store.Store, *keyring.Keyring, *service.Service, context.Context) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	kr, err := keyring.Open(ctx, st, bytes.Repeat([]byte{1}, keyring.KeySize))
+	t.Cleanup(func() { st.Close() })
+	kr, err := keyring.Open(ctx, st, testRootKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +86,15 @@ func TestService_VaultsFromBeforePoliciesWereEnforcedStayRBAC(t *testing.T) {
 	if _, _, err := svc.PutResourceGroup(actx, "rg", "eastus", nil); err != nil {
 		t.Fatal(err)
 	}
+	return st, kr, svc, actx
+}
+
+// A vault record written before access policies were enforced (no model marker) stored
+// enableRbacAuthorization false by default while only role assignments decided: it loads as
+// an RBAC vault, so an upgrade changes no one's access; records written since keep their model.
+func TestService_VaultsFromBeforePoliciesWereEnforcedStayRBAC(t *testing.T) {
+	ctx := context.Background()
+	st, kr, svc, actx := openStoreService(t)
 	off, days, v := false, 7, "x"
 	for _, name := range []string{"kv-old", "kv-new"} {
 		if _, _, err := svc.PutVault(actx, "rg", name, service.VaultInput{Location: "eastus", Properties: service.VaultProperties{
