@@ -46,13 +46,6 @@ type OIDCFetcher struct {
 // server's start.
 func NewOIDCFetcher(caFile string) *OIDCFetcher { return &OIDCFetcher{caFile: caFile} }
 
-// NewOIDCFetcherWithClient uses hc (tests); its transport must verify TLS.
-func NewOIDCFetcherWithClient(hc *http.Client) *OIDCFetcher {
-	f := &OIDCFetcher{client: hc}
-	f.once.Do(func() {})
-	return f
-}
-
 func (f *OIDCFetcher) httpClient() (*http.Client, error) {
 	f.once.Do(func() { f.client, f.err = federationClient(f.caFile) })
 	return f.client, f.err
