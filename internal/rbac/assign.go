@@ -192,7 +192,7 @@ func (s *Service) ListAssignments(keep func(*Assignment) bool) []Assignment {
 	return out
 }
 
-// AssignmentsOfRole counts the stored assignments of a role.
+// assignmentsOfRoleLocked counts the stored assignments of a role; the caller holds s.mu.
 func (s *Service) assignmentsOfRoleLocked(roleID string) int {
 	n := 0
 	for _, a := range s.assignments {
