@@ -47,11 +47,12 @@ func (s *server) build(ctx context.Context, u sysapi.Unsealed) (*sysapi.Serving,
 		VaultURI: func(name string) string {
 			return "https://" + strings.ToLower(name) + "." + s.cfg.DNSSuffix + portSuffix(s.cfg.Listen)
 		},
-		Authorizer:     roles,
-		Roles:          roles,
-		GroupsOf:       ids.GroupsOf,      // transitive groups, from the directory in memory
-		PrincipalTypes: ids.PrincipalType, // role assignments name principals that exist
-		Background:     runCtx,
+		Authorizer:         roles,
+		Roles:              roles,
+		GroupsOf:           ids.GroupsOf,                  // transitive groups, from the directory in memory
+		PrincipalTypes:     ids.PrincipalType,             // role assignments name principals that exist
+		DeleteIdentitiesIn: ids.DeleteManagedIdentitiesIn, // a deleted group takes its identities
+		Background:         runCtx,
 		// Revocations, key rotations and role changes reach every node.
 		KeysApplied: func(ctx context.Context, keys []string) error {
 			return errors.Join(ids.KeysApplied(ctx, keys), roles.KeysApplied(ctx, keys))

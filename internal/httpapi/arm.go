@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -361,20 +360,6 @@ func (a *armReq) deleteGroup(p []string) {
 	if err := a.s.svc.DeleteResourceGroup(a.ctx, p[0]); err != nil {
 		a.fail(err)
 		return
-	}
-	// The group's managed identities go with it, as in Azure: their principals are deleted, so
-	// their tokens stop verifying and no host can get one for them any more.
-	if ids, ok := a.s.tokens.(*identity.Service); ok {
-		mis, err := ids.ListManagedIdentities(a.ctx, p[0])
-		for _, mi := range mis {
-			if err == nil {
-				err = ids.DeleteManagedIdentity(a.ctx, p[0], mi.Name)
-			}
-		}
-		if err != nil {
-			a.fail(fmt.Errorf("deleting the managed identities of resource group %s: %w", p[0], err))
-			return
-		}
 	}
 	a.w.WriteHeader(http.StatusOK)
 }

@@ -142,8 +142,9 @@ func newTestAPI(t testing.TB, sink httpapi.AuditLog) *testAPI {
 	}
 	svc, err := service.New(ctx, st, kr, service.Options{
 		SubscriptionID: ids.SubscriptionID(), TenantID: ids.TenantID(),
-		VaultURI:   func(n string) string { return "https://" + n + ".vault.localhost:9" },
-		Authorizer: rbac.BootstrapDecider(ids.AdminObjectID()),
+		VaultURI:           func(n string) string { return "https://" + n + ".vault.localhost:9" },
+		Authorizer:         rbac.BootstrapDecider(ids.AdminObjectID()),
+		DeleteIdentitiesIn: ids.DeleteManagedIdentitiesIn,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -283,3 +283,15 @@ func hostCredential(id, hostName string, now time.Time) secretRecord {
 func hasCredential(rec *principalRecord, id string) bool {
 	return slices.ContainsFunc(rec.Secrets, func(c secretRecord) bool { return c.ID == id })
 }
+
+// DeleteManagedIdentitiesIn deletes every managed identity of resource group rg (when the
+// group is deleted), each with its principal.
+func (s *Service) DeleteManagedIdentitiesIn(ctx context.Context, rg string) error {
+	mis, err := s.ListManagedIdentities(ctx, rg)
+	for _, mi := range mis {
+		if err == nil {
+			err = s.DeleteManagedIdentity(ctx, rg, mi.Name)
+		}
+	}
+	return err
+}

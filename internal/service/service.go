@@ -136,6 +136,9 @@ type Options struct {
 	// PrincipalTypes checks role assignments' principals against the directory; nil trusts
 	// the request.
 	PrincipalTypes PrincipalTypes
+	// DeleteIdentitiesIn deletes a resource group's managed identities (the directory keeps
+	// them) when the group is deleted; nil: there are none to delete.
+	DeleteIdentitiesIn func(ctx context.Context, resourceGroup string) error
 	// Now is the clock; nil means time.Now. Tests inject it to move past retention periods.
 	Now func() time.Time
 	// Erased is called after a purge freed storage that held ciphertext, so the store can erase

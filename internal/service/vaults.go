@@ -283,6 +283,13 @@ func (s *Service) DeleteResourceGroup(ctx context.Context, name string) error {
 			}
 		}
 	}
+	// Its managed identities go too, as in Azure: their principals are deleted, so their tokens
+	// stop verifying and no host gets one for them any more.
+	if s.opts.DeleteIdentitiesIn != nil {
+		if err := s.opts.DeleteIdentitiesIn(ctx, name); err != nil {
+			return fmt.Errorf("deleting the managed identities of resource group %s: %w", name, err)
+		}
+	}
 	// The group's role assignments (and eligibilities) go with it, as its vaults' did, so a group
 	// made again under the name inherits none.
 	roleOps, roleNames := s.opts.Roles.DeletionOpsWithin(s.rgID(name))
