@@ -62,6 +62,12 @@ type Config struct {
 	// X-Forwarded-For header names the client for the vault firewall; empty (default) trusts
 	// none, so the client is always the connection's peer (proxies.go).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Audit configures the audit log's rotation, retention, signed checkpoints and extra sinks.
+	Audit AuditConfig `yaml:"audit"`
+	// Events configures Event Grid-style event delivery (outbound webhooks).
+	Events EventsConfig `yaml:"events"`
+	// Alerts configures the built-in alert rules on unusual access and their webhooks.
+	Alerts AlertsConfig `yaml:"alerts"`
 }
 
 // TLSConfig names an operator-supplied HTTPS certificate. Both files or neither: with them the
@@ -189,6 +195,15 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateTrustedProxies(); err != nil {
+		return err
+	}
+	if err := c.Audit.validate(); err != nil {
+		return err
+	}
+	if err := c.Events.validate(); err != nil {
+		return err
+	}
+	if err := c.Alerts.validate(); err != nil {
 		return err
 	}
 	return c.Cluster.Validate()

@@ -48,7 +48,7 @@ func publicRoute(method, pattern, op string, h func(a *armReq, p []string)) armR
 
 // armRoutes is every management-plane route with a fixed number of segments; each file that
 // serves a part of the plane adds its own table.
-var armRoutes = slices.Concat(coreRoutes, graphRoutes, graphCredentialRoutes, accessPolicyRoutes, managedIdentityRoutes)
+var armRoutes = slices.Concat(coreRoutes, graphRoutes, graphCredentialRoutes, accessPolicyRoutes, managedIdentityRoutes, eventSubscriptionRoutes, monitorRoutes, auditQueryRoutes)
 
 var coreRoutes = []armRoute{
 	publicRoute("GET", "metadata/endpoints", "MetadataGet", (*armReq).metadata),

@@ -68,6 +68,12 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client the vault firewall
 	// judges; nil trusts none.
 	TrustedProxies *netacl.Proxies
+	// Events serves event subscriptions and dead letters (arm_events.go); nil: not served.
+	Events EventsAPI
+	// Alerts serves alert rules, fired alerts and honeytokens (arm_monitor.go); nil: not served.
+	Alerts AlertsAPI
+	// AuditQuery answers queries over the local audit log (arm_auditquery.go); nil: not served.
+	AuditQuery AuditQueryAPI
 }
 
 // Server is the root http.Handler.
