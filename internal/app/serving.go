@@ -76,7 +76,7 @@ func (s *server) build(ctx context.Context, u sysapi.Unsealed) (*sysapi.Serving,
 		PublicURL: s.cfg.PublicURL, DNSSuffix: s.cfg.DNSSuffix, TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID(),
 		VaultRequestsPer10s: s.cfg.VaultRequestsPer10s, Seal: s.sys.Seal, Rekey: s.sys.Rekey, MigrateSeal: s.sys.Migrate,
 		StoreFailure: storeFailure, TrustedProxies: s.cfg.TrustedProxySet(),
-		Events: events, Alerts: alerts,
+		Events: events, Alerts: alerts, AuditQuery: s.auditQuery(),
 	}, svc, ids, issuer.New(ids, s.cfg.PublicURL), recorder, s.log)
 	go svc.RunPurger(runCtx, s.cfg.PurgeInterval, s.log)
 	if cs, ok := s.st.(compactStore); ok {
