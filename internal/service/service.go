@@ -171,6 +171,8 @@ type Service struct {
 	// vaultWrite serializes vault mutations so the cache and the store agree; vault changes are
 	// rare, secret writes never take it.
 	vaultWrite sync.Mutex
+	// alerts holds the alert rules and honeytokens in memory (alerts.go).
+	alerts alertState
 }
 
 // New loads the vault cache and returns a Service.
@@ -408,6 +410,7 @@ func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 			idErr = fmt.Errorf("refreshing identities: %w", err) // the vault caches still refresh
 		}
 	}
+	s.alertKeysApplied(ctx, keys) // before the vaults: a failure there returns early
 	for _, k := range keys {
 		name, ok := strings.CutPrefix(k, vaultPrefix)
 		if !ok {
