@@ -1,12 +1,17 @@
 // Package metrics holds Strongroom's Prometheus registry: request counts and latencies by route
-// class, snapshot schedule and compaction outcomes, audit write failures, and whatever gauges
-// the server registers (seal state, Raft). It is served on the API listener at /metrics.
+// class (Instrument), and by vault, Key Vault operation and result as the API edge reports them
+// (ObserveRequest: Key Vault's ServiceApiHit and ServiceApiLatency), throttled requests,
+// authentication and authorization failures by reason, each vault's budget saturation, snapshot
+// schedule and compaction outcomes, audit write failures, and whatever gauges the server
+// registers (seal state, audit, storage, Raft). It is served on the API listener at /metrics.
 //
-// Invariants: no label value ever comes from a request's path, host, query or body: requests are
-// labelled by a fixed route class and a status code from a fixed set, so no secret or vault name
-// can reach a metric. The request path costs two clock reads, one counter increment and one
-// histogram observation on label children resolved at start-up; the status-capturing writer is
-// pooled, so instrumenting a request allocates nothing.
+// Invariants: no label value comes from a request's path, query or body, and none names a
+// secret or a principal. Route classes, results, reasons and operation names are fixed sets
+// (operations: the route table the server hands SetOperations); the one label from a request
+// is the vault, and only for a vault that exists, up to a cap (SetMaxVaultLabels), past which
+// vaults share one value. Instrumenting a request costs a few clock reads, counter increments
+// and histogram observations on label children made once; the status-capturing writer is
+// pooled, so a request allocates nothing once its series exist.
 package metrics
 
 import (
@@ -49,6 +54,7 @@ type Registry struct {
 	codeSlot  [600]int8 // status -> index into reqs[class]; -1 = "other"
 	writers   sync.Pool
 	dnsSuffix string
+	api       *apiMetrics // by vault, operation and result (requests.go)
 
 	// SnapshotSuccess and SnapshotFailure count scheduled snapshots by result.
 	SnapshotSuccess, SnapshotFailure prometheus.Counter
@@ -113,6 +119,7 @@ func New(dnsSuffix string) *Registry {
 	}, []string{"result"})
 	r.CompactionSuccess, r.CompactionFailure = compactions.WithLabelValues("success"), compactions.WithLabelValues("failure")
 	r.reg.MustRegister(snaps, r.SnapshotLastSuccess, r.SnapshotLastBytes, r.AuditWriteFailures, compactions)
+	r.api = newAPIMetrics(r.reg)
 	r.writers.New = func() any { return &statusWriter{} }
 	return r
 }
