@@ -101,6 +101,9 @@ type Log struct {
 	ckptErr     error // the last failed checkpoint write, until one succeeds
 	ckptBytes   int64
 	ckptEvery   time.Duration
+
+	// intents is the journal that makes a change's record durable before it commits (intent.go).
+	intents *intentJournal
 }
 
 // batch is a run of chained lines written with one system call; done closes when it is written
@@ -149,10 +152,18 @@ func Open(path string) (*Log, error) {
 		f.Close()
 		return nil, err
 	}
+	if l.intents, err = openIntents(path, l.deadline, func() { l.failed.Store(true) }); err != nil {
+		f.Close()
+		return nil, err
+	}
 	l.wg.Add(3)
 	go l.writeLoop()
 	go l.syncLoop()
 	go l.watchdog()
+	if err := l.recoverIntents(); err != nil {
+		l.Close()
+		return nil, err
+	}
 	return l, nil
 }
 
@@ -301,6 +312,7 @@ func (l *Log) syncLoop() {
 // syncTick fsyncs the log, then moves the checkpoint to what was written before the fsync when
 // it is due.
 func (l *Log) syncTick() {
+	clear := l.intents.beforeLogSync()
 	l.mu.Lock()
 	f, st := l.f, l.written
 	l.mu.Unlock()
@@ -308,6 +320,7 @@ func (l *Log) syncTick() {
 		l.failed.Store(true)
 		return
 	}
+	l.intents.afterLogSync(clear)
 	l.maybeCheckpoint(f, st)
 }
 
@@ -330,6 +343,7 @@ func (l *Log) Close() error {
 	l.failed.Store(true)
 	close(l.done)
 	l.wg.Wait()
+	l.intents.close()
 	l.mu.Lock()
 	l.failPendingLocked()
 	st := l.written

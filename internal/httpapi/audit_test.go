@@ -29,7 +29,21 @@ type flakySink struct {
 	down       atomic.Bool // the sink knows it is broken
 	n          atomic.Int64
 	last       atomic.Pointer[audit.Record]
+	// failIntents makes intents fail (a journal that cannot be synced); intents counts the
+	// intents taken and resolved those whose outcome was recorded.
+	failIntents       atomic.Bool
+	intents, resolved atomic.Int64
 }
+
+func (f *flakySink) Intend(_ context.Context, e audit.Event) (audit.IntentToken, error) {
+	if f.failIntents.Load() || f.down.Load() {
+		return audit.IntentToken{}, errors.New("journal sync failed")
+	}
+	f.intents.Add(1)
+	return audit.IntentToken{}, nil
+}
+
+func (f *flakySink) Resolve(audit.IntentToken) { f.resolved.Add(1) }
 
 // Record builds the record as the real log does (audit.NewRecord) and keeps it.
 func (f *flakySink) Record(_ context.Context, e audit.Event) error {
@@ -77,6 +91,36 @@ func TestServer_AuditFailClosed(t *testing.T) {
 	}
 	if sink.n.Load() != 1 {
 		t.Fatalf("%d records written, want 1", sink.n.Load())
+	}
+}
+
+// TestServer_NoChangeCommitsWithoutItsIntent: a write whose intent cannot be made durable is
+// not applied at all (the store never sees its batch), and reads take no intent.
+func TestServer_NoChangeCommitsWithoutItsIntent(t *testing.T) {
+	sink := &flakySink{}
+	e := newTestAPI(t, sink)
+	call := func(method, path, body string) int {
+		req := httptest.NewRequest(method, "https://kv-audit.vault.localhost:9"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.token)
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if code := call("PUT", "/secrets/kept?api-version=7.4", `{"value":"v"}`); code != 200 || sink.intents.Load() != 1 {
+		t.Fatalf("healthy PUT: %d with %d intents, want 200 with 1", code, sink.intents.Load())
+	}
+	if code := call("GET", "/secrets/kept?api-version=7.4", ""); code != 200 || sink.intents.Load() != 1 {
+		t.Fatalf("GET: %d with %d intents, want 200 and no new intent", code, sink.intents.Load())
+	}
+	sink.failIntents.Store(true)
+	if code := call("PUT", "/secrets/lost?api-version=7.4", `{"value":"v"}`); code < 500 {
+		t.Fatalf("PUT whose intent failed: %d, want a 5xx", code)
+	}
+	if _, err := e.svc.GetSecret(e.admin, "kv-audit", "lost", ""); !errors.Is(err, service.ErrNotFound) {
+		t.Fatalf("a change committed without a durable intent: %v", err)
+	}
+	if sink.resolved.Load() != 3 { // every answered request resolves its (possibly empty) intent
+		t.Fatalf("%d resolved, want 3", sink.resolved.Load())
 	}
 }
 

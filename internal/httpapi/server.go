@@ -40,8 +40,13 @@ type Registrar interface {
 	Register(mux *http.ServeMux)
 }
 
-// AuditLog is where request records go: the one audit path (audit.Recorder).
-type AuditLog = audit.Recorder
+// AuditLog is where request records go: the one audit path (audit.Recorder), with the intent
+// journal that makes a change's record durable before the change commits (audit.Log.Intend).
+type AuditLog interface {
+	audit.Recorder
+	Intend(ctx context.Context, e audit.Event) (audit.IntentToken, error)
+	Resolve(t audit.IntentToken)
+}
 
 // Config is the edge's configuration.
 type Config struct {
@@ -151,12 +156,31 @@ type reqInfo struct {
 	// Allocated with the request's state rather than one by one (see request).
 	headerValues [3]string // X-Ms-Request-Id, X-Ms-Keyvault-Region, X-Ms-Keyvault-Network-Info
 	held         held.Answer
+
+	// The request's intent (RecordIntent): made durable before its first change commits.
+	srv       *Server
+	req       *http.Request
+	start     time.Time
+	intended  bool
+	intent    audit.IntentToken
+	intentErr error
 }
 
 // headerValue sets h[key] to the one value v, kept in slot i of the request's own backing array.
 func (ri *reqInfo) headerValue(h http.Header, key string, i int, v string) {
 	ri.headerValues[i] = v
 	h[key] = ri.headerValues[i : i+1 : i+1]
+}
+
+// RecordIntent implements service.Intent: before the first change the request causes commits,
+// its would-be record is made durable in the audit intent journal. Later batches of the same
+// request reuse the answer.
+func (ri *reqInfo) RecordIntent(ctx context.Context) error {
+	if !ri.intended {
+		ri.intended = true
+		ri.intent, ri.intentErr = ri.srv.audit.Intend(ctx, ri.srv.event(ri.req, ri, 0, ri.start))
+	}
+	return ri.intentErr
 }
 
 // setClaims records the authenticated caller.
@@ -175,9 +199,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	// One allocation holds the audit facts, the buffered response and the header values.
-	ri := &reqInfo{id: uuid.NewString(), apiVersion: queryValue(r.URL.RawQuery, "api-version")}
-	ctx := service.WithDecisionSlot(context.WithValue(r.Context(), ctxKey{}, ri))
+	ri := &reqInfo{id: uuid.NewString(), apiVersion: queryValue(r.URL.RawQuery, "api-version"), srv: s, start: start}
+	ctx := service.WithIntent(service.WithDecisionSlot(context.WithValue(r.Context(), ctxKey{}, ri)), ri)
 	r = r.WithContext(ctx)
+	ri.req = r
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	h := w.Header()
 	// Canonical keys assigned directly: Header.Set canonicalizes and allocates on every call,
@@ -212,6 +237,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("audit write failed; withholding response", "request_id", ri.id, "err", err)
 		bw.Discard()
 		writeError(bw, &service.Error{Kind: errInternal, Code: "InternalServerError", Message: "The request could not be audited and was not acknowledged."})
+	} else {
+		s.audit.Resolve(ri.intent) // the outcome is in the log; a crash before its fsync keeps the intent
 	}
 	bw.Send(w)
 	*bp = bw.Body[:0] // net/http has copied it

@@ -173,6 +173,8 @@ type Service struct {
 	vaultWrite sync.Mutex
 	// alerts holds the alert rules and honeytokens in memory (alerts.go).
 	alerts alertState
+	// events holds which vaults have event subscriptions (events.go).
+	events eventState
 }
 
 // New loads the vault cache and returns a Service.
@@ -411,6 +413,7 @@ func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 		}
 	}
 	s.alertKeysApplied(ctx, keys) // before the vaults: a failure there returns early
+	s.eventKeysApplied(ctx, keys)
 	for _, k := range keys {
 		name, ok := strings.CutPrefix(k, vaultPrefix)
 		if !ok {
@@ -451,3 +454,10 @@ func (v *Vault) usesAccessPolicies() bool {
 	p := v.Properties.EnableRbacAuthorization
 	return p != nil && !*p
 }
+
+// Intent is the audit record a request must make durable before any change it causes commits;
+// the store calls it before every batch (store.RecordIntent).
+type Intent = store.Intent
+
+// WithIntent returns ctx carrying the request's intent.
+func WithIntent(ctx context.Context, in Intent) context.Context { return store.WithIntent(ctx, in) }

@@ -189,6 +189,9 @@ func (d *DB) Apply(ctx context.Context, ops []store.Op) error {
 	if err := d.failure(); err != nil {
 		return fmt.Errorf("store unavailable after a write failure: %w", err)
 	}
+	if err := store.RecordIntent(ctx); err != nil { // the request's audit record first
+		return fmt.Errorf("recording the request's intent: %w", err)
+	}
 	return d.submit(ctx, &request{ops: ops, err: make(chan error, 1)})
 }
 

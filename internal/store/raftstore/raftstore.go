@@ -342,6 +342,11 @@ func (s *Store) Apply(ctx context.Context, ops []store.Op) error {
 	if err := s.check(); err != nil {
 		return err
 	}
+	// The request's audit record is durable on the node that took the request before its batch
+	// goes to the leader (which records the forwarded batch itself).
+	if err := store.RecordIntent(ctx); err != nil {
+		return fmt.Errorf("recording the request's intent: %w", err)
+	}
 	idx, err := s.applyEntry(ctx, encodeOps(ops))
 	if err != nil {
 		return err

@@ -1,0 +1,343 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The intent journal makes a change's audit record durable before the change commits, without
+// an fsync of the log itself per request and without a second record per request in the chain.
+//
+// A request that is about to change stored state first writes its would-be record, its
+// "intent", to a journal next to the log and waits for an fdatasync that concurrent requests
+// share (group commit). Only then may its batch commit (store.RecordIntent). When the request is
+// answered, its one outcome record goes into the log as usual; the intent is resolved. Two
+// journal files alternate: each sync tick of the log (which fsyncs the log) switches new intents
+// to the empty file and empties the other once all of its intents were resolved before that
+// fsync, so a journal only ever holds a few seconds of writes.
+//
+// After a crash, Open reads the journals: an intent whose request id is not in the log after the
+// offset the intent names lost its outcome record, and is recorded now with result "Unknown",
+// because the change it announced may or may not have committed. So every acknowledged change
+// has its record after a restart, and none commits without one.
+//
+// Journal line format: the log's written offset when the intent was taken (decimal), one space,
+// then the record's JSON (the log's line format, unchained: prevHash ""), then "\n".
+
+// IntentToken identifies a journaled intent, to resolve it once the outcome is recorded.
+type IntentToken struct{ gen int8 } // journal file index + 1; zero: no intent
+
+// Valid reports whether t names an intent.
+func (t IntentToken) Valid() bool { return t.gen != 0 }
+
+// unknownOutcome describes a request whose outcome record was lost in a crash.
+const unknownOutcome = "The server stopped before this request's outcome was recorded; the change it announced may or may not have committed."
+
+type intentJournal struct {
+	files [2]*os.File
+
+	mu       sync.Mutex
+	active   int     // the file new intents go to
+	open     [2]int  // intents in file i not yet resolved
+	used     [2]bool // file i holds intents
+	pending  *jbatch // taken, not yet handed to the flusher
+	wake     chan struct{}
+	done     chan struct{}
+	wg       sync.WaitGroup
+	failed   func() // fails the log (fail-closed)
+	deadline time.Duration
+}
+
+type jbatch struct {
+	file int
+	buf  []byte
+	done chan struct{}
+	err  error
+}
+
+func intentPath(logPath string, i int) string { return logPath + ".intents-" + strconv.Itoa(i) }
+
+// openIntents opens (creating) the two journal files of the log at logPath.
+func openIntents(logPath string, deadline time.Duration, failed func()) (*intentJournal, error) {
+	j := &intentJournal{wake: make(chan struct{}, 1), done: make(chan struct{}), failed: failed, deadline: deadline}
+	for i := range j.files {
+		f, err := os.OpenFile(intentPath(logPath, i), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			j.close()
+			return nil, fmt.Errorf("opening audit intent journal: %w", err)
+		}
+		j.files[i] = f
+		if st, err := f.Stat(); err == nil && st.Size() > 0 {
+			j.used[i] = true
+		}
+	}
+	j.wg.Add(1)
+	go j.flushLoop()
+	return j, nil
+}
+
+func (j *intentJournal) close() {
+	if j.done != nil {
+		select {
+		case <-j.done:
+		default:
+			close(j.done)
+		}
+	}
+	j.wg.Wait()
+	for _, f := range j.files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// Intend makes e's would-be record durable in the intent journal and returns its token; see the
+// comment at the top of this file. e.Status is ignored: the outcome is not known yet.
+func (l *Log) Intend(_ context.Context, e Event) (IntentToken, error) {
+	if l.failed.Load() || l.intents == nil {
+		return IntentToken{}, ErrUnavailable
+	}
+	e.Status = 0
+	rec := NewRecord(e)
+	lp := linePool.Get().(*[]byte)
+	line := rec.appendJSON((*lp)[:0])
+	j := l.intents
+	l.mu.Lock()
+	offset := l.written.Offset
+	l.mu.Unlock()
+	j.mu.Lock()
+	b := j.pending
+	if b == nil {
+		b = &jbatch{file: j.active, done: make(chan struct{})}
+		j.pending = b
+	}
+	b.buf = strconv.AppendInt(b.buf, offset, 10)
+	b.buf = append(b.buf, ' ')
+	b.buf = append(append(b.buf, line...), '"', '}', '\n')
+	j.open[b.file]++
+	j.used[b.file] = true
+	tok := IntentToken{gen: int8(b.file + 1)}
+	j.mu.Unlock()
+	*lp = line
+	linePool.Put(lp)
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	// Not cut short by ctx: the intent is counted open until its outcome resolves it, and the
+	// wait is bounded by the deadline anyway.
+	t := time.NewTimer(j.deadline)
+	defer t.Stop()
+	select {
+	case <-b.done:
+		if b.err != nil {
+			l.failed.Store(true)
+			return IntentToken{}, b.err
+		}
+		return tok, nil
+	case <-t.C:
+		// A hung disk: fail closed, like a hung log write.
+		l.failed.Store(true)
+		return IntentToken{}, fmt.Errorf("writing audit intent: deadline exceeded: %w", ErrUnavailable)
+	}
+}
+
+// Resolve marks the intent t resolved: its outcome record has been written to the log.
+func (l *Log) Resolve(t IntentToken) {
+	if !t.Valid() || l.intents == nil {
+		return
+	}
+	j := l.intents
+	j.mu.Lock()
+	j.open[t.gen-1]--
+	j.mu.Unlock()
+}
+
+// flushLoop writes and fdatasyncs each pending batch; requests that arrive meanwhile share the
+// next one.
+func (j *intentJournal) flushLoop() {
+	defer j.wg.Done()
+	for {
+		select {
+		case <-j.wake:
+		case <-j.done:
+			return
+		}
+		j.mu.Lock()
+		b := j.pending
+		j.pending = nil
+		j.mu.Unlock()
+		if b == nil {
+			continue
+		}
+		f := j.files[b.file]
+		if _, err := f.Write(b.buf); err != nil {
+			b.err = fmt.Errorf("writing audit intent: %v: %w", err, ErrUnavailable)
+		} else if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			b.err = fmt.Errorf("syncing audit intent: %v: %w", err, ErrUnavailable)
+		}
+		if b.err != nil {
+			j.failed()
+		}
+		close(b.done)
+	}
+}
+
+// beforeLogSync is called just before the log is fsynced: it picks the file that may be emptied
+// after that fsync (every intent in it resolved, so its outcome is in what the fsync covers) and
+// switches new intents to an empty file.
+func (j *intentJournal) beforeLogSync() (clear int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	other := 1 - j.active
+	if !j.used[other] {
+		j.active = other // the old active file drains; a later tick empties it
+		return -1
+	}
+	if j.open[other] == 0 && (j.pending == nil || j.pending.file != other) {
+		return other
+	}
+	return -1
+}
+
+// afterLogSync empties file i (from beforeLogSync) once the log's fsync succeeded.
+func (j *intentJournal) afterLogSync(i int) {
+	if i < 0 {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.open[i] != 0 || i == j.active {
+		return
+	}
+	if err := j.files[i].Truncate(0); err != nil {
+		return // kept: the next tick retries, and recovery tolerates resolved intents
+	}
+	j.used[i] = false
+}
+
+// recoverIntents records every journaled intent whose outcome never reached the log (a crash
+// between the two), then empties the journals. It runs in Open, after the log resumed.
+func (l *Log) recoverIntents() error {
+	var intents []intentLine
+	for _, f := range l.intents.files {
+		lines, err := readIntents(f)
+		if err != nil {
+			return err
+		}
+		intents = append(intents, lines...)
+	}
+	if len(intents) == 0 {
+		return nil
+	}
+	from := intents[0].offset
+	for _, in := range intents {
+		from = min(from, in.offset)
+	}
+	seen, err := requestIDsAfter(l.path, from)
+	if err != nil {
+		return err
+	}
+	recovered := 0
+	for _, in := range intents {
+		if seen[in.rec.RequestID] {
+			continue
+		}
+		seen[in.rec.RequestID] = true
+		rec := in.rec
+		rec.ResultType, rec.ResultSignature, rec.ResultDescription = "Unknown", "Unknown", unknownOutcome
+		rec.Properties.HTTPStatusCode = 0
+		if err := l.Write(context.Background(), &rec); err != nil {
+			return fmt.Errorf("recording a recovered audit intent: %w", err)
+		}
+		recovered++
+	}
+	if recovered > 0 {
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("syncing recovered audit intents: %w", err)
+		}
+	}
+	j := l.intents
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for i, f := range j.files {
+		if err := f.Truncate(0); err != nil {
+			return fmt.Errorf("emptying the audit intent journal: %w", err)
+		}
+		j.used[i] = false
+	}
+	return nil
+}
+
+type intentLine struct {
+	offset int64
+	rec    Record
+}
+
+// readIntents parses a journal file; a torn last line (a crash mid-write, never synced, so
+// never acknowledged) is ignored.
+func readIntents(f *os.File) ([]intentLine, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("reading the audit intent journal: %w", err)
+	}
+	var out []intentLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		sp := bytes.IndexByte(line, ' ')
+		if sp <= 0 {
+			continue
+		}
+		off, err := strconv.ParseInt(string(line[:sp]), 10, 64)
+		if err != nil {
+			continue
+		}
+		var in intentLine
+		if err := json.Unmarshal(line[sp+1:], &in.rec); err != nil || in.rec.RequestID == "" {
+			continue
+		}
+		in.offset = off
+		out = append(out, in)
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, bufio.ErrTooLong) {
+		return nil, fmt.Errorf("reading the audit intent journal: %w", err)
+	}
+	return out, nil
+}
+
+// requestIDsAfter returns the request ids of the log's records from offset on.
+func requestIDsAfter(path string, offset int64) (map[string]bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the audit log for intent recovery: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("reading the audit log for intent recovery: %w", err)
+	}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		var r struct {
+			RequestID string `json:"requestId"`
+		}
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.RequestID != "" {
+			seen[r.RequestID] = true
+		}
+	}
+	return seen, sc.Err()
+}

@@ -1,0 +1,166 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// logRecords reads every record of the log at path.
+func logRecords(t *testing.T, path string) []Record {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []Record
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("record %q: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func journalBytes(t *testing.T, logPath string) int64 {
+	t.Helper()
+	var n int64
+	for i := range 2 {
+		st, err := os.Stat(intentPath(logPath, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += st.Size()
+	}
+	return n
+}
+
+// TestIntents_RecoveredOnlyWhenTheOutcomeIsMissing: after a stop, an intent whose outcome record
+// is in the log leaves nothing behind, and one without becomes exactly one "Unknown" record; the
+// journals are then empty and a second restart records nothing more.
+func TestIntents_RecoveredOnlyWhenTheOutcomeIsMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	answered := Event{Operation: "SecretSet", RequestID: "req-answered", Status: 200}
+	lost := Event{Operation: "SecretDelete", RequestID: "req-lost", ResourceID: "/vaults/kv"}
+	tok, err := l.Intend(ctx, answered)
+	if err != nil || !tok.Valid() {
+		t.Fatalf("Intend: %v %v", tok, err)
+	}
+	if err := l.Record(ctx, answered); err != nil {
+		t.Fatal(err)
+	}
+	l.Resolve(tok)
+	if _, err := l.Intend(ctx, lost); err != nil { // the server "crashes" before answering
+		t.Fatal(err)
+	}
+	if journalBytes(t, path) == 0 {
+		t.Fatal("the intents were not written to the journal")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for restart := range 2 {
+		l, err = Open(path)
+		if err != nil {
+			t.Fatalf("restart %d: %v", restart, err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		recs := logRecords(t, path)
+		var unknown, answeredN int
+		for _, r := range recs {
+			switch r.RequestID {
+			case "req-lost":
+				unknown++
+				if r.ResultType != "Unknown" || r.OperationName != "SecretDelete" || r.ResourceID != "/VAULTS/KV" || r.Properties.HTTPStatusCode != 0 {
+					t.Fatalf("recovered record %+v", r)
+				}
+			case "req-answered":
+				answeredN++
+			}
+		}
+		if unknown != 1 || answeredN != 1 || len(recs) != 2 {
+			t.Fatalf("restart %d: %d records (%d unknown, %d answered), want 2 (1, 1)", restart, len(recs), unknown, answeredN)
+		}
+		if n := journalBytes(t, path); n != 0 {
+			t.Fatalf("restart %d: journals hold %d bytes after recovery", restart, n)
+		}
+	}
+	if _, err := Verify(path); err != nil {
+		t.Fatalf("the recovered record broke the chain: %v", err)
+	}
+}
+
+// TestIntents_JournalEmptiesOnceResolvedAndSynced: resolved intents leave the journal within
+// two sync ticks of the log; an unresolved one keeps its file.
+func TestIntents_JournalEmptiesOnceResolvedAndSynced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	resolveAll := func(n int) {
+		for i := range n {
+			e := Event{Operation: "SecretSet", RequestID: "r" + string(rune('a'+i))}
+			tok, err := l.Intend(ctx, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Record(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			l.Resolve(tok)
+		}
+	}
+	resolveAll(3)
+	open, err := l.Intend(ctx, Event{Operation: "SecretSet", RequestID: "open"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		l.syncTick()
+	}
+	if journalBytes(t, path) == 0 {
+		t.Fatal("an unresolved intent was dropped from the journal")
+	}
+	l.Resolve(open)
+	for range 3 {
+		l.syncTick()
+	}
+	if n := journalBytes(t, path); n != 0 {
+		t.Fatalf("journals hold %d bytes after every intent resolved and two syncs", n)
+	}
+}
+
+// TestIntents_TornLineIgnored: a journal line cut by a crash mid-write (never synced, so never
+// acknowledged) is skipped, not fatal.
+func TestIntents_TornLineIgnored(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	if err := os.WriteFile(intentPath(path, 0), []byte("0 {\"time\":\"2026-12-02T00:00:00Z\",\"requestId\":\"torn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open with a torn journal line: %v", err)
+	}
+	l.Close()
+	if recs := logRecords(t, path); len(recs) != 0 {
+		t.Fatalf("a torn intent was recorded: %+v", recs)
+	}
+}
