@@ -25,7 +25,15 @@ const (
 	// rekey, principals, signing keys, metrics), which no Azure role's wildcard grants. A fixed
 	// GUID of our own, outside Azure's built-in ids.
 	StrongroomOperatorID = "5e9f2c1a-7b3d-4c8e-9a6f-0d1e2f3a4b5c"
+	// StrongroomAuditReaderID may query the audit log (ActionAuditRecordsRead) and nothing else:
+	// Log Analytics Reader's job, without its "*/read", which would also read every vault. A
+	// fixed GUID of our own.
+	StrongroomAuditReaderID = "3c1f7a52-9e84-4d0b-8a6e-2b5d9c0e7f41"
 )
+
+// ActionAuditRecordsRead reads audit records (the audit query route). An operator action, so
+// Reader's "*/read" and Key Vault Reader's patterns do not grant it.
+const ActionAuditRecordsRead = "Strongroom/operator/auditRecords/read"
 
 // keyVaultControl is the control-plane action list Azure gives the Key Vault data roles that
 // carry one (Administrator, the Officers, Reader): reading the vault's children, not the vault.
@@ -93,6 +101,8 @@ var BuiltInRoles = []*authz.Role{
 			NotActions: []string{"Microsoft.KeyVault/locations/deletedVaults/purge/action", "Microsoft.KeyVault/hsmPools/*", "Microsoft.KeyVault/managedHsms/*"}}),
 	builtIn(StrongroomOperatorID, "Strongroom Operator", "Run the server's operator calls: keyring, seal and rekey, snapshots, principals and their secrets, signing keys, metrics. Held by the bootstrap admin at /.",
 		authz.Permission{Actions: []string{"Strongroom/operator/*"}}),
+	builtIn(StrongroomAuditReaderID, "Strongroom Audit Reader", "Query the audit log of every request (who did what, where, when, with which result); records never hold secret values. Grants no access to vaults or secrets.",
+		authz.Permission{Actions: []string{ActionAuditRecordsRead}}),
 	builtIn(KeyVaultPurgeOperatorID, "Key Vault Purge Operator", "Allows permanent deletion of soft-deleted vaults.",
 		authz.Permission{Actions: []string{"Microsoft.Authorization/*/read", "Microsoft.KeyVault/locations/deletedVaults/purge/action",
 			"Microsoft.KeyVault/deletedVaults/read", "Microsoft.KeyVault/locations/deletedVaults/read"}}),
