@@ -42,8 +42,18 @@ func (s *SnapshotsConfig) Validate(dataDir string) error {
 
 // MetricsConfig configures the Prometheus endpoint, GET /metrics on the API listener.
 type MetricsConfig struct {
-	// Unauthenticated serves /metrics without a token (for scrapers that cannot get one; the
-	// metrics hold no names or values, but do reveal load and cluster state). Default false: a
-	// bearer token for the management plane whose principal may read at scope "/" is required.
+	// Public serves /metrics without a token (for scrapers that cannot get one; the metrics
+	// hold no secret names or values and no principals, but do reveal load, vault names and
+	// cluster state). Default false: a bearer token for the management plane whose principal
+	// holds Microsoft.Insights/metrics/read at scope "/" (Monitoring Reader, Reader, Owner,
+	// Contributor, Strongroom Operator) is required.
+	Public bool `yaml:"public"`
+	// Unauthenticated is the older name of Public; either one set makes /metrics public.
 	Unauthenticated bool `yaml:"unauthenticated"`
+	// MaxVaultLabels caps how many vaults get a "vault" label of their own in the request
+	// metrics; the others share "_other". 0 or less: the default, 500.
+	MaxVaultLabels int `yaml:"max_vault_labels"`
 }
+
+// IsPublic reports whether /metrics is served without a token (public or unauthenticated).
+func (m MetricsConfig) IsPublic() bool { return m.Public || m.Unauthenticated }
