@@ -21,6 +21,7 @@ const (
 	KeyVaultDataAccessAdminID   = "8b54135c-b56d-4d72-a534-26097cfdc8d8"
 	KeyVaultContributorID       = "f25e0fa2-a7c8-4377-a976-54943a77a395"
 	KeyVaultPurgeOperatorID     = "a68e7c17-0ab2-4c09-9a58-125dae29748c"
+	MonitoringReaderID          = "43d0d8ad-25c7-4714-9337-8ba259a9fe05"
 	// StrongroomOperatorID is this server's own role: the operator actions (keyring, seal,
 	// rekey, principals, signing keys, metrics), which no Azure role's wildcard grants. A fixed
 	// GUID of our own, outside Azure's built-in ids.
@@ -100,9 +101,11 @@ var BuiltInRoles = []*authz.Role{
 			"Microsoft.Resources/deployments/*", "Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Support/*"},
 			NotActions: []string{"Microsoft.KeyVault/locations/deletedVaults/purge/action", "Microsoft.KeyVault/hsmPools/*", "Microsoft.KeyVault/managedHsms/*"}}),
 	builtIn(StrongroomOperatorID, "Strongroom Operator", "Run the server's operator calls: keyring, seal and rekey, snapshots, principals and their secrets, signing keys, metrics. Held by the bootstrap admin at /.",
-		authz.Permission{Actions: []string{"Strongroom/operator/*"}}),
+		authz.Permission{Actions: []string{"Strongroom/operator/*", "Microsoft.Insights/metrics/read"}}),
 	builtIn(StrongroomAuditReaderID, "Strongroom Audit Reader", "Query the audit log of every request (who did what, where, when, with which result); records never hold secret values. Grants no access to vaults or secrets.",
 		authz.Permission{Actions: []string{ActionAuditRecordsRead}}),
+	builtIn(MonitoringReaderID, "Monitoring Reader", "Can read all monitoring data.",
+		authz.Permission{Actions: []string{"*/read", "Microsoft.OperationalInsights/workspaces/search/action", "Microsoft.Support/*"}}),
 	builtIn(KeyVaultPurgeOperatorID, "Key Vault Purge Operator", "Allows permanent deletion of soft-deleted vaults.",
 		authz.Permission{Actions: []string{"Microsoft.Authorization/*/read", "Microsoft.KeyVault/locations/deletedVaults/purge/action",
 			"Microsoft.KeyVault/deletedVaults/read", "Microsoft.KeyVault/locations/deletedVaults/read"}}),
