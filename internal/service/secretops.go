@@ -71,7 +71,11 @@ func (r VaultRef) SetSecret(ctx context.Context, name string, in SecretInput) (S
 			return err
 		}
 		ops = append([]store.Op{headGuard(headKey(v, name), raw, found)}, append(ops, nh.tipOp(v, name))...)
-		if err := s.apply(ctx, ops); err != nil {
+		evOps, err := s.newVersionEventOps(ctx, v, keep, &sv) // committed with the version or not at all
+		if err != nil {
+			return err
+		}
+		if err := s.apply(ctx, append(ops, evOps...)); err != nil {
 			return err
 		}
 		out = s.secret(v, keep, sv, true, nil)
@@ -213,6 +217,7 @@ func (r VaultRef) UpdateSecret(ctx context.Context, name, version string, up Sec
 		if up.NotBefore != nil {
 			sv.NotBefore = up.NotBefore
 		}
+		expBefore := sv.Expires
 		if up.Expires != nil {
 			sv.Expires = up.Expires
 		}
@@ -232,6 +237,9 @@ func (r VaultRef) UpdateSecret(ctx context.Context, name, version string, up Sec
 			return err
 		}
 		ops = append([]store.Op{store.RequireEqual(hk, hraw), store.RequireEqual(vk, vraw)}, append(ops, h.tipOp(v, name))...)
+		if strings.EqualFold(ver, h.Latest) { // a changed exp of the latest version is indexed for its events
+			ops = append(ops, s.updateEventOps(v, h.Name, expBefore, &sv)...)
+		}
 		if err := s.apply(ctx, ops); err != nil {
 			return err
 		}

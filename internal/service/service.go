@@ -173,6 +173,8 @@ type Service struct {
 	vaultWrite sync.Mutex
 	// alerts holds the alert rules and honeytokens in memory (alerts.go).
 	alerts alertState
+	// events holds which vaults have event subscriptions (events.go).
+	events eventState
 }
 
 // New loads the vault cache and returns a Service.
@@ -411,6 +413,7 @@ func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 		}
 	}
 	s.alertKeysApplied(ctx, keys) // before the vaults: a failure there returns early
+	s.eventKeysApplied(ctx, keys)
 	for _, k := range keys {
 		name, ok := strings.CutPrefix(k, vaultPrefix)
 		if !ok {

@@ -299,7 +299,14 @@ func (s *Service) mergeVault(ctx context.Context, old *Vault, location string, t
 	c, _ := CallerFrom(ctx)
 	v.Properties = np
 	v.Updated, v.UpdatedBy = s.now().UTC(), c.ObjectID
-	if err := s.putVaultRecord(ctx, &v); err != nil {
+	var evOps []store.Op
+	if policiesChanged(old, &v) { // in the same batch as the change
+		var err error
+		if evOps, err = s.accessPolicyEventOps(ctx, &v); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.putVaultRecord(ctx, &v, evOps...); err != nil {
 		return nil, err
 	}
 	return &v, nil

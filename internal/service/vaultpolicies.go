@@ -56,7 +56,11 @@ func (s *Service) UpdateAccessPolicies(ctx context.Context, rg, name, kind strin
 	v.Properties.AccessPolicies = aps
 	c, _ := CallerFrom(ctx)
 	v.Updated, v.UpdatedBy = s.now().UTC(), c.ObjectID
-	if err := s.putVaultRecord(ctx, &v); err != nil {
+	evOps, err := s.accessPolicyEventOps(ctx, &v) // in the same batch as the change
+	if err != nil {
+		return nil, err
+	}
+	if err := s.putVaultRecord(ctx, &v, evOps...); err != nil {
 		return nil, err
 	}
 	return &v, nil
