@@ -227,8 +227,8 @@ func (s *Service) AlertSettings(ctx context.Context) (rules []AlertRule, honeyto
 	return rules, honeytokens, nil
 }
 
-// WatchAlertSettings calls fn (on its own goroutine) after the settings change on this node,
-// by a write here or one a cluster applied.
+// WatchAlertSettings calls fn after the settings change on this node, by a write here (before
+// the write returns) or one a cluster applied. fn must not block; it may read AlertSettings.
 func (s *Service) WatchAlertSettings(fn func()) {
 	s.alerts.mu.Lock()
 	s.alerts.watchers = append(s.alerts.watchers, fn)
@@ -274,7 +274,7 @@ func (s *Service) reloadAlertKeys(ctx context.Context, keys []string) error {
 	watchers := slices.Clone(s.alerts.watchers)
 	s.alerts.mu.Unlock()
 	for _, fn := range watchers {
-		go fn()
+		fn()
 	}
 	return err
 }
