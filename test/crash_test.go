@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
@@ -45,6 +47,7 @@ func crashUnderWrites(t *testing.T, config string) {
 	var mu sync.Mutex
 	acked := map[string]string{} // name -> value of the last acknowledged write
 	writes := 0                  // acknowledged writes in all
+	ackedIDs := map[string]bool{} // x-ms-request-id of every acknowledged write
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for w := range 16 {
@@ -54,7 +57,8 @@ func crashUnderWrites(t *testing.T, config string) {
 			for i := 0; !stop.Load() && i < 100000; i++ {
 				name := fmt.Sprintf("w%02d-%d", w, i%40) // rewrites make new versions too
 				value := fmt.Sprintf("value-%d-%d", w, i)
-				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				var raw *http.Response
+				cctx, cancel := context.WithTimeout(runtime.WithCaptureResponse(ctx, &raw), 5*time.Second)
 				_, err := kv.SetSecret(cctx, name, azsecrets.SetSecretParameters{Value: to.Ptr(value)}, nil)
 				cancel()
 				if err != nil {
@@ -63,6 +67,7 @@ func crashUnderWrites(t *testing.T, config string) {
 				mu.Lock()
 				acked[name] = value
 				writes++
+				ackedIDs[raw.Header.Get("X-Ms-Request-Id")] = true
 				mu.Unlock()
 			}
 		}()
@@ -94,7 +99,17 @@ func crashUnderWrites(t *testing.T, config string) {
 	// A write in flight at the kill may have landed after the last acknowledged one, so the
 	// latest version is either the acknowledged value or a later one from the same writer; but
 	// the acknowledged version itself must exist.
-	lost := 0
+	lost, versions := 0, 0
+	for name := range acked { // every version stored, for checkWritesAudited
+		pager := kv2.NewListSecretPropertiesVersionsPager(name, nil)
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				t.Fatalf("listing %s: %v", name, err)
+			}
+			versions += len(page.Value)
+		}
+	}
 	for name, value := range acked {
 		found := false
 		pager := kv2.NewListSecretPropertiesVersionsPager(name, nil)
@@ -117,4 +132,40 @@ func crashUnderWrites(t *testing.T, config string) {
 		}
 	}
 	t.Logf("%d acknowledged writes; the last of each of %d names verified after SIGKILL, %d lost", writes, len(acked), lost)
+	checkWritesAudited(t, e2.srv.DataDir, ackedIDs, versions)
+}
+
+// checkWritesAudited: after the restart, every acknowledged write has exactly one SecretSet
+// record, and no change committed without a record: the versions stored are no more than the
+// SecretSet records (answered, or recovered from the intent journal as "Unknown").
+func checkWritesAudited(t *testing.T, dataDir string, ackedIDs map[string]bool, versions int) {
+	t.Helper()
+	perRequest := map[string]int{}
+	sets, unknown := 0, 0
+	for _, rec := range readAuditRecords(t, dataDir) {
+		if rec.OperationName != "SecretSet" {
+			continue
+		}
+		perRequest[rec.RequestID]++
+		if rec.ResultType == "Success" || rec.ResultType == "Unknown" {
+			sets++
+		}
+		if rec.ResultType == "Unknown" {
+			unknown++
+		}
+	}
+	missing := 0
+	for id := range ackedIDs {
+		if perRequest[id] != 1 {
+			missing++
+			if missing < 5 {
+				t.Errorf("acknowledged write %s has %d audit records, want 1", id, perRequest[id])
+			}
+		}
+	}
+	if versions > sets {
+		t.Errorf("%d versions stored but only %d SecretSet records: a change committed without its record", versions, sets)
+	}
+	t.Logf("%d acknowledged writes, %d without exactly one record; %d versions stored, %d SecretSet records (%d recovered as Unknown)",
+		len(ackedIDs), missing, versions, sets, unknown)
 }

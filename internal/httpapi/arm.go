@@ -154,8 +154,9 @@ func (s *Server) serveARM(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := &armReq{s: s, w: w, r: r, ctx: r.Context(), op: rt.op}
-	a.serve(rt, params)
 	ri := info(r)
+	ri.arm = a // the facts of an intent taken while it is served
+	a.serve(rt, params)
 	ri.op, ri.resourceID, ri.objectID = a.op, a.resourceID, a.objectID
 	if a.claims != nil {
 		ri.setClaims(*a.claims)

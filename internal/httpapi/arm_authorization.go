@@ -80,6 +80,7 @@ func (s *Server) serveAuthorization(w http.ResponseWriter, r *http.Request, scop
 			name = rest[1]
 			a.objectID = name
 		}
+		info(r).arm = a // the facts of an intent taken while it is served
 		found.handle(a, scope, name)
 	}
 	ri := info(r)

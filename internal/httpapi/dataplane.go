@@ -79,15 +79,13 @@ func withCaller(ctx context.Context, claims *identity.Claims) context.Context {
 // serveData serves one data-plane request on the vault its host names. The vault is looked up
 // once, here, and handed to the service; the request's audit facts are recorded here, once.
 func (s *Server) serveData(w http.ResponseWriter, r *http.Request, ri *reqInfo, vaultName string) {
-	d := dataReq{s: s, w: w, r: r, ctx: r.Context(), vault: s.svc.LookupVault(vaultName)}
-	d.serve(ri)
-	ri.op, ri.objectID = d.op, d.objectID
-	if d.authenticated {
-		ri.setClaims(d.claims)
-	}
+	d := dataReq{s: s, w: w, r: r, ctx: r.Context(), vault: s.svc.LookupVault(vaultName), ri: ri}
+	// The facts an intent needs are in ri before anything is changed (RecordIntent).
 	if d.vault.Found() {
 		ri.resourceID, ri.auditResourceID = d.vault.ResourceID(), d.vault.AuditID()
 	}
+	d.serve(ri)
+	ri.op, ri.objectID = d.op, d.objectID
 }
 
 func (d *dataReq) serve(ri *reqInfo) {
@@ -105,6 +103,7 @@ func (d *dataReq) serve(ri *reqInfo) {
 		return
 	}
 	d.claims, d.authenticated = claims, true
+	ri.setClaims(claims)
 	d.ctx = withCaller(d.ctx, &d.claims)
 	if ri.apiVersion == "" {
 		writeError(d.w, badParam("The api-version query parameter is required."))
@@ -127,7 +126,8 @@ type dataReq struct {
 	r     *http.Request
 	ctx   context.Context // the request's, with the caller once authenticated
 	vault service.VaultRef
-	base  string // vault base URL as the client addressed it
+	ri    *reqInfo // the request's audit facts, filled as they are found
+	base  string   // vault base URL as the client addressed it
 	// apiVersion is the request's, for next links.
 	apiVersion string
 	// The audit facts serving finds: the operation, the object answered about and the caller.
@@ -214,7 +214,7 @@ func (d *dataReq) route() {
 // it for everyone. Only existing vaults have a budget (a name that names no vault costs nothing
 // to answer, and must not grow the throttle's table).
 func (d *dataReq) enter(op string) bool {
-	d.op = op
+	d.op, d.ri.op = op, op
 	if !d.firewallAllows() {
 		return false
 	}

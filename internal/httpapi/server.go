@@ -162,6 +162,7 @@ type reqInfo struct {
 	req       *http.Request
 	start     time.Time
 	intended  bool
+	arm       *armReq // the management-plane request being served, if it is one
 	intent    audit.IntentToken
 	intentErr error
 }
@@ -178,6 +179,12 @@ func (ri *reqInfo) headerValue(h http.Header, key string, i int, v string) {
 func (ri *reqInfo) RecordIntent(ctx context.Context) error {
 	if !ri.intended {
 		ri.intended = true
+		if a := ri.arm; a != nil { // a data-plane request keeps its facts in ri as it goes
+			ri.op, ri.resourceID, ri.objectID = a.op, a.resourceID, a.objectID
+			if a.claims != nil {
+				ri.setClaims(*a.claims)
+			}
+		}
 		ri.intent, ri.intentErr = ri.srv.audit.Intend(ctx, ri.srv.event(ri.req, ri, 0, ri.start))
 	}
 	return ri.intentErr
