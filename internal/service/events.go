@@ -82,7 +82,8 @@ type EventSubscription struct {
 	VaultID             string          `json:"vaultId"`
 	VaultName           string          `json:"vaultName"`
 	ResourceGroup       string          `json:"resourceGroup"`
-	UID                 string          `json:"uid"` // differs between two subscriptions of the same name
+	Topic               string          `json:"topic"` // the vault's ARM id
+	UID                 string          `json:"uid"`   // differs between two subscriptions of the same name
 	EndpointURL         string          `json:"endpointUrl"`
 	IncludedEventTypes  []string        `json:"includedEventTypes,omitempty"`
 	SubjectBeginsWith   string          `json:"subjectBeginsWith,omitempty"`
@@ -316,7 +317,7 @@ func (s *Service) PutEventSubscription(ctx context.Context, rg, vaultName, name 
 			}
 		}
 		now := s.now().UTC()
-		sub = EventSubscription{Name: name, VaultID: v.ID, VaultName: v.Name, ResourceGroup: v.ResourceGroup,
+		sub = EventSubscription{Name: name, VaultID: v.ID, VaultName: v.Name, ResourceGroup: v.ResourceGroup, Topic: s.ResourceID(v),
 			UID: randomHex(8), EndpointURL: in.EndpointURL, IncludedEventTypes: in.IncludedEventTypes,
 			SubjectBeginsWith: in.SubjectBeginsWith, SubjectEndsWith: in.SubjectEndsWith, Schema: in.Schema,
 			MaxDeliveryAttempts: in.MaxDeliveryAttempts, EventTTLMinutes: in.EventTTLMinutes, DeadLetter: in.DeadLetter,

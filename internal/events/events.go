@@ -1,0 +1,281 @@
+// Package events delivers Key Vault events to webhook subscribers as Azure Event Grid does:
+// a validation handshake before anything else, then at-least-once delivery of each event with
+// exponential backoff, and dead-lettering after the attempts or the time to live run out.
+//
+// The worker keeps no state of its own that matters: what is due, how many attempts a
+// delivery had and what was dead-lettered live in the store (service.EventQueue), written
+// after each attempt, so a restart or a new leader resumes the queue. An event is delivered
+// again only when its acknowledgement was not recorded: at least once, never lost. Every call
+// goes through the outbound client, which refuses destinations inside the server's network.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/strongroom/strongroom/internal/outbound"
+	"github.com/strongroom/strongroom/internal/service"
+)
+
+// Options configure a Worker.
+type Options struct {
+	Queue *service.EventQueue
+	// Outbound is the client options (destinations allowed, timeouts, response bound).
+	Outbound outbound.Options
+	// Leads reports whether this node delivers (the leader in a cluster); nil: always.
+	Leads func() bool
+	Log   *slog.Logger
+	// Interval between passes; 0 means 1s.
+	Interval time.Duration
+	// RetryBase and RetryMax shape the backoff: RetryBase·2^(attempts-1), at most RetryMax.
+	// Zero means 10s and 1h.
+	RetryBase, RetryMax time.Duration
+	// Batch bounds the deliveries one pass attempts; 0 means 64. Parallel bounds the calls in
+	// flight; 0 means 8.
+	Batch, Parallel int
+	// MaxValidationAttempts is how many failed handshakes fail a subscription; 0 means 10.
+	MaxValidationAttempts int
+}
+
+// Worker delivers events. It also serves the HTTP layer's destination check.
+type Worker struct {
+	opts   Options
+	client *outbound.Client
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	validNext map[string]time.Time // subscription uid -> next handshake attempt (memory only)
+}
+
+// New returns a worker; Run starts it.
+func New(opts Options) *Worker {
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = 10 * time.Second
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = time.Hour
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 64
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 8
+	}
+	if opts.MaxValidationAttempts <= 0 {
+		opts.MaxValidationAttempts = 10
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Worker{opts: opts, client: outbound.New(opts.Outbound), log: log, validNext: map[string]time.Time{}}
+}
+
+// CheckDestination validates a subscription's endpoint when it is stored.
+func (w *Worker) CheckDestination(rawURL string) error {
+	return outbound.CheckURL(rawURL, w.opts.Outbound)
+}
+
+// Redact is the endpoint as GET and list show it.
+func (w *Worker) Redact(rawURL string) string { return outbound.Redact(rawURL) }
+
+// Run passes over the queue every Interval until ctx ends, while this node leads.
+func (w *Worker) Run(ctx context.Context) {
+	t := time.NewTicker(w.opts.Interval)
+	defer t.Stop()
+	for {
+		if w.opts.Leads == nil || w.opts.Leads() {
+			if err := w.Pass(ctx); err != nil && ctx.Err() == nil {
+				w.log.Warn("events: delivery pass", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Pass does one bounded round: expiry events that came due, fan-out of new events, pending
+// handshakes, then due deliveries.
+func (w *Worker) Pass(ctx context.Context) error {
+	q := w.opts.Queue
+	if _, err := q.DueExpiries(ctx); err != nil {
+		return fmt.Errorf("expiry events: %w", err)
+	}
+	if _, err := q.FanOut(ctx); err != nil {
+		return fmt.Errorf("fan-out: %w", err)
+	}
+	if err := w.validate(ctx); err != nil {
+		return fmt.Errorf("validation: %w", err)
+	}
+	return w.deliver(ctx)
+}
+
+// backoff is the wait after the n-th failed attempt (n >= 1).
+func (w *Worker) backoff(n int) time.Duration {
+	d := w.opts.RetryBase
+	for i := 1; i < n && d < w.opts.RetryMax; i++ {
+		d *= 2
+	}
+	return min(d, w.opts.RetryMax)
+}
+
+// validate runs the handshake of each pending subscription whose next attempt is due.
+func (w *Worker) validate(ctx context.Context) error {
+	q := w.opts.Queue
+	pend, err := q.PendingValidations(ctx)
+	if err != nil {
+		return err
+	}
+	now := q.Now()
+	for _, sub := range pend {
+		w.mu.Lock()
+		next, wait := w.validNext[sub.UID]
+		w.mu.Unlock()
+		if wait && now.Before(next) {
+			continue
+		}
+		err := w.handshake(ctx, sub)
+		state := ""
+		switch {
+		case err == nil:
+			state = service.SubscriptionSucceeded
+			w.log.Info("events: subscription validated", "vault", sub.VaultName, "subscription", sub.Name)
+		case sub.ValidationAttempts+1 >= w.opts.MaxValidationAttempts:
+			state = service.SubscriptionFailed
+			w.log.Warn("events: subscription validation failed", "vault", sub.VaultName, "subscription", sub.Name, "err", err)
+		default:
+			w.log.Info("events: validation handshake failed, will retry", "vault", sub.VaultName, "subscription", sub.Name, "err", err)
+		}
+		w.mu.Lock()
+		if state == "" {
+			w.validNext[sub.UID] = now.Add(w.backoff(sub.ValidationAttempts + 1))
+		} else {
+			delete(w.validNext, sub.UID)
+		}
+		w.mu.Unlock()
+		if err := q.RecordValidation(ctx, sub, state); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handshake posts a SubscriptionValidationEvent and checks the endpoint echoes the code.
+func (w *Worker) handshake(ctx context.Context, sub service.EventSubscription) error {
+	body, ctype, err := encode(sub.Schema, uuid.NewString(), sub.Topic, "", validationEventType, time.Now(),
+		validationData{ValidationCode: sub.ValidationCode})
+	if err != nil {
+		return err
+	}
+	h := http.Header{"Content-Type": {ctype}, "Aeg-Event-Type": {"SubscriptionValidation"},
+		"Aeg-Subscription-Name": {sub.Name}, "Aeg-Data-Version": {"1"}, "Aeg-Metadata-Version": {"1"}}
+	status, resp, err := w.client.Post(ctx, sub.EndpointURL, h, body)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("the endpoint answered %d", status)
+	}
+	var ans struct {
+		ValidationResponse string `json:"validationResponse"`
+	}
+	if json.Unmarshal(resp, &ans) != nil || ans.ValidationResponse != sub.ValidationCode {
+		return fmt.Errorf("the endpoint did not answer the validation code")
+	}
+	return nil
+}
+
+// deliver attempts up to Batch due deliveries, Parallel at a time, and records each outcome.
+func (w *Worker) deliver(ctx context.Context) error {
+	q := w.opts.Queue
+	ds, err := q.DueDeliveries(ctx, w.opts.Batch)
+	if err != nil {
+		return err
+	}
+	sem := make(chan struct{}, w.opts.Parallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for _, d := range ds {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := w.deliverOne(ctx, d); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// Dead-letter reasons, as Event Grid names them.
+const (
+	ReasonMaxAttempts  = "MaxDeliveryAttemptsExceeded"
+	ReasonTTL          = "TimeToLiveExceeded"
+	ReasonNotRetryable = "DeliveryNotRetryable"
+	ReasonSubFailed    = "SubscriptionValidationFailed"
+)
+
+// notValidatedWait is how often a delivery to a subscription awaiting its handshake is looked
+// at again; the wait counts against the time to live, not the attempts.
+const notValidatedWait = 2 * time.Second
+
+func (w *Worker) deliverOne(ctx context.Context, d service.Delivery) error {
+	q := w.opts.Queue
+	now := q.Now()
+	ttl := time.Duration(d.Sub.EventTTLMinutes) * time.Minute
+	expired := ttl > 0 && now.Sub(d.Enqueued) >= ttl
+	switch d.Sub.State {
+	case service.SubscriptionFailed:
+		return q.DeadLetter(ctx, d, false, ReasonSubFailed)
+	case service.SubscriptionSucceeded:
+	default:
+		if expired {
+			return q.DeadLetter(ctx, d, false, ReasonTTL)
+		}
+		return q.Reschedule(ctx, d, now.Add(notValidatedWait), false, "awaiting the subscription's validation")
+	}
+	if expired {
+		return q.DeadLetter(ctx, d, false, ReasonTTL)
+	}
+	body, ctype, err := Encode(d.Sub.Schema, d.Event)
+	if err != nil {
+		return err
+	}
+	h := http.Header{"Content-Type": {ctype}, "Aeg-Event-Type": {"Notification"}, "Aeg-Subscription-Name": {d.Sub.Name},
+		"Aeg-Delivery-Count": {strconv.Itoa(d.Attempts)}, "Aeg-Data-Version": {"1"}, "Aeg-Metadata-Version": {"1"}}
+	status, _, perr := w.client.Post(ctx, d.Sub.EndpointURL, h, body)
+	if perr == nil && status >= 200 && status <= 204 {
+		return q.Delivered(ctx, d)
+	}
+	reason := fmt.Sprintf("the endpoint answered %d", status)
+	if perr != nil {
+		reason = perr.Error() // outbound's errors never carry the URL's query
+	}
+	switch {
+	case perr == nil && (status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge):
+		return q.DeadLetter(ctx, d, true, ReasonNotRetryable+": "+reason)
+	case d.Attempts+1 >= d.Sub.MaxDeliveryAttempts:
+		return q.DeadLetter(ctx, d, true, ReasonMaxAttempts+": "+reason)
+	}
+	return q.Reschedule(ctx, d, now.Add(w.backoff(d.Attempts+1)), true, reason)
+}
