@@ -44,7 +44,7 @@ func (a *app) secretSetCommand() *cobra.Command {
 	var t secretTarget
 	var props secretProps
 	var value, file, encoding string
-	var disabled bool
+	var disabled, honeytoken bool
 	c := leaf(&cobra.Command{
 		Use:   "set",
 		Short: "Create a secret, or a new version of it",
@@ -83,6 +83,11 @@ func (a *app) secretSetCommand() *cobra.Command {
 			if props.contentType != "" {
 				params.ContentType = &props.contentType
 			}
+			if honeytoken { // marked first, so that no read of it goes unalerted (monitor_alert.go)
+				if err := a.markHoneytoken(cmd.Context(), t.vaultName, r.name, true); err != nil {
+					return err
+				}
+			}
 			resp, err := client.SetSecret(cmd.Context(), r.name, params, nil)
 			if err != nil {
 				return notFoundOr(err, "vault", "setting secret")
@@ -97,6 +102,7 @@ func (a *app) secretSetCommand() *cobra.Command {
 	f.StringVarP(&file, "file", "f", "", "read the value from this file")
 	f.StringVarP(&encoding, "encoding", "e", "utf-8", "encoding of --file: utf-8, ascii, base64 or hex")
 	f.BoolVar(&disabled, "disabled", false, "create the secret disabled")
+	f.BoolVar(&honeytoken, "honeytoken", false, "mark the secret as a decoy whose every read alerts (an operator call); readers see a normal secret")
 	props.register(f)
 	return c
 }
