@@ -2,17 +2,28 @@ package app
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/strongroom/strongroom/internal/audit"
+	"github.com/strongroom/strongroom/internal/cluster"
+	"github.com/strongroom/strongroom/internal/httpapi"
 	"github.com/strongroom/strongroom/internal/identity"
 	"github.com/strongroom/strongroom/internal/metrics/scrape"
+	"github.com/strongroom/strongroom/internal/store"
+	"github.com/strongroom/strongroom/internal/store/bolt"
 )
 
-// registerGauges adds the server's state to the registry: seal state and audit health (a
-// cluster node's Raft collector is registered when its store opens, storage.go).
+// registerGauges adds the server's state to the registry: seal state, audit health, storage
+// and the file systems under the data and audit folders (a cluster node's Raft collector is
+// registered when its store opens, storage.go). It also fixes the request metrics' operation
+// names (the API's route table) and vault label cap.
 func (s *server) registerGauges() {
+	s.metrics.SetOperations(httpapi.OperationNames())
+	s.metrics.SetMaxVaultLabels(s.cfg.Metrics.MaxVaultLabels)
 	s.metrics.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strongroom_sealed", Help: "1 while this server is sealed (or uninitialized), 0 while it serves."},
 			func() float64 { return b2f(s.sys.Sealed()) }),
@@ -21,6 +32,106 @@ func (s *server) registerGauges() {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strongroom_audit_healthy", Help: "1 while audit records can be written; 0 once the sink failed (requests are refused)."},
 			func() float64 { return b2f(s.audit.Healthy()) }),
 	)
+	s.registerStorageGauges()
+	for _, fs := range []struct{ label, dir string }{{"data", s.cfg.DataDir}, {"audit", filepath.Join(s.cfg.DataDir, "audit")}} {
+		labels := prometheus.Labels{"dir": fs.label}
+		s.metrics.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strongroom_filesystem_free_bytes", ConstLabels: labels,
+				Help: "Bytes available to the server on the file system holding its data (dir=data) or audit (dir=audit) folder."},
+				func() float64 { free, _ := statfs(fs.dir); return free }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strongroom_filesystem_size_bytes", ConstLabels: labels,
+				Help: "Size of the file system holding the server's data (dir=data) or audit (dir=audit) folder."},
+				func() float64 { _, size := statfs(fs.dir); return size }),
+		)
+	}
+}
+
+// registerStorageGauges exports the store file: its size, its write-ahead log's size on disk,
+// whether it still accepts writes, and its group commits.
+func (s *server) registerStorageGauges() {
+	db := func() *bolt.DB { return storeDB(s.st) }
+	s.metrics.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strongroom_store_file_size_bytes", Help: "Size of this node's store file (bbolt)."},
+			func() float64 {
+				if d := db(); d != nil {
+					return fileSize(d.Path())
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strongroom_store_wal_size_bytes", Help: "Bytes on disk of the store's write-ahead log segments (pre-allocated, 16 MiB each; 0 without a log)."},
+			func() float64 {
+				if d := db(); d != nil {
+					return dirSize(d.Path() + ".wal")
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strongroom_store_healthy", Help: "1 while the store accepts writes; 0 once a write failed (the store refuses writes until restarted; /health answers 503)."},
+			func() float64 {
+				if d := db(); d != nil {
+					return b2f(d.Failure() == nil)
+				}
+				return 1
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "strongroom_store_commits_total", Help: "Group commits of this node's store file (each one fsync)."},
+			func() float64 {
+				if d := db(); d != nil {
+					c, _ := d.CommitStats()
+					return float64(c)
+				}
+				return 0
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "strongroom_store_batches_total", Help: "Write batches committed to this node's store file (many per group commit under load)."},
+			func() float64 {
+				if d := db(); d != nil {
+					_, b := d.CommitStats()
+					return float64(b)
+				}
+				return 0
+			}),
+	)
+}
+
+// storeDB is the bbolt file under st: the single-node store itself, or a cluster node's state
+// machine file.
+func storeDB(st store.Store) *bolt.DB {
+	switch v := st.(type) {
+	case *bolt.DB:
+		return v
+	case *cluster.Store:
+		return v.Store.DB()
+	}
+	return nil
+}
+
+func fileSize(path string) float64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return float64(fi.Size())
+}
+
+func dirSize(dir string) float64 {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+	}
+	return float64(n)
+}
+
+// statfs returns the bytes available to unprivileged users and the size of dir's file system.
+func statfs(dir string) (free, size float64) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, 0
+	}
+	return float64(st.Bavail) * float64(st.Bsize), float64(st.Blocks) * float64(st.Bsize)
 }
 
 func b2f(b bool) float64 {
@@ -32,13 +143,20 @@ func b2f(b bool) float64 {
 
 // scrapeOptions serves /metrics with the serving state's token check (internal/metrics/scrape).
 func (s *server) scrapeOptions() scrape.Options {
-	return scrape.Options{Registry: s.metrics, Unauthenticated: s.cfg.Metrics.Unauthenticated, PublicURL: s.cfg.PublicURL,
+	return scrape.Options{Registry: s.metrics, Public: s.cfg.Metrics.IsPublic(), PublicURL: s.cfg.PublicURL,
 		Serving: func() (*identity.Service, func(context.Context) error) {
 			if u := s.sys.Serving(); u != nil {
 				return u.Identities, u.AuthorizeMetrics
 			}
 			return nil, nil
 		}}
+}
+
+// observe hands the API handler to the metrics: its requests are counted by vault, operation
+// and result (httpapi.Config.Metrics), and scrapes read its vaults' budget saturation.
+func (s *server) observe(h *httpapi.Server) *httpapi.Server {
+	s.metrics.SetSaturation(h.ThrottleSaturation)
+	return h
 }
 
 // auditLog is the audit log as request handlers use it: failures are counted.

@@ -72,12 +72,12 @@ func (s *server) build(ctx context.Context, u sysapi.Unsealed) (*sysapi.Serving,
 	}
 	events := s.startEvents(runCtx, svc, leads)
 	recorder, alerts := s.startAlerts(runCtx, svc, s.auditLog())
-	handler := httpapi.New(httpapi.Config{
+	handler := s.observe(httpapi.New(httpapi.Config{
 		PublicURL: s.cfg.PublicURL, DNSSuffix: s.cfg.DNSSuffix, TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID(),
 		VaultRequestsPer10s: s.cfg.VaultRequestsPer10s, Seal: s.sys.Seal, Rekey: s.sys.Rekey, MigrateSeal: s.sys.Migrate,
 		StoreFailure: storeFailure, TrustedProxies: s.cfg.TrustedProxySet(),
-		Events: events, Alerts: alerts, AuditQuery: s.auditQuery(),
-	}, svc, ids, issuer.New(ids, s.cfg.PublicURL), recorder, s.log)
+		Events: events, Alerts: alerts, AuditQuery: s.auditQuery(), Metrics: s.metrics,
+	}, svc, ids, issuer.New(ids, s.cfg.PublicURL), recorder, s.log))
 	go svc.RunPurger(runCtx, s.cfg.PurgeInterval, s.log)
 	if cs, ok := s.st.(compactStore); ok {
 		go s.runCompactor(runCtx, cs, compactNow)

@@ -26,6 +26,7 @@ import (
 	"github.com/strongroom/strongroom/internal/azkv/arm"
 	"github.com/strongroom/strongroom/internal/held"
 	"github.com/strongroom/strongroom/internal/identity"
+	"github.com/strongroom/strongroom/internal/metrics"
 	"github.com/strongroom/strongroom/internal/netacl"
 	"github.com/strongroom/strongroom/internal/service"
 )
@@ -79,6 +80,8 @@ type Config struct {
 	Alerts AlertsAPI
 	// AuditQuery answers queries over the local audit log (arm_auditquery.go); nil: not served.
 	AuditQuery AuditQueryAPI
+	// Metrics counts each answered request by vault, operation and result (metrics.go); nil: not counted.
+	Metrics *metrics.Registry
 }
 
 // Server is the root http.Handler.
@@ -247,6 +250,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.audit.Resolve(ri.intent) // the outcome is in the log; a crash before its fsync keeps the intent
 	}
+	s.observe(r, ri, vault, bw, start)
 	bw.Send(w)
 	*bp = bw.Body[:0] // net/http has copied it
 	bw.Body = nil

@@ -64,14 +64,14 @@ func TestHandler_AuthorizesScrapes(t *testing.T) {
 		return func() (*identity.Service, func(context.Context) error) { return ids, authorize }
 	}
 	cases := []struct {
-		name            string
-		unauthenticated bool
-		serving         func() (*identity.Service, func(context.Context) error)
-		auth            string
-		status          int
-		code            string
+		name    string
+		public  bool
+		serving func() (*identity.Service, func(context.Context) error)
+		auth    string
+		status  int
+		code    string
 	}{
-		{"unauthenticated scrape while sealed", true, serving(nil, nil), "", 200, ""},
+		{"public scrape while sealed", true, serving(nil, nil), "", 200, ""},
 		{"sealed", false, serving(nil, nil), "Bearer " + token, 503, "ServiceUnavailable"},
 		{"no token", false, serving(ids, allow), "", 401, "AuthenticationFailed"},
 		{"not a bearer token", false, serving(ids, allow), "Basic abc", 401, "AuthenticationFailed"},
@@ -82,7 +82,7 @@ func TestHandler_AuthorizesScrapes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Fatal("a scrape reached the next handler") })
-			h := Handler(Options{Registry: metrics.New("vault.test"), Unauthenticated: tc.unauthenticated, PublicURL: publicURL, Serving: tc.serving}, next)
+			h := Handler(Options{Registry: metrics.New("vault.test"), Public: tc.public, PublicURL: publicURL, Serving: tc.serving}, next)
 			req := httptest.NewRequest("GET", publicURL+"/metrics", nil)
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)
