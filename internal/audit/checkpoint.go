@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,7 +29,19 @@ type Checkpoint struct {
 	Offset   int64  `json:"offset"`   // end of the last covered record, after its newline
 	Records  int64  `json:"records"`  // records in the file up to Offset
 	LastHash string `json:"lastHash"` // hex SHA-256 of the record ending at Offset; "" at offset 0
-	Time     string `json:"time"`     // when it was written (informational)
+	Time     string `json:"time"`     // when it was written (signed when Sig is set)
+	// Seq is the file's place in the rotated set (0 for the first file); KeyID and Sig sign the
+	// checkpoint with the log's checkpoint key when one was set (signedMessage), so that cutting
+	// records off the end and rewriting the checkpoint to match is detected too.
+	Seq   int64  `json:"seq,omitempty"`
+	KeyID string `json:"keyId,omitempty"`
+	Sig   string `json:"sig,omitempty"`
+}
+
+// signedMessage is what the checkpoint file's signature covers: every field but the signature.
+func (c *Checkpoint) signedMessage() []byte {
+	return fmt.Appendf(nil, "strongroom-audit-checkpoint-file\x00%d\x00%s\x00%d\x00%d\x00%d\x00%s\x00%s\x00%s",
+		c.Version, c.File, c.Seq, c.Offset, c.Records, c.LastHash, c.Time, c.KeyID)
 }
 
 func checkpointPath(logPath string) string { return logPath + ".checkpoint" }
@@ -146,10 +160,8 @@ var (
 
 // maybeCheckpoint moves the checkpoint to st (records known to be fsynced) when it is due. A
 // failed checkpoint write does not fail the sink (the records are in the log; the next open only
-// reads more), but it is kept for Close to report.
+// reads more), but it is kept for Close to report. Call with ckptMu held.
 func (l *Log) maybeCheckpoint(f *os.File, st chainState) {
-	l.ckptMu.Lock()
-	defer l.ckptMu.Unlock()
 	grown := st.Offset - l.ckpt.Offset
 	if grown <= 0 || (grown < l.ckptBytes && time.Since(l.ckptAt) < l.ckptEvery) {
 		return
@@ -169,7 +181,16 @@ func (l *Log) checkpoint(f *os.File, st chainState) error {
 	if fi.Size() < st.Offset {
 		return fmt.Errorf("writing audit checkpoint: %s is %d bytes, less than the %d written", l.path, fi.Size(), st.Offset)
 	}
-	if err := saveCheckpoint(l.path, newCheckpoint(l.path, st)); err != nil {
+	c := newCheckpoint(l.path, st)
+	l.mu.Lock()
+	c.Seq = l.seq
+	s := l.signer
+	l.mu.Unlock()
+	if s != nil {
+		c.KeyID = s.id
+		c.Sig = base64.StdEncoding.EncodeToString(ed25519.Sign(s.key, c.signedMessage()))
+	}
+	if err := saveCheckpoint(l.path, c); err != nil {
 		return err
 	}
 	l.ckpt, l.ckptAt, l.ckptErr = st, time.Now(), nil

@@ -64,7 +64,39 @@ func (r *Record) appendJSON(dst []byte) []byte {
 	if p.TLSVersion != "" {
 		dst = appendString(append(dst, `,"tlsVersion":`...), p.TLSVersion)
 	}
-	return append(dst, `},"prevHash":"`...)
+	dst = append(dst, '}')
+	if c := r.Checkpoint; c != nil {
+		dst = c.appendJSON(append(dst, `,"auditCheckpoint":`...))
+	}
+	return append(dst, `,"prevHash":"`...)
+}
+
+// appendJSON appends c as encoding/json marshals it.
+func (c *ChainCheckpoint) appendJSON(dst []byte) []byte {
+	dst = strconv.AppendInt(append(dst, `{"v":`...), int64(c.Version), 10)
+	dst = strconv.AppendInt(append(dst, `,"seq":`...), c.Seq, 10)
+	dst = strconv.AppendInt(append(dst, `,"records":`...), c.Records, 10)
+	dst = appendString(append(dst, `,"hash":`...), c.Hash)
+	if c.Predecessor != "" {
+		dst = appendString(append(dst, `,"predecessor":`...), c.Predecessor)
+	}
+	if len(c.Removed) > 0 {
+		dst = append(dst, `,"removed":[`...)
+		for i, s := range c.Removed {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, s)
+		}
+		dst = append(dst, ']')
+	}
+	if c.KeyID != "" {
+		dst = appendString(append(dst, `,"keyId":`...), c.KeyID)
+	}
+	if c.Sig != "" {
+		dst = appendString(append(dst, `,"sig":`...), c.Sig)
+	}
+	return append(dst, '}')
 }
 
 func appendString(dst []byte, s string) []byte { return jsonenc.AppendString(dst, s, true) }

@@ -34,3 +34,14 @@ func SetCheckpointPolicy(t testing.TB, bytes int64, every time.Duration) {
 	checkpointBytes, checkpointEvery = bytes, every
 	t.Cleanup(func() { checkpointBytes, checkpointEvery = oldBytes, oldEvery })
 }
+
+// SignedMessage exposes what a checkpoint record's signature covers, so tests can forge one
+// under another key.
+func (c *ChainCheckpoint) SignedMessage(op, at string) []byte { return c.signedMessage(op, at) }
+
+// SetDiskCheckEvery changes how often the free space is read, until the test ends.
+func SetDiskCheckEvery(t testing.TB, d time.Duration) {
+	old := diskCheckEvery
+	diskCheckEvery = d
+	t.Cleanup(func() { diskCheckEvery = old })
+}

@@ -18,6 +18,19 @@ type resumed struct {
 	end, from chainState
 	ckpt      *Checkpoint
 	read      int64
+	// seq is the file's sequence number; endsInCkpt whether its last record read is a
+	// checkpoint record; link, when set, is the rotated file an empty active file continues.
+	seq        int64
+	endsInCkpt bool
+	link       *linkInfo
+}
+
+// linkInfo is the end of the last rotated file: its name, last hash, records and sequence number.
+type linkInfo struct {
+	name    string
+	last    [64]byte
+	records int64
+	seq     int64
 }
 
 // resume finds where the chain of the log at path ends, reading only what the checkpoint does
@@ -31,6 +44,12 @@ func resume(path string) (resumed, error) {
 		return resumed{}, err
 	}
 	res := resumed{ckpt: ck}
+	if fi, err := os.Stat(path); (err == nil && fi.Size() == 0) || errors.Is(err, os.ErrNotExist) {
+		if link, err := resumeRotated(path, ck); err != nil || link != nil {
+			res.link = link
+			return res, err
+		}
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if ck != nil && ck.Records > 0 {
@@ -57,6 +76,13 @@ func resume(path string) (resumed, error) {
 	w := walker{st: res.from, mark: -1}
 	err = w.walk(cf)
 	res.end, res.read = w.st, cf.n
+	res.endsInCkpt = bytes.Contains(w.last, []byte(`"operationName":"`+OpCheckpoint+`"`))
+	switch {
+	case w.start != nil:
+		res.seq = w.start.Seq
+	case ck != nil:
+		res.seq = ck.Seq
+	}
 	if err != nil {
 		return res, fmt.Errorf("resuming audit log %s: %w", path, err)
 	}
@@ -89,27 +115,36 @@ func matchCheckpoint(cf *countingFile, ck *Checkpoint) error {
 	return nil
 }
 
-// hashRecordBefore returns the hex hash of the record that ends (with its newline) at end,
-// reading backwards from end in growing chunks until the newline before it or the file's start.
+// hashRecordBefore returns the hex hash of the record that ends (with its newline) at end.
 func hashRecordBefore(r io.ReaderAt, end int64) (string, error) {
+	line, err := recordBefore(r, end)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(line)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// recordBefore returns the record that ends (with its newline) at end, without the newline,
+// reading backwards from end in growing chunks until the newline before it or the file's start.
+func recordBefore(r io.ReaderAt, end int64) ([]byte, error) {
 	var tail []byte // the bytes [pos, end)
 	pos, chunk := end, int64(4<<10)
 	for {
 		n := min(chunk, pos)
 		b := make([]byte, n, n+int64(len(tail)))
 		if _, err := r.ReadAt(b, pos-n); err != nil {
-			return "", fmt.Errorf("reading the record before offset %d: %w", end, err)
+			return nil, fmt.Errorf("reading the record before offset %d: %w", end, err)
 		}
 		tail, pos = append(b, tail...), pos-n
 		if tail[len(tail)-1] != '\n' {
-			return "", fmt.Errorf("offset %d is not the end of a record", end)
+			return nil, fmt.Errorf("offset %d is not the end of a record", end)
 		}
 		if i := bytes.LastIndexByte(tail[:len(tail)-1], '\n'); i >= 0 || pos == 0 {
-			sum := sha256.Sum256(tail[i+1 : len(tail)-1])
-			return hex.EncodeToString(sum[:]), nil
+			return tail[i+1 : len(tail)-1], nil
 		}
 		if len(tail) > maxRecord {
-			return "", fmt.Errorf("the record before offset %d is longer than %d bytes", end, maxRecord)
+			return nil, fmt.Errorf("the record before offset %d is longer than %d bytes", end, maxRecord)
 		}
 		chunk *= 2
 	}

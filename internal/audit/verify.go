@@ -24,6 +24,9 @@ type VerifyResult struct {
 	Bytes int64
 	// Checkpoint is the log's checkpoint when it had one; Verify checked it against the chain.
 	Checkpoint *Checkpoint
+	// StartsAfter names the rotated file this one continues (its first record is an OpLogStart
+	// record); Verify checks a file alone, VerifySet the links between files.
+	StartsAfter string
 }
 
 // Verify re-hashes the whole chain of the log at path and reports the first broken record. When
@@ -49,6 +52,9 @@ func Verify(path string) (VerifyResult, error) {
 		return w.result(), err
 	}
 	res := w.result()
+	if w.start != nil {
+		res.StartsAfter = w.start.Predecessor
+	}
 	if ck != nil {
 		if err := checkMark(ck, w.marked); err != nil {
 			return res, fmt.Errorf("checkpoint %s: %w", checkpointPath(path), err)
@@ -85,7 +91,10 @@ func (l *Log) VerifyHistory(ctx context.Context) (VerifyResult, error) {
 }
 
 func (l *Log) verifyHistory(ctx context.Context) (VerifyResult, error) {
-	f, err := os.Open(l.path)
+	l.mu.Lock()
+	path := l.histPath // the file Open resumed, wherever rotation moved it
+	l.mu.Unlock()
+	f, err := os.Open(path)
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("verifying audit log: %w", err)
 	}
@@ -152,7 +161,29 @@ type walker struct {
 	marked *chainState
 	last   []byte          // the last record read, parsed at the end
 	ctx    context.Context // when set, stops the walk once done
+	// start is the OpLogStart record a walk from the empty chain began with: the file continues
+	// a rotated one, and its chain starts at that record's prevHash (checked by VerifySet).
+	start *ChainCheckpoint
+	// special, when set, is called with each of the log's own records (those with an
+	// "auditCheckpoint" object) before st moves past it.
+	special func(line []byte) error
 }
+
+var ckptKey = []byte(`,"auditCheckpoint":{`)
+
+// RecordError is a walk's failure at one record: its number (1-based) in the file and the offset
+// it starts at. It quotes hashes, never record contents.
+type RecordError struct {
+	Record int
+	Offset int64
+	Err    error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("record %d at offset %d: %v", e.Record, e.Offset, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
 
 func (w *walker) result() VerifyResult {
 	return VerifyResult{Records: w.st.Records, LastHash: w.st.hash(), Bytes: w.st.Offset}
@@ -171,11 +202,16 @@ func (w *walker) walk(r io.Reader) error {
 	for sc.Scan() {
 		line := sc.Bytes()
 		if err := w.link(line); err != nil {
-			return fmt.Errorf("record %d at offset %d: %w", w.st.Records+1, w.st.Offset, err)
+			return &RecordError{Record: w.st.Records + 1, Offset: w.st.Offset, Err: err}
+		}
+		if w.special != nil && bytes.Contains(line, ckptKey) {
+			if err := w.special(line); err != nil {
+				return &RecordError{Record: w.st.Records + 1, Offset: w.st.Offset, Err: err}
+			}
 		}
 		w.last = append(w.last[:0], line...)
 		if w.ctx != nil && w.st.Records%4096 == 0 && w.ctx.Err() != nil {
-			return fmt.Errorf("record %d at offset %d: %w", w.st.Records+1, w.st.Offset, w.ctx.Err())
+			return &RecordError{Record: w.st.Records + 1, Offset: w.st.Offset, Err: w.ctx.Err()}
 		}
 		sum := sha256.Sum256(line)
 		hex.Encode(w.st.last[:], sum[:])
@@ -191,11 +227,11 @@ func (w *walker) walk(r io.Reader) error {
 		if errors.Is(err, bufio.ErrTooLong) {
 			err = fmt.Errorf("longer than %d bytes", maxRecord)
 		}
-		return fmt.Errorf("record %d at offset %d: %w", w.st.Records+1, w.st.Offset, err)
+		return &RecordError{Record: w.st.Records + 1, Offset: w.st.Offset, Err: err}
 	}
 	if w.last != nil && !json.Valid(w.last) {
 		var rec struct{}
-		return fmt.Errorf("record %d at offset %d: not JSON: %w", w.st.Records, w.st.Offset-int64(len(w.last))-1, json.Unmarshal(w.last, &rec))
+		return &RecordError{Record: w.st.Records, Offset: w.st.Offset - int64(len(w.last)) - 1, Err: fmt.Errorf("not JSON: %w", json.Unmarshal(w.last, &rec))}
 	}
 	return nil
 }
@@ -211,13 +247,20 @@ func (w *walker) link(line []byte) error {
 	}
 	// Not the writer's layout, or another hash: read the field as encoding/json does.
 	var rec struct {
-		PrevHash *string `json:"prevHash"`
+		PrevHash *string          `json:"prevHash"`
+		Op       string           `json:"operationName"`
+		C        *ChainCheckpoint `json:"auditCheckpoint"`
 	}
 	if err := json.Unmarshal(line, &rec); err != nil {
 		return fmt.Errorf("not JSON: %w", err)
 	}
 	if rec.PrevHash == nil {
 		return errors.New("not a record: no prevHash")
+	}
+	if c := rec.C; !w.st.has && rec.Op == OpLogStart && c != nil && c.Predecessor != "" && c.Hash == *rec.PrevHash &&
+		len(c.Hash) == 64 && isHex([]byte(c.Hash)) {
+		w.start = c // the first record of a file continuing a rotated one
+		return nil
 	}
 	if *rec.PrevHash != string(want) {
 		return fmt.Errorf("chain broken (prevHash %q, want %q)", clip([]byte(*rec.PrevHash)), want)
