@@ -173,8 +173,28 @@ func (w *Worker) validate(ctx context.Context) error {
 	return nil
 }
 
-// handshake posts a SubscriptionValidationEvent and checks the endpoint echoes the code.
+// validationOrigin is the origin the CloudEvents handshake names, as Event Grid's does.
+const validationOrigin = "eventgrid.azure.net"
+
+// handshake proves the endpoint wants the events. For the Event Grid schema it posts a
+// SubscriptionValidationEvent and checks the endpoint echoes the code; for CloudEvents it is
+// the CloudEvents webhook validation (OPTIONS with WebHook-Request-Origin, answered with
+// WebHook-Allowed-Origin), as Event Grid does for that schema.
 func (w *Worker) handshake(ctx context.Context, sub service.EventSubscription) error {
+	if sub.Schema == service.SchemaCloudEvent {
+		h := http.Header{"Webhook-Request-Origin": {validationOrigin}, "Webhook-Request-Rate": {"120"}}
+		status, rh, _, err := w.client.Do(ctx, http.MethodOptions, sub.EndpointURL, h, nil)
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("the endpoint answered %d to the CloudEvents validation", status)
+		}
+		if o := rh.Get("Webhook-Allowed-Origin"); o != validationOrigin && o != "*" {
+			return fmt.Errorf("the endpoint did not allow origin %s", validationOrigin)
+		}
+		return nil
+	}
 	body, ctype, err := encode(sub.Schema, uuid.NewString(), sub.Topic, "", validationEventType, time.Now(),
 		validationData{ValidationCode: sub.ValidationCode})
 	if err != nil {

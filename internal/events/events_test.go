@@ -51,6 +51,10 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
+	if req.Method == http.MethodOptions {
+		w.Header().Set("WebHook-Allowed-Origin", req.Header.Get("WebHook-Request-Origin"))
+		return
+	}
 	if req.Header.Get("Aeg-Event-Type") == "SubscriptionValidation" {
 		var evs []struct {
 			Data struct{ ValidationCode string } `json:"data"`

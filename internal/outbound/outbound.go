@@ -277,37 +277,44 @@ func checkURL(ctx context.Context, raw string, opts Options, lookup lookupFunc, 
 // Post sends body with the given headers and returns the status and (bounded) response body.
 // Errors never contain the URL's query string or userinfo.
 func (c *Client) Post(ctx context.Context, rawURL string, header http.Header, body []byte) (int, []byte, error) {
+	status, _, b, err := c.Do(ctx, http.MethodPost, rawURL, header, body)
+	return status, b, err
+}
+
+// Do is Post with another method (OPTIONS for the CloudEvents webhook handshake), and returns
+// the response's headers too.
+func (c *Client) Do(ctx context.Context, method, rawURL string, header http.Header, body []byte) (int, http.Header, []byte, error) {
 	u, plain, err := parse(rawURL, c.opts)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	ctx = context.WithValue(ctx, ctxKey{}, dialPolicy{onlyAllowed: plain})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, fmt.Errorf("outbound request to %s: %w", Redact(rawURL), ErrRefused)
+		return 0, nil, nil, fmt.Errorf("outbound request to %s: %w", Redact(rawURL), ErrRefused)
 	}
 	for k, vs := range header {
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
 	}
-	if req.Header.Get("Content-Type") == "" {
+	if req.Header.Get("Content-Type") == "" && len(body) > 0 {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.httpc.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("post to %s: %w", Redact(rawURL), unwrapURLError(err))
+		return 0, nil, nil, fmt.Errorf("%s to %s: %w", strings.ToLower(method), Redact(rawURL), unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	limit := c.opts.maxResponse()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("read response of %s: %w", Redact(rawURL), unwrapURLError(err))
+		return resp.StatusCode, resp.Header, nil, fmt.Errorf("read response of %s: %w", Redact(rawURL), unwrapURLError(err))
 	}
 	if int64(len(b)) > limit {
-		return resp.StatusCode, b[:limit], fmt.Errorf("response of %s: %w (over %d bytes)", Redact(rawURL), ErrResponseTooLarge, limit)
+		return resp.StatusCode, resp.Header, b[:limit], fmt.Errorf("response of %s: %w (over %d bytes)", Redact(rawURL), ErrResponseTooLarge, limit)
 	}
-	return resp.StatusCode, b, nil
+	return resp.StatusCode, resp.Header, b, nil
 }
 
 // unwrapURLError drops *url.Error's wrapper, whose message carries the full URL.
