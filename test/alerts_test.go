@@ -1,0 +1,381 @@
+package test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+
+	"github.com/strongroom/strongroom/internal/alerts"
+	"github.com/strongroom/strongroom/internal/testenv"
+)
+
+// hookReceiver is a webhook destination on 127.0.0.1 that keeps every delivery.
+type hookReceiver struct {
+	url    string
+	secret []byte
+	mu     sync.Mutex
+	bodies [][]byte
+	sigs   []string
+}
+
+func startHookReceiver(t *testing.T, secret []byte) *hookReceiver {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hookReceiver{url: "http://" + ln.Addr().String() + "/alerts?token=hook-query-credential", secret: secret}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		h.bodies, h.sigs = append(h.bodies, b), append(h.sigs, r.Header.Get(alerts.SignatureHeader))
+		h.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return h
+}
+
+// received decodes every delivery, checking each one's signature.
+func (h *hookReceiver) received(t *testing.T) []alerts.Alert {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []alerts.Alert
+	for i, b := range h.bodies {
+		if !alerts.Verify(h.secret, b, h.sigs[i]) {
+			t.Fatalf("delivery %d: signature %q does not verify over %s", i, h.sigs[i], b)
+		}
+		var a alerts.Alert
+		if err := json.Unmarshal(b, &a); err != nil {
+			t.Fatalf("delivery %d: %v: %s", i, err, b)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func (h *hookReceiver) raw() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var sb strings.Builder
+	for _, b := range h.bodies {
+		sb.Write(b)
+	}
+	return sb.String()
+}
+
+// byRule counts alerts per rule name.
+func byRule(as []alerts.Alert) map[string]int {
+	out := map[string]int{}
+	for _, a := range as {
+		out[a.Rule]++
+	}
+	return out
+}
+
+// waitAlerts waits until the receiver holds want alerts per rule, then a little longer to see
+// that no more arrive.
+func (h *hookReceiver) waitAlerts(t *testing.T, want map[string]int) []alerts.Alert {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := byRule(h.received(t))
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alerts received %v, want %v:\n%s", got, want, h.raw())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // an extra alert would be queued by now
+	as := h.received(t)
+	if got := byRule(as); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("alerts received %v, want exactly %v:\n%s", got, want, h.raw())
+	}
+	return as
+}
+
+// alertsEnv is a server whose alerts go to a receiver; it trusts 127.0.0.1 as a proxy so
+// that requests can come from other addresses (X-Forwarded-For).
+func alertsEnv(t *testing.T) (*env, *hookReceiver) {
+	t.Helper()
+	dir := t.TempDir()
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	secret = []byte(hex.EncodeToString(secret))
+	keyFile := filepath.Join(dir, "hook.key")
+	if err := os.WriteFile(keyFile, append(secret, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := startHookReceiver(t, secret)
+	cfg := filepath.Join(dir, "strongroom.yaml")
+	yaml := `trusted_proxies: ['127.0.0.1/32', '::1/128']
+alerts:
+  allowed_destinations: ['127.0.0.0/8']
+  webhooks: [{url: '` + h.url + `', secret_file: '` + keyFile + `'}]
+  webhook_backoff: 100ms
+  brute_force: {threshold: 5, window: 1m}
+  new_pattern: {learning_period: 3s}
+  rate_spike: {threshold: 8, window: 1m, min_reads: 100000}
+`
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return newEnv(t, &testenv.Options{Extra: []string{"--config", cfg}}), h
+}
+
+func (e *env) adminARMToken(t *testing.T) string {
+	t.Helper()
+	tok, err := e.cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://management.core.windows.net//.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Token
+}
+
+// monitorCall sends one management-plane call and returns the status and body.
+func (e *env) monitorCall(t *testing.T, token, method, path, body string) (int, string) {
+	t.Helper()
+	return e.monitorCallVia(t, e.hc, token, method, path, body)
+}
+
+// monitorCallVia is monitorCall through hc.
+func (e *env) monitorCallVia(t *testing.T, hc *http.Client, token, method, path, body string) (int, string) {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path+sep+"api-version=2026-01-01", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The four access rules against a real server: brute force (failed authentications from one
+// address), a new pattern (a new secret from a new network after the learning period), a rate
+// spike (more than 8 distinct secrets of one vault in a minute) and a honeytoken read each
+// reach the webhook exactly once, signed with the webhook's HMAC key, naming who, what and
+// where and never a secret value. A rule changed through the API takes effect at once; only
+// operators may read or set a honeytoken mark, and a decoy reads exactly like a secret.
+func TestAlerts(t *testing.T) {
+	e, hook := alertsEnv(t)
+	ctx := context.Background()
+	canary := "alert-canary-" + hex.EncodeToString([]byte(t.Name()))
+	kv := e.createVault(t, "rg-alerts", "kv-alerts", rbacVault())
+	kvSweep := e.createVault(t, "rg-alerts", "kv-sweep", rbacVault())
+	set := func(c *azsecrets.Client, name, value string) {
+		t.Helper()
+		if _, err := c.SetSecret(ctx, name, azsecrets.SetSecretParameters{Value: to.Ptr(value)}, nil); err != nil {
+			t.Fatalf("setting %s: %v", name, err)
+		}
+	}
+	for _, n := range []string{"app-db", "app-api", "decoy", "normal"} {
+		set(kv, n, canary+"-"+n)
+	}
+	for i := range 9 {
+		set(kvSweep, fmt.Sprintf("s%d", i), canary+"-sweep")
+	}
+	tok := e.adminARMToken(t)
+
+	// Brute force: five requests with a bad token from one address, one alert.
+	for range 7 {
+		req, _ := http.NewRequest("GET", e.srv.VaultURL("kv-alerts")+"/secrets/app-db?api-version=7.4", nil)
+		req.Header.Set("Authorization", "Bearer not-a-token")
+		req.Header.Set("X-Forwarded-For", "198.51.100.66")
+		resp, err := e.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("bad token: HTTP %d", resp.StatusCode)
+		}
+	}
+	hook.waitAlerts(t, map[string]int{"bruteForce": 1})
+
+	// New pattern: the admin reads app-db from 127.0.0.1 (learning), then, after the learning
+	// period, app-api from a network it was never seen on.
+	getOK(t, kv, "app-db", canary+"-app-db")
+	time.Sleep(3500 * time.Millisecond)
+	getOK(t, kv, "app-db", canary+"-app-db")                            // known secret, known network
+	far := e.srv.Secrets("kv-alerts", e.cred, e.withXFF("10.20.30.40")) // new network
+	getOK(t, far, "app-db", canary+"-app-db")                           // known secret, new network
+	getOK(t, far, "app-api", canary+"-app-api")                         // new secret, but the network is known now
+	wideNet := e.srv.Secrets("kv-alerts", e.cred, e.withXFF("10.99.1.2"))
+	getOK(t, wideNet, "normal", canary+"-normal") // new secret from a new network: alerts
+	getOK(t, wideNet, "normal", canary+"-normal")
+	hook.waitAlerts(t, map[string]int{"bruteForce": 1, "newPattern": 1})
+
+	// Rate spike: nine distinct secrets of one vault in a minute.
+	for i := range 9 {
+		getOK(t, kvSweep, fmt.Sprintf("s%d", i), canary+"-sweep")
+	}
+	for i := range 9 { // the same sweep again: the same incident
+		getOK(t, kvSweep, fmt.Sprintf("s%d", i), canary+"-sweep")
+	}
+	hook.waitAlerts(t, map[string]int{"bruteForce": 1, "newPattern": 1, "rateSpike": 1})
+
+	// Honeytoken: marked through the API (only by an operator), then read once.
+	htPath := "/subscriptions/" + e.srv.Admin.SubscriptionID + "/resourceGroups/rg-alerts/providers/Microsoft.KeyVault/vaults/kv-alerts/providers/Strongroom.Monitor/honeytokens"
+	// The stranger's refusals come from an address of their own, so that they do not add up
+	// with the SDK's challenge probes from 127.0.0.1 to a brute-force incident there.
+	strangerNet := e.withXFF("192.0.2.10")
+	stranger := e.stranger(t)
+	stok, err := stranger.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.core.windows.net//.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := e.monitorCallVia(t, strangerNet, stok.Token, "PUT", htPath+"/decoy", "{}"); status != http.StatusForbidden {
+		t.Fatalf("a non-operator marking a honeytoken: %d %s", status, body)
+	}
+	if status, body := e.monitorCall(t, tok, "PUT", htPath+"/decoy", "{}"); status != http.StatusOK || !strings.Contains(body, `"secretName":"decoy"`) {
+		t.Fatalf("marking a honeytoken: %d %s", status, body)
+	}
+	if status, body := e.monitorCallVia(t, strangerNet, stok.Token, "GET", htPath, ""); status != http.StatusForbidden {
+		t.Fatalf("a non-operator listing honeytokens: %d %s", status, body)
+	}
+	if status, body := e.monitorCall(t, tok, "GET", htPath, ""); status != http.StatusOK || !strings.Contains(body, `"DECOY"`) {
+		t.Fatalf("listing honeytokens: %d %s", status, body)
+	}
+	decoy, err := kv.GetSecret(ctx, "decoy", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	normal, err := kv.GetSecret(ctx, "normal", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shape(t, decoy.Secret) != shape(t, normal.Secret) || decoy.Tags != nil {
+		t.Fatalf("a decoy reads differently from a secret:\n%s\n%s", shape(t, decoy.Secret), shape(t, normal.Secret))
+	}
+	all := hook.waitAlerts(t, map[string]int{"bruteForce": 1, "newPattern": 1, "rateSpike": 1, "honeytoken": 1})
+
+	// Who, what and where, and never a value (nor the webhook's query credential).
+	for _, a := range all {
+		if a.ID == "" || a.Time.IsZero() || a.Kind == "" || a.Summary == "" {
+			t.Fatalf("incomplete alert %+v", a)
+		}
+		switch a.Rule {
+		case "bruteForce":
+			if a.Who.IP != "198.51.100.66" || a.What.Status != http.StatusUnauthorized || a.What.Count != 5 {
+				t.Fatalf("brute force alert %+v", a)
+			}
+		case "newPattern":
+			if a.Who.IP != "10.99.1.2" || a.Where.Network != "10.99.1.0/24" || a.What.Secret != "normal" || a.What.Vault != "kv-alerts" || a.Who.ObjectID == "" {
+				t.Fatalf("new pattern alert %+v", a)
+			}
+		case "rateSpike":
+			if a.What.Vault != "kv-sweep" || a.What.Count != 9 || a.Who.ObjectID == "" {
+				t.Fatalf("rate spike alert %+v", a)
+			}
+		case "honeytoken":
+			if a.What.Vault != "kv-alerts" || a.What.Secret != "decoy" || a.What.Operation != "SecretGet" || a.Who.IP != "127.0.0.1" || a.Severity != "critical" {
+				t.Fatalf("honeytoken alert %+v", a)
+			}
+		}
+	}
+	if raw := hook.raw(); strings.Contains(raw, canary) || strings.Contains(raw, "hook-query-credential") {
+		t.Fatalf("an alert body holds a secret value or the webhook's query:\n%s", raw)
+	}
+
+	// The node lists what it fired; the counter counts by rule kind.
+	status, body := e.monitorCall(t, tok, "GET", "/providers/Strongroom.Monitor/alerts", "")
+	if status != http.StatusOK || strings.Count(body, `"rule":`) != 4 || strings.Contains(body, canary) {
+		t.Fatalf("listing alerts: %d %s", status, body)
+	}
+	if status, body := e.monitorCallVia(t, strangerNet, stok.Token, "GET", "/providers/Strongroom.Monitor/alerts", ""); status != http.StatusForbidden {
+		t.Fatalf("a non-operator listing alerts: %d %s", status, body)
+	}
+	_, metrics := scrape(t, e.hc, e.srv.URL, tok)
+	for _, k := range []string{"BruteForce", "NewPattern", "RateSpike", "Honeytoken"} {
+		if v := metricValue(metrics, `strongroom_alerts_fired_total{rule="`+k+`"}`); v != 1 {
+			t.Fatalf("strongroom_alerts_fired_total{rule=%q} = %v, want 1\n%s", k, v, grepLines(metrics, "strongroom_alert"))
+		}
+	}
+	if strings.Contains(metrics, canary) || strings.Contains(metrics, "decoy") {
+		t.Fatal("/metrics names a secret")
+	}
+
+	// A rule changed through the API applies at once: three failures now alert.
+	status, body = e.monitorCall(t, tok, "PUT", "/providers/Strongroom.Monitor/alertRules/bruteForce", `{"properties":{"threshold":3,"window":"1m"}}`)
+	if status != http.StatusCreated || !strings.Contains(body, `"source":"api"`) || !strings.Contains(body, `"threshold":3`) {
+		t.Fatalf("overriding bruteForce: %d %s", status, body)
+	}
+	if status, body := e.monitorCall(t, tok, "PUT", "/providers/Strongroom.Monitor/alertRules/bruteForce", `{"properties":{"threshold":0}}`); status != http.StatusBadRequest || !strings.Contains(body, "threshold") {
+		t.Fatalf("an invalid rule: %d %s", status, body)
+	}
+	for range 3 {
+		req, _ := http.NewRequest("GET", e.srv.VaultURL("kv-alerts")+"/secrets/app-db?api-version=7.4", nil)
+		req.Header.Set("Authorization", "Bearer still-not-a-token")
+		req.Header.Set("X-Forwarded-For", "198.51.100.77")
+		resp, err := e.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	hook.waitAlerts(t, map[string]int{"bruteForce": 2, "newPattern": 1, "rateSpike": 1, "honeytoken": 1})
+	status, body = e.monitorCall(t, tok, "GET", "/providers/Strongroom.Monitor/alertRules", "")
+	if status != http.StatusOK || strings.Count(body, `"kind":`) != 5 {
+		t.Fatalf("listing rules: %d %s", status, body)
+	}
+	if status, _ := e.monitorCall(t, tok, "DELETE", "/providers/Strongroom.Monitor/alertRules/bruteForce", ""); status != http.StatusOK {
+		t.Fatalf("deleting the override: %d", status)
+	}
+	if status, body := e.monitorCall(t, tok, "GET", "/providers/Strongroom.Monitor/alertRules/bruteForce", ""); status != http.StatusOK || !strings.Contains(body, `"source":"config"`) || !strings.Contains(body, `"threshold":5`) {
+		t.Fatalf("the configured rule after deleting the override: %d %s", status, body)
+	}
+}
+
+// shape is a secret bundle's JSON field names, sorted: what a reader could tell apart.
+func shape(t *testing.T, s azsecrets.Secret) string {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k, v := range m {
+		keys = append(keys, k)
+		if sub, ok := v.(map[string]any); ok {
+			for sk := range sub {
+				keys = append(keys, k+"."+sk)
+			}
+		}
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
