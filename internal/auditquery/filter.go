@@ -26,8 +26,8 @@ type Filter struct {
 	Result string
 	// Since (inclusive) and Until (exclusive) bound the record time.
 	Since, Until time.Time
-	// VaultDNSSuffix is the server's dns_suffix; "" recognises a data-plane host only by the
-	// record's resourceId.
+	// VaultDNSSuffix is the server's dns_suffix (a port after it is ignored); "" recognises a
+	// data-plane request's vault only by the record's resourceId.
 	VaultDNSSuffix string
 }
 
@@ -169,8 +169,12 @@ func vaultOf(v *view, suffix string) string {
 	if n := nameAfter(path, "vaults", "deletedvaults"); n != "" {
 		return n
 	}
+	suffix = strings.TrimPrefix(suffix, ".")
+	if i := strings.IndexByte(suffix, ':'); i >= 0 { // a profile's suffix may carry the port
+		suffix = suffix[:i]
+	}
 	if suffix != "" {
-		if label, ok := strings.CutSuffix(strings.ToLower(host), "."+strings.ToLower(strings.TrimPrefix(suffix, "."))); ok && label != "" && !strings.Contains(label, ".") {
+		if label, ok := strings.CutSuffix(strings.ToLower(host), "."+strings.ToLower(suffix)); ok && label != "" && !strings.Contains(label, ".") {
 			return label
 		}
 	}

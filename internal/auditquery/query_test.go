@@ -124,6 +124,7 @@ func TestRun_Filters(t *testing.T) {
 		{"VaultMixedCase", auditquery.Filter{Vault: "beta"}, []string{"r2", "r4"}},
 		{"VaultByHostNeedsSuffix", auditquery.Filter{Vault: "ghost"}, []string{}},
 		{"VaultByHost", auditquery.Filter{Vault: "ghost", VaultDNSSuffix: "vault.localhost"}, []string{"r5"}},
+		{"VaultByHostSuffixWithPort", auditquery.Filter{Vault: "ghost", VaultDNSSuffix: ".vault.localhost:8443"}, []string{"r5"}},
 		{"Secret", auditquery.Filter{Secret: "db-pass"}, []string{"r1", "r5", "r6", "r8"}},
 		{"SecretInVault", auditquery.Filter{Secret: "db-pass", Vault: "alpha"}, []string{"r1", "r6", "r8"}},
 		{"SecretOther", auditquery.Filter{Secret: "api-key"}, []string{"r2"}},
