@@ -114,7 +114,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 // compactions from the moment its store opens, then the store, then the seal-state machine over
 // it. closeServer closes the store, then the audit log, and returns the store's error.
 func open(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) (s *server, closeServer func() error, err error) {
-	al, err := audit.Open(filepath.Join(cfg.DataDir, "audit", "audit.log"))
+	al, err := audit.Open(filepath.Join(cfg.DataDir, "audit", "audit.log"), auditOptions(cfg, log))
 	if err != nil {
 		return nil, nil, err
 	}

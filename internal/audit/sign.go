@@ -99,6 +99,14 @@ type signer struct {
 // covered by a checkpoint signed at once. The error is about the public key file only: signing
 // starts in any case.
 func (l *Log) SetSigner(key ed25519.PrivateKey) error {
+	_, err := l.Sign(key)
+	return err
+}
+
+// Sign is SetSigner returning a release that clears the key again, unless another Sign or
+// SetSigner replaced it since: a serving state built before the one it replaces closes keeps
+// its key.
+func (l *Log) Sign(key ed25519.PrivateKey) (release func(), err error) {
 	var s *signer
 	if key != nil {
 		s = &signer{key: key, id: KeyID(key.Public().(ed25519.PublicKey))}
@@ -113,10 +121,17 @@ func (l *Log) SetSigner(key ed25519.PrivateKey) error {
 	if queued {
 		l.kick()
 	}
-	if s == nil {
-		return nil
+	release = func() {
+		l.mu.Lock()
+		if l.signer == s {
+			l.signer = nil
+		}
+		l.mu.Unlock()
 	}
-	return addPublicKey(filepath.Join(filepath.Dir(l.path), PublicKeyFile), key.Public().(ed25519.PublicKey))
+	if s == nil {
+		return release, nil
+	}
+	return release, addPublicKey(filepath.Join(filepath.Dir(l.path), PublicKeyFile), key.Public().(ed25519.PublicKey))
 }
 
 // appendCheckpointLocked chains one of the log's own records (op) into the pending batch: a
