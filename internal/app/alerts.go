@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -39,7 +40,7 @@ func (s *server) startAlerts(ctx context.Context, svc *service.Service, rec http
 		node, _ = os.Hostname()
 	}
 	eng := alerts.New(alerts.Options{
-		Rules: configuredRules(cfg), IsHoneytoken: svc.IsHoneytoken, AuditHealthy: s.audit.Healthy, Node: node,
+		Rules: configuredRules(cfg), IsHoneytoken: svc.IsHoneytoken, AuditHealthy: s.audit.Healthy, AuditTrouble: s.auditTrouble, Node: node,
 		QueueSize: cfg.QueueSize, History: cfg.History, Dropped: m.dropped.Inc, Log: log,
 		Fired: func(al alerts.Alert) {
 			m.fired.WithLabelValues(string(al.Kind)).Inc()
@@ -52,6 +53,15 @@ func (s *server) startAlerts(ctx context.Context, svc *service.Service, rec http
 	d.Run(ctx)
 	go eng.Run(ctx)
 	return alertingAudit{AuditLog: rec, eng: eng}, api
+}
+
+// auditTrouble is the audit sink's trouble short of failing, for the AuditSink rule: a file
+// system about to fill (the log would then fail closed and refuse every request).
+func (s *server) auditTrouble() string {
+	if st := s.audit.Stats(); st.LowDisk {
+		return fmt.Sprintf("the audit log's file system is nearly full (%d bytes free); requests will be refused when it is", st.FreeBytes)
+	}
+	return ""
 }
 
 // alertingAudit hands every record the audit log wrote to the alert engine, after the write
