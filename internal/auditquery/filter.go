@@ -18,6 +18,7 @@ type Filter struct {
 	// (/secrets/{name} or /deletedsecrets/{name}).
 	Secret string
 	// Operations are operationName values (SecretGet, VaultPut, Authentication...); any matches.
+	// Without it, the log's own records (AuditCheckpoint, AuditLogStart) are left out.
 	Operations []string
 	// Caller is a caller's object id (oid), application id (appid) or user principal name (upn).
 	Caller string
@@ -88,8 +89,15 @@ type view struct {
 	} `json:"properties"`
 }
 
+// logOwnOperations are the records the log writes about itself (signed checkpoints, the start
+// of a file after a rotation); a query returns them only when Operations names them.
+var logOwnOperations = []string{"AuditCheckpoint", "AuditLogStart"}
+
 // matchRest applies every filter but time, which the scan checks before decoding.
 func (f *Filter) matchRest(v *view) bool {
+	if len(f.Operations) == 0 && anyFold(logOwnOperations, v.OperationName) {
+		return false
+	}
 	if len(f.Operations) > 0 && !anyFold(f.Operations, v.OperationName) {
 		return false
 	}

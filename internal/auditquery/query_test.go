@@ -78,7 +78,9 @@ func writeFolder(t *testing.T) string {
 
 func writeFile(t *testing.T, dir, name string, events []audit.Event) {
 	t.Helper()
-	tmp := filepath.Join(dir, "writing.log")
+	// Written alone in a folder of its own: next to rotated files the writer would start the file
+	// with a record linking it to them.
+	tmp := filepath.Join(t.TempDir(), "writing.log")
 	l, err := audit.Open(tmp)
 	if err != nil {
 		t.Fatal(err)
@@ -350,11 +352,13 @@ func TestRun_IncompleteLine(t *testing.T) {
 
 func TestRun_SkipsNonRecords(t *testing.T) {
 	dir := t.TempDir()
+	ckpt := `{"time":"2026-12-01T00:00:00.5000000Z","operationName":"AuditCheckpoint","resultType":"Success","requestId":"c"}`
 	long := `{"time":"2026-12-01T00:00:00.0000000Z","operationName":"SecretGet","x":"` + strings.Repeat("a", auditquery.MaxLineBytes) + `"}`
 	content := strings.Join([]string{
 		`{"time":"2026-12-01T00:00:00.0000000Z","operationName":"SecretGet","requestId":"a"}`,
 		`not json`,
 		`{"kind":"checkpoint"}`,
+		ckpt,
 		long,
 		`{"time":"2026-12-01T00:00:01Z","operationName":"SecretSet","requestId":"b"}`,
 	}, "\n") + "\n"
@@ -365,8 +369,13 @@ func TestRun_SkipsNonRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ids(t, p.Records); !slices.Equal(got, []string{"a", "b"}) || p.Skipped != 3 || p.Scanned != 5 {
+	if got := ids(t, p.Records); !slices.Equal(got, []string{"a", "b"}) || p.Skipped != 3 || p.Scanned != 6 {
 		t.Errorf("got %v, skipped %d, scanned %d", got, p.Skipped, p.Scanned)
+	}
+	// The log's own records show only when asked for by name.
+	p, err = auditquery.Run(context.Background(), dir, auditquery.Query{Filter: auditquery.Filter{Operations: []string{"AuditCheckpoint"}}})
+	if got := ids(t, p.Records); err != nil || !slices.Equal(got, []string{"c"}) {
+		t.Errorf("asked for checkpoints: %v, %v", got, err)
 	}
 }
 
