@@ -17,8 +17,8 @@ import (
 	"github.com/strongroom/strongroom/internal/store/bolt"
 )
 
-// registerGauges adds the server's state to the registry: seal state, audit health, storage
-// and the file systems under the data and audit folders (a cluster node's Raft collector is
+// registerGauges adds the server's state to the registry: seal state, the audit log's health
+// and Stats, storage and the file systems under the data and audit folders (a cluster node's Raft collector is
 // registered when its store opens, storage.go). It also fixes the request metrics' operation
 // names (the API's route table) and vault label cap.
 func (s *server) registerGauges() {
@@ -32,6 +32,7 @@ func (s *server) registerGauges() {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strongroom_audit_healthy", Help: "1 while audit records can be written; 0 once the sink failed (requests are refused)."},
 			func() float64 { return b2f(s.audit.Healthy()) }),
 	)
+	s.metrics.MustRegister(auditCollector{s.audit})
 	s.registerStorageGauges()
 	for _, fs := range []struct{ label, dir string }{{"data", s.cfg.DataDir}, {"audit", filepath.Join(s.cfg.DataDir, "audit")}} {
 		labels := prometheus.Labels{"dir": fs.label}
@@ -89,6 +90,44 @@ func (s *server) registerStorageGauges() {
 				return 0
 			}),
 	)
+}
+
+// auditCollector exports the audit log's Stats, read once per scrape: its files, how far
+// behind its last fsync and its last signed checkpoint are, and the disk alarm.
+type auditCollector struct{ l *audit.Log }
+
+var (
+	descAuditBytes    = prometheus.NewDesc("strongroom_audit_written_bytes_total", "Bytes appended to the audit log since the server started, over all its files.", nil, nil)
+	descAuditFile     = prometheus.NewDesc("strongroom_audit_file_size_bytes", "Size of the active audit file (audit.log); it rotates at audit.max_file_bytes.", nil, nil)
+	descAuditRotated  = prometheus.NewDesc("strongroom_audit_rotated_files", "Rotated audit files in the audit folder (kept per audit.retain_files).", nil, nil)
+	descAuditLowDisk  = prometheus.NewDesc("strongroom_audit_low_disk", "1 when the audit folder's file system has less free space than audit.min_free_bytes or twice audit.max_file_bytes: the log will soon fail closed.", nil, nil)
+	descAuditSyncLag  = prometheus.NewDesc("strongroom_audit_sync_lag_seconds", "Seconds since the audit log's last successful fsync (it syncs every second: a growing value means a stuck disk).", nil, nil)
+	descAuditLastSync = prometheus.NewDesc("strongroom_audit_last_sync_timestamp_seconds", "Unix time of the audit log's last successful fsync (0: none yet).", nil, nil)
+	descAuditUnsigned = prometheus.NewDesc("strongroom_audit_unsigned_records", "Audit records that no signed checkpoint covers yet.", nil, nil)
+	descAuditSigning  = prometheus.NewDesc("strongroom_audit_signing", "1 while the audit log signs checkpoints (a signing key is set: the server is unsealed).", nil, nil)
+)
+
+func (c auditCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descAuditBytes, descAuditFile, descAuditRotated, descAuditLowDisk, descAuditSyncLag, descAuditLastSync, descAuditUnsigned, descAuditSigning} {
+		ch <- d
+	}
+}
+
+func (c auditCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.l.Stats()
+	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	ch <- prometheus.MustNewConstMetric(descAuditBytes, prometheus.CounterValue, float64(st.BytesWritten))
+	gauge(descAuditFile, float64(st.FileBytes))
+	gauge(descAuditRotated, float64(st.RotatedFiles))
+	gauge(descAuditLowDisk, b2f(st.LowDisk))
+	lastSync := 0.0
+	if !st.LastSync.IsZero() {
+		lastSync = float64(st.LastSync.UnixNano()) / 1e9
+	}
+	gauge(descAuditLastSync, lastSync)
+	gauge(descAuditSyncLag, st.SyncLag.Seconds())
+	gauge(descAuditUnsigned, float64(st.RecordsSinceSignedCheckpoint))
+	gauge(descAuditSigning, b2f(st.Signing))
 }
 
 // storeDB is the bbolt file under st: the single-node store itself, or a cluster node's state
