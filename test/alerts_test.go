@@ -116,7 +116,7 @@ func (h *hookReceiver) waitAlerts(t *testing.T, want map[string]int) []alerts.Al
 
 // alertsEnv is a server whose alerts go to a receiver; it trusts 127.0.0.1 as a proxy so
 // that requests can come from other addresses (X-Forwarded-For).
-func alertsEnv(t *testing.T) (*env, *hookReceiver) {
+func alertsEnv(t *testing.T) (*env, *hookReceiver, func(offset string)) {
 	t.Helper()
 	dir := t.TempDir()
 	secret := make([]byte, 32)
@@ -127,20 +127,30 @@ func alertsEnv(t *testing.T) (*env, *hookReceiver) {
 		t.Fatal(err)
 	}
 	h := startHookReceiver(t, secret)
+	clock := filepath.Join(dir, "clock")
+	setClock := func(offset string) {
+		t.Helper()
+		if err := os.WriteFile(clock, []byte(offset), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setClock("0s")
 	cfg := filepath.Join(dir, "strongroom.yaml")
 	yaml := `trusted_proxies: ['127.0.0.1/32', '::1/128']
 alerts:
   allowed_destinations: ['127.0.0.0/8']
   webhooks: [{url: '` + h.url + `', secret_file: '` + keyFile + `'}]
   webhook_backoff: 100ms
+  test_clock_file: '` + clock + `'
   brute_force: {threshold: 5, window: 1m}
-  new_pattern: {learning_period: 3s}
+  new_pattern: {learning_period: 1h}
   rate_spike: {threshold: 8, window: 1m, min_reads: 100000}
 `
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return newEnv(t, &testenv.Options{Extra: []string{"--config", cfg}}), h
+	e := newEnv(t, &testenv.Options{Extra: []string{"--config", cfg}, Env: []string{"STRONGROOM_DEV=1"}})
+	return e, h, setClock
 }
 
 func (e *env) adminARMToken(t *testing.T) string {
@@ -187,7 +197,7 @@ func (e *env) monitorCallVia(t *testing.T, hc *http.Client, token, method, path,
 // where and never a secret value. A rule changed through the API takes effect at once; only
 // operators may read or set a honeytoken mark, and a decoy reads exactly like a secret.
 func TestAlerts(t *testing.T) {
-	e, hook := alertsEnv(t)
+	e, hook, setClock := alertsEnv(t)
 	ctx := context.Background()
 	canary := "alert-canary-" + hex.EncodeToString([]byte(t.Name()))
 	kv := e.createVault(t, "rg-alerts", "kv-alerts", rbacVault())
@@ -206,26 +216,40 @@ func TestAlerts(t *testing.T) {
 	}
 	tok := e.adminARMToken(t)
 
-	// Brute force: five requests with a bad token from one address, one alert.
-	for range 7 {
-		req, _ := http.NewRequest("GET", e.srv.VaultURL("kv-alerts")+"/secrets/app-db?api-version=7.4", nil)
-		req.Header.Set("Authorization", "Bearer not-a-token")
-		req.Header.Set("X-Forwarded-For", "198.51.100.66")
-		resp, err := e.hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("bad token: HTTP %d", resp.StatusCode)
+	badTokens := func(n int, from string) {
+		t.Helper()
+		for range n {
+			req, _ := http.NewRequest("GET", e.srv.VaultURL("kv-alerts")+"/secrets/app-db?api-version=7.4", nil)
+			req.Header.Set("Authorization", "Bearer not-a-token")
+			req.Header.Set("X-Forwarded-For", from)
+			resp, err := e.hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("bad token: HTTP %d", resp.StatusCode)
+			}
 		}
 	}
-	hook.waitAlerts(t, map[string]int{"bruteForce": 1})
 
-	// New pattern: the admin reads app-db from 127.0.0.1 (learning), then, after the learning
-	// period, app-api from a network it was never seen on.
+	// Brute force: five requests with a bad token from one address alert once, however many
+	// follow within the window.
+	badTokens(7, "198.51.100.66")
+	hook.waitAlerts(t, map[string]int{"bruteForce": 1})
+	// The admin's first read starts its learning period (1h).
 	getOK(t, kv, "app-db", canary+"-app-db")
-	time.Sleep(3500 * time.Millisecond)
+
+	// Two hours later (the test clock): that incident is over, and the next five failures are
+	// a new one.
+	setClock("2h")
+	badTokens(4, "198.51.100.66")
+	hook.waitAlerts(t, map[string]int{"bruteForce": 1})
+	badTokens(1, "198.51.100.66")
+	hook.waitAlerts(t, map[string]int{"bruteForce": 2})
+
+	// New pattern, after the learning period: a new secret from a network never seen for the
+	// caller alerts; a new secret or a new network alone does not.
 	getOK(t, kv, "app-db", canary+"-app-db")                            // known secret, known network
 	far := e.srv.Secrets("kv-alerts", e.cred, e.withXFF("10.20.30.40")) // new network
 	getOK(t, far, "app-db", canary+"-app-db")                           // known secret, new network
@@ -233,7 +257,7 @@ func TestAlerts(t *testing.T) {
 	wideNet := e.srv.Secrets("kv-alerts", e.cred, e.withXFF("10.99.1.2"))
 	getOK(t, wideNet, "normal", canary+"-normal") // new secret from a new network: alerts
 	getOK(t, wideNet, "normal", canary+"-normal")
-	hook.waitAlerts(t, map[string]int{"bruteForce": 1, "newPattern": 1})
+	hook.waitAlerts(t, map[string]int{"bruteForce": 2, "newPattern": 1})
 
 	// Rate spike: nine distinct secrets of one vault in a minute.
 	for i := range 9 {
@@ -242,7 +266,7 @@ func TestAlerts(t *testing.T) {
 	for i := range 9 { // the same sweep again: the same incident
 		getOK(t, kvSweep, fmt.Sprintf("s%d", i), canary+"-sweep")
 	}
-	hook.waitAlerts(t, map[string]int{"bruteForce": 1, "newPattern": 1, "rateSpike": 1})
+	hook.waitAlerts(t, map[string]int{"bruteForce": 2, "newPattern": 1, "rateSpike": 1})
 
 	// Honeytoken: marked through the API (only by an operator), then read once.
 	htPath := "/subscriptions/" + e.srv.Admin.SubscriptionID + "/resourceGroups/rg-alerts/providers/Microsoft.KeyVault/vaults/kv-alerts/providers/Strongroom.Monitor/honeytokens"
@@ -277,7 +301,7 @@ func TestAlerts(t *testing.T) {
 	if shape(t, decoy.Secret) != shape(t, normal.Secret) || decoy.Tags != nil {
 		t.Fatalf("a decoy reads differently from a secret:\n%s\n%s", shape(t, decoy.Secret), shape(t, normal.Secret))
 	}
-	all := hook.waitAlerts(t, map[string]int{"bruteForce": 1, "newPattern": 1, "rateSpike": 1, "honeytoken": 1})
+	all := hook.waitAlerts(t, map[string]int{"bruteForce": 2, "newPattern": 1, "rateSpike": 1, "honeytoken": 1})
 
 	// Who, what and where, and never a value (nor the webhook's query credential).
 	for _, a := range all {
@@ -309,16 +333,16 @@ func TestAlerts(t *testing.T) {
 
 	// The node lists what it fired; the counter counts by rule kind.
 	status, body := e.monitorCall(t, tok, "GET", "/providers/Strongroom.Monitor/alerts", "")
-	if status != http.StatusOK || strings.Count(body, `"rule":`) != 4 || strings.Contains(body, canary) {
+	if status != http.StatusOK || strings.Count(body, `"rule":`) != 5 || strings.Contains(body, canary) {
 		t.Fatalf("listing alerts: %d %s", status, body)
 	}
 	if status, body := e.monitorCallVia(t, strangerNet, stok.Token, "GET", "/providers/Strongroom.Monitor/alerts", ""); status != http.StatusForbidden {
 		t.Fatalf("a non-operator listing alerts: %d %s", status, body)
 	}
 	_, metrics := scrape(t, e.hc, e.srv.URL, tok)
-	for _, k := range []string{"BruteForce", "NewPattern", "RateSpike", "Honeytoken"} {
-		if v := metricValue(metrics, `strongroom_alerts_fired_total{rule="`+k+`"}`); v != 1 {
-			t.Fatalf("strongroom_alerts_fired_total{rule=%q} = %v, want 1\n%s", k, v, grepLines(metrics, "strongroom_alert"))
+	for k, want := range map[string]float64{"BruteForce": 2, "NewPattern": 1, "RateSpike": 1, "Honeytoken": 1, "AuditSink": 0} {
+		if v := metricValue(metrics, `strongroom_alerts_fired_total{rule="`+k+`"}`); v != want {
+			t.Fatalf("strongroom_alerts_fired_total{rule=%q} = %v, want %v\n%s", k, v, want, grepLines(metrics, "strongroom_alert"))
 		}
 	}
 	if strings.Contains(metrics, canary) || strings.Contains(metrics, "decoy") {
@@ -333,17 +357,8 @@ func TestAlerts(t *testing.T) {
 	if status, body := e.monitorCall(t, tok, "PUT", "/providers/Strongroom.Monitor/alertRules/bruteForce", `{"properties":{"threshold":0}}`); status != http.StatusBadRequest || !strings.Contains(body, "threshold") {
 		t.Fatalf("an invalid rule: %d %s", status, body)
 	}
-	for range 3 {
-		req, _ := http.NewRequest("GET", e.srv.VaultURL("kv-alerts")+"/secrets/app-db?api-version=7.4", nil)
-		req.Header.Set("Authorization", "Bearer still-not-a-token")
-		req.Header.Set("X-Forwarded-For", "198.51.100.77")
-		resp, err := e.hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-	}
-	hook.waitAlerts(t, map[string]int{"bruteForce": 2, "newPattern": 1, "rateSpike": 1, "honeytoken": 1})
+	badTokens(3, "198.51.100.77")
+	hook.waitAlerts(t, map[string]int{"bruteForce": 3, "newPattern": 1, "rateSpike": 1, "honeytoken": 1})
 	status, body = e.monitorCall(t, tok, "GET", "/providers/Strongroom.Monitor/alertRules", "")
 	if status != http.StatusOK || strings.Count(body, `"kind":`) != 5 {
 		t.Fatalf("listing rules: %d %s", status, body)

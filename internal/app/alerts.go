@@ -39,7 +39,12 @@ func (s *server) startAlerts(ctx context.Context, svc *service.Service, rec http
 	if node == "" {
 		node, _ = os.Hostname()
 	}
-	eng := alerts.New(alerts.Options{
+	var now func() time.Time
+	if cfg.TestClockFile != "" { // config refuses it outside STRONGROOM_DEV=1
+		now = testClock(cfg.TestClockFile) // events.go
+		log.Warn("alerts: using a test clock offset file", "file", cfg.TestClockFile)
+	}
+	eng := alerts.New(alerts.Options{Now: now,
 		Rules: configuredRules(cfg), IsHoneytoken: svc.IsHoneytoken, AuditHealthy: s.audit.Healthy, AuditTrouble: s.auditTrouble, Node: node,
 		QueueSize: cfg.QueueSize, History: cfg.History, Dropped: m.dropped.Inc, Log: log,
 		Fired: func(al alerts.Alert) {

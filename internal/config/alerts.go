@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
 	"time"
 )
 
@@ -21,8 +22,9 @@ type AlertsConfig struct {
 	History int `yaml:"history"`
 	// Webhooks receive every alert as JSON, signed with HMAC-SHA256 (X-Strongroom-Signature).
 	Webhooks []AlertWebhook `yaml:"webhooks"`
-	// AllowedDestinations are CIDRs webhooks may reach although they are loopback, private or
-	// link-local (refused by default); plain http:// is accepted only inside them.
+	// AllowedDestinations are CIDRs (or addresses) webhooks may reach although they are
+	// loopback, private or link-local (refused by default); plain http:// is accepted only
+	// inside them. Like events.allowed_destinations, for the alert webhooks.
 	AllowedDestinations []string `yaml:"allowed_destinations"`
 	// WebhookAttempts is how often one alert is tried per webhook (default 8); the wait
 	// between tries starts at WebhookBackoff (default 1s) and doubles up to 5m. WebhookTimeout
@@ -30,6 +32,11 @@ type AlertsConfig struct {
 	WebhookAttempts int           `yaml:"webhook_attempts"`
 	WebhookBackoff  time.Duration `yaml:"webhook_backoff"`
 	WebhookTimeout  time.Duration `yaml:"webhook_timeout"`
+
+	// TestClockFile is for tests only and refused unless STRONGROOM_DEV=1 is set: a file
+	// holding a duration (e.g. "2h") that the alert rules add to the clock, so tests pass
+	// learning periods and windows without waiting. Read for every record.
+	TestClockFile string `yaml:"test_clock_file"`
 
 	// BruteForce: threshold failed authentications (401) or authorizations (403) from one
 	// caller or one address within window. Defaults 10 in 5m.
@@ -76,11 +83,21 @@ type AlertRuleConfig struct {
 func (c *AlertsConfig) AllowedPrefixes() []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range c.AllowedDestinations {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
+		if p, ok := parsePrefixOrAddr(s); ok {
+			out = append(out, p)
 		}
 	}
 	return out
+}
+
+func parsePrefixOrAddr(s string) (netip.Prefix, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), true
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
+	return netip.Prefix{}, false
 }
 
 // validate checks the section; the rules' defaults are filled in by the alert engine.
@@ -97,9 +114,12 @@ func (c *AlertsConfig) validate() error {
 	case c.WebhookTimeout < 0:
 		return fmt.Errorf("alerts.webhook_timeout: must not be negative (0 = default 10s)")
 	}
+	if c.TestClockFile != "" && os.Getenv("STRONGROOM_DEV") != "1" {
+		return fmt.Errorf("alerts.test_clock_file: for tests only; refused unless STRONGROOM_DEV=1 is set")
+	}
 	for i, s := range c.AllowedDestinations {
-		if _, err := netip.ParsePrefix(s); err != nil {
-			return fmt.Errorf("alerts.allowed_destinations[%d]: %q is not a CIDR such as 127.0.0.0/8", i, s)
+		if _, ok := parsePrefixOrAddr(s); !ok {
+			return fmt.Errorf("alerts.allowed_destinations[%d]: %q is not a CIDR such as 127.0.0.0/8 or an address", i, s)
 		}
 	}
 	for i, w := range c.Webhooks {

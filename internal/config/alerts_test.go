@@ -23,6 +23,8 @@ func TestAlertsConfigValidate(t *testing.T) {
 		{"webhook without secret", func(c *AlertsConfig) { c.Webhooks = []AlertWebhook{{URL: "https://h.example"}} }, "alerts.webhooks[0].secret_file"},
 		{"webhook ftp", func(c *AlertsConfig) { c.Webhooks = []AlertWebhook{{URL: "ftp://h.example", SecretFile: "k"}} }, "alerts.webhooks[0].url"},
 		{"bad cidr", func(c *AlertsConfig) { c.AllowedDestinations = []string{"localhost"} }, "alerts.allowed_destinations[0]"},
+		{"address", func(c *AlertsConfig) { c.AllowedDestinations = []string{"10.1.2.3"} }, ""},
+		{"test clock", func(c *AlertsConfig) { c.TestClockFile = "/tmp/clock" }, "alerts.test_clock_file"},
 		{"negative threshold", func(c *AlertsConfig) { c.BruteForce.Threshold = -1 }, "alerts.brute_force.threshold"},
 		{"short window", func(c *AlertsConfig) { c.RateSpike.Window = time.Millisecond }, "alerts.rate_spike.window"},
 		{"factor 1", func(c *AlertsConfig) { c.RateSpike.Factor = 1 }, "alerts.rate_spike.factor"},
@@ -31,6 +33,7 @@ func TestAlertsConfigValidate(t *testing.T) {
 		{"queue", func(c *AlertsConfig) { c.QueueSize = -1 }, "alerts.queue_size"},
 		{"attempts", func(c *AlertsConfig) { c.WebhookAttempts = 101 }, "alerts.webhook_attempts"},
 	}
+	t.Setenv("STRONGROOM_DEV", "")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var cfg AlertsConfig
@@ -46,6 +49,13 @@ func TestAlertsConfigValidate(t *testing.T) {
 				t.Fatalf("err = %v, want one naming %s", err, c.field)
 			}
 		})
+	}
+}
+
+func TestAlertsTestClockInDevMode(t *testing.T) {
+	t.Setenv("STRONGROOM_DEV", "1")
+	if err := (&AlertsConfig{TestClockFile: "/tmp/clock"}).validate(); err != nil {
+		t.Fatal(err)
 	}
 }
 
