@@ -52,6 +52,8 @@ type intentJournal struct {
 	open     [2]int  // intents in file i not yet resolved
 	used     [2]bool // file i holds intents
 	pending  *jbatch // taken, not yet handed to the flusher
+	inflight *jbatch // being written and synced, since since
+	since    time.Time
 	wake     chan struct{}
 	done     chan struct{}
 	wg       sync.WaitGroup
@@ -64,6 +66,16 @@ type jbatch struct {
 	buf  []byte
 	done chan struct{}
 	err  error
+	shut bool // done is closed
+}
+
+// finish records the outcome and wakes the waiters; call with j.mu held.
+func (b *jbatch) finish(err error) {
+	if b.shut {
+		return
+	}
+	b.err, b.shut = err, true
+	close(b.done)
 }
 
 func intentPath(logPath string, i int) string { return logPath + ".intents-" + strconv.Itoa(i) }
@@ -82,8 +94,9 @@ func openIntents(logPath string, deadline time.Duration, failed func()) (*intent
 			j.used[i] = true
 		}
 	}
-	j.wg.Add(1)
+	j.wg.Add(2)
 	go j.flushLoop()
+	go j.watchdog()
 	return j, nil
 }
 
@@ -120,7 +133,7 @@ func (l *Log) Intend(_ context.Context, e Event) (IntentToken, error) {
 	j.mu.Lock()
 	b := j.pending
 	if b == nil {
-		b = &jbatch{file: j.active, done: make(chan struct{})}
+		b = &jbatch{file: j.active, done: make(chan struct{}), buf: (*batchBufs.Get().(*[]byte))[:0]}
 		j.pending = b
 	}
 	b.buf = strconv.AppendInt(b.buf, offset, 10)
@@ -136,22 +149,14 @@ func (l *Log) Intend(_ context.Context, e Event) (IntentToken, error) {
 	case j.wake <- struct{}{}:
 	default:
 	}
-	// Not cut short by ctx: the intent is counted open until its outcome resolves it, and the
-	// wait is bounded by the deadline anyway.
-	t := time.NewTimer(j.deadline)
-	defer t.Stop()
-	select {
-	case <-b.done:
-		if b.err != nil {
-			l.failed.Store(true)
-			return IntentToken{}, b.err
-		}
-		return tok, nil
-	case <-t.C:
-		// A hung disk: fail closed, like a hung log write.
+	// Not cut short by ctx: the intent is counted open until its outcome resolves it. The wait
+	// is bounded by the journal's watchdog, which fails a batch stuck past the deadline.
+	<-b.done
+	if b.err != nil {
 		l.failed.Store(true)
-		return IntentToken{}, fmt.Errorf("writing audit intent: deadline exceeded: %w", ErrUnavailable)
+		return IntentToken{}, b.err
 	}
+	return tok, nil
 }
 
 // Resolve marks the intent t resolved: its outcome record has been written to the log.
@@ -178,20 +183,51 @@ func (j *intentJournal) flushLoop() {
 		j.mu.Lock()
 		b := j.pending
 		j.pending = nil
+		j.inflight, j.since = b, time.Now()
 		j.mu.Unlock()
 		if b == nil {
 			continue
 		}
+		var err error
 		f := j.files[b.file]
-		if _, err := f.Write(b.buf); err != nil {
-			b.err = fmt.Errorf("writing audit intent: %v: %w", err, ErrUnavailable)
-		} else if err := unix.Fdatasync(int(f.Fd())); err != nil {
-			b.err = fmt.Errorf("syncing audit intent: %v: %w", err, ErrUnavailable)
+		if _, werr := f.Write(b.buf); werr != nil {
+			err = fmt.Errorf("writing audit intent: %v: %w", werr, ErrUnavailable)
+		} else if serr := unix.Fdatasync(int(f.Fd())); serr != nil {
+			err = fmt.Errorf("syncing audit intent: %v: %w", serr, ErrUnavailable)
 		}
-		if b.err != nil {
+		if err != nil {
 			j.failed()
 		}
-		close(b.done)
+		j.mu.Lock()
+		j.inflight = nil
+		if !b.shut { // the watchdog may have given up on it; then the buffer is left alone
+			buf := b.buf[:0]
+			b.buf = nil
+			batchBufs.Put(&buf)
+		}
+		b.finish(err)
+		j.mu.Unlock()
+	}
+}
+
+// watchdog fails a batch whose write or sync has taken longer than the deadline (a hung disk),
+// so that its requests are refused in bounded time instead of waiting for the disk.
+func (j *intentJournal) watchdog() {
+	defer j.wg.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-j.done:
+			return
+		}
+		j.mu.Lock()
+		if b := j.inflight; b != nil && time.Since(j.since) > j.deadline {
+			j.failed()
+			b.finish(fmt.Errorf("writing audit intent: deadline exceeded: %w", ErrUnavailable))
+		}
+		j.mu.Unlock()
 	}
 }
 

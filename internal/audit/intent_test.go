@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // logRecords reads every record of the log at path.
@@ -163,4 +164,51 @@ func TestIntents_TornLineIgnored(t *testing.T) {
 	if recs := logRecords(t, path); len(recs) != 0 {
 		t.Fatalf("a torn intent was recorded: %+v", recs)
 	}
+}
+
+// TestIntents_HungJournalFailsClosedInBoundedTime: an intent whose journal write hangs (a dead
+// disk; here a full pipe) is refused within the deadline, and the log then refuses everything.
+func TestIntents_HungJournalFailsClosedInBoundedTime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fillPipe(t, w) // the next write blocks
+	j := l.intents
+	j.mu.Lock()
+	good := j.files[j.active]
+	j.files[j.active], j.deadline = w, 300*time.Millisecond
+	j.mu.Unlock()
+	start := time.Now()
+	_, err = l.Intend(context.Background(), Event{Operation: "SecretSet", RequestID: "hung"})
+	took := time.Since(start)
+	if err == nil || took > time.Second+300*time.Millisecond {
+		t.Fatalf("Intend on a hung journal: err %v after %v, want an error within the deadline plus 1 s", err, took)
+	}
+	if l.Healthy() {
+		t.Fatal("the log still claims to be healthy after a hung intent")
+	}
+	go func() { // unblock the hung write so the flusher can stop
+		buf := make([]byte, 1<<20)
+		for {
+			if _, err := r.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	j.mu.Lock()
+	for i, f := range j.files {
+		if f == w {
+			j.files[i] = good
+		}
+	}
+	j.mu.Unlock()
+	w.Close()
 }
