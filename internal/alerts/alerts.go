@@ -357,7 +357,7 @@ func (e *Engine) detector(r Rule) detector {
 // toAccess reads what the rules need of a record. A data-plane record's object id is the
 // secret's id, "https://{vault}.{suffix}/secrets/{name}[/{version}]".
 func toAccess(ev audit.Event, at time.Time) access {
-	a := access{at: at, op: ev.Operation, status: ev.Status, ip: ev.CallerIP, resource: ev.ResourceID, requestID: ev.RequestID}
+	a := access{at: at, op: ev.Operation, status: ev.Status, ip: ev.CallerIP, resource: ev.ResourceID, requestID: ev.RequestID, desc: ev.Description}
 	if ev.Caller != nil {
 		a.oid, a.appid = ev.Caller.ObjectID, ev.Caller.AppID
 	}

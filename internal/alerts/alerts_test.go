@@ -74,6 +74,11 @@ func TestBruteForce(t *testing.T) {
 	g.advance(10 * time.Second)
 	g.send(failed("", "203.0.113.9", 401))
 	g.send(read("ok", "203.0.113.9", "kv1", "db")) // a success does not count
+	for range 5 {                                  // nor the SDKs' challenge probes (no token)
+		probe := failed("", "203.0.113.9", 401)
+		probe.Description = "AKV10000: Request is missing a Bearer or PoP token."
+		g.send(probe)
+	}
 	g.want(0, "two failures")
 	g.send(failed("", "203.0.113.9", 401))
 	g.want(1, "third failure within the window")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -19,7 +20,12 @@ type access struct {
 	secret    string // the secret name as the caller spelled it, data plane only
 	resource  string // the record's resourceId
 	requestID string
+	desc      string // resultDescription
 }
+
+// missingTokenPrefix starts the description of a data-plane 401 that carried no token: the
+// SDKs' challenge probe, which every new client sends first, is no failed authentication.
+const missingTokenPrefix = "AKV10000"
 
 // caller is the principal's key: its object id, or the client id a failed sign-in named.
 func (a *access) caller() string {
@@ -100,7 +106,7 @@ func newBruteForce(r Rule) *bruteForce {
 }
 
 func (d *bruteForce) observe(a *access) []incident {
-	if a.status != 401 && a.status != 403 {
+	if a.status != 401 && a.status != 403 || a.status == 401 && strings.HasPrefix(a.desc, missingTokenPrefix) {
 		return nil
 	}
 	var subjects []string
