@@ -39,7 +39,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 	if err := hardenProcess(log, cfg.Mlock); err != nil {
 		return err
 	}
-	tuneGC()
+	tuneGC(cfg.MemoryLimitMiB)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data folder: %w", err)
 	}
@@ -150,9 +150,16 @@ func verifyAuditHistory(ctx context.Context, al *audit.Log, log *slog.Logger) {
 // MB) and the default target made the collector run constantly under load. docs/benchmarks.md
 // measured -35 % CPU per read at GOGC=400 and another -5 to -10 % at 800, for a peak RSS of
 // ~200 MB at 15 k requests/s. GOMEMLIMIT still caps memory when set.
-func tuneGC() {
+// tuneGC trades memory for throughput (GOGC 800: few collections on the request path) and then
+// bounds what that trade may cost with a soft memory limit (config memory_limit_mib), so a write
+// burst at a million records does not grow the heap ninefold. The environment's GOGC and
+// GOMEMLIMIT win over both.
+func tuneGC(limitMiB int) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(800)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" && limitMiB > 0 {
+		debug.SetMemoryLimit(int64(limitMiB) << 20)
 	}
 }
 
