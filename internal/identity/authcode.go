@@ -57,6 +57,7 @@ type authCodeRecord struct {
 	Scp         string    `json:"scp"`
 	UserID      string    `json:"userId"`
 	ExpiresAt   time.Time `json:"expiresAt"`
+	OIDC        string    `json:"oidc,omitempty"` // the OIDC scopes asked for (openid, offline_access)
 }
 
 func (r *authCodeRecord) version() int { return r.V }
@@ -183,7 +184,8 @@ func (s *Service) IssueAuthCode(ctx context.Context, req AuthorizeRequest, usern
 	code := base64.RawURLEncoding.EncodeToString(b)
 	key := prefixAuthCode + deviceHash(code)
 	put, err := s.putRecord(ctx, key, authCodeRecord{V: recordVersion, ClientID: cid, RedirectURI: req.RedirectURI,
-		Challenge: req.CodeChallenge, Audience: aud, Scp: scp, UserID: user.ObjectID, ExpiresAt: s.now().Add(authCodeTTL).UTC()})
+		Challenge: req.CodeChallenge, Audience: aud, Scp: scp, UserID: user.ObjectID, ExpiresAt: s.now().Add(authCodeTTL).UTC(),
+		OIDC: oidcOf(req.Scope).String()})
 	if err != nil {
 		return "", err
 	}
@@ -238,7 +240,7 @@ func (s *Service) RedeemAuthCode(ctx context.Context, tenant, clientID, code, re
 	case subtle.ConstantTimeCompare([]byte(want), []byte(rec.Challenge)) != 1:
 		return Token{}, fmt.Errorf("%w: code_verifier does not match the code_challenge", ErrInvalidCode)
 	}
-	return s.mintFor(ctx, rec.UserID, rec.ClientID, rec.Audience, rec.Scp)
+	return s.mintFor(ctx, rec.UserID, rec.ClientID, rec.Audience, rec.Scp, oidcOf(rec.OIDC))
 }
 
 // pkceVerifierChars are RFC 7636's unreserved characters.

@@ -62,6 +62,7 @@ type deviceCodeRecord struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 	Status    string    `json:"status"` // "pending", "approved", "denied"
 	UserID    string    `json:"userId,omitempty"`
+	OIDC      string    `json:"oidc,omitempty"` // the OIDC scopes asked for (openid, offline_access)
 }
 
 type userCodeRecord struct {
@@ -122,7 +123,7 @@ func (s *Service) StartDeviceCode(ctx context.Context, tenant, clientID, scope, 
 		}
 		hash := deviceHash(device)
 		rec := deviceCodeRecord{V: recordVersion, Hash: hash, ClientID: cid, Audience: aud, Scp: scp, UserCode: user,
-			ExpiresAt: s.now().Add(deviceCodeTTL).UTC(), Status: "pending"}
+			ExpiresAt: s.now().Add(deviceCodeTTL).UTC(), Status: "pending", OIDC: oidcOf(scope).String()}
 		dKey, uKey := prefixDeviceCode+hash, prefixUserCode+user
 		dOp, err := s.putRecord(ctx, dKey, rec)
 		if err != nil {
@@ -388,11 +389,11 @@ func (s *Service) PollDeviceCode(ctx context.Context, tenant, clientID, deviceCo
 	if err != nil {
 		return Token{}, err
 	}
-	return s.mintFor(ctx, rec.UserID, rec.ClientID, rec.Audience, rec.Scp)
+	return s.mintFor(ctx, rec.UserID, rec.ClientID, rec.Audience, rec.Scp, oidcOf(rec.OIDC))
 }
 
-// mintFor mints a user token for userID if the user still exists and is enabled.
-func (s *Service) mintFor(ctx context.Context, userID, clientID, aud, scp string) (Token, error) {
+// mintFor mints a user's tokens (issueUser) for userID if the user still exists and is enabled.
+func (s *Service) mintFor(ctx context.Context, userID, clientID, aud, scp string, o oidcRequest) (Token, error) {
 	_, user, err := s.findUser(ctx, userID)
 	if errors.Is(err, ErrObjectNotFound) {
 		return Token{}, ErrUnknownUser
@@ -403,5 +404,5 @@ func (s *Service) mintFor(ctx context.Context, userID, clientID, aud, scp string
 	if user.Disabled {
 		return Token{}, ErrUserDisabled
 	}
-	return s.mintUser(user, clientID, aud, scp)
+	return s.issueUser(ctx, user, clientID, aud, scp, o)
 }

@@ -91,13 +91,16 @@ type applicationRecord struct {
 
 // userRecord is a user; the password is an argon2id hash like a client secret's.
 type userRecord struct {
-	V            int          `json:"v"`
-	ObjectID     string       `json:"objectId"`
-	UPN          string       `json:"userPrincipalName"`
-	DisplayName  string       `json:"displayName"`
-	MailNickname string       `json:"mailNickname,omitempty"`
-	Disabled     bool         `json:"disabled,omitempty"`
-	Generation   uint64       `json:"gen,omitempty"`
+	V            int    `json:"v"`
+	ObjectID     string `json:"objectId"`
+	UPN          string `json:"userPrincipalName"`
+	DisplayName  string `json:"displayName"`
+	MailNickname string `json:"mailNickname,omitempty"`
+	Disabled     bool   `json:"disabled,omitempty"`
+	Generation   uint64 `json:"gen,omitempty"`
+	// SessionEpoch moves on with every revokeSignInSessions: refresh token families issued
+	// under an older epoch are refused (refresh.go).
+	SessionEpoch uint64       `json:"sessionEpoch,omitempty"`
 	Password     secretRecord `json:"password"`
 	CreatedAt    time.Time    `json:"createdAt"`
 }

@@ -137,24 +137,33 @@ func (s *Service) DeleteUser(ctx context.Context, idOrUPN string) error {
 			return fmt.Errorf("deleting user: %w", err)
 		}
 		s.erase()
+		s.dropRefreshFamilies(ctx, rec.ObjectID)
 		return nil
 	}
 	return fmt.Errorf("deleting user: %w", store.ErrConflict)
 }
 
-// SetUserEnabled is Graph's PATCH accountEnabled for users; disabling revokes their tokens.
+// SetUserEnabled is Graph's PATCH accountEnabled for users; disabling revokes their tokens,
+// refresh tokens included.
 func (s *Service) SetUserEnabled(ctx context.Context, idOrUPN string, enabled bool) (User, error) {
-	return s.updateUser(ctx, idOrUPN, func(rec *userRecord) error {
-		if !enabled && !rec.Disabled {
+	revoked := false
+	u, err := s.updateUser(ctx, idOrUPN, func(rec *userRecord) error {
+		revoked = !enabled && !rec.Disabled
+		if revoked {
 			rec.Generation++
 		}
 		rec.Disabled = !enabled
 		return nil
 	})
+	if err == nil && revoked {
+		s.dropRefreshFamilies(ctx, u.ID)
+	}
+	return u, err
 }
 
 // SetUserPassword replaces a user's password (Graph's PATCH passwordProfile); every token the
-// old one minted stops verifying on the next request.
+// old one minted stops verifying on the next request, and every refresh token issued under it
+// is revoked.
 func (s *Service) SetUserPassword(ctx context.Context, idOrUPN, password string) (User, error) {
 	if err := validatePassword(password); err != nil {
 		return User{}, err
@@ -169,6 +178,7 @@ func (s *Service) SetUserPassword(ctx context.Context, idOrUPN, password string)
 	})
 	if err == nil {
 		s.erase() // the old hash is in freed pages
+		s.dropRefreshFamilies(ctx, u.ID)
 	}
 	return u, err
 }

@@ -59,6 +59,15 @@
 //	id/usercode/<code>       userCodeRecord: user code → device code hash
 //	id/authcode/<hash>       authCodeRecord: an unredeemed authorization code (hash = hex SHA-256
 //	                         of the code; client, redirect URI, PKCE S256 challenge, user, expiry)
+//	id/rtfamily/<familyId>   refreshFamilyRecord: one sign-in's refresh tokens (refresh.go): user,
+//	                         client, the password key id, generation and session epoch it is bound
+//	                         to, creation and last use, hex SHA-256 of the current token and of the
+//	                         last rotated ones (never a token)
+//	id/rtuser/<objectId>     refreshUserRecord: the user's families (id, client, creation), for the
+//	                         per-user caps and for deleting them when the user is revoked
+//
+// User grants asking for offline_access also get an opaque refresh token (refresh.go), and for
+// openid an ID token (idtoken.go).
 //
 // Tokens are RS256 JWTs shaped like Entra ID v2 access tokens (aud, iss, iat, nbf, exp,
 // app_displayname, appid, azp, azpacr, idtyp "app", oid, sub, tid, uti, ver "2.0"; user tokens

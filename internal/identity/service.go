@@ -87,6 +87,12 @@ type Options struct {
 	// removed client secret, a dropped signing key), so the store can erase the freed pages
 	// that still hold it (see docs/security-model.md). Nil: nothing is called.
 	Erased func()
+	// RefreshTokenMaxInactive is how long a refresh token family lives without a redemption.
+	// Default: DefaultRefreshTokenMaxInactive (90 days, Entra's default); negative: no limit.
+	RefreshTokenMaxInactive time.Duration
+	// RefreshTokenMaxAge is how long a family lives from its sign-in however often it is
+	// redeemed. Default: 0, no limit (Entra's default "until-revoked").
+	RefreshTokenMaxAge time.Duration
 
 	// kdf overrides the secret-hashing cost; zero means defaultKDF. Only tests set it, through
 	// export_test.go, as they do hashQueue (waiters per hash slot) and hashWait.
@@ -104,6 +110,8 @@ type Service struct {
 	now       func() time.Time
 	lifetime  time.Duration
 	kdf       kdfParams
+
+	refreshInactive, refreshMaxAge time.Duration // refresh.go; 0: no limit
 
 	// The bounded hash queue (secret.go) and a count of hashes run, for tests and benchmarks.
 	hashSlots   chan struct{}
@@ -196,6 +204,12 @@ func New(ctx context.Context, st store.Store, kr *keyring.Keyring, opts Options)
 	}
 	if s.lifetime <= 0 {
 		s.lifetime = defaultLifetime
+	}
+	switch s.refreshInactive, s.refreshMaxAge = opts.RefreshTokenMaxInactive, max(opts.RefreshTokenMaxAge, 0); {
+	case s.refreshInactive == 0:
+		s.refreshInactive = DefaultRefreshTokenMaxInactive
+	case s.refreshInactive < 0:
+		s.refreshInactive = 0
 	}
 	if s.kdf == (kdfParams{}) {
 		s.kdf = defaultKDF

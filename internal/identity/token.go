@@ -31,6 +31,10 @@ type Token struct {
 	ExpiresOn   time.Time // the token's exp
 	Resource    string    // the audience
 	ObjectID    string    // the principal's
+	// User grants only, as the request's OIDC scopes asked: an ID token (openid) and a
+	// refresh token (offline_access; refresh.go).
+	IDToken      string
+	RefreshToken string
 }
 
 // accessClaims is the JWT payload, shaped like an Entra ID v2 app-only access token, plus two

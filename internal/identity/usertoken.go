@@ -75,7 +75,7 @@ func (s *Service) PasswordToken(ctx context.Context, req PasswordRequest) (Token
 	case rec.Disabled:
 		return Token{}, fmt.Errorf("authenticating user: %w", ErrUserDisabled)
 	}
-	return s.mintUser(rec, clientID, aud, scp)
+	return s.issueUser(ctx, rec, clientID, aud, scp, oidcOf(req.Scope))
 }
 
 // userAudience reads a delegated scope: "<resource>/.default" (scp user_impersonation, as az
