@@ -387,3 +387,69 @@ func TestEvents_ClusterDeliverySurvivesLeaderKill(t *testing.T) {
 	}
 	hook.waitFor(t, "Microsoft.KeyVault.SecretNewVersionCreated", "after", 1, 10*time.Second)
 }
+
+// The eventgrid commands, as az's: create waits for the handshake, show and list never print
+// the endpoint's query, and the dead-letter commands list and replay.
+func TestEvents_CLI(t *testing.T) {
+	flags, _ := eventsConfig(t)
+	e := newEnv(t, &testenv.Options{Extra: flags, Env: []string{"STRONGROOM_DEV=1"}})
+	kv := e.createVault(t, "rg-evcli", "kv-evcli", rbacVault())
+	hook := newEvHook(t)
+	cfgDir := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := cli(t, cfgDir, args...)
+		if err != nil {
+			t.Fatalf("strongroom %s: %v\n%s", strings.Join(args, " "), err, errOut)
+		}
+		return out
+	}
+	run("login", "--server", e.srv.URL, "--ca-file", filepath.Join(e.srv.DataDir, "tls", "ca.pem"),
+		"--service-principal", "--username", e.srv.Admin.ClientID, "--password", e.srv.Admin.ClientSecret, "--tenant", e.srv.Admin.TenantID)
+	src := "/subscriptions/" + e.srv.Admin.SubscriptionID + "/resourceGroups/rg-evcli/providers/Microsoft.KeyVault/vaults/kv-evcli"
+	out := run("eventgrid", "event-subscription", "create", "--name", "cli-sub", "--source-resource-id", src,
+		"--endpoint", hook.srv.URL+"/hook?code=cli-s3cret", "--included-event-types", "Microsoft.KeyVault.SecretNewVersionCreated",
+		"Microsoft.KeyVault.SecretExpired", "--max-delivery-attempts", "2", "--event-delivery-schema", "eventgridschema")
+	var sub map[string]any
+	if err := json.Unmarshal([]byte(out), &sub); err != nil || provisioningOf(sub) != "Succeeded" || strings.Contains(out, "cli-s3cret") {
+		t.Fatalf("create printed %s (%v)", out, err)
+	}
+	for _, args := range [][]string{
+		{"eventgrid", "event-subscription", "show", "--name", "cli-sub", "--source-resource-id", src},
+		{"eventgrid", "event-subscription", "list", "--source-resource-id", src},
+	} {
+		if out := run(args...); !strings.Contains(out, "cli-sub") || strings.Contains(out, "cli-s3cret") {
+			t.Fatalf("%s printed %s", args[2], out)
+		}
+	}
+	hook.set(func(h *evHook) { h.failEvents = true })
+	if _, err := kv.SetSecret(context.Background(), "s", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var dls []map[string]any
+	for deadline := time.Now().Add(15 * time.Second); len(dls) == 0; time.Sleep(200 * time.Millisecond) {
+		json.Unmarshal([]byte(run("eventgrid", "dead-letter", "list", "--name", "cli-sub", "--source-resource-id", src)), &dls)
+		if time.Now().After(deadline) {
+			t.Fatal("nothing dead-lettered")
+		}
+	}
+	hook.set(func(h *evHook) { h.failEvents = false })
+	if out := run("eventgrid", "dead-letter", "replay", "--name", "cli-sub", "--source-resource-id", src); !strings.Contains(out, `"replayed": 1`) {
+		t.Fatalf("replay printed %s", out)
+	}
+	hook.waitFor(t, "Microsoft.KeyVault.SecretNewVersionCreated", "s", 1, 10*time.Second)
+	run("eventgrid", "event-subscription", "delete", "--name", "cli-sub", "--source-resource-id", src)
+	if _, _, err := cli(t, cfgDir, "eventgrid", "event-subscription", "show", "--name", "cli-sub", "--source-resource-id", src); err == nil {
+		t.Fatal("show after delete succeeded")
+	}
+	if _, errOut, err := cli(t, cfgDir, "eventgrid", "event-subscription", "create", "--name", "private-sub", "--source-resource-id", src,
+		"--endpoint", "https://10.0.0.1/hook"); err == nil || !strings.Contains(errOut, "endpointUrl") {
+		t.Fatalf("a private endpoint: %v %s", err, errOut)
+	}
+}
+
+func provisioningOf(sub map[string]any) string {
+	p, _ := sub["properties"].(map[string]any)
+	s, _ := p["provisioningState"].(string)
+	return s
+}
