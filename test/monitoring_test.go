@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -384,14 +386,100 @@ func TestPromqlMetricNames(t *testing.T) {
 	cases := map[string]string{
 		`strongroom_sealed == 1`: "strongroom_sealed",
 		`sum by (instance, vault) (rate(strongroom_api_requests_total{result="servererror",vault=~"kv.*"}[5m])) / sum by (instance) (rate(strongroom_api_requests_total[5m]))`: "strongroom_api_requests_total",
-		`histogram_quantile(0.99, sum by (le, operation) (rate(strongroom_api_request_duration_seconds_bucket[5m])))`:                                                       "strongroom_api_request_duration_seconds_bucket",
-		`time() - strongroom_snapshot_last_success_timestamp_seconds > 6 * 3600 and up{job=~"x"} == 0`:                                                                      "strongroom_snapshot_last_success_timestamp_seconds up",
-		`strongroom_filesystem_free_bytes / on(instance, dir) strongroom_filesystem_size_bytes < 1e-3`:                                                                     "strongroom_filesystem_free_bytes strongroom_filesystem_size_bytes",
-		`sum without (reason) (increase(strongroom:api_requests:rate5m[1h] offset 1d))`:                                                                                   "strongroom:api_requests:rate5m",
+		`histogram_quantile(0.99, sum by (le, operation) (rate(strongroom_api_request_duration_seconds_bucket[5m])))`:                                                          "strongroom_api_request_duration_seconds_bucket",
+		`time() - strongroom_snapshot_last_success_timestamp_seconds > 6 * 3600 and up{job=~"x"} == 0`:                                                                         "strongroom_snapshot_last_success_timestamp_seconds up",
+		`strongroom_filesystem_free_bytes / on(instance, dir) strongroom_filesystem_size_bytes < 1e-3`:                                                                         "strongroom_filesystem_free_bytes strongroom_filesystem_size_bytes",
+		`sum without (reason) (increase(strongroom:api_requests:rate5m[1h] offset 1d))`:                                                                                        "strongroom:api_requests:rate5m",
 	}
 	for expr, want := range cases {
 		if got := strings.Join(promqlMetricNames(expr), " "); got != want {
 			t.Errorf("promqlMetricNames(%q) = %q, want %q", expr, got, want)
+		}
+	}
+}
+
+// A real Prometheus (Debian's, when installed) scrapes a server as docs/monitoring/README.md
+// says: OAuth2 client credentials of a principal holding Monitoring Reader at "/", the server's
+// CA, and the target reported up with Strongroom's samples in its database.
+func TestMetrics_RealPrometheusScrapesWithClientCredentials(t *testing.T) {
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		if os.Getenv("STRONGROOM_REQUIRE_ALL") == "1" {
+			t.Fatal("prometheus not found (required: STRONGROOM_REQUIRE_ALL=1; install Debian's prometheus package)")
+		}
+		t.Skip("prometheus not found (set STRONGROOM_REQUIRE_ALL=1 to make this a failure)")
+	}
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	p := e.newPrincipal(t, "prometheus")
+	if _, err := e.rbacClients(t, e.cred).assign(ctx, "/", rbac.MonitoringReaderID, p.objectID); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "client-secret")
+	if err := os.WriteFile(secretFile, []byte(p.secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(e.srv.DataDir, "tls", "ca.pem")
+	cfg := fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: strongroom
+    scheme: https
+    tls_config: {ca_file: %q}
+    oauth2:
+      client_id: %q
+      client_secret_file: %q
+      token_url: %q
+      scopes: ["https://management.core.windows.net//.default"]
+      tls_config: {ca_file: %q}
+    static_configs:
+      - targets: [%q]
+`, ca, p.appID, secretFile, e.srv.URL+"/"+e.srv.Admin.TenantID+"/oauth2/v2.0/token", ca, strings.TrimPrefix(e.srv.URL, "https://"))
+	cfgFile := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"), "--web.listen-address="+addr)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	query := func(q string) (float64, bool) {
+		resp, err := http.Get("http://" + addr + "/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil {
+			return 0, false
+		}
+		defer resp.Body.Close()
+		var doc struct {
+			Data struct {
+				Result []struct{ Value []any } `json:"result"`
+			} `json:"data"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&doc) != nil || len(doc.Data.Result) == 0 || len(doc.Data.Result[0].Value) != 2 {
+			return 0, false
+		}
+		s, _ := doc.Data.Result[0].Value[1].(string)
+		var v float64
+		_, err = fmt.Sscan(s, &v)
+		return v, err == nil
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		up, ok1 := query(`up{job="strongroom"}`)
+		sealed, ok2 := query(`strongroom_sealed{job="strongroom"}`)
+		if ok1 && ok2 && up == 1 && sealed == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus did not scrape the server (up %v): %s", up, logs.String())
 		}
 	}
 }
