@@ -118,6 +118,15 @@ func (h *hookReceiver) waitAlerts(t *testing.T, want map[string]int) []alerts.Al
 // that requests can come from other addresses (X-Forwarded-For).
 func alertsEnv(t *testing.T) (*env, *hookReceiver, func(offset string)) {
 	t.Helper()
+	cfg, h, setClock := alertsConfig(t)
+	e := newEnv(t, &testenv.Options{Extra: []string{"--config", cfg}, Env: []string{"STRONGROOM_DEV=1"}})
+	return e, h, setClock
+}
+
+// alertsConfig writes a config file whose alerts go to a new receiver (short windows, a test
+// clock file set by setClock) and returns its path.
+func alertsConfig(t *testing.T) (cfg string, h *hookReceiver, setClock func(offset string)) {
+	t.Helper()
 	dir := t.TempDir()
 	secret := make([]byte, 32)
 	rand.Read(secret)
@@ -126,16 +135,16 @@ func alertsEnv(t *testing.T) (*env, *hookReceiver, func(offset string)) {
 	if err := os.WriteFile(keyFile, append(secret, '\n'), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := startHookReceiver(t, secret)
+	h = startHookReceiver(t, secret)
 	clock := filepath.Join(dir, "clock")
-	setClock := func(offset string) {
+	setClock = func(offset string) {
 		t.Helper()
 		if err := os.WriteFile(clock, []byte(offset), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	setClock("0s")
-	cfg := filepath.Join(dir, "strongroom.yaml")
+	cfg = filepath.Join(dir, "strongroom.yaml")
 	yaml := `trusted_proxies: ['127.0.0.1/32', '::1/128']
 alerts:
   allowed_destinations: ['127.0.0.0/8']
@@ -149,8 +158,7 @@ alerts:
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, &testenv.Options{Extra: []string{"--config", cfg}, Env: []string{"STRONGROOM_DEV=1"}})
-	return e, h, setClock
+	return cfg, h, setClock
 }
 
 func (e *env) adminARMToken(t *testing.T) string {
