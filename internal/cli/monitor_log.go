@@ -230,7 +230,10 @@ func (a *app) printRecords(recs []json.RawMessage, dnsSuffix string) error {
 			}
 			rows = append(rows, row)
 		}
-		return a.print(rows)
+		// The time first, as one reads a log (the table otherwise sorts its columns by name).
+		o := a.out
+		o.Query = "[].{Time:time,Operation:operation,Vault:vault,Secret:secret,Caller:caller,CallerIp:callerIp,Result:result,Status:status}"
+		return render(a.stdout, rows, o, a.color)
 	}
 	if recs == nil {
 		recs = []json.RawMessage{}
