@@ -84,6 +84,23 @@ func (s *Server) observe(r *http.Request, ri *reqInfo, vault string, a *held.Ans
 	m.ObserveRequest(q)
 }
 
+// observeRefusal counts a request refused before anything ran (the audit log is down): a
+// server error that Availability counts, under an operation not yet known (Other).
+func (s *Server) observeRefusal(r *http.Request, status int, start time.Time) {
+	m := s.cfg.Metrics
+	if m == nil {
+		return
+	}
+	q := metrics.Request{Class: m.Class(r), Status: status, Duration: time.Since(start)}
+	if name := s.vaultFromHost(r.Host); name != "" {
+		q.Vault = metrics.VaultUnknown
+		if s.svc.LookupVault(name).Found() {
+			q.Vault = name
+		}
+	}
+	m.ObserveRequest(q)
+}
+
 // bearerFailureReason is why a request was challenged: no bearer token, or one that did not
 // verify. A 401 from the token endpoint without a noted failure is "other".
 func bearerFailureReason(r *http.Request, class int) int {

@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -13,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strongroom/strongroom/internal/audit"
 	"github.com/strongroom/strongroom/internal/metrics"
 	"github.com/strongroom/strongroom/internal/service"
 )
@@ -164,5 +168,37 @@ func TestForbiddenReason(t *testing.T) {
 		if got := forbiddenReason(c.r, []byte(c.body)); got != c.want {
 			t.Errorf("%s: reason %s, want %s", c.name, metrics.AuthzReasonName(got), metrics.AuthzReasonName(c.want))
 		}
+	}
+}
+
+type downSink struct{}
+
+func (downSink) Record(context.Context, audit.Event) error { return errors.New("down") }
+func (downSink) Healthy() bool                             { return false }
+func (downSink) Intend(context.Context, audit.Event) (audit.IntentToken, error) {
+	return audit.IntentToken{}, errors.New("down")
+}
+func (downSink) Resolve(audit.IntentToken) {}
+
+type noIssuer struct{}
+
+func (noIssuer) Register(*http.ServeMux) {}
+
+// A request refused because the audit log is down is a server error Availability counts.
+func TestObserve_RefusedWhileAuditDown(t *testing.T) {
+	m := metrics.New("vault.localhost")
+	m.SetOperations(OperationNames())
+	h := New(Config{PublicURL: "https://localhost:9", DNSSuffix: "vault.localhost", Metrics: m}, nil, nil, noIssuer{}, downSink{},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "https://localhost:9/subscriptions", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d", rec.Code)
+	}
+	scrape := httptest.NewRecorder()
+	m.Handler().ServeHTTP(scrape, httptest.NewRequest("GET", "/metrics", nil))
+	want := `strongroom_api_requests_total{operation="Other",result="servererror",vault="_none"} 1`
+	if !strings.Contains(scrape.Body.String(), want) {
+		t.Fatalf("scrape lacks %s", want)
 	}
 }

@@ -229,6 +229,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Nothing runs while no record can be written; this refusal itself cannot be audited.
 		s.log.Error("audit log unavailable; refusing request", "request_id", ri.id)
 		writeError(w, &service.Error{Kind: service.ErrUnavailable, Code: "ServiceUnavailable", Message: "The audit log is unavailable; requests are refused until it is restored."})
+		s.observeRefusal(r, http.StatusServiceUnavailable, start)
 		return
 	}
 	bw := &ri.held
