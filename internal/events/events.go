@@ -10,6 +10,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -140,6 +141,10 @@ func (w *Worker) validate(ctx context.Context) error {
 		return err
 	}
 	now := q.Now()
+	sem := make(chan struct{}, w.opts.Parallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
 	for _, sub := range pend {
 		w.mu.Lock()
 		next, wait := w.validNext[sub.UID]
@@ -147,30 +152,43 @@ func (w *Worker) validate(ctx context.Context) error {
 		if wait && now.Before(next) {
 			continue
 		}
-		err := w.handshake(ctx, sub)
-		state := ""
-		switch {
-		case err == nil:
-			state = service.SubscriptionSucceeded
-			w.log.Info("events: subscription validated", "vault", sub.VaultName, "subscription", sub.Name)
-		case sub.ValidationAttempts+1 >= w.opts.MaxValidationAttempts:
-			state = service.SubscriptionFailed
-			w.log.Warn("events: subscription validation failed", "vault", sub.VaultName, "subscription", sub.Name, "err", err)
-		default:
-			w.log.Info("events: validation handshake failed, will retry", "vault", sub.VaultName, "subscription", sub.Name, "err", err)
-		}
-		w.mu.Lock()
-		if state == "" {
-			w.validNext[sub.UID] = now.Add(w.backoff(sub.ValidationAttempts + 1))
-		} else {
-			delete(w.validNext, sub.UID)
-		}
-		w.mu.Unlock()
-		if err := q.RecordValidation(ctx, sub, state); err != nil {
-			return err
-		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() { // an endpoint that hangs until the timeout holds up only its own handshake
+			defer func() { <-sem; wg.Done() }()
+			if err := w.validateOne(ctx, sub, now); err != nil {
+				mu.Lock()
+				firstErr = cmp.Or(firstErr, err)
+				mu.Unlock()
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	return firstErr
+}
+
+// validateOne runs one subscription's handshake and records the outcome.
+func (w *Worker) validateOne(ctx context.Context, sub service.EventSubscription, now time.Time) error {
+	err := w.handshake(ctx, sub)
+	state := ""
+	switch {
+	case err == nil:
+		state = service.SubscriptionSucceeded
+		w.log.Info("events: subscription validated", "vault", sub.VaultName, "subscription", sub.Name)
+	case sub.ValidationAttempts+1 >= w.opts.MaxValidationAttempts:
+		state = service.SubscriptionFailed
+		w.log.Warn("events: subscription validation failed", "vault", sub.VaultName, "subscription", sub.Name, "err", err)
+	default:
+		w.log.Info("events: validation handshake failed, will retry", "vault", sub.VaultName, "subscription", sub.Name, "err", err)
+	}
+	w.mu.Lock()
+	if state == "" {
+		w.validNext[sub.UID] = now.Add(w.backoff(sub.ValidationAttempts + 1))
+	} else {
+		delete(w.validNext, sub.UID)
+	}
+	w.mu.Unlock()
+	return w.opts.Queue.RecordValidation(ctx, sub, state)
 }
 
 // validationOrigin is the origin the CloudEvents handshake names, as Event Grid's does.

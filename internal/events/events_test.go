@@ -278,3 +278,38 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// Only a leading node delivers; when it starts leading it picks up what is queued.
+func TestWorker_RunsOnlyWhileLeading(t *testing.T) {
+	svc, _, ctx, w := setup(t)
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	subscribe(t, svc, ctx, w, "sub", srv.URL+"/", service.EventSubscriptionInput{})
+	v := "x"
+	if _, err := svc.SetSecret(ctx, "kv-ev", "s1", service.SecretInput{Value: &v}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	leading := false
+	w.opts.Leads = func() bool { mu.Lock(); defer mu.Unlock(); return leading }
+	w.opts.Interval = 20 * time.Millisecond
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go w.Run(runCtx)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(rcv.events()); n != 0 {
+		t.Fatalf("a follower delivered %d events", n)
+	}
+	if sub, _ := svc.GetEventSubscription(ctx, "rg", "kv-ev", "sub"); sub.State != service.SubscriptionCreating {
+		t.Fatalf("a follower ran the handshake: %s", sub.State)
+	}
+	mu.Lock()
+	leading = true
+	mu.Unlock()
+	for deadline := time.Now().Add(5 * time.Second); len(rcv.events()) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the leader delivered nothing")
+		}
+	}
+}

@@ -358,9 +358,11 @@ func (s *Service) applyQuiet(ctx context.Context, ops ...store.Op) error {
 // MaxDeadLettersListed bounds one listing of dead letters.
 const MaxDeadLettersListed = 1000
 
-// ListDeadLetters returns a subscription's dead letters (at most MaxDeadLettersListed).
+// ListDeadLetters returns a subscription's dead letters (at most MaxDeadLettersListed). It
+// takes the right to write subscriptions, not only to read them: dead letters name secrets and
+// their versions, which a Reader of the vault's management plane may not learn.
 func (s *Service) ListDeadLetters(ctx context.Context, rg, vaultName, name string) ([]DeadLetter, error) {
-	if err := s.guard(ctx, ActionEventSubscriptionsRead, false, s.vaultScope(rg, vaultName)); err != nil {
+	if err := s.guard(ctx, ActionEventSubscriptionsWrite, false, s.vaultScope(rg, vaultName)); err != nil {
 		return nil, err
 	}
 	v, err := s.liveVault(rg, vaultName)
