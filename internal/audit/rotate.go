@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,6 +71,9 @@ func (l *Log) startChain(rs resumed, opts []Options) {
 	}
 	names, _ := RotatedFiles(filepath.Dir(l.path))
 	l.stats.rotated.Store(int64(len(names)))
+	if len(names) > 0 {
+		l.stats.lastName = names[len(names)-1]
+	}
 	l.stats.free.Store(-1)
 }
 
@@ -141,15 +145,29 @@ func SortFiles(names []string) {
 	})
 }
 
-// rotatedName is a name for the active file rotated at t that no file in dir has.
-func rotatedName(dir string, t time.Time) string {
-	base := "audit-" + t.UTC().Format(rotatedLayout)
-	name := base + ".log"
-	for n := 1; ; n++ {
+// rotatedName is a name for the active file rotated at t that sorts after every rotated file
+// in dir and after last (the previous rotation's, whose file retention may have deleted), so
+// that a name is never reused and order stays chronological even if the clock steps back.
+func rotatedName(dir string, t time.Time, existing []string, last string) string {
+	ts := t.UTC().Format(rotatedLayout)
+	if lts, _, ok := parseRotatedName(last); ok && lts > ts {
+		ts = lts
+	}
+	found, top := false, 0
+	for _, name := range append(existing, last) {
+		if ets, n, ok := parseRotatedName(name); ok && ets == ts {
+			found, top = true, max(top, n)
+		}
+	}
+	for n := top + 1; ; n++ {
+		name := "audit-" + ts + ".log"
+		if found {
+			name = "audit-" + ts + "-" + strconv.Itoa(n) + ".log"
+		}
 		if _, err := os.Lstat(filepath.Join(dir, name)); os.IsNotExist(err) {
 			return name
 		}
-		name = base + "-" + strconv.Itoa(n) + ".log"
+		found = true
 	}
 }
 
@@ -157,19 +175,14 @@ func rotatedName(dir string, t time.Time) string {
 // active file with the record linking it to its predecessor. It runs in the writer goroutine
 // between batches, so nothing else writes; requests keep chaining into the new file's batch.
 func (l *Log) rotate() {
+	l.ckptMu.Lock()
+	defer l.ckptMu.Unlock()
 	dir := filepath.Dir(l.path)
-	rotated, err := RotatedFiles(dir)
+	name, removed, err := l.plan(dir)
 	if err != nil {
 		l.failRotation(nil, err)
 		return
 	}
-	name := rotatedName(dir, time.Now())
-	var removed []string
-	if n := l.opts.RetainFiles; n > 0 && len(rotated)+1 > n {
-		removed = rotated[:len(rotated)+1-n]
-	}
-	l.ckptMu.Lock()
-	defer l.ckptMu.Unlock()
 	l.mu.Lock()
 	if l.failed.Load() {
 		l.mu.Unlock()
@@ -209,7 +222,28 @@ func (l *Log) rotate() {
 	l.ckpt, l.ckptAt, l.ckptErr = chainState{}, time.Now(), nil
 	l.stats.toRemove = append(l.stats.toRemove, removed...)
 	l.stats.rotated.Add(1)
+	l.stats.lastName = name
 	l.kick()
+}
+
+// plan names the file the active one is rotated to, and the rotated files retention releases
+// (oldest first, not counting those already released). Call with ckptMu held.
+func (l *Log) plan(dir string) (string, []string, error) {
+	rotated, err := RotatedFiles(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	kept := rotated[:0]
+	for _, n := range rotated {
+		if !slices.Contains(l.stats.toRemove, n) {
+			kept = append(kept, n)
+		}
+	}
+	var removed []string
+	if n := l.opts.RetainFiles; n > 0 && len(kept)+1 > n {
+		removed = kept[:len(kept)+1-n]
+	}
+	return rotatedName(dir, time.Now(), rotated, l.stats.lastName), removed, nil
 }
 
 // switchFile writes the old file's last batch, fsyncs it, renames the file to name, resets the
@@ -271,11 +305,14 @@ func (l *Log) removeRetained(st chainState) {
 	}
 	dir := filepath.Dir(l.path)
 	for _, name := range l.stats.toRemove {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !os.IsNotExist(err) {
+		err := os.Remove(filepath.Join(dir, name))
+		switch {
+		case err == nil:
+			l.stats.rotated.Add(-1)
+			l.opts.Logger.Info("audit retention deleted a rotated file", "file", name)
+		case !os.IsNotExist(err):
 			l.opts.Logger.Warn("audit retention could not delete a rotated file", "file", name, "err", err)
-			continue
 		}
-		l.stats.rotated.Add(-1)
 	}
 	l.stats.toRemove = nil
 	if err := syncDir(dir); err != nil {

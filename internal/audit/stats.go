@@ -27,7 +27,8 @@ type Stats struct {
 	Healthy                      bool
 }
 
-// statsState is what Stats reads besides the chain; toRemove and diskAt are guarded by ckptMu.
+// statsState is what Stats reads besides the chain; the fields that are not atomic are guarded
+// by ckptMu.
 type statsState struct {
 	bytes    atomic.Int64
 	lastSync atomic.Int64 // unix nanoseconds
@@ -36,6 +37,7 @@ type statsState struct {
 	low      atomic.Bool
 	diskAt   time.Time
 	toRemove []string // rotated files to delete once the start record naming them is fsynced
+	lastName string   // the newest rotated file's name
 }
 
 // diskCheckEvery bounds how often the free space is read.
