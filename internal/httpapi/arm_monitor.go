@@ -148,10 +148,7 @@ func (a *armReq) putAlertRule(p []string) {
 	if created {
 		status = http.StatusCreated
 	}
-	// The engine has the rule now: the service told it before returning.
-	if got, ok := a.findRule(eng, r.Name); ok {
-		writeJSON(a.w, status, toWireRule(got))
-	}
+	writeJSON(a.w, status, toWireRule(alerts.RuleInfo{Rule: r, Source: "api"}))
 }
 
 func (a *armReq) deleteAlertRule(p []string) {
