@@ -98,7 +98,7 @@ func (i *Issuer) serveDeviceCodeGrant(w http.ResponseWriter, r *http.Request, te
 	switch {
 	case err == nil:
 		i.note(r, clientID, tok.ObjectID, "")
-		writeJSON(w, http.StatusOK, "no-store", tokenResponse{TokenType: "Bearer", ExpiresIn: tok.ExpiresIn, ExtExpiresIn: tok.ExpiresIn, AccessToken: tok.AccessToken})
+		writeJSON(w, http.StatusOK, "no-store", i.userResponse(r, tok))
 		return
 	case errors.Is(err, identity.ErrAuthorizationPending):
 		i.writeError(w, r, http.StatusBadRequest, "authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
@@ -144,7 +144,7 @@ func (i *Issuer) serveAuthCodeGrant(w http.ResponseWriter, r *http.Request, tena
 		return
 	}
 	i.note(r, clientID, tok.ObjectID, "")
-	writeJSON(w, http.StatusOK, "no-store", tokenResponse{TokenType: "Bearer", ExpiresIn: tok.ExpiresIn, ExtExpiresIn: tok.ExpiresIn, AccessToken: tok.AccessToken})
+	writeJSON(w, http.StatusOK, "no-store", i.userResponse(r, tok))
 }
 
 func deviceFailure(err error) string {

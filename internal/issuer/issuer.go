@@ -6,7 +6,8 @@
 //	GET  /{tenant}/discovery/v2.0/keys                     JWKS
 //	POST /{tenant}/oauth2/v2.0/token                       token endpoint (client_credentials with a
 //	                                                       secret or client assertion, password,
-//	                                                       device_code, authorization_code)
+//	                                                       device_code, authorization_code,
+//	                                                       refresh_token)
 //	POST /{tenant}/oauth2/v2.0/devicecode                  device authorization (and /adfs/oauth2/devicecode)
 //	GET  /devicelogin                                      the device flow's sign-in page (POST signs in)
 //	GET  /{tenant}/oauth2/v2.0/authorize                   authorization code + PKCE sign-in (POST signs in)
@@ -133,7 +134,7 @@ func (i *Issuer) newDoc(issuer string) discoveryDoc {
 	return discoveryDoc{
 		Issuer:                            issuer,
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic", "private_key_jwt"},
-		GrantTypesSupported:               []string{"client_credentials", "password", "authorization_code", DeviceCodeGrant},
+		GrantTypesSupported:               []string{"client_credentials", "password", "authorization_code", DeviceCodeGrant, "refresh_token"},
 		ResponseModesSupported:            []string{"query", "fragment", "form_post"},
 		ResponseTypesSupported:            []string{"code", "id_token", "code id_token", "id_token token"},
 		SubjectTypesSupported:             []string{"pairwise"},

@@ -38,7 +38,10 @@ type testServer struct {
 	boot identity.Bootstrap
 }
 
-func newTestServer(t *testing.T) *testServer {
+func newTestServer(t *testing.T) *testServer { return newTestServerWith(t, identity.Options{}) }
+
+// newTestServerWith is newTestServer with identity options (PublicURL is set to the server's).
+func newTestServerWith(t *testing.T, opts identity.Options) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	var mux atomic.Pointer[http.ServeMux]
@@ -56,7 +59,8 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := identity.New(ctx, st, kr, identity.Options{PublicURL: srv.URL})
+	opts.PublicURL = srv.URL
+	id, err := identity.New(ctx, st, kr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func (i *Issuer) servePassword(w http.ResponseWriter, r *http.Request, tenant st
 		return
 	}
 	i.note(r, user, tok.ObjectID, "")
-	resp := tokenResponse{TokenType: "Bearer", ExpiresIn: tok.ExpiresIn, ExtExpiresIn: tok.ExpiresIn, AccessToken: tok.AccessToken}
+	resp := i.userResponse(r, tok)
 	if v1 {
 		resp.Resource = tok.Resource
 		resp.ExpiresOn = strconv.FormatInt(tok.ExpiresOn.Unix(), 10)

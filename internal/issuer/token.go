@@ -29,6 +29,11 @@ type tokenResponse struct {
 	ExpiresOn    string `json:"expires_on,omitempty"`
 	Resource     string `json:"resource,omitempty"`
 	AccessToken  string `json:"access_token"`
+	// User grants only (refresh.go): as the scope's offline_access and openid, and the
+	// client_info=1 parameter, ask.
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	ClientInfo   string `json:"client_info,omitempty"`
 }
 
 // errorResponse is Entra's error body.
@@ -44,7 +49,7 @@ type errorResponse struct {
 // serveToken handles the token endpoint; tenant is the path segment, or "" for ADFS.
 // grant_type client_credentials (with a client secret or a client assertion: assertion.go),
 // password (resource-owner password, for users), device_code and authorization_code
-// (interactive.go) are supported. MSAL's extra fields (claims, client_info,
+// (interactive.go) and refresh_token (refresh.go) are supported. MSAL's extra fields (claims, client_info,
 // x-client-*, telemetry) are ignored, as is any query string.
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request, tenant string) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
@@ -78,9 +83,12 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 	case "authorization_code": // interactive.go (PKCE)
 		i.serveAuthCodeGrant(w, r, tenant)
 		return
+	case "refresh_token": // refresh.go
+		i.serveRefreshGrant(w, r, tenant)
+		return
 	default:
 		i.writeError(w, r, http.StatusBadRequest, "unsupported_grant_type", 70003,
-			"The app requested an unsupported grant type. Strongroom supports 'client_credentials', 'password', 'authorization_code' and 'urn:ietf:params:oauth:grant-type:device_code'.")
+			"The app requested an unsupported grant type. Strongroom supports 'client_credentials', 'password', 'authorization_code', 'refresh_token' and 'urn:ietf:params:oauth:grant-type:device_code'.")
 		return
 	}
 	i.serveClientCredentials(w, r, tenant)
