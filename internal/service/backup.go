@@ -121,6 +121,7 @@ func (r VaultRef) RestoreSecret(ctx context.Context, blob string) (Secret, error
 		return Secret{}, err
 	}
 	ops = append(ops, head.tipOp(v, p.Name))
+	ops = append(ops, s.expiryDueOps(v, p.Name, latest)...) // its near-expiry and expiry events (events_outbox.go)
 	err = s.st.Apply(ctx, append([]store.Op{store.RequireAbsent(hk)}, ops...))
 	if errors.Is(err, store.ErrConflict) {
 		return Secret{}, newErr(ErrConflict, "Conflict", "", "Secret %s already exists in this vault (it may be in a deleted but recoverable state); delete and purge it before restoring.", p.Name)
