@@ -169,6 +169,10 @@ func (s *Service) noteSubscription(key string, exists bool) {
 	if !s.events.loaded {
 		return // the first load reads the store
 	}
+	if name == "" { // a purged vault's subscriptions, removed by prefix
+		delete(s.events.subs, id)
+		return
+	}
 	if exists {
 		if s.events.subs[id] == nil {
 			s.events.subs[id] = map[string]struct{}{}
@@ -432,4 +436,12 @@ func (s *Service) DeleteEventSubscription(ctx context.Context, rg, vaultName, na
 	}
 	s.noteSubscription(key, false)
 	return true, nil
+}
+
+// vaultEventDropOps remove a purged vault's subscriptions, pending handshakes and dead letters
+// (its queued deliveries and expiry entries are dropped as they come due). They join the
+// vault's destroy, so subscription records, which hold endpoint URLs, are erased with it.
+func vaultEventDropOps(vaultID string) []store.Op {
+	return []store.Op{evDropPrefix(evSubPrefix + vaultID + "/"), evDropPrefix(evValPrefix + vaultID + "/"),
+		evDropPrefix(evDeadPrefix + vaultID + "/")}
 }

@@ -191,3 +191,26 @@ func countDue(t *testing.T, q *service.EventQueue, ctx context.Context) int {
 	}
 	return len(ds)
 }
+
+// A purged vault takes its subscriptions and dead letters with it: a vault of the same name
+// made later starts with none.
+func TestEvents_PurgedVaultTakesSubscriptions(t *testing.T) {
+	svc, _, ctx := newService(t)
+	mkVault(t, svc, ctx, "kv-gone", 7, false)
+	if _, _, err := svc.PutEventSubscription(ctx, "rg", "kv-gone", "sub", service.EventSubscriptionInput{EndpointURL: "https://h.example/"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.DeleteVault(ctx, "rg", "kv-gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.PurgeDeletedVault(ctx, "eastus", "kv-gone"); err != nil {
+		t.Fatal(err)
+	}
+	mkVault(t, svc, ctx, "kv-gone", 7, false)
+	if subs, err := svc.ListEventSubscriptions(ctx, "rg", "kv-gone"); err != nil || len(subs) != 0 {
+		t.Fatalf("subscriptions after purge: %v %v", subs, err)
+	}
+	if pend, err := service.Events(svc, nil).PendingValidations(ctx); err != nil || len(pend) != 0 {
+		t.Fatalf("pending validations after purge: %d %v", len(pend), err)
+	}
+}

@@ -486,9 +486,10 @@ func (s *Service) PurgeDeletedVault(ctx context.Context, location, name string) 
 // purgeVaultLocked destroys the vault (destroyVault) and drops it from the cache. The caller
 // holds vaultWrite.
 func (s *Service) purgeVaultLocked(ctx context.Context, v *Vault, guard ...store.Op) error {
-	if err := s.destroyVault(ctx, v, guard...); err != nil {
+	if err := s.destroyVault(ctx, v, append(append([]store.Op(nil), guard...), vaultEventDropOps(v.ID)...)...); err != nil {
 		return err
 	}
+	s.noteSubscription(evSubPrefix+v.ID+"/", false)
 	s.vaultMu.Lock()
 	delete(s.vaults, strings.ToLower(v.Name))
 	s.vaultMu.Unlock()
