@@ -155,7 +155,7 @@ func (q *EventQueue) DueExpiries(ctx context.Context) (int, error) {
 	for i, key := range keys {
 		ops := []store.Op{evDrop(key)}
 		e, ok := parseEvDueKey(key)
-		if v := byID[e.vaultID]; ok && v != nil && v.Deleted == nil {
+		if v := byID[e.vaultID]; ok && v != nil && v.Deleted == nil && s.hasSubscriptions(ctx, v.ID) { // else just dropped
 			h, raw, found, err := s.head(ctx, v, e.name)
 			if err != nil {
 				return i, err
@@ -163,7 +163,7 @@ func (q *EventQueue) DueExpiries(ctx context.Context) (int, error) {
 			if found {
 				ops = append(ops, store.RequireEqual(headKey(v, e.name), raw))
 			}
-			if found && h.Deleted == nil && strings.EqualFold(h.Latest, e.version) && h.Item.Expires != nil && s.hasSubscriptions(ctx, v.ID) {
+			if found && h.Deleted == nil && strings.EqualFold(h.Latest, e.version) && h.Item.Expires != nil {
 				exp := *h.Item.Expires
 				typ := ""
 				switch {
