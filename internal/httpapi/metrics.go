@@ -51,7 +51,8 @@ func (s *Server) ThrottleSaturation(yield func(vault string, used float64)) {
 	t.mu.Lock()
 	used := make(map[string]float64, len(t.byName))
 	for name, l := range t.byName {
-		used[name] = 1 - l.TokensAt(now)/float64(t.perTen)
+		// Lower case, as the request metrics label the vault (its host's spelling).
+		used[strings.ToLower(name)] = 1 - l.TokensAt(now)/float64(t.perTen)
 	}
 	t.mu.Unlock()
 	for name, u := range used {
