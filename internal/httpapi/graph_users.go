@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/strongroom/strongroom/internal/identity"
+	"github.com/strongroom/strongroom/internal/service"
 )
 
 // Users, groups and memberships.
@@ -122,6 +123,31 @@ func (g *graphReq) deleteUser(p []string) {
 		return
 	}
 	g.noContent()
+}
+
+// revokeSignInSessions is Graph's POST users/{id}/revokeSignInSessions (v1.0 and beta): every
+// refresh token the user holds stops working (identity.RevokeSignInSessions); access tokens
+// live out their hour, as in Entra. Users may revoke their own sessions; anyone else's takes
+// User Administrator (an administrator's: Global or Privileged Role Administrator).
+func (g *graphReq) revokeSignInSessions(p []string) {
+	g.setResource("users", p[0])
+	u, err := g.dir.GetUser(g.ctx, p[0])
+	if err != nil {
+		g.fail(err, p[0])
+		return
+	}
+	if u.ID == g.caller().ObjectID {
+		if slot := service.DecisionFrom(g.ctx); slot != nil {
+			slot.Allowed = true
+		}
+	} else if !g.authorizeOn(identity.DirWriteUsers, u.ID) {
+		return
+	}
+	if err := g.dir.RevokeSignInSessions(g.ctx, u.ID); err != nil {
+		g.fail(err, p[0])
+		return
+	}
+	writeJSON(g.w, http.StatusOK, map[string]any{"@odata.context": g.context("Edm.Boolean"), "value": true})
 }
 
 // Groups.
