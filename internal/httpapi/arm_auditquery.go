@@ -80,7 +80,7 @@ func (a *armReq) listAuditRecords(p []string) {
 	page, err := api.QueryAudit(a.ctx, q)
 	switch {
 	case errors.Is(err, auditquery.ErrBadToken), errors.Is(err, auditquery.ErrStaleToken):
-		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "InvalidSkipToken", Message: err.Error()})
+		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "InvalidSkipToken", Message: "The $skipToken is not valid: " + err.Error() + "."})
 		return
 	case err != nil:
 		a.s.log.Error("audit query failed", "request_id", info(a.r).id, "err", err)
@@ -112,7 +112,7 @@ func auditQueryFrom(v url.Values, vault string, now time.Time) (auditquery.Query
 	q.Vault = v.Get("vault")
 	if vault != "" {
 		if q.Vault != "" && !strings.EqualFold(q.Vault, vault) {
-			return q, errors.New("the vault parameter must name the vault of the request's scope")
+			return q, errors.New("The vault parameter must name the vault of the request's scope.")
 		}
 		q.Vault = vault
 	}
@@ -127,20 +127,23 @@ func auditQueryFrom(v url.Values, vault string, now time.Time) (auditquery.Query
 	q.Caller, q.Result = v.Get("caller"), v.Get("result")
 	var err error
 	if q.Since, err = auditquery.ParseTime(v.Get("since"), now); err != nil {
-		return q, errors.New("since: " + err.Error())
+		return q, errors.New("The since parameter: " + err.Error() + ".")
 	}
 	if q.Until, err = auditquery.ParseTime(v.Get("until"), now); err != nil {
-		return q, errors.New("until: " + err.Error())
+		return q, errors.New("The until parameter: " + err.Error() + ".")
 	}
 	if s := firstOf(v, "limit", "$top"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > auditquery.MaxLimit {
-			return q, errors.New("limit must be a number from 1 to " + strconv.Itoa(auditquery.MaxLimit))
+			return q, errors.New("The limit parameter must be a number from 1 to " + strconv.Itoa(auditquery.MaxLimit) + ".")
 		}
 		q.Limit = n
 	}
 	q.Token = firstOf(v, "$skipToken", "$skiptoken")
-	return q, q.Validate()
+	if err := q.Validate(); err != nil {
+		return q, errors.New("Invalid filter: " + err.Error() + ".")
+	}
+	return q, nil
 }
 
 func firstOf(v url.Values, keys ...string) string {

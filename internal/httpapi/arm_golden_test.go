@@ -57,6 +57,7 @@ func TestARM_GoldenResponses(t *testing.T) {
 	msiGoldenCalls(g)             // arm_msi_golden_test.go
 	eventsGoldenCalls(g)          // arm_events_golden_test.go
 	monitorGoldenCalls(g)         // arm_monitor_golden_test.go
+	auditQueryGoldenCalls(g)      // arm_auditquery_golden_test.go
 
 	g.call("group-put-created", "PUT", rg2+av, `{"location":"westus","tags":{"a":"b"}}`)
 	g.call("group-put-updated", "PUT", rg2+av, `{"location":"westus","tags":{"a":"c"}}`)

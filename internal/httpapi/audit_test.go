@@ -193,7 +193,7 @@ func newTestAPI(t testing.TB, sink httpapi.AuditLog) *testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := httpapi.New(httpapi.Config{PublicURL: public, DNSSuffix: "vault.localhost", TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID(), Events: goldenEvents{}, Alerts: newGoldenAlerts(svc)},
+	h := httpapi.New(httpapi.Config{PublicURL: public, DNSSuffix: "vault.localhost", TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID(), Events: goldenEvents{}, Alerts: newGoldenAlerts(svc), AuditQuery: goldenAuditQuery{}},
 		svc, ids, issuer.New(ids, public), sink, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	admin := service.WithCaller(ctx, service.Caller{ObjectID: ids.AdminObjectID()})
 	if _, _, err := svc.PutResourceGroup(admin, "rg", "eastus", nil); err != nil {
