@@ -43,7 +43,11 @@ func main() {
 	}
 	go http.Serve(ln, nil)
 	cmd := servercmd.NewServerCommand()
-	cmd.SetArgs(os.Args[1:])
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "server" { // as `bench scale --server-binary` starts it
+		args = args[1:]
+	}
+	cmd.SetArgs(args)
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)
 	}
