@@ -44,7 +44,6 @@ var graphRoutes = []armRoute{
 	route("DELETE", "v1.0/users/{}", "GraphUserDelete", graph((*graphReq).deleteUser)),
 	route("POST", "v1.0/users/{}/getMemberObjects", "GraphUserMemberObjects", graph((*graphReq).getMemberObjects)),
 	route("POST", "v1.0/users/{}/revokeSignInSessions", "GraphUserRevokeSignInSessions", graph((*graphReq).revokeSignInSessions)),
-	route("POST", "beta/users/{}/revokeSignInSessions", "GraphUserRevokeSignInSessions", graph((*graphReq).revokeSignInSessions)),
 	route("GET", "v1.0/groups", "GraphGroupList", graph((*graphReq).listGroups)),
 	route("POST", "v1.0/groups", "GraphGroupCreate", graph((*graphReq).createGroup)),
 	route("GET", "v1.0/groups/{}", "GraphGroupGet", graph((*graphReq).getGroup)),

@@ -69,7 +69,6 @@ func graphGoldenCalls(g *goldenRun) {
 	call("graph-group-transitive-member-of", "GET", "/v1.0/groups/"+gid+"/transitiveMemberOf", "")
 	call("graph-user-member-objects", "POST", "/v1.0/users/"+userID+"/getMemberObjects", `{"securityEnabledOnly":false}`)
 	call("graph-user-revoke-sign-in-sessions", "POST", "/v1.0/users/"+userID+"/revokeSignInSessions", "")
-	call("graph-user-revoke-sign-in-sessions-beta", "POST", "/beta/users/golden@contoso.com/revokeSignInSessions", "")
 	call("graph-role-definitions", "GET", "/v1.0/roleManagement/directory/roleDefinitions", "")
 	ra := call("graph-role-assignment-create", "POST", "/v1.0/roleManagement/directory/roleAssignments",
 		`{"principalId":"`+userID+`","roleDefinitionId":"`+identity.RoleGroupsAdministrator+`","directoryScopeId":"/"}`)

@@ -125,7 +125,7 @@ func (g *graphReq) deleteUser(p []string) {
 	g.noContent()
 }
 
-// revokeSignInSessions is Graph's POST users/{id}/revokeSignInSessions (v1.0 and beta): every
+// revokeSignInSessions is Graph's POST users/{id}/revokeSignInSessions: every
 // refresh token the user holds stops working (identity.RevokeSignInSessions); access tokens
 // live out their hour, as in Entra. Users may revoke their own sessions; anyone else's takes
 // User Administrator (an administrator's: Global or Privileged Role Administrator).
