@@ -86,7 +86,7 @@ func (a *app) runLogQuery(ctx context.Context, lq *logQuery) error {
 		return usageErrorf("%v", err)
 	}
 	var recs []json.RawMessage
-	var next, node string
+	var next string
 	if lq.dir != "" {
 		recs, next, err = queryLocal(ctx, lq.dir, flt, lq.limit, lq.next)
 	} else {
@@ -95,16 +95,13 @@ func (a *app) runLogQuery(ctx context.Context, lq *logQuery) error {
 			return err
 		}
 		flt.VaultDNSSuffix = s.profile.KeyVaultDNS
-		recs, next, node, err = queryServer(ctx, s, lq, flt)
+		recs, next, err = queryServer(ctx, s, lq, flt)
 	}
 	if err != nil {
 		return err
 	}
 	if err := a.printRecords(recs, flt.VaultDNSSuffix); err != nil {
 		return err
-	}
-	if node != "" {
-		fmt.Fprintf(a.stderr, "Records of node %s's audit log (in a cluster, each node holds the records of the requests it served).\n", node)
 	}
 	if next != "" {
 		fmt.Fprintf(a.stderr, "More records match: continue with --next-token %s\n", next)
@@ -128,19 +125,18 @@ func queryLocal(ctx context.Context, dir string, f auditquery.Filter, limit int,
 	}
 }
 
-// auditPage is the server's answer.
+// auditPage is the server's answer (its node field names the node whose log answered).
 type auditPage struct {
 	Value    []json.RawMessage `json:"value"`
 	NextLink string            `json:"nextLink"`
-	Node     string            `json:"node"`
 }
 
 // queryServer follows the server's pages until limit records or their end. A page may be
 // short (the server bounds the lines one request reads), so short pages do not end the query.
-func queryServer(ctx context.Context, s *session, lq *logQuery, f auditquery.Filter) ([]json.RawMessage, string, string, error) {
+func queryServer(ctx context.Context, s *session, lq *logQuery, f auditquery.Filter) ([]json.RawMessage, string, error) {
 	tok, err := s.armToken(ctx)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("authenticating: %w", err)
+		return nil, "", fmt.Errorf("authenticating: %w", err)
 	}
 	path := "/subscriptions/" + url.PathEscape(s.profile.SubscriptionID)
 	if lq.resourceGroup != "" {
@@ -161,7 +157,7 @@ func queryServer(ctx context.Context, s *session, lq *logQuery, f auditquery.Fil
 		v.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
 	}
 	var out []json.RawMessage
-	token, node := lq.next, ""
+	token := lq.next
 	for {
 		v.Set("limit", strconv.Itoa(lq.limit-len(out)))
 		v.Del("$skipToken")
@@ -170,9 +166,8 @@ func queryServer(ctx context.Context, s *session, lq *logQuery, f auditquery.Fil
 		}
 		p, err := getAuditPage(ctx, s.hc, s.armEndpoint()+path+"?"+v.Encode(), tok)
 		if err != nil {
-			return nil, "", "", err
+			return nil, "", err
 		}
-		node = p.Node
 		out = append(out, p.Value...)
 		// The link's host is the server's public URL; only its token is used, so the bearer
 		// token goes nowhere but the profile's endpoint.
@@ -183,7 +178,7 @@ func queryServer(ctx context.Context, s *session, lq *logQuery, f auditquery.Fil
 			}
 		}
 		if token == "" || len(out) >= lq.limit {
-			return out, token, node, nil
+			return out, token, nil
 		}
 	}
 }
