@@ -45,7 +45,7 @@ func (s *server) startAlerts(ctx context.Context, svc *service.Service, rec http
 		log.Warn("alerts: using a test clock offset file", "file", cfg.TestClockFile)
 	}
 	eng := alerts.New(alerts.Options{Now: now,
-		Rules: configuredRules(cfg), IsHoneytoken: svc.IsHoneytoken, AuditHealthy: s.audit.Healthy, AuditTrouble: s.auditTrouble, Node: node,
+		Rules: configuredRules(cfg), IsHoneytoken: service.Alerting(svc).IsHoneytoken, AuditHealthy: s.audit.Healthy, AuditTrouble: s.auditTrouble, Node: node,
 		QueueSize: cfg.QueueSize, History: cfg.History, Dropped: m.dropped.Inc, Log: log,
 		Fired: func(al alerts.Alert) {
 			m.fired.WithLabelValues(string(al.Kind)).Inc()
@@ -53,7 +53,7 @@ func (s *server) startAlerts(ctx context.Context, svc *service.Service, rec http
 		},
 	})
 	api := &alertsAPI{eng: eng, svc: svc, log: log}
-	svc.WatchAlertSettings(func() { api.refresh(ctx) })
+	service.Alerting(svc).Watch(func() { api.refresh(ctx) })
 	api.refresh(ctx)
 	d.Run(ctx)
 	go eng.Run(ctx)
@@ -101,7 +101,7 @@ func (a *alertsAPI) Alerts(max int) []alerts.Alert { return a.eng.Alerts(max) }
 
 // refresh loads the rules set through the API into the engine (after any change on any node).
 func (a *alertsAPI) refresh(ctx context.Context) {
-	stored, _, err := a.svc.AlertSettings(ctx)
+	stored, err := service.Alerting(a.svc).Rules(ctx)
 	if err != nil {
 		a.log.Error("loading alert rules", "err", err)
 		return

@@ -19,7 +19,7 @@ func newGoldenAlerts(svc *service.Service) goldenAlerts {
 	}
 	g := goldenAlerts{eng: alerts.New(alerts.Options{Rules: rules})}
 	refresh := func() {
-		stored, _, _ := svc.AlertSettings(context.Background())
+		stored, _ := service.Alerting(svc).Rules(context.Background())
 		var api []alerts.Rule
 		for _, st := range stored {
 			if r, err := alerts.ParseRule(st.Name, st.Properties); err == nil {
@@ -28,7 +28,7 @@ func newGoldenAlerts(svc *service.Service) goldenAlerts {
 		}
 		g.eng.SetOverrides(api)
 	}
-	svc.WatchAlertSettings(refresh)
+	service.Alerting(svc).Watch(refresh)
 	return g
 }
 

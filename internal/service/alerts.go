@@ -98,8 +98,7 @@ func (s *Service) AlertRules(ctx context.Context) ([]AlertRule, error) {
 	if err := s.operator(ctx, ActionAlertRulesRead); err != nil {
 		return nil, err
 	}
-	rules, _, err := s.AlertSettings(ctx)
-	return rules, err
+	return s.alertRules(ctx)
 }
 
 // DeleteAlertRule removes a rule set through the API (a built-in rule returns to its
@@ -197,42 +196,50 @@ func (s *Service) Honeytokens(ctx context.Context, rg, vaultName string) ([]stri
 	return slices.Sorted(maps.Keys(s.alerts.honey[v.ID])), nil
 }
 
-// IsHoneytoken reports whether secretName of the vault named vaultName is a honeytoken. It is
-// the alert engine's in-process check (a map lookup, no caller): never an entry point's.
-func (s *Service) IsHoneytoken(vaultName, secretName string) bool {
-	v := s.cachedVault(vaultName)
-	if v == nil {
+// AlertView is the alert engine's in-process view of the settings, from memory and with no
+// caller. It is no entry point's: routes read the settings through the guarded methods above.
+type AlertView struct{ s *Service }
+
+// Alerting returns svc's AlertView.
+func Alerting(svc *Service) AlertView { return AlertView{s: svc} }
+
+// IsHoneytoken reports whether secretName of the vault named vaultName is a honeytoken (a map
+// lookup).
+func (v AlertView) IsHoneytoken(vaultName, secretName string) bool {
+	s := v.s
+	vault := s.cachedVault(vaultName)
+	if vault == nil {
 		return false
 	}
 	s.alerts.mu.RLock()
 	defer s.alerts.mu.RUnlock()
-	_, ok := s.alerts.honey[v.ID][strings.ToUpper(secretName)]
+	_, ok := s.alerts.honey[vault.ID][strings.ToUpper(secretName)]
 	return ok
 }
 
-// AlertSettings returns the rules set through the API and the number of honeytokens, from
-// memory, for the alert engine in-process (no caller: never an entry point's).
-func (s *Service) AlertSettings(ctx context.Context) (rules []AlertRule, honeytokens int, err error) {
-	if err := s.loadAlerts(ctx); err != nil {
-		return nil, 0, err
-	}
-	s.alerts.mu.RLock()
-	defer s.alerts.mu.RUnlock()
-	for _, name := range slices.Sorted(maps.Keys(s.alerts.rules)) {
-		rules = append(rules, s.alerts.rules[name])
-	}
-	for _, set := range s.alerts.honey {
-		honeytokens += len(set)
-	}
-	return rules, honeytokens, nil
-}
+// Rules returns the rules set through the API, by name.
+func (v AlertView) Rules(ctx context.Context) ([]AlertRule, error) { return v.s.alertRules(ctx) }
 
-// WatchAlertSettings calls fn after the settings change on this node, by a write here (before
-// the write returns) or one a cluster applied. fn must not block; it may read AlertSettings.
-func (s *Service) WatchAlertSettings(fn func()) {
+// Watch calls fn after the settings change on this node, by a write here (before the write
+// returns) or one a cluster applied. fn must not block; it may call Rules.
+func (v AlertView) Watch(fn func()) {
+	s := v.s
 	s.alerts.mu.Lock()
 	s.alerts.watchers = append(s.alerts.watchers, fn)
 	s.alerts.mu.Unlock()
+}
+
+func (s *Service) alertRules(ctx context.Context) ([]AlertRule, error) {
+	if err := s.loadAlerts(ctx); err != nil {
+		return nil, err
+	}
+	s.alerts.mu.RLock()
+	defer s.alerts.mu.RUnlock()
+	var rules []AlertRule
+	for _, name := range slices.Sorted(maps.Keys(s.alerts.rules)) {
+		rules = append(rules, s.alerts.rules[name])
+	}
+	return rules, nil
 }
 
 // loadAlerts reads every alert setting once (they are few and bounded).

@@ -13,7 +13,7 @@ import (
 func TestAlertRulesStored(t *testing.T) {
 	st, kr, svc, ctx := openStoreService(t)
 	changes := 0
-	svc.WatchAlertSettings(func() { changes++ })
+	service.Alerting(svc).Watch(func() { changes++ })
 	r := service.AlertRule{Name: "bruteForce", Properties: json.RawMessage(`{"kind":"BruteForce","threshold":3}`)}
 	if created, err := svc.PutAlertRule(ctx, r); err != nil || !created {
 		t.Fatalf("PutAlertRule = %v, %v", created, err)
@@ -39,7 +39,7 @@ func TestAlertRulesStored(t *testing.T) {
 	if err := svc.DeleteAlertRule(ctx, "bruteForce"); !errors.Is(err, service.ErrNotFound) {
 		t.Fatalf("deleting again: %v", err)
 	}
-	if rules, _, _ := svc.AlertSettings(ctx); len(rules) != 0 {
+	if rules, _ := service.Alerting(svc).Rules(ctx); len(rules) != 0 {
 		t.Fatalf("rules after delete = %+v", rules)
 	}
 }
@@ -77,7 +77,7 @@ func TestHoneytokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := node2.AlertSettings(ctx); err != nil {
+	if _, err := service.Alerting(node2).Rules(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.SetHoneytoken(ctx, "rg", "kv-a", "Decoy-1", true); err != nil {
@@ -96,11 +96,11 @@ func TestHoneytokens(t *testing.T) {
 		vault, secret string
 		want          bool
 	}{{"kv-a", "decoy-1", true}, {"KV-A", "DECOY-1", true}, {"kv-b", "decoy-1", false}, {"kv-a", "other", false}, {"kv-none", "decoy-1", false}} {
-		if got := svc.IsHoneytoken(c.vault, c.secret); got != c.want {
+		if got := service.Alerting(svc).IsHoneytoken(c.vault, c.secret); got != c.want {
 			t.Errorf("IsHoneytoken(%s, %s) = %v, want %v", c.vault, c.secret, got, c.want)
 		}
 	}
-	if node2.IsHoneytoken("kv-a", "decoy-1") {
+	if service.Alerting(node2).IsHoneytoken("kv-a", "decoy-1") {
 		t.Fatal("node 2 saw the change before it was applied there")
 	}
 	var keys []string
@@ -110,7 +110,7 @@ func TestHoneytokens(t *testing.T) {
 	if err := node2.KeysApplied(ctx, keys); err != nil {
 		t.Fatal(err)
 	}
-	if !node2.IsHoneytoken("kv-a", "decoy-1") {
+	if !service.Alerting(node2).IsHoneytoken("kv-a", "decoy-1") {
 		t.Fatal("node 2 did not pick up the honeytoken")
 	}
 	names, err := svc.Honeytokens(ctx, "rg", "kv-a")
@@ -123,7 +123,7 @@ func TestHoneytokens(t *testing.T) {
 	if err := node2.KeysApplied(ctx, keys); err != nil {
 		t.Fatal(err)
 	}
-	if svc.IsHoneytoken("kv-a", "decoy-1") || node2.IsHoneytoken("kv-a", "decoy-1") {
+	if service.Alerting(svc).IsHoneytoken("kv-a", "decoy-1") || service.Alerting(node2).IsHoneytoken("kv-a", "decoy-1") {
 		t.Fatal("still a honeytoken after unmarking")
 	}
 }
