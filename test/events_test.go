@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
+	"github.com/strongroom/strongroom/internal/rbac"
 	"github.com/strongroom/strongroom/internal/testenv"
 )
 
@@ -452,4 +453,63 @@ func provisioningOf(sub map[string]any) string {
 	p, _ := sub["properties"].(map[string]any)
 	s, _ := p["provisioningState"].(string)
 	return s
+}
+
+// Who may subscribe: writing takes Microsoft.EventGrid/eventSubscriptions/write at the vault
+// (Owner's and Contributor's "*"); Reader reads subscriptions (endpoint redacted) but may not
+// write them nor list dead letters (they name secrets); Key Vault Contributor grants no
+// Event Grid action, as in Azure.
+func TestEvents_Roles(t *testing.T) {
+	flags, _ := eventsConfig(t)
+	e := newEnv(t, &testenv.Options{Extra: flags, Env: []string{"STRONGROOM_DEV=1"}})
+	e.createVault(t, "rg-evr", "kv-evr", rbacVault())
+	hook := newEvHook(t)
+	e.subscribe(t, "rg-evr", "kv-evr", "sub", evSubBody(hook.srv.URL+"/?code=r3ader-secret", "EventGridSchema", 0))
+	ctx := context.Background()
+	admin := e.rbacClients(t, e.cred)
+	grant := func(name, role string) string {
+		p := e.newPrincipal(t, name)
+		if _, err := admin.assign(ctx, e.vaultScope("rg-evr", "kv-evr"), role, p.objectID); err != nil {
+			t.Fatalf("assigning %s: %v", name, err)
+		}
+		tok, err := p.cred.GetToken(ctx, policyScopes("https://management.core.windows.net//.default"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Token
+	}
+	do := func(token, method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, e.srv.URL+path+evAPI, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := e.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	sub := evSubPath(e, "rg-evr", "kv-evr", "sub")
+	body := evSubBody(hook.srv.URL+"/", "EventGridSchema", 0)
+	reader := grant("ev-reader", rbac.ReaderID)
+	if st, b := do(reader, "GET", sub, ""); st != http.StatusOK || strings.Contains(b, "r3ader-secret") {
+		t.Fatalf("Reader GET: %d %s", st, b)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"PUT", sub, body}, {"DELETE", sub, ""}, {"GET", sub + "/deadLetters", ""}, {"POST", sub + "/deadLetters/replay", ""},
+	} {
+		if st, b := do(reader, c.method, c.path, c.body); st != http.StatusForbidden || !strings.Contains(b, "AuthorizationFailed") {
+			t.Errorf("Reader %s %s: %d %s", c.method, c.path, st, b)
+		}
+	}
+	kvContrib := grant("ev-kv-contributor", rbac.KeyVaultContributorID)
+	if st, b := do(kvContrib, "PUT", evSubPath(e, "rg-evr", "kv-evr", "kvc-sub"), body); st != http.StatusForbidden {
+		t.Errorf("Key Vault Contributor PUT: %d %s", st, b)
+	}
+	contrib := grant("ev-contributor", rbac.ContributorID)
+	if st, b := do(contrib, "PUT", evSubPath(e, "rg-evr", "kv-evr", "contrib-sub"), body); st != http.StatusCreated {
+		t.Errorf("Contributor PUT: %d %s", st, b)
+	}
 }
