@@ -198,183 +198,224 @@ func (e *env) monitorCallVia(t *testing.T, hc *http.Client, token, method, path,
 	return resp.StatusCode, string(b)
 }
 
+// alertsRun is TestAlerts' server, receiver and clients; each phase is a method.
+type alertsRun struct {
+	t           *testing.T
+	e           *env
+	hook        *hookReceiver
+	setClock    func(offset string)
+	kv, kvSweep *azsecrets.Client
+	canary, tok string
+	// strangerNet and strangerTok are a principal without roles, calling from an address of
+	// its own, so that its refusals do not add up with the SDK's challenge probes from
+	// 127.0.0.1 to a brute-force incident there.
+	strangerNet *http.Client
+	strangerTok string
+}
+
+const htPathFmt = "/subscriptions/%s/resourceGroups/rg-alerts/providers/Microsoft.KeyVault/vaults/kv-alerts/providers/Strongroom.Monitor/honeytokens"
+
 // The four access rules against a real server: brute force (failed authentications from one
 // address), a new pattern (a new secret from a new network after the learning period), a rate
 // spike (more than 8 distinct secrets of one vault in a minute) and a honeytoken read each
-// reach the webhook exactly once, signed with the webhook's HMAC key, naming who, what and
-// where and never a secret value. A rule changed through the API takes effect at once; only
-// operators may read or set a honeytoken mark, and a decoy reads exactly like a secret.
+// reach the webhook exactly once per incident, signed with the webhook's HMAC key, naming who,
+// what and where and never a secret value. The server's rules run on a test clock the test
+// moves. A rule changed through the API takes effect at once; only operators may read or set
+// a honeytoken mark, and a decoy reads exactly like a secret.
 func TestAlerts(t *testing.T) {
+	r := newAlertsRun(t)
+	r.bruteForce()
+	r.newPattern()
+	r.rateSpike()
+	r.honeytoken()
+	r.checkBodies(r.hook.waitAlerts(t, map[string]int{"bruteForce": 2, "newPattern": 1, "rateSpike": 1, "honeytoken": 1}))
+	r.listAndCount()
+	r.ruleThroughAPI()
+}
+
+func newAlertsRun(t *testing.T) *alertsRun {
 	e, hook, setClock := alertsEnv(t)
-	ctx := context.Background()
-	canary := "alert-canary-" + hex.EncodeToString([]byte(t.Name()))
-	kv := e.createVault(t, "rg-alerts", "kv-alerts", rbacVault())
-	kvSweep := e.createVault(t, "rg-alerts", "kv-sweep", rbacVault())
+	r := &alertsRun{t: t, e: e, hook: hook, setClock: setClock, canary: "alert-canary-" + hex.EncodeToString([]byte(t.Name()))}
+	r.kv = e.createVault(t, "rg-alerts", "kv-alerts", rbacVault())
+	r.kvSweep = e.createVault(t, "rg-alerts", "kv-sweep", rbacVault())
 	set := func(c *azsecrets.Client, name, value string) {
 		t.Helper()
-		if _, err := c.SetSecret(ctx, name, azsecrets.SetSecretParameters{Value: to.Ptr(value)}, nil); err != nil {
+		if _, err := c.SetSecret(context.Background(), name, azsecrets.SetSecretParameters{Value: to.Ptr(value)}, nil); err != nil {
 			t.Fatalf("setting %s: %v", name, err)
 		}
 	}
 	for _, n := range []string{"app-db", "app-api", "decoy", "normal"} {
-		set(kv, n, canary+"-"+n)
+		set(r.kv, n, r.canary+"-"+n)
 	}
 	for i := range 9 {
-		set(kvSweep, fmt.Sprintf("s%d", i), canary+"-sweep")
+		set(r.kvSweep, fmt.Sprintf("s%d", i), r.canary+"-sweep")
 	}
-	tok := e.adminARMToken(t)
+	r.tok = e.adminARMToken(t)
+	r.strangerNet = e.withXFF("192.0.2.10")
+	stok, err := e.stranger(t).GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://management.core.windows.net//.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.strangerTok = stok.Token
+	return r
+}
 
-	badTokens := func(n int, from string) {
-		t.Helper()
-		for range n {
-			req, _ := http.NewRequest("GET", e.srv.VaultURL("kv-alerts")+"/secrets/app-db?api-version=7.4", nil)
-			req.Header.Set("Authorization", "Bearer not-a-token")
-			req.Header.Set("X-Forwarded-For", from)
-			resp, err := e.hc.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusUnauthorized {
-				t.Fatalf("bad token: HTTP %d", resp.StatusCode)
-			}
+// badTokens sends n data-plane requests with a bad bearer token from address from.
+func (r *alertsRun) badTokens(n int, from string) {
+	r.t.Helper()
+	for range n {
+		req, _ := http.NewRequest("GET", r.e.srv.VaultURL("kv-alerts")+"/secrets/app-db?api-version=7.4", nil)
+		req.Header.Set("Authorization", "Bearer not-a-token")
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := r.e.hc.Do(req)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			r.t.Fatalf("bad token: HTTP %d", resp.StatusCode)
 		}
 	}
+}
 
-	// Brute force: five requests with a bad token from one address alert once, however many
-	// follow within the window.
-	badTokens(7, "198.51.100.66")
-	hook.waitAlerts(t, map[string]int{"bruteForce": 1})
+// bruteForce: five failures from one address alert once, however many follow within the
+// window; two hours later (the test clock) that incident is over, and five more are a new one.
+func (r *alertsRun) bruteForce() {
+	r.badTokens(7, "198.51.100.66")
+	r.hook.waitAlerts(r.t, map[string]int{"bruteForce": 1})
 	// The admin's first read starts its learning period (1h).
-	getOK(t, kv, "app-db", canary+"-app-db")
+	getOK(r.t, r.kv, "app-db", r.canary+"-app-db")
+	r.setClock("2h")
+	r.badTokens(4, "198.51.100.66")
+	r.hook.waitAlerts(r.t, map[string]int{"bruteForce": 1})
+	r.badTokens(1, "198.51.100.66")
+	r.hook.waitAlerts(r.t, map[string]int{"bruteForce": 2})
+}
 
-	// Two hours later (the test clock): that incident is over, and the next five failures are
-	// a new one.
-	setClock("2h")
-	badTokens(4, "198.51.100.66")
-	hook.waitAlerts(t, map[string]int{"bruteForce": 1})
-	badTokens(1, "198.51.100.66")
-	hook.waitAlerts(t, map[string]int{"bruteForce": 2})
-
-	// New pattern, after the learning period: a new secret from a network never seen for the
-	// caller alerts; a new secret or a new network alone does not.
-	getOK(t, kv, "app-db", canary+"-app-db")                            // known secret, known network
+// newPattern, after the learning period: a new secret from a network never seen for the
+// caller alerts; a new secret or a new network alone does not.
+func (r *alertsRun) newPattern() {
+	t, e, c := r.t, r.e, r.canary
+	getOK(t, r.kv, "app-db", c+"-app-db")                               // known secret, known network
 	far := e.srv.Secrets("kv-alerts", e.cred, e.withXFF("10.20.30.40")) // new network
-	getOK(t, far, "app-db", canary+"-app-db")                           // known secret, new network
-	getOK(t, far, "app-api", canary+"-app-api")                         // new secret, but the network is known now
+	getOK(t, far, "app-db", c+"-app-db")                                // known secret, new network
+	getOK(t, far, "app-api", c+"-app-api")                              // new secret, but the network is known now
 	wideNet := e.srv.Secrets("kv-alerts", e.cred, e.withXFF("10.99.1.2"))
-	getOK(t, wideNet, "normal", canary+"-normal") // new secret from a new network: alerts
-	getOK(t, wideNet, "normal", canary+"-normal")
-	hook.waitAlerts(t, map[string]int{"bruteForce": 2, "newPattern": 1})
+	getOK(t, wideNet, "normal", c+"-normal") // new secret from a new network: alerts
+	getOK(t, wideNet, "normal", c+"-normal")
+	r.hook.waitAlerts(t, map[string]int{"bruteForce": 2, "newPattern": 1})
+}
 
-	// Rate spike: nine distinct secrets of one vault in a minute.
-	for i := range 9 {
-		getOK(t, kvSweep, fmt.Sprintf("s%d", i), canary+"-sweep")
+// rateSpike: nine distinct secrets of one vault within a minute, twice: one incident.
+func (r *alertsRun) rateSpike() {
+	for range 2 {
+		for i := range 9 {
+			getOK(r.t, r.kvSweep, fmt.Sprintf("s%d", i), r.canary+"-sweep")
+		}
 	}
-	for i := range 9 { // the same sweep again: the same incident
-		getOK(t, kvSweep, fmt.Sprintf("s%d", i), canary+"-sweep")
-	}
-	hook.waitAlerts(t, map[string]int{"bruteForce": 2, "newPattern": 1, "rateSpike": 1})
+	r.hook.waitAlerts(r.t, map[string]int{"bruteForce": 2, "newPattern": 1, "rateSpike": 1})
+}
 
-	// Honeytoken: marked through the API (only by an operator), then read once.
-	htPath := "/subscriptions/" + e.srv.Admin.SubscriptionID + "/resourceGroups/rg-alerts/providers/Microsoft.KeyVault/vaults/kv-alerts/providers/Strongroom.Monitor/honeytokens"
-	// The stranger's refusals come from an address of their own, so that they do not add up
-	// with the SDK's challenge probes from 127.0.0.1 to a brute-force incident there.
-	strangerNet := e.withXFF("192.0.2.10")
-	stranger := e.stranger(t)
-	stok, err := stranger.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.core.windows.net//.default"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status, body := e.monitorCallVia(t, strangerNet, stok.Token, "PUT", htPath+"/decoy", "{}"); status != http.StatusForbidden {
+// honeytoken: marked through the API (only by an operator), then read once, looking like any
+// other secret to the reader.
+func (r *alertsRun) honeytoken() {
+	t, e := r.t, r.e
+	htPath := fmt.Sprintf(htPathFmt, e.srv.Admin.SubscriptionID)
+	if status, body := e.monitorCallVia(t, r.strangerNet, r.strangerTok, "PUT", htPath+"/decoy", "{}"); status != http.StatusForbidden {
 		t.Fatalf("a non-operator marking a honeytoken: %d %s", status, body)
 	}
-	if status, body := e.monitorCall(t, tok, "PUT", htPath+"/decoy", "{}"); status != http.StatusOK || !strings.Contains(body, `"secretName":"decoy"`) {
+	if status, body := e.monitorCall(t, r.tok, "PUT", htPath+"/decoy", "{}"); status != http.StatusOK || !strings.Contains(body, `"secretName":"decoy"`) {
 		t.Fatalf("marking a honeytoken: %d %s", status, body)
 	}
-	if status, body := e.monitorCallVia(t, strangerNet, stok.Token, "GET", htPath, ""); status != http.StatusForbidden {
+	if status, body := e.monitorCallVia(t, r.strangerNet, r.strangerTok, "GET", htPath, ""); status != http.StatusForbidden {
 		t.Fatalf("a non-operator listing honeytokens: %d %s", status, body)
 	}
-	if status, body := e.monitorCall(t, tok, "GET", htPath, ""); status != http.StatusOK || !strings.Contains(body, `"DECOY"`) {
+	if status, body := e.monitorCall(t, r.tok, "GET", htPath, ""); status != http.StatusOK || !strings.Contains(body, `"DECOY"`) {
 		t.Fatalf("listing honeytokens: %d %s", status, body)
 	}
-	decoy, err := kv.GetSecret(ctx, "decoy", "", nil)
+	decoy, err := r.kv.GetSecret(context.Background(), "decoy", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	normal, err := kv.GetSecret(ctx, "normal", "", nil)
+	normal, err := r.kv.GetSecret(context.Background(), "normal", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if shape(t, decoy.Secret) != shape(t, normal.Secret) || decoy.Tags != nil {
 		t.Fatalf("a decoy reads differently from a secret:\n%s\n%s", shape(t, decoy.Secret), shape(t, normal.Secret))
 	}
-	all := hook.waitAlerts(t, map[string]int{"bruteForce": 2, "newPattern": 1, "rateSpike": 1, "honeytoken": 1})
+}
 
-	// Who, what and where, and never a value (nor the webhook's query credential).
+// checkBodies: who, what and where, and never a value (nor the webhook's query credential).
+func (r *alertsRun) checkBodies(all []alerts.Alert) {
+	t := r.t
 	for _, a := range all {
 		if a.ID == "" || a.Time.IsZero() || a.Kind == "" || a.Summary == "" {
 			t.Fatalf("incomplete alert %+v", a)
 		}
+		ok := true
 		switch a.Rule {
 		case "bruteForce":
-			if a.Who.IP != "198.51.100.66" || a.What.Status != http.StatusUnauthorized || a.What.Count != 5 {
-				t.Fatalf("brute force alert %+v", a)
-			}
+			ok = a.Who.IP == "198.51.100.66" && a.What.Status == http.StatusUnauthorized && a.What.Count == 5
 		case "newPattern":
-			if a.Who.IP != "10.99.1.2" || a.Where.Network != "10.99.1.0/24" || a.What.Secret != "normal" || a.What.Vault != "kv-alerts" || a.Who.ObjectID == "" {
-				t.Fatalf("new pattern alert %+v", a)
-			}
+			ok = a.Who.IP == "10.99.1.2" && a.Where.Network == "10.99.1.0/24" && a.What.Secret == "normal" && a.What.Vault == "kv-alerts" && a.Who.ObjectID != ""
 		case "rateSpike":
-			if a.What.Vault != "kv-sweep" || a.What.Count != 9 || a.Who.ObjectID == "" {
-				t.Fatalf("rate spike alert %+v", a)
-			}
+			ok = a.What.Vault == "kv-sweep" && a.What.Count == 9 && a.Who.ObjectID != ""
 		case "honeytoken":
-			if a.What.Vault != "kv-alerts" || a.What.Secret != "decoy" || a.What.Operation != "SecretGet" || a.Who.IP != "127.0.0.1" || a.Severity != "critical" {
-				t.Fatalf("honeytoken alert %+v", a)
-			}
+			ok = a.What.Vault == "kv-alerts" && a.What.Secret == "decoy" && a.What.Operation == "SecretGet" && a.Who.IP == "127.0.0.1" && a.Severity == "critical"
+		}
+		if !ok {
+			t.Fatalf("%s alert %+v", a.Rule, a)
 		}
 	}
-	if raw := hook.raw(); strings.Contains(raw, canary) || strings.Contains(raw, "hook-query-credential") {
+	if raw := r.hook.raw(); strings.Contains(raw, r.canary) || strings.Contains(raw, "hook-query-credential") {
 		t.Fatalf("an alert body holds a secret value or the webhook's query:\n%s", raw)
 	}
+}
 
-	// The node lists what it fired; the counter counts by rule kind.
-	status, body := e.monitorCall(t, tok, "GET", "/providers/Strongroom.Monitor/alerts", "")
-	if status != http.StatusOK || strings.Count(body, `"rule":`) != 5 || strings.Contains(body, canary) {
+// listAndCount: the node lists what it fired (to operators only); the counter counts by kind.
+func (r *alertsRun) listAndCount() {
+	t, e := r.t, r.e
+	status, body := e.monitorCall(t, r.tok, "GET", "/providers/Strongroom.Monitor/alerts", "")
+	if status != http.StatusOK || strings.Count(body, `"rule":`) != 5 || strings.Contains(body, r.canary) {
 		t.Fatalf("listing alerts: %d %s", status, body)
 	}
-	if status, body := e.monitorCallVia(t, strangerNet, stok.Token, "GET", "/providers/Strongroom.Monitor/alerts", ""); status != http.StatusForbidden {
+	if status, body := e.monitorCallVia(t, r.strangerNet, r.strangerTok, "GET", "/providers/Strongroom.Monitor/alerts", ""); status != http.StatusForbidden {
 		t.Fatalf("a non-operator listing alerts: %d %s", status, body)
 	}
-	_, metrics := scrape(t, e.hc, e.srv.URL, tok)
+	_, metrics := scrape(t, e.hc, e.srv.URL, r.tok)
 	for k, want := range map[string]float64{"BruteForce": 2, "NewPattern": 1, "RateSpike": 1, "Honeytoken": 1, "AuditSink": 0} {
 		if v := metricValue(metrics, `strongroom_alerts_fired_total{rule="`+k+`"}`); v != want {
 			t.Fatalf("strongroom_alerts_fired_total{rule=%q} = %v, want %v\n%s", k, v, want, grepLines(metrics, "strongroom_alert"))
 		}
 	}
-	if strings.Contains(metrics, canary) || strings.Contains(metrics, "decoy") {
+	if strings.Contains(metrics, r.canary) || strings.Contains(metrics, "decoy") {
 		t.Fatal("/metrics names a secret")
 	}
+}
 
-	// A rule changed through the API applies at once: three failures now alert.
-	status, body = e.monitorCall(t, tok, "PUT", "/providers/Strongroom.Monitor/alertRules/bruteForce", `{"properties":{"threshold":3,"window":"1m"}}`)
+// ruleThroughAPI: a rule changed through the API applies at once (three failures now alert);
+// deleting it returns the configured one.
+func (r *alertsRun) ruleThroughAPI() {
+	t, e := r.t, r.e
+	const rule = "/providers/Strongroom.Monitor/alertRules/bruteForce"
+	status, body := e.monitorCall(t, r.tok, "PUT", rule, `{"properties":{"threshold":3,"window":"1m"}}`)
 	if status != http.StatusCreated || !strings.Contains(body, `"source":"api"`) || !strings.Contains(body, `"threshold":3`) {
 		t.Fatalf("overriding bruteForce: %d %s", status, body)
 	}
-	if status, body := e.monitorCall(t, tok, "PUT", "/providers/Strongroom.Monitor/alertRules/bruteForce", `{"properties":{"threshold":0}}`); status != http.StatusBadRequest || !strings.Contains(body, "threshold") {
+	if status, body := e.monitorCall(t, r.tok, "PUT", rule, `{"properties":{"threshold":0}}`); status != http.StatusBadRequest || !strings.Contains(body, "threshold") {
 		t.Fatalf("an invalid rule: %d %s", status, body)
 	}
-	badTokens(3, "198.51.100.77")
-	hook.waitAlerts(t, map[string]int{"bruteForce": 3, "newPattern": 1, "rateSpike": 1, "honeytoken": 1})
-	status, body = e.monitorCall(t, tok, "GET", "/providers/Strongroom.Monitor/alertRules", "")
+	r.badTokens(3, "198.51.100.77")
+	r.hook.waitAlerts(t, map[string]int{"bruteForce": 3, "newPattern": 1, "rateSpike": 1, "honeytoken": 1})
+	status, body = e.monitorCall(t, r.tok, "GET", "/providers/Strongroom.Monitor/alertRules", "")
 	if status != http.StatusOK || strings.Count(body, `"kind":`) != 5 {
 		t.Fatalf("listing rules: %d %s", status, body)
 	}
-	if status, _ := e.monitorCall(t, tok, "DELETE", "/providers/Strongroom.Monitor/alertRules/bruteForce", ""); status != http.StatusOK {
+	if status, _ := e.monitorCall(t, r.tok, "DELETE", rule, ""); status != http.StatusOK {
 		t.Fatalf("deleting the override: %d", status)
 	}
-	if status, body := e.monitorCall(t, tok, "GET", "/providers/Strongroom.Monitor/alertRules/bruteForce", ""); status != http.StatusOK || !strings.Contains(body, `"source":"config"`) || !strings.Contains(body, `"threshold":5`) {
+	if status, body := e.monitorCall(t, r.tok, "GET", rule, ""); status != http.StatusOK || !strings.Contains(body, `"source":"config"`) || !strings.Contains(body, `"threshold":5`) {
 		t.Fatalf("the configured rule after deleting the override: %d %s", status, body)
 	}
 }
