@@ -56,19 +56,28 @@ type queriedPage struct {
 // (nil: no token); it returns the status and, on 200, the page.
 func (e *env) auditQuery(t *testing.T, cred azcore.TokenCredential, path string, query url.Values) (int, queriedPage, string) {
 	t.Helper()
+	return e.auditQueryWith(t, cred, path, query, nil)
+}
+
+// auditQueryWith is auditQuery with extra request headers.
+func (e *env) auditQueryWith(t *testing.T, cred azcore.TokenCredential, path string, query url.Values, h http.Header) (int, queriedPage, string) {
+	t.Helper()
 	if query == nil {
 		query = url.Values{}
 	}
 	query.Set("api-version", "2026-01-01")
 	u := e.srv.URL + "/subscriptions/" + e.srv.Admin.SubscriptionID + path + "/providers/Strongroom.Insights/auditRecords?" + query.Encode()
-	return e.auditGet(t, cred, u)
+	return e.auditGet(t, cred, u, h)
 }
 
-func (e *env) auditGet(t *testing.T, cred azcore.TokenCredential, u string) (int, queriedPage, string) {
+func (e *env) auditGet(t *testing.T, cred azcore.TokenCredential, u string, h http.Header) (int, queriedPage, string) {
 	t.Helper()
 	req, err := http.NewRequest("GET", u, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	if cred != nil {
 		tok, err := cred.GetToken(context.Background(), policyScopes("https://management.core.windows.net//.default"))
@@ -230,7 +239,7 @@ func TestAuditQuery_FiltersAndRoles(t *testing.T) {
 			if p.NextLink == "" {
 				break
 			}
-			status, p, body = e.auditGet(t, auditor.cred, p.NextLink)
+			status, p, body = e.auditGet(t, auditor.cred, p.NextLink, nil)
 		}
 		if len(paged) != len(all.Value) || len(all.Value) < 3 {
 			t.Fatalf("%d records in pages, %d in one", len(paged), len(all.Value))
@@ -315,4 +324,46 @@ func exitStderr(err error) string {
 		return string(ee.Stderr)
 	}
 	return ""
+}
+
+// TestAuditQuery_ClusterNodesAnswerFromTheirOwnLog: in a cluster each node records the requests
+// it executed and answers from that log, naming itself in the answer's node field. A query is
+// executed by the leader like any request; with X-Strongroom-Consistency: stale the addressed
+// node answers from its own log.
+func TestAuditQuery_ClusterNodesAnswerFromTheirOwnLog(t *testing.T) {
+	c := testenv.StartCluster(t, nil)
+	leader := c.Leader(10 * time.Second)
+	le := clusterEnv(t, c, leader)
+	kv := le.createVault(t, "rg-aq-cluster", "kv-aq-cluster", nil)
+	if _, err := kv.SetSecret(context.Background(), "served-by-leader", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	leaderID := ""
+	for i, node := range c.Nodes {
+		if node == leader {
+			leaderID = c.IDs[i]
+		}
+	}
+	q := url.Values{"secret": {"served-by-leader"}, "operation": {"SecretSet"}}
+	for i, node := range c.Nodes {
+		e := clusterEnv(t, c, node)
+		for _, stale := range []bool{false, true} {
+			var h http.Header
+			wantNode, want := leaderID, 1
+			if stale {
+				h = http.Header{"X-Strongroom-Consistency": {"stale"}}
+				wantNode = c.IDs[i]
+				if node != leader {
+					want = 0
+				}
+			}
+			status, p, body := e.auditQueryWith(t, e.cred, "", q, h)
+			if status != 200 {
+				t.Fatalf("node %s (stale %v): HTTP %d %s", c.IDs[i], stale, status, body)
+			}
+			if p.Node != wantNode || len(p.Value) != want {
+				t.Errorf("node %s (stale %v) answered as %q with %d records, want %q with %d", c.IDs[i], stale, p.Node, len(p.Value), wantNode, want)
+			}
+		}
+	}
 }
