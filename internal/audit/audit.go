@@ -56,6 +56,7 @@ type Claims struct {
 	IdentityType string `json:"idtyp"`
 	ObjectID     string `json:"oid"`
 	TenantID     string `json:"tid"`
+	UPN          string `json:"upn,omitempty"` // a user's sign-in name, when the caller is a user signing in
 }
 
 // Properties are the per-request details.

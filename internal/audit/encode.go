@@ -40,6 +40,9 @@ func (r *Record) appendJSON(dst []byte) []byte {
 		dst = appendString(append(dst, `,"idtyp":`...), c.IdentityType)
 		dst = appendString(append(dst, `,"oid":`...), c.ObjectID)
 		dst = appendString(append(dst, `,"tid":`...), c.TenantID)
+		if c.UPN != "" {
+			dst = appendString(append(dst, `,"upn":`...), c.UPN)
+		}
 		dst = append(dst, "}}"...)
 	}
 	p := &r.Properties

@@ -36,6 +36,7 @@ func OperationNames() []string {
 	for _, r := range authorizationRoutes {
 		names = append(names, r.op)
 	}
+	names = append(names, issuerOperations...)
 	return append(names, extraOperations...)
 }
 

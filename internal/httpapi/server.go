@@ -26,6 +26,7 @@ import (
 	"github.com/strongroom/strongroom/internal/azkv/arm"
 	"github.com/strongroom/strongroom/internal/held"
 	"github.com/strongroom/strongroom/internal/identity"
+	"github.com/strongroom/strongroom/internal/issuer"
 	"github.com/strongroom/strongroom/internal/metrics"
 	"github.com/strongroom/strongroom/internal/netacl"
 	"github.com/strongroom/strongroom/internal/service"
@@ -116,14 +117,14 @@ func New(cfg Config, svc *service.Service, tokens Verifier, issuer Registrar, al
 
 // attemptNoter is an issuer that reports token requests for their audit records.
 type attemptNoter interface {
-	OnAttempt(func(r *http.Request, clientID, objectID, failure string))
+	OnAttempt(func(r *http.Request, a issuer.Attempt))
 }
 
 // noteTokenAttempt puts a token request's client id (and object id, or failure reason) into
 // its audit record; never the secret.
-func noteTokenAttempt(r *http.Request, clientID, objectID, failure string) {
+func noteTokenAttempt(r *http.Request, a issuer.Attempt) {
 	if ri, ok := r.Context().Value(ctxKey{}).(*reqInfo); ok {
-		ri.tokenClientID, ri.tokenObjectID, ri.tokenFailure = clientID, objectID, failure
+		ri.tokenClientID, ri.tokenObjectID, ri.tokenFailure, ri.tokenUPN = a.ClientID, a.ObjectID, a.Failure, a.UPN
 	}
 }
 
@@ -154,7 +155,7 @@ type reqInfo struct {
 	claims          *identity.Claims // nil, or claimsVal: kept in this allocation
 	claimsVal       identity.Claims
 	// A token request's client id, object id (on success) and failure reason.
-	tokenClientID, tokenObjectID, tokenFailure string
+	tokenClientID, tokenObjectID, tokenFailure, tokenUPN string
 
 	// Allocated with the request's state rather than one by one (see request).
 	headerValues [3]string // X-Ms-Request-Id, X-Ms-Keyvault-Region, X-Ms-Keyvault-Network-Info
@@ -242,6 +243,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case vault != "":
 		s.serveData(bw, r, ri, vault)
 	default:
+		ri.op = issuerOperation(r.Method, r.URL.Path) // the management routes name their own
 		s.control.ServeHTTP(bw, r)
 	}
 	if err := s.audit.Record(ctx, s.event(r, ri, bw.Status(), start)); err != nil {
@@ -312,7 +314,7 @@ func (s *Server) event(r *http.Request, ri *reqInfo, status int, start time.Time
 		CallerIP:        ip,
 		URI:             audit.HTTPSURI(r.Host, requestTarget(r)),
 		ClientInfo:      r.UserAgent(),
-		CorrelationID:   firstValue(r.Header["X-Ms-Client-Request-Id"]), // canonical: no Get canonicalization
+		CorrelationID:   correlationID(r.Header),
 		RequestID:       ri.id,
 	}
 	if e.ResourceID == "" {
@@ -329,7 +331,7 @@ func (s *Server) event(r *http.Request, ri *reqInfo, status int, start time.Time
 		e.Caller = &audit.Claims{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID, IdentityType: identityType(p.Type)}
 	}
 	if ri.tokenClientID != "" && ri.claims == nil {
-		e.Caller = &audit.Claims{AppID: ri.tokenClientID, ObjectID: ri.tokenObjectID}
+		e.Caller = &audit.Claims{AppID: ri.tokenClientID, ObjectID: ri.tokenObjectID, UPN: ri.tokenUPN}
 		e.Description = ri.tokenFailure
 	}
 	if d := service.DecisionFrom(r.Context()); d != nil && ri.claims != nil {
@@ -340,6 +342,15 @@ func (s *Server) event(r *http.Request, ri *reqInfo, status int, start time.Time
 		}
 	}
 	return e
+}
+
+// correlationID is the caller's own id for the request: x-ms-client-request-id, which the Azure
+// SDKs send, or client-request-id, which MSAL sends to the token issuer.
+func correlationID(h http.Header) string {
+	if c := firstValue(h["X-Ms-Client-Request-Id"]); c != "" { // canonical keys: no Get canonicalization
+		return c
+	}
+	return firstValue(h["Client-Request-Id"])
 }
 
 func firstValue(v []string) string {

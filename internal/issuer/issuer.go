@@ -45,20 +45,34 @@ type Issuer struct {
 	publicURL string // no trailing "/"
 	host      string // host[:port] of publicURL
 	now       func() time.Time
-	attempt   func(r *http.Request, clientID, objectID, failure string)
+	attempt   func(r *http.Request, a Attempt)
 }
 
 // OnAttempt registers fn, the HTTP edge's audit hook, which then receives the outcome of every
 // token request that named a client id: the client id as sent (bounded), the principal's object
 // id on success, and on failure a short fixed reason. It never receives the secret. Call it
 // before serving.
-func (i *Issuer) OnAttempt(fn func(r *http.Request, clientID, objectID, failure string)) {
+func (i *Issuer) OnAttempt(fn func(r *http.Request, a Attempt)) {
 	i.attempt = fn
 }
 
+// Attempt is what the audit record of a token request may carry: never a secret, a password or
+// a token.
+type Attempt struct {
+	ClientID string // the client id as sent (bounded)
+	UPN      string // the user name a user grant named (bounded), "" for applications
+	ObjectID string // the principal's object id, when the request succeeded
+	Failure  string // a short fixed reason, when it failed
+}
+
 func (i *Issuer) note(r *http.Request, clientID, objectID, failure string) {
+	i.noteUser(r, clientID, "", objectID, failure)
+}
+
+// noteUser reports a user grant's attempt: the public client it came through and the user.
+func (i *Issuer) noteUser(r *http.Request, clientID, upn, objectID, failure string) {
 	if i.attempt != nil {
-		i.attempt(r, echo(clientID), objectID, failure)
+		i.attempt(r, Attempt{ClientID: echo(clientID), UPN: echo(upn), ObjectID: objectID, Failure: failure})
 	}
 }
 

@@ -28,9 +28,9 @@ func TestIssuer_TokenEndpoint_Lockout(t *testing.T) {
 	var mu sync.Mutex
 	var notes []note
 	iss := issuer.New(ts.id, ts.srv.URL)
-	iss.OnAttempt(func(_ *http.Request, clientID, objectID, failure string) {
+	iss.OnAttempt(func(_ *http.Request, a issuer.Attempt) {
 		mu.Lock()
-		notes = append(notes, note{clientID, objectID, failure})
+		notes = append(notes, note{a.ClientID, a.ObjectID, a.Failure})
 		mu.Unlock()
 	})
 	mux := http.NewServeMux()
@@ -88,8 +88,8 @@ func TestIssuer_TokenEndpoint_AuditNoteOnSuccess(t *testing.T) {
 	ts := newTestServer(t)
 	var got [3]string
 	iss := issuer.New(ts.id, ts.srv.URL)
-	iss.OnAttempt(func(_ *http.Request, clientID, objectID, failure string) {
-		got = [3]string{clientID, objectID, failure}
+	iss.OnAttempt(func(_ *http.Request, a issuer.Attempt) {
+		got = [3]string{a.ClientID, a.ObjectID, a.Failure}
 	})
 	mux := http.NewServeMux()
 	iss.Register(mux)

@@ -31,11 +31,11 @@ func (i *Issuer) servePassword(w http.ResponseWriter, r *http.Request, tenant st
 	tok, err := i.id.PasswordToken(r.Context(), identity.PasswordRequest{Tenant: tenant, ClientID: clientID,
 		Username: user, Password: password, Scope: scope, RemoteIP: ip})
 	if err != nil {
-		i.note(r, user, "", failureReason(err))
+		i.noteUser(r, clientID, user, "", failureReason(err))
 		i.writePasswordError(w, r, err, tenant, clientID, scope)
 		return
 	}
-	i.note(r, user, tok.ObjectID, "")
+	i.noteUser(r, clientID, user, tok.ObjectID, "")
 	resp := i.userResponse(r, tok)
 	if v1 {
 		resp.Resource = tok.Resource

@@ -195,7 +195,10 @@ func (i *Issuer) writeTokenError(w http.ResponseWriter, r *http.Request, err err
 // and timestamp, as Entra's do; correlation_id echoes the client-request-id header when it is
 // a GUID.
 func (i *Issuer) writeError(w http.ResponseWriter, r *http.Request, status int, code string, aadsts int, msg string) {
-	trace := uuid.NewString()
+	trace := w.Header().Get("X-Ms-Request-Id") // the HTTP edge's request id, which the audit record carries
+	if trace == "" {
+		trace = uuid.NewString()
+	}
 	corr := uuid.NewString()
 	if c, err := uuid.Parse(r.Header.Get("client-request-id")); err == nil {
 		corr = c.String()
