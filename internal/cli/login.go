@@ -12,10 +12,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/spf13/cobra"
 )
 
@@ -67,29 +64,38 @@ type cloudMetadata struct {
 
 func (a *app) loginCommand() *cobra.Command {
 	var server, caFile, username, password, tenant string
-	var servicePrincipal bool
+	var servicePrincipal, deviceCode bool
 	c := leaf(&cobra.Command{
 		Use:   "login",
 		Short: "Log in to a Strongroom server as a service principal or a user",
 		Long: "Log in to a Strongroom server as a service principal (--service-principal) or as a user\n" +
-			"(-u <upn> -p <password>). The credentials are checked by getting a token and listing\n" +
-			"subscriptions, then stored (mode 0600) in $" + configDirEnv + " (default ~/.strongroom) for the\n" +
-			"other commands: a service principal's secret, or a user's access tokens (never the password;\n" +
-			"log in again when they expire, after an hour).",
+			"(-u <upn> -p <password>, or --use-device-code to sign in at the server's /devicelogin page,\n" +
+			"from any browser). The credentials are checked by getting a token and listing subscriptions,\n" +
+			"then stored (mode 0600) in $" + configDirEnv + " (default ~/.strongroom) for the other commands: a\n" +
+			"service principal's secret, or a user's access tokens and refresh token (never the password),\n" +
+			"which renews the access tokens as they expire until the server revokes it (a password change,\n" +
+			"revokeSignInSessions, 90 days unused).",
 		Example: "  strongroom login --server https://localhost:8443 --ca-file strongroom-data/tls/ca.pem \\\n" +
 			"      --service-principal --username <clientId> --password <clientSecret> --tenant <tenantId>\n" +
 			"  strongroom login --server https://localhost:8443 --ca-file strongroom-data/tls/ca.pem \\\n" +
-			"      -u alice@contoso.com -p <password>",
+			"      -u alice@contoso.com -p <password>\n" +
+			"  strongroom login --server https://localhost:8443 --ca-file strongroom-data/tls/ca.pem --use-device-code",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if username == "" || password == "" {
+			switch {
+			case deviceCode && (servicePrincipal || username != "" || password != ""):
+				return usageErrorf("--use-device-code takes no --service-principal, --username or --password")
+			case !deviceCode && (username == "" || password == ""):
 				return usageErrorf("--username and --password are required")
-			}
-			if servicePrincipal && tenant == "" {
+			case servicePrincipal && tenant == "":
 				return usageErrorf("--tenant is required with --service-principal")
 			}
 			p := &Profile{TenantID: tenant, ClientID: username, ClientSecret: password}
 			if !servicePrincipal {
 				p = &Profile{TenantID: tenant, ClientID: azureCLIClientID, UserName: username}
+			}
+			var prompt io.Writer
+			if deviceCode {
+				prompt = cmd.ErrOrStderr()
 			}
 			u, err := url.Parse(strings.TrimSuffix(server, "/"))
 			if err != nil || u.Scheme != "https" || u.Host == "" {
@@ -103,7 +109,7 @@ func (a *app) loginCommand() *cobra.Command {
 				}
 				p.CAPEM = string(pem)
 			}
-			accounts, err := login(cmd.Context(), p, password)
+			accounts, err := login(cmd.Context(), p, password, prompt)
 			if err != nil {
 				return err
 			}
@@ -117,6 +123,7 @@ func (a *app) loginCommand() *cobra.Command {
 	f.StringVarP(&username, "username", "u", "", "the user's principal name, or the service principal's client (application) id")
 	f.StringVarP(&password, "password", "p", "", "the user's password, or the service principal's client secret")
 	f.StringVarP(&tenant, "tenant", "t", "", "the tenant id")
+	f.BoolVar(&deviceCode, "use-device-code", false, "log in as a user with the device code flow (the instructions go to stderr)")
 	return c
 }
 
@@ -124,9 +131,10 @@ func (a *app) loginCommand() *cobra.Command {
 const azureCLIClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 
 // login completes p from the server's cloud metadata, checks the credentials (for a user,
-// getting the tokens the profile keeps instead of the password), picks the first
-// subscription and saves the profile. It returns the subscriptions as az prints them.
-func login(ctx context.Context, p *Profile, password string) ([]account, error) {
+// getting the tokens the profile keeps instead of the password, by the device flow when
+// prompt is set, which gets its instructions), picks the first subscription and saves the
+// profile. It returns the subscriptions as az prints them.
+func login(ctx context.Context, p *Profile, password string, prompt io.Writer) ([]account, error) {
 	hc, err := newHTTPClient([]byte(p.CAPEM))
 	if err != nil {
 		return nil, err
@@ -136,8 +144,16 @@ func login(ctx context.Context, p *Profile, password string) ([]account, error) 
 		return nil, err
 	}
 	applyMetadata(p, meta)
-	if p.UserName != "" {
-		if err := userTokens(ctx, p, meta, password, hc); err != nil {
+	if p.UserName != "" || prompt != nil {
+		if p.TenantID == "" {
+			p.TenantID = firstNonEmpty(meta.Authentication.Tenant, "organizations")
+		}
+		if prompt != nil {
+			err = deviceLogin(ctx, p, hc, prompt)
+		} else {
+			err = passwordLogin(ctx, p, hc, password)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -188,30 +204,6 @@ func loginUser(p *Profile) accountUser {
 		return accountUser{Name: p.UserName, Type: "user"}
 	}
 	return accountUser{Name: p.ClientID, Type: "servicePrincipal"}
-}
-
-// userTokens signs the user in by password (what az login -u -p sends) for each plane the
-// commands use and keeps the tokens in p.
-func userTokens(ctx context.Context, p *Profile, meta *cloudMetadata, password string, hc *http.Client) error {
-	if p.TenantID == "" {
-		p.TenantID = firstNonEmpty(meta.Authentication.Tenant, "organizations")
-	}
-	cred, err := azidentity.NewUsernamePasswordCredential(p.TenantID, p.ClientID, p.UserName, password, &azidentity.UsernamePasswordCredentialOptions{
-		ClientOptions:            policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: p.Authority + "/"}, Transport: hc},
-		DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		return fmt.Errorf("creating credential: %w", err)
-	}
-	scopes := []string{p.ARMAudience + "/.default", p.Server + "/.default", "https://" + p.KeyVaultDNS + "/.default"}
-	for _, scope := range scopes {
-		tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
-		if err != nil {
-			return fmt.Errorf("logging in: %w", err)
-		}
-		p.Tokens = append(p.Tokens, CachedToken{Scope: scope, Token: tok.Token, ExpiresOn: tok.ExpiresOn})
-	}
-	return nil
 }
 
 // fetchMetadata reads the server's az-style cloud metadata. A server without the document

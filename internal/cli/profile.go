@@ -40,10 +40,12 @@ type Profile struct {
 	TenantID     string `json:"tenantId"`
 	ClientID     string `json:"clientId"`
 	ClientSecret string `json:"clientSecret"`
-	// UserName is set for a user's login (by password): the profile then holds the access
-	// tokens login got for each plane, never the password, and the login lasts as they do.
-	UserName string        `json:"userName,omitempty"`
-	Tokens   []CachedToken `json:"tokens,omitempty"`
+	// UserName is set for a user's login (by password or device code): the profile then holds
+	// the access tokens login got for each plane and the newest refresh token, which gets new
+	// access tokens when they expire (the server rotates it on every use), never the password.
+	UserName     string        `json:"userName,omitempty"`
+	Tokens       []CachedToken `json:"tokens,omitempty"`
+	RefreshToken string        `json:"refreshToken,omitempty"`
 
 	SubscriptionID    string `json:"subscriptionId"`
 	SubscriptionName  string `json:"subscriptionName"`

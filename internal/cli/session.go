@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
@@ -41,7 +40,7 @@ func newSession(p *Profile) (*session, error) {
 	}
 	s := &session{profile: p, hc: hc}
 	if p.UserName != "" {
-		s.cred = cachedCredential{p}
+		s.cred = cachedCredential{p: p, hc: hc}
 		return s, nil
 	}
 	cred, err := azidentity.NewClientSecretCredential(p.TenantID, p.ClientID, p.ClientSecret,
@@ -57,16 +56,25 @@ func newSession(p *Profile) (*session, error) {
 	return s, nil
 }
 
-// cachedCredential serves a user's login from the tokens login got (the password is not kept).
-type cachedCredential struct{ p *Profile }
+// cachedCredential serves a user's login from the tokens login got (the password is not kept),
+// and from the login's refresh token once they expire (usertokens.go).
+type cachedCredential struct {
+	p  *Profile
+	hc *http.Client
+}
 
-func (c cachedCredential) GetToken(_ context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+func (c cachedCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	for _, want := range opts.Scopes {
-		for _, t := range c.p.Tokens {
-			if sameScope(t.Scope, want) && time.Until(t.ExpiresOn) > time.Minute {
-				return azcore.AccessToken{Token: t.Token, ExpiresOn: t.ExpiresOn}, nil
-			}
+		if t, ok := c.cached(want); ok {
+			return azcore.AccessToken{Token: t.Token, ExpiresOn: t.ExpiresOn}, nil
 		}
+	}
+	if len(opts.Scopes) == 1 && c.p.RefreshToken != "" {
+		t, err := c.refreshToken(ctx, opts.Scopes[0])
+		if err == nil {
+			return azcore.AccessToken{Token: t.Token, ExpiresOn: t.ExpiresOn}, nil
+		}
+		return azcore.AccessToken{}, fmt.Errorf("the login of %s has expired (%v): run strongroom login again", c.p.UserName, err)
 	}
 	return azcore.AccessToken{}, fmt.Errorf("the login of %s has expired or does not cover %v: run strongroom login again", c.p.UserName, opts.Scopes)
 }
