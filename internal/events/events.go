@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +54,7 @@ type Worker struct {
 
 	mu        sync.Mutex
 	validNext map[string]time.Time // subscription uid -> next handshake attempt (memory only)
+	inflight  map[string]bool      // subscriptions being delivered to (vault id/lower name)
 }
 
 // New returns a worker; Run starts it.
@@ -79,7 +81,7 @@ func New(opts Options) *Worker {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Worker{opts: opts, client: outbound.New(opts.Outbound), log: log, validNext: map[string]time.Time{}}
+	return &Worker{opts: opts, client: outbound.New(opts.Outbound), log: log, validNext: map[string]time.Time{}, inflight: map[string]bool{}}
 }
 
 // CheckDestination validates a subscription's endpoint when it is stored.
@@ -96,7 +98,7 @@ func (w *Worker) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if w.opts.Leads == nil || w.opts.Leads() {
-			if err := w.Pass(ctx); err != nil && ctx.Err() == nil {
+			if err := w.pass(ctx, false); err != nil && ctx.Err() == nil {
 				w.log.Warn("events: delivery pass", "err", err)
 			}
 		}
@@ -109,8 +111,11 @@ func (w *Worker) Run(ctx context.Context) {
 }
 
 // Pass does one bounded round: expiry events that came due, fan-out of new events, pending
-// handshakes, then due deliveries.
-func (w *Worker) Pass(ctx context.Context) error {
+// handshakes, then due deliveries, and returns when they are done.
+func (w *Worker) Pass(ctx context.Context) error { return w.pass(ctx, true) }
+
+// pass is Pass; without wait, deliveries go on in the background (Run's passes).
+func (w *Worker) pass(ctx context.Context, wait bool) error {
 	q := w.opts.Queue
 	if _, err := q.DueExpiries(ctx); err != nil {
 		return fmt.Errorf("expiry events: %w", err)
@@ -121,7 +126,7 @@ func (w *Worker) Pass(ctx context.Context) error {
 	if err := w.validate(ctx); err != nil {
 		return fmt.Errorf("validation: %w", err)
 	}
-	return w.deliver(ctx)
+	return w.deliver(ctx, wait)
 }
 
 // backoff is the wait after the n-th failed attempt (n >= 1).
@@ -236,30 +241,69 @@ func (w *Worker) handshake(ctx context.Context, sub service.EventSubscription) e
 	return nil
 }
 
-// deliver attempts up to Batch due deliveries, Parallel at a time, and records each outcome.
-func (w *Worker) deliver(ctx context.Context) error {
+// deliver attempts up to Batch due deliveries. Each subscription's are sent in order by one
+// goroutine, at most Parallel subscriptions at a time, and a subscription that is still being
+// delivered to from an earlier pass is skipped: an endpoint that hangs until the timeout holds
+// up only its own events. After a failed attempt the rest of that subscription's batch waits
+// for the next pass. wait makes the call return only when this pass's deliveries are done.
+func (w *Worker) deliver(ctx context.Context, wait bool) error {
 	q := w.opts.Queue
-	ds, err := q.DueDeliveries(ctx, w.opts.Batch)
+	ds, err := q.DueDeliveries(ctx, w.opts.Batch, max(w.opts.Batch/4, 1), func(sub string) bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.inflight[sub]
+	})
 	if err != nil {
 		return err
 	}
-	sem := make(chan struct{}, w.opts.Parallel)
+	var order []string
+	groups := map[string][]service.Delivery{}
+	for _, d := range ds {
+		k := d.Sub.VaultID + "/" + strings.ToLower(d.Sub.Name)
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], d)
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	for _, d := range ds {
-		sem <- struct{}{}
+	for _, k := range order {
+		w.mu.Lock()
+		busy := w.inflight[k] || len(w.inflight) >= w.opts.Parallel
+		if !busy {
+			w.inflight[k] = true
+		}
+		w.mu.Unlock()
+		if busy {
+			continue
+		}
 		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := w.deliverOne(ctx, d); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
+		go func(group []service.Delivery) {
+			defer func() {
+				w.mu.Lock()
+				delete(w.inflight, k)
+				w.mu.Unlock()
+				wg.Done()
+			}()
+			for _, d := range group {
+				failed, err := w.deliverOne(ctx, d)
+				if err != nil {
+					if !wait && ctx.Err() == nil {
+						w.log.Warn("events: recording a delivery", "vault", d.Sub.VaultName, "subscription", d.Sub.Name, "err", err)
+					}
+					mu.Lock()
+					firstErr = cmp.Or(firstErr, err)
+					mu.Unlock()
 				}
-				mu.Unlock()
+				if failed || err != nil {
+					return
+				}
 			}
-		}()
+		}(groups[k])
+	}
+	if !wait {
+		return nil
 	}
 	wg.Wait()
 	return firstErr
@@ -277,33 +321,35 @@ const (
 // at again; the wait counts against the time to live, not the attempts.
 const notValidatedWait = 2 * time.Second
 
-func (w *Worker) deliverOne(ctx context.Context, d service.Delivery) error {
+// deliverOne handles one delivery and records its outcome; failed reports an attempt that did
+// not deliver.
+func (w *Worker) deliverOne(ctx context.Context, d service.Delivery) (failed bool, err error) {
 	q := w.opts.Queue
 	now := q.Now()
 	ttl := time.Duration(d.Sub.EventTTLMinutes) * time.Minute
 	expired := ttl > 0 && now.Sub(d.Enqueued) >= ttl
 	switch d.Sub.State {
 	case service.SubscriptionFailed:
-		return q.DeadLetter(ctx, d, false, ReasonSubFailed)
+		return false, q.DeadLetter(ctx, d, false, ReasonSubFailed)
 	case service.SubscriptionSucceeded:
 	default:
 		if expired {
-			return q.DeadLetter(ctx, d, false, ReasonTTL)
+			return false, q.DeadLetter(ctx, d, false, ReasonTTL)
 		}
-		return q.Reschedule(ctx, d, now.Add(notValidatedWait), false, "awaiting the subscription's validation")
+		return false, q.Reschedule(ctx, d, now.Add(notValidatedWait), false, "awaiting the subscription's validation")
 	}
 	if expired {
-		return q.DeadLetter(ctx, d, false, ReasonTTL)
+		return false, q.DeadLetter(ctx, d, false, ReasonTTL)
 	}
 	body, ctype, err := Encode(d.Sub.Schema, d.Event)
 	if err != nil {
-		return err
+		return false, err
 	}
 	h := http.Header{"Content-Type": {ctype}, "Aeg-Event-Type": {"Notification"}, "Aeg-Subscription-Name": {d.Sub.Name},
 		"Aeg-Delivery-Count": {strconv.Itoa(d.Attempts)}, "Aeg-Data-Version": {"1"}, "Aeg-Metadata-Version": {"1"}}
 	status, _, perr := w.client.Post(ctx, d.Sub.EndpointURL, h, body)
 	if perr == nil && status >= 200 && status <= 204 {
-		return q.Delivered(ctx, d)
+		return false, q.Delivered(ctx, d)
 	}
 	reason := fmt.Sprintf("the endpoint answered %d", status)
 	if perr != nil {
@@ -311,9 +357,9 @@ func (w *Worker) deliverOne(ctx context.Context, d service.Delivery) error {
 	}
 	switch {
 	case perr == nil && (status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge):
-		return q.DeadLetter(ctx, d, true, ReasonNotRetryable+": "+reason)
+		return true, q.DeadLetter(ctx, d, true, ReasonNotRetryable+": "+reason)
 	case d.Attempts+1 >= d.Sub.MaxDeliveryAttempts:
-		return q.DeadLetter(ctx, d, true, ReasonMaxAttempts+": "+reason)
+		return true, q.DeadLetter(ctx, d, true, ReasonMaxAttempts+": "+reason)
 	}
-	return q.Reschedule(ctx, d, now.Add(w.backoff(d.Attempts+1)), true, reason)
+	return true, q.Reschedule(ctx, d, now.Add(w.backoff(d.Attempts+1)), true, reason)
 }

@@ -246,10 +246,13 @@ func (q *EventQueue) RecordValidation(ctx context.Context, sub EventSubscription
 	return nil
 }
 
-// DueDeliveries returns up to limit deliveries due at the service's clock, with their
-// subscriptions. Deliveries whose subscription is gone (or was replaced by another of the same
-// name) are dropped.
-func (q *EventQueue) DueDeliveries(ctx context.Context, limit int) ([]Delivery, error) {
+// DueDeliveries returns up to limit deliveries due at the queue's clock, with their
+// subscriptions, at most perSub of one subscription, and none of a subscription skip names
+// (by "<vault id>/<lower name>": those the worker is still delivering to), so that one
+// subscription's backlog does not hide the others'. It examines at most 8·limit entries.
+// Deliveries whose subscription is gone (or was replaced by another of the same name) are
+// dropped.
+func (q *EventQueue) DueDeliveries(ctx context.Context, limit, perSub int, skip func(sub string) bool) ([]Delivery, error) {
 	s := q.s
 	bound := evQueuePrefix + msKey(q.now()) + "/~"
 	type entry struct {
@@ -257,12 +260,24 @@ func (q *EventQueue) DueDeliveries(ctx context.Context, limit int) ([]Delivery, 
 		raw []byte
 	}
 	var entries []entry
+	perSub = max(perSub, 1)
+	taken := map[string]int{}
+	examined := 0
 	err := s.st.Scan(ctx, evQueuePrefix, "", func(key string, raw []byte) bool {
 		if key > bound {
 			return false
 		}
+		examined++
+		p := strings.Split(strings.TrimPrefix(key, evQueuePrefix), "/")
+		if len(p) == 4 {
+			sk := p[1] + "/" + p[2]
+			if (skip != nil && skip(sk)) || taken[sk] >= perSub {
+				return examined < 8*limit
+			}
+			taken[sk]++
+		}
 		entries = append(entries, entry{key, raw})
-		return len(entries) < limit
+		return len(entries) < limit && examined < 8*limit
 	})
 	if err != nil {
 		return nil, fmt.Errorf("scanning the delivery queue: %w", err)

@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,7 @@ func TestEvents_OutboxFanOutAndDelivery(t *testing.T) {
 	if n, err := q.FanOut(ctx); err != nil || n != 1 {
 		t.Fatalf("fan out: %d, %v", n, err)
 	}
-	ds, err := q.DueDeliveries(ctx, 10)
+	ds, err := q.DueDeliveries(ctx, 10, 10, nil)
 	if err != nil || len(ds) != 2 {
 		t.Fatalf("due deliveries: %d, %v; want one per subscription", len(ds), err)
 	}
@@ -98,11 +99,11 @@ func TestEvents_OutboxFanOutAndDelivery(t *testing.T) {
 	if err := q.Reschedule(ctx, ds[1], clk.Now().Add(time.Minute), true, "503"); err != nil {
 		t.Fatal(err)
 	}
-	if ds, _ := q.DueDeliveries(ctx, 10); len(ds) != 0 {
+	if ds, _ := q.DueDeliveries(ctx, 10, 10, nil); len(ds) != 0 {
 		t.Fatalf("rescheduled delivery is due early: %d", len(ds))
 	}
 	clk.Advance(time.Minute)
-	ds, _ = q.DueDeliveries(ctx, 10)
+	ds, _ = q.DueDeliveries(ctx, 10, 10, nil)
 	if len(ds) != 1 || ds[0].Attempts != 1 || ds[0].LastError != "503" {
 		t.Fatalf("rescheduled: %+v", ds)
 	}
@@ -116,7 +117,7 @@ func TestEvents_OutboxFanOutAndDelivery(t *testing.T) {
 	if n, err := svc.ReplayDeadLetters(ctx, "rg", "kv-ev", ds[0].Sub.Name); err != nil || n != 1 {
 		t.Fatalf("replay: %d %v", n, err)
 	}
-	if ds, _ := q.DueDeliveries(ctx, 10); len(ds) != 1 || ds[0].Attempts != 0 {
+	if ds, _ := q.DueDeliveries(ctx, 10, 10, nil); len(ds) != 1 || ds[0].Attempts != 0 {
 		t.Fatalf("replayed: %+v", ds)
 	}
 
@@ -136,7 +137,7 @@ func TestEvents_OutboxFanOutAndDelivery(t *testing.T) {
 		t.Fatalf("fan out of expiry events: %d %v", n, err)
 	}
 	types := map[string]int{}
-	ds, _ = q.DueDeliveries(ctx, 10)
+	ds, _ = q.DueDeliveries(ctx, 10, 10, nil)
 	for _, d := range ds {
 		types[d.Event.Type]++
 	}
@@ -175,7 +176,7 @@ func TestEvents_OutboxFanOutAndDelivery(t *testing.T) {
 	if ok, err := svc.DeleteEventSubscription(ctx, "rg", "kv-ev", "all"); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	ds, _ = q.DueDeliveries(ctx, 100)
+	ds, _ = q.DueDeliveries(ctx, 100, 100, nil)
 	for _, d := range ds {
 		if d.Sub.Name == "all" {
 			t.Fatalf("delivery to a deleted subscription: %+v", d)
@@ -185,7 +186,7 @@ func TestEvents_OutboxFanOutAndDelivery(t *testing.T) {
 
 func countDue(t *testing.T, q *service.EventQueue, ctx context.Context) int {
 	t.Helper()
-	ds, err := q.DueDeliveries(ctx, 1000)
+	ds, err := q.DueDeliveries(ctx, 1000, 1000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,5 +213,52 @@ func TestEvents_PurgedVaultTakesSubscriptions(t *testing.T) {
 	}
 	if pend, err := service.Events(svc, nil).PendingValidations(ctx); err != nil || len(pend) != 0 {
 		t.Fatalf("pending validations after purge: %d %v", len(pend), err)
+	}
+}
+
+// One subscription's backlog does not hide another's: a batch takes at most perSub of one, and
+// none of a subscription the worker is still delivering to.
+func TestEvents_DueDeliveriesFairness(t *testing.T) {
+	svc, _, ctx := newService(t)
+	mkVault(t, svc, ctx, "kv-fair", 7, false)
+	q := service.Events(svc, nil)
+	if _, _, err := svc.PutEventSubscription(ctx, "rg", "kv-fair", "busy", service.EventSubscriptionInput{EndpointURL: "https://h.example/a", SubjectBeginsWith: "busy"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.PutEventSubscription(ctx, "rg", "kv-fair", "quiet", service.EventSubscriptionInput{EndpointURL: "https://h.example/b", SubjectBeginsWith: "quiet"}); err != nil {
+		t.Fatal(err)
+	}
+	v := "x"
+	for i := range 10 {
+		if _, err := svc.SetSecret(ctx, "kv-fair", fmt.Sprintf("busy-%d", i), service.SecretInput{Value: &v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.SetSecret(ctx, "kv-fair", "quiet-1", service.SecretInput{Value: &v}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.FanOut(ctx); err != nil {
+		t.Fatal(err)
+	}
+	count := func(ds []service.Delivery) map[string]int {
+		m := map[string]int{}
+		for _, d := range ds {
+			m[d.Sub.Name]++
+		}
+		return m
+	}
+	ds, err := q.DueDeliveries(ctx, 4, 2, nil)
+	if got := count(ds); err != nil || got["busy"] != 2 || got["quiet"] != 1 {
+		t.Fatalf("perSub 2: %v %v", got, err)
+	}
+	var busyKey string
+	for _, d := range ds {
+		if d.Sub.Name == "busy" {
+			busyKey = d.Sub.VaultID + "/busy"
+		}
+	}
+	ds, _ = q.DueDeliveries(ctx, 4, 4, func(sub string) bool { return sub == busyKey })
+	if got := count(ds); got["busy"] != 0 || got["quiet"] != 1 {
+		t.Fatalf("skipping busy: %v", got)
 	}
 }
