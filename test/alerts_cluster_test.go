@@ -29,6 +29,7 @@ func (s staleTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestCluster_AlertSettingsReplicate(t *testing.T) {
 	cfg, hook, _ := alertsConfig(t)
 	c := testenv.StartCluster(t, &testenv.ClusterOptions{Extra: []string{"--config", cfg}, Env: []string{"STRONGROOM_DEV=1"}})
+	noRaces(t, c.Nodes...)
 	leader := c.Leader(10 * time.Second)
 	le := clusterEnv(t, c, leader)
 	ctx := context.Background()

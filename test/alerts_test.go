@@ -120,7 +120,20 @@ func alertsEnv(t *testing.T) (*env, *hookReceiver, func(offset string)) {
 	t.Helper()
 	cfg, h, setClock := alertsConfig(t)
 	e := newEnv(t, &testenv.Options{Extra: []string{"--config", cfg}, Env: []string{"STRONGROOM_DEV=1"}})
+	noRaces(t, e.srv)
 	return e, h, setClock
+}
+
+// noRaces fails t if a server built with the race detector (STRONGROOM_TEST_RACE=1) reported
+// a data race by the time the test ends.
+func noRaces(t *testing.T, servers ...*testenv.Server) {
+	t.Cleanup(func() { // before the servers stop: registered after them
+		for _, s := range servers {
+			if log := s.Stderr.String(); strings.Contains(log, "DATA RACE") {
+				t.Errorf("server %s reported a data race:\n%s", s.URL, log)
+			}
+		}
+	})
 }
 
 // alertsConfig writes a config file whose alerts go to a new receiver (short windows, a test
