@@ -201,6 +201,14 @@ func (s *Service) IssueAuthCode(ctx context.Context, req AuthorizeRequest, usern
 // successful or not (so a stolen code cannot be tried against many verifiers). Errors:
 // ErrInvalidCode, ErrUnknownTenant, ErrUnknownUser, ErrUserDisabled, or a storage error.
 func (s *Service) RedeemAuthCode(ctx context.Context, tenant, clientID, code, redirectURI, verifier string) (Token, error) {
+	return s.RedeemAuthCodeConfidential(ctx, tenant, clientID, "", code, redirectURI, verifier, "")
+}
+
+// RedeemAuthCodeConfidential is RedeemAuthCode for a confidential client (a web app holding a
+// client secret): with clientSecret set, the client must authenticate (IssueToken's failure
+// limits and errors), and a refresh token it gets can be redeemed only with a client secret
+// of the application too. remoteIP is for the failure limits.
+func (s *Service) RedeemAuthCodeConfidential(ctx context.Context, tenant, clientID, clientSecret, code, redirectURI, verifier, remoteIP string) (Token, error) {
 	if _, err := s.ResolveTenant(tenant); err != nil {
 		return Token{}, err
 	}
@@ -240,7 +248,14 @@ func (s *Service) RedeemAuthCode(ctx context.Context, tenant, clientID, code, re
 	case subtle.ConstantTimeCompare([]byte(want), []byte(rec.Challenge)) != 1:
 		return Token{}, fmt.Errorf("%w: code_verifier does not match the code_challenge", ErrInvalidCode)
 	}
-	return s.mintFor(ctx, rec.UserID, rec.ClientID, rec.Audience, rec.Scp, oidcOf(rec.OIDC))
+	o := oidcOf(rec.OIDC)
+	if clientSecret != "" {
+		if err := s.authenticateClient(ctx, rec.ClientID, clientSecret, remoteIP); err != nil {
+			return Token{}, err
+		}
+		o.Confidential = true
+	}
+	return s.mintFor(ctx, rec.UserID, rec.ClientID, rec.Audience, rec.Scp, o)
 }
 
 // pkceVerifierChars are RFC 7636's unreserved characters.

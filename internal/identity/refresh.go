@@ -114,6 +114,8 @@ func (r *refreshUserRecord) version() int   { return r.V }
 type oidcRequest struct {
 	OpenID  bool // an ID token
 	Offline bool // a refresh token
+	// Confidential: the client authenticated, so its refresh token needs its credential too.
+	Confidential bool
 }
 
 // oidcOf reads the OIDC scopes of a scope parameter.
@@ -155,7 +157,7 @@ func (s *Service) issueUser(ctx context.Context, rec *userRecord, clientID, aud,
 		}
 	}
 	if o.Offline {
-		if tok.RefreshToken, err = s.startRefreshFamily(ctx, rec, clientID, aud, scp, false); err != nil {
+		if tok.RefreshToken, err = s.startRefreshFamily(ctx, rec, clientID, aud, scp, o.Confidential); err != nil {
 			return Token{}, err
 		}
 	}

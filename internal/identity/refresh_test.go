@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -313,7 +314,7 @@ func TestRefresh_RevokedWithTheUser(t *testing.T) {
 	// revokeSignInSessions leaves access tokens alone (as Entra) but a new sign-in works.
 	e := newEnv(t)
 	s := e.service(t, identity.Options{}, false)
-	u := newUser(t, s, "sess@contoso.com")
+	newUser(t, s, "sess@contoso.com")
 	tok := signIn(t, s, azClient, "sess@contoso.com", vaultScope+offlineScope)
 	if err := s.RevokeSignInSessions(ctx, "sess@contoso.com"); err != nil {
 		t.Fatal(err)
@@ -327,7 +328,6 @@ func TestRefresh_RevokedWithTheUser(t *testing.T) {
 	if err := s.RevokeSignInSessions(ctx, "11111111-1111-1111-1111-111111111111"); !errors.Is(err, identity.ErrObjectNotFound) {
 		t.Fatalf("unknown user: %v", err)
 	}
-	_ = u
 }
 
 // The device code and authorization code grants issue refresh tokens for offline_access too.
@@ -353,5 +353,56 @@ func TestRefresh_InteractiveGrants(t *testing.T) {
 	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok.IDToken, ".")[1])
 	if err := json.Unmarshal(payload, &claims); err != nil || claims["sr_cred"] != nil {
 		t.Fatalf("id token claims %v (%v)", claims, err)
+	}
+}
+
+// A confidential client (a web app redeeming its code with its client secret) gets refresh
+// tokens that only its secret redeems; a public client's need none but are checked when sent.
+func TestRefresh_ConfidentialClient(t *testing.T) {
+	ctx := context.Background()
+	s := newEnv(t).service(t, identity.Options{}, false)
+	newUser(t, s, "web@contoso.com")
+	app, _, pc := newApp(t, s, "web")
+	const redirect = "https://web.localhost/cb"
+	if err := s.SetRedirectURIs(ctx, app.AppID, []string{redirect}); err != nil {
+		t.Fatal(err)
+	}
+	verifier := strings.Repeat("v", 43)
+	sum := sha256.Sum256([]byte(verifier))
+	req := identity.AuthorizeRequest{ClientID: app.AppID, RedirectURI: redirect, Scope: vaultScope + offlineScope, ResponseType: "code",
+		CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]), CodeChallengeMethod: "S256"}
+	code := func() string {
+		c, err := s.IssueAuthCode(ctx, req, "web@contoso.com", "Passw0rd!!", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, err := s.RedeemAuthCodeConfidential(ctx, "", app.AppID, lastCharChanged(pc.SecretText), code(), redirect, verifier, ""); !errors.Is(err, identity.ErrInvalidClient) {
+		t.Fatalf("code with a wrong client secret: %v", err)
+	}
+	tok, err := s.RedeemAuthCodeConfidential(ctx, "", app.AppID, pc.SecretText, code(), redirect, verifier, "")
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("confidential code redemption: refresh token %t, %v", tok.RefreshToken != "", err)
+	}
+	rr := identity.RefreshRequest{ClientID: app.AppID, RefreshToken: tok.RefreshToken, Scope: vaultScope}
+	if _, err := s.RedeemRefreshToken(ctx, rr); !errors.Is(err, identity.ErrInvalidClient) {
+		t.Fatalf("confidential refresh without the secret: %v", err)
+	}
+	rr.ClientSecret = lastCharChanged(pc.SecretText)
+	if _, err := s.RedeemRefreshToken(ctx, rr); !errors.Is(err, identity.ErrInvalidClient) {
+		t.Fatalf("confidential refresh with a wrong secret: %v", err)
+	}
+	rr.ClientSecret = pc.SecretText
+	if _, err := s.RedeemRefreshToken(ctx, rr); err != nil {
+		t.Fatalf("confidential refresh with its secret: %v", err)
+	}
+	// The public flow of the same app (no secret at the code): its refresh tokens need none.
+	pub, err := s.RedeemAuthCode(ctx, "", app.AppID, code(), redirect, verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := redeem(s, app.AppID, pub.RefreshToken, vaultScope); err != nil {
+		t.Fatalf("public refresh: %v", err)
 	}
 }

@@ -120,7 +120,8 @@ func (i *Issuer) serveDeviceCodeGrant(w http.ResponseWriter, r *http.Request, te
 	}
 }
 
-// serveAuthCodeGrant redeems an authorization code (grant_type authorization_code).
+// serveAuthCodeGrant redeems an authorization code (grant_type authorization_code; a
+// confidential client adds its client_secret, and its refresh tokens then need it too).
 func (i *Issuer) serveAuthCodeGrant(w http.ResponseWriter, r *http.Request, tenant string) {
 	form := r.PostForm
 	clientID := form.Get("client_id")
@@ -130,7 +131,8 @@ func (i *Issuer) serveAuthCodeGrant(w http.ResponseWriter, r *http.Request, tena
 			return
 		}
 	}
-	tok, err := i.id.RedeemAuthCode(r.Context(), tenant, clientID, form.Get("code"), form.Get("redirect_uri"), form.Get("code_verifier"))
+	tok, err := i.id.RedeemAuthCodeConfidential(r.Context(), tenant, clientID, form.Get("client_secret"), form.Get("code"),
+		form.Get("redirect_uri"), form.Get("code_verifier"), remoteIP(r))
 	if err != nil {
 		i.note(r, clientID, "", deviceFailure(err))
 		switch {
