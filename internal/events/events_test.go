@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -310,6 +311,48 @@ func TestWorker_RunsOnlyWhileLeading(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); len(rcv.events()) == 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the leader delivered nothing")
+		}
+	}
+}
+
+// An endpoint that hangs holds up only its own subscription's events.
+func TestWorker_HangingEndpointIsolated(t *testing.T) {
+	svc, _, ctx, w := setup(t)
+	fast := &receiver{}
+	fastSrv := httptest.NewServer(fast)
+	defer fastSrv.Close()
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Aeg-Event-Type") == "SubscriptionValidation" {
+			(&receiver{}).ServeHTTP(rw, r)
+			return
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	subscribe(t, svc, ctx, w, "hang", hang.URL+"/", service.EventSubscriptionInput{})
+	subscribe(t, svc, ctx, w, "fast", fastSrv.URL+"/", service.EventSubscriptionInput{})
+	if err := w.Pass(ctx); err != nil { // both validated
+		t.Fatal(err)
+	}
+	w.opts.Interval = 20 * time.Millisecond
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go w.Run(runCtx)
+	v := "x"
+	for i := range 3 {
+		if _, err := svc.SetSecret(ctx, "kv-ev", fmt.Sprintf("s%d", i), service.SecretInput{Value: &v}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(time.Second); len(fast.events()) < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the fast endpoint got %d of 3 events while the other hangs", len(fast.events()))
 		}
 	}
 }
