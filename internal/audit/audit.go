@@ -120,6 +120,9 @@ type Log struct {
 
 	// intents is the journal that makes a change's record durable before it commits (intent.go).
 	intents *intentJournal
+	// fatal means failed for good (a broken history, a failed rotation, Close): the log does not
+	// resume by itself as it does after a failed or hung write (recover.go).
+	fatal atomic.Bool
 }
 
 // batch is a run of chained lines written with one system call; done closes when it is written
@@ -176,10 +179,11 @@ func Open(path string, opts ...Options) (*Log, error) {
 		f.Close()
 		return nil, err
 	}
-	l.wg.Add(3)
+	l.wg.Add(4)
 	go l.writeLoop()
 	go l.syncLoop()
 	go l.watchdog()
+	go l.resumeLoop()
 	l.kick() // the start record of a continued file, if any
 	if err := l.recoverIntents(); err != nil {
 		l.Close()
@@ -379,6 +383,7 @@ func (l *Log) Close() error {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	l.fatal.Store(true)
 	l.failed.Store(true)
 	close(l.done)
 	l.wg.Wait()

@@ -52,7 +52,8 @@ type intentJournal struct {
 	open     [2]int  // intents in file i not yet resolved
 	used     [2]bool // file i holds intents
 	pending  *jbatch // taken, not yet handed to the flusher
-	inflight *jbatch // being written and synced, since since
+	inflight *jbatch  // being written and synced, since since
+	good     [2]int64 // where file i's last fully synced batch ends (a resume cuts there)
 	since    time.Time
 	wake     chan struct{}
 	done     chan struct{}
@@ -63,6 +64,7 @@ type intentJournal struct {
 
 type jbatch struct {
 	file int
+	n    int // intents in buf
 	buf  []byte
 	done chan struct{}
 	err  error
@@ -140,6 +142,7 @@ func (l *Log) Intend(_ context.Context, e Event) (IntentToken, error) {
 	b.buf = append(b.buf, ' ')
 	b.buf = append(append(b.buf, line...), '"', '}', '\n')
 	j.open[b.file]++
+	b.n++
 	j.used[b.file] = true
 	tok := IntentToken{gen: int8(b.file + 1)}
 	j.mu.Unlock()
@@ -200,14 +203,29 @@ func (j *intentJournal) flushLoop() {
 		}
 		j.mu.Lock()
 		j.inflight = nil
+		if err == nil {
+			j.good[b.file] += int64(len(b.buf))
+		}
 		if !b.shut { // the watchdog may have given up on it; then the buffer is left alone
 			buf := b.buf[:0]
 			b.buf = nil
 			batchBufs.Put(&buf)
 		}
-		b.finish(err)
+		j.finishLocked(b, err)
 		j.mu.Unlock()
 	}
+}
+
+// finishLocked ends b; a failed batch's intents are no longer open, since their requests were
+// refused before anything committed. Call with j.mu held.
+func (j *intentJournal) finishLocked(b *jbatch, err error) {
+	if b.shut {
+		return
+	}
+	if err != nil {
+		j.open[b.file] -= b.n
+	}
+	b.finish(err)
 }
 
 // watchdog fails a batch whose write or sync has taken longer than the deadline (a hung disk),
@@ -225,7 +243,7 @@ func (j *intentJournal) watchdog() {
 		j.mu.Lock()
 		if b := j.inflight; b != nil && time.Since(j.since) > j.deadline {
 			j.failed()
-			b.finish(fmt.Errorf("writing audit intent: deadline exceeded: %w", ErrUnavailable))
+			j.finishLocked(b, fmt.Errorf("writing audit intent: deadline exceeded: %w", ErrUnavailable))
 		}
 		j.mu.Unlock()
 	}
@@ -261,7 +279,7 @@ func (j *intentJournal) afterLogSync(i int) {
 	if err := j.files[i].Truncate(0); err != nil {
 		return // kept: the next tick retries, and recovery tolerates resolved intents
 	}
-	j.used[i] = false
+	j.used[i], j.good[i] = false, 0
 }
 
 // recoverIntents records every journaled intent whose outcome never reached the log (a crash
@@ -312,7 +330,7 @@ func (l *Log) recoverIntents() error {
 		if err := f.Truncate(0); err != nil {
 			return fmt.Errorf("emptying the audit intent journal: %w", err)
 		}
-		j.used[i] = false
+		j.used[i], j.good[i] = false, 0
 	}
 	return nil
 }

@@ -289,6 +289,7 @@ func (l *Log) failRotation(fb *batch, err error) {
 	l.opts.Logger.Error("audit log rotation failed: requests are refused", "err", err)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.fatal.Store(true) // Open recovers a half-done rotation; a running log does not
 	l.failed.Store(true)
 	l.inflight = nil
 	if fb != nil {

@@ -85,6 +85,7 @@ func checkMark(ck *Checkpoint, at *chainState) error {
 func (l *Log) VerifyHistory(ctx context.Context) (VerifyResult, error) {
 	res, err := l.verifyHistory(ctx)
 	if err != nil && ctx.Err() == nil {
+		l.fatal.Store(true)
 		l.failed.Store(true)
 	}
 	return res, err
