@@ -303,3 +303,31 @@ func TestSortFiles_Chronological(t *testing.T) {
 		t.Fatalf("SortFiles = %v\nwant %s", got, want)
 	}
 }
+
+// BenchmarkLog_WriteSigned is BenchmarkLog_Write with what a server adds: a signed checkpoint
+// every 1000 records and rotation at 64 MiB.
+func BenchmarkLog_WriteSigned(b *testing.B) {
+	l, err := audit.Open(filepath.Join(b.TempDir(), "audit.log"), audit.Options{MaxFileBytes: 64 << 20, CheckpointRecords: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	l.SetSigner(testKey(1))
+	allowed := true
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			rec := audit.Record{Time: "2026-11-23T23:17:02.0000000Z", ResourceID: "/SUBSCRIPTIONS/X/RESOURCEGROUPS/BENCH/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/BENCHKV",
+				OperationName: "SecretGet", OperationVersion: "7.4", Category: "AuditEvent", ResultType: "Success", ResultSignature: "OK",
+				DurationMs: 1, CallerIPAddress: "127.0.0.1", RequestID: "6f1c0e4e-4d0b-4c57-9d43-3f3e3c1f6f1a",
+				Identity: &audit.Identity{Claim: audit.Claims{AppID: "a", IdentityType: "app", ObjectID: "o", TenantID: "t"}},
+				Properties: audit.Properties{ID: "https://benchkv.vault.localhost:18443/secrets/perf-0001/0123456789abcdef0123456789abcdef", ClientInfo: "Go-http-client/1.1",
+					HTTPStatusCode: 200, RequestURI: "https://benchkv.vault.localhost:18443/secrets/perf-0001/?api-version=7.4", IsRbacAuthorized: &allowed, TLSVersion: "TLS1_3"}}
+			if err := l.Write(context.Background(), &rec); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

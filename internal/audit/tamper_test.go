@@ -112,18 +112,18 @@ func rewrite(t *testing.T, files []string, sign func(c *audit.ChainCheckpoint, o
 	}
 }
 
-func TestVerifySet_TamperCases(t *testing.T) {
-	key := testKey(1)
-	pinned := []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}
-	attacker := testKey(2)
-	cases := []struct {
-		name   string
-		tamper func(t *testing.T, files []string)
-		// wantFile is the index of the file named (-1: the last); wantRecord the record (0 = the
-		// file); want a phrase of the reason ("": the set verifies).
-		wantFile, wantRecord int
-		want                 string
-	}{
+// tamperCase changes an intact rotated set; VerifySet must then name file wantFile (its index,
+// -1: the last), record wantRecord (0 = the file as a whole) and a reason containing want ("":
+// the set verifies).
+type tamperCase struct {
+	name                 string
+	tamper               func(t *testing.T, files []string)
+	wantFile, wantRecord int
+	want                 string
+}
+
+func setTamperCases(pinned ed25519.PublicKey, attacker ed25519.PrivateKey) []tamperCase {
+	return []tamperCase{
 		{"intact", func(*testing.T, []string) {}, -1, 0, ""},
 		{"byte flipped", func(t *testing.T, f []string) {
 			l := readLines(t, f[1])
@@ -164,12 +164,17 @@ func TestVerifySet_TamperCases(t *testing.T) {
 		}, 0, 6, "not a pinned key"},
 		{"rewritten, claiming the pinned key", func(t *testing.T, f []string) {
 			rewrite(t, f, func(c *audit.ChainCheckpoint, op, at string) {
-				c.KeyID = audit.KeyID(pinned[0])
+				c.KeyID = audit.KeyID(pinned)
 				c.Sig = base64.StdEncoding.EncodeToString(ed25519.Sign(attacker, c.SignedMessage(op, at)))
 			})
 		}, 0, 6, "does not verify"},
 	}
-	for _, c := range cases {
+}
+
+func TestVerifySet_TamperCases(t *testing.T) {
+	key := testKey(1)
+	pinned := []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}
+	for _, c := range setTamperCases(pinned[0], testKey(2)) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			files := writeSet(t, dir, 60, setOptions, key)
