@@ -12,6 +12,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/strongroom/strongroom/internal/testenv"
 )
 
 // tokenCall posts one token request to the real server's tenant endpoint and returns the status
@@ -186,5 +188,49 @@ func TestRefreshToken_DeviceCodeCredentialPromptsOnce(t *testing.T) {
 	}
 	if n := prompts.Load(); n != 1 {
 		t.Fatalf("the user was prompted %d times, want once (the refresh token serves the data plane)", n)
+	}
+}
+
+// On a 3-node cluster a refresh token issued through one node is redeemed through another and
+// its reuse is caught through the third: families live in the replicated store, and the token
+// endpoint's writes run on the leader after a read barrier, so no node answers from a stale copy.
+func TestRefreshToken_ClusterEveryNode(t *testing.T) {
+	c := testenv.StartCluster(t, nil)
+	hc := c.HTTPClient()
+	g := &graphClient{t: t, hc: hc, origin: c.PublicURL}
+	admin := g.token(c.Credential(c.Nodes[0], hc))
+	g.must(admin, "POST", "/v1.0/users", `{"accountEnabled":true,"displayName":"Nia",
+		"userPrincipalName":"nia@contoso.com","passwordProfile":{"password":"Passw0rd!!"}}`, 201)
+	post := func(node int, form url.Values) (int, map[string]any) {
+		t.Helper()
+		resp, err := hc.PostForm(c.Nodes[node].URL+"/"+c.Admin.TenantID+"/oauth2/v2.0/token", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	const scope = "https://management.core.windows.net//.default openid profile offline_access"
+	status, body := post(0, url.Values{"grant_type": {"password"}, "client_id": {azCLIClientID}, "username": {"nia@contoso.com"},
+		"password": {"Passw0rd!!"}, "scope": {scope}})
+	rt1, _ := body["refresh_token"].(string)
+	if status != 200 || rt1 == "" {
+		t.Fatalf("password grant on node 1 = %d", status)
+	}
+	refresh := func(node int, rt string) (int, map[string]any) {
+		return post(node, url.Values{"grant_type": {"refresh_token"}, "client_id": {azCLIClientID}, "refresh_token": {rt}, "scope": {scope}})
+	}
+	status, body = refresh(1, rt1)
+	rt2, _ := body["refresh_token"].(string)
+	if status != 200 || rt2 == "" {
+		t.Fatalf("refresh on node 2 = %d %v", status, body)
+	}
+	if status, body := refresh(2, rt1); status != 400 || aadsts(body) != 70008 {
+		t.Fatalf("reuse on node 3 = %d %v, want AADSTS70008", status, body)
+	}
+	if status, body := refresh(0, rt2); status != 400 || aadsts(body) != 50173 {
+		t.Fatalf("the revoked session's token on node 1 = %d %v, want AADSTS50173", status, body)
 	}
 }
