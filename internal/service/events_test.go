@@ -262,3 +262,36 @@ func TestEvents_DueDeliveriesFairness(t *testing.T) {
 		t.Fatalf("skipping busy: %v", got)
 	}
 }
+
+// An event exists exactly when its change committed: a refused write leaves no outbox entry.
+func TestEvents_NoEventForAChangeThatDidNotCommit(t *testing.T) {
+	svc, _, ctx := newService(t)
+	mkVault(t, svc, ctx, "kv-nc", 7, false)
+	q := service.Events(svc, nil)
+	if _, _, err := svc.PutEventSubscription(ctx, "rg", "kv-nc", "sub", service.EventSubscriptionInput{EndpointURL: "https://h.example/"}); err != nil {
+		t.Fatal(err)
+	}
+	v := "x"
+	if _, err := svc.SetSecret(ctx, "kv-nc", "s", service.SecretInput{Value: &v}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.DeleteSecret(ctx, "kv-nc", "s"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := q.FanOut(ctx); err != nil || n != 1 {
+		t.Fatalf("the committed set: %d %v", n, err)
+	}
+	// Setting a deleted-but-recoverable name is refused: no event.
+	if _, err := svc.SetSecret(ctx, "kv-nc", "s", service.SecretInput{Value: &v}); !errors.Is(err, service.ErrConflict) {
+		t.Fatalf("set over a deleted secret: %v", err)
+	}
+	// A policy update the caller may not make is refused: no event.
+	stranger := service.WithCaller(ctx, service.Caller{ObjectID: "stranger", TenantID: tenant})
+	if _, err := svc.UpdateAccessPolicies(stranger, "rg", "kv-nc", "add", []service.AccessPolicy{{TenantID: tenant,
+		ObjectID: "22222222-2222-2222-2222-222222222222", Permissions: service.Permissions{Secrets: []string{"get"}}}}); err == nil {
+		t.Fatal("a stranger updated the policies")
+	}
+	if n, err := q.FanOut(ctx); err != nil || n != 0 {
+		t.Fatalf("refused changes left %d events (%v)", n, err)
+	}
+}
