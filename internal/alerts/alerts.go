@@ -152,14 +152,12 @@ func (e *Engine) Observe(ev audit.Event) {
 // Dropped is how many records the full queue dropped.
 func (e *Engine) Dropped() int64 { return e.drops.Load() }
 
-// Run observes queued records and checks the audit sink until ctx ends.
+// Run observes queued records and checks the audit sink every AuditSink window (as the rule
+// now says: a change through the API applies at the next second) until ctx ends.
 func (e *Engine) Run(ctx context.Context) {
-	every := time.Duration(Default(KindAuditSink).Window)
-	if r := e.rule(KindAuditSink); r != nil {
-		every = r.Window.D()
-	}
-	tick := time.NewTicker(every)
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -167,7 +165,10 @@ func (e *Engine) Run(ctx context.Context) {
 		case p := <-e.queue:
 			e.process(p.e, p.at)
 		case <-tick.C:
-			e.CheckSink()
+			if r := e.rule(KindAuditSink); r != nil && time.Since(last) >= r.Window.D() {
+				last = time.Now()
+				e.CheckSink()
+			}
 		}
 	}
 }

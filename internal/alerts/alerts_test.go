@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -466,5 +467,30 @@ func TestDispatcherGivesUp(t *testing.T) {
 	defer p.mu.Unlock()
 	if p.calls != 3 {
 		t.Fatalf("%d attempts, want 3", p.calls)
+	}
+}
+
+// Run checks the audit sink every AuditSink window.
+func TestRunChecksSink(t *testing.T) {
+	var healthy atomic.Bool
+	fired := make(chan Alert, 10)
+	r := Default(KindAuditSink)
+	r.Window = Duration(time.Second)
+	e := New(Options{Rules: []Rule{r}, AuditHealthy: healthy.Load, Fired: func(a Alert) { fired <- a }})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.Run(ctx)
+	select {
+	case a := <-fired:
+		if a.Kind != KindAuditSink || !strings.Contains(a.Summary, "stopped writing") {
+			t.Fatalf("alert = %+v", a)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no audit sink alert")
+	}
+	select {
+	case a := <-fired:
+		t.Fatalf("a second alert for the same outage: %+v", a)
+	case <-time.After(2500 * time.Millisecond):
 	}
 }
