@@ -86,7 +86,7 @@ func Default(k Kind) Rule {
 	case KindBruteForce:
 		r.Threshold, r.Window = 10, Duration(5*time.Minute)
 	case KindNewPattern:
-		r.LearningPeriod = Duration(7 * 24 * time.Hour)
+		r.LearningPeriod = Duration(24 * time.Hour)
 	case KindRateSpike:
 		r.Threshold, r.Window, r.Factor, r.MinReads = 50, Duration(5*time.Minute), 10, 100
 	case KindHoneytoken:

@@ -104,7 +104,7 @@ func (a *app) alertRuleCreate() *cobra.Command {
 	f.BoolVar(&rf.enabled, "enabled", true, "whether the rule raises alerts")
 	f.IntVar(&rf.threshold, "threshold", 0, "BruteForce: failures; RateSpike: distinct secrets")
 	f.StringVar(&rf.window, "window", "", "the rule's window, e.g. 5m")
-	f.StringVar(&rf.learning, "learning-period", "", "NewPattern: how long a new caller is only learned, e.g. 168h")
+	f.StringVar(&rf.learning, "learning-period", "", "NewPattern: how long a new caller is only learned, e.g. 24h")
 	f.Float64Var(&rf.factor, "factor", 0, "RateSpike: times the caller's average that alerts")
 	f.IntVar(&rf.minReads, "min-reads", 0, "RateSpike: the fewest reads in a window that alert")
 	f.IntVar(&rf.max, "max-subjects", 0, "callers and addresses remembered (least recently seen go first)")

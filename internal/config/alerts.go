@@ -43,7 +43,8 @@ type AlertsConfig struct {
 	BruteForce AlertRuleConfig `yaml:"brute_force"`
 	// NewPattern: a caller reads a secret it never read before from a /24 (IPv4) or /64 (IPv6)
 	// network never seen for it, once learning_period has passed since it was first seen.
-	// Default learning period 168h (7 days).
+	// Default learning period 24h. What a rule learned is kept in memory on each node: a
+	// restart (or an unseal) starts every caller's learning period again.
 	NewPattern AlertRuleConfig `yaml:"new_pattern"`
 	// RateSpike: a caller reads more than threshold distinct secrets of one vault within
 	// window, or makes more than factor times its own average reads per window (and at least
