@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/strongroom/strongroom/internal/audit"
+	"github.com/strongroom/strongroom/internal/httpapi"
 	"github.com/strongroom/strongroom/internal/rbac"
 	"github.com/strongroom/strongroom/internal/testenv"
 )
@@ -149,6 +151,42 @@ func (c *coverage) check() {
 	c.t.Logf("%d requests checked against the audit log (%d known gaps logged)", len(c.rows), gaps)
 }
 
+// notCovered are operation names of the required kinds (see checkCovers) the table does not
+// send, with why.
+var notCovered = map[string]string{
+	"GraphApplicationAddKey":    "needs a proof-of-possession JWT signed by a key already on the application",
+	"GraphApplicationRemoveKey": "needs a proof-of-possession JWT signed by a key already on the application",
+}
+
+// checkCovers asserts the table sends every operation of the data plane (Secret*,
+// Authentication), the vaults, resource groups, role assignments and definitions and the
+// directory (Graph*) that the server names (ops: httpapi.OperationNames), except notCovered;
+// the other names it does not send are logged.
+func (c *coverage) checkCovers(ops []string) {
+	c.t.Helper()
+	sent := map[string]bool{}
+	for _, r := range c.rows {
+		sent[r.op] = true
+	}
+	var others []string
+	for _, op := range ops {
+		if sent[op] || notCovered[op] != "" {
+			continue
+		}
+		required := op == "Authentication" || op == "ResourceGroupWrite"
+		for _, prefix := range []string{"Secret", "Vault", "Graph", "RoleAssignment", "RoleDefinition"} {
+			// PIM's RoleAssignmentSchedule* are elevation routes, not assignments.
+			required = required || strings.HasPrefix(op, prefix) && !strings.HasPrefix(op, "RoleAssignmentSchedule")
+		}
+		if required {
+			c.t.Errorf("operation %s is not in the coverage table", op)
+		} else if !slices.Contains(others, op) {
+			others = append(others, op)
+		}
+	}
+	c.t.Logf("operations the table does not send (not required): %s", strings.Join(others, " "))
+}
+
 func (r *covRow) problems(recs []audit.Record) []string {
 	if len(recs) != 1 {
 		ops := make([]string, len(recs))
@@ -245,6 +283,10 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 			corrHeader: "client-request-id", status: 200, op: tokenOp, caller: admin},
 		covRow{name: "token/openid configuration", method: "GET", url: base + "/" + a.TenantID + "/v2.0/.well-known/openid-configuration",
 			status: 200, op: "OpenIdConfigurationGet"},
+		covRow{name: "token/signing keys", method: "GET", url: base + "/" + a.TenantID + "/discovery/v2.0/keys", status: 200, op: "SigningKeysGet"},
+		covRow{name: "token/instance discovery", method: "GET", url: base + "/common/discovery/instance?api-version=1.1&authorization_endpoint=" + url.QueryEscape(base+"/"+a.TenantID+"/oauth2/v2.0/authorize"),
+			status: 200, op: "InstanceDiscovery"},
+		covRow{name: "token/user realm", method: "GET", url: base + "/common/UserRealm/someone@contoso.com?api-version=1.0", status: 200, op: "UserRealmGet"},
 	)
 	if armTok == "" || dataTok == "" || graphTok == "" {
 		t.Fatal("the admin's token requests failed")
@@ -318,6 +360,14 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 		covRow{name: "msi/identity read", method: "GET", url: base + mi + miV, auth: bearer(armTok), status: 200, op: "UserAssignedIdentityRead", caller: admin},
 		covRow{name: "msi/identity list", method: "GET", url: base + sub + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities" + miV, auth: bearer(armTok), status: 200, op: "UserAssignedIdentityList", caller: admin},
 		covRow{name: "msi/identity delete", method: "DELETE", url: base + mi + miV, auth: bearer(armTok), status: 200, op: "UserAssignedIdentityDelete", caller: admin},
+		covRow{name: "arm/provider get", method: "GET", url: base + sub + "/providers/Microsoft.KeyVault" + armV, auth: bearer(armTok), status: 200, op: "ProviderGet", caller: admin},
+		covRow{name: "monitor/honeytoken write", method: "PUT", url: base + vault + "/providers/Strongroom.Monitor/honeytokens/decoy" + armV, body: `{}`, auth: bearer(armTok),
+			status: 200, op: "HoneytokenWrite", caller: admin},
+		covRow{name: "monitor/honeytoken read", method: "GET", url: base + vault + "/providers/Strongroom.Monitor/honeytokens/decoy" + armV, auth: bearer(armTok), status: 200, op: "HoneytokenRead", caller: admin},
+		covRow{name: "monitor/honeytoken read denied", method: "GET", url: base + vault + "/providers/Strongroom.Monitor/honeytokens/decoy" + armV, auth: bearer(sArm), status: 403, op: "HoneytokenRead", caller: strangerC},
+		covRow{name: "monitor/honeytoken delete", method: "DELETE", url: base + vault + "/providers/Strongroom.Monitor/honeytokens/decoy" + armV, auth: bearer(armTok), status: 200, op: "HoneytokenDelete", caller: admin},
+		covRow{name: "events/subscription read, missing", method: "GET", url: base + vault + "/providers/Microsoft.EventGrid/eventSubscriptions/nope?api-version=2022-06-15", auth: bearer(armTok),
+			status: 404, op: "EventSubscriptionRead", caller: admin},
 		covRow{name: "monitor/honeytokens", method: "GET", url: base + vault + "/providers/Strongroom.Monitor/honeytokens" + armV, auth: bearer(armTok), status: 200, op: "HoneytokenList", caller: admin},
 		covRow{name: "auditquery/records", method: "GET", url: base + sub + "/providers/Strongroom.Insights/auditRecords?api-version=2026-01-01&operation=VaultPut", auth: bearer(armTok),
 			status: 200, op: "AuditRecordList", caller: admin},
@@ -404,7 +454,7 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 		covRow{name: "graph/group create denied", method: "POST", url: base + "/v1.0/groups", body: `{"displayName":"cov-no","mailNickname":"cov-no","securityEnabled":true}`, auth: bearer(sGraph),
 			status: 403, op: "GraphGroupCreate", caller: strangerC},
 	)
-	var passwordKey, spID, ficID string
+	var passwordKey, spID, ficID, dirRole, dirAssign string
 	ref := `{"@odata.id":"` + e.publicURL + `/v1.0/directoryObjects/` + userID + `"}`
 	c.run(
 		covRow{name: "graph/user get", method: "GET", url: base + "/v1.0/users/" + userID, auth: bearer(graphTok), status: 200, op: "GraphUserGet", caller: admin},
@@ -430,7 +480,20 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 		covRow{name: "graph/group member add", method: "POST", url: base + "/v1.0/groups/" + groupID + "/members/$ref", body: ref, auth: bearer(graphTok), status: 204, op: "GraphGroupMemberAdd", caller: admin},
 		covRow{name: "graph/group member list", method: "GET", url: base + "/v1.0/groups/" + groupID + "/members", auth: bearer(graphTok), status: 200, op: "GraphGroupMemberList", caller: admin},
 		covRow{name: "graph/user transitive member of", method: "GET", url: base + "/v1.0/users/" + userID + "/transitiveMemberOf", auth: bearer(graphTok), status: 200, op: "GraphUserTransitiveMemberOf", caller: admin},
-		covRow{name: "graph/role definitions", method: "GET", url: base + "/v1.0/roleManagement/directory/roleDefinitions", auth: bearer(graphTok), status: 200, op: "GraphRoleDefinitionList", caller: admin},
+		covRow{name: "graph/role definitions", method: "GET", url: base + "/v1.0/roleManagement/directory/roleDefinitions", auth: bearer(graphTok), status: 200, op: "GraphRoleDefinitionList", caller: admin,
+			keep: func(m map[string]any) {
+				if defs, _ := m["value"].([]any); len(defs) > 0 {
+					dirRole = str(defs[len(defs)-1].(map[string]any), "id")
+				}
+			}},
+		covRow{name: "graph/group list", method: "GET", url: base + "/v1.0/groups", auth: bearer(graphTok), status: 200, op: "GraphGroupList", caller: admin},
+		covRow{name: "graph/user member objects", method: "POST", url: base + "/v1.0/users/" + userID + "/getMemberObjects", body: `{"securityEnabledOnly":false}`, auth: bearer(graphTok),
+			status: 200, op: "GraphUserMemberObjects", caller: admin},
+		covRow{name: "graph/member objects", method: "POST", url: base + "/v1.0/directoryObjects/" + userID + "/getMemberObjects", body: `{"securityEnabledOnly":false}`, auth: bearer(graphTok),
+			status: 200, op: "GraphMemberObjects", caller: admin},
+		covRow{name: "graph/group transitive member of", method: "GET", url: base + "/v1.0/groups/" + groupID + "/transitiveMemberOf", auth: bearer(graphTok), status: 200, op: "GraphGroupTransitiveMemberOf", caller: admin},
+		covRow{name: "graph/application update", method: "PATCH", url: base + "/v1.0/applications/" + appObj, body: `{"web":{"redirectUris":["https://localhost/cov"]}}`, auth: bearer(graphTok),
+			status: 204, op: "GraphApplicationUpdate", caller: admin},
 		covRow{name: "graph/group get", method: "GET", url: base + "/v1.0/groups/" + groupID, auth: bearer(graphTok), status: 200, op: "GraphGroupGet", caller: admin},
 		covRow{name: "graph/user get missing", method: "GET", url: base + "/v1.0/users/" + uuid.NewString(), auth: bearer(graphTok), status: 404, op: "GraphUserGet", caller: admin},
 	)
@@ -443,6 +506,14 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 		covRow{name: "token/wrong password", method: "POST", url: tokenURL, form: true, body: password("Wr0ngPassword"), status: 400, op: tokenOp,
 			caller: &audit.Claims{AppID: azCLIClientID}},
 		covRow{name: "graph/service principal get", method: "GET", url: base + "/v1.0/servicePrincipals/" + spID, auth: bearer(graphTok), status: 200, op: "GraphServicePrincipalGet", caller: admin},
+		covRow{name: "graph/service principal update", method: "PATCH", url: base + "/v1.0/servicePrincipals/" + spID, body: `{"accountEnabled":true}`, auth: bearer(graphTok),
+			status: 204, op: "GraphServicePrincipalUpdate", caller: admin},
+		covRow{name: "graph/service principal transitive member of", method: "GET", url: base + "/v1.0/servicePrincipals/" + spID + "/transitiveMemberOf", auth: bearer(graphTok),
+			status: 200, op: "GraphServicePrincipalTransitiveMemberOf", caller: admin},
+		covRow{name: "graph/federated credential update", method: "PATCH", url: base + "/v1.0/applications/" + appObj + "/federatedIdentityCredentials/" + ficID, body: `{"subject":"system:serviceaccount:cov:other"}`,
+			auth: bearer(graphTok), status: 204, op: "GraphFederatedCredentialUpdate", caller: admin},
+		covRow{name: "graph/role assignment create", method: "POST", url: base + "/v1.0/roleManagement/directory/roleAssignments", auth: bearer(graphTok), status: 201, op: "GraphRoleAssignmentCreate", caller: admin,
+			body: `{"principalId":"` + userID + `","roleDefinitionId":"` + dirRole + `","directoryScopeId":"/"}`, keep: func(m map[string]any) { dirAssign = str(m, "id") }},
 		covRow{name: "graph/service principal delete", method: "DELETE", url: base + "/v1.0/servicePrincipals/" + spID, auth: bearer(graphTok), status: 204, op: "GraphServicePrincipalDelete", caller: admin},
 		covRow{name: "graph/federated credential get", method: "GET", url: base + "/v1.0/applications/" + appObj + "/federatedIdentityCredentials/" + ficID, auth: bearer(graphTok),
 			status: 200, op: "GraphFederatedCredentialGet", caller: admin},
@@ -450,13 +521,20 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 			status: 204, op: "GraphFederatedCredentialDelete", caller: admin},
 		covRow{name: "graph/check member groups", method: "POST", url: base + "/v1.0/directoryObjects/" + userID + "/checkMemberGroups", body: `{"groupIds":["` + groupID + `"]}`, auth: bearer(graphTok),
 			status: 200, op: "GraphCheckMemberGroups", caller: admin},
+		covRow{name: "graph/user revoke sign-in sessions", method: "POST", url: base + "/v1.0/users/" + userID + "/revokeSignInSessions", auth: bearer(graphTok),
+			status: 200, op: "GraphUserRevokeSignInSessions", caller: admin},
 		covRow{name: "graph/group member remove", method: "DELETE", url: base + "/v1.0/groups/" + groupID + "/members/" + userID + "/$ref", auth: bearer(graphTok), status: 204, op: "GraphGroupMemberRemove", caller: admin},
 		covRow{name: "graph/application remove password", method: "POST", url: base + "/v1.0/applications/" + appObj + "/removePassword", body: `{"keyId":"` + passwordKey + `"}`, auth: bearer(graphTok),
 			status: 204, op: "GraphApplicationRemovePassword", caller: admin},
+		covRow{name: "graph/unknown route", method: "GET", url: base + "/v1.0/nopes", auth: bearer(graphTok), status: 404, op: "GET /v1.0/nopes"},
+	)
+
+	c.run(
+		covRow{name: "graph/role assignment get", method: "GET", url: base + "/v1.0/roleManagement/directory/roleAssignments/" + dirAssign, auth: bearer(graphTok), status: 200, op: "GraphRoleAssignmentGet", caller: admin},
+		covRow{name: "graph/role assignment delete", method: "DELETE", url: base + "/v1.0/roleManagement/directory/roleAssignments/" + dirAssign, auth: bearer(graphTok), status: 204, op: "GraphRoleAssignmentDelete", caller: admin},
 		covRow{name: "graph/group delete", method: "DELETE", url: base + "/v1.0/groups/" + groupID, auth: bearer(graphTok), status: 204, op: "GraphGroupDelete", caller: admin},
 		covRow{name: "graph/application delete", method: "DELETE", url: base + "/v1.0/applications/" + appObj, auth: bearer(graphTok), status: 204, op: "GraphApplicationDelete", caller: admin},
 		covRow{name: "graph/user delete", method: "DELETE", url: base + "/v1.0/users/" + userID, auth: bearer(graphTok), status: 204, op: "GraphUserDelete", caller: admin},
-		covRow{name: "graph/unknown route", method: "GET", url: base + "/v1.0/nopes", auth: bearer(graphTok), status: 404, op: "GET /v1.0/nopes"},
 	)
 
 	// Last, the vault goes: the data plane then answers for a vault that is gone.
@@ -473,9 +551,15 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 		covRow{name: "monitor/alert rules", method: "GET", url: base + "/providers/Strongroom.Monitor/alertRules" + armV, auth: bearer(armTok), status: 200, op: "AlertRuleList", caller: admin},
 		covRow{name: "monitor/alerts", method: "GET", url: base + "/providers/Strongroom.Monitor/alerts" + armV, auth: bearer(armTok), status: 200, op: "AlertList", caller: admin},
 		covRow{name: "monitor/alert rules denied", method: "GET", url: base + "/providers/Strongroom.Monitor/alertRules" + armV, auth: bearer(sArm), status: 403, op: "AlertRuleList", caller: strangerC},
+		covRow{name: "operator/principal secret add", method: "POST", url: base + "/sys/principals/" + stranger.oid + "/secrets", body: `{}`, auth: bearer(armTok), status: 200, op: "PrincipalSecretAdd", caller: admin},
+		covRow{name: "operator/principal disable", method: "POST", url: base + "/sys/principals/" + stranger.oid + "/disable", auth: bearer(armTok), status: 200, op: "PrincipalDisable", caller: admin},
+		covRow{name: "operator/principal enable", method: "POST", url: base + "/sys/principals/" + stranger.oid + "/enable", auth: bearer(armTok), status: 200, op: "PrincipalEnable", caller: admin},
+		covRow{name: "arm/vault list with a revoked token", method: "GET", url: base + sub + "/providers/Microsoft.KeyVault/vaults" + kvV, auth: bearer(sArm), status: 401, op: "VaultList"},
+		covRow{name: "operator/principal delete", method: "DELETE", url: base + "/sys/principals/" + stranger.oid, auth: bearer(armTok), status: 204, op: "PrincipalDelete", caller: admin},
 		covRow{name: "data/get on a deleted vault", method: "GET", url: dp + "/secrets/s1" + v, auth: bearer(dataTok), status: 404, op: "SecretGet", caller: admin},
 	)
 	c.check()
+	c.checkCovers(httpapi.OperationNames())
 
 	// Throttled: a server with a budget of 2 requests per 10 s per vault.
 	t.Run("throttled", func(t *testing.T) {
