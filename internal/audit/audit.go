@@ -123,6 +123,9 @@ type Log struct {
 	// fatal means failed for good (a broken history, a failed rotation, Close): the log does not
 	// resume by itself as it does after a failed or hung write (recover.go).
 	fatal atomic.Bool
+
+	closeOnce sync.Once // Close is idempotent
+	closeErr  error
 }
 
 // batch is a run of chained lines written with one system call; done closes when it is written
@@ -368,6 +371,11 @@ func (l *Log) syncTick() {
 
 // Close writes what is pending, then syncs and closes the file. Later writes fail at once.
 func (l *Log) Close() error {
+	l.closeOnce.Do(func() { l.closeErr = l.close() })
+	return l.closeErr
+}
+
+func (l *Log) close() error {
 	l.finalCheckpoint()
 	// Let the writer take what is already chained before stopping it.
 	for i := 0; i < 500; i++ {

@@ -45,3 +45,6 @@ func SetDiskCheckEvery(t testing.TB, d time.Duration) {
 	diskCheckEvery = d
 	t.Cleanup(func() { diskCheckEvery = old })
 }
+
+// FillPipe fills the pipe w so that the next write through it blocks (a hung disk).
+func FillPipe(t *testing.T, w *os.File) { fillPipe(t, w) }
