@@ -45,8 +45,8 @@ func crashUnderWrites(t *testing.T, config string) {
 	ctx := context.Background()
 
 	var mu sync.Mutex
-	acked := map[string]string{} // name -> value of the last acknowledged write
-	writes := 0                  // acknowledged writes in all
+	acked := map[string]string{}  // name -> value of the last acknowledged write
+	writes := 0                   // acknowledged writes in all
 	ackedIDs := map[string]bool{} // x-ms-request-id of every acknowledged write
 	var stop atomic.Bool
 	var wg sync.WaitGroup

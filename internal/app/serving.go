@@ -66,7 +66,7 @@ func (s *server) build(ctx context.Context, u sysapi.Unsealed) (*sysapi.Serving,
 		return nil, err
 	}
 	unbind := bindStore(s.st, svc, kr) // a cluster store keeps svc's caches current (storage.go)
-	unsign := s.signAudit(kr) // checkpoints signed while unsealed (auditsign.go)
+	unsign := s.signAudit(kr)          // checkpoints signed while unsealed (auditsign.go)
 	var storeFailure func() error
 	if f, ok := s.st.(interface{ Failure() error }); ok { // the single-node store
 		storeFailure = f.Failure

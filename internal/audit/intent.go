@@ -48,10 +48,10 @@ type intentJournal struct {
 	files [2]*os.File
 
 	mu       sync.Mutex
-	active   int     // the file new intents go to
-	open     [2]int  // intents in file i not yet resolved
-	used     [2]bool // file i holds intents
-	pending  *jbatch // taken, not yet handed to the flusher
+	active   int      // the file new intents go to
+	open     [2]int   // intents in file i not yet resolved
+	used     [2]bool  // file i holds intents
+	pending  *jbatch  // taken, not yet handed to the flusher
 	inflight *jbatch  // being written and synced, since since
 	good     [2]int64 // where file i's last fully synced batch ends (a resume cuts there)
 	since    time.Time
