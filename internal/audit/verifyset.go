@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -16,6 +17,9 @@ type VerifyOptions struct {
 	// Keys are the public keys checkpoints must be signed with (pinned by the auditor). Without
 	// keys signatures are not checked, and the report says so.
 	Keys []ed25519.PublicKey
+	// Partial says the files are a chosen part of the log, not the whole audit folder: a first
+	// file that continues a file not given is then noted, not a problem.
+	Partial bool
 }
 
 // Problem is the first sign of tampering VerifySet found: the file, the record (1-based in the
@@ -95,10 +99,14 @@ type fileEnd struct {
 // removed that predecessor.
 func VerifySet(files []string, opts VerifyOptions) (*SetReport, error) {
 	rep := &SetReport{SignaturesChecked: len(opts.Keys) > 0}
-	sv := &setVerifier{opts: opts, rep: rep, removed: map[string]string{}}
+	sv := &setVerifier{opts: opts, rep: rep, removed: retentionClaims(files)}
 	var prev *fileEnd
 	for i, path := range files {
-		end, err := sv.file(path, prev, i == len(files)-1)
+		var end *fileEnd
+		err := sv.firstStart(path, i)
+		if err == nil {
+			end, err = sv.file(path, prev, i == len(files)-1)
+		}
 		if err != nil {
 			var p *Problem
 			if errors.As(err, &p) {
@@ -113,6 +121,37 @@ func VerifySet(files []string, opts VerifyOptions) (*SetReport, error) {
 		return rep, err
 	}
 	return rep, nil
+}
+
+// retentionClaims reads the start record of each file for the files it says retention removed,
+// so that the first file's missing predecessor is judged when that file is checked; the claims
+// themselves are verified with their files.
+func retentionClaims(files []string) map[string]string {
+	removed := map[string]string{}
+	for _, path := range files {
+		if c := startRecord(path); c != nil {
+			for _, n := range c.Removed {
+				removed[n] = path
+			}
+		}
+	}
+	return removed
+}
+
+// startRecord is the checkpoint object of the file's first record when that is a start record.
+func startRecord(path string) *ChainCheckpoint {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 4<<10), maxRecord)
+	var r ownRecord
+	if sc.Scan() && json.Unmarshal(sc.Bytes(), &r) == nil && r.Op == OpLogStart && r.C != nil {
+		return r.C
+	}
+	return nil
 }
 
 type setVerifier struct {
@@ -229,9 +268,6 @@ func (sv *setVerifier) own(w *walker, fr *FileReport, prev *fileEnd, line []byte
 // start checks a file's start record against the file before it in the set.
 func (sv *setVerifier) start(c *ChainCheckpoint, fr *FileReport, prev *fileEnd) error {
 	fr.StartsAfter, fr.Seq = c.Predecessor, c.Seq
-	for _, n := range c.Removed {
-		sv.removed[n] = fr.File
-	}
 	if prev == nil {
 		return nil
 	}
@@ -301,21 +337,35 @@ func (sv *setVerifier) note(format string, args ...any) {
 	sv.rep.Notes = append(sv.rep.Notes, fmt.Sprintf(format, args...))
 }
 
-// finish checks what only the whole set shows: where the first file starts, and whether any
-// signature covers it; and notes what it cannot prove.
+// firstStart judges, before the first file (i == 0) is walked, where it starts: at the log's
+// beginning, after a file retention removed, or (Partial) after a file not given. Its start
+// record is verified with the file.
+func (sv *setVerifier) firstStart(path string, i int) error {
+	if i != 0 {
+		return nil
+	}
+	c := startRecord(path)
+	if c == nil {
+		return nil
+	}
+	p := c.Predecessor
+	by, ok := sv.removed[p]
+	switch {
+	case !ok && sv.opts.Partial:
+		sv.note("%s continues %s, which was not given: the history before it is not checked", filepath.Base(path), p)
+	case !ok:
+		return &Problem{File: path, Record: 1, Reason: fmt.Sprintf(
+			"continues %s, which is missing and no start record in the set says retention removed it: files before it may have been deleted", p)}
+	default:
+		sv.note("%s continues %s, removed by retention (recorded in %s)", filepath.Base(path), p, filepath.Base(by))
+	}
+	return nil
+}
+
+// finish checks what only the whole set shows, whether any signature covers it, and notes what
+// it cannot prove.
 func (sv *setVerifier) finish(files []string) error {
 	rep := sv.rep
-	if len(rep.Files) > 0 {
-		first := rep.Files[0]
-		if p := first.StartsAfter; p != "" {
-			by, ok := sv.removed[p]
-			if !ok {
-				return &Problem{File: first.File, Record: 1, Reason: fmt.Sprintf(
-					"continues %s, which is missing and no start record in the set says retention removed it: files before it may have been deleted", p)}
-			}
-			sv.note("%s continues %s, removed by retention (recorded in %s)", filepath.Base(first.File), p, filepath.Base(by))
-		}
-	}
 	last := 0 // records after the last valid signature
 	for _, fr := range rep.Files {
 		if fr.LastSigned > 0 {

@@ -29,7 +29,7 @@ func NewAuditCommand() *cobra.Command {
 		Short: "Verify the audit log's chain, signed checkpoints and rotation links; exits non-zero at the first broken record",
 		Long: `Verify checks an ordered set of audit files: by default every file of <data-dir>/audit
 (rotated files oldest first, then audit.log), or the folder --dir, or the FILES given (in the
-order given, oldest first). It checks each record's hash chain, every checkpoint record (its
+order given, oldest first; the first may continue a file not given). It checks each record's hash chain, every checkpoint record (its
 count and hash, and with a public key its Ed25519 signature), that each rotated file starts with
 a link to the one before it, and the active file's checkpoint file. It names the first broken
 record (file, record number, offset) and why, and says what it cannot prove.
@@ -61,7 +61,8 @@ func runAuditVerify(cmd *cobra.Command, fl auditVerifyFlags, args []string) erro
 	if err != nil {
 		return err
 	}
-	rep, verr := audit.VerifySet(files, audit.VerifyOptions{Keys: keys})
+	partial := len(args) > 0 || fl.file != "" // a chosen part of the log, not its whole folder
+	rep, verr := audit.VerifySet(files, audit.VerifyOptions{Keys: keys, Partial: partial})
 	if keyNote != "" {
 		rep.Notes = append([]string{keyNote}, rep.Notes...)
 	}

@@ -94,6 +94,11 @@ func TestAuditVerify_CLI(t *testing.T) {
 	if _, err := runVerify("--dir", dir, "--public-key", wrong); err == nil || !strings.Contains(err.Error(), "not a pinned key") {
 		t.Fatalf("another pinned key: err = %v", err)
 	}
+	// The active file alone: a part of the log, whose predecessor is noted, not missed.
+	out, err = runVerify("--file", files[len(files)-1], "--public-key", pinned)
+	if err != nil || !strings.Contains(out, "which was not given") {
+		t.Fatalf("the active file alone: %v\n%s", err, out)
+	}
 
 	// A byte flipped in the second file: the record after it is named, exit status non-zero.
 	raw, _ := os.ReadFile(files[1])
@@ -110,5 +115,14 @@ func TestAuditVerify_CLI(t *testing.T) {
 	out, err = runVerify("--dir", dir, "--public-key", pinned, "-o", "json")
 	if err == nil || json.Unmarshal([]byte(out), &rep) != nil || rep.Problem == nil || rep.Problem.Record != 4 {
 		t.Fatalf("flipped byte, json: %v\n%s", err, out)
+	}
+
+	// The oldest file deleted (not by retention): named at its successor's first record.
+	if err := os.Remove(files[0]); err != nil {
+		t.Fatal(err)
+	}
+	want = filepath.Base(files[1]) + ": record 1"
+	if _, err := runVerify("--dir", dir, "--public-key", pinned); err == nil || !strings.Contains(err.Error(), "retention removed it") || !strings.Contains(err.Error(), want) {
+		t.Fatalf("the oldest file deleted: err = %v, want %q", err, want)
 	}
 }
