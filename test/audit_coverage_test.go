@@ -124,12 +124,13 @@ func (c *coverage) send(r *covRow) {
 }
 
 // check stops the server and asserts, per row, exactly one record with its correlation id and
-// the expected operation, result, status and caller.
-func (c *coverage) check() {
+// the expected operation, result, status and caller. It returns every record of the log.
+func (c *coverage) check() []audit.Record {
 	c.t.Helper()
 	c.e.srv.Stop()
 	byCorr := map[string][]audit.Record{}
-	for _, rec := range readAuditRecords(c.t, c.e.srv.DataDir) {
+	recs := readAuditRecords(c.t, c.e.srv.DataDir)
+	for _, rec := range recs {
 		if rec.CorrelationID != "" {
 			byCorr[rec.CorrelationID] = append(byCorr[rec.CorrelationID], rec)
 		}
@@ -149,6 +150,7 @@ func (c *coverage) check() {
 		}
 	}
 	c.t.Logf("%d requests checked against the audit log (%d known gaps logged)", len(c.rows), gaps)
+	return recs
 }
 
 // notCovered are operation names of the required kinds (see checkCovers) the table does not
@@ -243,11 +245,12 @@ func bearer(tok string) string { return "Bearer " + tok }
 func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 
 // TestAudit_EveryOperationExactlyOneRecord drives every operation of the data plane, the
-// management plane (vaults, groups, roles, operator calls), the directory and the token
-// issuer through the real HTTPS API, allowed, denied (403), unauthenticated (401: no token, a
-// bad token), failed (404, wrong client secret or password), unknown routes and throttled
-// (429), and checks that each request left exactly one audit record with its operationName,
-// resultType, status and caller.
+// management plane (vaults, groups, roles, elevation, monitoring, events, log query, /sys
+// operator calls), the directory and the token issuer through the real HTTPS API, allowed,
+// denied (403 by role, by the firewall), unauthenticated (401: no token, a bad, a revoked or
+// a wrong-audience token), failed (404, wrong client secret or password), unknown routes and
+// methods, and throttled (429), and checks that each request left exactly one audit record with
+// its operationName, resultType, status, request id and caller; then one operator-socket call.
 func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 	e := newEnv(t, &testenv.Options{Extra: []string{"--vault-requests-per-10s=0"}})
 	c := &coverage{t: t, e: e}
@@ -558,8 +561,22 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 		covRow{name: "operator/principal delete", method: "DELETE", url: base + "/sys/principals/" + stranger.oid, auth: bearer(armTok), status: 204, op: "PrincipalDelete", caller: admin},
 		covRow{name: "data/get on a deleted vault", method: "GET", url: dp + "/secrets/s1" + v, auth: bearer(dataTok), status: 404, op: "SecretGet", caller: admin},
 	)
-	c.check()
+	// An operator-socket call (no HTTP headers: its record names the socket and the local user).
+	if _, stderr, err := operatorCmd(t, e.srv.DataDir, "snapshot", "save", filepath.Join(t.TempDir(), "cov.snap")); err != nil {
+		t.Fatalf("operator snapshot save: %v\n%s", err, stderr)
+	}
+
+	recs := c.check()
 	c.checkCovers(httpapi.OperationNames())
+	var socketOps []string
+	for _, r := range recs {
+		if r.CallerIPAddress == "operator-socket" {
+			socketOps = append(socketOps, r.OperationName+" "+r.ResultType+" "+strconv.Itoa(r.Properties.HTTPStatusCode))
+		}
+	}
+	if len(socketOps) != 1 || socketOps[0] != "OperatorSnapshotSave Success 200" {
+		t.Errorf("operator socket records = %q, want exactly one OperatorSnapshotSave Success 200", socketOps)
+	}
 
 	// Throttled: a server with a budget of 2 requests per 10 s per vault.
 	t.Run("throttled", func(t *testing.T) {
@@ -595,7 +612,8 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 // file of the audit folder (log, rotated files, intent journals, checkpoints), the server's
 // output, a /metrics scrape, the log query API's answer and the event bodies a webhook receives.
 // The value, the client secret and the passwords must also be absent from every file of the
-// data folder (the store and its log are encrypted; credentials are kept as hashes).
+// data folder and from a snapshot (the store, its log and snapshots are encrypted; credentials
+// are kept as hashes).
 func TestAudit_CanaryNeverLeaks(t *testing.T) {
 	ctx := context.Background()
 	hook := startCanaryHook(t)
@@ -735,6 +753,12 @@ func TestAudit_CanaryNeverLeaks(t *testing.T) {
 		t.Fatalf("audit query: HTTP %d %.300s", status, queried)
 	}
 
+	// A snapshot (operator socket) is encrypted like the store it copies.
+	snap := filepath.Join(t.TempDir(), "canary.snap")
+	if _, stderr, err := operatorCmd(t, e.srv.DataDir, "snapshot", "save", snap); err != nil {
+		t.Fatalf("operator snapshot save: %v\n%s", err, stderr)
+	}
+
 	e.srv.Stop()
 	for i, tok := range tokens {
 		name := "bearer token #" + strconv.Itoa(i)
@@ -782,16 +806,18 @@ func TestAudit_CanaryNeverLeaks(t *testing.T) {
 			}
 		}
 	}
-	// The whole data folder: no value, client secret or password in plaintext.
+	// The whole data folder and the snapshot: no value, client secret or password in plaintext.
 	files := 0
-	walkFiles(t, e.srv.DataDir, func(path string, b []byte) {
+	check := func(path string, b []byte) {
 		files++
 		for _, what := range []string{"secret value", "client secret", "password", "wrong client secret", "wrong password"} {
 			if bytes.Contains(b, []byte(needles[what])) {
 				t.Errorf("the %s appears in plaintext in %s", what, path)
 			}
 		}
-	})
+	}
+	walkFiles(t, e.srv.DataDir, check)
+	walkFiles(t, filepath.Dir(snap), check)
 	t.Logf("%d needles checked in %d places (audit files %v, %d records) and %d data files", len(needles), len(places), auditFiles, len(recs), files)
 }
 
