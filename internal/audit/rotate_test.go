@@ -199,9 +199,13 @@ func TestLog_SignedCheckpointsByTimeAndSeal(t *testing.T) {
 	}
 	time.Sleep(30 * time.Millisecond)
 	l.SyncNow() // nothing written since: no checkpoint
-	release2()
-	if l.Stats().Signing {
-		t.Fatal("release did not clear the signing key")
+	release2() // a seal: the end is signed, the checkpoint file too
+	if st := l.Stats(); st.Signing || st.RecordsSinceSignedCheckpoint != 0 {
+		t.Fatalf("after release: %+v", st)
+	}
+	var ck audit.Checkpoint
+	if raw, err := os.ReadFile(audit.CheckpointPath(path)); err != nil || json.Unmarshal(raw, &ck) != nil || ck.Sig == "" || ck.Records != 9 {
+		t.Fatalf("checkpoint file after release: %+v, %v", ck, err)
 	}
 	write(l, "SecretGet")
 	time.Sleep(30 * time.Millisecond)

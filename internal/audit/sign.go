@@ -104,8 +104,9 @@ func (l *Log) SetSigner(key ed25519.PrivateKey) error {
 }
 
 // Sign is SetSigner returning a release that clears the key again, unless another Sign or
-// SetSigner replaced it since: a serving state built before the one it replaces closes keeps
-// its key.
+// SetSigner replaced it since (a serving state built before the one it replaces closes keeps its
+// key). Release first signs what is not covered yet, a checkpoint record and the checkpoint
+// file, so a seal or a shutdown leaves the log's end signed.
 func (l *Log) Sign(key ed25519.PrivateKey) (release func(), err error) {
 	var s *signer
 	if key != nil {
@@ -122,6 +123,9 @@ func (l *Log) Sign(key ed25519.PrivateKey) (release func(), err error) {
 		l.kick()
 	}
 	release = func() {
+		if s != nil {
+			l.signEnd(s)
+		}
 		l.mu.Lock()
 		if l.signer == s {
 			l.signer = nil
@@ -132,6 +136,39 @@ func (l *Log) Sign(key ed25519.PrivateKey) (release func(), err error) {
 		return release, nil
 	}
 	return release, addPublicKey(filepath.Join(filepath.Dir(l.path), PublicKeyFile), key.Public().(ed25519.PublicKey))
+}
+
+// signEnd writes a checkpoint record signed by s when records are not covered yet, waits for it
+// (bounded by the write deadline), fsyncs the file and writes a signed checkpoint file for it.
+func (l *Log) signEnd(s *signer) {
+	l.mu.Lock()
+	if l.signer != s || l.failed.Load() {
+		l.mu.Unlock()
+		return
+	}
+	var b *batch
+	if l.sinceSigned > 0 {
+		l.appendCheckpointLocked(OpCheckpoint, nil, "")
+		b = l.pending
+	}
+	l.mu.Unlock()
+	if b != nil {
+		l.kick()
+		select {
+		case <-b.done:
+		case <-time.After(l.deadline):
+		}
+	}
+	l.ckptMu.Lock()
+	defer l.ckptMu.Unlock()
+	l.mu.Lock()
+	f, st, ok := l.f, l.written, l.signer == s && !l.failed.Load()
+	l.mu.Unlock()
+	if ok && st.Offset > 0 && f.Sync() == nil {
+		if err := l.checkpoint(f, st); err != nil {
+			l.ckptErr = err
+		}
+	}
 }
 
 // appendCheckpointLocked chains one of the log's own records (op) into the pending batch: a
