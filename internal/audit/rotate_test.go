@@ -199,7 +199,7 @@ func TestLog_SignedCheckpointsByTimeAndSeal(t *testing.T) {
 	}
 	time.Sleep(30 * time.Millisecond)
 	l.SyncNow() // nothing written since: no checkpoint
-	release2() // a seal: the end is signed, the checkpoint file too
+	release2()  // a seal: the end is signed, the checkpoint file too
 	if st := l.Stats(); st.Signing || st.RecordsSinceSignedCheckpoint != 0 {
 		t.Fatalf("after release: %+v", st)
 	}
