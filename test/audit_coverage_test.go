@@ -610,7 +610,8 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 // a user's password and every bearer token they get through the API (sign-ins, reads, a
 // backup and a restore, failed sign-ins with canary guesses), then looks for each in every
 // file of the audit folder (log, rotated files, intent journals, checkpoints), the server's
-// output, a /metrics scrape, the log query API's answer and the event bodies a webhook receives.
+// output, a /metrics scrape, the log query API's answer and the event and alert (honeytoken)
+// bodies a webhook receives.
 // The value, the client secret and the passwords must also be absent from every file of the
 // data folder and from a snapshot (the store, its log and snapshots are encrypted; credentials
 // are kept as hashes).
@@ -619,8 +620,13 @@ func TestAudit_CanaryNeverLeaks(t *testing.T) {
 	hook := startCanaryHook(t)
 	// The smallest rotation size and frequent signed checkpoints, so that rotated files and
 	// checkpoint records are scanned too; webhooks may reach the receiver on loopback.
+	keyFile := filepath.Join(t.TempDir(), "alert-hmac.key")
+	if err := os.WriteFile(keyFile, []byte(randHex(32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := writeConfig(t, "audit:\n  max_file_bytes: 1048576\n  checkpoint_records: 50\n"+
-		"events:\n  allowed_destinations: ['127.0.0.0/8']\n  allow_http: true\n  interval: 200ms\n")
+		"events:\n  allowed_destinations: ['127.0.0.0/8']\n  allow_http: true\n  interval: 200ms\n"+
+		"alerts:\n  allowed_destinations: ['127.0.0.0/8']\n  webhooks: [{url: '"+hook.url+"/alerts', secret_file: '"+keyFile+"'}]\n  webhook_backoff: 100ms\n")
 	e := newEnv(t, &testenv.Options{Extra: []string{"--vault-requests-per-10s=0", "--config", cfg}})
 	a := e.srv.Admin
 	tokenURL := e.srv.URL + "/" + a.TenantID + "/oauth2/v2.0/token"
@@ -736,8 +742,23 @@ func TestAudit_CanaryNeverLeaks(t *testing.T) {
 	if _, err := kv.SetSecret(ctx, "canary", azsecrets.SetSecretParameters{Value: to.Ptr(value + "2")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if !hook.waitEvent(20 * time.Second) {
+	if !hook.wait(hook.events, 20*time.Second) {
 		t.Error("no event was delivered to the receiver within 20s")
+	}
+
+	// A honeytoken holding the value too: the user's read of it alerts the webhook.
+	decoy := e.vaultScope("rg-canary", "kv-canary") + "/providers/Strongroom.Monitor/honeytokens/decoy?api-version=2021-04-01"
+	if status, body := covCall(t, e, "PUT", e.srv.URL+decoy, armTok.Token, `{}`); status != 200 {
+		t.Fatalf("marking a honeytoken: HTTP %d %s", status, body)
+	}
+	if _, err := kv.SetSecret(ctx, "decoy", azsecrets.SetSecretParameters{Value: to.Ptr(value + "decoy")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := covCall(t, e, "GET", e.srv.VaultURL("kv-canary")+"secrets/decoy?api-version=7.4", userTok, ""); status != 200 {
+		t.Fatalf("the user's read of the decoy: HTTP %d", status)
+	}
+	if !hook.wait(hook.alerts, 20*time.Second) {
+		t.Error("no alert was delivered to the receiver within 20s")
 	}
 
 	// Reads with the user's token until the log has rotated (1 MiB of records).
@@ -770,11 +791,11 @@ func TestAudit_CanaryNeverLeaks(t *testing.T) {
 		}
 	}
 	places := map[string][]byte{
-		"server stdout":   []byte(e.srv.Stdout.String()),
-		"server stderr":   []byte(e.srv.Stderr.String()),
-		"/metrics scrape": []byte(metricsBody),
-		"event bodies":    hook.bodies(),
-		"audit query":     []byte(queried),
+		"server stdout":          []byte(e.srv.Stdout.String()),
+		"server stderr":          []byte(e.srv.Stderr.String()),
+		"/metrics scrape":        []byte(metricsBody),
+		"event and alert bodies": hook.bodies(),
+		"audit query":            []byte(queried),
 	}
 	auditDir := filepath.Join(e.srv.DataDir, "audit")
 	var auditFiles []string
@@ -796,8 +817,8 @@ func TestAudit_CanaryNeverLeaks(t *testing.T) {
 	if userReads < reads {
 		t.Fatalf("%d of the user's %d reads are in the audit log", userReads, reads)
 	}
-	if !bytes.Contains(places["event bodies"], []byte("Microsoft.KeyVault.SecretNewVersionCreated")) {
-		t.Fatal("the receiver got no SecretNewVersionCreated event")
+	if b := places["event and alert bodies"]; !bytes.Contains(b, []byte("Microsoft.KeyVault.SecretNewVersionCreated")) || !bytes.Contains(b, []byte("decoy")) {
+		t.Fatalf("the receiver got no SecretNewVersionCreated event or no alert naming the decoy:\n%.2000s", b)
 	}
 	for place, b := range places {
 		for what, needle := range needles {
@@ -875,18 +896,20 @@ func walkFiles(t *testing.T, dir string, fn func(path string, b []byte)) {
 	}
 }
 
-// canaryHook is a local Event Grid receiver: it answers the validation handshake (both the
-// Event Grid schema's validation event and CloudEvents' OPTIONS request) and keeps every body.
+// canaryHook is a local webhook receiver for events and alerts (posted to /alerts): it
+// answers Event Grid's validation handshake (the Event Grid schema's validation event and
+// CloudEvents' OPTIONS request) and keeps every body.
 type canaryHook struct {
 	url    string
 	mu     sync.Mutex
 	all    [][]byte
-	events chan struct{} // one per delivered body that is not a validation event
+	events chan struct{} // one per delivered event body (not a validation event)
+	alerts chan struct{} // one per alert body
 }
 
 func startCanaryHook(t *testing.T) *canaryHook {
 	t.Helper()
-	h := &canaryHook{events: make(chan struct{}, 64)}
+	h := &canaryHook{events: make(chan struct{}, 64), alerts: make(chan struct{}, 64)}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodOptions {
 			w.Header().Set("WebHook-Allowed-Origin", r.Header.Get("WebHook-Request-Origin"))
@@ -897,6 +920,10 @@ func startCanaryHook(t *testing.T) *canaryHook {
 		h.mu.Lock()
 		h.all = append(h.all, b)
 		h.mu.Unlock()
+		if r.URL.Path == "/alerts" {
+			notify(h.alerts)
+			return
+		}
 		var evs []struct {
 			EventType string `json:"eventType"`
 			Data      struct {
@@ -908,20 +935,24 @@ func startCanaryHook(t *testing.T) *canaryHook {
 			w.Write([]byte(`{"validationResponse":"` + evs[0].Data.ValidationCode + `"}`))
 			return
 		}
-		select {
-		case h.events <- struct{}{}:
-		default:
-		}
+		notify(h.events)
 	}))
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
 	return h
 }
 
-// waitEvent waits up to d for a delivered event.
-func (h *canaryHook) waitEvent(d time.Duration) bool {
+func notify(ch chan struct{}) {
 	select {
-	case <-h.events:
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// wait waits up to d for a delivery on ch (h.events or h.alerts).
+func (h *canaryHook) wait(ch chan struct{}, d time.Duration) bool {
+	select {
+	case <-ch:
 		return true
 	case <-time.After(d):
 		return false
