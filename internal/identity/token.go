@@ -31,6 +31,7 @@ type Token struct {
 	ExpiresOn   time.Time // the token's exp
 	Resource    string    // the audience
 	ObjectID    string    // the principal's
+	UPN         string    // user tokens: the user's principal name (for audit records)
 	// User grants only, as the request's OIDC scopes asked: an ID token (openid) and a
 	// refresh token (offline_access; refresh.go).
 	IDToken      string

@@ -139,5 +139,5 @@ func (s *Service) mintUser(rec *userRecord, clientID, aud, scp string) (Token, e
 	if err != nil {
 		return Token{}, fmt.Errorf("minting token: %w", err)
 	}
-	return Token{AccessToken: raw, ExpiresIn: int(exp.Sub(now) / time.Second), ExpiresOn: exp, Resource: aud, ObjectID: rec.ObjectID}, nil
+	return Token{AccessToken: raw, ExpiresIn: int(exp.Sub(now) / time.Second), ExpiresOn: exp, Resource: aud, ObjectID: rec.ObjectID, UPN: rec.UPN}, nil
 }

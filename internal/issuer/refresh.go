@@ -36,7 +36,7 @@ func (i *Issuer) serveRefreshGrant(w http.ResponseWriter, r *http.Request, tenan
 		i.writeRefreshError(w, r, err, tenant, clientID, scope)
 		return
 	}
-	i.note(r, clientID, tok.ObjectID, "")
+	i.noteUser(r, clientID, tok.UPN, tok.ObjectID, "")
 	writeJSON(w, http.StatusOK, "no-store", i.userResponse(r, tok))
 }
 

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -19,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/strongroom/strongroom/internal/identity"
+	"github.com/strongroom/strongroom/internal/issuer"
 )
 
 // grantRecorder is a transport that notes the grant_type of every token request.
@@ -165,5 +168,40 @@ func TestRefresh_TokenEndpoint(t *testing.T) {
 		"scope", "https://vault.localhost:8443/.default offline_access"), nil)
 	if status != 200 || body["refresh_token"] != nil || body["id_token"] != nil {
 		t.Fatalf("client credentials = %d %v", status, redact(body))
+	}
+}
+
+// The refresh grant's audit notes name the client and, on success, the user (object id and
+// UPN); a refused reuse says why in fixed words, never with the token.
+func TestRefresh_AuditNotes(t *testing.T) {
+	ts := newTestServer(t)
+	u := ts.user(t, "note@contoso.com", "Passw0rd!!")
+	var notes []issuer.Attempt
+	iss := issuer.New(ts.id, ts.srv.URL)
+	iss.OnAttempt(func(_ *http.Request, a issuer.Attempt) { notes = append(notes, a) })
+	mux := http.NewServeMux()
+	iss.Register(mux)
+	post := func(form url.Values) map[string]any {
+		r := httptest.NewRequest("POST", "/adfs/oauth2/token", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		var m map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &m)
+		return m
+	}
+	rt, _ := post(url.Values{"grant_type": {"password"}, "client_id": {publicClient}, "username": {"note@contoso.com"}, "password": {"Passw0rd!!"},
+		"scope": {"https://vault.localhost:8443/.default offline_access"}})["refresh_token"].(string)
+	refresh := url.Values{"grant_type": {"refresh_token"}, "client_id": {publicClient}, "refresh_token": {rt}, "scope": {"https://vault.localhost:8443/.default"}}
+	post(refresh)
+	post(refresh) // reuse
+	if len(notes) != 3 {
+		t.Fatalf("notes %+v", notes)
+	}
+	if n := notes[1]; n.ClientID != publicClient || n.ObjectID != u.ID || n.UPN != "note@contoso.com" || n.Failure != "" {
+		t.Fatalf("refresh note %+v", n)
+	}
+	if n := notes[2]; n.ObjectID != "" || n.Failure != "token refused: refresh token reused, session revoked" || strings.Contains(fmt.Sprint(n), rt) {
+		t.Fatalf("reuse note %+v", n)
 	}
 }
