@@ -243,3 +243,22 @@ func TestServer_HealthReportsStoreFailure(t *testing.T) {
 type noRoutes struct{}
 
 func (noRoutes) Register(*http.ServeMux) {}
+
+// A challenged data-plane request says why in its record: a bare probe (no token, as every SDK
+// sends first) is AKV10000, which the brute-force alert does not count; a bad token is AKV10032.
+func TestServer_ChallengeReasonRecorded(t *testing.T) {
+	sink := &flakySink{}
+	e := newTestAPI(t, sink)
+	for _, c := range []struct{ auth, want string }{{"", "AKV10000:"}, {"Bearer not-a-token", "AKV10032:"}} {
+		req := httptest.NewRequest("GET", "https://kv-audit.vault.localhost:9/secrets/s?api-version=7.4", nil)
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		r := sink.last.Load()
+		if rec.Code != 401 || r == nil || r.OperationName != "Authentication" || !strings.HasPrefix(r.ResultDescription, c.want) {
+			t.Fatalf("auth %q: %d, record %+v; want 401 and a description starting %q", c.auth, rec.Code, r, c.want)
+		}
+	}
+}

@@ -99,6 +99,7 @@ func (d *dataReq) serve(ri *reqInfo) {
 	claims, failure := d.s.authenticate(d.ctx, d.r, d.s.dataAudiences(d.r.Host))
 	if failure != "" {
 		d.op = "Authentication"
+		ri.authFailure = failure // why, in the record: a bare challenge probe (AKV10000) is no attack
 		d.s.challenge(d.w, d.r.Host, failure)
 		return
 	}

@@ -156,6 +156,8 @@ type reqInfo struct {
 	claimsVal       identity.Claims
 	// A token request's client id, object id (on success) and failure reason.
 	tokenClientID, tokenObjectID, tokenFailure, tokenUPN string
+	// authFailure is why a data-plane request was challenged (Key Vault's AKV100xx message).
+	authFailure string
 
 	// Allocated with the request's state rather than one by one (see request).
 	headerValues [3]string // X-Ms-Request-Id, X-Ms-Keyvault-Region, X-Ms-Keyvault-Network-Info
@@ -330,6 +332,9 @@ func (s *Server) event(r *http.Request, ri *reqInfo, status int, start time.Time
 		p := ri.claims.Principal
 		e.Caller = &audit.Claims{ObjectID: p.ObjectID, AppID: p.AppID, TenantID: p.TenantID, IdentityType: identityType(p.Type)}
 	}
+	if ri.authFailure != "" {
+		e.Description = truncate(ri.authFailure, 256)
+	}
 	if ri.tokenClientID != "" && ri.claims == nil {
 		e.Caller = &audit.Claims{AppID: ri.tokenClientID, ObjectID: ri.tokenObjectID, UPN: ri.tokenUPN}
 		e.Description = ri.tokenFailure
@@ -342,6 +347,14 @@ func (s *Server) event(r *http.Request, ri *reqInfo, status int, start time.Time
 		}
 	}
 	return e
+}
+
+// truncate bounds s to n bytes (a token's claims can make a verification error long).
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // correlationID is the caller's own id for the request: x-ms-client-request-id, which the Azure
