@@ -137,6 +137,7 @@ func TestTee_HTTPDeliversBatches(t *testing.T) {
 	if rc.header.Get("Authorization") != "Bearer sink-token" || rc.header.Get("Content-Type") != "application/json" {
 		t.Errorf("headers %v", rc.header)
 	}
+	waitFor(t, "the sends counted", func() bool { return tee.Stats()[0].Sent == 7 }) // counted once the answer is read
 	st := tee.Stats()[0]
 	if st.Sent != 7 || st.Dropped != 0 || strings.Contains(st.Name, "credential") || strings.Contains(st.Name, "ingest") {
 		t.Errorf("stats %+v", st)
@@ -209,7 +210,7 @@ func TestTee_RecoversAfterOutage(t *testing.T) {
 	}
 	waitFor(t, "failures", func() bool { return tee.Stats()[0].Failures >= 3 })
 	rc.status.Store(200)
-	waitFor(t, "delivery after recovery", func() bool { return len(rc.got()) == 5 })
+	waitFor(t, "delivery after recovery", func() bool { return len(rc.got()) == 5 && tee.Stats()[0].Sent == 5 })
 	if st := tee.Stats()[0]; st.Dropped != 0 || st.LastError != "" {
 		t.Errorf("stats %+v", st)
 	}
