@@ -620,8 +620,8 @@ func TestAudit_CanaryNeverLeaks(t *testing.T) {
 	hook := startCanaryHook(t)
 	// The smallest rotation size and frequent signed checkpoints, so that rotated files and
 	// checkpoint records are scanned too; webhooks may reach the receiver on loopback.
-	keyFile := filepath.Join(t.TempDir(), "alert-hmac.key")
-	if err := os.WriteFile(keyFile, []byte(randHex(32)), 0o600); err != nil {
+	keyFile, hmacKey := filepath.Join(t.TempDir(), "alert-hmac.key"), "CANARYHMACKEY"+randHex(16)
+	if err := os.WriteFile(keyFile, []byte(hmacKey), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := writeConfig(t, "audit:\n  max_file_bytes: 1048576\n  checkpoint_records: 50\n"+
@@ -638,7 +638,10 @@ func TestAudit_CanaryNeverLeaks(t *testing.T) {
 	wrongSecret := "CANARYWRONGSECRET" + randHex(12)
 	pw := "Pw" + randHex(12) + "X"
 	wrongPw := "Pw" + randHex(12) + "Y"
-	needles := map[string]string{"secret value": value, "wrong client secret": wrongSecret, "password": pw, "wrong password": wrongPw}
+	// The webhook's query string stands for the credential such URLs often carry.
+	code := "CANARYCODE" + randHex(8)
+	needles := map[string]string{"secret value": value, "wrong client secret": wrongSecret, "password": pw, "wrong password": wrongPw,
+		"webhook query code": code, "alert HMAC key": hmacKey}
 	var tokens []string
 	keepToken := func(what, tok string) {
 		if tok == "" {
@@ -649,7 +652,7 @@ func TestAudit_CanaryNeverLeaks(t *testing.T) {
 
 	// Events: a subscription to the receiver, so the secret's new versions are delivered.
 	sub := e.vaultScope("rg-canary", "kv-canary") + "/providers/Microsoft.EventGrid/eventSubscriptions/canary"
-	body := `{"properties":{"destination":{"endpointType":"WebHook","properties":{"endpointUrl":"` + hook.url + `/hook?code=` + randHex(8) + `"}},` +
+	body := `{"properties":{"destination":{"endpointType":"WebHook","properties":{"endpointUrl":"` + hook.url + `/hook?code=` + code + `"}},` +
 		`"filter":{"includedEventTypes":["Microsoft.KeyVault.SecretNewVersionCreated"]}}}`
 	armTok, err := e.cred.GetToken(ctx, policyScopes("https://management.core.windows.net//.default"))
 	if err != nil {
@@ -768,6 +771,12 @@ func TestAudit_CanaryNeverLeaks(t *testing.T) {
 	if status != 200 || !strings.Contains(metricsBody, "strongroom_") {
 		t.Fatalf("/metrics: HTTP %d", status)
 	}
+	// The subscription as GET and list answer it: never with the endpoint's query string.
+	_, subGot := covCall(t, e, "GET", e.srv.URL+sub+"?api-version=2022-06-15", armTok.Token, "")
+	_, subList := covCall(t, e, "GET", e.srv.URL+strings.TrimSuffix(sub, "/canary")+"?api-version=2022-06-15", armTok.Token, "")
+	if !strings.Contains(subGot, "canary") || !strings.Contains(subList, "canary") {
+		t.Fatalf("event subscription GET or list: %.300s %.300s", subGot, subList)
+	}
 	// The log query API answers records too (the user's reads among them).
 	status, queried := covCall(t, e, "GET", e.srv.URL+"/subscriptions/"+a.SubscriptionID+"/providers/Strongroom.Insights/auditRecords?api-version=2026-01-01&caller="+userID, armTok.Token, "")
 	if status != 200 || !strings.Contains(queried, "SecretGet") {
@@ -791,11 +800,12 @@ func TestAudit_CanaryNeverLeaks(t *testing.T) {
 		}
 	}
 	places := map[string][]byte{
-		"server stdout":          []byte(e.srv.Stdout.String()),
-		"server stderr":          []byte(e.srv.Stderr.String()),
-		"/metrics scrape":        []byte(metricsBody),
-		"event and alert bodies": hook.bodies(),
-		"audit query":            []byte(queried),
+		"server stdout":                   []byte(e.srv.Stdout.String()),
+		"server stderr":                   []byte(e.srv.Stderr.String()),
+		"/metrics scrape":                 []byte(metricsBody),
+		"event and alert bodies":          hook.bodies(),
+		"audit query":                     []byte(queried),
+		"event subscription GET and list": []byte(subGot + subList),
 	}
 	auditDir := filepath.Join(e.srv.DataDir, "audit")
 	var auditFiles []string
