@@ -109,8 +109,9 @@ func parseRotatedName(name string) (string, int, bool) {
 		return "", 0, false
 	}
 	if suffix := rest[len(rotatedLayout):]; suffix != "" {
-		v, err := strconv.Atoi(strings.TrimPrefix(suffix, "-"))
-		if !strings.HasPrefix(suffix, "-") || err != nil || v < 1 {
+		digits, ok := strings.CutPrefix(suffix, "-")
+		v, err := strconv.Atoi(digits)
+		if !ok || err != nil || v < 1 || digits != strconv.Itoa(v) { // as internal/auditquery reads them
 			return "", 0, false
 		}
 		n = v
