@@ -14,6 +14,9 @@ type Filter struct {
 	// Vault is a vault name: the vault of the record's resourceId, or of its requestUri (an ARM
 	// path naming the vault, or a data-plane host "{vault}.{VaultDNSSuffix}").
 	Vault string
+	// ResourceGroup, with Vault, leaves out records that name the vault in another resource
+	// group (an earlier vault of the same name); records naming no group are kept.
+	ResourceGroup string
 	// Secret is a secret name: the secret of properties.id or of the requestUri path
 	// (/secrets/{name} or /deletedsecrets/{name}).
 	Secret string
@@ -104,6 +107,9 @@ func (f *Filter) matchRest(v *view) bool {
 	if f.Vault != "" && !strings.EqualFold(vaultOf(v, f.VaultDNSSuffix), f.Vault) {
 		return false
 	}
+	if f.ResourceGroup != "" && !inGroup(v, f.ResourceGroup) {
+		return false
+	}
 	if f.Secret != "" && !strings.EqualFold(secretOf(v), f.Secret) {
 		return false
 	}
@@ -187,6 +193,17 @@ func vaultOf(v *view, suffix string) string {
 		}
 	}
 	return ""
+}
+
+// inGroup reports whether the record's resourceId (or ARM request path) names resource group
+// rg, or names none.
+func inGroup(v *view, rg string) bool {
+	g := nameAfter(v.ResourceID, "resourcegroups")
+	if g == "" && v.ResourceID == "" {
+		_, path := uriParts(v.Properties.RequestURI)
+		g = nameAfter(path, "resourcegroups")
+	}
+	return g == "" || strings.EqualFold(g, rg)
 }
 
 // secretOf is the secret a record is about, or "".

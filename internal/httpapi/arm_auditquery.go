@@ -76,6 +76,9 @@ func (a *armReq) listAuditRecords(p []string) {
 		a.fail(badParam("%s", err.Error()))
 		return
 	}
+	if vault != "" {
+		q.ResourceGroup = p[0] // not an earlier vault of the same name in another group
+	}
 	q.VaultDNSSuffix = a.s.cfg.DNSSuffix
 	page, err := api.QueryAudit(a.ctx, q)
 	switch {

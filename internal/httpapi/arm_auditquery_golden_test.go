@@ -21,7 +21,7 @@ func (goldenAuditQuery) QueryAudit(_ context.Context, q auditquery.Query) (audit
 		"time": "2026-12-01T10:00:00.0000000Z", "resourceId": "/VAULTS/" + strings.ToUpper(q.Vault), "operationName": "SecretGet",
 		"category": "AuditEvent", "resultType": "Success", "resultSignature": "OK",
 		"properties": map[string]any{"httpStatusCode": 200, "requestUri": "https://" + q.Vault + ".vault.localhost/secrets/" + q.Secret},
-		"filter":     map[string]any{"operations": q.Operations, "caller": q.Caller, "result": q.Result, "since": !q.Since.IsZero(), "until": !q.Until.IsZero(), "limit": q.Limit, "dnsSuffix": q.VaultDNSSuffix, "token": q.Token},
+		"filter":     map[string]any{"operations": q.Operations, "caller": q.Caller, "result": q.Result, "since": !q.Since.IsZero(), "until": !q.Until.IsZero(), "limit": q.Limit, "dnsSuffix": q.VaultDNSSuffix, "token": q.Token, "resourceGroup": q.ResourceGroup},
 	})
 	p := auditquery.Page{Records: []json.RawMessage{rec}}
 	if q.Limit == 1 && q.Token == "" {
