@@ -25,8 +25,8 @@ type Filter struct {
 	Operations []string
 	// Caller is a caller's object id (oid), application id (appid) or user principal name (upn).
 	Caller string
-	// Result is "success" or "failure" (resultType), an HTTP status ("403"), or a
-	// resultSignature ("Forbidden").
+	// Result is "success", "failure" or "unknown" (resultType; unknown is a change whose outcome
+	// a crash lost), an HTTP status ("403"), or a resultSignature ("Forbidden").
 	Result string
 	// Since (inclusive) and Until (exclusive) bound the record time.
 	Since, Until time.Time
@@ -92,8 +92,9 @@ type view struct {
 	} `json:"properties"`
 }
 
-// logOwnOperations are the records the log writes about itself (signed checkpoints, the start
-// of a file after a rotation); a query returns them only when Operations names them.
+// logOwnOperations are the bookkeeping records the log writes about itself (signed
+// checkpoints, the start of a file after a rotation); a query returns them only when
+// Operations names them. AuditLogResumed (the sink failed and recovered) is an incident, kept.
 var logOwnOperations = []string{"AuditCheckpoint", "AuditLogStart"}
 
 // matchRest applies every filter but time, which the scan checks before decoding.
@@ -143,7 +144,7 @@ func callerIs(v *view, who string) bool {
 
 func resultIs(v *view, want string) bool {
 	switch {
-	case strings.EqualFold(want, "success"), strings.EqualFold(want, "failure"):
+	case strings.EqualFold(want, "success"), strings.EqualFold(want, "failure"), strings.EqualFold(want, "unknown"):
 		return strings.EqualFold(v.ResultType, want)
 	}
 	if code, err := strconv.Atoi(want); err == nil {

@@ -364,6 +364,7 @@ func TestRun_SkipsNonRecords(t *testing.T) {
 		ckpt,
 		long,
 		`{"time":"2026-12-01T00:00:01Z","operationName":"SecretSet","requestId":"b"}`,
+		`{"time":"2026-12-01T00:00:02Z","operationName":"SecretSet","resultType":"Unknown","resultSignature":"Unknown","requestId":"u"}`,
 	}, "\n") + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "audit.log"), []byte(content), 0o600); err != nil {
 		t.Fatal(err)
@@ -372,8 +373,12 @@ func TestRun_SkipsNonRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ids(t, p.Records); !slices.Equal(got, []string{"a", "b"}) || p.Skipped != 3 || p.Scanned != 6 {
+	if got := ids(t, p.Records); !slices.Equal(got, []string{"a", "b", "u"}) || p.Skipped != 3 || p.Scanned != 7 {
 		t.Errorf("got %v, skipped %d, scanned %d", got, p.Skipped, p.Scanned)
+	}
+	p, err = auditquery.Run(context.Background(), dir, auditquery.Query{Filter: auditquery.Filter{Result: "UNKNOWN"}})
+	if got := ids(t, p.Records); err != nil || !slices.Equal(got, []string{"u"}) {
+		t.Errorf("unknown outcomes: %v, %v", got, err)
 	}
 	// The log's own records show only when asked for by name.
 	p, err = auditquery.Run(context.Background(), dir, auditquery.Query{Filter: auditquery.Filter{Operations: []string{"AuditCheckpoint"}}})

@@ -53,7 +53,7 @@ func (a *app) monitorLogQuery() *cobra.Command {
 	f.StringVar(&lq.secret, "secret", "", "only records about this secret (by name)")
 	f.StringSliceVar(&lq.operations, "operation", nil, "only these operations (SecretGet, SecretSet, VaultPut, Authentication...); repeatable or comma-separated")
 	f.StringVar(&lq.caller, "caller", "", "only records of this caller: object id, application id or user principal name")
-	f.StringVar(&lq.result, "result", "", "success, failure, an HTTP status (403) or a result signature (Forbidden)")
+	f.StringVar(&lq.result, "result", "", "success, failure, unknown (an outcome a crash lost), an HTTP status (403) or a result signature (Forbidden)")
 	f.StringVar(&lq.since, "since", "", "only records at or after this time")
 	f.StringVar(&lq.until, "until", "", "only records before this time")
 	f.IntVar(&lq.limit, "limit", auditquery.DefaultLimit, "the most records to show (at most "+strconv.Itoa(auditquery.MaxLimit)+")")
