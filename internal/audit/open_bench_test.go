@@ -75,4 +75,12 @@ func BenchmarkOpen(b *testing.B) {
 			}
 		}
 	})
+	b.Run("verifyset", func(b *testing.B) { // `audit verify`: also finds checkpoint records
+		b.SetBytes(fi.Size())
+		for b.Loop() {
+			if rep, err := audit.VerifySet([]string{path}, audit.VerifyOptions{}); err != nil || rep.Records != 200_000 {
+				b.Fatal(rep, err)
+			}
+		}
+	})
 }
