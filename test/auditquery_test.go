@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +28,7 @@ type queriedRecord struct {
 	ResourceID    string `json:"resourceId"`
 	OperationName string `json:"operationName"`
 	ResultType    string `json:"resultType"`
+	RequestID     string `json:"requestId"`
 	Identity      *struct {
 		Claim struct {
 			AppID    string `json:"appid"`
@@ -365,5 +368,78 @@ func TestAuditQuery_ClusterNodesAnswerFromTheirOwnLog(t *testing.T) {
 				t.Errorf("node %s (stale %v) answered as %q with %d records, want %q with %d", c.IDs[i], stale, p.Node, len(p.Value), wantNode, want)
 			}
 		}
+	}
+}
+
+// TestAuditQuery_AcrossRotation: records are found in rotated files and the active one alike,
+// and a continuation token taken before a rotation continues after it with nothing lost or
+// repeated.
+func TestAuditQuery_AcrossRotation(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte("audit:\n  max_file_bytes: 1048576\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, &testenv.Options{Extra: []string{"--config", cfg}})
+	ctx := context.Background()
+	kv := e.createVault(t, "rg-aq-rot", "kv-aq-rot", nil)
+	if _, err := kv.SetSecret(ctx, "before", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	filter := url.Values{"vault": {"kv-aq-rot"}}
+	withLimit := func(v url.Values, limit string) url.Values {
+		out := url.Values{"limit": {limit}}
+		for k, x := range v {
+			out[k] = x
+		}
+		return out
+	}
+	status, first, body := e.auditQuery(t, e.cred, "", withLimit(filter, "1"))
+	if status != 200 || len(first.Value) != 1 || first.NextLink == "" {
+		t.Fatalf("first page: HTTP %d %s", status, body)
+	}
+	rotated := func() bool {
+		m, _ := filepath.Glob(filepath.Join(e.srv.DataDir, "audit", "audit-*.log"))
+		return len(m) > 0
+	}
+	for i := 0; !rotated(); i++ {
+		if i > 5000 {
+			t.Fatal("no rotation after 5000 requests")
+		}
+		for range 50 {
+			if _, err := kv.GetSecret(ctx, "before", "", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := kv.SetSecret(ctx, "after", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	link, err := url.Parse(first.NextLink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := withLimit(filter, "10000")
+	rest.Set("$skipToken", link.Query().Get("$skipToken"))
+	status, more, body := e.auditQuery(t, e.cred, "", rest)
+	if status != 200 {
+		t.Fatalf("continuing after the rotation: HTTP %d %s", status, body)
+	}
+	_, all, _ := e.auditQuery(t, e.cred, "", withLimit(filter, "10000"))
+	paged := append(first.Value, more.Value...)
+	if len(paged) != len(all.Value) || len(all.Value) < 500 {
+		t.Fatalf("%d records through the token, %d in one query", len(paged), len(all.Value))
+	}
+	for i := range paged {
+		if paged[i].RequestID != all.Value[i].RequestID {
+			t.Fatalf("record %d: %s through the token, %s in one query", i, paged[i].RequestID, all.Value[i].RequestID)
+		}
+	}
+	if !slices.ContainsFunc(all.Value, func(r queriedRecord) bool {
+		return r.OperationName == "SecretSet" && strings.Contains(r.Properties.RequestURI, "/secrets/before")
+	}) {
+		t.Error("the record in the rotated file is missing")
+	}
+	if last := all.Value[len(all.Value)-1]; last.OperationName != "SecretSet" || !strings.Contains(last.Properties.RequestURI, "/secrets/after") {
+		t.Errorf("the last record is %+v", last)
 	}
 }
