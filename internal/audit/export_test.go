@@ -48,3 +48,6 @@ func SetDiskCheckEvery(t testing.TB, d time.Duration) {
 
 // FillPipe fills the pipe w so that the next write through it blocks (a hung disk).
 func FillPipe(t *testing.T, w *os.File) { fillPipe(t, w) }
+
+// SignedMessage exposes what a checkpoint file's signature covers.
+func (c *Checkpoint) SignedMessage() []byte { return c.signedMessage() }

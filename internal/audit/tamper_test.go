@@ -229,3 +229,65 @@ func rechainLast(t *testing.T, lines []string, ckpt string) string {
 	b, _ := json.Marshal(&r)
 	return string(b) + "\n"
 }
+
+// What a signature cannot prove is reported, not passed over: records written while sealed are
+// an unsigned tail, and a checkpoint file forged after cutting the tail off fails.
+func TestVerifySet_UnsignedTailAndForgedCheckpointFile(t *testing.T) {
+	key := testKey(1)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	writeSet(t, dir, 12, audit.Options{CheckpointRecords: 5}, key)
+	l, err := audit.Open(path) // sealed: no key
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		write(l, "SecretGet")
+	}
+	l.Close()
+	rep, err := audit.VerifySet([]string{path}, pinnedKeys(key))
+	notes := strings.Join(rep.Notes, "\n")
+	if err != nil || rep.UnsignedTail != 3 || !strings.Contains(notes, "not covered by a signed checkpoint") || !strings.Contains(notes, "is not signed") {
+		t.Fatalf("unsigned tail: %+v, %v", rep, err)
+	}
+
+	// Cut the tail off and sign a matching checkpoint file with another key.
+	lines := readLines(t, path)
+	writeLines(t, path, lines[:len(lines)-4])
+	raw, _ := os.ReadFile(path)
+	sum := sha256.Sum256([]byte(strings.TrimSuffix(lines[len(lines)-5], "\n")))
+	attacker := testKey(2)
+	ck := audit.Checkpoint{Version: 1, File: "audit.log", Offset: int64(len(raw)), Records: int64(len(lines) - 4),
+		LastHash: hex.EncodeToString(sum[:]), Time: "2026-12-02T00:00:00.0000000Z", KeyID: audit.KeyID(key.Public().(ed25519.PublicKey))}
+	ck.Sig = base64.StdEncoding.EncodeToString(ed25519.Sign(attacker, ck.SignedMessage()))
+	b, _ := json.Marshal(&ck)
+	os.WriteFile(audit.CheckpointPath(path), append(b, '\n'), 0o600)
+	_, err = audit.VerifySet([]string{path}, pinnedKeys(key))
+	if err == nil || !strings.Contains(err.Error(), "does not verify under the pinned keys") {
+		t.Fatalf("forged checkpoint file: err = %v", err)
+	}
+}
+
+// A new signing key (the keyring's oldest term retired) is added to the public key file; the
+// set verifies under both keys, not under the old one alone.
+func TestVerifySet_KeyChange(t *testing.T) {
+	dir := t.TempDir()
+	old, next := testKey(1), testKey(5)
+	writeSet(t, dir, 12, audit.Options{CheckpointRecords: 5}, old)
+	writeSet(t, dir, 12, audit.Options{CheckpointRecords: 5}, next)
+	raw, err := os.ReadFile(filepath.Join(dir, audit.PublicKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := audit.ParsePublicKeys(raw)
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("public key file holds %d keys, %v", len(keys), err)
+	}
+	files, _ := audit.FilesIn(dir)
+	if _, err := audit.VerifySet(files, audit.VerifyOptions{Keys: keys}); err != nil {
+		t.Fatalf("both keys: %v", err)
+	}
+	if _, err := audit.VerifySet(files, pinnedKeys(old)); err == nil || !strings.Contains(err.Error(), "not a pinned key") {
+		t.Fatalf("old key alone: err = %v", err)
+	}
+}
