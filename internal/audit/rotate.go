@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -329,7 +331,7 @@ func (l *Log) removeRetained(st chainState) {
 func resumeRotated(path string, ck *Checkpoint) (*linkInfo, error) {
 	dir := filepath.Dir(path)
 	names, err := RotatedFiles(dir)
-	if os.IsNotExist(err) || len(names) == 0 {
+	if errors.Is(err, fs.ErrNotExist) || len(names) == 0 {
 		return nil, nil
 	}
 	if err != nil {
