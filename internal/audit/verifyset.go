@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // VerifyOptions are the trust anchors of VerifySet.
@@ -200,6 +201,9 @@ func (sv *setVerifier) file(path string, prev *fileEnd, last bool) (*fileEnd, er
 		}
 		if prev != nil && re.Record == 1 && w.start == nil {
 			return nil, problem(1, 0, "does not start with the record linking it to %s: %v", prev.name, re.Err)
+		}
+		if strings.HasPrefix(re.Err.Error(), "chain broken") && re.Record > 1 {
+			return nil, problem(re.Record, re.Offset, "%v: record %d was changed, or records were removed, added or moved before this one", re.Err, re.Record-1)
 		}
 		return nil, problem(re.Record, re.Offset, "%v", re.Err)
 	}
