@@ -24,12 +24,14 @@ import (
 
 // server is what Run builds, each part from the ones before it.
 type server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	audit   *audit.Log
-	metrics *metrics.Registry
-	st      store.Store
-	sys     *sysapi.Core
+	cfg   config.Config
+	log   *slog.Logger
+	audit *audit.Log
+	// recorder is where records go: the log, with failures counted, then the extra sinks.
+	recorder audit.Recorder
+	metrics  *metrics.Registry
+	st       store.Store
+	sys      *sysapi.Core
 }
 
 // Run starts the server described by cfg and blocks until ctx ends, then drains and closes.
@@ -119,7 +121,14 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wr
 		return nil, nil, err
 	}
 	s = &server{cfg: cfg, log: log, audit: al, metrics: metrics.New(cfg.DNSSuffix)}
+	rec, closeSinks, err := startAuditSinks(cfg.Audit.Sinks, countingAudit{Log: al, failures: s.metrics.AuditWriteFailures}, s.metrics, log)
+	if err != nil {
+		al.Close()
+		return nil, nil, err
+	}
+	s.recorder = rec
 	if s.st, err = openStore(ctx, s); err != nil {
+		closeSinks()
 		al.Close()
 		return nil, nil, err
 	}
@@ -128,6 +137,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wr
 	s.registerGauges()
 	return s, func() error {
 		err := s.st.Close()
+		closeSinks() // what the log wrote last is queued for them before it closes
 		al.Close()
 		return err
 	}, nil

@@ -198,10 +198,23 @@ func (s *server) observe(h *httpapi.Server) *httpapi.Server {
 	return h
 }
 
-// auditLog is the audit log as request handlers use it: failures are counted.
-func (s *server) auditLog() countingAudit {
-	return countingAudit{Log: s.audit, failures: s.metrics.AuditWriteFailures}
+// auditLog is the audit log as every entry point uses it: failures are counted and records
+// are copied to the extra sinks (audit.sinks); intents go to the log itself.
+func (s *server) auditLog() serverAudit {
+	return serverAudit{Recorder: s.recorder, log: s.audit}
 }
+
+// serverAudit records through the recorder chain and takes intents from the log.
+type serverAudit struct {
+	audit.Recorder
+	log *audit.Log
+}
+
+func (a serverAudit) Intend(ctx context.Context, e audit.Event) (audit.IntentToken, error) {
+	return a.log.Intend(ctx, e)
+}
+
+func (a serverAudit) Resolve(t audit.IntentToken) { a.log.Resolve(t) }
 
 // countingAudit counts audit records that could not be written.
 type countingAudit struct {

@@ -21,6 +21,9 @@ type AuditConfig struct {
 	CheckpointRecords int `yaml:"checkpoint_records"`
 	// CheckpointInterval writes one after this long when records were written since. Default 60s.
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// Sinks are extra destinations for copies of every record (syslog, an HTTP collector), set
+	// here only, never through the API; a failing one never holds up a request (auditsinks.go).
+	Sinks AuditSinksConfig `yaml:"sinks"`
 }
 
 // Audit defaults.
@@ -33,6 +36,9 @@ const (
 
 // validate checks the section and fills in its defaults.
 func (c *AuditConfig) validate() error {
+	if err := c.Sinks.Validate(); err != nil {
+		return err
+	}
 	switch {
 	case c.MaxFileBytes < 0:
 		return fmt.Errorf("audit.max_file_bytes: must not be negative (0 = default %d)", DefaultAuditMaxFileBytes)

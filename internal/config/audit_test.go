@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func TestAuditConfig_ValidateAndDefaults(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || cfg.Audit != c.want {
+			if err != nil || !reflect.DeepEqual(cfg.Audit, c.want) {
 				t.Fatalf("Audit = %+v, err = %v; want %+v", cfg.Audit, err, c.want)
 			}
 		})
