@@ -187,12 +187,15 @@ func (j *intentJournal) flushLoop() {
 		b := j.pending
 		j.pending = nil
 		j.inflight, j.since = b, time.Now()
+		var f *os.File
+		if b != nil {
+			f = j.files[b.file]
+		}
 		j.mu.Unlock()
 		if b == nil {
 			continue
 		}
 		var err error
-		f := j.files[b.file]
 		if _, werr := f.Write(b.buf); werr != nil {
 			err = fmt.Errorf("writing audit intent: %v: %w", werr, ErrUnavailable)
 		} else if serr := unix.Fdatasync(int(f.Fd())); serr != nil {
