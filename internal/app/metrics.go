@@ -214,6 +214,10 @@ func (a serverAudit) Intend(ctx context.Context, e audit.Event) (audit.IntentTok
 	return a.log.Intend(ctx, e)
 }
 
+func (a serverAudit) IntentNote(e audit.Event) (audit.IntentToken, []byte, error) {
+	return a.log.IntentNote(e)
+}
+
 func (a serverAudit) Resolve(t audit.IntentToken) { a.log.Resolve(t) }
 
 // countingAudit counts audit records that could not be written.

@@ -25,7 +25,10 @@ func openStore(ctx context.Context, s *server) (store.Store, error) {
 		s.metrics.MustRegister(raftmetrics.New(cs))
 		return cs, nil
 	}
-	return bolt.OpenWithWAL(filepath.Join(s.cfg.DataDir, "strongroom.db"), bolt.WALOptions{CheckpointBytes: s.cfg.WALCheckpointBytes})
+	// Audit intents travel in the log with their batches; the audit log keeps them past a
+	// checkpoint and records the ones a crash left without an outcome.
+	return bolt.OpenWithWAL(filepath.Join(s.cfg.DataDir, "strongroom.db"), bolt.WALOptions{CheckpointBytes: s.cfg.WALCheckpointBytes,
+		Notes: s.audit.RecoverNotes, BeforeCheckpoint: s.audit.PersistNotes})
 }
 
 // clusterNode is the cluster node behind a store, or nil for a single node.

@@ -36,10 +36,13 @@ import (
 // then the record's JSON (the log's line format, unchained: prevHash ""), then "\n".
 
 // IntentToken identifies a journaled intent, to resolve it once the outcome is recorded.
-type IntentToken struct{ gen int8 } // journal file index + 1; zero: no intent
+type IntentToken struct {
+	gen  int8   // journal file index + 1; zero: not in the journal
+	note string // the request id of a noted intent (IntentNote); "": none
+}
 
 // Valid reports whether t names an intent.
-func (t IntentToken) Valid() bool { return t.gen != 0 }
+func (t IntentToken) Valid() bool { return t.gen != 0 || t.note != "" }
 
 // unknownOutcome describes a request whose outcome record was lost in a crash.
 const unknownOutcome = "The server stopped before this request's outcome was recorded; the change it announced may or may not have committed."
@@ -48,12 +51,13 @@ type intentJournal struct {
 	files [2]*os.File
 
 	mu       sync.Mutex
-	active   int      // the file new intents go to
-	open     [2]int   // intents in file i not yet resolved
-	used     [2]bool  // file i holds intents
-	pending  *jbatch  // taken, not yet handed to the flusher
-	inflight *jbatch  // being written and synced, since since
-	good     [2]int64 // where file i's last fully synced batch ends (a resume cuts there)
+	active   int                  // the file new intents go to
+	open     [2]int               // intents in file i not yet resolved
+	used     [2]bool              // file i holds intents
+	pending  *jbatch              // taken, not yet handed to the flusher
+	inflight *jbatch              // being written and synced, since since
+	good     [2]int64             // where file i's last fully synced batch ends (a resume cuts there)
+	notes    map[string]*openNote // noted intents not yet resolved, by request id
 	since    time.Time
 	wake     chan struct{}
 	done     chan struct{}
@@ -169,8 +173,110 @@ func (l *Log) Resolve(t IntentToken) {
 	}
 	j := l.intents
 	j.mu.Lock()
-	j.open[t.gen-1]--
+	if t.gen != 0 {
+		j.open[t.gen-1]--
+	}
+	if t.note != "" {
+		if n, ok := j.notes[t.note]; ok {
+			if n.file != 0 { // persisted to the journal when its log segment was recycled
+				j.open[n.file-1]--
+			}
+			delete(j.notes, t.note)
+		}
+	}
 	j.mu.Unlock()
+}
+
+// IntentNote returns e's intent as a note for a store to log with the batch it announces (one
+// write and one fdatasync for both: store.NotedIntent), and keeps it until Resolve, so that
+// PersistNotes can move it to the journal before the store recycles the log segment holding
+// it. The store hands logged notes back after a crash (RecoverNotes).
+func (l *Log) IntentNote(e Event) (IntentToken, []byte, error) {
+	if l.failed.Load() || l.intents == nil {
+		return IntentToken{}, nil, ErrUnavailable
+	}
+	e.Status = 0
+	rec := NewRecord(e)
+	l.mu.Lock()
+	offset := l.written.Offset
+	l.mu.Unlock()
+	line := strconv.AppendInt(make([]byte, 0, 768), offset, 10)
+	line = append(line, ' ')
+	line = append(rec.appendJSON(line), '"', '}')
+	j := l.intents
+	j.mu.Lock()
+	if j.notes == nil {
+		j.notes = make(map[string]*openNote)
+	}
+	j.notes[rec.RequestID] = &openNote{line: line}
+	j.mu.Unlock()
+	return IntentToken{note: rec.RequestID}, line, nil
+}
+
+// openNote is a noted intent not yet resolved; file is the journal file (index + 1) it was
+// persisted to, 0 while it lives only in the store's log.
+type openNote struct {
+	line []byte
+	file int
+}
+
+// PersistNotes makes every open noted intent durable on its own before the store recycles the
+// log segments that hold them: it fsyncs the log (so resolved intents' outcomes are durable)
+// and writes the unresolved ones to the journal. The store calls it before each checkpoint.
+func (l *Log) PersistNotes() error {
+	l.mu.Lock()
+	f := l.f
+	l.mu.Unlock()
+	if err := f.Sync(); err != nil {
+		l.failed.Store(true)
+		return fmt.Errorf("syncing the audit log before a store checkpoint: %w", err)
+	}
+	j := l.intents
+	j.mu.Lock()
+	var b *jbatch
+	for _, n := range j.notes {
+		if n.file != 0 {
+			continue
+		}
+		if b == nil {
+			if b = j.pending; b == nil {
+				b = &jbatch{file: j.active, done: make(chan struct{}), buf: (*batchBufs.Get().(*[]byte))[:0]}
+				j.pending = b
+			}
+		}
+		b.buf = append(append(b.buf, n.line...), '\n')
+		n.file = b.file + 1
+		j.open[b.file]++
+		b.n++
+		j.used[b.file] = true
+	}
+	j.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	<-b.done
+	if b.err != nil {
+		l.failed.Store(true)
+		return fmt.Errorf("persisting audit intents before a store checkpoint: %w", b.err)
+	}
+	return nil
+}
+
+// RecoverNotes records every note a store logged whose outcome never reached the log (a crash
+// between the two), as recoverIntents does for the journal. The app calls it once the store has
+// replayed its log.
+func (l *Log) RecoverNotes(notes [][]byte) error {
+	var lines []intentLine
+	for _, n := range notes {
+		if in, ok := parseIntentLine(n); ok {
+			lines = append(lines, in)
+		}
+	}
+	return l.recordLost(lines)
 }
 
 // flushLoop writes and fdatasyncs each pending batch; requests that arrive meanwhile share the
@@ -296,6 +402,24 @@ func (l *Log) recoverIntents() error {
 		}
 		intents = append(intents, lines...)
 	}
+	if err := l.recordLost(intents); err != nil {
+		return err
+	}
+	j := l.intents
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for i, f := range j.files {
+		if err := f.Truncate(0); err != nil {
+			return fmt.Errorf("emptying the audit intent journal: %w", err)
+		}
+		j.used[i], j.good[i] = false, 0
+	}
+	return nil
+}
+
+// recordLost records, once each, the intents whose request id is not in the log after the
+// offset they name, with result "Unknown", and syncs the log.
+func (l *Log) recordLost(intents []intentLine) error {
 	if len(intents) == 0 {
 		return nil
 	}
@@ -326,15 +450,6 @@ func (l *Log) recoverIntents() error {
 			return fmt.Errorf("syncing recovered audit intents: %w", err)
 		}
 	}
-	j := l.intents
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	for i, f := range j.files {
-		if err := f.Truncate(0); err != nil {
-			return fmt.Errorf("emptying the audit intent journal: %w", err)
-		}
-		j.used[i], j.good[i] = false, 0
-	}
 	return nil
 }
 
@@ -353,26 +468,32 @@ func readIntents(f *os.File) ([]intentLine, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
-		line := sc.Bytes()
-		sp := bytes.IndexByte(line, ' ')
-		if sp <= 0 {
-			continue
+		if in, ok := parseIntentLine(sc.Bytes()); ok {
+			out = append(out, in)
 		}
-		off, err := strconv.ParseInt(string(line[:sp]), 10, 64)
-		if err != nil {
-			continue
-		}
-		var in intentLine
-		if err := json.Unmarshal(line[sp+1:], &in.rec); err != nil || in.rec.RequestID == "" {
-			continue
-		}
-		in.offset = off
-		out = append(out, in)
 	}
 	if err := sc.Err(); err != nil && !errors.Is(err, bufio.ErrTooLong) {
 		return nil, fmt.Errorf("reading the audit intent journal: %w", err)
 	}
 	return out, nil
+}
+
+// parseIntentLine parses "<offset> <record JSON>"; a damaged line is not an intent.
+func parseIntentLine(line []byte) (intentLine, bool) {
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 {
+		return intentLine{}, false
+	}
+	off, err := strconv.ParseInt(string(line[:sp]), 10, 64)
+	if err != nil {
+		return intentLine{}, false
+	}
+	var in intentLine
+	if err := json.Unmarshal(line[sp+1:], &in.rec); err != nil || in.rec.RequestID == "" {
+		return intentLine{}, false
+	}
+	in.offset = off
+	return in, true
 }
 
 // requestIDsAfter returns the request ids of the log's records from offset on.

@@ -212,3 +212,62 @@ func TestIntents_HungJournalFailsClosedInBoundedTime(t *testing.T) {
 	j.mu.Unlock()
 	w.Close()
 }
+
+// TestNotes_PersistedBeforeCheckpointAndRecovered: a noted intent lives in the store's log; when
+// the store is about to recycle that log, PersistNotes moves the still-open ones to the journal
+// (a resolved one stays out), and after a crash both routes record a lost outcome once.
+func TestNotes_PersistedBeforeCheckpointAndRecovered(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	done := Event{Operation: "SecretSet", RequestID: "note-done", Status: 200}
+	tokDone, _, err := l.IntentNote(done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Record(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	l.Resolve(tokDone)
+	_, openLine, err := l.IntentNote(Event{Operation: "SecretSet", RequestID: "note-open"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, loggedLine, err := l.IntentNote(Event{Operation: "SecretDelete", RequestID: "note-logged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if journalBytes(t, path) != 0 {
+		t.Fatal("a noted intent was journaled before any checkpoint")
+	}
+	if err := l.PersistNotes(); err != nil { // the store checkpoints the segment holding note-open
+		t.Fatal(err)
+	}
+	if n := journalBytes(t, path); n == 0 {
+		t.Fatal("PersistNotes left the open notes only in the store's log")
+	}
+	l.Close()
+	// Restart: the journal brings back note-open and note-logged (both were open when the store
+	// checkpointed), and the store's log hands back note-logged and note-open again.
+	l, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RecoverNotes([][]byte{loggedLine, openLine, []byte("damaged")}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	count := map[string]int{}
+	for _, r := range logRecords(t, path) {
+		count[r.RequestID]++
+		if r.RequestID != "note-done" && r.ResultType != "Unknown" {
+			t.Fatalf("recovered %s as %s", r.RequestID, r.ResultType)
+		}
+	}
+	if count["note-done"] != 1 || count["note-open"] != 1 || count["note-logged"] != 1 {
+		t.Fatalf("records per request %v, want exactly one each", count)
+	}
+}

@@ -178,6 +178,9 @@ func (downSink) Healthy() bool                             { return false }
 func (downSink) Intend(context.Context, audit.Event) (audit.IntentToken, error) {
 	return audit.IntentToken{}, errors.New("down")
 }
+func (downSink) IntentNote(audit.Event) (audit.IntentToken, []byte, error) {
+	return audit.IntentToken{}, nil, errors.New("down")
+}
 func (downSink) Resolve(audit.IntentToken) {}
 
 type noIssuer struct{}

@@ -28,3 +28,23 @@ func RecordIntent(ctx context.Context) error {
 	}
 	return nil
 }
+
+// NotedIntent is an intent a store with a write-ahead log can make durable in the same write
+// and fdatasync as the batch itself, instead of a write of its own: IntentNote returns the bytes
+// to log with the batch (an OpNote) and takes on keeping them until the request's outcome is
+// recorded; after a crash the store hands logged notes back (bolt.DB.RecoveredNotes).
+type NotedIntent interface {
+	Intent
+	IntentNote(ctx context.Context) ([]byte, error)
+}
+
+// IntentNote returns the note of the intent planted in ctx, when it can travel with the batch;
+// ok false means the store must call RecordIntent instead (or there is no intent).
+func IntentNote(ctx context.Context) (note []byte, ok bool, err error) {
+	in, isNoted := ctx.Value(intentKey{}).(NotedIntent)
+	if !isNoted {
+		return nil, false, nil
+	}
+	note, err = in.IntentNote(ctx)
+	return note, err == nil, err
+}

@@ -30,6 +30,10 @@ const (
 	OpRequireAbsent OpKind = 3 // precondition: Key holds no value
 	OpRequireEqual  OpKind = 4 // precondition: Key holds exactly Value
 	OpDeletePrefix  OpKind = 5 // remove every key starting with Key
+	// OpNote changes nothing: its Value is carried in a write-ahead log with the batch and handed
+	// back after a crash (the request's audit intent, intent.go). Only store implementations add
+	// notes; applying one is a no-op everywhere.
+	OpNote OpKind = 6
 )
 
 // Op is one step of a batch.
@@ -52,7 +56,7 @@ func (o Op) Validate() error {
 		return fmt.Errorf("validating op: empty key")
 	}
 	switch o.Kind {
-	case OpPut, OpDelete, OpRequireAbsent, OpRequireEqual, OpDeletePrefix:
+	case OpPut, OpDelete, OpRequireAbsent, OpRequireEqual, OpDeletePrefix, OpNote:
 		return nil
 	default:
 		return fmt.Errorf("validating op on %q: unknown kind %d", o.Key, o.Kind)

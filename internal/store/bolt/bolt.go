@@ -66,14 +66,20 @@ type DB struct {
 	writes       []store.Op            // likewise
 	failed       atomic.Pointer[error] // the log or a checkpoint failed; writes are refused from then on
 	abandoned    bool                  // tests: stop like a crash, without the final checkpoint
+	// beforeCheckpoint is WALOptions.BeforeCheckpoint.
+	beforeCheckpoint func() error
 }
 
 var _ store.Store = (*DB)(nil)
 
 type request struct {
 	ops []store.Op
-	run func() error // run this on the commit loop instead of ops (no write in flight): compaction, live restore
-	err chan error
+	// note is the request's audit intent, logged with its batch (store.NotedIntent); ctx is the
+	// request's, for the rare group that is not logged (journaled then: intentFallback).
+	note []byte
+	ctx  context.Context
+	run  func() error // run this on the commit loop instead of ops (no write in flight): compaction, live restore
+	err  chan error
 }
 
 // Open opens (creating if needed) the store file at path with mode 0600. Every group commit is a
@@ -119,12 +125,12 @@ func open(path string, wal *WALOptions) (*DB, error) {
 	}
 	d := &DB{db: db, pending: make(chan *request, 4096), done: make(chan struct{})}
 	if wal != nil {
-		w, err := recoverWAL(db, path+".wal")
+		w, err := recoverWAL(db, path+".wal", wal.Notes)
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("opening store %s: %w", path, err)
 		}
-		d.wal, d.checkpointAt = w, wal.CheckpointBytes
+		d.wal, d.checkpointAt, d.beforeCheckpoint = w, wal.CheckpointBytes, wal.BeforeCheckpoint
 		d.ov = &overlay{mem: newMemtable(0)}
 		d.staged = make(map[string]memEntry, 2*maxGroup)
 		d.ckptReq = make(chan checkpointJob, 1)
@@ -189,10 +195,24 @@ func (d *DB) Apply(ctx context.Context, ops []store.Op) error {
 	if err := d.failure(); err != nil {
 		return fmt.Errorf("store unavailable after a write failure: %w", err)
 	}
-	if err := store.RecordIntent(ctx); err != nil { // the request's audit record first
-		return fmt.Errorf("recording the request's intent: %w", err)
+	// The request's audit record first: in the log record of the batch itself when the log can
+	// carry it, else durable on its own before the batch is submitted.
+	req := &request{ops: ops, err: make(chan error, 1), ctx: ctx}
+	if d.ov != nil && !hasDeletePrefixOps(ops) {
+		note, noted, err := store.IntentNote(ctx)
+		if err != nil {
+			return fmt.Errorf("recording the request's intent: %w", err)
+		}
+		if noted {
+			req.note = note
+		}
 	}
-	return d.submit(ctx, &request{ops: ops, err: make(chan error, 1)})
+	if req.note == nil {
+		if err := store.RecordIntent(ctx); err != nil {
+			return fmt.Errorf("recording the request's intent: %w", err)
+		}
+	}
+	return d.submit(ctx, req)
 }
 
 // submit queues req for the commit loop and waits for its verdict.
@@ -271,6 +291,8 @@ func (d *DB) commit(group []*request) {
 		}
 		// A prefix delete would need range tombstones in the overlay: checkpoint everything,
 		// then apply the group straight to the file (such batches are rare: vault purges).
+		// Requests whose intent was to travel in the log record make it durable on its own.
+		group = intentFallback(group)
 		if err := d.drain(); err != nil {
 			for _, r := range group {
 				r.err <- err
@@ -279,6 +301,32 @@ func (d *DB) commit(group []*request) {
 		}
 	}
 	d.commitFile(group)
+}
+
+// intentFallback makes the intents of group's noted requests durable on their own (the group
+// is committed to the file, not logged), answering and dropping those whose intent fails.
+func intentFallback(group []*request) []*request {
+	kept := group[:0]
+	for _, r := range group {
+		if r.note != nil {
+			if err := store.RecordIntent(r.ctx); err != nil {
+				r.err <- fmt.Errorf("recording the request's intent: %w", err)
+				continue
+			}
+			r.note = nil
+		}
+		kept = append(kept, r)
+	}
+	return kept
+}
+
+func hasDeletePrefixOps(ops []store.Op) bool {
+	for _, op := range ops {
+		if op.Kind == store.OpDeletePrefix {
+			return true
+		}
+	}
+	return false
 }
 
 // exclusive runs fn on the commit loop with everything logged checkpointed into the file first,

@@ -57,6 +57,14 @@ type WALOptions struct {
 	// at most the 16 MiB a segment is prepared to). Smaller means less memory and a shorter
 	// replay after a crash, and more frequent file transactions.
 	CheckpointBytes int64
+	// Notes receives, while the store opens, the notes (store.OpNote: audit intents) of the
+	// batches replayed from the log, before the log's segments are recycled; an error stops the
+	// open. Nil: notes are dropped.
+	Notes func(notes [][]byte) error
+	// BeforeCheckpoint runs before each checkpoint records a segment as flushed (after which its
+	// notes are gone): whoever keeps notes makes the ones it still needs durable elsewhere. An
+	// error fails the checkpoint, and with it the store's writes.
+	BeforeCheckpoint func() error
 }
 
 var keyWALFlushed = []byte("walFlushed")
@@ -161,7 +169,7 @@ func listSegments(dir string) ([]uint64, error) {
 // recoverWAL replays every logged batch that the file does not hold yet, records that the file
 // holds them, and leaves two segment files ready: the current one and the spare. It runs before
 // the store serves anything.
-func recoverWAL(db *bbolt.DB, dir string) (*wal, error) {
+func recoverWAL(db *bbolt.DB, dir string, notesTo func([][]byte) error) (*wal, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating log folder: %w", err)
 	}
@@ -185,6 +193,11 @@ func recoverWAL(db *bbolt.DB, dir string) (*wal, error) {
 		}
 		replay = append(replay, recs...)
 		last = seq
+	}
+	if notesTo != nil {
+		if err := notesTo(replayedNotes(replay)); err != nil {
+			return nil, fmt.Errorf("handing over the log's notes: %w", err)
+		}
 	}
 	if last != flushed {
 		err := db.Update(func(tx *bbolt.Tx) error {
@@ -229,6 +242,23 @@ func recoverWAL(db *bbolt.DB, dir string) (*wal, error) {
 	w.cur = segment{f: cur.f, seq: last + 1}
 	w.spare = &segment{f: spare.f, seq: last + 2}
 	return w, nil
+}
+
+// replayedNotes collects the notes of the logged batches.
+func replayedNotes(replay [][]byte) [][]byte {
+	var notes [][]byte
+	for _, payload := range replay {
+		ops, err := store.DecodeOps(payload)
+		if err != nil {
+			continue // the replay reports it
+		}
+		for _, op := range ops {
+			if op.Kind == store.OpNote {
+				notes = append(notes, op.Value)
+			}
+		}
+	}
+	return notes
 }
 
 type prepared struct {

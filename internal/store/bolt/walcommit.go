@@ -60,6 +60,9 @@ func (d *DB) commitLogged(group []*request) {
 			results[i] = err
 			continue
 		}
+		if r.note != nil { // the audit intent, durable with the batch (store.NotedIntent)
+			writes = append(writes, store.Op{Kind: store.OpNote, Key: "audit-intent", Value: r.note})
+		}
 		for _, op := range r.ops {
 			switch op.Kind {
 			case store.OpPut:
@@ -128,6 +131,9 @@ func (d *DB) logWrites(writes []store.Op) error {
 	}
 	d.ov.mu.Lock()
 	for _, op := range logged {
+		if op.Kind == store.OpNote { // rides in the log only
+			continue
+		}
 		d.ov.setLocked(memEntry{key: op.Key, value: op.Value, deleted: op.Kind == store.OpDelete})
 	}
 	d.ov.mu.Unlock()
@@ -276,6 +282,13 @@ func (d *DB) checkpointLoop() {
 }
 
 func (d *DB) checkpoint(job checkpointJob) error {
+	// Notes (audit intents) in the segment vanish with it: whoever keeps them makes the ones still
+	// needed durable elsewhere first, before the file records the segment as flushed.
+	if d.beforeCheckpoint != nil {
+		if err := d.beforeCheckpoint(); err != nil {
+			return fmt.Errorf("checkpointing log segment %d: %w", job.seg.seq, err)
+		}
+	}
 	err := d.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketKV)
 		b.FillPercent = fillPercent
