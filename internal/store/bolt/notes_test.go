@@ -33,7 +33,7 @@ func TestWAL_NotesTravelWithTheirBatch(t *testing.T) {
 	var handed [][]byte
 	checkpoints := 0
 	opts := bolt.WALOptions{
-		Notes: func(n [][]byte) error { mu.Lock(); handed = append(handed, n...); mu.Unlock(); return nil },
+		Notes:            func(n [][]byte) error { mu.Lock(); handed = append(handed, n...); mu.Unlock(); return nil },
 		BeforeCheckpoint: func() error { mu.Lock(); checkpoints++; mu.Unlock(); return nil },
 	}
 	db, err := bolt.OpenWithWAL(path, opts)
