@@ -494,3 +494,17 @@ func TestRunChecksSink(t *testing.T) {
 	case <-time.After(2500 * time.Millisecond):
 	}
 }
+
+func TestSecretOf(t *testing.T) {
+	for _, c := range []struct{ id, vault, secret string }{
+		{"https://KV-Prod.vault.localhost:8443/secrets/db-pass/0123abcd", "kv-prod", "db-pass"},
+		{"https://kv.vault.localhost/secrets/only-name", "kv", "only-name"},
+		{"https://kv.vault.localhost/deletedsecrets/x", "kv", ""},
+		{"http://kv.vault.localhost/secrets/x", "", ""},
+		{"", "", ""},
+	} {
+		if v, s := secretOf(c.id); v != c.vault || s != c.secret {
+			t.Errorf("secretOf(%q) = %q, %q; want %q, %q", c.id, v, s, c.vault, c.secret)
+		}
+	}
+}

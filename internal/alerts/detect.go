@@ -181,7 +181,7 @@ func (d *newPattern) observe(a *access) []incident {
 	h := d.callers.getOrPut(c, func() *callerHistory {
 		return &callerHistory{firstSeen: a.at, secrets: newLRU[string, struct{}](historySecrets), networks: newLRU[string, struct{}](historyNetworks)}
 	})
-	secret, network := a.vault+"/"+upper(a.secret), a.network()
+	secret, network := a.vault+"/"+strings.ToLower(a.secret), a.network()
 	_, knownSecret := h.secrets.get(secret)
 	_, knownNetwork := h.networks.get(network)
 	h.secrets.put(secret, struct{}{})
@@ -199,7 +199,7 @@ func (d *newPattern) observe(a *access) []incident {
 // MinReads).
 type rateSpike struct {
 	r        Rule
-	distinct *lru[string, map[string]time.Time] // caller|vault -> secret -> last read
+	distinct *lru[[2]string, map[string]time.Time] // (caller, vault) -> secret -> last read
 	rates    *lru[string, *rate]
 	open     *incidents
 }
@@ -218,7 +218,7 @@ const ewmaAlpha = 0.3
 const baselineWindows = 3
 
 func newRateSpike(r Rule) *rateSpike {
-	return &rateSpike{r: r, distinct: newLRU[string, map[string]time.Time](r.MaxSubjects),
+	return &rateSpike{r: r, distinct: newLRU[[2]string, map[string]time.Time](r.MaxSubjects),
 		rates: newLRU[string, *rate](r.MaxSubjects), open: newIncidents(r.Window.D(), r.MaxSubjects)}
 }
 
@@ -240,16 +240,19 @@ func (d *rateSpike) observe(a *access) []incident {
 }
 
 func (d *rateSpike) distinctReads(a *access, c string) (incident, bool) {
-	key := c + "|" + a.vault
-	seen := d.distinct.getOrPut(key, func() map[string]time.Time { return map[string]time.Time{} })
+	// Every read of the engine's queue passes here: the map is pruned only when it may fire, and
+	// nothing is allocated for a caller below the threshold.
+	seen := d.distinct.getOrPut([2]string{c, a.vault}, func() map[string]time.Time { return map[string]time.Time{} })
+	seen[strings.ToLower(a.secret)] = a.at // names are case-insensitive; lower case copies nothing usually
+	if len(seen) <= d.r.Threshold {
+		return incident{}, false
+	}
 	cutoff := a.at.Add(-d.r.Window.D())
 	for s, t := range seen {
 		if !t.After(cutoff) {
 			delete(seen, s)
 		}
 	}
-	seen[upper(a.secret)] = a.at
-	subject := "distinct:" + key
 	if len(seen) > d.r.Threshold+1 { // bounded: only "more than Threshold" matters
 		oldest, when := "", a.at
 		for s, t := range seen {
@@ -259,7 +262,11 @@ func (d *rateSpike) distinctReads(a *access, c string) (incident, bool) {
 		}
 		delete(seen, oldest)
 	}
-	if d.open.isOpen(subject, a.at) || len(seen) <= d.r.Threshold {
+	if len(seen) <= d.r.Threshold {
+		return incident{}, false
+	}
+	subject := "distinct:" + c + "|" + a.vault
+	if d.open.isOpen(subject, a.at) {
 		return incident{}, false
 	}
 	d.open.start(subject, a.at)
@@ -280,9 +287,12 @@ func (d *rateSpike) rateOf(a *access, c string) (incident, bool) {
 		st.start, st.count = st.start.Add(time.Duration(n)*w), 0
 	}
 	st.count++
-	subject := "rate:" + c
 	limit := max(float64(d.r.MinReads), d.r.Factor*st.ewma)
-	if st.windows < baselineWindows || float64(st.count) <= limit || d.open.isOpen(subject, a.at) {
+	if st.windows < baselineWindows || float64(st.count) <= limit {
+		return incident{}, false
+	}
+	subject := "rate:" + c
+	if d.open.isOpen(subject, a.at) {
 		return incident{}, false
 	}
 	d.open.start(subject, a.at)
