@@ -46,6 +46,7 @@ const maxGroup = 512
 // DB is a bbolt-backed store.Store. It is safe for concurrent use.
 type DB struct {
 	db      *bbolt.DB
+	path    string // the store file
 	pending chan *request
 	done    chan struct{}
 	closeMu sync.RWMutex
@@ -123,7 +124,7 @@ func open(path string, wal *WALOptions) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("initializing store %s: %w", path, err)
 	}
-	d := &DB{db: db, pending: make(chan *request, 4096), done: make(chan struct{})}
+	d := &DB{db: db, path: path, pending: make(chan *request, 4096), done: make(chan struct{})}
 	if wal != nil {
 		w, err := recoverWAL(db, path+".wal", wal.Notes)
 		if err != nil {
@@ -440,7 +441,7 @@ func (d *DB) Close() error {
 }
 
 // Path returns the file path, for operators and tests.
-func (d *DB) Path() string { return d.db.Path() }
+func (d *DB) Path() string { return d.path } // fixed at open: a compaction swaps d.db, not its path
 
 // fileOptions are the bbolt options of the store file. The free list is written with every
 // commit (NoFreelistSync off), so an open reads it instead of walking every page of the file
