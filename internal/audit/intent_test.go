@@ -203,6 +203,15 @@ func TestIntents_HungJournalFailsClosedInBoundedTime(t *testing.T) {
 			}
 		}
 	}()
+	// Let the flusher finish its write and sync on the pipe before the pipe is closed under it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		j.mu.Lock()
+		idle := j.inflight == nil
+		j.mu.Unlock()
+		if idle || time.Now().After(deadline) {
+			break
+		}
+	}
 	j.mu.Lock()
 	for i, f := range j.files {
 		if f == w {
