@@ -51,3 +51,17 @@ func FillPipe(t *testing.T, w *os.File) { fillPipe(t, w) }
 
 // SignedMessage exposes what a checkpoint file's signature covers.
 func (c *Checkpoint) SignedMessage() []byte { return c.signedMessage() }
+
+// OpenDevFull opens /dev/full (every write fails with ENOSPC: a full disk). It is on every Linux
+// machine; missing, the test is skipped, and fails under STRONGROOM_REQUIRE_ALL=1 (CI).
+func OpenDevFull(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		if os.Getenv("STRONGROOM_REQUIRE_ALL") == "1" {
+			t.Fatalf("/dev/full is required (STRONGROOM_REQUIRE_ALL=1) but unavailable: %v", err)
+		}
+		t.Skipf("no /dev/full (%v); set STRONGROOM_REQUIRE_ALL=1 to make this a failure", err)
+	}
+	return f
+}

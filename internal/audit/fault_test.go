@@ -128,10 +128,7 @@ func TestFault_SinkFailures(t *testing.T) {
 			}
 		}},
 		{"disk full", func(t *testing.T, l *audit.Log) func() {
-			full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
-			if err != nil {
-				t.Skip("no /dev/full:", err)
-			}
+			full := audit.OpenDevFull(t)
 			good := l.SwapFile(full, deadline)
 			return func() { l.SwapFile(good, 5*time.Second); full.Close() }
 		}},

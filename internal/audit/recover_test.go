@@ -37,10 +37,7 @@ func TestResume_AfterDiskFull(t *testing.T) {
 	if err := writeOp(l, "Before"); err != nil {
 		t.Fatal(err)
 	}
-	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
-	if err != nil {
-		t.Skip("no /dev/full:", err)
-	}
+	full := OpenDevFull(t)
 	good := l.SwapFile(full, 5*time.Second)
 	if err := writeOp(l, "Lost"); err == nil {
 		t.Fatal("a write to a full disk succeeded")
