@@ -51,6 +51,16 @@ func (e *evSource) register(c *cobra.Command, withName bool) {
 }
 
 // path is the subscriptions' collection path, or one subscription's with the name.
+// open checks the flags and opens the logged-in session: what every eventgrid command starts with.
+func (e *evSource) open(withName bool) (string, *session, error) {
+	path, err := e.path(withName)
+	if err != nil {
+		return "", nil, err
+	}
+	s, err := openSession()
+	return path, s, err
+}
+
 func (e *evSource) path(withName bool) (string, error) {
 	id := strings.TrimRight(e.id, "/")
 	low := strings.ToLower(id)
@@ -207,11 +217,7 @@ func (a *app) evSubListCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List the event subscriptions of a key vault",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := src.path(false)
-			if err != nil {
-				return err
-			}
-			s, err := openSession()
+			path, s, err := src.open(false)
 			if err != nil {
 				return err
 			}
@@ -237,11 +243,7 @@ func (a *app) evSubShowCommand() *cobra.Command {
 		Use:   "show",
 		Short: "Get the details of an event subscription (the endpoint is shown without its query string)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := src.path(true)
-			if err != nil {
-				return err
-			}
-			s, err := openSession()
+			path, s, err := src.open(true)
 			if err != nil {
 				return err
 			}
@@ -262,11 +264,7 @@ func (a *app) evSubDeleteCommand() *cobra.Command {
 		Use:   "delete",
 		Short: "Delete an event subscription",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := src.path(true)
-			if err != nil {
-				return err
-			}
-			s, err := openSession()
+			path, s, err := src.open(true)
 			if err != nil {
 				return err
 			}
@@ -284,11 +282,7 @@ func (a *app) deadLetterListCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List the dead-lettered events of an event subscription",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := src.path(true)
-			if err != nil {
-				return err
-			}
-			s, err := openSession()
+			path, s, err := src.open(true)
 			if err != nil {
 				return err
 			}
@@ -314,11 +308,7 @@ func (a *app) deadLetterReplayCommand() *cobra.Command {
 		Use:   "replay",
 		Short: "Queue an event subscription's dead-lettered events for delivery again",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := src.path(true)
-			if err != nil {
-				return err
-			}
-			s, err := openSession()
+			path, s, err := src.open(true)
 			if err != nil {
 				return err
 			}
