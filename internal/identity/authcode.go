@@ -132,14 +132,8 @@ func (s *Service) CheckAuthorizeRequest(ctx context.Context, req AuthorizeReques
 	if b, err := base64.RawURLEncoding.DecodeString(req.CodeChallenge); err != nil || len(b) != sha256.Size {
 		return fmt.Errorf("%w: code_challenge must be the base64url SHA-256 of the code verifier", ErrInvalidAuthRequest)
 	}
-	aud, _, err := userAudience(req.Scope)
-	if err != nil {
-		return err
-	}
-	if !s.ServesResource(aud) {
-		return fmt.Errorf("%w: %s", ErrUnknownResource, aud)
-	}
-	return nil
+	_, _, err := s.servedUserAudience(req.Scope)
+	return err
 }
 
 // redirectFor returns the normalized client id when redirectURI is registered on it.

@@ -88,12 +88,9 @@ func (s *Service) StartDeviceCode(ctx context.Context, tenant, clientID, scope, 
 	if _, err := s.ResolveTenant(tenant); err != nil {
 		return DeviceCode{}, err
 	}
-	aud, scp, err := userAudience(scope)
+	aud, scp, err := s.servedUserAudience(scope)
 	if err != nil {
 		return DeviceCode{}, err
-	}
-	if !s.ServesResource(aud) {
-		return DeviceCode{}, fmt.Errorf("%w: %s", ErrUnknownResource, aud)
 	}
 	cid, ok := objectID(strings.ToLower(clientID))
 	if !ok {

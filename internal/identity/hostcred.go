@@ -147,12 +147,9 @@ func (s *Service) hostCA(ctx context.Context) (*x509.Certificate, any, error) {
 // it is answered again instead of a new one (the decision is the same; the agent's cache then
 // stays what the server says it may be).
 func (s *Service) MintHostToken(ctx context.Context, hostName string, sel HostIdentitySelector, resource, current string) (Token, HostIdentity, error) {
-	aud, err := AudienceFromScope(strings.TrimSuffix(resource, defaultScopeSuffix) + defaultScopeSuffix)
+	aud, err := s.servedAudience(strings.TrimSuffix(resource, defaultScopeSuffix) + defaultScopeSuffix)
 	if err != nil {
 		return Token{}, HostIdentity{}, err
-	}
-	if !s.ServesResource(aud) {
-		return Token{}, HostIdentity{}, fmt.Errorf("%w: %s", ErrUnknownResource, aud)
 	}
 	_, h, err := s.findHost(ctx, hostName)
 	if err != nil {

@@ -339,11 +339,8 @@ func (s *Service) RedeemRefreshToken(ctx context.Context, req RefreshRequest) (T
 	var aud, scp string
 	if hasResourceScope(req.Scope) {
 		var err error
-		if aud, scp, err = userAudience(req.Scope); err != nil {
+		if aud, scp, err = s.servedUserAudience(req.Scope); err != nil {
 			return Token{}, err
-		}
-		if !s.ServesResource(aud) {
-			return Token{}, fmt.Errorf("%w: %s", ErrUnknownResource, aud)
 		}
 	}
 	famID, ok := familyOf(req.RefreshToken)

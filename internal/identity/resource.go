@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -45,4 +46,29 @@ func (s *Service) ServesResource(resource string) bool {
 		}
 	}
 	return false
+}
+
+// servedAudience is the audience an application's scope asks for, when this server issues
+// tokens for it (ErrInvalidScope, or ErrUnknownResource: AADSTS500011).
+func (s *Service) servedAudience(scope string) (string, error) {
+	aud, err := AudienceFromScope(scope)
+	if err != nil {
+		return "", err
+	}
+	if !s.ServesResource(aud) {
+		return "", fmt.Errorf("%w: %s", ErrUnknownResource, aud)
+	}
+	return aud, nil
+}
+
+// servedUserAudience is servedAudience for a user's delegated scope: the audience and the
+// delegated scopes.
+func (s *Service) servedUserAudience(scope string) (aud, scp string, err error) {
+	if aud, scp, err = userAudience(scope); err != nil {
+		return "", "", err
+	}
+	if !s.ServesResource(aud) {
+		return "", "", fmt.Errorf("%w: %s", ErrUnknownResource, aud)
+	}
+	return aud, scp, nil
 }

@@ -122,12 +122,9 @@ func (s *Service) IssueToken(ctx context.Context, req TokenRequest) (Token, erro
 	if _, err := s.ResolveTenant(req.Tenant); err != nil {
 		return Token{}, err
 	}
-	aud, err := AudienceFromScope(req.Scope)
+	aud, err := s.servedAudience(req.Scope)
 	if err != nil {
 		return Token{}, err
-	}
-	if !s.ServesResource(aud) {
-		return Token{}, fmt.Errorf("%w: %s", ErrUnknownResource, aud)
 	}
 	clientKey, _ := normalizeID(req.ClientID)
 	g, err := s.gate(clientKey, req.RemoteIP)

@@ -38,12 +38,9 @@ func (s *Service) PasswordToken(ctx context.Context, req PasswordRequest) (Token
 	if _, err := s.ResolveTenant(req.Tenant); err != nil {
 		return Token{}, err
 	}
-	aud, scp, err := userAudience(req.Scope)
+	aud, scp, err := s.servedUserAudience(req.Scope)
 	if err != nil {
 		return Token{}, err
-	}
-	if !s.ServesResource(aud) {
-		return Token{}, fmt.Errorf("%w: %s", ErrUnknownResource, aud)
 	}
 	clientID, ok := objectID(strings.ToLower(req.ClientID))
 	if !ok {
