@@ -193,6 +193,27 @@ func TestRateSpikeDistinctSecrets(t *testing.T) {
 	g.want(2, "a second sweep")
 }
 
+// A slow sweep never has more than Threshold fresh reads in one Window, so it never fires,
+// however many secrets it reads in all; the per-caller set stays bounded.
+func TestRateSpikeDistinctSlowSweep(t *testing.T) {
+	r := Default(KindRateSpike)
+	r.Threshold, r.Window, r.MinReads = 3, Duration(time.Minute), 1000
+	g := newRig(t, r, nil)
+	for i := range 200 {
+		g.advance(21 * time.Second) // at most 3 reads in any minute
+		g.send(read("svc", "10.0.0.1", "kv1", fmt.Sprintf("s%d", i)))
+	}
+	g.want(0, "a sweep slower than the threshold")
+	set, _ := g.e.rules[0].det.(*rateSpike).distinct.get([2]string{"svc", "kv1"})
+	if n := len(set.seen); n > 2*(r.Threshold+1) {
+		t.Fatalf("%d secrets remembered for one caller, want at most %d", n, 2*(r.Threshold+1))
+	}
+	for i := range 4 { // then a fast one fires
+		g.send(read("svc", "10.0.0.1", "kv1", fmt.Sprintf("fast%d", i)))
+	}
+	g.want(1, "four fresh distinct secrets")
+}
+
 func TestRateSpikeBaseline(t *testing.T) {
 	r := Default(KindRateSpike)
 	r.Threshold, r.Window, r.Factor, r.MinReads = 1000, Duration(time.Minute), 3, 5

@@ -45,6 +45,18 @@ func (c *lru[K, V]) put(k K, v V) {
 	c.items[k] = c.order.PushFront(&lruEntry[K, V]{key: k, val: v})
 }
 
+// touch marks k used, adding it (with V's zero value) when absent, and reports whether it was
+// there: one map lookup for a set's "seen before?" and "remember it".
+func (c *lru[K, V]) touch(k K) bool {
+	if el, ok := c.items[k]; ok {
+		c.order.MoveToFront(el)
+		return true
+	}
+	var zero V
+	c.put(k, zero)
+	return false
+}
+
 // getOrPut returns k's entry, creating it with mk when absent.
 func (c *lru[K, V]) getOrPut(k K, mk func() V) V {
 	if v, ok := c.get(k); ok {
