@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 )
@@ -243,62 +242,49 @@ func (d *rateSpike) observe(a *access) []incident {
 // so the count is exact without a scan. That keeps the per-read cost O(1) for a caller who reads
 // many secrets (a scan of every entry on every read was 4 % of server CPU at 1,000 secrets).
 type distinctSet struct {
-	seen   map[string]time.Time
-	oldest time.Time
+	seen    map[string]time.Time
+	oldest  time.Time
+	subject string // the incident subject, made once
 }
 
 func (d *rateSpike) distinctReads(a *access, c string) (incident, bool) {
 	set := d.distinct.getOrPut([2]string{c, a.vault}, func() *distinctSet {
-		return &distinctSet{seen: map[string]time.Time{}, oldest: a.at}
+		return &distinctSet{seen: map[string]time.Time{}, oldest: a.at, subject: "distinct:" + c + "|" + a.vault}
 	})
 	set.seen[strings.ToLower(a.secret)] = a.at // names are case-insensitive; lower case copies nothing usually
 	limit := d.r.Threshold
 	if len(set.seen) <= limit {
 		return incident{}, false
 	}
-	w := d.r.Window.D()
-	// Prune when an entry may have gone stale, or when the set has doubled past what matters
-	// (only "more than Threshold" counts): each prune is O(n) and buys at least n/2 reads.
-	if !a.at.Before(set.oldest.Add(w)) || len(set.seen) > 2*(limit+1) {
-		set.prune(a.at.Add(-w), limit+1)
+	if w := d.r.Window.D(); !a.at.Before(set.oldest.Add(w)) {
+		set.prune(a.at.Add(-w))
 		if len(set.seen) <= limit {
 			return incident{}, false
 		}
 	}
-	subject := "distinct:" + c + "|" + a.vault
-	if d.open.isOpen(subject, a.at) {
+	// More than Threshold fresh: without an open incident that fires at once, so the set holds
+	// at most Threshold+1 then. While one is open, reads only extend it; the set is emptied when
+	// it doubles (the sweep must pass Threshold again to extend it, at O(1) per read).
+	if d.open.isOpen(set.subject, a.at) {
+		if len(set.seen) > 2*(limit+1) {
+			clear(set.seen)
+			set.oldest = a.at
+		}
 		return incident{}, false
 	}
-	d.open.start(subject, a.at)
-	return incident{subject: subject, count: len(set.seen),
+	d.open.start(set.subject, a.at)
+	return incident{subject: set.subject, count: len(set.seen),
 		summary: fmt.Sprintf("more than %d distinct secrets of one vault read within %s", d.r.Threshold, d.r.Window.D())}, true
 }
 
-// prune drops entries read at or before cutoff, then keeps only the keep most recent, and
-// recomputes oldest.
-func (s *distinctSet) prune(cutoff time.Time, keep int) {
-	for name, t := range s.seen {
-		if !t.After(cutoff) {
-			delete(s.seen, name)
-		}
-	}
-	if len(s.seen) > keep {
-		type read struct {
-			name string
-			at   time.Time
-		}
-		reads := make([]read, 0, len(s.seen))
-		for name, t := range s.seen {
-			reads = append(reads, read{name, t})
-		}
-		slices.SortFunc(reads, func(a, b read) int { return b.at.Compare(a.at) }) // newest first
-		for _, r := range reads[keep:] {
-			delete(s.seen, r.name)
-		}
-	}
+// prune drops entries read at or before cutoff and recomputes oldest.
+func (s *distinctSet) prune(cutoff time.Time) {
 	s.oldest = time.Time{}
-	for _, t := range s.seen {
-		if s.oldest.IsZero() || t.Before(s.oldest) {
+	for name, t := range s.seen {
+		switch {
+		case !t.After(cutoff):
+			delete(s.seen, name)
+		case s.oldest.IsZero() || t.Before(s.oldest):
 			s.oldest = t
 		}
 	}
