@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/sys/unix"
 )
 
@@ -196,27 +197,30 @@ func (l *Log) IntentNote(e Event) (IntentToken, []byte, error) {
 		return IntentToken{}, nil, ErrUnavailable
 	}
 	e.Status = 0
-	rec := NewRecord(e)
+	if e.Time.IsZero() { // the intent's time, not the recovery's
+		e.Time = time.Now()
+	}
+	if e.RequestID == "" {
+		e.RequestID = uuid.NewString()
+	}
 	l.mu.Lock()
 	offset := l.written.Offset
 	l.mu.Unlock()
-	line := strconv.AppendInt(make([]byte, 0, 768), offset, 10)
-	line = append(line, ' ')
-	line = append(rec.appendJSON(line), '"', '}')
+	note := appendNote(make([]byte, 0, 512), offset, &e)
 	j := l.intents
 	j.mu.Lock()
 	if j.notes == nil {
 		j.notes = make(map[string]*openNote)
 	}
-	j.notes[rec.RequestID] = &openNote{line: line}
+	j.notes[e.RequestID] = &openNote{note: note}
 	j.mu.Unlock()
-	return IntentToken{note: rec.RequestID}, line, nil
+	return IntentToken{note: e.RequestID}, note, nil
 }
 
 // openNote is a noted intent not yet resolved; file is the journal file (index + 1) it was
 // persisted to, 0 while it lives only in the store's log.
 type openNote struct {
-	line []byte
+	note []byte // note.go
 	file int
 }
 
@@ -244,7 +248,11 @@ func (l *Log) PersistNotes() error {
 				j.pending = b
 			}
 		}
-		b.buf = append(append(b.buf, n.line...), '\n')
+		line, ok := journalLine(n.note)
+		if !ok { // cannot happen: the note is our own
+			continue
+		}
+		b.buf = append(append(b.buf, line...), '\n')
 		n.file = b.file + 1
 		j.open[b.file]++
 		b.n++
@@ -272,7 +280,7 @@ func (l *Log) PersistNotes() error {
 func (l *Log) RecoverNotes(notes [][]byte) error {
 	var lines []intentLine
 	for _, n := range notes {
-		if in, ok := parseIntentLine(n); ok {
+		if in, ok := noteIntent(n); ok {
 			lines = append(lines, in)
 		}
 	}
