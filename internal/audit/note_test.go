@@ -19,7 +19,7 @@ func TestNoteRoundTrip(t *testing.T) {
 			ResourceID: "/SUBSCRIPTIONS/X", ResourceIDUpper: true, ObjectID: "https://kv/secrets/a",
 			CallerIP: "10.0.0.1", URI: "https://kv/secrets/a?api-version=7.4", ClientInfo: "ua",
 			CorrelationID: "c", RequestID: "r2", TLSVersion: 0x0304, Description: "d \"q\"\n",
-			Caller: &Claims{AppID: "app", IdentityType: "user", ObjectID: "oid", TenantID: "tid", UPN: "u@x"},
+			Caller:     &Claims{AppID: "app", IdentityType: "user", ObjectID: "oid", TenantID: "tid", UPN: "u@x"},
 			Authorized: &yes, PolicyMatch: &no, AssignmentID: "/providers/a"}},
 		{"policy only", Event{RequestID: "r3", PolicyMatch: &yes, Caller: &Claims{}}},
 		{"long", Event{RequestID: "r4", URI: strings.Repeat("x", 70000)}},
