@@ -16,6 +16,7 @@ import (
 
 	"github.com/strongroom/strongroom/internal/audit"
 	"github.com/strongroom/strongroom/internal/config"
+	"github.com/strongroom/strongroom/internal/httpapi"
 	"github.com/strongroom/strongroom/internal/metrics"
 	"github.com/strongroom/strongroom/internal/metrics/scrape"
 	"github.com/strongroom/strongroom/internal/store"
@@ -88,6 +89,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 		IdleTimeout:       5 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnContext:       httpapi.ConnContext, // each connection's bearer-token memo
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()

@@ -166,6 +166,7 @@ type testAPI struct {
 	// the bootstrap admin's credential and tenant, for token requests
 	clientID, clientSecret, tenantID string
 	armToken                         string // a management-plane token of the admin
+	ids                              *identity.Service
 }
 
 func newTestAPI(t testing.TB, sink httpapi.AuditLog) *testAPI {
@@ -216,7 +217,7 @@ func newTestAPI(t testing.TB, sink httpapi.AuditLog) *testAPI {
 		t.Fatal(err)
 	}
 	return &testAPI{h: h, svc: svc, token: tok.AccessToken, admin: admin, armToken: armTok.AccessToken,
-		clientID: boot.ClientID, clientSecret: boot.ClientSecret, tenantID: ids.TenantID()}
+		clientID: boot.ClientID, clientSecret: boot.ClientSecret, tenantID: ids.TenantID(), ids: ids}
 }
 
 // /health says when the store has stopped accepting writes, and recovers with it.

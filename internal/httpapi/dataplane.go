@@ -62,9 +62,22 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, audiences []
 	if !ok || raw == "" {
 		return identity.Claims{}, "AKV10000: Request is missing a Bearer or PoP token."
 	}
-	claims, err := s.tokens.Verify(ctx, strings.TrimSpace(raw), audiences)
+	raw = strings.TrimSpace(raw)
+	memo := memoOf(ctx)
+	if memo != nil {
+		if claims, ok := memo.lookup(raw); ok {
+			if err := s.tokens.Recheck(claims, audiences); err != nil {
+				return identity.Claims{}, "AKV10032: Invalid token: " + err.Error()
+			}
+			return claims, ""
+		}
+	}
+	claims, err := s.tokens.Verify(ctx, raw, audiences)
 	if err != nil {
 		return identity.Claims{}, "AKV10032: Invalid token: " + err.Error()
+	}
+	if memo != nil {
+		memo.remember(raw, claims)
 	}
 	return claims, ""
 }

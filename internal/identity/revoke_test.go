@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,12 +19,31 @@ const vaultScope = "https://vault.localhost:8443/.default"
 // failing if the two disagree.
 func verifyTwice(t *testing.T, s *identity.Service, tok string) error {
 	t.Helper()
-	_, err1 := s.Verify(context.Background(), tok, vaultAudiences)
+	c, err1 := s.Verify(context.Background(), tok, vaultAudiences)
 	_, err2 := s.Verify(context.Background(), tok, vaultAudiences)
 	if (err1 == nil) != (err2 == nil) {
 		t.Fatalf("first and cached verification disagree: %v / %v", err1, err2)
 	}
+	if err1 == nil {
+		verifiedClaims.Store(tok, c)
+	}
 	return err2
+}
+
+// verifiedClaims keeps the claims of every token verifyTwice accepted, as a connection's token
+// memo keeps them (httpapi): Recheck of kept claims must agree with Verify after a revocation.
+var verifiedClaims sync.Map
+
+// recheckKept checks Recheck of tok's kept claims (if verifyTwice ever accepted it) against want.
+func recheckKept(t *testing.T, s *identity.Service, tok string, wantOK bool) {
+	t.Helper()
+	c, ok := verifiedClaims.Load(tok)
+	if !ok {
+		return
+	}
+	if err := s.Recheck(c.(identity.Claims), vaultAudiences); (err == nil) != wantOK || err != nil && !errors.Is(err, identity.ErrInvalidToken) {
+		t.Fatalf("Recheck of kept claims: err = %v, want ok = %v", err, wantOK)
+	}
 }
 
 // Every revocation takes effect on the very next verification, cache hits included, and
@@ -111,11 +131,13 @@ func TestService_Revocation(t *testing.T) {
 			keep, revoked := c.act(t, s, p, secret)
 			for _, tok := range keep {
 				mustOK(t, verifyTwice(t, s, tok))
+				recheckKept(t, s, tok, true)
 			}
 			for _, tok := range revoked {
 				if err := verifyTwice(t, s, tok); !errors.Is(err, identity.ErrInvalidToken) {
 					t.Fatalf("revoked token: err = %v, want ErrInvalidToken", err)
 				}
+				recheckKept(t, s, tok, false)
 			}
 			mustOK(t, verifyTwice(t, s, bTok))
 		})

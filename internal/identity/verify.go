@@ -81,16 +81,51 @@ func (s *Service) Verify(_ context.Context, raw string, audiences []string) (Cla
 		}
 		// Cached before the audience and revocation checks: both run on every hit anyway.
 		s.cache.put(key, c, now)
-	} else if k := ks.byKID[c.keyID]; k == nil || !k.usable(now) {
-		return Claims{}, invalid("retired signing key")
+	} else if err := s.keyUsable(ks, &c, now); err != nil {
+		return Claims{}, err
 	}
-	if !audienceAllowed(c.Audience, audiences) {
-		return Claims{}, invalid("wrong audience")
-	}
-	if why := s.checkRevocation(&c); why != "" {
-		return Claims{}, invalid(why)
+	if err := s.checkUse(&c, audiences); err != nil {
+		return Claims{}, err
 	}
 	return c, nil
+}
+
+// Recheck repeats, for claims Verify returned for a token earlier, every check Verify makes on a
+// cached token: the validity window, the signing key's retirement, the audience and the
+// principal's current state. A caller that kept a token's claims (a connection sending the same
+// token again, compared in full and in constant time) skips the token's hash and the cache.
+func (s *Service) Recheck(c Claims, audiences []string) error {
+	now := s.now()
+	if now.Before(c.NotBefore.Add(-clockSkew)) {
+		return invalid("not yet valid")
+	}
+	if !now.Before(c.Expiry.Add(clockSkew)) {
+		return invalid("expired")
+	}
+	if err := s.keyUsable(s.keys.Load(), &c, now); err != nil {
+		return err
+	}
+	return s.checkUse(&c, audiences)
+}
+
+// keyUsable checks that the key that signed a token verified earlier is not retired.
+func (s *Service) keyUsable(ks *keySet, c *Claims, now time.Time) error {
+	if k := ks.byKID[c.keyID]; k == nil || !k.usable(now) {
+		return invalid("retired signing key")
+	}
+	return nil
+}
+
+// checkUse is what every use of verified claims checks: the audience asked for, and that the
+// principal and the credential that minted the token still stand.
+func (s *Service) checkUse(c *Claims, audiences []string) error {
+	if !audienceAllowed(c.Audience, audiences) {
+		return invalid("wrong audience")
+	}
+	if why := s.checkRevocation(c); why != "" {
+		return invalid(why)
+	}
+	return nil
 }
 
 func (s *Service) verifyToken(ks *keySet, raw string, now time.Time) (Claims, error) {

@@ -202,15 +202,26 @@ func TestService_Verify_TimeWindow(t *testing.T) {
 		{"valid again from cache", minted.Add(time.Minute), ""},
 		{"expired after caching", exp.Add(5*time.Minute + time.Second), "expired"},
 	}
+	kept, err := s.Verify(ctx, raw, vaultAudiences) // as a connection's token memo keeps them
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range cases {
 		clk.Set(c.at)
 		_, err := s.Verify(ctx, raw, vaultAudiences)
-		switch {
-		case c.reason == "" && err != nil:
-			t.Errorf("%s: Verify: %v", c.name, err)
-		case c.reason != "" && (!errors.Is(err, identity.ErrInvalidToken) || !strings.HasSuffix(err.Error(), c.reason)):
-			t.Errorf("%s: Verify err = %v, want %s", c.name, err, c.reason)
+		recheckErr := s.Recheck(kept, vaultAudiences)
+		for what, err := range map[string]error{"Verify": err, "Recheck": recheckErr} {
+			switch {
+			case c.reason == "" && err != nil:
+				t.Errorf("%s: %s: %v", c.name, what, err)
+			case c.reason != "" && (!errors.Is(err, identity.ErrInvalidToken) || !strings.HasSuffix(err.Error(), c.reason)):
+				t.Errorf("%s: %s err = %v, want %s", c.name, what, err, c.reason)
+			}
 		}
+	}
+	clk.Set(minted)
+	if err := s.Recheck(kept, []string{"https://management.azure.com/"}); !errors.Is(err, identity.ErrInvalidToken) {
+		t.Fatalf("Recheck with another audience: err = %v, want ErrInvalidToken", err)
 	}
 }
 
