@@ -57,9 +57,12 @@ func (s *server) build(ctx context.Context, u sysapi.Unsealed) (*sysapi.Serving,
 		KeysApplied: func(ctx context.Context, keys []string) error {
 			return errors.Join(ids.KeysApplied(ctx, keys), roles.KeysApplied(ctx, keys))
 		},
-		Erased: erase,
-		Log:    s.log.With("component", "service"),
-		Leads:  leads,
+		Erased:            erase,
+		Log:               s.log.With("component", "service"),
+		Leads:             leads,
+		Rotators:          s.rotators(),
+		RotationLimits:    s.rotationLimits(),
+		RotationRetryBase: s.cfg.Rotation.RetryBase,
 	})
 	if err != nil {
 		stop()
@@ -80,6 +83,7 @@ func (s *server) build(ctx context.Context, u sysapi.Unsealed) (*sysapi.Serving,
 		Events: events, Alerts: alerts, AuditQuery: s.auditQuery(), Metrics: s.metrics,
 	}, svc, ids, issuer.New(ids, s.cfg.PublicURL), recorder, s.log))
 	go svc.RunPurger(runCtx, s.cfg.PurgeInterval, s.log)
+	go svc.RunRotations(runCtx, s.cfg.Rotation.Interval, s.eventClock(), s.log.With("component", "rotation"))
 	if cs, ok := s.st.(compactStore); ok {
 		go s.runCompactor(runCtx, cs, compactNow)
 	}

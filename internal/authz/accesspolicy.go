@@ -28,6 +28,10 @@ const (
 	PermRestore = "restore"
 	PermRecover = "recover"
 	PermPurge   = "purge"
+	// Rotation (ours: Key Vault has them for keys only).
+	PermRotate            = "rotate"
+	PermGetRotationPolicy = "getrotationpolicy"
+	PermSetRotationPolicy = "setrotationpolicy"
 )
 
 const secretsDataPrefix = "microsoft.keyvault/vaults/secrets/"
@@ -38,15 +42,18 @@ const secretsDataPrefix = "microsoft.keyvault/vaults/secrets/"
 // Vault's REST reference) and Get Deleted Secret; update is Update Secret (Key Vault requires
 // "set" for it); the rest map one to one.
 var policyPermissions = map[string]string{
-	"getsecret/action":    PermGet,
-	"setsecret/action":    PermSet,
-	"readmetadata/action": PermList,
-	"update/action":       PermSet,
-	"delete":              PermDelete,
-	"backup/action":       PermBackup,
-	"restore/action":      PermRestore,
-	"recover/action":      PermRecover,
-	"purge/action":        PermPurge,
+	"getsecret/action":     PermGet,
+	"setsecret/action":     PermSet,
+	"readmetadata/action":  PermList,
+	"update/action":        PermSet,
+	"delete":               PermDelete,
+	"backup/action":        PermBackup,
+	"restore/action":       PermRestore,
+	"recover/action":       PermRecover,
+	"purge/action":         PermPurge,
+	"rotate/action":        PermRotate,
+	"rotationpolicy/read":  PermGetRotationPolicy,
+	"rotationpolicy/write": PermSetRotationPolicy,
 }
 
 // PolicyPermission returns the access-policy secret permission that dataAction

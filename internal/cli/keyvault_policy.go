@@ -23,7 +23,7 @@ func init() {
 }
 
 // secretPermissionChoices are az's choices for --secret-permissions.
-var secretPermissionChoices = []string{"all", "backup", "delete", "get", "list", "purge", "recover", "restore", "set"}
+var secretPermissionChoices = []string{"all", "backup", "delete", "get", "getrotationpolicy", "list", "purge", "recover", "restore", "rotate", "set", "setrotationpolicy"}
 
 // policyFlags are the principal and permission flags of set-policy and delete-policy.
 type policyFlags struct {

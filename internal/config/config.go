@@ -72,6 +72,8 @@ type Config struct {
 	Audit AuditConfig `yaml:"audit"`
 	// Events configures Event Grid-style event delivery (outbound webhooks).
 	Events EventsConfig `yaml:"events"`
+	// Rotation configures secret rotation.
+	Rotation RotationConfig `yaml:"rotation"`
 	// Alerts configures the built-in alert rules on unusual access and their webhooks.
 	Alerts AlertsConfig `yaml:"alerts"`
 }
@@ -208,6 +210,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Audit.validate(); err != nil {
+		return err
+	}
+	if err := c.Rotation.validate(); err != nil {
 		return err
 	}
 	if err := c.Events.validate(); err != nil {

@@ -96,7 +96,7 @@ func (a *armReq) eventSubscriptionID(rg, vault, name string) string {
 func (a *armReq) wireEventSubscription(sub service.EventSubscription) wireEventSubscription {
 	types := sub.IncludedEventTypes
 	if len(types) == 0 {
-		types = service.EventTypes // Event Grid answers the types a subscription to all receives
+		types = service.KeyVaultEventTypes // Event Grid answers the types a subscription to all receives
 	}
 	return wireEventSubscription{
 		ID: a.eventSubscriptionID(sub.ResourceGroup, sub.VaultName, sub.Name), Name: sub.Name, Type: "Microsoft.EventGrid/eventSubscriptions",

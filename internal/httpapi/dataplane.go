@@ -171,6 +171,20 @@ func (d *dataReq) route() {
 		if d.enter("SecretBackup") {
 			d.backup(seg[1])
 		}
+	case seg[0] == "secrets" && len(seg) == 3 && seg[1] != "" && seg[2] == "rotationpolicy" && (m == http.MethodGet || m == http.MethodPut):
+		if m == http.MethodGet && d.enter("SecretRotationPolicyGet") {
+			d.getRotationPolicy(seg[1])
+		} else if m == http.MethodPut && d.enter("SecretRotationPolicySet") {
+			d.setRotationPolicy(seg[1])
+		}
+	case seg[0] == "secrets" && len(seg) == 3 && seg[1] != "" && seg[2] == "rotate" && m == http.MethodPost:
+		if d.enter("SecretRotate") {
+			d.rotate(seg[1])
+		}
+	case seg[0] == "secrets" && len(seg) == 3 && seg[1] != "" && seg[2] == "rotationstatus" && m == http.MethodGet:
+		if d.enter("SecretRotationStatusGet") {
+			d.rotationStatus(seg[1])
+		}
 	case seg[0] == "secrets" && (len(seg) == 2 || len(seg) == 3) && seg[1] != "":
 		version := ""
 		if len(seg) == 3 {

@@ -20,6 +20,7 @@ import (
 var dataPlaneOperations = []string{
 	"Authentication", "SecretList", "SecretRestore", "SecretListVersions", "SecretBackup", "SecretSet",
 	"SecretGet", "SecretUpdate", "SecretDelete", "SecretListDeleted", "SecretGetDeleted", "SecretPurge", "SecretRecover",
+	"SecretRotationPolicyGet", "SecretRotationPolicySet", "SecretRotate", "SecretRotationStatusGet",
 }
 
 // extraOperations are names handlers set themselves, outside the route tables.

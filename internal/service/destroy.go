@@ -53,7 +53,8 @@ func (s *Service) destroySecrets(ctx context.Context, items []secretDestroy) err
 	}
 	for _, it := range items {
 		ops = append(ops, store.Delete(headKey(it.v, it.name)), store.DeletePrefix(versionPrefix(it.v, it.name)),
-			store.Delete(deletedKey(it.v, it.name))) // its deleted-index entry, if any (deletedindex.go)
+			store.Delete(deletedKey(it.v, it.name)),                                              // its deleted-index entry, if any (deletedindex.go)
+			store.Delete(rotPolicyKey(it.v, it.name)), store.Delete(rotRecordKey(it.v, it.name))) // rotation.go
 		ops = append(ops, it.extra...)
 	}
 	return s.destroy(func() error { return s.apply(ctx, ops) })

@@ -72,8 +72,14 @@ const (
 	ActionEventSubscriptionsDelete = "Microsoft.EventGrid/eventSubscriptions/delete"
 )
 
-// EventTypes are the event types a vault's subscriptions may include.
-var EventTypes = []string{EventSecretNewVersionCreated, EventSecretNearExpiry, EventSecretExpired, EventVaultAccessPolicyChanged}
+// KeyVaultEventTypes are Key Vault's secret and vault event types: what a subscription that
+// lists none receives.
+var KeyVaultEventTypes = []string{EventSecretNewVersionCreated, EventSecretNearExpiry, EventSecretExpired, EventVaultAccessPolicyChanged}
+
+// EventTypes are the event types a vault's subscriptions may include: Key Vault's, and the
+// rotation events, which a subscription receives only when it lists them.
+var EventTypes = append(slices.Clone(KeyVaultEventTypes),
+	EventSecretRotationStarted, EventSecretRotationSucceeded, EventSecretRotationFailed, EventSecretRotationAbandoned)
 
 // EventSubscription is a stored subscription. EndpointURL holds the full URL, query included:
 // it never leaves the service except to the delivery worker (the routes show it redacted).

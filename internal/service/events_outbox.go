@@ -37,6 +37,11 @@ type EventData struct {
 	Version    string `json:"Version"`
 	NBF        *int64 `json:"NBF,omitempty"`
 	EXP        *int64 `json:"EXP,omitempty"`
+	// Rotation events only (rotation_due.go).
+	RotationID string `json:"RotationId,omitempty"`
+	Step       string `json:"Step,omitempty"`
+	Attempt    int    `json:"Attempt,omitempty"`
+	Error      string `json:"Error,omitempty"`
 }
 
 const (

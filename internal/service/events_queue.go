@@ -70,7 +70,11 @@ func deadKey(vaultID, name, eventID string) string {
 // matches reports whether sub's filter admits ev (subject filters ignore case, as Event
 // Grid's do by default).
 func (sub *EventSubscription) matches(ev *Event) bool {
-	if len(sub.IncludedEventTypes) > 0 && !containsFold(sub.IncludedEventTypes, ev.Type) {
+	types := sub.IncludedEventTypes
+	if len(types) == 0 {
+		types = KeyVaultEventTypes
+	}
+	if !containsFold(types, ev.Type) {
 		return false
 	}
 	subj := strings.ToLower(ev.Subject)
@@ -169,8 +173,8 @@ func (q *EventQueue) DueExpiries(ctx context.Context) (int, error) {
 				switch {
 				case e.kind == dueExp && e.at == exp:
 					typ = EventSecretExpired
-				case e.kind == dueNear && e.at < exp && e.at >= exp-int64(NearExpiryLead/time.Second):
-					typ = EventSecretNearExpiry
+				case e.kind == dueNear && e.at < exp && e.at >= exp-int64(NearExpiryLead/time.Second) && !s.policyNotifies(ctx, v, e.name):
+					typ = EventSecretNearExpiry // a policy's own Notify replaces it (rotation_due.go)
 				}
 				if typ != "" {
 					sv := h.Item

@@ -19,6 +19,8 @@ var guardExempt = map[string]string{
 	"KeysApplied":       "cache plumbing: the Raft FSM calls it on every node with no caller",
 	"PurgeExpired":      "runs as the system when retention ends, not for a caller",
 	"RunPurger":         "the background loop around PurgeExpired",
+	"DueRotations":      "runs scheduled rotations as the system, for no caller (the rotate route is guarded)",
+	"RunRotations":      "the background loop around DueRotations",
 	"ResourceID":        "formats the ARM id of a vault the caller already holds; no store access",
 	"SubscriptionScope": "formats the configured subscription id; no store access",
 	"LookupVault":       "finds the vault a data-plane request names, for the operation it is passed to (which is guarded) and for response headers and audit records; no secret data",

@@ -52,36 +52,48 @@ func (r VaultRef) SetSecret(ctx context.Context, name string, in SecretInput) (S
 		if in.Enabled != nil {
 			sv.Enabled = *in.Enabled
 		}
-		keep := name
-		nh := secretHead{Name: keep}
-		if found {
-			keep = h.Name // the first spelling of a name is kept, as in Key Vault
-			nh = secretHead{Name: keep, Seq: h.Seq, Origin: h.Origin, PinFloor: h.PinFloor, Pins: h.Pins}
-			if h.Item.seq != h.Item.born { // the outgoing latest was updated: pin its record
-				if err := nh.setPin(h.Latest, h.Item.seq); err != nil {
-					return err
-				}
-			}
-		}
-		nh.advance(s.now(), found)
-		sv.seq, sv.born = nh.Seq, nh.Seq
-		nh.withLatest(sv)
-		ops, err := s.sealOps(ctx, v, []sealed{{versionKey(v, name, sv.Version), sv}, {headKey(v, name), nh}})
+		keep, ops, err := s.newVersionOps(ctx, v, name, &h, raw, found, &sv)
 		if err != nil {
 			return err
 		}
-		ops = append([]store.Op{headGuard(headKey(v, name), raw, found)}, append(ops, nh.tipOp(v, name))...)
-		evOps, err := s.newVersionEventOps(ctx, v, keep, &sv) // committed with the version or not at all
-		if err != nil {
-			return err
-		}
-		if err := s.apply(ctx, append(ops, evOps...)); err != nil {
+		if err := s.apply(ctx, ops); err != nil {
 			return err
 		}
 		out = s.secret(v, keep, sv, true, nil)
 		return nil
 	})
 	return out, err
+}
+
+// newVersionOps is the batch that makes sv (its value included) the latest version of name,
+// guarded by the head read before (h as raw; found false when there is none): the version, the
+// head and its tip, the version's events and, in a vault with rotation policies, a nudge for
+// the rotation worker. keep is the name as first spelled, which the secret keeps.
+func (s *Service) newVersionOps(ctx context.Context, v *Vault, name string, h *secretHead, raw []byte, found bool, sv *SecretVersion) (keep string, ops []store.Op, err error) {
+	keep = name
+	nh := secretHead{Name: keep}
+	if found {
+		keep = h.Name // the first spelling of a name is kept, as in Key Vault
+		nh = secretHead{Name: keep, Seq: h.Seq, Origin: h.Origin, PinFloor: h.PinFloor, Pins: h.Pins}
+		if h.Item.seq != h.Item.born { // the outgoing latest was updated: pin its record
+			if err := nh.setPin(h.Latest, h.Item.seq); err != nil {
+				return "", nil, err
+			}
+		}
+	}
+	nh.advance(s.now(), found)
+	sv.seq, sv.born = nh.Seq, nh.Seq
+	nh.withLatest(*sv)
+	ops, err = s.sealOps(ctx, v, []sealed{{versionKey(v, name, sv.Version), *sv}, {headKey(v, name), nh}})
+	if err != nil {
+		return "", nil, err
+	}
+	ops = append([]store.Op{headGuard(headKey(v, name), raw, found)}, append(ops, nh.tipOp(v, name))...)
+	evOps, err := s.newVersionEventOps(ctx, v, keep, sv) // committed with the version or not at all
+	if err != nil {
+		return "", nil, err
+	}
+	return keep, append(append(ops, evOps...), s.rotationNudgeOps(ctx, v, keep)...), nil
 }
 
 type sealed struct {
@@ -239,6 +251,7 @@ func (r VaultRef) UpdateSecret(ctx context.Context, name, version string, up Sec
 		ops = append([]store.Op{store.RequireEqual(hk, hraw), store.RequireEqual(vk, vraw)}, append(ops, h.tipOp(v, name))...)
 		if strings.EqualFold(ver, h.Latest) { // a changed exp of the latest version is indexed for its events
 			ops = append(ops, s.updateEventOps(v, h.Name, expBefore, &sv)...)
+			ops = append(ops, s.rotationNudgeOps(ctx, v, h.Name)...) // exp may move a rotation or notice
 		}
 		if err := s.apply(ctx, ops); err != nil {
 			return err

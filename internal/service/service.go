@@ -40,6 +40,7 @@ import (
 	"github.com/strongroom/strongroom/internal/authz"
 	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/rbac"
+	"github.com/strongroom/strongroom/internal/rotation"
 	"github.com/strongroom/strongroom/internal/store"
 )
 
@@ -156,6 +157,12 @@ type Options struct {
 	// while it does, so one node purges instead of every node racing to (the guarded batches
 	// keep racing nodes correct, but each loser's batch is a wasted proposal). nil: always.
 	Leads func() bool
+	// Rotators are the secret rotators by kind (webhook, postgres); generate is built in.
+	Rotators map[string]rotation.Rotator
+	// RotationLimits lowers the floors of rotation policies (a dev profile); nil: Key Vault's.
+	RotationLimits *rotation.Limits
+	// RotationRetryBase is the wait after a rotation step's first failure (10 s when zero).
+	RotationRetryBase time.Duration
 }
 
 // Service is safe for concurrent use.
@@ -175,6 +182,8 @@ type Service struct {
 	alerts alertState
 	// events holds which vaults have event subscriptions (events.go).
 	events eventState
+	// rotation holds which vaults have rotation policies (rotation.go).
+	rotation rotationState
 }
 
 // New loads the vault cache and returns a Service.
@@ -414,6 +423,7 @@ func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 	}
 	s.alertKeysApplied(ctx, keys) // before the vaults: a failure there returns early
 	s.eventKeysApplied(ctx, keys)
+	s.rotationKeysApplied(keys)
 	for _, k := range keys {
 		name, ok := strings.CutPrefix(k, vaultPrefix)
 		if !ok {

@@ -195,7 +195,8 @@ func canonical(v string, choices ...string) (string, bool) {
 }
 
 // secretPermissions are the access-policy permissions Key Vault defines for secrets.
-var secretPermissions = []string{"all", "get", "list", "set", "delete", "backup", "restore", "recover", "purge"}
+var secretPermissions = []string{"all", "get", "list", "set", "delete", "backup", "restore", "recover", "purge",
+	"rotate", "getrotationpolicy", "setrotationpolicy"}
 
 // validateAccessPolicies checks access-policy entries: the deployment's tenant, GUID object and
 // application ids, known secret permissions (any case; stored as given, as Key Vault does, like

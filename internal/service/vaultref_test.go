@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strongroom/strongroom/internal/rotation"
 	"github.com/strongroom/strongroom/internal/service"
 )
 
@@ -38,6 +39,10 @@ func TestVaultRef(t *testing.T) {
 		"Backup":     func() error { _, err := missing.BackupSecret(ctx, "s"); return err },
 		"Purge":      func() error { return missing.PurgeDeletedSecret(ctx, "s") },
 		"ListDelete": func() error { _, err := missing.ListDeletedSecrets(ctx, 1, ""); return err },
+		"GetPolicy":  func() error { _, err := missing.GetRotationPolicy(ctx, "s"); return err },
+		"SetPolicy":  func() error { _, err := missing.SetRotationPolicy(ctx, "s", rotation.Policy{}); return err },
+		"Rotate":     func() error { _, err := missing.RotateSecret(ctx, "s"); return err },
+		"Status":     func() error { _, err := missing.RotationStatus(ctx, "s"); return err },
 	}
 	for name, call := range calls {
 		var e *service.Error
