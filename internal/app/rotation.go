@@ -3,12 +3,20 @@ package app
 import (
 	"time"
 
+	"github.com/strongroom/strongroom/internal/outbound"
 	"github.com/strongroom/strongroom/internal/rotation"
+	"github.com/strongroom/strongroom/internal/rotators"
 )
 
-// rotators are the secret rotators beyond the built-in generate one, by kind.
+// rotators are the secret rotators beyond the built-in generate one, by kind. Database hosts
+// are principal-chosen destinations, so they go through the event webhooks' outbound rules
+// (events.allowed_destinations admits private and loopback ones).
 func (s *server) rotators() map[string]rotation.Rotator {
-	return map[string]rotation.Rotator{}
+	c := s.cfg.Events
+	out := outbound.New(outbound.Options{Allowed: c.Allowed(), AllowHTTP: c.AllowHTTP, Timeout: c.Timeout, MaxResponseBytes: c.MaxResponseBytes})
+	return map[string]rotation.Rotator{
+		rotation.KindPostgres: &rotators.Postgres{Dial: out.Dial},
+	}
 }
 
 // rotationLimits are the policy floors: Key Vault's, or the dev profile's rotation.min_period

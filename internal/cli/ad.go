@@ -24,39 +24,40 @@ func (a *app) adCommand() *cobra.Command {
 		a.adAppCommand(), a.adSPCommand(), a.adUserCommand(), a.adGroupCommand())
 }
 
-// graphClient calls the server's Microsoft Graph routes with a token for the server's origin,
-// the audience the cloud metadata names as microsoftGraphResourceId (as az uses it).
-type graphClient struct {
-	base string // origin, no trailing "/"
+// restClient calls the server's REST routes no SDK has a client for: Microsoft Graph, with a
+// token for the server's origin, the audience the cloud metadata names as
+// microsoftGraphResourceId (as az uses it), and the data plane's rotation routes (s.dataPlane).
+type restClient struct {
+	base string // origin or vault URL, no trailing "/"
 	pl   runtime.Pipeline
 }
 
-func (s *session) graph() *graphClient {
+func (s *session) graph() *restClient {
 	base := strings.TrimSuffix(s.profile.Server, "/")
 	opts := s.clientOptions()
 	pl := runtime.NewPipeline("strongroom.cli", "v1.0.0", runtime.PipelineOptions{
 		PerRetry: []policy.Policy{runtime.NewBearerTokenPolicy(s.cred, []string{base + "/.default"}, nil)},
 	}, &opts)
-	return &graphClient{base: base, pl: pl}
+	return &restClient{base: base, pl: pl}
 }
 
-// graphError is a Graph error answer, printed as az prints them.
-type graphError struct {
+// restError is a Graph error answer, printed as az prints them.
+type restError struct {
 	status        int
 	code, message string
 }
 
-func (e *graphError) Error() string {
+func (e *restError) Error() string {
 	if e.code == "" {
 		return fmt.Sprintf("the server answered %d", e.status)
 	}
 	return e.code + ": " + e.message
 }
 
-func (e *graphError) notFound() bool { return e.status == http.StatusNotFound }
+func (e *restError) notFound() bool { return e.status == http.StatusNotFound }
 
 // do sends one Graph request; out (if not nil) receives the JSON answer.
-func (g *graphClient) do(ctx context.Context, method, path string, body, out any) error {
+func (g *restClient) do(ctx context.Context, method, path string, body, out any) error {
 	req, err := runtime.NewRequest(ctx, method, g.base+path)
 	if err != nil {
 		return err
@@ -88,7 +89,7 @@ func (g *graphClient) do(ctx context.Context, method, path string, body, out any
 			} `json:"error"`
 		}
 		_ = json.Unmarshal(raw, &env)
-		ge := &graphError{status: resp.StatusCode, code: env.Error.Code, message: env.Error.Message}
+		ge := &restError{status: resp.StatusCode, code: env.Error.Code, message: env.Error.Message}
 		if ge.notFound() { // az's exit code 3
 			return &notFoundError{msg: ge.Error()}
 		}
@@ -103,7 +104,7 @@ func (g *graphClient) do(ctx context.Context, method, path string, body, out any
 }
 
 // list follows a Graph list and its @odata.nextLink pages.
-func (g *graphClient) list(ctx context.Context, path string) ([]map[string]any, error) {
+func (g *restClient) list(ctx context.Context, path string) ([]map[string]any, error) {
 	out := []map[string]any{}
 	for pages := 0; path != "" && pages < 1000; pages++ {
 		var page struct {
@@ -155,7 +156,7 @@ func isGUID(s string) bool {
 }
 
 // openGraph opens the session and its Graph client.
-func openGraph() (*session, *graphClient, error) {
+func openGraph() (*session, *restClient, error) {
 	s, err := openSession()
 	if err != nil {
 		return nil, nil, err

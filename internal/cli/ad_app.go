@@ -247,7 +247,7 @@ func (a *app) adSPCreateCommand() *cobra.Command {
 }
 
 // appIDOf turns an application's object id or appId into its appId.
-func (g *graphClient) appIDOf(ctx context.Context, id string) (string, error) {
+func (g *restClient) appIDOf(ctx context.Context, id string) (string, error) {
 	var app map[string]any
 	if err := g.do(ctx, http.MethodGet, "/v1.0/applications/"+url.PathEscape(id), nil, &app); err != nil {
 		return "", err
@@ -400,7 +400,7 @@ func (a *app) adSPListCommand() *cobra.Command {
 
 // spPath is the Graph path of the service principal named by its object id or its appId, as az's
 // --id accepts either.
-func (g *graphClient) spPath(ctx context.Context, id string) (string, error) {
+func (g *restClient) spPath(ctx context.Context, id string) (string, error) {
 	var out map[string]any
 	err := g.do(ctx, http.MethodGet, "/v1.0/servicePrincipals/"+url.PathEscape(id), nil, &out)
 	if err != nil {

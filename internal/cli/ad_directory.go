@@ -138,7 +138,7 @@ func (a *app) adGroupCommand() *cobra.Command {
 }
 
 // groupID resolves az's --group: an object id, or a display name that must name one group.
-func (g *graphClient) groupID(ctx context.Context, ref string) (string, error) {
+func (g *restClient) groupID(ctx context.Context, ref string) (string, error) {
 	if isGUID(ref) {
 		return ref, nil
 	}
@@ -266,7 +266,7 @@ func (a *app) adGroupDeleteCommand() *cobra.Command {
 }
 
 // memberCommand builds the member subcommands that take --group and --member-id.
-func (a *app) memberCommand(use, short string, run func(ctx context.Context, g *graphClient, groupID, memberID string) error) *cobra.Command {
+func (a *app) memberCommand(use, short string, run func(ctx context.Context, g *restClient, groupID, memberID string) error) *cobra.Command {
 	var ref, member string
 	c := leaf(&cobra.Command{
 		Use:   use,
@@ -293,7 +293,7 @@ func (a *app) memberCommand(use, short string, run func(ctx context.Context, g *
 }
 
 func (a *app) adGroupMemberAddCommand() *cobra.Command {
-	return a.memberCommand("add", "Add a member to a group", func(ctx context.Context, g *graphClient, gid, mid string) error {
+	return a.memberCommand("add", "Add a member to a group", func(ctx context.Context, g *restClient, gid, mid string) error {
 		ref := map[string]any{"@odata.id": g.base + "/v1.0/directoryObjects/" + mid}
 		if err := g.do(ctx, http.MethodPost, "/v1.0/groups/"+gid+"/members/$ref", ref, nil); err != nil {
 			return fmt.Errorf("adding group member: %w", err)
@@ -303,7 +303,7 @@ func (a *app) adGroupMemberAddCommand() *cobra.Command {
 }
 
 func (a *app) adGroupMemberRemoveCommand() *cobra.Command {
-	return a.memberCommand("remove", "Remove a member from a group", func(ctx context.Context, g *graphClient, gid, mid string) error {
+	return a.memberCommand("remove", "Remove a member from a group", func(ctx context.Context, g *restClient, gid, mid string) error {
 		if err := g.do(ctx, http.MethodDelete, "/v1.0/groups/"+gid+"/members/"+mid+"/$ref", nil, nil); err != nil {
 			return fmt.Errorf("removing group member: %w", err)
 		}
@@ -313,7 +313,7 @@ func (a *app) adGroupMemberRemoveCommand() *cobra.Command {
 
 func (a *app) adGroupMemberCheckCommand() *cobra.Command {
 	return a.memberCommand("check", "Check whether an object is a member of a group, directly or through nested groups",
-		func(ctx context.Context, g *graphClient, gid, mid string) error {
+		func(ctx context.Context, g *restClient, gid, mid string) error {
 			var out struct {
 				Value []string `json:"value"`
 			}

@@ -23,7 +23,8 @@ func (a *app) secretCommand() *cobra.Command {
 		a.secretSetCommand(), a.secretShowCommand(), a.secretListCommand(), a.secretListVersionsCommand(),
 		a.secretSetAttributesCommand(), a.secretDeleteCommand(), a.secretListDeletedCommand(),
 		a.secretShowDeletedCommand(), a.secretRecoverCommand(), a.secretPurgeCommand(),
-		a.secretBackupCommand(), a.secretRestoreCommand(), a.secretDownloadCommand())
+		a.secretBackupCommand(), a.secretRestoreCommand(), a.secretDownloadCommand(),
+		a.secretRotationPolicyCommand(), a.secretRotateCommand(), a.secretRotationStatusCommand())
 }
 
 // secretClient opens the session and resolves the target to a client plus name and version.

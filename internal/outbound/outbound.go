@@ -139,6 +139,16 @@ func New(opts Options) *Client {
 	return c
 }
 
+// Dial opens a TCP connection under the same rules as Post, checked at connect time on the
+// address actually dialled (so a name that resolves elsewhere later is refused too): for
+// callers that speak another protocol to a principal-chosen host (a database to rotate).
+func (c *Client) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	d := net.Dialer{Timeout: c.opts.timeout(), Control: func(_, addr string, _ syscall.RawConn) error {
+		return c.checkDialed(addr, false)
+	}}
+	return d.DialContext(ctx, network, address)
+}
+
 // checkDialed is the connect-time check of the resolved address ("ip:port").
 func (c *Client) checkDialed(addr string, onlyAllowed bool) error {
 	ap, err := netip.ParseAddrPort(addr)
