@@ -1,6 +1,8 @@
 package app
 
 import (
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/strongroom/strongroom/internal/outbound"
@@ -26,6 +28,22 @@ func (s *server) rotationLimits() *rotation.Limits {
 		return &rotation.Limits{MinRotate: p, MinExpiry: p}
 	}
 	return nil
+}
+
+// rotationCrashHook is the crash tests' hook (rotation.test_crash_after, which config admits
+// only with STRONGROOM_DEV=1): the process kills itself once that step is recorded.
+func (s *server) rotationCrashHook() func(step string) {
+	at := s.cfg.Rotation.TestCrashAfter
+	if at == "" {
+		return nil
+	}
+	s.log.Warn("rotation: the server kills itself after a rotation records this step (a test setting)", "step", at)
+	return func(step string) {
+		if step == at {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}
 }
 
 // eventClock is the clock the background workers decide what is due by: the events test

@@ -63,6 +63,7 @@ func (s *server) build(ctx context.Context, u sysapi.Unsealed) (*sysapi.Serving,
 		Rotators:          s.rotators(),
 		RotationLimits:    s.rotationLimits(),
 		RotationRetryBase: s.cfg.Rotation.RetryBase,
+		RotationStepDone:  s.rotationCrashHook(),
 	})
 	if err != nil {
 		stop()

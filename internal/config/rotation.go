@@ -17,6 +17,10 @@ type RotationConfig struct {
 	// or before expiry, versions living at least 28 days) to this, so tests can rotate within
 	// minutes. For tests only: refused unless STRONGROOM_DEV=1 is set.
 	MinPeriod time.Duration `yaml:"min_period"`
+	// TestCrashAfter makes the server kill itself (SIGKILL) right after a rotation records
+	// this step (pending, applied, tested or committed), for the crash tests. For tests only:
+	// refused unless STRONGROOM_DEV=1 is set.
+	TestCrashAfter string `yaml:"test_crash_after"`
 }
 
 // validate checks the section and fills in its defaults.
@@ -26,6 +30,8 @@ func (c *RotationConfig) validate() error {
 		return fmt.Errorf("rotation: durations must not be negative")
 	case c.MinPeriod != 0 && os.Getenv("STRONGROOM_DEV") != "1":
 		return fmt.Errorf("rotation.min_period: for tests only; refused unless STRONGROOM_DEV=1 is set")
+	case c.TestCrashAfter != "" && os.Getenv("STRONGROOM_DEV") != "1":
+		return fmt.Errorf("rotation.test_crash_after: for tests only; refused unless STRONGROOM_DEV=1 is set")
 	}
 	if c.Interval == 0 {
 		c.Interval = time.Second

@@ -204,7 +204,7 @@ func (s *Service) dueRotate(ctx context.Context, v *Vault, name, key string, now
 	if err := s.moveDue(ctx, v, name, key, now.Add(s.retryDelay(1)).Unix()); err != nil {
 		return err
 	}
-	_, err := s.rotate(ctx, v, name, triggerSchedule)
+	_, err := s.rotate(ctx, v, name, triggerSchedule, now)
 	return err
 }
 

@@ -36,12 +36,13 @@ func (r VaultRef) RotateSecret(ctx context.Context, name string) (Secret, error)
 	if err != nil {
 		return Secret{}, err
 	}
-	return s.rotate(ctx, v, name, triggerManual)
+	return s.rotate(ctx, v, name, triggerManual, s.now())
 }
 
-// rotate starts a rotation of name, or resumes the one in progress when no runner holds it,
-// and runs it to its end or its first failure.
-func (s *Service) rotate(ctx context.Context, v *Vault, name, trigger string, extra ...store.Op) (Secret, error) {
+// rotate starts a rotation of name, or resumes the one in progress when no runner holds it
+// at now (the worker's clock, or the service's for a request), and runs it to its end or its
+// first failure.
+func (s *Service) rotate(ctx context.Context, v *Vault, name, trigger string, now time.Time) (Secret, error) {
 	var rec rotationRecord
 	var recRaw []byte
 	var spec *rotation.RotatorSpec
@@ -70,14 +71,13 @@ func (s *Service) rotate(ctx context.Context, v *Vault, name, trigger string, ex
 		if err != nil {
 			return err
 		}
-		now := s.now()
 		if old.inProgress() {
 			if old.LeaseUntil > now.Unix() {
 				return newErr(ErrConflict, "Conflict", "RotationInProgress", "A rotation of secret %s is in progress (step %s); retry when it ends.", name, old.Step)
 			}
 			// Take over a failed or abandoned-by-its-runner rotation.
 			old.LeaseUntil = now.Add(rotationLease).Unix()
-			raw, err := s.writeRecord(ctx, v, name, &old, oldRaw, append(extra, rotDue(old.LeaseUntil, v, name))...)
+			raw, err := s.writeRecord(ctx, v, name, &old, oldRaw, rotDue(old.LeaseUntil, v, name))
 			if err != nil {
 				return err
 			}
@@ -95,7 +95,7 @@ func (s *Service) rotate(ctx context.Context, v *Vault, name, trigger string, ex
 		rec = old // keeps the last outcome and the notice already sent
 		rec.ID, rec.Step, rec.Trigger, rec.BaseVersion, rec.Pending = uuid.NewString(), rotation.StepPending, trigger, h.Latest, pending
 		rec.Attempts, rec.Started, rec.LeaseUntil, rec.NextAt, rec.LastError = 0, now.Unix(), now.Add(rotationLease).Unix(), 0, ""
-		ops := append([]store.Op{store.RequireEqual(headKey(v, name), hraw), rotDue(rec.LeaseUntil, v, name)}, extra...)
+		ops := []store.Op{store.RequireEqual(headKey(v, name), hraw), rotDue(rec.LeaseUntil, v, name)}
 		evOps, err := s.rotationEventOps(ctx, v, h.Name, EventSecretRotationStarted, &rec, "")
 		if err != nil {
 			return err
@@ -105,6 +105,7 @@ func (s *Service) rotate(ctx context.Context, v *Vault, name, trigger string, ex
 			return err
 		}
 		recRaw = raw
+		s.stepDone(rotation.StepPending)
 		return nil
 	})
 	if err != nil {
@@ -205,6 +206,14 @@ func (s *Service) runRotation(ctx context.Context, v *Vault, name string, plan r
 			return Secret{}, err
 		}
 		recRaw = raw
+		s.stepDone(next)
+	}
+}
+
+// stepDone tells Options.RotationStepDone (a test hook) that a step was recorded.
+func (s *Service) stepDone(step string) {
+	if s.opts.RotationStepDone != nil {
+		s.opts.RotationStepDone(step)
 	}
 }
 
@@ -248,6 +257,7 @@ func (s *Service) commitRotation(ctx context.Context, v *Vault, name string, pla
 	if _, err := s.writeRecord(ctx, v, name, &done, recRaw, append(ops, evOps...)...); err != nil {
 		return Secret{}, err
 	}
+	s.stepDone(rotation.StepCommitted)
 	return s.secret(v, keep, sv, false, nil), nil
 }
 

@@ -163,6 +163,9 @@ type Options struct {
 	RotationLimits *rotation.Limits
 	// RotationRetryBase is the wait after a rotation step's first failure (10 s when zero).
 	RotationRetryBase time.Duration
+	// RotationStepDone, if set, is called after each rotation step is recorded (pending,
+	// applied, tested, committed): a test hook (the crash tests kill the server there).
+	RotationStepDone func(step string)
 }
 
 // Service is safe for concurrent use.
