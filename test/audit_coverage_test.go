@@ -424,6 +424,7 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 		covRow{name: "data/rotation policy get", method: "GET", url: dp + "/secrets/s1/rotationpolicy" + v, auth: bearer(dataTok), status: 200, op: "SecretRotationPolicyGet", caller: admin},
 		covRow{name: "data/rotate", method: "POST", url: dp + "/secrets/s1/rotate" + v, auth: bearer(dataTok), status: 200, op: "SecretRotate", caller: admin},
 		covRow{name: "data/rotation status", method: "GET", url: dp + "/secrets/s1/rotationstatus" + v, auth: bearer(dataTok), status: 200, op: "SecretRotationStatusGet", caller: admin},
+		covRow{name: "data/rotation pending", method: "GET", url: dp + "/secrets/s1/pending" + v, auth: bearer(dataTok), status: 404, op: "SecretRotationPendingGet", caller: admin},
 		covRow{name: "data/rotation policy bad", method: "PUT", url: dp + "/secrets/s1/rotationpolicy" + v, auth: bearer(dataTok), status: 400, op: "SecretRotationPolicySet", caller: admin,
 			body: `{"lifetimeActions":[{"trigger":{"timeAfterCreate":"3M"},"action":{"type":"Rotate"}}]}`},
 		covRow{name: "data/backup", method: "POST", url: dp + "/secrets/s1/backup" + v, auth: bearer(dataTok), status: 200, op: "SecretBackup", caller: admin,

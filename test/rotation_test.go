@@ -3,10 +3,14 @@ package test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -469,5 +473,146 @@ func TestRotation_PostgresOutage(t *testing.T) {
 		if bytes.Contains(h, []byte(c.Password)) {
 			t.Fatal("a rotated password is in plaintext in the logs, the data folder or the status")
 		}
+	}
+}
+
+// rotationHook is user code behind a webhook rotator: it checks each call's signature, reads
+// the pending value with its own identity, and keeps the "target" credential.
+type rotationHook struct {
+	t       *testing.T
+	key     string
+	e       *env
+	cred    azcore.TokenCredential
+	mu      sync.Mutex
+	target  string
+	steps   []string
+	bodies  [][]byte
+	failSet bool
+	badSigs int
+}
+
+func (h *rotationHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	mac := hmac.New(sha256.New, []byte(h.key))
+	mac.Write(body)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bodies = append(h.bodies, body)
+	if r.Header.Get("X-Strongroom-Signature") != "sha256="+hex.EncodeToString(mac.Sum(nil)) {
+		h.badSigs++
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	var call struct{ Step, PendingValueRef string }
+	_ = json.Unmarshal(body, &call)
+	h.steps = append(h.steps, call.Step)
+	pending := func() string {
+		tok, err := h.cred.GetToken(r.Context(), policyScopes("https://vault.azure.net/.default"))
+		if err != nil {
+			return ""
+		}
+		req, _ := http.NewRequestWithContext(r.Context(), "GET", call.PendingValueRef, nil)
+		req.Header.Set("Authorization", "Bearer "+tok.Token)
+		resp, err := h.e.hc.Do(req)
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		var p struct{ Value string }
+		_ = json.NewDecoder(resp.Body).Decode(&p)
+		return p.Value
+	}
+	switch call.Step {
+	case "setSecret":
+		if h.failSet {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		h.target = pending()
+	case "testSecret":
+		if v := pending(); v == "" || v != h.target {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func TestRotation_Webhook(t *testing.T) {
+	rs := rotationConfig(t)
+	e := newEnv(t, &testenv.Options{Extra: rs.flags, Env: []string{"STRONGROOM_DEV=1"}})
+	secrets := e.createVault(t, "rg-wh", "kv-wh", rbacVault())
+	ctx := context.Background()
+	for name, value := range map[string]string{"app-token": "token-v1", "hook-key": "hook-signing-key-0123"} {
+		if _, err := secrets.SetSecret(ctx, name, azsecrets.SetSecretParameters{Value: to.Ptr(value)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hookID := e.newPrincipal(t, "rotation-hook")
+	if _, err := e.rbacClients(t, e.cred).assign(ctx, e.vaultScope("rg-wh", "kv-wh")+"/secrets/app-token", rbac.KeyVaultSecretsUserID, hookID.objectID); err != nil {
+		t.Fatal(err)
+	}
+	h := &rotationHook{t: t, key: "hook-signing-key-0123", e: e, cred: hookID.cred, failSet: true}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	policy := `{"lifetimeActions":[{"trigger":{"timeAfterCreate":"P30D"},"action":{"type":"Rotate"}}],"attributes":{"expiryTime":"P60D"},` +
+		`"rotator":{"kind":"webhook","url":"` + srv.URL + `/rotate","signingSecret":"hook-key","generator":{"bytes":32}}}`
+	if st, m := e.dataCall(t, e.cred, "PUT", "kv-wh", "/secrets/app-token/rotationpolicy", policy); st != 200 {
+		t.Fatalf("policy: %d %v", st, m)
+	}
+	if st, m := e.dataCall(t, e.cred, "GET", "kv-wh", "/secrets/app-token/pending", ""); st != 404 {
+		t.Fatalf("pending with no rotation: %d %v", st, m)
+	}
+	// The hook fails setSecret: the rotation fails, the value stays, and the worker retries.
+	st, m := e.dataCall(t, e.cred, "POST", "kv-wh", "/secrets/app-token/rotate", "")
+	if code, _ := errorCode(m); st != 409 || code != "RotationFailed" {
+		t.Fatalf("rotate with the hook failing: %d %v", st, m)
+	}
+	if s, err := secrets.GetSecret(ctx, "app-token", "", nil); err != nil || *s.Value != "token-v1" {
+		t.Fatalf("latest after a failed rotation: %v", err)
+	}
+	h.mu.Lock()
+	h.failSet = false
+	h.mu.Unlock()
+	var status map[string]any
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, status = e.dataCall(t, e.cred, "GET", "kv-wh", "/secrets/app-token/rotationstatus", "")
+		if status["state"] == "idle" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not retried: %v", status)
+		}
+	}
+	s, err := secrets.GetSecret(ctx, "app-token", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if *s.Value == "token-v1" || *s.Value != h.target || h.badSigs != 0 || status["lastOutcome"] != "succeeded" {
+		t.Fatalf("after the retry: latest is the target's %v, bad signatures %d, status %v", *s.Value == h.target, h.badSigs, status)
+	}
+	// The failed try (or tries, on a slow machine), then one whole rotation; finishSecret comes
+	// right after the commit.
+	const tail = "createSecret,setSecret,testSecret,finishSecret"
+	for deadline := time.Now().Add(5 * time.Second); !strings.HasSuffix(strings.Join(h.steps, ","), tail) && time.Now().Before(deadline); {
+		h.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+		h.mu.Lock()
+	}
+	got := strings.Join(h.steps, ",")
+	if !strings.HasPrefix(got, "createSecret,setSecret,createSecret") || !strings.HasSuffix(got, tail) || strings.Count(got, "testSecret") != 1 {
+		t.Fatalf("hook steps %s, want failed createSecret,setSecret tries, then %s", got, tail)
+	}
+	for _, b := range h.bodies {
+		if bytes.Contains(b, []byte(*s.Value)) || bytes.Contains(b, []byte("hook-signing-key")) {
+			t.Fatal("a webhook call carries the pending value or the signing key")
+		}
+	}
+	// Another principal without getSecret cannot read a pending value.
+	stranger := e.newPrincipal(t, "rotation-stranger")
+	if st, _ := e.dataCall(t, stranger.cred, "GET", "kv-wh", "/secrets/app-token/pending", ""); st != 403 {
+		t.Fatalf("a stranger reading the pending value: %d", st)
 	}
 }

@@ -50,7 +50,9 @@ func (a *access) network() string {
 }
 
 // valueRead reports a read that returns (or would return) a secret's value.
-func (a *access) valueRead() bool { return a.op == "SecretGet" || a.op == "SecretBackup" }
+func (a *access) valueRead() bool {
+	return a.op == "SecretGet" || a.op == "SecretBackup" || a.op == "SecretRotationPendingGet"
+}
 
 // dataRead reports any data-plane read: values, lists and versions.
 func (a *access) dataRead() bool {

@@ -11,13 +11,14 @@ import (
 )
 
 // rotators are the secret rotators beyond the built-in generate one, by kind. Database hosts
-// are principal-chosen destinations, so they go through the event webhooks' outbound rules
-// (events.allowed_destinations admits private and loopback ones).
+// and hook URLs are principal-chosen destinations, so they go through the event webhooks'
+// outbound rules (events.allowed_destinations admits private and loopback ones).
 func (s *server) rotators() map[string]rotation.Rotator {
 	c := s.cfg.Events
 	out := outbound.New(outbound.Options{Allowed: c.Allowed(), AllowHTTP: c.AllowHTTP, Timeout: c.Timeout, MaxResponseBytes: c.MaxResponseBytes})
 	return map[string]rotation.Rotator{
 		rotation.KindPostgres: &rotators.Postgres{Dial: out.Dial},
+		rotation.KindWebhook:  &rotators.Webhook{Client: out},
 	}
 }
 

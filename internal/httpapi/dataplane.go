@@ -181,6 +181,10 @@ func (d *dataReq) route() {
 		if d.enter("SecretRotate") {
 			d.rotate(seg[1])
 		}
+	case seg[0] == "secrets" && len(seg) == 3 && seg[1] != "" && seg[2] == "pending" && m == http.MethodGet:
+		if d.enter("SecretRotationPendingGet") {
+			d.rotationPending(seg[1])
+		}
 	case seg[0] == "secrets" && len(seg) == 3 && seg[1] != "" && seg[2] == "rotationstatus" && m == http.MethodGet:
 		if d.enter("SecretRotationStatusGet") {
 			d.rotationStatus(seg[1])

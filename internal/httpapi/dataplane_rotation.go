@@ -62,3 +62,14 @@ func (d *dataReq) rotationStatus(name string) {
 	d.objectID = id
 	writeJSON(d.w, http.StatusOK, rotationStatusBody{ID: id, RotationStatus: st})
 }
+
+// rotationPending answers a webhook rotator's hook the pending value it is to apply.
+func (d *dataReq) rotationPending(name string) {
+	p, err := d.vault.RotationPendingValue(d.ctx, name)
+	if err != nil {
+		writeError(d.w, err)
+		return
+	}
+	d.objectID = azkv.SecretID(d.base, name, "") + "/pending"
+	writeJSON(d.w, http.StatusOK, p)
+}

@@ -20,7 +20,7 @@ import (
 var dataPlaneOperations = []string{
 	"Authentication", "SecretList", "SecretRestore", "SecretListVersions", "SecretBackup", "SecretSet",
 	"SecretGet", "SecretUpdate", "SecretDelete", "SecretListDeleted", "SecretGetDeleted", "SecretPurge", "SecretRecover",
-	"SecretRotationPolicyGet", "SecretRotationPolicySet", "SecretRotate", "SecretRotationStatusGet",
+	"SecretRotationPolicyGet", "SecretRotationPolicySet", "SecretRotate", "SecretRotationStatusGet", "SecretRotationPendingGet",
 }
 
 // extraOperations are names handlers set themselves, outside the route tables.

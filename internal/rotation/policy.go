@@ -80,6 +80,9 @@ type RotatorSpec struct {
 	// ConnectionSecret is the id of the secret holding an administrator's connection document
 	// (postgres, alternating-users; single-user may name one too).
 	ConnectionSecret string `json:"connectionSecret,omitempty"`
+	// SigningSecret is the id of the secret whose value keys the HMAC-SHA256 signature of each
+	// webhook call (webhook).
+	SigningSecret string `json:"signingSecret,omitempty"`
 	// Statements replace the default password statement (postgres), with {{username}} and
 	// {{password}} filled in, quoted.
 	Statements []string `json:"statements,omitempty"`
@@ -252,12 +255,18 @@ func days(d time.Duration) string {
 func validateRotator(r *RotatorSpec) error {
 	switch r.Kind {
 	case KindGenerate:
-		if r.URL != "" || r.Strategy != "" || r.ConnectionSecret != "" || len(r.Statements) > 0 {
+		if r.URL != "" || r.Strategy != "" || r.ConnectionSecret != "" || r.SigningSecret != "" || len(r.Statements) > 0 {
 			return bad("rotator", "kind generate takes only a generator")
 		}
 	case KindWebhook:
 		if !strings.HasPrefix(strings.ToLower(r.URL), "https://") && !strings.HasPrefix(strings.ToLower(r.URL), "http://") {
 			return bad("rotator.url", "a webhook rotator needs an https URL")
+		}
+		if r.SigningSecret == "" {
+			return bad("rotator.signingSecret", "a webhook rotator needs the id of a secret whose value signs its calls")
+		}
+		if r.Strategy != "" || r.ConnectionSecret != "" || len(r.Statements) > 0 {
+			return bad("rotator", "kind webhook takes url, signingSecret and generator only")
 		}
 	case KindPostgres:
 		switch r.Strategy {
@@ -266,6 +275,9 @@ func validateRotator(r *RotatorSpec) error {
 		case StrategySingleUser, StrategyAlternatingUsers:
 		default:
 			return bad("rotator.strategy", "%q is not single-user or alternating-users", r.Strategy)
+		}
+		if r.URL != "" || r.SigningSecret != "" {
+			return bad("rotator", "kind postgres takes strategy, connectionSecret, statements and generator only")
 		}
 		if r.Strategy == StrategyAlternatingUsers && r.ConnectionSecret == "" {
 			return bad("rotator.connectionSecret", "alternating-users needs the id of a secret holding an administrator's connection document")

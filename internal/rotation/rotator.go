@@ -25,6 +25,10 @@ type Input struct {
 	Pending string
 	// Admin is the value of the policy's connection secret ("" when it names none).
 	Admin string
+	// SigningKey is the value of the policy's signing secret (webhook; "" when it names none).
+	SigningKey string
+	// SecretID is the secret's id without a version ("https://<vault>/secrets/<name>").
+	SecretID string
 	// RotationID identifies this rotation: the same across retries and restarts, so a target
 	// can recognise a repeated step.
 	RotationID string
@@ -44,6 +48,12 @@ type Rotator interface {
 	Apply(ctx context.Context, spec *RotatorSpec, in Input) error
 	// Test proves the pending value works at the target.
 	Test(ctx context.Context, spec *RotatorSpec, in Input) error
+}
+
+// A Finisher is told once a rotation's new version is committed (best effort: a failure is
+// logged, the rotation stands).
+type Finisher interface {
+	Finish(ctx context.Context, spec *RotatorSpec, in Input) error
 }
 
 // Scrub removes every occurrence of the given values from msg (an error text from a target

@@ -237,12 +237,15 @@ func (r VaultRef) SetRotationPolicy(ctx context.Context, name string, p rotation
 		if _, ok := s.rotator(p.Rotator.Kind); !ok {
 			return rotation.Policy{}, badParameter("Invalid value for rotator.kind: this server has no %s rotator.", p.Rotator.Kind)
 		}
-		if p.Rotator.ConnectionSecret != "" {
-			admin, ok := connectionSecretName(p.Rotator.ConnectionSecret)
-			if !ok || strings.EqualFold(admin, name) {
-				return rotation.Policy{}, badParameter("Invalid value for rotator.connectionSecret: %q is not the id or name of another secret of this vault.", p.Rotator.ConnectionSecret)
+		for field, ref := range map[string]string{"connectionSecret": p.Rotator.ConnectionSecret, "signingSecret": p.Rotator.SigningSecret} {
+			if ref == "" {
+				continue
 			}
-			if _, err := s.secretOp(ctx, r, "getSecret/action", admin); err != nil {
+			other, ok := connectionSecretName(ref)
+			if !ok || strings.EqualFold(other, name) {
+				return rotation.Policy{}, badParameter("Invalid value for rotator.%s: %q is not the id or name of another secret of this vault.", field, ref)
+			}
+			if _, err := s.secretOp(ctx, r, "getSecret/action", other); err != nil {
 				return rotation.Policy{}, err
 			}
 		}
@@ -367,4 +370,33 @@ func (s *Service) retryDelay(attempts int) time.Duration {
 		d *= 3
 	}
 	return min(d, time.Hour)
+}
+
+// RotationPending is the pending value of a rotation in progress, for a webhook rotator's
+// hook (its pendingValueRef).
+type RotationPending struct {
+	Value      string `json:"value"`
+	RotationID string `json:"rotationId"`
+	Step       string `json:"step"`
+}
+
+// RotationPendingValue returns the pending value of name's rotation in progress: reading it
+// needs what reading the secret's value needs (getSecret), since it becomes the value.
+func (r VaultRef) RotationPendingValue(ctx context.Context, name string) (RotationPending, error) {
+	s := r.svc
+	v, err := s.secretOp(ctx, r, "getSecret/action", name)
+	if err != nil {
+		return RotationPending{}, err
+	}
+	if _, _, err := s.liveHead(ctx, v, name, name); err != nil {
+		return RotationPending{}, err
+	}
+	rec, _, err := s.readRecord(ctx, v, name)
+	if err != nil {
+		return RotationPending{}, err
+	}
+	if !rec.inProgress() {
+		return RotationPending{}, newErr(ErrNotFound, "NotFound", "RotationNotInProgress", "Secret %s has no rotation in progress.", name)
+	}
+	return RotationPending{Value: rec.Pending, RotationID: rec.ID, Step: rec.Step}, nil
 }

@@ -84,13 +84,13 @@ func (s *Service) rotate(ctx context.Context, v *Vault, name, trigger string, no
 			rec, recRaw = old, raw
 			return nil
 		}
-		in := rotation.Input{VaultName: v.Name, SecretName: h.Name, Version: h.Latest, Current: *h.LatestValue}
-		if in.Admin, err = s.connectionValue(ctx, v, spec); err != nil {
+		in, err := s.rotationInput(ctx, v, &h, spec, nil)
+		if err != nil {
 			return err
 		}
 		pending, err := rot.Prepare(ctx, spec, in)
 		if err != nil {
-			return newErr(ErrConflict, "Conflict", "RotationFailed", "The rotation of secret %s could not prepare a new value: %s", name, rotation.Scrub(err.Error(), in.Current, in.Admin))
+			return newErr(ErrConflict, "Conflict", "RotationFailed", "The rotation of secret %s could not prepare a new value: %s", name, rotation.Scrub(err.Error(), in.Current, in.Admin, in.SigningKey))
 		}
 		rec = old // keeps the last outcome and the notice already sent
 		rec.ID, rec.Step, rec.Trigger, rec.BaseVersion, rec.Pending = uuid.NewString(), rotation.StepPending, trigger, h.Latest, pending
@@ -133,15 +133,33 @@ func (s *Service) writeRecord(ctx context.Context, v *Vault, name string, rec *r
 	return b, nil
 }
 
-// connectionValue is the latest value of the rotator's connection secret ("" when it names
+// rotationInput is what the rotator sees of the rotation of h's secret (rec: the rotation in
+// progress, nil before it starts).
+func (s *Service) rotationInput(ctx context.Context, v *Vault, h *secretHead, spec *rotation.RotatorSpec, rec *rotationRecord) (rotation.Input, error) {
+	in := rotation.Input{VaultName: v.Name, SecretName: h.Name, Version: h.Latest, Current: *h.LatestValue}
+	if s.opts.VaultURI != nil {
+		in.SecretID = s.opts.VaultURI(v.Name) + "/secrets/" + h.Name
+	}
+	if rec != nil {
+		in.Pending, in.RotationID, in.Attempt = rec.Pending, rec.ID, rec.Attempts+1
+	}
+	var err error
+	if in.Admin, err = s.referencedValue(ctx, v, "connectionSecret", spec.ConnectionSecret); err != nil {
+		return in, err
+	}
+	in.SigningKey, err = s.referencedValue(ctx, v, "signingSecret", spec.SigningSecret)
+	return in, err
+}
+
+// referencedValue is the latest value of the secret a rotator field names ("" when it names
 // none).
-func (s *Service) connectionValue(ctx context.Context, v *Vault, spec *rotation.RotatorSpec) (string, error) {
-	if spec.ConnectionSecret == "" {
+func (s *Service) referencedValue(ctx context.Context, v *Vault, field, ref string) (string, error) {
+	if ref == "" {
 		return "", nil
 	}
-	name, ok := connectionSecretName(spec.ConnectionSecret)
+	name, ok := connectionSecretName(ref)
 	if !ok {
-		return "", badParameter("Invalid value for rotator.connectionSecret: %q.", spec.ConnectionSecret)
+		return "", badParameter("Invalid value for rotator.%s: %q.", field, ref)
 	}
 	h, _, err := s.liveHead(ctx, v, name, name)
 	if err != nil {
@@ -170,9 +188,8 @@ func (s *Service) runRotation(ctx context.Context, v *Vault, name string, plan r
 		if !found || h.Deleted != nil || !strings.EqualFold(h.Latest, rec.BaseVersion) {
 			return Secret{}, s.abandonRotation(ctx, v, name, rec, recRaw)
 		}
-		in := rotation.Input{VaultName: v.Name, SecretName: h.Name, Version: h.Latest, Current: *h.LatestValue,
-			Pending: rec.Pending, RotationID: rec.ID, Attempt: rec.Attempts + 1}
-		if in.Admin, err = s.connectionValue(ctx, v, spec); err != nil {
+		in, err := s.rotationInput(ctx, v, &h, spec, &rec)
+		if err != nil {
 			return Secret{}, s.failRotation(ctx, v, name, rec, recRaw, err, in)
 		}
 		var next string
@@ -188,6 +205,13 @@ func (s *Service) runRotation(ctx context.Context, v *Vault, name string, plan r
 					return Secret{}, err
 				}
 				continue // the head or the record moved: look again
+			}
+			if f, ok := rot.(rotation.Finisher); ok && err == nil {
+				in.Version = sec.Version
+				if ferr := f.Finish(ctx, spec, in); ferr != nil && s.opts.Log != nil {
+					s.opts.Log.Warn("secret rotation: the finish call failed (the rotation stands)", "vault", v.Name, "secret", name,
+						"rotation", rec.ID, "err", rotation.Scrub(ferr.Error(), in.Current, in.Pending, in.Admin, in.SigningKey))
+				}
 			}
 			return sec, err
 		default:
@@ -268,7 +292,7 @@ func (s *Service) failRotation(ctx context.Context, v *Vault, name string, rec r
 		return ctx.Err()
 	}
 	now := s.now()
-	msg := rotation.Scrub(cause.Error(), in.Current, in.Pending, in.Admin)
+	msg := rotation.Scrub(cause.Error(), in.Current, in.Pending, in.Admin, in.SigningKey)
 	var de *Error
 	if errors.As(cause, &de) {
 		msg = de.Message

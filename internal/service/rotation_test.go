@@ -95,6 +95,10 @@ func newRotationEnv(t *testing.T) *rotEnv {
 		t.Fatal(err)
 	}
 	mkVault(t, e.svc, e.ctx, "kv-rot", 7, false)
+	key := "hook-signing-key"
+	if _, err := e.svc.SetSecret(e.ctx, "kv-rot", "hook-key", service.SecretInput{Value: &key}); err != nil {
+		t.Fatal(err)
+	}
 	return e
 }
 
@@ -159,7 +163,7 @@ func (e *rotEnv) status(t *testing.T, name string) service.RotationStatus {
 func rotatePolicy(trigger rotation.Trigger, expiry string, kind string) rotation.Policy {
 	spec := &rotation.RotatorSpec{Kind: kind, Generator: &rotation.Generator{Length: 24}}
 	if kind == rotation.KindWebhook {
-		spec.URL = "https://hooks.example/rotate"
+		spec.URL, spec.SigningSecret = "https://hooks.example/rotate", "hook-key"
 	}
 	return rotation.Policy{
 		LifetimeActions: []rotation.LifetimeAction{{Trigger: trigger, Action: rotation.Action{Type: "rotate"}}},
