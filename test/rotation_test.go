@@ -616,3 +616,81 @@ func TestRotation_Webhook(t *testing.T) {
 		t.Fatalf("a stranger reading the pending value: %d", st)
 	}
 }
+
+// TestRotation_Cluster: a follower rotates on request (its writes go through the leader), only
+// the leader's worker makes scheduled rotations (one new version, not one per node), and after
+// the leader is killed the new leader schedules from the replicated index.
+func TestRotation_Cluster(t *testing.T) {
+	rs := rotationConfig(t)
+	c := testenv.StartCluster(t, &testenv.ClusterOptions{Extra: rs.flags, Env: []string{"STRONGROOM_DEV=1"}})
+	leader := c.Leader(10 * time.Second)
+	e := clusterEnv(t, c, leader)
+	kv := e.createVault(t, "rg-rotc", "kv-rotc", rbacVault())
+	ctx := context.Background()
+	if _, err := kv.SetSecret(ctx, "svc-key", azsecrets.SetSecretParameters{Value: to.Ptr("v1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	policy := `{"lifetimeActions":[{"trigger":{"timeAfterCreate":"PT2M"},"action":{"type":"Rotate"}}],"attributes":{"expiryTime":"PT10M"},"rotator":{"kind":"generate"}}`
+	if st, m := e.dataCall(t, e.cred, "PUT", "kv-rotc", "/secrets/svc-key/rotationpolicy", policy); st != 200 {
+		t.Fatalf("policy: %d %v", st, m)
+	}
+	follower := c.Follower()
+	fe := clusterEnv(t, c, follower)
+	if st, m := fe.dataCall(t, e.cred, "POST", "kv-rotc", "/secrets/svc-key/rotate", ""); st != 200 {
+		t.Fatalf("rotate through a follower: %d %v", st, m)
+	}
+	clients := map[*testenv.Server]*azsecrets.Client{} // each made (and its token cached) before the kill
+	count := func(s *testenv.Server) int {
+		t.Helper()
+		if clients[s] == nil {
+			clients[s] = s.Secrets("kv-rotc", e.cred, e.hc)
+		}
+		n := 0
+		pager := clients[s].NewListSecretPropertiesVersionsPager("svc-key", nil)
+		for pager.More() {
+			p, err := pager.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(p.Value)
+		}
+		return n
+	}
+	waitVersions := func(s *testenv.Server, want int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); count(s) < want; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d versions, want %d", count(s), want)
+			}
+		}
+		time.Sleep(1500 * time.Millisecond) // and no more than that: one worker rotates
+		if n := count(s); n != want {
+			t.Fatalf("%d versions, want exactly %d", n, want)
+		}
+	}
+	if n := count(follower); n != 2 {
+		t.Fatalf("%d versions after a follower's rotate, want 2", n)
+	}
+	// The workers' clock 1m55s ahead makes the latest version (2 minutes' rotation period) due
+	// once it is 5 s old, and the version a rotation makes not due.
+	time.Sleep(6 * time.Second)
+	setClock(t, rs.clock, 115*time.Second)
+	waitVersions(follower, 3)
+
+	setClock(t, rs.clock, 0) // nothing due while the leader changes
+	for _, n := range c.Nodes {
+		count(n) // the token endpoint (the public URL) may be the node killed next
+	}
+	leader.Kill()
+	next := c.Leader(20 * time.Second)
+	if next == leader {
+		t.Fatal("the killed node still leads")
+	}
+	time.Sleep(6 * time.Second)
+	setClock(t, rs.clock, 115*time.Second)
+	waitVersions(next, 4)
+	ne := clusterEnv(t, c, next)
+	if st, status := ne.dataCall(t, e.cred, "GET", "kv-rotc", "/secrets/svc-key/rotationstatus", ""); st != 200 || status["trigger"] != nil && status["state"] != "idle" {
+		t.Fatalf("status on the new leader: %d %v", st, status)
+	}
+}
