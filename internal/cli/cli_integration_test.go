@@ -151,6 +151,7 @@ func TestCLIIntegration(t *testing.T) {
 	})
 
 	t.Run("secret round trips", func(t *testing.T) { h.secretRoundTrips(t) })
+	t.Run("secret rotation", func(t *testing.T) { h.secretRotation(t) })
 	t.Run("output formats", func(t *testing.T) { h.outputFormats(t) })
 	t.Run("group and vault lifecycle", func(t *testing.T) { h.vaultLifecycle(t) })
 
@@ -294,6 +295,43 @@ func (h *harness) secretRoundTrips(t *testing.T) {
 	if got := h.ok(t, "keyvault", "secret", "show", kv[0], kv[1], "--name", "mySecret", "--query", "value", "-o", "tsv"); got != "secondValue\n" {
 		t.Errorf("restored value = %q", got)
 	}
+}
+
+// secretRotation drives the rotation verbs: show the default policy, update from a file, rotate
+// (the new version, without its value), status; a bad policy fails with the field named.
+func (h *harness) secretRotation(t *testing.T) {
+	kv := []string{"--vault-name", "myKeyVault", "--name", "rotated"}
+	h.ok(t, append([]string{"keyvault", "secret", "set", "--value", "before-rotation"}, kv...)...)
+	def := decodeMap(t, h.ok(t, append([]string{"keyvault", "secret", "rotation-policy", "show"}, kv...)...))
+	if def["id"] != nil || !strings.Contains(fmt.Sprint(def["lifetimeActions"]), "P30D") {
+		t.Errorf("default policy: %v", def)
+	}
+	file := filepath.Join(t.TempDir(), "policy.json")
+	writeFile(t, file, []byte(`{"lifetimeActions":[{"trigger":{"timeAfterCreate":"P90D"},"action":{"type":"Rotate"}}],`+
+		`"attributes":{"expiryTime":"P1Y"},"rotator":{"kind":"generate","generator":{"length":20}}}`))
+	put := decodeMap(t, h.ok(t, append([]string{"keyvault", "secret", "rotation-policy", "update", "--value", "@" + file}, kv...)...))
+	if !strings.HasSuffix(fmt.Sprint(put["id"]), "/secrets/rotated/rotationpolicy") {
+		t.Errorf("update printed %v", put)
+	}
+	out := h.ok(t, append([]string{"keyvault", "secret", "rotate"}, kv...)...)
+	rotated := decodeMap(t, out)
+	if rotated["value"] != nil || strings.Contains(out, "before-rotation") || rotated["name"] != "rotated" {
+		t.Errorf("rotate printed %v", rotated)
+	}
+	sec := decodeMap(t, h.ok(t, append([]string{"keyvault", "secret", "show"}, kv...)...))
+	if v, _ := sec["value"].(string); len(v) != 20 || sec["id"] != rotated["id"] {
+		t.Errorf("latest after rotate: %v", sec["id"])
+	}
+	st := decodeMap(t, h.ok(t, append([]string{"keyvault", "secret", "rotation-status"}, kv...)...))
+	if st["state"] != "idle" || st["lastOutcome"] != "succeeded" {
+		t.Errorf("rotation-status printed %v", st)
+	}
+	r := h.fail(t, append([]string{"keyvault", "secret", "rotation-policy", "update", "--value", `{"lifetimeActions":[{"trigger":{"timeAfterCreate":"3M"},"action":{"type":"Rotate"}}]}`}, kv...)...)
+	if !strings.Contains(r.stderr, "BadParameter") || !strings.Contains(r.stderr, "timeAfterCreate") {
+		t.Errorf("bad policy: stderr %q", r.stderr)
+	}
+	h.ok(t, append([]string{"keyvault", "secret", "delete"}, kv...)...) // the later subtests list the vault
+	h.ok(t, append([]string{"keyvault", "secret", "purge"}, kv...)...)
 }
 
 func (h *harness) outputFormats(t *testing.T) {
