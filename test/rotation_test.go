@@ -423,6 +423,9 @@ func TestRotation_PostgresCrashMatrix(t *testing.T) {
 func TestRotation_PostgresOutage(t *testing.T) {
 	f := newPGFixture(t, "single-user")
 	ctx := context.Background()
+	hook := newEvHook(t)
+	f.e.subscribe(t, "rg-pg", "kv-pg", "rot", evSubBody(hook.srv.URL+"/", "EventGridSchema", 0,
+		"Strongroom.SecretRotationStarted", "Strongroom.SecretRotationSucceeded", "Strongroom.SecretRotationFailed"))
 	f.pg.Stop()
 	st, m := f.e.dataCall(t, f.e.cred, "POST", "kv-pg", "/secrets/db-app/rotate", "")
 	code, msg := errorCode(m)
@@ -456,9 +459,31 @@ func TestRotation_PostgresOutage(t *testing.T) {
 		t.Fatalf("after the outage: %d versions, status %v", len(f.versions(t)), status)
 	}
 
+	hook.waitFor(t, "Strongroom.SecretRotationSucceeded", "db-app", 1, 10*time.Second)
+	time.Sleep(time.Second) // deliveries are not ordered: let the earlier events land
+	if n := len(hook.got("Strongroom.SecretRotationStarted", "db-app")); n != 1 {
+		t.Fatalf("%d started events, want 1", n)
+	}
+	failed := hook.got("Strongroom.SecretRotationFailed", "db-app")
+	if len(failed) < 2 || !strings.Contains(fmt.Sprint(failed[0]["data"]), "Step:pending") {
+		all := []string{}
+		for _, ev := range hook.got("", "") {
+			all = append(all, fmt.Sprint(ev["eventType"], ev["subject"], ev["data"].(map[string]any)["Attempt"]))
+		}
+		t.Fatalf("failed events: %d (all: %v)", len(failed), all)
+	}
+	if n := strings.Count(f.e.srv.Stderr.String(), "rule=rotationFailure"); n != 1 {
+		t.Fatalf("%d rotation failure alerts in the log, want 1 (one per rotation)", n)
+	}
+
 	// Canary: no rotated password anywhere in plaintext.
 	f.e.srv.Stop()
 	var hay [][]byte
+	hook.mu.Lock()
+	for _, r := range hook.raw {
+		hay = append(hay, []byte(r))
+	}
+	hook.mu.Unlock()
 	hay = append(hay, []byte(f.e.srv.Stdout.String()), []byte(f.e.srv.Stderr.String()))
 	_ = filepath.Walk(f.e.srv.DataDir, func(p string, info os.FileInfo, err error) error {
 		if err == nil && !info.IsDir() {

@@ -97,8 +97,9 @@ type Engine struct {
 
 	mu        sync.Mutex // serializes the rules' state
 	overrides []Rule
-	rules     []*activeRule // effective rules, configured then API-only ones
-	sinkOpen  bool          // an audit sink incident is open
+	rules     []*activeRule       // effective rules, configured then API-only ones
+	sinkOpen  bool                // an audit sink incident is open
+	rotations map[string]struct{} // rotations that have alerted (RotationFailed)
 
 	histMu  sync.Mutex
 	history []Alert // ring, oldest first once full
@@ -252,6 +253,33 @@ func (e *Engine) CheckSink() {
 	e.fire(e.alert(*r, incident{subject: "audit-sink", summary: trouble, count: 1}, &a))
 }
 
+// RotationFailed raises one RotationFailure alert per rotation (rotationID) whose step failed:
+// its retries stay quiet, the rotation's events and status carry them. msg never holds a value
+// (the service scrubs it).
+func (e *Engine) RotationFailed(vault, secret, rotationID, step, msg string) {
+	r := e.rule(KindRotation)
+	if r == nil {
+		return
+	}
+	e.mu.Lock()
+	if e.rotations == nil {
+		e.rotations = map[string]struct{}{}
+	}
+	_, seen := e.rotations[rotationID]
+	if !seen {
+		if len(e.rotations) >= r.MaxSubjects {
+			clear(e.rotations) // bounded: a forgotten rotation may alert once more
+		}
+		e.rotations[rotationID] = struct{}{}
+	}
+	e.mu.Unlock()
+	if seen {
+		return
+	}
+	a := access{at: e.opts.Now(), op: "SecretRotate", vault: vault, secret: secret}
+	e.fire(e.alert(*r, incident{subject: rotationID, summary: "secret rotation failed at step " + step + ": " + msg, count: 1}, &a))
+}
+
 func (e *Engine) alert(r Rule, in incident, a *access) Alert {
 	return Alert{ID: uuid.NewString(), Rule: r.Name, Kind: r.Kind, Time: a.at.UTC(), Summary: in.summary, Severity: severity(r.Kind),
 		Who:   Who{ObjectID: a.oid, AppID: a.appid, IP: a.ip},
@@ -263,6 +291,8 @@ func severity(k Kind) string {
 	switch k {
 	case KindHoneytoken, KindAuditSink:
 		return "critical"
+	case KindRotation:
+		return "warning"
 	case KindNewPattern:
 		return "warning"
 	}

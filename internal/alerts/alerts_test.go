@@ -529,3 +529,22 @@ func TestSecretOf(t *testing.T) {
 		}
 	}
 }
+
+// A failed rotation alerts once, however often its step is retried; another rotation alerts
+// again.
+func TestRotationFailedOncePerRotation(t *testing.T) {
+	var got []Alert
+	e := New(Options{Rules: []Rule{Default(KindRotation)}, Fired: func(a Alert) { got = append(got, a) }})
+	for range 3 {
+		e.RotationFailed("kv1", "db-app", "rot-1", "pending", "logging in to db:5432 as app: connection refused")
+	}
+	e.RotationFailed("kv1", "db-app", "rot-2", "applied", "probing failed")
+	if len(got) != 2 || got[0].Kind != KindRotation || got[0].What.Vault != "kv1" || got[0].What.Secret != "db-app" ||
+		!strings.Contains(got[0].Summary, "step pending: logging in") || got[0].Severity != "warning" {
+		t.Fatalf("alerts: %+v", got)
+	}
+	off := Default(KindRotation)
+	off.Enabled = false
+	quiet := New(Options{Rules: []Rule{off}, Fired: func(a Alert) { t.Fatalf("a disabled rule fired: %+v", a) }})
+	quiet.RotationFailed("kv1", "db-app", "rot-3", "pending", "x")
+}

@@ -14,15 +14,16 @@ type Kind string
 // The built-in rule kinds. A built-in rule is named after its kind in lower camel case
 // (BuiltInName); rules set through the API may add more rules of a kind under other names.
 const (
-	KindBruteForce Kind = "BruteForce" // failed authentications or authorizations
-	KindNewPattern Kind = "NewPattern" // a new secret from a new network, after learning
-	KindRateSpike  Kind = "RateSpike"  // reads far above the caller's baseline, or of many secrets
-	KindHoneytoken Kind = "Honeytoken" // any read of a honeytoken secret
-	KindAuditSink  Kind = "AuditSink"  // the audit log stopped writing
+	KindBruteForce Kind = "BruteForce"      // failed authentications or authorizations
+	KindNewPattern Kind = "NewPattern"      // a new secret from a new network, after learning
+	KindRateSpike  Kind = "RateSpike"       // reads far above the caller's baseline, or of many secrets
+	KindHoneytoken Kind = "Honeytoken"      // any read of a honeytoken secret
+	KindAuditSink  Kind = "AuditSink"       // the audit log stopped writing
+	KindRotation   Kind = "RotationFailure" // a secret rotation's step failed
 )
 
 // Kinds lists every kind, in the order rules are listed.
-var Kinds = []Kind{KindBruteForce, KindNewPattern, KindRateSpike, KindHoneytoken, KindAuditSink}
+var Kinds = []Kind{KindBruteForce, KindNewPattern, KindRateSpike, KindHoneytoken, KindAuditSink, KindRotation}
 
 // BuiltInName is the name of the built-in rule of kind k ("bruteForce").
 func BuiltInName(k Kind) string {
@@ -122,7 +123,7 @@ func ParseRule(name string, props []byte) (Rule, error) {
 		}
 	}
 	if !knownKind(head.Kind) {
-		return Rule{}, fmt.Errorf("properties.kind: %q is not one of BruteForce, NewPattern, RateSpike, Honeytoken, AuditSink", head.Kind)
+		return Rule{}, fmt.Errorf("properties.kind: %q is not one of BruteForce, NewPattern, RateSpike, Honeytoken, AuditSink, RotationFailure", head.Kind)
 	}
 	r := Default(head.Kind)
 	dec := json.NewDecoder(bytes.NewReader(props))

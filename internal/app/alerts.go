@@ -52,6 +52,7 @@ func (s *server) startAlerts(ctx context.Context, svc *service.Service, rec http
 			d.Send(al)
 		},
 	})
+	s.alertEngine.Store(eng) // rotation failures reach it (rotation.go)
 	api := &alertsAPI{eng: eng, svc: svc, log: log}
 	service.Alerting(svc).Watch(func() { api.refresh(ctx) })
 	api.refresh(ctx)
@@ -122,7 +123,7 @@ func (a *alertsAPI) refresh(ctx context.Context) {
 func configuredRules(cfg *config.AlertsConfig) []alerts.Rule {
 	sections := map[alerts.Kind]config.AlertRuleConfig{
 		alerts.KindBruteForce: cfg.BruteForce, alerts.KindNewPattern: cfg.NewPattern, alerts.KindRateSpike: cfg.RateSpike,
-		alerts.KindHoneytoken: cfg.Honeytoken, alerts.KindAuditSink: cfg.AuditSink,
+		alerts.KindHoneytoken: cfg.Honeytoken, alerts.KindAuditSink: cfg.AuditSink, alerts.KindRotation: cfg.RotationFailure,
 	}
 	var out []alerts.Rule
 	for _, k := range alerts.Kinds {

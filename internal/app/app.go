@@ -12,8 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
+	"github.com/strongroom/strongroom/internal/alerts"
 	"github.com/strongroom/strongroom/internal/audit"
 	"github.com/strongroom/strongroom/internal/config"
 	"github.com/strongroom/strongroom/internal/httpapi"
@@ -33,6 +35,9 @@ type server struct {
 	metrics  *metrics.Registry
 	st       store.Store
 	sys      *sysapi.Core
+	// alertEngine is the serving state's alert engine (nil while sealed or with alerts off),
+	// for the service's rotation failures, which it is built after.
+	alertEngine atomic.Pointer[alerts.Engine]
 }
 
 // Run starts the server described by cfg and blocks until ctx ends, then drains and closes.

@@ -64,6 +64,11 @@ func (s *server) build(ctx context.Context, u sysapi.Unsealed) (*sysapi.Serving,
 		RotationLimits:    s.rotationLimits(),
 		RotationRetryBase: s.cfg.Rotation.RetryBase,
 		RotationStepDone:  s.rotationCrashHook(),
+		RotationFailed: func(vault, secret, rotationID, step, msg string) {
+			if eng := s.alertEngine.Load(); eng != nil {
+				eng.RotationFailed(vault, secret, rotationID, step, msg)
+			}
+		},
 	})
 	if err != nil {
 		stop()

@@ -64,7 +64,8 @@ func (a *app) alertRuleCreate() *cobra.Command {
 			"NewPattern (a caller reads a secret it never read from a /24 or /64 never seen for it, after --learning-period), " +
 			"RateSpike (more than --threshold distinct secrets of one vault within --window, or more than --factor times the " +
 			"caller's average reads per window and at least --min-reads), Honeytoken (every read of a honeytoken; --window merges " +
-			"repeats), AuditSink (the audit log stopped writing; --window is how often it is checked).",
+			"repeats), AuditSink (the audit log stopped writing; --window is how often it is checked), RotationFailure (a " +
+			"secret rotation's step failed; one alert per rotation).",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if rf.name == "" {
 				return usageErrorf("the following arguments are required: --name")

@@ -53,7 +53,7 @@ func TestCLIIntegration_MonitorAlert(t *testing.T) {
 	h.ok(t, "monitor", "alert", "rule", "create", "--name", "sweep", "--kind", "RateSpike", "--threshold", "20", "--enabled=false")
 	var rules []map[string]any
 	decode(t, h.ok(t, "monitor", "alert", "rule", "list"), &rules)
-	if len(rules) != 6 || !hasName(rules, "sweep") || !hasName(rules, "newPattern") {
+	if len(rules) != 7 || !hasName(rules, "sweep") || !hasName(rules, "newPattern") || !hasName(rules, "rotationFailure") {
 		t.Fatalf("rule list = %v", rules)
 	}
 	if r := h.fail(t, "monitor", "alert", "rule", "create", "--name", "custom", "--threshold", "3"); !strings.Contains(r.stderr, "properties.kind") {

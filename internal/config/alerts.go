@@ -56,6 +56,8 @@ type AlertsConfig struct {
 	// AuditSink: the audit log stopped writing (or reports trouble); window is how often it
 	// is checked. Default 10s.
 	AuditSink AlertRuleConfig `yaml:"audit_sink"`
+	// RotationFailure: a secret rotation's step failed (one alert per rotation).
+	RotationFailure AlertRuleConfig `yaml:"rotation_failure"`
 }
 
 // AlertWebhook is one alert destination.

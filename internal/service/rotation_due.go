@@ -131,6 +131,9 @@ func (s *Service) dueRotation(ctx context.Context, v *Vault, name, key string, n
 		return err
 	}
 	live := found && h.Deleted == nil
+	if found {
+		name = h.Name // as spelled, for events and logs
+	}
 	if rec.inProgress() {
 		if !live || !strings.EqualFold(h.Latest, rec.BaseVersion) {
 			if err := s.abandonRotation(ctx, v, name, rec, recRaw); err != nil && !isCode(err, "RotationAbandoned") {

@@ -52,6 +52,7 @@ func (s *Service) rotate(ctx context.Context, v *Vault, name, trigger string, no
 		if err != nil {
 			return err
 		}
+		name = h.Name // the worker knows the name upper-cased; events and logs show it as spelled
 		p, _, found, err := s.readPolicy(ctx, v, name)
 		if err != nil {
 			return err
@@ -185,6 +186,9 @@ func (s *Service) runRotation(ctx context.Context, v *Vault, name string, plan r
 		if err != nil {
 			return Secret{}, err
 		}
+		if found {
+			name = h.Name
+		}
 		if !found || h.Deleted != nil || !strings.EqualFold(h.Latest, rec.BaseVersion) {
 			return Secret{}, s.abandonRotation(ctx, v, name, rec, recRaw)
 		}
@@ -309,6 +313,9 @@ func (s *Service) failRotation(ctx context.Context, v *Vault, name string, rec r
 			return s.takenOver(name)
 		}
 		return err
+	}
+	if s.opts.RotationFailed != nil {
+		s.opts.RotationFailed(v.Name, name, rec.ID, rec.Step, msg)
 	}
 	if s.opts.Log != nil {
 		s.opts.Log.Warn("secret rotation step failed", "vault", v.Name, "secret", name, "rotation", rec.ID,

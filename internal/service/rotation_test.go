@@ -439,3 +439,22 @@ func TestRotation_GuardedStrangers(t *testing.T) {
 		t.Fatal("a stranger rotated the secret")
 	}
 }
+
+// Azure's rotation tag contract: without expiryTime, ValidityPeriodDays sets the new version's
+// exp; the tags carry over.
+func TestRotation_ValidityPeriodDaysTag(t *testing.T) {
+	e := newRotationEnv(t)
+	v := "v1"
+	if _, err := e.svc.SetSecret(e.ctx, "kv-rot", "sql", service.SecretInput{Value: &v,
+		Tags: map[string]string{"CredentialId": "sqlAdmin", "ProviderAddress": "/subscriptions/x/sql", "ValidityPeriodDays": "45"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, "sql", rotatePolicy(rotation.Trigger{TimeAfterCreate: "P30D"}, "", rotation.KindGenerate))
+	if _, err := e.svc.LookupVault("kv-rot").RotateSecret(e.ctx, "sql"); err != nil {
+		t.Fatal(err)
+	}
+	got := e.latest(t, "sql")
+	if got.Expires == nil || *got.Expires != e.clk.Now().AddDate(0, 0, 45).Unix() || got.Tags["CredentialId"] != "sqlAdmin" || got.Tags["ProviderAddress"] == "" {
+		t.Fatalf("rotated version: exp %v tags %v", got.Expires, got.Tags)
+	}
+}

@@ -166,6 +166,9 @@ type Options struct {
 	// RotationStepDone, if set, is called after each rotation step is recorded (pending,
 	// applied, tested, committed): a test hook (the crash tests kill the server there).
 	RotationStepDone func(step string)
+	// RotationFailed, if set, hears of each failed rotation step (the alert engine); msg
+	// holds no value.
+	RotationFailed func(vault, secret, rotationID, step, msg string)
 }
 
 // Service is safe for concurrent use.
