@@ -422,7 +422,7 @@ func (r *alertsRun) ruleThroughAPI() {
 	r.badTokens(3, "198.51.100.77")
 	r.hook.waitAlerts(t, map[string]int{"bruteForce": 3, "newPattern": 1, "rateSpike": 1, "honeytoken": 1})
 	status, body = e.monitorCall(t, r.tok, "GET", "/providers/Strongroom.Monitor/alertRules", "")
-	if status != http.StatusOK || strings.Count(body, `"kind":`) != 5 {
+	if status != http.StatusOK || strings.Count(body, `"kind":`) != 6 {
 		t.Fatalf("listing rules: %d %s", status, body)
 	}
 	if status, _ := e.monitorCall(t, r.tok, "DELETE", rule, ""); status != http.StatusOK {

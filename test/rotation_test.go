@@ -22,6 +22,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/keyvault/armkeyvault"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/strongroom/strongroom/internal/rbac"
@@ -717,5 +718,54 @@ func TestRotation_Cluster(t *testing.T) {
 	ne := clusterEnv(t, c, next)
 	if st, status := ne.dataCall(t, e.cred, "GET", "kv-rotc", "/secrets/svc-key/rotationstatus", ""); st != 200 || status["trigger"] != nil && status["state"] != "idle" {
 		t.Fatalf("status on the new leader: %d %v", st, status)
+	}
+}
+
+// In a vault with access policies, rotation takes its own permissions: get, list and set do
+// not grant it; rotate, getrotationpolicy and setrotationpolicy do (and "all").
+func TestRotation_AccessPolicyPermissions(t *testing.T) {
+	rs := rotationConfig(t)
+	e := newEnv(t, &testenv.Options{Extra: rs.flags, Env: []string{"STRONGROOM_DEV=1"}})
+	ctx := context.Background()
+	e.createVault(t, "rg-rap", "kv-rap", &armkeyvault.VaultProperties{EnableRbacAuthorization: to.Ptr(false)})
+	writer, rotator := e.newPrincipal(t, "rot-writer"), e.newPrincipal(t, "rot-rotator")
+	perms := func(ps ...string) *armkeyvault.Permissions {
+		var out []*armkeyvault.SecretPermissions
+		for _, p := range ps {
+			out = append(out, to.Ptr(armkeyvault.SecretPermissions(p)))
+		}
+		return &armkeyvault.Permissions{Secrets: out}
+	}
+	tenant := to.Ptr(e.srv.Admin.TenantID)
+	entries := []*armkeyvault.AccessPolicyEntry{
+		{TenantID: tenant, ObjectID: to.Ptr(e.objectIDOf(t, e.cred)), Permissions: perms("all")},
+		{TenantID: tenant, ObjectID: to.Ptr(writer.objectID), Permissions: perms("get", "list", "set")},
+		{TenantID: tenant, ObjectID: to.Ptr(rotator.objectID), Permissions: perms("get", "rotate", "getrotationpolicy", "setrotationpolicy")},
+	}
+	if _, err := e.vaults.UpdateAccessPolicy(ctx, "rg-rap", "kv-rap", armkeyvault.AccessPolicyUpdateKindAdd,
+		armkeyvault.VaultAccessPolicyParameters{Properties: &armkeyvault.VaultAccessPolicyProperties{AccessPolicies: entries}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.Secrets("kv-rap", e.cred, e.hc).SetSecret(ctx, "s", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	policy := `{"lifetimeActions":[{"trigger":{"timeAfterCreate":"P30D"},"action":{"type":"Rotate"}}],"rotator":{"kind":"generate"}}`
+	calls := []struct{ method, path, body, perm string }{
+		{"PUT", "/secrets/s/rotationpolicy", policy, "setrotationpolicy"},
+		{"GET", "/secrets/s/rotationpolicy", "", "getrotationpolicy"},
+		{"POST", "/secrets/s/rotate", "", "rotate"},
+		{"GET", "/secrets/s/rotationstatus", "", "getrotationpolicy"},
+	}
+	for _, c := range calls {
+		st, m := e.dataCall(t, writer.cred, c.method, "kv-rap", c.path, c.body)
+		code, msg := errorCode(m)
+		if st != 403 || code != "ForbiddenByPolicy" || !strings.Contains(msg, "secrets "+c.perm+" permission") {
+			t.Errorf("get/list/set holder %s %s: %d %s %q", c.method, c.path, st, code, msg)
+		}
+	}
+	for _, c := range calls {
+		if st, m := e.dataCall(t, rotator.cred, c.method, "kv-rap", c.path, c.body); st != 200 {
+			t.Errorf("rotation permissions holder %s %s: %d %v", c.method, c.path, st, m)
+		}
 	}
 }

@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 
 	srv := &http.Server{
 		Handler:           scrape.Handler(s.scrapeOptions(), wrapHandler(s.sys, s.st, s.sys.Ready)),
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
+		TLSConfig:         &tls.Config{MinVersion: s.cfg.TLS.MinTLSVersion(), Certificates: []tls.Certificate{cert}},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

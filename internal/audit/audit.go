@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -71,6 +72,9 @@ type Properties struct {
 	IsAccessPolicyMatch *bool  `json:"isAccessPolicyMatch,omitempty"`
 	AppliedAssignmentID string `json:"appliedAssignmentId,omitempty"`
 	TLSVersion          string `json:"tlsVersion,omitempty"`
+	// PolicyEvaluations are the policy assignments' verdicts on a write (a JSON array of
+	// {policyAssignmentId, policyDefinitionId, effect, complianceState, denied, reason}).
+	PolicyEvaluations json.RawMessage `json:"policyEvaluations,omitempty"`
 }
 
 // ErrUnavailable means the audit sink failed; requests must be refused.

@@ -67,6 +67,9 @@ func (r *Record) appendJSON(dst []byte) []byte {
 	if p.TLSVersion != "" {
 		dst = appendString(append(dst, `,"tlsVersion":`...), p.TLSVersion)
 	}
+	if len(p.PolicyEvaluations) > 0 { // compact JSON from json.Marshal, as encoding/json writes it
+		dst = append(append(dst, `,"policyEvaluations":`...), p.PolicyEvaluations...)
+	}
 	dst = append(dst, '}')
 	if c := r.Checkpoint; c != nil {
 		dst = c.appendJSON(append(dst, `,"auditCheckpoint":`...))

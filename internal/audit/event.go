@@ -39,6 +39,8 @@ type Event struct {
 	Authorized   *bool
 	PolicyMatch  *bool
 	AssignmentID string
+	// PolicyEvaluations is a JSON array of policy verdicts on a write (nil: none applied).
+	PolicyEvaluations []byte
 }
 
 // Recorder is the one way an entry point writes its audit record. An error means the record is
@@ -78,6 +80,7 @@ func NewRecord(e Event) *Record {
 			IsAccessPolicyMatch: e.PolicyMatch,
 			AppliedAssignmentID: e.AssignmentID,
 			TLSVersion:          tlsName(e.TLSVersion),
+			PolicyEvaluations:   e.PolicyEvaluations,
 		},
 	}
 	if !e.ResourceIDUpper {

@@ -14,6 +14,9 @@ type ErrorBody struct {
 	Code       string     `json:"code"`
 	Message    string     `json:"message"`
 	InnerError *InnerCode `json:"innererror,omitempty"`
+	// Target and AdditionalInfo appear in ARM errors that carry them (a policy denial).
+	Target         string           `json:"target,omitempty"`
+	AdditionalInfo []map[string]any `json:"additionalInfo,omitempty"`
 }
 
 // InnerCode is the optional innererror.

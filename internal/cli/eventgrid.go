@@ -80,6 +80,11 @@ func (e *evSource) path(withName bool) (string, error) {
 // armJSON sends one management-plane request and decodes a JSON answer into out (nil: none).
 // Errors are azcore.ResponseErrors, reported as every other command's are.
 func (s *session) armJSON(ctx context.Context, method, path string, body, out any) (int, error) {
+	return s.armJSONAt(ctx, method, path, eventGridAPIVersion, body, out)
+}
+
+// armJSONAt is armJSON at another api-version (path may carry its own query after "?").
+func (s *session) armJSONAt(ctx context.Context, method, path, apiVersion string, body, out any) (int, error) {
 	tok, err := s.armToken(ctx)
 	if err != nil {
 		return 0, err
@@ -92,7 +97,11 @@ func (s *session) armJSON(ctx context.Context, method, path string, body, out an
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.armEndpoint()+path+"?api-version="+eventGridAPIVersion, rd)
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.armEndpoint()+path+sep+"api-version="+apiVersion, rd)
 	if err != nil {
 		return 0, err
 	}

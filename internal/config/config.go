@@ -3,6 +3,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -84,6 +85,17 @@ type Config struct {
 type TLSConfig struct {
 	CertFile string `yaml:"cert_file"` // PEM chain, leaf first
 	KeyFile  string `yaml:"key_file"`  // PEM private key
+	// MinVersion is the lowest TLS version the API listener accepts: "1.2" (the default, as
+	// Key Vault) or "1.3". Nothing lower is ever accepted.
+	MinVersion string `yaml:"min_version"`
+}
+
+// MinTLSVersion is MinVersion as a crypto/tls constant (after validate).
+func (c TLSConfig) MinTLSVersion() uint16 {
+	if c.MinVersion == "1.3" {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
 }
 
 // SealType names a seal; internal/seal implements each one.
@@ -173,6 +185,11 @@ func (c *Config) Validate() error {
 	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		return fmt.Errorf("tls: cert_file and key_file must be given together")
+	}
+	switch c.TLS.MinVersion {
+	case "", "1.2", "1.3":
+	default:
+		return fmt.Errorf("tls.min_version: %q must be 1.2 or 1.3 (nothing lower is accepted)", c.TLS.MinVersion)
 	}
 	if c.VaultRequestsPer10s < 0 {
 		return fmt.Errorf("vault_requests_per_10s: must be 0 (off) or positive")

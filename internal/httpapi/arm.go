@@ -144,6 +144,10 @@ func (s *Server) serveARM(w http.ResponseWriter, r *http.Request) {
 		s.serveAuthorization(w, r, scope, rest)
 		return
 	}
+	if scope, verb, ok := insightsPath(r.URL.Path); ok {
+		s.serveInsights(w, r, scope, verb)
+		return
+	}
 	rt, params, pathOK := matchRoute(r.Method, r.URL.Path)
 	if rt == nil {
 		code, status := "InvalidResourceType", http.StatusNotFound

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/strongroom/strongroom/internal/authz"
@@ -33,8 +34,9 @@ type authorizationRoute struct {
 	handle func(a *armReq, scope, name string)
 }
 
-// authorizationRoutes are the role routes and the just-in-time elevation ones (arm_pim.go).
-var authorizationRoutes = append(roleRoutes, pimRoutes...)
+// authorizationRoutes are the role routes, the just-in-time elevation ones (arm_pim.go) and
+// Azure Policy's (arm_policy.go).
+var authorizationRoutes = slices.Concat(roleRoutes, pimRoutes, policyRoutes)
 
 var roleRoutes = []authorizationRoute{
 	{"roleassignments", false, "GET", "RoleAssignmentList", (*armReq).listRoleAssignments},

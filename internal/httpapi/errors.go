@@ -35,8 +35,12 @@ func writeError(w http.ResponseWriter, err error) {
 		status = http.StatusServiceUnavailable
 	case errors.Is(de.Kind, errUnauthorized):
 		status = http.StatusUnauthorized
+	case errors.Is(de.Kind, errMethodNotAllowed):
+		status = http.StatusMethodNotAllowed
 	}
-	azkv.WriteError(w, status, azkv.NewError(de.Code, de.Message, de.Inner))
+	e := azkv.NewError(de.Code, de.Message, de.Inner)
+	e.Error.Target, e.Error.AdditionalInfo = de.Target, de.AdditionalInfo
+	azkv.WriteError(w, status, e)
 }
 
 var errUnauthorized = errors.New("unauthorized")

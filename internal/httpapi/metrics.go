@@ -24,7 +24,8 @@ var dataPlaneOperations = []string{
 }
 
 // extraOperations are names handlers set themselves, outside the route tables.
-var extraOperations = []string{"VaultRecover", "IdentityHostRedeem", "IdentityHostToken"}
+var extraOperations = []string{"VaultRecover", "IdentityHostRedeem", "IdentityHostToken",
+	"PolicyStatesSummarize", "PolicyStatesQuery", "PolicyStatesTriggerEvaluation"}
 
 // OperationNames is every operation name a request can be counted under: the data plane's, the
 // management plane's route tables (ARM, Graph, role and elevation routes) and the names

@@ -11,6 +11,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -367,6 +368,9 @@ func (s *Server) event(r *http.Request, ri *reqInfo, status int, start time.Time
 		e.Authorized, e.AssignmentID = &allowed, d.AssignmentID
 		if d.ByPolicy {
 			e.Authorized, e.PolicyMatch = nil, &allowed
+		}
+		if len(d.Policies) > 0 {
+			e.PolicyEvaluations, _ = json.Marshal(d.Policies) // ids, effects and rule text: no values
 		}
 	}
 	return e

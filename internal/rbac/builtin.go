@@ -8,6 +8,7 @@ const (
 	ContributorID               = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 	ReaderID                    = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 	UserAccessAdministratorID   = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+	ResourcePolicyContributorID = "36243c78-bf99-498c-9df9-86d9f8d28608"
 	KeyVaultAdministratorID     = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
 	KeyVaultSecretsOfficerID    = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 	KeyVaultSecretsUserID       = "4633458b-17de-408a-b874-0445c86b69e6"
@@ -70,6 +71,9 @@ var BuiltInRoles = []*authz.Role{
 			"Microsoft.Subscription/enable/action"}}),
 	builtIn(ReaderID, "Reader", "View all resources, but does not allow you to make any changes.",
 		authz.Permission{Actions: []string{"*/read"}}),
+	builtIn(ResourcePolicyContributorID, "Resource Policy Contributor", "Users with rights to create/modify resource policy, create support ticket and read resources/hierarchy.",
+		authz.Permission{Actions: []string{"*/read", "Microsoft.Authorization/policyassignments/*", "Microsoft.Authorization/policydefinitions/*",
+			"Microsoft.Authorization/policyexemptions/*", "Microsoft.Authorization/policysetdefinitions/*", "Microsoft.PolicyInsights/*", "Microsoft.Support/*"}}),
 	builtIn(UserAccessAdministratorID, "User Access Administrator", "Lets you manage user access to Azure resources.",
 		authz.Permission{Actions: []string{"*/read", "Microsoft.Authorization/*", "Microsoft.Support/*"}}),
 	builtIn(KeyVaultAdministratorID, "Key Vault Administrator", "Perform all data plane operations on a key vault and all objects in it, including certificates, keys, and secrets. Cannot manage key vault resources or manage role assignments. Only works for key vaults that use the 'Azure role-based access control' permission model.",

@@ -13,7 +13,7 @@ func TestBuiltIn_MetricsRead(t *testing.T) {
 	const action = "Microsoft.Insights/metrics/read"
 	want := map[string]bool{
 		rbac.OwnerID: true, rbac.ContributorID: true, rbac.ReaderID: true, rbac.UserAccessAdministratorID: true,
-		rbac.MonitoringReaderID: true, rbac.StrongroomOperatorID: true,
+		rbac.MonitoringReaderID: true, rbac.StrongroomOperatorID: true, rbac.ResourcePolicyContributorID: true,
 	}
 	for _, r := range rbac.BuiltInRoles {
 		if got := r.Allows(action, false); got != want[r.ID] {

@@ -111,6 +111,9 @@ func (r VaultRef) RestoreSecret(ctx context.Context, blob string) (Secret, error
 	if latest == nil {
 		return Secret{}, corrupt
 	}
+	if err := s.enforceSecret(ctx, v, p.Name, latest); err != nil { // the restored latest, as a new version
+		return Secret{}, err
+	}
 	meta := *latest
 	hk := headKey(v, p.Name)
 	head.withLatest(meta)

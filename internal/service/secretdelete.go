@@ -85,6 +85,9 @@ func (r VaultRef) RecoverDeletedSecret(ctx context.Context, name string) (Secret
 		if err != nil {
 			return err
 		}
+		if err := s.enforceSecret(ctx, v, h.Name, &h.Item); err != nil {
+			return err
+		}
 		due := secretDueKey(v, name, h.Deleted)
 		h.Deleted = nil
 		h.advance(s.now(), true)

@@ -52,6 +52,9 @@ func (r VaultRef) SetSecret(ctx context.Context, name string, in SecretInput) (S
 		if in.Enabled != nil {
 			sv.Enabled = *in.Enabled
 		}
+		if err := s.enforceSecret(ctx, v, name, &sv); err != nil { // policy Deny: nothing is written
+			return err
+		}
 		keep, ops, err := s.newVersionOps(ctx, v, name, &h, raw, found, &sv)
 		if err != nil {
 			return err
@@ -234,6 +237,9 @@ func (r VaultRef) UpdateSecret(ctx context.Context, name, version string, up Sec
 			sv.Expires = up.Expires
 		}
 		sv.Updated = s.now().Unix()
+		if err := s.enforceSecret(ctx, v, h.Name, &sv); err != nil { // policy Deny: nothing is written
+			return err
+		}
 		vk, hk := versionKey(v, name, ver), headKey(v, name)
 		// The head is written too, so its counter and tip move with every version write and
 		// it knows the exact record of each updated version (integrity.go).

@@ -61,6 +61,10 @@ type Error struct {
 	Code    string
 	Inner   string
 	Message string
+	// Target and AdditionalInfo are ARM's error target and details (a policy denial's
+	// PolicyViolation).
+	Target         string
+	AdditionalInfo []map[string]any
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -105,6 +109,8 @@ type Decision struct {
 	// AssignmentID is the role assignment that allowed the request, or for an access-policy
 	// decision the object id of the matching entry.
 	AssignmentID string
+	// Policies are the policy assignments' verdicts on the write (policyenforce.go).
+	Policies []PolicyOutcome
 }
 
 type decisionKey struct{}
@@ -190,6 +196,8 @@ type Service struct {
 	events eventState
 	// rotation holds which vaults have rotation policies (rotation.go).
 	rotation rotationState
+	// policies holds the policy definitions, assignments and exemptions (policies.go).
+	policies policyState
 }
 
 // New loads the vault cache and returns a Service.
@@ -430,6 +438,7 @@ func (s *Service) KeysApplied(ctx context.Context, keys []string) error {
 	s.alertKeysApplied(ctx, keys) // before the vaults: a failure there returns early
 	s.eventKeysApplied(ctx, keys)
 	s.rotationKeysApplied(keys)
+	s.policyKeysApplied(keys)
 	for _, k := range keys {
 		name, ok := strings.CutPrefix(k, vaultPrefix)
 		if !ok {

@@ -95,6 +95,9 @@ func (s *Service) PutVault(ctx context.Context, rg, name string, in VaultInput) 
 	}
 	v = &Vault{ID: newVaultID(), Name: name, ResourceGroup: rg, Location: in.Location, Tags: in.Tags,
 		Properties: p, Created: now, CreatedBy: c.ObjectID, Updated: now, UpdatedBy: c.ObjectID, Layout: LayoutColocated}
+	if err := s.enforceVault(ctx, v, "default"); err != nil {
+		return nil, false, err
+	}
 	if err := s.putVaultRecord(ctx, v, store.RequireAbsent(vaultPrefix+strings.ToLower(name))); err != nil {
 		return nil, false, err
 	}
@@ -300,6 +303,9 @@ func (s *Service) mergeVault(ctx context.Context, old *Vault, location string, t
 	c, _ := CallerFrom(ctx)
 	v.Properties = np
 	v.Updated, v.UpdatedBy = s.now().UTC(), c.ObjectID
+	if err := s.enforceVault(ctx, &v, ""); err != nil {
+		return nil, err
+	}
 	var evOps []store.Op
 	if policiesChanged(old, &v) { // in the same batch as the change
 		var err error
@@ -505,6 +511,9 @@ func (s *Service) recoverVaultLocked(ctx context.Context, old *Vault, rg string)
 	v.Deleted = nil
 	c, _ := CallerFrom(ctx)
 	v.Updated, v.UpdatedBy = s.now().UTC(), c.ObjectID
+	if err := s.enforceVault(ctx, &v, "recover"); err != nil {
+		return nil, false, err
+	}
 	if err := s.putVaultRecord(ctx, &v, dropDue(vaultDueKey(old))); err != nil {
 		return nil, false, err
 	}

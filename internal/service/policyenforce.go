@@ -1,0 +1,199 @@
+// Enforcing policy assignments on writes: a secret version being set, updated, restored or
+// recovered, and a vault being created, updated or recovered. Deny refuses the write before
+// anything is written; Audit and DoNotEnforce let it through; every outcome goes to the
+// request's decision slot, so its audit record names it. Reads are never blocked.
+
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/strongroom/strongroom/internal/policy"
+)
+
+// PolicyOutcome is one assignment's verdict on a write, as the audit record shows it.
+type PolicyOutcome struct {
+	AssignmentID string `json:"policyAssignmentId"`
+	DefinitionID string `json:"policyDefinitionId"`
+	Effect       string `json:"effect"`
+	// State is NonCompliant (the rule matched), Compliant or Exempt.
+	State  string `json:"complianceState"`
+	Denied bool   `json:"denied,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Compliance states.
+const (
+	StateCompliant    = "Compliant"
+	StateNonCompliant = "NonCompliant"
+	StateExempt       = "Exempt"
+)
+
+// evaluate runs every assignment that applies to the resource resourceID (of policy type typ)
+// and returns the outcomes and the assignment that denies it, if any.
+func (s *Service) evaluate(ctx context.Context, resourceID, typ string, res policy.Resource, now time.Time) ([]PolicyOutcome, *compiledAssignment, string, error) {
+	asgs, exms, err := s.loadedPolicies(ctx)
+	if err != nil || len(asgs) == 0 {
+		return nil, nil, "", err
+	}
+	var out []PolicyOutcome
+	var deny *compiledAssignment
+	var why string
+	for _, a := range asgs {
+		if a.err != nil || !covers(a.Scope, resourceID) || excluded(a.NotScopes, resourceID) || !policy.AppliesTo(a.def.Properties.Mode, typ) {
+			continue
+		}
+		o := PolicyOutcome{AssignmentID: a.ID(), DefinitionID: a.def.ID}
+		if exempt(exms, a.ID(), resourceID, now) {
+			o.State = StateExempt
+			out = append(out, o)
+			continue
+		}
+		r, err := a.rule.Eval(&policy.Env{Resource: res, Params: a.params, Now: now})
+		if err != nil {
+			// A rule that cannot be evaluated (a custom one past its bounds) blocks nothing.
+			if s.opts.Log != nil {
+				s.opts.Log.Warn("policy rule failed to evaluate", "assignment", a.ID(), "err", err)
+			}
+			continue
+		}
+		o.Effect = r.Effect
+		switch {
+		case r.Effect == "Disabled":
+			continue
+		case r.Effect == "AuditIfNotExists" || r.Effect == "DeployIfNotExists":
+			// The related resource these look for is the server's own audit log (resource logs),
+			// which is always on.
+			o.State = StateCompliant
+		case r.Matched:
+			o.State, o.Reason = StateNonCompliant, r.Reason
+			if r.Effect == "Deny" && a.EnforcementMode != EnforcementDoNotEnforce && deny == nil {
+				o.Denied, deny, why = true, a, r.Reason
+			}
+		default:
+			o.State = StateCompliant
+		}
+		out = append(out, o)
+	}
+	if slot := DecisionFrom(ctx); slot != nil {
+		slot.Policies = append(slot.Policies, out...)
+	}
+	return out, deny, why, nil
+}
+
+func excluded(notScopes []string, resourceID string) bool {
+	for _, ns := range notScopes {
+		if covers(ns, resourceID) {
+			return true
+		}
+	}
+	return false
+}
+
+func exempt(exms []*PolicyExemption, assignmentID, resourceID string, now time.Time) bool {
+	for _, e := range exms {
+		if strings.EqualFold(e.PolicyAssignmentID, assignmentID) && covers(e.Scope, resourceID) && (e.ExpiresOn == nil || e.ExpiresOn.After(now)) {
+			return true
+		}
+	}
+	return false
+}
+
+// secretResource is a secret version as Data rules see it.
+func secretResource(name string, sv *SecretVersion) policy.Resource {
+	f := policy.SecretFields{Name: name, Created: time.Unix(sv.Created, 0), Updated: time.Unix(sv.Updated, 0),
+		ContentType: sv.ContentType, Enabled: sv.Enabled, Tags: sv.Tags}
+	if sv.Expires != nil {
+		t := time.Unix(*sv.Expires, 0)
+		f.Expires = &t
+	}
+	if sv.NotBefore != nil {
+		t := time.Unix(*sv.NotBefore, 0)
+		f.NotBefore = &t
+	}
+	return policy.SecretResource(f)
+}
+
+// enforceSecret applies the assignments to a version of name about to be written; a Deny is
+// Key Vault's 403 with inner code RequestDisallowedByPolicy.
+func (s *Service) enforceSecret(ctx context.Context, v *Vault, name string, sv *SecretVersion) error {
+	if !s.anyPolicies(ctx) {
+		return nil
+	}
+	_, deny, why, err := s.evaluate(ctx, s.ResourceID(v)+"/secrets/"+name, policy.TypeSecret, secretResource(name, sv), s.now())
+	if err != nil || deny == nil {
+		return err
+	}
+	return newErr(ErrForbidden, "Forbidden", "RequestDisallowedByPolicy", "Request was denied by policy. Assignment: '%s' (%s). Definition: '%s' (%s). Reason: %s.%s",
+		displayOr(deny.DisplayName, deny.Name), deny.ID(), deny.def.Properties.DisplayName, deny.def.ID, why, complianceMessage(deny))
+}
+
+// enforceVault applies the assignments to a vault about to be written (createMode "recover"
+// when it is being recovered, which the built-ins exempt); a Deny is ARM's 403
+// RequestDisallowedByPolicy with its PolicyViolation details.
+func (s *Service) enforceVault(ctx context.Context, v *Vault, createMode string) error {
+	if !s.anyPolicies(ctx) {
+		return nil
+	}
+	p := &v.Properties
+	f := policy.VaultFields{Name: v.Name, Location: v.Location, CreateMode: createMode, SoftDelete: p.EnableSoftDelete,
+		PurgeProtection: p.EnablePurgeProtection, RBAC: p.EnableRbacAuthorization, PublicAccess: p.PublicNetworkAccess,
+		RetentionDays: p.SoftDeleteRetentionInDays, Tags: v.Tags}
+	if p.Sku != nil {
+		f.Sku = p.Sku.Name
+	}
+	if n := p.NetworkAcls; n != nil {
+		f.DefaultAction = n.DefaultAction
+		for _, r := range n.IPRules {
+			f.IPRules = append(f.IPRules, r.Value)
+		}
+	}
+	if f.DefaultAction == "" {
+		f.DefaultAction = "Allow"
+	}
+	id := s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
+	_, deny, why, err := s.evaluate(ctx, id, policy.TypeVault, policy.VaultResource(f), s.now())
+	if err != nil || deny == nil {
+		return err
+	}
+	ids, _ := json.Marshal([]map[string]any{{
+		"policyAssignment": map[string]string{"name": displayOr(deny.DisplayName, deny.Name), "id": deny.ID()},
+		"policyDefinition": map[string]string{"name": deny.def.Properties.DisplayName, "id": deny.def.ID},
+	}})
+	e := newErr(ErrForbidden, "RequestDisallowedByPolicy", "", "Resource '%s' was disallowed by policy. Reasons: '%s'. Policy identifiers: '%s'.%s",
+		v.Name, why, ids, complianceMessage(deny))
+	e.Target = v.Name
+	e.AdditionalInfo = []map[string]any{{"type": "PolicyViolation", "info": map[string]any{
+		"policyDefinitionDisplayName": deny.def.Properties.DisplayName, "policyDefinitionId": deny.def.ID,
+		"policyDefinitionName": deny.def.Name, "policyDefinitionEffect": "Deny",
+		"policyAssignmentDisplayName": displayOr(deny.DisplayName, deny.Name), "policyAssignmentId": deny.ID(),
+		"policyAssignmentName": deny.Name, "policyAssignmentScope": deny.Scope,
+		"evaluationDetails": map[string]any{"reason": why},
+	}}}
+	return e
+}
+
+// anyPolicies is the cheap test the write paths make first: no assignment, no evaluation.
+func (s *Service) anyPolicies(ctx context.Context) bool {
+	asgs, _, err := s.loadedPolicies(ctx)
+	return err != nil || len(asgs) > 0
+}
+
+func displayOr(display, name string) string {
+	if display != "" {
+		return display
+	}
+	return name
+}
+
+func complianceMessage(a *compiledAssignment) string {
+	for _, m := range a.NonComplianceMessages {
+		if m.PolicyDefinitionReferenceID == "" && m.Message != "" {
+			return " " + m.Message
+		}
+	}
+	return ""
+}
