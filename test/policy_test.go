@@ -116,7 +116,7 @@ func TestPolicy_SecretBuiltInsGoldenTable(t *testing.T) {
 				re := wantStatus(t, err, 403, "Forbidden")
 				var env struct {
 					Error struct {
-						Message    string `json:"message"`
+						Message    string                `json:"message"`
 						InnerError struct{ Code string } `json:"innererror"`
 					} `json:"error"`
 				}

@@ -36,6 +36,10 @@ func TestRecord_AppendJSON_MatchesEncodingJSON(t *testing.T) {
 		if i == 5 {
 			r.Properties.IsAccessPolicyMatch = &no
 		}
+		if i%4 == 1 { // policy verdicts as the HTTP layer marshals them
+			v, _ := json.Marshal([]map[string]any{{"policyAssignmentId": s, "effect": "Deny", "complianceState": "NonCompliant", "denied": true, "reason": s}})
+			r.Properties.PolicyEvaluations = v
+		}
 		recs = append(recs, r)
 	}
 	recs = append(recs, audit.Record{})
