@@ -404,6 +404,32 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 		covRow{name: "roles/unknown type", method: "GET", url: roles + "/roleNopes" + authzV, auth: bearer(armTok), status: 404, op: "GET " + vault + "/providers/Microsoft.Authorization/roleNopes"},
 	)
 
+	// Policy: definitions, an assignment and an exemption at the vault, compliance states.
+	const polV, insV = "?api-version=2023-04-01", "?api-version=2019-10-01"
+	subPol := base + sub + "/providers/Microsoft.Authorization"
+	builtin := "98728c90-32c7-4049-8429-847dc0f4fe37"
+	asgBody := `{"properties":{"policyDefinitionId":"/providers/Microsoft.Authorization/policyDefinitions/` + builtin + `","parameters":{"effect":{"value":"Audit"}}}}`
+	customPol := `{"properties":{"mode":"Indexed","policyRule":{"if":{"field":"type","equals":"Microsoft.KeyVault/vaults"},"then":{"effect":"audit"}}}}`
+	c.run(
+		covRow{name: "policy/definition list", method: "GET", url: base + "/providers/Microsoft.Authorization/policyDefinitions" + polV, auth: bearer(armTok), status: 200, op: "PolicyDefinitionList", caller: admin},
+		covRow{name: "policy/definition read", method: "GET", url: base + "/providers/Microsoft.Authorization/policyDefinitions/" + builtin + polV, auth: bearer(armTok), status: 200, op: "PolicyDefinitionRead", caller: admin},
+		covRow{name: "policy/definition write", method: "PUT", url: subPol + "/policyDefinitions/cov-custom" + polV, body: customPol, auth: bearer(armTok), status: 201, op: "PolicyDefinitionWrite", caller: admin},
+		covRow{name: "policy/definition delete", method: "DELETE", url: subPol + "/policyDefinitions/cov-custom" + polV, auth: bearer(armTok), status: 200, op: "PolicyDefinitionDelete", caller: admin},
+		covRow{name: "policy/assignment write denied", method: "PUT", url: roles + "/policyAssignments/cov" + polV, body: asgBody, auth: bearer(sArm), status: 403, op: "PolicyAssignmentWrite", caller: strangerC},
+		covRow{name: "policy/assignment write", method: "PUT", url: roles + "/policyAssignments/cov" + polV, body: asgBody, auth: bearer(armTok), status: 201, op: "PolicyAssignmentWrite", caller: admin},
+		covRow{name: "policy/assignment read", method: "GET", url: roles + "/policyAssignments/cov" + polV, auth: bearer(armTok), status: 200, op: "PolicyAssignmentRead", caller: admin},
+		covRow{name: "policy/assignment list", method: "GET", url: roles + "/policyAssignments" + polV, auth: bearer(armTok), status: 200, op: "PolicyAssignmentList", caller: admin},
+		covRow{name: "policy/exemption write", method: "PUT", url: roles + "/policyExemptions/cov" + polV, auth: bearer(armTok), status: 201, op: "PolicyExemptionWrite", caller: admin,
+			body: `{"properties":{"policyAssignmentId":"` + vault + `/providers/Microsoft.Authorization/policyAssignments/cov","exemptionCategory":"Waiver"}}`},
+		covRow{name: "policy/exemption read", method: "GET", url: roles + "/policyExemptions/cov" + polV, auth: bearer(armTok), status: 200, op: "PolicyExemptionRead", caller: admin},
+		covRow{name: "policy/exemption list", method: "GET", url: roles + "/policyExemptions" + polV, auth: bearer(armTok), status: 200, op: "PolicyExemptionList", caller: admin},
+		covRow{name: "policy/states summarize", method: "POST", url: base + vault + "/providers/Microsoft.PolicyInsights/policyStates/latest/summarize" + insV, auth: bearer(armTok), status: 200, op: "PolicyStatesSummarize", caller: admin},
+		covRow{name: "policy/states query", method: "POST", url: base + vault + "/providers/Microsoft.PolicyInsights/policyStates/latest/queryResults" + insV, auth: bearer(armTok), status: 200, op: "PolicyStatesQuery", caller: admin},
+		covRow{name: "policy/states trigger", method: "POST", url: base + vault + "/providers/Microsoft.PolicyInsights/policyStates/latest/triggerEvaluation" + insV, auth: bearer(armTok), status: 200, op: "PolicyStatesTriggerEvaluation", caller: admin},
+		covRow{name: "policy/exemption delete", method: "DELETE", url: roles + "/policyExemptions/cov" + polV, auth: bearer(armTok), status: 200, op: "PolicyExemptionDelete", caller: admin},
+		covRow{name: "policy/assignment delete", method: "DELETE", url: roles + "/policyAssignments/cov" + polV, auth: bearer(armTok), status: 200, op: "PolicyAssignmentDelete", caller: admin},
+	)
+
 	// The data plane: every secret operation in the order a secret's life takes them.
 	dp := strings.TrimSuffix(e.srv.VaultURL("kv-cov"), "/")
 	const v = "?api-version=7.4"
