@@ -301,3 +301,75 @@ func TestPolicy_ComplianceSummary(t *testing.T) {
 		}
 	}
 }
+
+// The vault built-ins through ARM: a compliant and a non-compliant vault create under Deny,
+// Audit, Disabled and DoNotEnforce; a denied create leaves no vault.
+func TestPolicy_VaultBuiltInsGoldenTable(t *testing.T) {
+	e := newEnv(t, &testenv.Options{Extra: []string{"--vault-requests-per-10s=0"}})
+	e.createVault(t, "rg-vpol", "kv-vpol-seed", rbacVault())
+	scope := e.vaultScope("rg-vpol", "kv-vpol-seed")
+	scope = scope[:strings.Index(scope, "/providers/")] // the resource group
+	body := func(extra string) string {
+		return fmt.Sprintf(`{"location":"eastus","properties":{"tenantId":%q,"sku":{"family":"A","name":"standard"}%s}}`, e.srv.Admin.TenantID, extra)
+	}
+	cases := []struct{ def, name, good, bad string }{
+		{"55615ac9-af46-4a59-874e-391cc3dfb490", "firewall", `,"networkAcls":{"defaultAction":"Deny"}`, `,"networkAcls":{"defaultAction":"Allow"}`},
+		{"405c5871-3e91-4644-8a63-58e19d68ff5b", "public", `,"publicNetworkAccess":"Disabled"`, `,"publicNetworkAccess":"Enabled"`},
+		{"0b60c0b2-2dc2-4e1c-b5c9-abbed971de53", "deletion", `,"enablePurgeProtection":true`, ``},
+		{"1e66c121-a66a-4b1f-9b83-0fd99bf0fc2d", "softdelete", `,"enableSoftDelete":true`, `,"enableSoftDelete":false`},
+		{"12d4fa5e-1f9f-4c21-97a9-b99b3c6611b5", "rbac", `,"enableRbacAuthorization":true`, `,"enableRbacAuthorization":false`},
+	}
+	n := 0
+	for _, c := range cases {
+		for i, mode := range []struct{ effect, enforcement string }{{"Deny", ""}, {"Audit", ""}, {"Disabled", ""}, {"Deny", "DoNotEnforce"}} {
+			path := e.assign(t, scope, "v-"+c.name, c.def, mode.effect, mode.enforcement, nil)
+			vault := func(kind string) string {
+				return scope + "/providers/Microsoft.KeyVault/vaults/" + fmt.Sprintf("kv-%s-%s-%d", c.name, kind, i) + "?api-version=2023-07-01"
+			}
+			e.armCall(t, "PUT", vault("ok"), body(c.good), 201)
+			if mode.effect == "Deny" && mode.enforcement == "" {
+				got := e.armCall(t, "PUT", vault("no"), body(c.bad), 403)
+				if de, _ := got["error"].(map[string]any); de["code"] != "RequestDisallowedByPolicy" || !strings.Contains(fmt.Sprint(de["additionalInfo"]), c.def) {
+					t.Errorf("%s Deny: %v", c.name, got)
+				}
+				e.armCall(t, "GET", vault("no"), "", 404)
+			} else {
+				e.armCall(t, "PUT", vault("no"), body(c.bad), 201)
+			}
+			n += 2
+			e.unassign(t, path)
+		}
+	}
+	t.Logf("%d cells (5 definitions x 4 modes x compliant/non-compliant)", n)
+}
+
+// In a cluster an assignment made through one node is enforced by every node at once.
+func TestPolicy_Cluster(t *testing.T) {
+	c := testenv.StartCluster(t, &testenv.ClusterOptions{Extra: []string{"--vault-requests-per-10s=0"}})
+	leader := c.Leader(10 * time.Second)
+	e := clusterEnv(t, c, leader)
+	e.createVault(t, "rg-polc", "kv-polc", rbacVault())
+	follower := c.Follower()
+	fe := clusterEnv(t, c, follower)
+	path := fe.assign(t, e.vaultScope("rg-polc", "kv-polc"), "deny-no-exp", "98728c90-32c7-4049-8429-847dc0f4fe37", "Deny", "", nil) // written through a follower
+	ctx := context.Background()
+	for _, n := range c.Nodes {
+		kv := n.Secrets("kv-polc", e.cred, e.hc)
+		_, err := kv.SetSecret(ctx, "no-exp", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil)
+		wantStatus(t, err, 403, "Forbidden")
+		exp := time.Now().Add(time.Hour)
+		if _, err := kv.SetSecret(ctx, "with-exp", azsecrets.SetSecretParameters{Value: to.Ptr("v"), SecretAttributes: &azsecrets.SecretAttributes{Expires: &exp}}, nil); err != nil {
+			t.Fatalf("a compliant set on %s: %v", n.URL, err)
+		}
+	}
+	e.unassign(t, path)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := follower.Secrets("kv-polc", e.cred, e.hc).SetSecret(ctx, "no-exp", azsecrets.SetSecretParameters{Value: to.Ptr("v")}, nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still denied on a follower after the assignment was deleted: %v", err)
+		}
+	}
+}
