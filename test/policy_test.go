@@ -373,3 +373,29 @@ func TestPolicy_Cluster(t *testing.T) {
 		}
 	}
 }
+
+// Modify: "Configure key vaults to enable firewall" turns the firewall on in the vault being
+// written, before Deny and Audit judge it; DoNotEnforce leaves the vault as sent.
+func TestPolicy_ModifyEnablesFirewall(t *testing.T) {
+	e := newEnv(t, &testenv.Options{Extra: []string{"--vault-requests-per-10s=0"}})
+	e.createVault(t, "rg-mod", "kv-mod-seed", rbacVault())
+	rg := "/subscriptions/" + e.srv.Admin.SubscriptionID + "/resourceGroups/rg-mod"
+	vault := func(name string) string { return rg + "/providers/Microsoft.KeyVault/vaults/" + name + "?api-version=2023-07-01" }
+	body := fmt.Sprintf(`{"location":"eastus","properties":{"tenantId":%q,"sku":{"family":"A","name":"standard"},"networkAcls":{"defaultAction":"Allow","bypass":"AzureServices"}}}`, e.srv.Admin.TenantID)
+	firewall := func(m map[string]any) any {
+		acls, _ := m["properties"].(map[string]any)["networkAcls"].(map[string]any)
+		return acls["defaultAction"]
+	}
+	path := e.assign(t, rg, "enable-firewall", "ac673a9a-f77d-4846-b2d8-a57f8e1c01dc", "Modify", "", nil)
+	// With the modify in place, the firewall Deny is satisfied by what Modify did.
+	e.assign(t, rg, "require-firewall", "55615ac9-af46-4a59-874e-391cc3dfb490", "Deny", "", nil)
+	if got := e.armCall(t, "PUT", vault("kv-mod-1"), body, 201); firewall(got) != "Deny" {
+		t.Fatalf("modified vault: %v", got["properties"])
+	}
+	if got := e.armCall(t, "GET", vault("kv-mod-1"), "", 200); firewall(got) != "Deny" {
+		t.Fatalf("stored vault: %v", got["properties"])
+	}
+	e.unassign(t, path)
+	e.assign(t, rg, "enable-firewall", "ac673a9a-f77d-4846-b2d8-a57f8e1c01dc", "Modify", "DoNotEnforce", nil)
+	e.armCall(t, "PUT", vault("kv-mod-2"), body, 403) // not modified, so the Deny refuses it
+}

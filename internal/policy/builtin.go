@@ -218,6 +218,12 @@ var BuiltIns = []Definition{
 		"Enable RBAC permission model across Key Vaults.",
 		effectParam("Audit", "Deny", "Disabled"),
 		`{"if": {"allOf": [`+vaultType+`, `+notRecover+`, {"anyOf": [{"field": "`+aliasVaultRBAC+`", "exists": false}, {"field": "`+aliasVaultRBAC+`", "equals": false}]}]}, `+thenEffect+`}`),
+	builtIn("ac673a9a-f77d-4846-b2d8-a57f8e1c01dc", "Configure key vaults to enable firewall", ModeIndexed, "1.1.1",
+		"Enable the key vault firewall so that the key vault is not accessible by default to any public IPs.",
+		effectParam("Modify", "Disabled"),
+		`{"if": {"allOf": [`+vaultType+`, `+notRecover+`, {"anyOf": [{"field": "`+aliasVaultDefaultAction+`", "exists": false}, {"field": "`+aliasVaultDefaultAction+`", "notEquals": "Deny"}]}]},
+		"then": {"effect": "[parameters('effect')]", "details": {"roleDefinitionIds": ["/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c"],
+			"conflictEffect": "audit", "operations": [{"operation": "addOrReplace", "field": "`+aliasVaultDefaultAction+`", "value": "Deny"}]}}}`),
 	builtIn("cf820ca0-f99e-4f3e-84fb-66e913812d21", "Resource logs in Key Vault should be enabled", ModeIndexed, "5.0.0",
 		"Audit enabling of resource logs. This enables you to recreate activity trails to use for investigation purposes when a security incident occurs or when your network is compromised.",
 		func() map[string]ParameterDef {

@@ -45,6 +45,7 @@ func TestBuiltIns(t *testing.T) {
 		{"1e66c121-a66a-4b1f-9b83-0fd99bf0fc2d", nil, policy.VaultResource(policy.VaultFields{SoftDelete: bptr(true)}), policy.VaultResource(policy.VaultFields{SoftDelete: bptr(false)})},
 		{"12d4fa5e-1f9f-4c21-97a9-b99b3c6611b5", nil, policy.VaultResource(policy.VaultFields{RBAC: bptr(true)}), policy.VaultResource(policy.VaultFields{RBAC: bptr(false)})},
 		{"12d4fa5e-1f9f-4c21-97a9-b99b3c6611b5", nil, policy.VaultResource(policy.VaultFields{CreateMode: "recover"}), policy.VaultResource(policy.VaultFields{})},
+		{"ac673a9a-f77d-4846-b2d8-a57f8e1c01dc", nil, policy.VaultResource(policy.VaultFields{DefaultAction: "Deny"}), policy.VaultResource(policy.VaultFields{DefaultAction: "Allow"})},
 	}
 	for _, c := range cases {
 		d, ok := policy.BuiltIn(c.id)

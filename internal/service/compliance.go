@@ -79,7 +79,7 @@ func (s *Service) PolicyStates(ctx context.Context, scope string) ([]PolicyState
 			}
 		}
 		if covers(canon, vid) {
-			judge(vid, policy.TypeVault, s.vaultPolicyResource(v))
+			judge(vid, policy.TypeVault, s.vaultFieldsResource(v, ""))
 		}
 		err := s.scanHeads(ctx, v, "", func(name string, raw []byte, _ scannedTip) bool {
 			var h secretHead
@@ -101,26 +101,6 @@ func (s *Service) PolicyStates(ctx context.Context, scope string) ([]PolicyState
 		}
 	}
 	return out, nil
-}
-
-// vaultPolicyResource is v as Indexed rules see it (as enforceVault builds it).
-func (s *Service) vaultPolicyResource(v *Vault) policy.Resource {
-	p := &v.Properties
-	f := policy.VaultFields{Name: v.Name, Location: v.Location, SoftDelete: p.EnableSoftDelete, PurgeProtection: p.EnablePurgeProtection,
-		RBAC: p.EnableRbacAuthorization, PublicAccess: p.PublicNetworkAccess, RetentionDays: p.SoftDeleteRetentionInDays, Tags: v.Tags,
-		DefaultAction: "Allow"}
-	if p.Sku != nil {
-		f.Sku = p.Sku.Name
-	}
-	if n := p.NetworkAcls; n != nil {
-		if n.DefaultAction != "" {
-			f.DefaultAction = n.DefaultAction
-		}
-		for _, r := range n.IPRules {
-			f.IPRules = append(f.IPRules, r.Value)
-		}
-	}
-	return policy.VaultResource(f)
 }
 
 // PolicySummary is PolicyInsights' summarize answer for one scope.

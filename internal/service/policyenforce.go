@@ -8,6 +8,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"strings"
 	"time"
 
@@ -35,12 +36,20 @@ const (
 // evaluate runs every assignment that applies to the resource resourceID (of policy type typ)
 // and returns the outcomes and the assignment that denies it, if any.
 func (s *Service) evaluate(ctx context.Context, resourceID, typ string, res policy.Resource, now time.Time) ([]PolicyOutcome, *compiledAssignment, string, error) {
+	out, deny, why, _, err := s.evaluateAll(ctx, resourceID, typ, res, now, true)
+	return out, deny, why, err
+}
+
+// evaluateAll is evaluate that also returns the enforced Modify assignments that matched;
+// record false leaves the decision slot alone (a first pass that Modify may change).
+func (s *Service) evaluateAll(ctx context.Context, resourceID, typ string, res policy.Resource, now time.Time, record bool) ([]PolicyOutcome, *compiledAssignment, string, []*compiledAssignment, error) {
 	asgs, exms, err := s.loadedPolicies(ctx)
 	if err != nil || len(asgs) == 0 {
-		return nil, nil, "", err
+		return nil, nil, "", nil, err
 	}
 	var out []PolicyOutcome
 	var deny *compiledAssignment
+	var mods []*compiledAssignment
 	var why string
 	for _, a := range asgs {
 		if a.err != nil || !covers(a.Scope, resourceID) || excluded(a.NotScopes, resourceID) || !policy.AppliesTo(a.def.Properties.Mode, typ) {
@@ -73,15 +82,18 @@ func (s *Service) evaluate(ctx context.Context, resourceID, typ string, res poli
 			if r.Effect == "Deny" && a.EnforcementMode != EnforcementDoNotEnforce && deny == nil {
 				o.Denied, deny, why = true, a, r.Reason
 			}
+			if r.Effect == "Modify" && a.EnforcementMode != EnforcementDoNotEnforce {
+				mods = append(mods, a)
+			}
 		default:
 			o.State = StateCompliant
 		}
 		out = append(out, o)
 	}
-	if slot := DecisionFrom(ctx); slot != nil {
+	if slot := DecisionFrom(ctx); slot != nil && record {
 		slot.Policies = append(slot.Policies, out...)
 	}
-	return out, deny, why, nil
+	return out, deny, why, mods, nil
 }
 
 func excluded(notScopes []string, resourceID string) bool {
@@ -138,6 +150,26 @@ func (s *Service) enforceVault(ctx context.Context, v *Vault, createMode string)
 	if !s.anyPolicies(ctx) {
 		return nil
 	}
+	id := s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
+	// Modify runs first, as in Azure: its changes are what Deny and Audit then judge.
+	_, _, _, mods, err := s.evaluateAll(ctx, id, policy.TypeVault, s.vaultFieldsResource(v, createMode), s.now(), false)
+	if err != nil {
+		return err
+	}
+	for _, a := range mods {
+		if err := modifyVault(v, a); err != nil {
+			return err
+		}
+	}
+	_, deny, why, err := s.evaluate(ctx, id, policy.TypeVault, s.vaultFieldsResource(v, createMode), s.now())
+	if err != nil || deny == nil {
+		return err
+	}
+	return policyDeniedVault(v, deny, why)
+}
+
+// vaultFieldsResource is v as Indexed rules see it, being written with createMode.
+func (s *Service) vaultFieldsResource(v *Vault, createMode string) policy.Resource {
 	p := &v.Properties
 	f := policy.VaultFields{Name: v.Name, Location: v.Location, CreateMode: createMode, SoftDelete: p.EnableSoftDelete,
 		PurgeProtection: p.EnablePurgeProtection, RBAC: p.EnableRbacAuthorization, PublicAccess: p.PublicNetworkAccess,
@@ -154,11 +186,11 @@ func (s *Service) enforceVault(ctx context.Context, v *Vault, createMode string)
 	if f.DefaultAction == "" {
 		f.DefaultAction = "Allow"
 	}
-	id := s.rgID(v.ResourceGroup) + "/providers/Microsoft.KeyVault/vaults/" + v.Name
-	_, deny, why, err := s.evaluate(ctx, id, policy.TypeVault, policy.VaultResource(f), s.now())
-	if err != nil || deny == nil {
-		return err
-	}
+	return policy.VaultResource(f)
+}
+
+// policyDeniedVault is ARM's answer to a vault write a Deny refuses.
+func policyDeniedVault(v *Vault, deny *compiledAssignment, why string) error {
 	ids, _ := json.Marshal([]map[string]any{{
 		"policyAssignment": map[string]string{"name": displayOr(deny.DisplayName, deny.Name), "id": deny.ID()},
 		"policyDefinition": map[string]string{"name": deny.def.Properties.DisplayName, "id": deny.def.ID},
@@ -196,4 +228,66 @@ func complianceMessage(a *compiledAssignment) string {
 		}
 	}
 	return ""
+}
+
+// modifyVault applies a Modify assignment's operations to v: addOrReplace and remove of the
+// vault aliases a Modify built-in writes (the firewall's default action, public network
+// access, soft delete, purge protection, the permission model) and of tags.
+func modifyVault(v *Vault, a *compiledAssignment) error {
+	var details struct {
+		Operations []struct {
+			Operation string `json:"operation"`
+			Field     string `json:"field"`
+			Value     any    `json:"value"`
+		} `json:"operations"`
+	}
+	if len(a.rule.Details) == 0 || json.Unmarshal(a.rule.Details, &details) != nil {
+		return nil // a Modify without operations changes nothing
+	}
+	p := &v.Properties
+	for _, op := range details.Operations {
+		remove := strings.EqualFold(op.Operation, "remove")
+		if !remove && !strings.EqualFold(op.Operation, "addOrReplace") && !strings.EqualFold(op.Operation, "add") {
+			continue
+		}
+		str, _ := op.Value.(string)
+		b, isBool := op.Value.(bool)
+		field := strings.ToLower(op.Field)
+		switch {
+		case field == "microsoft.keyvault/vaults/networkacls.defaultaction":
+			if p.NetworkAcls == nil {
+				p.NetworkAcls = &NetworkRuleSet{}
+			}
+			acls := *p.NetworkAcls
+			if remove {
+				acls.DefaultAction = ""
+			} else if v, ok := canonical(str, "Allow", "Deny"); ok {
+				acls.DefaultAction = v
+			}
+			p.NetworkAcls = &acls
+		case field == "microsoft.keyvault/vaults/publicnetworkaccess":
+			if v, ok := canonical(str, "Enabled", "Disabled"); ok && !remove {
+				p.PublicNetworkAccess = v
+			}
+		case field == "microsoft.keyvault/vaults/enablesoftdelete" && isBool && !remove:
+			p.EnableSoftDelete = ptr(b)
+		case field == "microsoft.keyvault/vaults/enablepurgeprotection" && isBool && b && !remove:
+			p.EnablePurgeProtection = ptr(true) // one way, as in Key Vault
+		case field == "microsoft.keyvault/vaults/enablerbacauthorization" && isBool && !remove:
+			p.EnableRbacAuthorization = ptr(b)
+		case strings.HasPrefix(field, "tags['") && strings.HasSuffix(field, "']"):
+			name := op.Field[len("tags['") : len(op.Field)-2]
+			tags := maps.Clone(v.Tags)
+			if tags == nil {
+				tags = map[string]string{}
+			}
+			if remove {
+				delete(tags, name)
+			} else {
+				tags[name] = str
+			}
+			v.Tags = tags
+		}
+	}
+	return nil
 }
