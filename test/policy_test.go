@@ -380,7 +380,9 @@ func TestPolicy_ModifyEnablesFirewall(t *testing.T) {
 	e := newEnv(t, &testenv.Options{Extra: []string{"--vault-requests-per-10s=0"}})
 	e.createVault(t, "rg-mod", "kv-mod-seed", rbacVault())
 	rg := "/subscriptions/" + e.srv.Admin.SubscriptionID + "/resourceGroups/rg-mod"
-	vault := func(name string) string { return rg + "/providers/Microsoft.KeyVault/vaults/" + name + "?api-version=2023-07-01" }
+	vault := func(name string) string {
+		return rg + "/providers/Microsoft.KeyVault/vaults/" + name + "?api-version=2023-07-01"
+	}
 	body := fmt.Sprintf(`{"location":"eastus","properties":{"tenantId":%q,"sku":{"family":"A","name":"standard"},"networkAcls":{"defaultAction":"Allow","bypass":"AzureServices"}}}`, e.srv.Admin.TenantID)
 	firewall := func(m map[string]any) any {
 		acls, _ := m["properties"].(map[string]any)["networkAcls"].(map[string]any)
