@@ -458,3 +458,24 @@ func TestRotation_ValidityPeriodDaysTag(t *testing.T) {
 		t.Fatalf("rotated version: exp %v tags %v", got.Expires, got.Tags)
 	}
 }
+
+// A secret deleted and recovered keeps its rotation policy and its schedule.
+func TestRotation_RecoveredSecretKeepsItsSchedule(t *testing.T) {
+	e := newRotationEnv(t)
+	e.set(t, "db", "v1", nil)
+	e.put(t, "db", rotatePolicy(rotation.Trigger{TimeAfterCreate: "P30D"}, "P90D", rotation.KindGenerate))
+	ref := e.svc.LookupVault("kv-rot")
+	if _, err := ref.DeleteSecret(e.ctx, "db"); err != nil {
+		t.Fatal(err)
+	}
+	e.due(t) // the worker drops what it finds for a deleted secret
+	if _, err := ref.RecoverDeletedSecret(e.ctx, "db"); err != nil {
+		t.Fatal(err)
+	}
+	e.due(t)
+	e.clk.Advance(31 * 24 * time.Hour)
+	e.due(t)
+	if n := e.versions(t, "db"); n != 2 {
+		t.Fatalf("%d versions 31 days after a recovered secret's creation, want 2 (rotated)", n)
+	}
+}

@@ -97,6 +97,7 @@ func (r VaultRef) RecoverDeletedSecret(ctx context.Context, name string) (Secret
 			return err
 		}
 		ops = append(ops, h.tipOp(v, name), dropDue(due), dropDue(deletedKey(v, name)))
+		ops = append(ops, s.rotationNudgeOps(ctx, v, h.Name)...) // its policy's schedule resumes
 		if err := s.apply(ctx, append([]store.Op{store.RequireEqual(hk, raw)}, ops...)); err != nil {
 			return err
 		}
