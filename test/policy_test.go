@@ -199,7 +199,8 @@ func TestPolicy_VaultScopesExemptionsAndRecovery(t *testing.T) {
 	}
 	rbacDeny := e.assign(t, sub, "require-rbac", "12d4fa5e-1f9f-4c21-97a9-b99b3c6611b5", "Deny", "", map[string]any{
 		"notScopes": []string{sub + "/resourceGroups/rg-b"}, "nonComplianceMessages": []map[string]string{{"message": "Use RBAC: see the wiki."}}})
-	e.assign(t, sub, "require-soft-delete", "1e66c121-a66a-4b1f-9b83-0fd99bf0fc2d", "Deny", "", nil)
+	e.assign(t, sub, "require-soft-delete", "1e66c121-a66a-4b1f-9b83-0fd99bf0fc2d", "Audit", "", nil)
+	e.assign(t, sub, "require-soft-delete", "1e66c121-a66a-4b1f-9b83-0fd99bf0fc2d", "Deny", "", nil) // a replace answers 201 too
 	e.assign(t, sub, "require-firewall", "55615ac9-af46-4a59-874e-391cc3dfb490", "Deny", "", nil)
 	props := func(rbacOn bool) string {
 		return fmt.Sprintf(`{"location":"eastus","properties":{"tenantId":%q,"sku":{"family":"A","name":"standard"},"enableRbacAuthorization":%v,"networkAcls":{"defaultAction":"Deny"}}}`,

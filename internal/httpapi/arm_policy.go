@@ -90,15 +90,11 @@ func (a *armReq) putPolicyDefinition(scope, name string) {
 		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "InvalidRequestContent", Message: "The request content is missing 'properties'."})
 		return
 	}
-	d, created, err := a.s.svc.PutPolicyDefinition(a.ctx, name, *body.Properties)
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
+	d, _, err := a.s.svc.PutPolicyDefinition(a.ctx, name, *body.Properties)
 	if err == nil {
 		a.resourceID = d.ID
 	}
-	a.ok(status, d, err)
+	a.ok(http.StatusCreated, d, err) // 201 for a replace too: the API's only success status (the SDKs accept no other)
 }
 
 func (a *armReq) deletePolicyDefinition(scope, name string) {
@@ -162,17 +158,13 @@ func (a *armReq) putAzPolicyAssignment(scope, name string) {
 		return
 	}
 	p := body.Properties
-	pa, created, err := a.s.svc.PutPolicyAssignment(a.ctx, scope, name, service.PolicyAssignmentInput{DisplayName: p.DisplayName,
+	pa, _, err := a.s.svc.PutPolicyAssignment(a.ctx, scope, name, service.PolicyAssignmentInput{DisplayName: p.DisplayName,
 		Description: p.Description, PolicyDefinitionID: p.PolicyDefinitionID, EnforcementMode: p.EnforcementMode, Parameters: p.Parameters,
 		NotScopes: p.NotScopes, NonComplianceMessages: p.NonComplianceMessages, Metadata: p.Metadata})
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
 	if err == nil {
 		a.resourceID = pa.ID()
 	}
-	a.ok(status, wirePolicyAssignment(&pa), err)
+	a.ok(http.StatusCreated, wirePolicyAssignment(&pa), err) // 201 for a replace too, as Azure answers
 }
 
 func (a *armReq) getAzPolicyAssignment(scope, name string) {
