@@ -18,9 +18,12 @@ func (a *app) policyCommand() *cobra.Command {
 		group(&cobra.Command{Use: "definition", Short: "Manage policy definitions"},
 			a.policyDefinitionList(), a.policyDefinitionShow(), a.policyDefinitionCreate(), a.policyDefinitionDelete()),
 		group(&cobra.Command{Use: "assignment", Short: "Manage policy assignments"},
-			a.policyAssignmentCreate(), a.policyAssignmentList(), a.policyAssignmentShow(), a.policyAssignmentDelete()),
+			a.policyAssignmentCreate(), a.policyScopedList("policyAssignments", "policy assignments"),
+			a.policyScopedOne("policyAssignments", "policy assignment", "show", http.MethodGet),
+			a.policyScopedOne("policyAssignments", "policy assignment", "delete", http.MethodDelete)),
 		group(&cobra.Command{Use: "exemption", Short: "Manage policy exemptions"},
-			a.policyExemptionCreate(), a.policyExemptionList(), a.policyExemptionDelete()),
+			a.policyExemptionCreate(), a.policyScopedList("policyExemptions", "policy exemptions"),
+			a.policyScopedOne("policyExemptions", "policy exemption", "delete", http.MethodDelete)),
 		group(&cobra.Command{Use: "state", Short: "Query compliance states"},
 			a.policyStateSummarize(), a.policyStateList(), a.policyStateTriggerScan()))
 }
@@ -144,7 +147,17 @@ func (a *app) policyDefinitionDelete() *cobra.Command {
 	return c
 }
 
-// policyScope is --scope, or the resource group, or the subscription.
+// policySession opens the session and resolves the scope flags.
+func policySession(sf *scopeFlags) (*session, string, error) {
+	s, err := openSession()
+	if err != nil {
+		return nil, "", err
+	}
+	scope, err := policyScopeOf(s, sf)
+	return s, scope, err
+}
+
+// policyScopeOf is --scope, or the resource group, or the subscription.
 func policyScopeOf(s *session, sf *scopeFlags) (string, error) {
 	if sf.scope == "" && sf.resourceGroup == "" {
 		return "/subscriptions/" + s.profile.SubscriptionID, nil
@@ -168,11 +181,7 @@ func (a *app) policyAssignmentCreate() *cobra.Command {
 	var notScopes []string
 	var sf scopeFlags
 	c := leaf(&cobra.Command{Use: "create", Short: "Assign a policy definition at a scope", RunE: func(cmd *cobra.Command, _ []string) error {
-		s, err := openSession()
-		if err != nil {
-			return err
-		}
-		scope, err := policyScopeOf(s, &sf)
+		s, scope, err := policySession(&sf)
 		if err != nil {
 			return err
 		}
@@ -226,73 +235,11 @@ func wrapParams(ps any) any {
 	return out
 }
 
-func (a *app) policyAssignmentList() *cobra.Command {
-	var sf scopeFlags
-	c := leaf(&cobra.Command{Use: "list", Short: "List the policy assignments at, above and below a scope", RunE: func(cmd *cobra.Command, _ []string) error {
-		s, err := openSession()
-		if err != nil {
-			return err
-		}
-		scope, err := policyScopeOf(s, &sf)
-		if err != nil {
-			return err
-		}
-		var out struct {
-			Value []any `json:"value"`
-		}
-		if _, err := s.armJSONAt(cmd.Context(), http.MethodGet, strings.TrimRight(scope, "/")+"/providers/Microsoft.Authorization/policyAssignments", policyAPIVersion, nil, &out); err != nil {
-			return err
-		}
-		return a.print(out.Value)
-	}})
-	sf.add(c)
-	return c
-}
-
-func (a *app) policyAssignmentShow() *cobra.Command {
-	return a.policyAssignmentOne("show", http.MethodGet)
-}
-func (a *app) policyAssignmentDelete() *cobra.Command {
-	return a.policyAssignmentOne("delete", http.MethodDelete)
-}
-
-func (a *app) policyAssignmentOne(verb, method string) *cobra.Command {
-	var name string
-	var sf scopeFlags
-	c := leaf(&cobra.Command{Use: verb, Short: strings.ToUpper(verb[:1]) + verb[1:] + " a policy assignment", RunE: func(cmd *cobra.Command, _ []string) error {
-		s, err := openSession()
-		if err != nil {
-			return err
-		}
-		scope, err := policyScopeOf(s, &sf)
-		if err != nil {
-			return err
-		}
-		var out any
-		path := strings.TrimRight(scope, "/") + "/providers/Microsoft.Authorization/policyAssignments/" + url.PathEscape(name)
-		if _, err := s.armJSONAt(cmd.Context(), method, path, policyAPIVersion, nil, &out); err != nil {
-			return notFoundOr(err, "policy assignment", verb+" of the policy assignment")
-		}
-		if method == http.MethodGet {
-			return a.print(out)
-		}
-		return nil
-	}})
-	c.Flags().StringVarP(&name, "name", "n", "", "the assignment's name")
-	sf.add(c)
-	_ = c.MarkFlagRequired("name")
-	return c
-}
-
 func (a *app) policyExemptionCreate() *cobra.Command {
 	var name, assignment, category, expires, display, desc string
 	var sf scopeFlags
 	c := leaf(&cobra.Command{Use: "create", Short: "Exempt a scope (a vault or higher) from a policy assignment", RunE: func(cmd *cobra.Command, _ []string) error {
-		s, err := openSession()
-		if err != nil {
-			return err
-		}
-		scope, err := policyScopeOf(s, &sf)
+		s, scope, err := policySession(&sf)
 		if err != nil {
 			return err
 		}
@@ -320,21 +267,19 @@ func (a *app) policyExemptionCreate() *cobra.Command {
 	return c
 }
 
-func (a *app) policyExemptionList() *cobra.Command {
+// policyScopedList lists the assignments or exemptions (kind, the ARM type segment) at, above
+// and below a scope.
+func (a *app) policyScopedList(kind, noun string) *cobra.Command {
 	var sf scopeFlags
-	c := leaf(&cobra.Command{Use: "list", Short: "List the policy exemptions at, above and below a scope", RunE: func(cmd *cobra.Command, _ []string) error {
-		s, err := openSession()
-		if err != nil {
-			return err
-		}
-		scope, err := policyScopeOf(s, &sf)
+	c := leaf(&cobra.Command{Use: "list", Short: "List the " + noun + " at, above and below a scope", RunE: func(cmd *cobra.Command, _ []string) error {
+		s, scope, err := policySession(&sf)
 		if err != nil {
 			return err
 		}
 		var out struct {
 			Value []any `json:"value"`
 		}
-		if _, err := s.armJSONAt(cmd.Context(), http.MethodGet, strings.TrimRight(scope, "/")+"/providers/Microsoft.Authorization/policyExemptions", policyAPIVersion, nil, &out); err != nil {
+		if _, err := s.armJSONAt(cmd.Context(), http.MethodGet, strings.TrimRight(scope, "/")+"/providers/Microsoft.Authorization/"+kind, policyAPIVersion, nil, &out); err != nil {
 			return err
 		}
 		return a.print(out.Value)
@@ -343,22 +288,26 @@ func (a *app) policyExemptionList() *cobra.Command {
 	return c
 }
 
-func (a *app) policyExemptionDelete() *cobra.Command {
+// policyScopedOne shows (GET) or deletes one assignment or exemption by name at a scope.
+func (a *app) policyScopedOne(kind, noun, verb, method string) *cobra.Command {
 	var name string
 	var sf scopeFlags
-	c := leaf(&cobra.Command{Use: "delete", Short: "Delete a policy exemption", RunE: func(cmd *cobra.Command, _ []string) error {
-		s, err := openSession()
+	c := leaf(&cobra.Command{Use: verb, Short: strings.ToUpper(verb[:1]) + verb[1:] + " a " + noun, RunE: func(cmd *cobra.Command, _ []string) error {
+		s, scope, err := policySession(&sf)
 		if err != nil {
 			return err
 		}
-		scope, err := policyScopeOf(s, &sf)
-		if err != nil {
-			return err
+		var out any
+		path := strings.TrimRight(scope, "/") + "/providers/Microsoft.Authorization/" + kind + "/" + url.PathEscape(name)
+		if _, err := s.armJSONAt(cmd.Context(), method, path, policyAPIVersion, nil, &out); err != nil {
+			return notFoundOr(err, noun, verb+" of the "+noun)
 		}
-		_, err = s.armJSONAt(cmd.Context(), http.MethodDelete, strings.TrimRight(scope, "/")+"/providers/Microsoft.Authorization/policyExemptions/"+url.PathEscape(name), policyAPIVersion, nil, nil)
-		return err
+		if method == http.MethodGet {
+			return a.print(out)
+		}
+		return nil
 	}})
-	c.Flags().StringVarP(&name, "name", "n", "", "the exemption's name")
+	c.Flags().StringVarP(&name, "name", "n", "", "the "+noun+"'s name")
 	sf.add(c)
 	_ = c.MarkFlagRequired("name")
 	return c
@@ -368,11 +317,7 @@ func (a *app) policyStateCall(use, short, verb string, print func(out map[string
 	var sf scopeFlags
 	var filter string
 	c := leaf(&cobra.Command{Use: use, Short: short, RunE: func(cmd *cobra.Command, _ []string) error {
-		s, err := openSession()
-		if err != nil {
-			return err
-		}
-		scope, err := policyScopeOf(s, &sf)
+		s, scope, err := policySession(&sf)
 		if err != nil {
 			return err
 		}

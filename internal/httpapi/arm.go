@@ -247,6 +247,9 @@ func (a *armReq) decode(v any) bool {
 
 func (a *armReq) fail(err error) { writeError(a.w, err) }
 
+// errNoProperties answers an ARM PUT whose body has no "properties" object.
+var errNoProperties = &service.Error{Kind: service.ErrBadRequest, Code: "InvalidRequestContent", Message: "The request content is missing 'properties'."}
+
 func (a *armReq) ok(status int, v any, err error) {
 	if err != nil {
 		a.fail(err)

@@ -159,7 +159,7 @@ func (a *armReq) putRoleAssignment(scope, name string) {
 		return
 	}
 	if body.Properties == nil {
-		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "InvalidRequestContent", Message: "The request content is missing 'properties'."})
+		a.fail(errNoProperties)
 		return
 	}
 	p := body.Properties
@@ -287,7 +287,7 @@ func (a *armReq) putRoleDefinition(scope, id string) {
 		return
 	}
 	if body.Properties == nil {
-		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "InvalidRequestContent", Message: "The request content is missing 'properties'."})
+		a.fail(errNoProperties)
 		return
 	}
 	p := body.Properties

@@ -162,7 +162,7 @@ func (a *armReq) patchPolicy(scope, name string) {
 		return
 	}
 	if body.Properties == nil {
-		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "InvalidRequestContent", Message: "The request content is missing 'properties'."})
+		a.fail(errNoProperties)
 		return
 	}
 	var rules []service.PolicyRuleInput

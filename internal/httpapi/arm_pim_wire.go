@@ -282,7 +282,7 @@ func (a *armReq) decodeScheduleRequest() (service.ScheduleRequestInput, bool) {
 	}
 	p := body.Properties
 	if p == nil {
-		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "InvalidRequestContent", Message: "The request content is missing 'properties'."})
+		a.fail(errNoProperties)
 		return service.ScheduleRequestInput{}, false
 	}
 	in := service.ScheduleRequestInput{PrincipalID: p.PrincipalID, RoleDefinitionID: p.RoleDefinitionID, RequestType: p.RequestType,

@@ -1,11 +1,11 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/strongroom/strongroom/internal/azkv"
 	"github.com/strongroom/strongroom/internal/policy"
 	"github.com/strongroom/strongroom/internal/service"
 )
@@ -87,7 +87,7 @@ func (a *armReq) putPolicyDefinition(scope, name string) {
 		return
 	}
 	if body.Properties == nil {
-		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "InvalidRequestContent", Message: "The request content is missing 'properties'."})
+		a.fail(errNoProperties)
 		return
 	}
 	d, _, err := a.s.svc.PutPolicyDefinition(a.ctx, name, *body.Properties)
@@ -154,7 +154,7 @@ func (a *armReq) putAzPolicyAssignment(scope, name string) {
 		return
 	}
 	if body.Properties == nil {
-		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "InvalidRequestContent", Message: "The request content is missing 'properties'."})
+		a.fail(errNoProperties)
 		return
 	}
 	p := body.Properties
@@ -226,7 +226,7 @@ func (a *armReq) putPolicyExemption(scope, name string) {
 		return
 	}
 	if body.Properties == nil {
-		a.fail(&service.Error{Kind: service.ErrBadRequest, Code: "InvalidRequestContent", Message: "The request content is missing 'properties'."})
+		a.fail(errNoProperties)
 		return
 	}
 	p := body.Properties
@@ -295,7 +295,7 @@ func (s *Server) serveInsights(w http.ResponseWriter, r *http.Request, scope, ve
 		if known {
 			code, status = "MethodNotAllowed", http.StatusMethodNotAllowed
 		}
-		writeError(w, &service.Error{Kind: errStatus(status), Code: code, Message: "The requested path " + r.URL.Path + " with method " + r.Method + " is not supported."})
+		azkv.WriteError(w, status, azkv.NewError(code, "The requested path "+r.URL.Path+" with method "+r.Method+" is not supported.", ""))
 		return
 	}
 	a := &armReq{s: s, w: w, r: r, ctx: r.Context(), op: op, resourceID: scopeOrSlash(scope)}
@@ -316,16 +316,6 @@ func (s *Server) serveInsights(w http.ResponseWriter, r *http.Request, scope, ve
 		ri.setClaims(*a.claims)
 	}
 }
-
-// errStatus is the error kind writeError maps to status (404 or 405 here).
-func errStatus(status int) error {
-	if status == http.StatusNotFound {
-		return service.ErrNotFound
-	}
-	return errMethodNotAllowed
-}
-
-var errMethodNotAllowed = errors.New("method not allowed")
 
 type insightsResults struct {
 	QueryResultsURI       string               `json:"queryResultsUri,omitempty"`

@@ -35,8 +35,6 @@ func writeError(w http.ResponseWriter, err error) {
 		status = http.StatusServiceUnavailable
 	case errors.Is(de.Kind, errUnauthorized):
 		status = http.StatusUnauthorized
-	case errors.Is(de.Kind, errMethodNotAllowed):
-		status = http.StatusMethodNotAllowed
 	}
 	e := azkv.NewError(de.Code, de.Message, de.Inner)
 	e.Error.Target, e.Error.AdditionalInfo = de.Target, de.AdditionalInfo

@@ -17,6 +17,12 @@ type Duration struct {
 // maxDurationPart bounds each number so that no duration overflows a time.Time.
 const maxDurationPart = 100000
 
+// The designators' ranks (their order in a duration), before and after the T.
+var (
+	dateDesignators = map[byte]int{'Y': 1, 'M': 2, 'W': 3, 'D': 4}
+	timeDesignators = map[byte]int{'H': 5, 'M': 6, 'S': 7}
+)
+
 // ParseDuration parses an ISO-8601 duration with whole numbers ("P1.5D" is refused).
 func ParseDuration(s string) (Duration, error) {
 	d := Duration{text: s}
@@ -45,31 +51,16 @@ func ParseDuration(s string) (Duration, error) {
 			return d, fmt.Errorf("%q has a number out of range", s)
 		}
 		// Designators must come in order, each at most once.
-		order := map[byte]int{'Y': 1, 'M': 2, 'W': 3, 'D': 4}
+		order := dateDesignators
 		if inTime {
-			order = map[byte]int{'H': 5, 'M': 6, 'S': 7}
+			order = timeDesignators
 		}
 		rank, ok := order[s[j]]
 		if !ok || rank <= last {
 			return d, fmt.Errorf("%q is not an ISO-8601 duration such as P90D, P3M or PT48H", s)
 		}
 		last, seen = rank, true
-		switch rank {
-		case 1:
-			d.Years = n
-		case 2:
-			d.Months = n
-		case 3:
-			d.Weeks = n
-		case 4:
-			d.Days = n
-		case 5:
-			d.Hours = n
-		case 6:
-			d.Minutes = n
-		case 7:
-			d.Seconds = n
-		}
+		*[...]*int{&d.Years, &d.Months, &d.Weeks, &d.Days, &d.Hours, &d.Minutes, &d.Seconds}[rank-1] = n
 		i = j + 1
 	}
 	if !seen {
@@ -91,11 +82,4 @@ func (d Duration) After(t time.Time) time.Time {
 func (d Duration) Before(t time.Time) time.Time {
 	t = t.AddDate(-d.Years, -d.Months, -(7*d.Weeks + d.Days))
 	return t.Add(-(time.Duration(d.Hours)*time.Hour + time.Duration(d.Minutes)*time.Minute + time.Duration(d.Seconds)*time.Second))
-}
-
-// Shortest is the least time d can span (a month of 28 days, a year of 365), for floors.
-func (d Duration) Shortest() time.Duration {
-	days := 365*d.Years + 28*d.Months + 7*d.Weeks + d.Days
-	return time.Duration(days)*24*time.Hour + time.Duration(d.Hours)*time.Hour +
-		time.Duration(d.Minutes)*time.Minute + time.Duration(d.Seconds)*time.Second
 }

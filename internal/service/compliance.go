@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strongroom/strongroom/internal/authz"
 	"github.com/strongroom/strongroom/internal/policy"
 )
 
@@ -49,7 +50,7 @@ func (s *Service) PolicyStates(ctx context.Context, scope string) ([]PolicyState
 	var out []PolicyState
 	for _, v := range s.vaultSnapshot() {
 		vid := s.ResourceID(v)
-		if v.Deleted != nil || !(covers(canon, vid) || covers(vid, canon)) {
+		if v.Deleted != nil || !(authz.ScopeContains(canon, vid) || authz.ScopeContains(vid, canon)) {
 			continue
 		}
 		row := func(id, typ string, a *compiledAssignment, state, effect string) {
@@ -60,7 +61,7 @@ func (s *Service) PolicyStates(ctx context.Context, scope string) ([]PolicyState
 		}
 		judge := func(id, typ string, res policy.Resource) {
 			for _, a := range asgs {
-				if a.err != nil || !covers(a.Scope, id) || excluded(a.NotScopes, id) || !policy.AppliesTo(a.def.Properties.Mode, typ) {
+				if a.err != nil || !authz.ScopeContains(a.Scope, id) || excluded(a.NotScopes, id) || !policy.AppliesTo(a.def.Properties.Mode, typ) {
 					continue
 				}
 				if exempt(exms, a.ID(), id, now) {
@@ -78,7 +79,7 @@ func (s *Service) PolicyStates(ctx context.Context, scope string) ([]PolicyState
 				row(id, typ, a, state, r.Effect)
 			}
 		}
-		if covers(canon, vid) {
+		if authz.ScopeContains(canon, vid) {
 			judge(vid, policy.TypeVault, s.vaultFieldsResource(v, ""))
 		}
 		err := s.scanHeads(ctx, v, "", func(name string, raw []byte, _ scannedTip) bool {
@@ -87,7 +88,7 @@ func (s *Service) PolicyStates(ctx context.Context, scope string) ([]PolicyState
 				return true // a head that fails to open is reported by reads, not here
 			}
 			id := vid + "/secrets/" + h.Name
-			if covers(canon, id) {
+			if authz.ScopeContains(canon, id) {
 				item := h.Item
 				judge(id, policy.TypeSecret, secretResource(h.Name, &item))
 			}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strongroom/strongroom/internal/authz"
 	"github.com/strongroom/strongroom/internal/keyring"
 	"github.com/strongroom/strongroom/internal/policy"
 	"github.com/strongroom/strongroom/internal/store"
@@ -472,7 +473,7 @@ func (s *Service) ListPolicyAssignments(ctx context.Context, scope string) ([]Po
 	}
 	out := []PolicyAssignment{}
 	for _, a := range asgs {
-		if covers(a.Scope, canon) || covers(canon, a.Scope) {
+		if authz.ScopeContains(a.Scope, canon) || authz.ScopeContains(canon, a.Scope) {
 			out = append(out, a.PolicyAssignment)
 		}
 	}
@@ -545,7 +546,7 @@ func (s *Service) PutPolicyExemption(ctx context.Context, scope, name string, in
 	if target == nil {
 		return PolicyExemption{}, false, newErr(ErrNotFound, "PolicyAssignmentNotFound", "", "The policy assignment '%s' is not found.", in.PolicyAssignmentID)
 	}
-	if !covers(target.Scope, canon) {
+	if !authz.ScopeContains(target.Scope, canon) {
 		return PolicyExemption{}, false, newErr(ErrBadRequest, "InvalidPolicyExemptionScope", "", "The exemption scope '%s' is not within the assignment's scope '%s'.", canon, target.Scope)
 	}
 	now := s.now().UTC()
@@ -603,7 +604,7 @@ func (s *Service) ListPolicyExemptions(ctx context.Context, scope string) ([]Pol
 	}
 	out := []PolicyExemption{}
 	for _, e := range exms {
-		if covers(e.Scope, canon) || covers(canon, e.Scope) {
+		if authz.ScopeContains(e.Scope, canon) || authz.ScopeContains(canon, e.Scope) {
 			out = append(out, *e)
 		}
 	}
@@ -632,12 +633,6 @@ func (s *Service) DeletePolicyExemption(ctx context.Context, scope, name string)
 		}
 	}
 	return PolicyExemption{}, false, nil
-}
-
-// covers reports whether scope is resource or one of its ancestors (ARM ids, any case).
-func covers(scope, resource string) bool {
-	scope, resource = strings.ToLower(strings.TrimSuffix(scope, "/")), strings.ToLower(resource)
-	return resource == scope || strings.HasPrefix(resource, scope+"/")
 }
 
 // dropPolicyRecord deletes a definition, assignment or exemption (settings, never a value).

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strongroom/strongroom/internal/authz"
 	"github.com/strongroom/strongroom/internal/policy"
 )
 
@@ -52,7 +53,7 @@ func (s *Service) evaluateAll(ctx context.Context, resourceID, typ string, res p
 	var mods []*compiledAssignment
 	var why string
 	for _, a := range asgs {
-		if a.err != nil || !covers(a.Scope, resourceID) || excluded(a.NotScopes, resourceID) || !policy.AppliesTo(a.def.Properties.Mode, typ) {
+		if a.err != nil || !authz.ScopeContains(a.Scope, resourceID) || excluded(a.NotScopes, resourceID) || !policy.AppliesTo(a.def.Properties.Mode, typ) {
 			continue
 		}
 		o := PolicyOutcome{AssignmentID: a.ID(), DefinitionID: a.def.ID}
@@ -98,7 +99,7 @@ func (s *Service) evaluateAll(ctx context.Context, resourceID, typ string, res p
 
 func excluded(notScopes []string, resourceID string) bool {
 	for _, ns := range notScopes {
-		if covers(ns, resourceID) {
+		if authz.ScopeContains(ns, resourceID) {
 			return true
 		}
 	}
@@ -107,7 +108,7 @@ func excluded(notScopes []string, resourceID string) bool {
 
 func exempt(exms []*PolicyExemption, assignmentID, resourceID string, now time.Time) bool {
 	for _, e := range exms {
-		if strings.EqualFold(e.PolicyAssignmentID, assignmentID) && covers(e.Scope, resourceID) && (e.ExpiresOn == nil || e.ExpiresOn.After(now)) {
+		if strings.EqualFold(e.PolicyAssignmentID, assignmentID) && authz.ScopeContains(e.Scope, resourceID) && (e.ExpiresOn == nil || e.ExpiresOn.After(now)) {
 			return true
 		}
 	}

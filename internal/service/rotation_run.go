@@ -172,9 +172,6 @@ func (s *Service) referencedValue(ctx context.Context, v *Vault, field, ref stri
 	return *h.LatestValue, nil
 }
 
-// errRotationTaken: another runner wrote the record first; it carries on, this one stops.
-var errRotationTaken = errors.New("rotation taken over")
-
 // runRotation moves rec (as stored: recRaw) through its remaining steps.
 func (s *Service) runRotation(ctx context.Context, v *Vault, name string, plan rotation.Plan, spec *rotation.RotatorSpec, rec rotationRecord, recRaw []byte) (Secret, error) {
 	rot, ok := s.rotator(spec.Kind)
@@ -185,9 +182,6 @@ func (s *Service) runRotation(ctx context.Context, v *Vault, name string, plan r
 		h, hraw, found, err := s.head(ctx, v, name)
 		if err != nil {
 			return Secret{}, err
-		}
-		if found {
-			name = h.Name
 		}
 		if !found || h.Deleted != nil || !strings.EqualFold(h.Latest, rec.BaseVersion) {
 			return Secret{}, s.abandonRotation(ctx, v, name, rec, recRaw)
