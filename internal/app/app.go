@@ -71,10 +71,11 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 	// Open resumed the audit chain from its checkpoint; the history before it is re-hashed in
 	// the background (a log that fails it stops taking records, so requests are refused).
 	go verifyAuditHistory(ctx, s.audit, log)
-	cert, err := serverCertificate(cfg, log)
+	certs, err := serverCertSource(cfg, log)
 	if err != nil {
 		return err
 	}
+	certs.reloadOnHangup(ctx) // SIGHUP: new handshakes get the re-read certificate
 	if err := s.sys.Start(ctx); err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) (err 
 
 	srv := &http.Server{
 		Handler:           scrape.Handler(s.scrapeOptions(), wrapHandler(s.sys, s.st, s.sys.Ready)),
-		TLSConfig:         &tls.Config{MinVersion: s.cfg.TLS.MinTLSVersion(), Certificates: []tls.Certificate{cert}},
+		TLSConfig:         &tls.Config{MinVersion: s.cfg.TLS.MinTLSVersion(), GetCertificate: certs.GetCertificate},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

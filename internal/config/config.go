@@ -172,9 +172,11 @@ func (c *Config) Validate() error {
 	if err != nil {
 		return fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err)
 	}
-	if c.DNSSuffix == "" || strings.ContainsAny(c.DNSSuffix, "/: ") {
-		return fmt.Errorf("dns_suffix: %q is not a DNS name", c.DNSSuffix)
+	suffix, ok := normalizeDNSName(c.DNSSuffix)
+	if !ok {
+		return fmt.Errorf("dns_suffix: %q is not a DNS name (letters, digits and hyphens in dot-separated labels, e.g. vault.example.com)", c.DNSSuffix)
 	}
+	c.DNSSuffix = suffix // the certificate, vault URIs and Host matching all see one spelling
 	if c.PublicURL == "" {
 		c.PublicURL = "https://localhost:" + port
 	}
@@ -239,6 +241,26 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return c.Cluster.Validate()
+}
+
+// normalizeDNSName lower-cases name and drops a final dot; ok is false unless every label is 1-63
+// letters, digits or inner hyphens.
+func normalizeDNSName(name string) (string, bool) {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if name == "" || len(name) > 253 {
+		return "", false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return "", false
+		}
+		for _, r := range label {
+			if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+				return "", false
+			}
+		}
+	}
+	return name, true
 }
 
 // Validate checks the settings the pkcs11 seal needs and fills in the default key label. It is

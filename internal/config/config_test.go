@@ -49,3 +49,38 @@ func TestConfig_ParseValidate(t *testing.T) {
 		})
 	}
 }
+
+// dns_suffix is checked label by label and kept in one spelling (lower case, no final dot), so
+// the certificate, vault URIs and Host matching agree.
+func TestConfig_DNSSuffix(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"vault.localhost", "vault.localhost"},
+		{"Vault.Example.Test.", "vault.example.test"},
+		{"kv-1.corp.internal", "kv-1.corp.internal"},
+		{"localhost", "localhost"},
+		{"", ""},
+		{".vault.localhost", ""},
+		{"vault..localhost", ""},
+		{"*.vault.localhost", ""},
+		{"-kv.localhost", ""},
+		{"kv_1.localhost", ""},
+		{"vault.localhost:8443", ""},
+		{strings.Repeat("a", 64) + ".test", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.in, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.DNSSuffix = c.in
+			err := cfg.Validate()
+			if c.want == "" {
+				if err == nil || !strings.Contains(err.Error(), "dns_suffix:") {
+					t.Fatalf("err = %v, want a dns_suffix error", err)
+				}
+				return
+			}
+			if err != nil || cfg.DNSSuffix != c.want {
+				t.Fatalf("DNSSuffix = %q, err = %v; want %q", cfg.DNSSuffix, err, c.want)
+			}
+		})
+	}
+}

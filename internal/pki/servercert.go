@@ -58,6 +58,7 @@ type tlsNames struct {
 // localNames covers localhost, the loopback addresses, the vault DNS suffix and the public URL's
 // host.
 func localNames(dnsSuffix, publicURL string) tlsNames {
+	dnsSuffix = strings.ToLower(strings.TrimSuffix(dnsSuffix, ".")) // DNS names compare case-blind
 	n := tlsNames{
 		dns:       []string{"localhost", "*." + dnsSuffix, dnsSuffix},
 		ips:       []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
@@ -126,7 +127,7 @@ func ensureTLS(dir string, names tlsNames, log *slog.Logger) (tls.Certificate, e
 	certPath, keyPath := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
 	if pair, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil {
 		leaf, err := x509.ParseCertificate(pair.Certificate[0])
-		if err == nil && covers(leaf, dnsNames) && time.Until(leaf.NotAfter) > 30*24*time.Hour && leaf.CheckSignatureFrom(caCert) == nil {
+		if err == nil && covers(leaf, names) && time.Until(leaf.NotAfter) > 30*24*time.Hour && leaf.CheckSignatureFrom(caCert) == nil {
 			return pair, nil
 		}
 	}
@@ -161,33 +162,59 @@ func ensureTLS(dir string, names tlsNames, log *slog.Logger) (tls.Certificate, e
 	return tls.LoadX509KeyPair(certPath, keyPath)
 }
 
-func covers(c *x509.Certificate, names []string) bool {
-	for _, n := range names {
-		if !slices.Contains(c.DNSNames, n) {
+// covers reports whether c names every DNS name and address of names: a changed dns_suffix or
+// public URL makes the kept CA issue a new certificate at the next start.
+func covers(c *x509.Certificate, names tlsNames) bool {
+	for _, n := range names.dns {
+		if !slices.ContainsFunc(c.DNSNames, func(have string) bool { return strings.EqualFold(have, n) }) {
+			return false
+		}
+	}
+	for _, ip := range names.ips {
+		if !slices.ContainsFunc(c.IPAddresses, ip.Equal) {
 			return false
 		}
 	}
 	return true
 }
 
-// permits checks that a certificate for names would chain to ca under its name constraints.
+// permits checks that a certificate for names would chain to ca under its name constraints
+// (x509's rules: a permitted "d" covers d and its subdomains, an excluded ".d" d's subdomains).
+// A CA made for one dns_suffix covers a new suffix under localhost or another name it permits;
+// any other suffix needs a new CA, which clients must be given, so the server refuses to start
+// rather than silently replacing the CA its clients trust.
 func permits(ca *x509.Certificate, names tlsNames) error {
 	if len(ca.PermittedDNSDomains) == 0 {
 		return nil // an unconstrained CA from before constraints (see the warning)
 	}
 	for _, n := range names.dns {
-		n = strings.TrimPrefix(n, "*.")
-		ok := false
-		for _, p := range ca.PermittedDNSDomains {
-			if n == p || strings.HasSuffix(n, "."+p) {
-				ok = true
-			}
+		n = strings.ToLower(strings.TrimPrefix(n, "*."))
+		ok := slices.ContainsFunc(ca.PermittedDNSDomains, func(p string) bool { return inDomain(n, p) })
+		if ok && slices.ContainsFunc(ca.ExcludedDNSDomains, func(p string) bool { return inDomain(n, p) }) {
+			ok = false
 		}
 		if !ok {
-			return fmt.Errorf("the local CA (tls/ca.pem) is limited to %s and cannot certify %q: delete the data folder's tls folder to make a new CA (then give clients the new ca.pem), or supply a certificate with --tls-cert-file", strings.Join(ca.PermittedDNSDomains, ", "), n)
+			return fmt.Errorf("the local CA (tls/ca.pem) is limited to %s and cannot certify %q (was dns_suffix or public_url changed?): %s", strings.Join(ca.PermittedDNSDomains, ", "), n, newCAHint)
+		}
+	}
+	for _, ip := range names.ips {
+		if len(ca.PermittedIPRanges) > 0 && !slices.ContainsFunc(ca.PermittedIPRanges, func(r *net.IPNet) bool { return r.Contains(ip) }) {
+			return fmt.Errorf("the local CA (tls/ca.pem) cannot certify the address %s (was public_url changed?): %s", ip, newCAHint)
 		}
 	}
 	return nil
+}
+
+const newCAHint = "delete the data folder's tls folder to make a new CA (then give clients the new ca.pem), or supply a certificate with --tls-cert-file"
+
+// inDomain reports whether name lies in the name-constraint subtree c: ".d" is d's subdomains,
+// "d" is d and its subdomains.
+func inDomain(name, c string) bool {
+	c = strings.ToLower(c)
+	if strings.HasPrefix(c, ".") {
+		return strings.HasSuffix(name, c)
+	}
+	return name == c || strings.HasSuffix(name, "."+c)
 }
 
 func loadOrCreateCA(dir string, constrain func(*x509.Certificate)) (*x509.Certificate, *ecdsa.PrivateKey, error) {

@@ -40,6 +40,9 @@ type ClusterOptions struct {
 	Shamir bool
 	// Env is extra environment for every node (a PKCS#11 module's configuration and PIN).
 	Env []string
+	// CAFile is the CA of an operator certificate every node serves (--tls-cert-file in
+	// Extra); clients and joins trust it instead of each node's local CA.
+	CAFile string
 }
 
 // Cluster is a Raft cluster of real server processes on loopback. Every node uses the same
@@ -142,7 +145,7 @@ func (c *Cluster) newNode(id string, extra []string) *Server {
 	flags = append(flags, "--election-timeout", c.opts.ElectionTimeout.String(), "--promote-after", c.opts.PromoteAfter.String(),
 		"--vault-requests-per-10s=0")
 	flags = append(flags, c.opts.Extra...)
-	s := &Server{t: c.t, DataDir: filepath.Join(c.t.TempDir(), "data"), Extra: append(flags, extra...), Env: c.opts.Env}
+	s := &Server{t: c.t, DataDir: filepath.Join(c.t.TempDir(), "data"), Extra: append(flags, extra...), Env: c.opts.Env, CAFile: c.opts.CAFile}
 	c.t.Cleanup(func() { s.Stop() })
 	c.Nodes = append(c.Nodes, s)
 	c.IDs = append(c.IDs, id)
@@ -182,7 +185,7 @@ func (c *Cluster) AddNode(id string, extra []string) *Server {
 	if err := os.WriteFile(tokFile, []byte(tok.Token), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
-	args := []string{"operator", "raft", "join", member.URL, "--ca-file", filepath.Join(member.DataDir, "tls", "ca.pem"),
+	args := []string{"operator", "raft", "join", member.URL, "--ca-file", member.APICAFile(),
 		"--token-file", tokFile, "--data-dir", s.DataDir, "--node-id", id, "--cluster-addr", c.ClusterAddrs[len(c.ClusterAddrs)-1]}
 	for i, a := range extra {
 		if a == "--non-voter" || strings.HasPrefix(a, "--region") {
@@ -480,7 +483,7 @@ func (c *Cluster) HTTPClient() *http.Client {
 	c.t.Helper()
 	pool := x509.NewCertPool()
 	for _, s := range c.Nodes {
-		b, err := os.ReadFile(filepath.Join(s.DataDir, "tls", "ca.pem"))
+		b, err := os.ReadFile(s.APICAFile())
 		if err != nil {
 			c.t.Fatal(err)
 		}

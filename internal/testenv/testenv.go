@@ -86,6 +86,10 @@ type Server struct {
 	Extra   []string // extra server flags
 	Env     []string // extra environment
 	Sealed  bool     // wait for the listener only (see Options.Sealed)
+	// CAFile is the API CA clients trust (Options.CAFile); "" means <DataDir>/tls/ca.pem.
+	CAFile string
+	// DNSSuffix is the server's --dns-suffix (Options.DNSSuffix); "" means vault.localhost.
+	DNSSuffix string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -102,6 +106,12 @@ type Options struct {
 	// Sealed means the server is expected to come up sealed or uninitialized: Start waits for
 	// the listener (GET /sys/seal-status) instead of a healthy /health and reads no admin.json.
 	Sealed bool
+	// CAFile is the CA that signed an operator certificate (--tls-cert-file in Extra): clients
+	// trust it instead of the local CA's <data>/tls/ca.pem, which is then never made.
+	CAFile string
+	// DNSSuffix is passed as --dns-suffix (default vault.localhost); HTTPClient dials names
+	// under it on loopback and VaultURL uses it.
+	DNSSuffix string
 }
 
 // Start launches a server on a free loopback port and waits until /health answers 200. The
@@ -112,7 +122,7 @@ func Start(t testing.TB, opts *Options) *Server {
 	if opts == nil {
 		opts = &Options{}
 	}
-	s := &Server{t: t, DataDir: opts.DataDir, Extra: opts.Extra, Env: opts.Env, Sealed: opts.Sealed}
+	s := &Server{t: t, DataDir: opts.DataDir, Extra: opts.Extra, Env: opts.Env, Sealed: opts.Sealed, CAFile: opts.CAFile, DNSSuffix: opts.DNSSuffix}
 	if s.DataDir == "" {
 		s.DataDir = filepath.Join(t.TempDir(), "data")
 	}
@@ -240,7 +250,7 @@ func ListeningPort(stderr string) (int, bool) {
 // public URL from it), on the port it got since then, so restarts keep their URL.
 func (s *Server) spawn() chan struct{} {
 	s.t.Helper()
-	args := []string{"server", "--data-dir", s.DataDir, "--listen", "127.0.0.1:" + strconv.Itoa(s.Port), "--dns-suffix", "vault.localhost"}
+	args := []string{"server", "--data-dir", s.DataDir, "--listen", "127.0.0.1:" + strconv.Itoa(s.Port), "--dns-suffix", s.dnsSuffix()}
 	if s.Port != 0 {
 		args = append(args, "--public-url", s.URL)
 	}
@@ -374,8 +384,23 @@ func (s *Server) Restart() {
 // StartAgain starts a stopped or killed server on the same folder and port.
 func (s *Server) StartAgain() { s.launch() }
 
+// APICAFile is the CA certificate file clients of the API trust: CAFile, or the local CA's.
+func (s *Server) APICAFile() string {
+	if s.CAFile != "" {
+		return s.CAFile
+	}
+	return filepath.Join(s.DataDir, "tls", "ca.pem")
+}
+
+func (s *Server) dnsSuffix() string {
+	if s.DNSSuffix != "" {
+		return s.DNSSuffix
+	}
+	return "vault.localhost"
+}
+
 func (s *Server) tryPool() (*x509.CertPool, error) {
-	b, err := os.ReadFile(filepath.Join(s.DataDir, "tls", "ca.pem"))
+	b, err := os.ReadFile(s.APICAFile())
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +411,8 @@ func (s *Server) tryPool() (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// HTTPClient trusts the server's CA and dials any *.localhost name on loopback.
+// HTTPClient trusts the server's CA and dials any *.localhost name, and any name under the
+// server's DNS suffix, on loopback.
 func (s *Server) HTTPClient() *http.Client {
 	return s.httpClient(false)
 }
@@ -408,7 +434,7 @@ func (s *Server) httpClient(h2 bool) *http.Client {
 		TLSClientConfig: &tls.Config{RootCAs: pool},
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			host, port, err := net.SplitHostPort(addr)
-			if err == nil && (host == "localhost" || strings.HasSuffix(host, ".localhost")) {
+			if err == nil && (host == "localhost" || strings.HasSuffix(host, ".localhost") || strings.HasSuffix(host, "."+s.dnsSuffix())) {
 				addr = net.JoinHostPort("127.0.0.1", port)
 			}
 			return d.DialContext(ctx, network, addr)
@@ -439,7 +465,7 @@ func (s *Server) CredentialFor(hc *http.Client, clientID, secret string) azcore.
 
 // VaultURL is the data-plane URL of a vault.
 func (s *Server) VaultURL(vault string) string {
-	return "https://" + strings.ToLower(vault) + ".vault.localhost:" + strconv.Itoa(s.Port) + "/"
+	return "https://" + strings.ToLower(vault) + "." + s.dnsSuffix() + ":" + strconv.Itoa(s.Port) + "/"
 }
 
 // Secrets returns an official azsecrets client for vault, with no client flags beyond the
