@@ -394,14 +394,24 @@ func (a *app) hostAssignCommand(assign bool) *cobra.Command {
 
 func (a *app) identityAgentCommand() *cobra.Command {
 	cfg := agent.Config{}
+	cache := agent.CacheConfig{}
 	c := leaf(&cobra.Command{
 		Use:   "agent",
-		Short: "Run the identity agent on an application host (loopback only)",
+		Short: "Run the identity agent (and, with --cache-listen, the secrets cache) on an application host (loopback only)",
 		Long: "Serve managed-identity tokens to the applications on this host, on a loopback address, in the App Service " +
 			"protocol (IDENTITY_ENDPOINT, IDENTITY_HEADER) and the MSI_ENDPOINT protocol (az login --identity). The first " +
 			"run redeems --registration-token (from `strongroom identity host register`) for the host's certificate, kept in " +
-			"--data-dir with mode 0600. The variables applications need are printed and written to <data-dir>/agent.env.",
+			"--data-dir with mode 0600. The variables applications need are printed and written to <data-dir>/agent.env.\n\n" +
+			"With --cache-listen the agent also serves the Key Vault secrets API over HTTPS at " +
+			"https://{vault}.<suffix>:<port>/ to applications that use this agent's managed identities: it reads from the " +
+			"server as the application's identity, keeps the last good version of each secret it served in memory only, " +
+			"refreshes them every --cache-refresh, and serves them (marked x-strongroom-cache: stale) while the server " +
+			"cannot be reached; a secret the server has said is deleted, disabled or no longer readable is never served " +
+			"again. Applications trust <data-dir>/cache-ca.pem.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cache.Listen != "" {
+				cfg.Cache = &cache
+			}
 			return agent.Run(cmd.Context(), cfg, a.stdout)
 		},
 	})
@@ -413,6 +423,10 @@ func (a *app) identityAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.RegistrationToken, "registration-token", "", "one-time registration token to redeem before serving")
 	f.StringVar(&cfg.MTLSServer, "mtls-server", "", "the server's host-agent listener (https://host:port), when it has one: tokens are then fetched over mutual TLS with the host certificate")
 	f.BoolVar(&cfg.MSIEndpoint, "msi-endpoint", true, "also serve the MSI_ENDPOINT protocol, which needs no header secret (like IMDS)")
+	f.StringVar(&cache.Listen, "cache-listen", "", "also serve the secrets cache over HTTPS on this loopback address, e.g. 127.0.0.1:42357")
+	f.StringVar(&cache.DNSSuffix, "cache-dns-suffix", "", "the vault host suffix applications name at the cache (default: the server's, without its port)")
+	f.DurationVar(&cache.Refresh, "cache-refresh", 30*time.Second, "how often kept secrets are fetched again")
+	f.DurationVar(&cache.MaxStale, "cache-max-stale", 24*time.Hour, "how long after its last fetch a kept secret may still be served while the server cannot be reached")
 	_ = c.MarkFlagRequired("server")
 	_ = c.MarkFlagRequired("data-dir")
 	return c

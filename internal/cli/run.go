@@ -91,6 +91,9 @@ func (a *app) rootCommand(extra ...*cobra.Command) *cobra.Command {
 		a.addGlobalFlags(c)
 		root.AddCommand(c)
 	}
+	// `strongroom run` prints nothing of its own; `strongroom agent` is `identity agent`, the
+	// name to use when it also serves the secrets cache.
+	root.AddCommand(a.runCommand(), a.identityAgentCommand())
 	return root
 }
 

@@ -31,6 +31,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -74,6 +75,8 @@ type Config struct {
 	// MSIEndpoint serves the MSI_ENDPOINT and IMDS protocols too (they need no secret header:
 	// any local process can use them, as on an Azure VM).
 	MSIEndpoint bool
+	// Cache, when set, also serves the secrets cache (cache.go).
+	Cache *CacheConfig
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -87,6 +90,10 @@ type Agent struct {
 
 	mu    sync.Mutex
 	cache map[string]heldToken
+	// issued are the tokens answered to applications, by SHA-256, for the secrets cache;
+	// issuedFloor paces the pruning of expired ones.
+	issued      map[[32]byte]issuedToken
+	issuedFloor int
 }
 
 type heldToken struct {
@@ -152,7 +159,8 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, client: c, header: header, now: cfg.Now, cache: map[string]heldToken{}}, nil
+	return &Agent{cfg: cfg, client: c, header: header, now: cfg.Now, cache: map[string]heldToken{},
+		issued: map[[32]byte]issuedToken{}, issuedFloor: 64}, nil
 }
 
 // IdentityHeader is the value applications send as X-IDENTITY-HEADER (IDENTITY_HEADER).
@@ -173,11 +181,19 @@ func (a *Agent) Environment(addr string) []string {
 
 // Serve serves on ln (which must be a loopback listener) until ctx ends.
 func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
+	return serveLoopback(ctx, ln, a.Handler(), nil)
+}
+
+// serveLoopback serves h on ln (refused unless on loopback), over TLS when tc is set, until ctx ends.
+func serveLoopback(ctx context.Context, ln net.Listener, h http.Handler, tc *tls.Config) error {
 	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
 		return fmt.Errorf("refusing to serve on %s: not a loopback address", ln.Addr())
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10, TLSConfig: tc}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {
@@ -204,6 +220,32 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	defer ln.Close()
 	env := a.Environment(ln.Addr().String())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	running := 1
+	if cfg.Cache != nil {
+		cache, err := newSecretCache(ctx, a, *cfg.Cache)
+		if err != nil {
+			return err
+		}
+		cert, err := cacheCertificate(cfg.DataDir, cache.localSuffix)
+		if err != nil {
+			return err
+		}
+		cln, err := net.Listen("tcp", cfg.Cache.Listen)
+		if err != nil {
+			return fmt.Errorf("listening on %s: %w", cfg.Cache.Listen, err)
+		}
+		defer cln.Close()
+		_, port, _ := net.SplitHostPort(cln.Addr().String())
+		env = append(env, "STRONGROOM_AGENT_CACHE=https://{vault}."+cache.localSuffix+":"+port+"/",
+			"STRONGROOM_AGENT_CACHE_CA="+CacheCAPath(cfg.DataDir))
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+		go cache.refreshLoop(ctx)
+		go func() { errs <- serveLoopback(ctx, cln, loopbackOnly(cache), tc) }()
+		running++
+	}
 	if err := writePrivate(filepath.Join(cfg.DataDir, "agent.env"), []byte(strings.Join(env, "\n")+"\n")); err != nil {
 		return err
 	}
@@ -211,7 +253,28 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	for _, e := range env {
 		fmt.Fprintln(out, e)
 	}
-	return a.Serve(ctx, ln)
+	go func() { errs <- a.Serve(ctx, ln) }()
+	var first error
+	for ; running > 0; running-- {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// loopbackOnly refuses connections that do not come from a loopback address (the listener is
+// on loopback; this holds if a future change widens it).
+func loopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			kvError(w, http.StatusForbidden, "Forbidden", "The secrets cache serves this host only.")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Handler serves the two protocols.
@@ -356,6 +419,7 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request, req request, msi 
 		resp.ExpiresIn = strconv.FormatInt(max(exp-a.now().Unix(), 0), 10)
 		resp.NotBefore = strconv.FormatInt(a.now().Unix(), 10)
 	}
+	a.remember(resp)
 	writeJSON(w, http.StatusOK, resp)
 }
 
