@@ -154,6 +154,20 @@ func TestCLIIntegration(t *testing.T) {
 	t.Run("secret rotation", func(t *testing.T) { h.secretRotation(t) })
 	t.Run("output formats", func(t *testing.T) { h.outputFormats(t) })
 	t.Run("group and vault lifecycle", func(t *testing.T) { h.vaultLifecycle(t) })
+	t.Run("keyvault hosts", func(t *testing.T) {
+		out := h.ok(t, "keyvault", "hosts") // the vaults the account lists, through armkeyvault
+		if !strings.Contains(out, "127.0.0.1 mykeyvault.vault.localhost\n") {
+			t.Errorf("keyvault hosts printed %q, want a line for myKeyVault", out)
+		}
+		for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			if f := strings.Fields(line); len(f) != 2 || f[0] != "127.0.0.1" || !strings.HasSuffix(f[1], ".vault.localhost") {
+				t.Errorf("not a hosts line for a vault: %q", line)
+			}
+		}
+		if out := h.ok(t, "keyvault", "hosts", "--vault-name", "Other-KV"); out != "127.0.0.1 other-kv.vault.localhost\n" {
+			t.Errorf("keyvault hosts --vault-name printed %q", out)
+		}
+	})
 
 	t.Run("logout", func(t *testing.T) {
 		h.ok(t, "logout")

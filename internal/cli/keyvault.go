@@ -16,7 +16,7 @@ func (a *app) keyvaultCommand() *cobra.Command {
 		a.vaultCreateCommand(), a.vaultShowCommand(), a.vaultListCommand(), a.vaultUpdateCommand(),
 		a.vaultDeleteCommand(), a.vaultListDeletedCommand(), a.vaultShowDeletedCommand(),
 		a.vaultPurgeCommand(), a.vaultRecoverCommand(), a.vaultSetPolicyCommand(), a.vaultDeletePolicyCommand(),
-		a.networkRuleCommand(), a.secretCommand())
+		a.networkRuleCommand(), a.vaultHostsCommand(), a.secretCommand())
 }
 
 // vaultSettings are the optional vault properties shared by create and update, in az's names.
