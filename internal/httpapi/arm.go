@@ -72,6 +72,8 @@ var coreRoutes = []armRoute{
 	route("POST", "subscriptions/{}/providers/microsoft.keyvault/locations/{}/deletedvaults/{}/purge", "VaultPurge", (*armReq).purgeDeletedVault),
 	route("POST", "subscriptions/{}/providers/microsoft.keyvault/checknameavailability", "VaultCheckNameAvailability", (*armReq).checkName),
 	route("GET", "subscriptions/{}/providers/microsoft.keyvault/managedhsms", "ManagedHsmList", (*armReq).emptyList),
+	// az keyvault list-deleted lists deleted managed HSMs too and fails on an error.
+	route("GET", "subscriptions/{}/providers/microsoft.keyvault/deletedmanagedhsms", "ManagedHsmListDeleted", (*armReq).emptyList),
 	route("POST", "subscriptions/{}/providers/microsoft.keyvault/register", "ProviderRegister", (*armReq).register),
 	route("GET", "subscriptions/{}/providers/microsoft.keyvault", "ProviderGet", (*armReq).register),
 	route("GET", "sys/keyring", "KeyringStatus", (*armReq).keyringStatus),

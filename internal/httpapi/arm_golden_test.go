@@ -52,6 +52,7 @@ func TestARM_GoldenResponses(t *testing.T) {
 	g.call("provider-register", "POST", sub+"/providers/Microsoft.KeyVault/register"+av, "")
 	g.call("provider-get", "GET", sub+"/providers/Microsoft.KeyVault"+av, "")
 	g.call("managedhsm-list", "GET", sub+"/providers/Microsoft.KeyVault/managedHSMs"+av, "")
+	g.call("managedhsm-list-deleted", "GET", sub+"/providers/Microsoft.KeyVault/deletedManagedHSMs"+av, "")
 	graphGoldenCalls(g)           // graph_golden_test.go
 	graphCredentialGoldenCalls(g) // graph_credentials_golden_test.go
 	msiGoldenCalls(g)             // arm_msi_golden_test.go

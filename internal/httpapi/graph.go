@@ -251,10 +251,10 @@ func (g *graphReq) keep(f *graphFilter, resource string, props func(string) ([]s
 	if f == nil {
 		return true, true
 	}
-	matched, ok := f.match(props)
+	matched, ok, bad := f.match(props)
 	if !ok {
 		g.error(http.StatusBadRequest, "Request_UnsupportedQuery",
-			"Unsupported or invalid query filter clause specified for property '"+echoGraph(f.prop)+"' of resource '"+resource+"'.")
+			"Unsupported or invalid query filter clause specified for property '"+echoGraph(bad)+"' of resource '"+resource+"'.")
 	}
 	return matched, ok
 }

@@ -111,7 +111,9 @@ func (g *graphReq) keyInput(in graphKeyCredentialInput) (identity.KeyCredentialI
 // patchApplicationKeys is PATCH /v1.0/applications/{id} with keyCredentials (the list
 // replaces the application's certificates; entries with only a keyId keep a held one) and/or
 // the redirect URIs of publicClient, web and spa (kept as one list, which replaces the
-// registered one when any of the three is sent).
+// registered one when any of the three is sent). A displayName equal to the application's own is
+// accepted and changes nothing: az's create-for-rbac, run again, patches the application it found
+// by that name. Renaming is not supported.
 func (g *graphReq) patchApplicationKeys(p []string) {
 	g.setResource("applications", p[0])
 	type redirects struct {
@@ -122,6 +124,7 @@ func (g *graphReq) patchApplicationKeys(p []string) {
 		PublicClient   *redirects                 `json:"publicClient"`
 		Web            *redirects                 `json:"web"`
 		Spa            *redirects                 `json:"spa"`
+		DisplayName    *string                    `json:"displayName"`
 	}
 	if !g.decode(&in) {
 		return
@@ -134,7 +137,7 @@ func (g *graphReq) patchApplicationKeys(p []string) {
 			uris = append(uris, r.RedirectURIs...)
 		}
 	}
-	if in.KeyCredentials == nil && !setURIs {
+	if in.KeyCredentials == nil && !setURIs && in.DisplayName == nil {
 		g.error(http.StatusBadRequest, "Request_BadRequest", "Only the keyCredentials and redirect URIs (publicClient, web, spa) of an application can be updated.")
 		return
 	}
@@ -151,6 +154,17 @@ func (g *graphReq) patchApplicationKeys(p []string) {
 	}
 	if !g.authorize(identity.DirWriteApplications) {
 		return
+	}
+	if in.DisplayName != nil {
+		app, err := g.dir.GetApplication(g.ctx, p[0])
+		if err != nil {
+			g.fail(err, p[0])
+			return
+		}
+		if *in.DisplayName != app.DisplayName {
+			g.error(http.StatusBadRequest, "Request_BadRequest", "The displayName of an application cannot be changed here; only the keyCredentials and redirect URIs (publicClient, web, spa) can be updated.")
+			return
+		}
 	}
 	if setURIs {
 		if err := g.dir.SetRedirectURIs(g.ctx, p[0], uris); err != nil {

@@ -37,7 +37,9 @@ func graphCredentialGoldenCalls(g *goldenRun) {
 	base := "/v1.0/applications/" + appObj
 	call("graph-application-patch-keys", "PATCH", base, `{"keyCredentials":[{"type":"AsymmetricX509Cert","usage":"Verify","displayName":"ci","key":"`+cert+`"}]}`)
 	call("graph-application-patch-bad-key", "PATCH", base, `{"keyCredentials":[{"type":"AsymmetricX509Cert","usage":"Verify","key":"bm90IGEgY2VydA=="}]}`)
-	call("graph-application-patch-nothing", "PATCH", base, `{"displayName":"x"}`)
+	call("graph-application-patch-nothing", "PATCH", base, `{}`)
+	call("graph-application-patch-rename", "PATCH", base, `{"displayName":"x"}`)
+	call("graph-application-patch-same-name", "PATCH", base, `{"displayName":"golden credentials"}`)
 	call("graph-application-patch-redirects", "PATCH", base, `{"publicClient":{"redirectUris":["http://localhost:8400"]},"web":{"redirectUris":["https://portal.localhost/signin"]}}`)
 	call("graph-application-patch-keys-clear", "PATCH", base, `{"keyCredentials":[]}`)
 	added := call("graph-application-add-key", "POST", base+"/addKey", `{"keyCredential":{"type":"AsymmetricX509Cert","usage":"Verify","key":"`+cert+`"},"passwordCredential":null,"proof":""}`)

@@ -1,27 +1,38 @@
 package httpapi
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseGraphFilter(t *testing.T) {
 	cases := []struct {
-		raw            string
-		ok             bool
-		prop, op, want string
+		raw  string
+		ok   bool
+		want string // the clauses as "prop op value" joined by " & "; "" for no filter
 	}{
-		{"", true, "", "", ""},
-		{"appId eq 'abc'", true, "appid", "eq", "abc"},
-		{"  AppId   EQ   'abc'  ", true, "appid", "eq", "abc"},
-		{"displayName eq 'O''Brien'", true, "displayname", "eq", "O'Brien"},
-		{"startswith(displayName,'sre')", true, "displayname", "startswith", "sre"},
-		{"startsWith( displayName , 'sre' )", true, "displayname", "startswith", "sre"},
-		{"servicePrincipalNames/any(c:c eq 'x')", true, "serviceprincipalnames", "any", "x"},
-		{"servicePrincipalNames/any(x: x eq 'y')", true, "serviceprincipalnames", "any", "y"},
-		{"servicePrincipalNames/any(c:d eq 'x')", false, "", "", ""},
-		{"appId eq abc", false, "", "", ""},
-		{"appId eq 'a' and displayName eq 'b'", false, "", "", ""},
-		{"appId ne 'a'", false, "", "", ""},
-		{"x", false, "", "", ""},
-		{"appId eq 'a'') or (1 eq 1'", true, "appid", "eq", "a') or (1 eq 1"}, // one quoted literal
+		{"", true, ""},
+		{"appId eq 'abc'", true, "appid eq abc"},
+		{"  AppId   EQ   'abc'  ", true, "appid eq abc"},
+		{"displayName eq 'O''Brien'", true, "displayname eq O'Brien"},
+		{"startswith(displayName,'sre')", true, "displayname startswith sre"},
+		{"startsWith( displayName , 'sre' )", true, "displayname startswith sre"},
+		{"servicePrincipalNames/any(c:c eq 'x')", true, "serviceprincipalnames any x"},
+		{"servicePrincipalNames/any(x: x eq 'y')", true, "serviceprincipalnames any y"},
+		{"servicePrincipalNames/any(c:d eq 'x')", false, ""},
+		{"appId eq abc", false, ""},
+		// az's `ad group create` looks for an existing group with a conjunction.
+		{"displayName eq 'devs' and mailNickname eq 'devs'", true, "displayname eq devs & mailnickname eq devs"},
+		{"displayName eq 'a'  AND  startswith(mailNickname,'b')", true, "displayname eq a & mailnickname startswith b"},
+		{"displayName eq 'rock and roll'", true, "displayname eq rock and roll"},
+		{"displayName eq 'it''s and' and appId eq 'x'", true, "displayname eq it's and & appid eq x"},
+		{"appId eq 'a' and", false, ""},
+		{"and appId eq 'a'", false, ""},
+		{"appId eq 'a' or displayName eq 'b'", false, ""},
+		{strings.Repeat("appId eq 'a' and ", 8) + "appId eq 'a'", false, ""}, // more than 8 clauses
+		{"appId ne 'a'", false, ""},
+		{"x", false, ""},
+		{"appId eq 'a'') or (1 eq 1'", true, "appid eq a') or (1 eq 1"}, // one quoted literal
 	}
 	for _, c := range cases {
 		f, ok := parseGraphFilter(c.raw)
@@ -29,23 +40,40 @@ func TestParseGraphFilter(t *testing.T) {
 			t.Errorf("parseGraphFilter(%q) ok = %v, want %v", c.raw, ok, c.ok)
 			continue
 		}
-		if !ok || c.prop == "" {
-			if f != nil {
-				t.Errorf("parseGraphFilter(%q) = %+v, want none", c.raw, f)
+		var got []string
+		if f != nil {
+			for _, cl := range f.clauses {
+				got = append(got, cl.prop+" "+cl.op+" "+cl.value)
 			}
-			continue
 		}
-		if f.prop != c.prop || f.op != c.op || f.value != c.want {
-			t.Errorf("parseGraphFilter(%q) = %+v, want %s %s %q", c.raw, f, c.prop, c.op, c.want)
+		if strings.Join(got, " & ") != c.want {
+			t.Errorf("parseGraphFilter(%q) = %q, want %q", c.raw, strings.Join(got, " & "), c.want)
 		}
 	}
-	f, _ := parseGraphFilter("startswith(displayName,'SR')")
-	props := func(p string) ([]string, bool) { return []string{"sre-team"}, p == "displayname" }
-	if m, ok := f.match(props); !m || !ok {
-		t.Errorf("startswith is case-insensitive: %v %v", m, ok)
+}
+
+func TestGraphFilterMatch(t *testing.T) {
+	obj := map[string][]string{"displayname": {"sre-team"}, "mailnickname": {"sre"}}
+	props := func(p string) ([]string, bool) { v, ok := obj[p]; return v, ok }
+	cases := []struct {
+		filter       string
+		matched, ok  bool
+		unsupportedP string
+	}{
+		{"startswith(displayName,'SR')", true, true, ""}, // case-insensitive
+		{"displayName eq 'sre-team' and mailNickname eq 'sre'", true, true, ""},
+		{"displayName eq 'sre-team' and mailNickname eq 'ops'", false, true, ""},
+		{"tags/any(c:c eq 'x')", false, false, "tags"},
+		{"displayName eq 'nope' and tags/any(c:c eq 'x')", false, false, "tags"},
 	}
-	f, _ = parseGraphFilter("tags/any(c:c eq 'x')")
-	if _, ok := f.match(props); ok {
-		t.Error("an unknown property matched")
+	for _, c := range cases {
+		f, ok := parseGraphFilter(c.filter)
+		if !ok {
+			t.Fatalf("parseGraphFilter(%q) failed", c.filter)
+		}
+		m, ok, bad := f.match(props)
+		if m != c.matched || ok != c.ok || bad != c.unsupportedP {
+			t.Errorf("%q: match = %v %v %q, want %v %v %q", c.filter, m, ok, bad, c.matched, c.ok, c.unsupportedP)
+		}
 	}
 }
