@@ -86,7 +86,7 @@ func (a *app) rootCommand(extra ...*cobra.Command) *cobra.Command {
 		}
 	}
 	for _, c := range []*cobra.Command{
-		a.loginCommand(), a.logoutCommand(), a.accountCommand(), a.groupCommand(), a.keyvaultCommand(), a.roleCommand(a.roleEligibilityCommand(), a.roleActivateCommand(), a.roleDeactivateCommand(), a.roleApprovalCommand()), a.adCommand(), a.identityCommand(), a.monitorCommand(), a.eventgridCommand(), a.policyCommand(), a.operatorCommand(opSubs...),
+		a.loginCommand(), a.logoutCommand(), a.accountCommand(), a.groupCommand(), a.keyvaultCommand(), a.roleCommand(a.roleEligibilityCommand(), a.roleActivateCommand(), a.roleDeactivateCommand(), a.roleApprovalCommand()), a.adCommand(), a.identityCommand(), a.monitorCommand(), a.eventgridCommand(), a.policyCommand(), a.operatorCommand(opSubs...), a.azConfigCommand(),
 	} {
 		a.addGlobalFlags(c)
 		root.AddCommand(c)
