@@ -65,6 +65,7 @@ func (e *env) policiesOf(t *testing.T, rg, name string) map[string][]string {
 // takes permissions away and drops an entry left empty; invalid entries are refused with 400;
 // and the route is management-plane RBAC.
 func TestAccessPolicy_AddReplaceRemove(t *testing.T) {
+	recordClient(t, "go", "armkeyvault Vaults.UpdateAccessPolicy")
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	tenant := e.srv.Admin.TenantID

@@ -19,6 +19,8 @@ func TestARM_Vaults(t *testing.T) {
 	}
 
 	t.Run("Get", func(t *testing.T) {
+		recordClient(t, "go", "armkeyvault Vaults.Get")
+		recordClient(t, "go", "armkeyvault Vaults.CreateOrUpdate") // what created kv-arm above said is what Get returns
 		got, err := e.vaults.Get(ctx, "RG-ARM", "kv-arm", nil) // resource group names are case-insensitive
 		if err != nil {
 			t.Fatal(err)
@@ -34,6 +36,8 @@ func TestARM_Vaults(t *testing.T) {
 	})
 
 	t.Run("ListBySubscriptionAndGroup", func(t *testing.T) {
+		recordClient(t, "go", "armkeyvault Vaults.List")
+		recordClient(t, "go", "armkeyvault Vaults.ListByResourceGroup")
 		n := 0
 		pager := e.vaults.NewListByResourceGroupPager("rg-arm", nil)
 		for pager.More() {
@@ -108,6 +112,7 @@ func TestARM_Vaults(t *testing.T) {
 			})
 		}
 		// Purge protection is one-way.
+		recordClient(t, "go", "armkeyvault Vaults.Update")
 		_, err := e.vaults.Update(ctx, "rg-arm", "kv-arm", armkeyvault.VaultPatchParameters{Properties: &armkeyvault.VaultPatchProperties{EnablePurgeProtection: to.Ptr(true)}}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -117,6 +122,9 @@ func TestARM_Vaults(t *testing.T) {
 	})
 
 	t.Run("SoftDeleteRecoverPurge", func(t *testing.T) {
+		for _, op := range []string{"Delete", "GetDeleted", "ListDeleted", "CreateOrUpdate (createMode recover)", "PurgeDeleted"} {
+			recordClient(t, "go", "armkeyvault Vaults."+op)
+		}
 		e.createVault(t, "rg-arm", "kv-temp", nil)
 		if _, err := e.vaults.Delete(ctx, "rg-arm", "kv-temp", nil); err != nil {
 			t.Fatal(err)
@@ -175,9 +183,30 @@ func TestARM_Vaults(t *testing.T) {
 	})
 
 	t.Run("ResourceGroups", func(t *testing.T) {
+		for _, op := range []string{"CreateOrUpdate", "Get", "List", "Delete"} {
+			recordClient(t, "go", "armresources ResourceGroups."+op)
+		}
+		made, err := e.groups.CreateOrUpdate(ctx, "rg-made", armresources.ResourceGroup{Location: to.Ptr("westus"), Tags: map[string]*string{"team": to.Ptr("a")}}, nil)
+		if err != nil || *made.Name != "rg-made" || *made.Location != "westus" || *made.Tags["team"] != "a" ||
+			*made.ID != "/subscriptions/"+e.srv.Admin.SubscriptionID+"/resourceGroups/rg-made" {
+			t.Fatalf("create group: %+v, %v", made.ResourceGroup, err)
+		}
 		g, err := e.groups.Get(ctx, "rg-arm", nil)
 		if err != nil || *g.Name != "rg-arm" || *g.Location != "eastus" {
 			t.Fatalf("get group: %v", err)
+		}
+		listed := map[string]bool{}
+		for p := e.groups.NewListPager(nil); p.More(); {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range page.Value {
+				listed[*g.Name] = true
+			}
+		}
+		if !listed["rg-arm"] || !listed["rg-made"] || !listed["rg-other"] {
+			t.Fatalf("listed groups %v, want rg-arm, rg-made and rg-other", listed)
 		}
 		_, err = e.groups.Get(ctx, "rg-none", nil)
 		wantStatus(t, err, 404, "ResourceGroupNotFound")

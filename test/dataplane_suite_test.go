@@ -68,6 +68,10 @@ func (s *dataPlaneSuite) seedAlpha(t *testing.T, vault string) (kv *azsecrets.Cl
 }
 
 func (s *dataPlaneSuite) setGetLatestAndByVersion(t *testing.T) {
+	recordClient(t, "go", "azsecrets SetSecret")
+	recordClient(t, "go", "azsecrets GetSecret")
+	recordClient(t, "go", "azsecrets GetSecret (version)")
+	recordClient(t, "go", "azidentity ClientSecretCredential")
 	ctx := context.Background()
 	kv := s.e.createVault(t, "rg1", "kv-e2e", nil)
 	r1, err := kv.SetSecret(ctx, "alpha", azsecrets.SetSecretParameters{Value: to.Ptr(s.canary), ContentType: to.Ptr("text/plain"), Tags: map[string]*string{"env": to.Ptr("dev")}}, nil)
@@ -118,6 +122,7 @@ func (s *dataPlaneSuite) notFound(t *testing.T) {
 }
 
 func (s *dataPlaneSuite) updateAttributesAndDisabled(t *testing.T) {
+	recordClient(t, "go", "azsecrets UpdateSecretProperties")
 	ctx := context.Background()
 	kv, v1, v2 := s.seedAlpha(t, "kv-e2e-upd")
 	exp := time.Now().Add(48 * time.Hour).Truncate(time.Second)
@@ -148,6 +153,7 @@ func (s *dataPlaneSuite) updateAttributesAndDisabled(t *testing.T) {
 }
 
 func (s *dataPlaneSuite) versions(t *testing.T) {
+	recordClient(t, "go", "azsecrets ListSecretPropertiesVersions")
 	ctx := context.Background()
 	kv, v1, v2 := s.seedAlpha(t, "kv-e2e-ver")
 	var got []string
@@ -170,6 +176,7 @@ func (s *dataPlaneSuite) versions(t *testing.T) {
 }
 
 func (s *dataPlaneSuite) listPagingOver25(t *testing.T) {
+	recordClient(t, "go", "azsecrets ListSecretProperties")
 	ctx := context.Background()
 	const vault = "kv-e2e-page"
 	kv, _, _ := s.seedAlpha(t, vault)
@@ -289,6 +296,9 @@ func (s *dataPlaneSuite) authentication(t *testing.T) {
 }
 
 func (s *dataPlaneSuite) softDeleteRecoverPurge(t *testing.T) {
+	for _, op := range []string{"DeleteSecret", "GetDeletedSecret", "ListDeletedSecretProperties", "RecoverDeletedSecret", "PurgeDeletedSecret"} {
+		recordClient(t, "go", "azsecrets "+op)
+	}
 	ctx := context.Background()
 	kv := s.e.createVault(t, "rg1", "kv-e2e-del", nil)
 	if _, err := kv.SetSecret(ctx, "gone", azsecrets.SetSecretParameters{Value: to.Ptr("bye")}, nil); err != nil {
@@ -348,6 +358,8 @@ func (s *dataPlaneSuite) softDeleteRecoverPurge(t *testing.T) {
 }
 
 func (s *dataPlaneSuite) backupRestore(t *testing.T) {
+	recordClient(t, "go", "azsecrets BackupSecret")
+	recordClient(t, "go", "azsecrets RestoreSecret")
 	ctx := context.Background()
 	kv, v1, v2 := s.seedAlpha(t, "kv-e2e-bak")
 	b, err := kv.BackupSecret(ctx, "alpha", nil)

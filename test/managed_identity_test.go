@@ -291,6 +291,10 @@ func TestManagedIdentityHelperProcess(t *testing.T) {
 // IDENTITY_HEADER, reads the secret. Once the identity is unassigned from the host, the agent
 // gets no fresh token and the data plane refuses the token it handed out before.
 func TestManagedIdentity_AgentEndToEnd(t *testing.T) {
+	recordClient(t, "go", "azidentity ManagedIdentityCredential")
+	for _, op := range []string{"CreateOrUpdate", "Get", "ListByResourceGroup", "ListBySubscription", "Delete"} {
+		recordClient(t, "go", "armmsi UserAssignedIdentities."+op)
+	}
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	admin := e.createVault(t, "mi-rg", "mi-kv", nil)

@@ -143,6 +143,10 @@ func (e *env) vaultScope(rg, vault string) string {
 // application at one vault, the application reads there and nowhere else, cannot write or
 // grant itself more, and loses access on the request after the assignment is deleted.
 func TestRBAC_AssignReadRevoke(t *testing.T) {
+	for _, op := range []string{"RoleDefinitions.List", "RoleDefinitions.Get", "RoleAssignments.Create", "RoleAssignments.Get",
+		"RoleAssignments.ListForScope", "RoleAssignments.Delete"} {
+		recordClient(t, "go", "armauthorization "+op)
+	}
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	admin := e.rbacClients(t, e.cred)
@@ -225,6 +229,10 @@ func TestRBAC_AssignReadRevoke(t *testing.T) {
 		}
 	}
 
+	if a, err := admin.assigns.Get(ctx, scope, name, nil); err != nil || *a.Name != name || *a.Properties.PrincipalID != app.objectID ||
+		*a.Properties.Scope != scope || !strings.HasSuffix(*a.Properties.RoleDefinitionID, "/"+roleID) {
+		t.Fatalf("get assignment: %+v, %v", a.RoleAssignment, err)
+	}
 	if _, err := admin.assigns.Delete(ctx, scope, name, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -123,6 +123,7 @@ func selfSignedRSA(t *testing.T) (*x509.Certificate, *rsa.PrivateKey) {
 // reads a secret once the application holds a certificate (PATCH keyCredentials), and its
 // token stops working on the request after the certificate is removed.
 func TestTokenFlows_ClientCertificateCredential(t *testing.T) {
+	recordClient(t, "go", "azidentity ClientCertificateCredential")
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	g := &graphClient{t: t, hc: e.srv.HTTP2Client(), origin: e.publicURL}
@@ -243,6 +244,7 @@ const workloadSubject = "system:serviceaccount:prod:billing-worker"
 // reads a secret; another subject or an unregistered issuer is refused with Entra's codes
 // (the unregistered one without being fetched); deleting the federated credential revokes.
 func TestTokenFlows_WorkloadIdentityCredential(t *testing.T) {
+	recordClient(t, "go", "azidentity WorkloadIdentityCredential")
 	oidc := startOIDC(t)
 	stranger := startOIDC(t)
 	e := newEnv(t, &testenv.Options{Env: []string{"STRONGROOM_FEDERATION_CA_FILE=" + oidc.caFile}})
