@@ -157,76 +157,15 @@ func readWithManagedIdentity(t *testing.T, srv *testenv.Server, a *agentProcess,
 	return "", fmt.Errorf("the helper said nothing useful: %s", out)
 }
 
-// The JavaScript SDK's side: @azure/identity's ManagedIdentityCredential and
-// @azure/keyvault-secrets, installed from the npm registry into the user cache once.
-const (
-	jsIdentityVersion = "4.14.1"
-	jsSecretsVersion  = "4.12.0"
-)
-
-const jsReader = `const fs = require("fs");
-const dns = require("dns");
-const lookup = dns.lookup;
-// Vault names under .localhost resolve to loopback, as the Go tests' dialer makes them.
-dns.lookup = (host, opts, cb) => lookup(host.endsWith(".localhost") ? "127.0.0.1" : host, opts, cb);
-const { ManagedIdentityCredential } = require("@azure/identity");
-const { SecretClient } = require("@azure/keyvault-secrets");
-const [vaultURL, caFile, name] = process.argv.slice(2);
-const client = new SecretClient(vaultURL, new ManagedIdentityCredential(),
-  { tlsOptions: { ca: fs.readFileSync(caFile) }, retryOptions: { maxRetries: 0 } });
-client.getSecret(name).then(
-  (s) => console.log("SECRET=" + s.value),
-  (e) => console.log("ERROR=" + String(e.message).replace(/\n/g, " ")));
-`
-
-// jsModules installs the JavaScript SDK (once per user cache) and returns the folder to run the
-// reader in; it skips the caller when node or npm is missing or the registry cannot be reached,
-// unless STRONGROOM_REQUIRE_ALL=1 (CI installs Debian's nodejs and npm) or STRONGROOM_REQUIRE_JS=1.
-func jsModules(t *testing.T) string {
+// readWithManagedIdentityJS is readWithManagedIdentity with the JavaScript SDK (test/js, from
+// jsWorkspace): node runs read-secret.mjs with nothing in its environment but IDENTITY_ENDPOINT
+// and IDENTITY_HEADER.
+func readWithManagedIdentityJS(t *testing.T, work string, srv *testenv.Server, a *agentProcess, vault, secret string) (string, error) {
 	t.Helper()
-	skip := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("STRONGROOM_REQUIRE_JS") == "1" || os.Getenv("STRONGROOM_REQUIRE_ALL") == "1" {
-			t.Fatalf(format+" (required: STRONGROOM_REQUIRE_ALL=1; install Debian's nodejs and npm)", args...)
-		}
-		t.Skipf(format+" (set STRONGROOM_REQUIRE_ALL=1 to make this a failure)", args...)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		skip("node is not installed")
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		skip("npm is not installed")
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	dir := filepath.Join(cache, "strongroom-test-js", "identity-"+jsIdentityVersion+"-secrets-"+jsSecretsVersion)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@azure", "identity", "package.json")); err != nil {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix", dir,
-			"@azure/identity@"+jsIdentityVersion, "@azure/keyvault-secrets@"+jsSecretsVersion)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			skip("npm install of the JavaScript SDK failed: %v\n%s", err, out)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "read-secret.js"), []byte(jsReader), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// readWithManagedIdentityJS is readWithManagedIdentity with the JavaScript SDK: node runs with
-// nothing in its environment but IDENTITY_ENDPOINT and IDENTITY_HEADER.
-func readWithManagedIdentityJS(t *testing.T, dir string, srv *testenv.Server, a *agentProcess, vault, secret string) (string, error) {
-	t.Helper()
-	node, _ := exec.LookPath("node")
-	cmd := exec.Command(node, "read-secret.js", srv.VaultURL(vault), filepath.Join(srv.DataDir, "tls", "ca.pem"), secret)
-	cmd.Dir = dir
-	cmd.Env = []string{"IDENTITY_ENDPOINT=" + a.endpoint, "IDENTITY_HEADER=" + a.header}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := jsNode(ctx, work, []string{"IDENTITY_ENDPOINT=" + a.endpoint, "IDENTITY_HEADER=" + a.header},
+		"read-secret.mjs", srv.VaultURL(vault), filepath.Join(srv.DataDir, "tls", "ca.pem"), secret)
 	out, _ := cmd.CombinedOutput()
 	for _, l := range strings.Split(string(out), "\n") {
 		if v, ok := strings.CutPrefix(l, "SECRET="); ok {
@@ -378,7 +317,7 @@ func TestManagedIdentity_AgentEndToEnd(t *testing.T) {
 	}
 	var js string // the JavaScript SDK's folder, "" when it is not available here
 	t.Run("JavaScript", func(t *testing.T) {
-		js = jsModules(t)
+		js = jsWorkspace(t)
 		if value, err := readWithManagedIdentityJS(t, js, e.srv, agent, "mi-kv", "db-password"); err != nil || value != "hunter2-but-longer" {
 			t.Fatalf("@azure/identity ManagedIdentityCredential read %q, %v", value, err)
 		}
