@@ -21,7 +21,7 @@ func TestARM_Vaults(t *testing.T) {
 	t.Run("Get", func(t *testing.T) {
 		recordClient(t, "go", "armkeyvault Vaults.Get")
 		recordClient(t, "go", "armkeyvault Vaults.CreateOrUpdate") // what created kv-arm above said is what Get returns
-		got, err := e.vaults.Get(ctx, "RG-ARM", "kv-arm", nil) // resource group names are case-insensitive
+		got, err := e.vaults.Get(ctx, "RG-ARM", "kv-arm", nil)     // resource group names are case-insensitive
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,7 +36,7 @@ func (goldenAuditQuery) Node() string { return "node-1" }
 func auditQueryGoldenCalls(g *goldenRun) {
 	const av = "?api-version=2026-01-01"
 	records := g.sub + "/providers/Strongroom.Insights/auditRecords"
-	g.call("auditrecord-list", "GET", records+av+"&vault=kv-gold&secret=db&operation=SecretGet,SecretSet&caller=app&result=failure&since=24h&until=2026-12-02&limit=1", "")
+	g.call("auditrecord-list", "GET", records+av+"&vault=kv-gold&secret=db&operation=SecretGet,SecretSet&caller=app&result=failure&since=24h&until=2099-01-01&limit=1", "")
 	g.call("auditrecord-list-next", "GET", records+av+"&vault=kv-gold&$skipToken=next-page", "")
 	g.call("auditrecord-list-vault", "GET", g.sub+"/resourceGroups/rg2/providers/Microsoft.KeyVault/vaults/kv-gold/providers/Strongroom.Insights/auditRecords"+av, "")
 	g.call("auditrecord-list-vault-other", "GET", g.sub+"/resourceGroups/rg2/providers/Microsoft.KeyVault/vaults/kv-gold/providers/Strongroom.Insights/auditRecords"+av+"&vault=kv-min", "")
