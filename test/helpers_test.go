@@ -64,6 +64,11 @@ func (e *env) createVault(t *testing.T, rg, name string, props *armkeyvault.Vaul
 	if props.AccessPolicies == nil {
 		props.AccessPolicies = []*armkeyvault.AccessPolicyEntry{}
 	}
+	if props.EnableRbacAuthorization == nil {
+		// armkeyvault's api-version (2024-11-01) makes access-policy vaults by default, as Key
+		// Vault does before 2026-02-01; the suite's vaults use RBAC unless a test says otherwise.
+		props.EnableRbacAuthorization = to.Ptr(true)
+	}
 	poller, err := e.vaults.BeginCreateOrUpdate(ctx, rg, name, armkeyvault.VaultCreateOrUpdateParameters{Location: to.Ptr("eastus"), Properties: props}, nil)
 	if err != nil {
 		t.Fatalf("creating vault %s: %v", name, err)

@@ -93,13 +93,14 @@ func TestCLIIntegration(t *testing.T) {
 				EnableSoftDelete bool   `json:"enableSoftDelete"`
 				Retention        int    `json:"softDeleteRetentionInDays"`
 				AccessPolicies   []any  `json:"accessPolicies"`
+				RBAC             bool   `json:"enableRbacAuthorization"`
 			} `json:"properties"`
 		}
 		decode(t, outs[2], &vault)
 		wantURI := fmt.Sprintf("https://mykeyvault.vault.localhost:%d/", h.port)
 		if vault.Name != "myKeyVault" || vault.ResourceGroup != "myResourceGroup" || vault.Properties.VaultURI != wantURI ||
-			!vault.Properties.EnableSoftDelete || vault.Properties.Retention != 90 || len(vault.Properties.AccessPolicies) != 1 {
-			t.Errorf("keyvault create printed %+v, want vaultUri %s, soft delete 90 days, one access policy", vault, wantURI)
+			!vault.Properties.EnableSoftDelete || vault.Properties.Retention != 90 || !vault.Properties.RBAC || len(vault.Properties.AccessPolicies) != 0 {
+			t.Errorf("keyvault create printed %+v, want vaultUri %s, soft delete 90 days, RBAC and no access policy (az since 2.61)", vault, wantURI)
 		}
 		for i, out := range outs[3:5] {
 			sec := decodeMap(t, out)

@@ -43,7 +43,12 @@ func (v *vaultSettings) register(f *pflag.FlagSet, create bool) {
 	}
 	f.Int32Var(&v.retentionDays, "retention-days", retentionDefault, "soft-delete retention in days (7-90)")
 	f.BoolVar(&v.purgeProtection, "enable-purge-protection", false, "enable purge protection (cannot be turned off again)")
-	f.BoolVar(&v.rbacAuthorization, "enable-rbac-authorization", false, "authorize data-plane access with RBAC instead of access policies")
+	if create {
+		// As az since 2.61: new vaults use RBAC unless --enable-rbac-authorization false.
+		f.BoolVar(&v.rbacAuthorization, "enable-rbac-authorization", true, "authorize data-plane access with RBAC (false: access policies, and the caller gets one)")
+	} else {
+		f.BoolVar(&v.rbacAuthorization, "enable-rbac-authorization", false, "authorize data-plane access with RBAC instead of access policies")
+	}
 	f.BoolVar(&v.forDeployment, "enabled-for-deployment", false, "allow virtual machines to retrieve certificates stored as secrets")
 	f.BoolVar(&v.forDiskEncryption, "enabled-for-disk-encryption", false, "allow disk encryption to retrieve secrets")
 	f.BoolVar(&v.forTemplateDeploy, "enabled-for-template-deployment", false, "allow template deployments to retrieve secrets")
@@ -179,7 +184,7 @@ func (v *vaultSettings) createProperties(tenantID string) *armkeyvault.VaultProp
 		EnableSoftDelete:             to.Ptr(true),
 		SoftDeleteRetentionInDays:    to.Ptr(v.retentionDays),
 		EnablePurgeProtection:        v.boolIf("enable-purge-protection", v.purgeProtection),
-		EnableRbacAuthorization:      v.boolIf("enable-rbac-authorization", v.rbacAuthorization),
+		EnableRbacAuthorization:      to.Ptr(v.rbacAuthorization), // always sent: the api-version's default differs
 		EnabledForDeployment:         v.boolIf("enabled-for-deployment", v.forDeployment),
 		EnabledForDiskEncryption:     v.boolIf("enabled-for-disk-encryption", v.forDiskEncryption),
 		EnabledForTemplateDeployment: v.boolIf("enabled-for-template-deployment", v.forTemplateDeploy),

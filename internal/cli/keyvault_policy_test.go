@@ -39,7 +39,10 @@ func TestCLIKeyvaultPolicyAndNetworkRules(t *testing.T) {
 	h.ok(t, "login", "--server", fmt.Sprintf("https://localhost:%d", h.port), "--ca-file", "strongroom-data/tls/ca.pem",
 		"--service-principal", "--username", h.admin.ClientID, "--password", h.admin.ClientSecret, "--tenant", h.admin.TenantID, "-o", "none")
 	h.ok(t, "group", "create", "-n", "rg-pol", "-l", "eastus", "-o", "none")
-	created := policySecrets(t, h.ok(t, "keyvault", "create", "-n", "kv-pol", "-g", "rg-pol"))
+	if rbac := policySecrets(t, h.ok(t, "keyvault", "create", "-n", "kv-rbac", "-g", "rg-pol")); len(rbac) != 0 {
+		t.Fatalf("a new RBAC vault holds access policies %v", rbac)
+	}
+	created := policySecrets(t, h.ok(t, "keyvault", "create", "-n", "kv-pol", "-g", "rg-pol", "--enable-rbac-authorization", "false"))
 	if len(created) != 1 {
 		t.Fatalf("a new vault holds %v, want the creator's policy", created)
 	}

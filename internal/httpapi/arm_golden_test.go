@@ -74,6 +74,8 @@ func TestARM_GoldenResponses(t *testing.T) {
 	g.call("vault-put-created", "PUT", kvGold+av, vaultBody)
 	g.call("vault-put-updated", "PUT", kvGold+av, vaultBody)
 	g.call("vault-put-minimal", "PUT", kvMin+av, `{"location":"westus","properties":{"tenantId":"`+e.tenantID+`","sku":{"family":"A","name":"standard"}}}`)
+	// From api-version 2026-02-01 a new vault that names no permission model uses RBAC (before: access policies).
+	g.call("vault-put-minimal-2026", "PUT", rg2+"/providers/Microsoft.KeyVault/vaults/kv-min26?api-version=2026-02-01", `{"location":"westus","properties":{"tenantId":"`+e.tenantID+`","sku":{"family":"A","name":"standard"}}}`)
 	g.call("vault-put-no-properties", "PUT", rg2+"/providers/Microsoft.KeyVault/vaults/kv-none"+av, `{"location":"westus"}`)
 	g.call("vault-put-bad-name", "PUT", rg2+"/providers/Microsoft.KeyVault/vaults/-x"+av, `{"location":"westus","properties":{"tenantId":"`+e.tenantID+`","sku":{"family":"A","name":"standard"}}}`)
 	g.call("vault-patch", "PATCH", kvGold+av, `{"tags":{"env":"patched"},"properties":{"enabledForTemplateDeployment":true,"accessPolicies":[]}}`)

@@ -77,12 +77,24 @@ func (a *armReq) putVault(p []string) {
 	if body.Properties.CreateMode != nil && strings.EqualFold(*body.Properties.CreateMode, "recover") {
 		a.op = "VaultRecover"
 	}
-	v, created, err := a.s.svc.PutVault(a.ctx, p[0], p[1], service.VaultInput{Location: body.Location, Tags: body.Tags, Properties: *storedVaultProperties(body.Properties)})
+	v, created, err := a.s.svc.PutVault(a.ctx, p[0], p[1], service.VaultInput{Location: body.Location, Tags: body.Tags,
+		Properties: *storedVaultProperties(body.Properties), AccessPoliciesByDefault: accessPoliciesByDefault(a.r.URL.Query().Get("api-version"))})
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
 	a.vault(status, v, err)
+}
+
+// rbacDefaultSince is the first api-version whose new vaults use RBAC when the request names
+// no enableRbacAuthorization; earlier versions (az 2.45, armkeyvault v1.5's 2024-11-01) get
+// access policies, as Key Vault does.
+const rbacDefaultSince = "2026-02-01"
+
+// accessPoliciesByDefault reports whether a vault created at apiVersion without
+// enableRbacAuthorization uses access policies (api-versions are dates, so they sort as text).
+func accessPoliciesByDefault(apiVersion string) bool {
+	return apiVersion < rbacDefaultSince
 }
 
 func (a *armReq) patchVault(p []string) {

@@ -33,6 +33,10 @@ type VaultInput struct {
 	Location   string
 	Tags       map[string]string
 	Properties VaultProperties
+	// AccessPoliciesByDefault makes a new vault that names no enableRbacAuthorization use
+	// access policies, as Key Vault does for api-versions before 2026-02-01; otherwise it uses
+	// RBAC (2026-02-01 and later). An existing vault keeps its model either way.
+	AccessPoliciesByDefault bool
 }
 
 // PutVault creates, updates or (createMode "recover") recovers a vault. created is true when a
@@ -83,9 +87,7 @@ func (s *Service) PutVault(ctx context.Context, rg, name string, in VaultInput) 
 		p.SoftDeleteRetentionInDays = ptr(90)
 	}
 	if p.EnableRbacAuthorization == nil {
-		// Role-based access is Key Vault's default for new vaults (api-version 2026-02-01, and
-		// az keyvault create); access policies are chosen by sending false.
-		p.EnableRbacAuthorization = ptr(true)
+		p.EnableRbacAuthorization = ptr(!in.AccessPoliciesByDefault)
 	}
 	if p.PublicNetworkAccess == "" {
 		p.PublicNetworkAccess = "Enabled"
