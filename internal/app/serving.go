@@ -82,12 +82,22 @@ func (s *server) build(ctx context.Context, u sysapi.Unsealed) (*sysapi.Serving,
 	}
 	events := s.startEvents(runCtx, svc, leads)
 	recorder, alerts := s.startAlerts(runCtx, svc, s.auditLog())
+	pt, err := s.startPortal(runCtx, svc, ids, kr, leads)
+	if err != nil {
+		unbind()
+		unsign()
+		stop()
+		return nil, err
+	}
 	handler := s.observe(httpapi.New(httpapi.Config{
 		PublicURL: s.cfg.PublicURL, DNSSuffix: s.cfg.DNSSuffix, TenantID: ids.TenantID(), SubscriptionID: ids.SubscriptionID(),
 		VaultRequestsPer10s: s.cfg.VaultRequestsPer10s, Seal: s.sys.Seal, Rekey: s.sys.Rekey, MigrateSeal: s.sys.Migrate,
 		StoreFailure: storeFailure, TrustedProxies: s.cfg.TrustedProxySet(),
-		Events: events, Alerts: alerts, AuditQuery: s.auditQuery(), Metrics: s.metrics,
+		Events: events, Alerts: alerts, AuditQuery: s.auditQuery(), Metrics: s.metrics, Portal: portalHandler(pt),
 	}, svc, ids, issuer.New(ids, s.cfg.PublicURL), recorder, s.log))
+	if pt != nil {
+		pt.SetAPI(handler) // the portal's actions are requests to the API, audited as such
+	}
 	go svc.RunPurger(runCtx, s.cfg.PurgeInterval, s.log)
 	go svc.RunRotations(runCtx, s.cfg.Rotation.Interval, s.eventClock(), s.log.With("component", "rotation"))
 	if cs, ok := s.st.(compactStore); ok {

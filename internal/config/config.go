@@ -77,6 +77,8 @@ type Config struct {
 	Rotation RotationConfig `yaml:"rotation"`
 	// Alerts configures the built-in alert rules on unusual access and their webhooks.
 	Alerts AlertsConfig `yaml:"alerts"`
+	// Portal configures the web portal under /portal/ (portal.go).
+	Portal PortalConfig `yaml:"portal"`
 }
 
 // TLSConfig names an operator-supplied HTTPS certificate. Both files or neither: with them the
@@ -238,6 +240,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Alerts.validate(); err != nil {
+		return err
+	}
+	if err := c.Portal.validate(); err != nil {
 		return err
 	}
 	return c.Cluster.Validate()

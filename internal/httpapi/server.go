@@ -87,6 +87,9 @@ type Config struct {
 	AuditQuery AuditQueryAPI
 	// Metrics counts each answered request by vault, operation and result (metrics.go); nil: not counted.
 	Metrics *metrics.Registry
+	// Portal serves /portal/ on the main origin (internal/portal); nil: not served. Its pages
+	// are not audited themselves: each API call a page makes comes back through ServeHTTP.
+	Portal http.Handler
 }
 
 // Server is the root http.Handler.
@@ -231,6 +234,10 @@ func info(r *http.Request) *reqInfo { return r.Context().Value(ctxKey{}).(*reqIn
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/health" && r.Method == http.MethodGet && s.vaultFromHost(r.Host) == "" {
 		s.serveHealth(w)
+		return
+	}
+	if s.cfg.Portal != nil && (r.URL.Path == "/portal" || strings.HasPrefix(r.URL.Path, "/portal/")) && s.vaultFromHost(r.Host) == "" {
+		s.cfg.Portal.ServeHTTP(w, r)
 		return
 	}
 	start := time.Now()
