@@ -443,3 +443,63 @@ func TestAgentCache_Access(t *testing.T) {
 		t.Fatalf("a missing secret: %v", err)
 	}
 }
+
+// TestCluster_AgentCache: an agent whose server is a follower reads through it; when the leader
+// is killed the cache keeps answering (stale while the follower cannot reach a leader, fresh
+// again once one is elected), and a secret deleted through the new leader is refused through
+// the follower.
+func TestCluster_AgentCache(t *testing.T) {
+	recordClient(t, "strongroom agent", "cache in a cluster: follower, leader loss")
+	c := testenv.StartCluster(t, nil)
+	leader := c.Leader(10 * time.Second)
+	le := clusterEnv(t, c, leader)
+	ctx := context.Background()
+	admin := le.createVault(t, "rg-ccache", "kv-ccache", nil)
+	for _, s := range []string{"keep", "drop"} {
+		if _, err := admin.SetSecret(ctx, s, azsecrets.SetSecretParameters{Value: to.Ptr(s + "-v1")}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, registration := le.hostIdentity(t, "rg-ccache", "kv-ccache", "web-cluster")
+	follower := c.Follower()
+	vars := runAgent(t, follower.URL, follower.APICAFile(), registration, "--cache-listen", "127.0.0.1:0", "--cache-refresh", "1s")
+	app := cacheClient(t, vars, "kv-ccache")
+	for _, s := range []string{"keep", "drop"} {
+		if v, _, err := cachedGet(app, s); err != nil || v != s+"-v1" {
+			t.Fatalf("%s through a follower: %q %v", s, v, err)
+		}
+	}
+
+	// The admin's own client through the follower, its token fetched now: the token
+	// authority (the cluster's public URL) may be the node about to be killed.
+	viaFollower := follower.Secrets("kv-ccache", le.cred, le.hc)
+	if _, err := viaFollower.GetSecret(ctx, "keep", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	leader.Kill()
+	// Whatever the follower can or cannot do meanwhile, the application keeps its secret.
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if v, _, err := cachedGet(app, "keep"); err != nil || v != "keep-v1" {
+			t.Fatalf("keep while the leader is gone: %q %v", v, err)
+		}
+	}
+	c.Leader(30 * time.Second)
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if _, err = viaFollower.DeleteSecret(ctx, "drop", nil); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("deleting through the follower under the new leader: %v", err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if _, _, err = cachedGet(app, "drop"); isStatus(err, http.StatusNotFound) {
+			break
+		}
+	}
+	wantStatus(t, err, http.StatusNotFound, "SecretNotFound")
+	if v, cache, err := cachedGet(app, "keep"); err != nil || v != "keep-v1" || cache != "fresh" {
+		t.Fatalf("keep under the new leader: %q %q %v", v, cache, err)
+	}
+}
