@@ -180,9 +180,9 @@ func (p *Portal) routes() {
 	m.HandleFunc("POST /portal/vaults/{vault}/access/role-assignments/{id}/delete", p.authed(p.serveRoleUnassign))
 	m.HandleFunc("GET /portal/vaults/{vault}/networking", p.authed(p.serveNetworking))
 	m.HandleFunc("POST /portal/vaults/{vault}/networking", p.authed(p.serveNetworkingSave))
-	m.HandleFunc("/portal/", func(w http.ResponseWriter, r *http.Request) {
+	m.HandleFunc("/portal/", p.authed(func(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, http.StatusNotFound, "There is no portal page at this address.")
-	})
+	}))
 }
 
 // parsePages parses each page template with the shared layout.

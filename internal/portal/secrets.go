@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -267,7 +268,16 @@ func (p *Portal) versions(r *http.Request, vault, name string) ([]azkv.SecretBun
 			break
 		}
 	}
-	slices.SortStableFunc(out, func(a, b azkv.SecretBundle) int { return int(b.Attributes.Created - a.Attributes.Created) })
+	// Newest first: by creation second, then by version id, whose leading digits are the
+	// creation millisecond.
+	slices.SortStableFunc(out, func(a, b azkv.SecretBundle) int {
+		if c := cmp.Compare(b.Attributes.Created, a.Attributes.Created); c != 0 {
+			return c
+		}
+		_, va := nameOf(a.ID)
+		_, vb := nameOf(b.ID)
+		return strings.Compare(vb, va)
+	})
 	return out, nil
 }
 
