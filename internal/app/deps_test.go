@@ -30,6 +30,8 @@ func TestImportRules(t *testing.T) {
 		// Role assignments are stored and indexed below the domain; the decision is authz's.
 		{"internal/rbac", []string{"net/http", "internal/service", "internal/httpapi", "internal/identity", "internal/issuer", "internal/cluster"}, nil},
 		{"internal/service", []string{"net/http", "internal/httpapi", "internal/identity", "internal/issuer"}, nil},
+		// The portal is a client of the API, never a way around it: no domain, no authorization.
+		{"internal/portal", []string{"internal/service", "internal/httpapi", "internal/issuer", "internal/rbac", "internal/authz", "internal/app"}, nil},
 		{"internal/authz", []string{"internal/", "net/http"}, nil},
 		// The wire package (Key Vault, ARM and Graph types, and the error envelope writer) knows
 		// HTTP but nothing of the domain, storage or authorization.

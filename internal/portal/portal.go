@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -145,8 +146,7 @@ func IsPortalPath(path string) bool {
 
 func (p *Portal) routes() {
 	m := p.mux
-	static, _ := fs.Sub(assets, "static")
-	m.Handle("GET /portal/static/", http.StripPrefix("/portal/static/", http.FileServerFS(static)))
+	m.HandleFunc("GET /portal/static/{file}", p.serveStatic)
 	m.HandleFunc("GET /portal/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/portal/vaults", http.StatusFound)
 	})
@@ -183,6 +183,23 @@ func (p *Portal) routes() {
 	m.HandleFunc("/portal/", p.authed(func(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, http.StatusNotFound, "There is no portal page at this address.")
 	}))
+}
+
+// staticTypes are the asset files' content types.
+var staticTypes = map[string]string{".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+
+// serveStatic answers an embedded asset (not http.FileServer: its error answers drop
+// Cache-Control, and every portal answer keeps no-store).
+func (p *Portal) serveStatic(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	ct, ok := staticTypes[path.Ext(name)]
+	b, err := fs.ReadFile(assets, "static/"+name)
+	if !ok || err != nil {
+		p.renderError(w, r, http.StatusNotFound, "There is no such file.")
+		return
+	}
+	w.Header().Set("Content-Type", ct)
+	_, _ = w.Write(b)
 }
 
 // parsePages parses each page template with the shared layout.

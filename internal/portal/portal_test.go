@@ -1,0 +1,137 @@
+package portal
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strongroom/strongroom/internal/config"
+)
+
+func newTestPortal(t *testing.T) *Portal {
+	t.Helper()
+	p, err := New(Options{PublicURL: "https://localhost:8443", TenantID: "t", SubscriptionID: "s",
+		Config: config.PortalConfig{IdleTimeout: 15 * time.Minute, AbsoluteTimeout: 8 * time.Hour, RevealFor: 30 * time.Second, RecentSignIn: 5 * time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Every answer, whatever its route or outcome, carries the security headers; cross-origin
+// posts are refused before any handler runs; posts without a session are refused.
+func TestPortal_HeadersAndRefusals(t *testing.T) {
+	p := newTestPortal(t)
+	cases := []struct {
+		name, method, path string
+		hdr                map[string]string
+		want               int
+	}{
+		{"signed-out page", "GET", "/portal/vaults", nil, http.StatusFound},
+		{"root", "GET", "/portal", nil, http.StatusFound},
+		{"sign-in page", "GET", "/portal/signin", nil, http.StatusOK},
+		{"static", "GET", "/portal/static/portal.js", nil, http.StatusOK},
+		{"missing static", "GET", "/portal/static/nope.js", nil, http.StatusNotFound},
+		{"callback without login cookie", "GET", "/portal/callback?code=x&state=y", nil, http.StatusBadRequest},
+		{"callback with an error", "GET", "/portal/callback?error=access_denied&error_description=no", nil, http.StatusBadRequest},
+		{"cross-site post", "POST", "/portal/vaults/v/secrets/new", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"foreign origin post", "POST", "/portal/vaults/v/secrets/new", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"cross-site sign-out", "POST", "/portal/logout", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"same-origin post without a session", "POST", "/portal/vaults/v/secrets/new", map[string]string{"Sec-Fetch-Site": "same-origin"}, http.StatusUnauthorized},
+		{"reveal without a session", "POST", "/portal/vaults/v/secrets/n/versions/1/reveal", map[string]string{"Sec-Fetch-Site": "same-origin"}, http.StatusUnauthorized},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest(c.method, "https://localhost:8443"+c.path, strings.NewReader("name=x&value=y"))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for k, v := range c.hdr {
+				r.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			p.ServeHTTP(w, r)
+			if w.Code != c.want {
+				t.Fatalf("%s %s = %d, want %d", c.method, c.path, w.Code, c.want)
+			}
+			for k, v := range map[string]string{"Content-Security-Policy": CSP, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+				"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"} {
+				if got := w.Header().Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			if strings.Contains(w.Body.String(), "value=y") {
+				t.Error("the answer echoes the posted value")
+			}
+		})
+	}
+}
+
+// The page to return to after sign-in stays inside the portal.
+func TestSafeNext(t *testing.T) {
+	cases := map[string]string{
+		"/portal/vaults/x/secrets?filter=a": "/portal/vaults/x/secrets?filter=a",
+		"":                                  defaultLanding,
+		"https://evil.example/portal/":      defaultLanding,
+		"//evil.example/portal/":            defaultLanding,
+		"/portal/\\evil":                    defaultLanding,
+		"/portal/callback?code=x":           defaultLanding,
+		"/portal/login":                     defaultLanding,
+		"/other":                            defaultLanding,
+	}
+	for in, want := range cases {
+		if got := safeNext(in); got != want {
+			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A session ends at the idle or the absolute timeout, whichever comes first.
+func TestExpired(t *testing.T) {
+	p := newTestPortal(t)
+	t0 := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	cases := []struct {
+		created, seen, now time.Time
+		want               string
+	}{
+		{t0, t0, t0.Add(time.Minute), ""},
+		{t0, t0, t0.Add(15 * time.Minute), "idle"},
+		{t0, t0.Add(7*time.Hour + 55*time.Minute), t0.Add(8 * time.Hour), "absolute"},
+		{t0, t0.Add(7 * time.Hour), t0.Add(7*time.Hour + 14*time.Minute), ""},
+	}
+	for i, c := range cases {
+		if got := p.expired(&session{Created: c.created, LastSeen: c.seen}, c.now); got != c.want {
+			t.Errorf("case %d: expired = %q, want %q", i, got, c.want)
+		}
+	}
+}
+
+// Tags and IP rules: every bad input gets a message.
+func TestVaultFormCheck(t *testing.T) {
+	good := vaultForm{Name: "my-vault1", NewGroup: "rg", Location: "eastus", Retention: 90, PublicAccess: "selected", IPRules: "203.0.113.0/24\n198.51.100.7", Tags: "env=prod"}
+	if errs := good.check(); len(errs) != 0 {
+		t.Fatalf("good form: %v", errs)
+	}
+	cases := []struct {
+		field string
+		edit  func(*vaultForm)
+	}{
+		{"name", func(f *vaultForm) { f.Name = "1vault" }},
+		{"name", func(f *vaultForm) { f.Name = "my--vault" }},
+		{"name", func(f *vaultForm) { f.Name = "ab" }},
+		{"group", func(f *vaultForm) { f.NewGroup = "" }},
+		{"new_group", func(f *vaultForm) { f.NewGroup = "bad/name" }},
+		{"location", func(f *vaultForm) { f.Location = "mars" }},
+		{"retention", func(f *vaultForm) { f.Retention = 6 }},
+		{"public_access", func(f *vaultForm) { f.PublicAccess = "some" }},
+		{"ip_rules", func(f *vaultForm) { f.IPRules = "example.com" }},
+		{"tags", func(f *vaultForm) { f.Tags = "novalue" }},
+	}
+	for _, c := range cases {
+		f := good
+		c.edit(&f)
+		if errs := f.check(); errs[c.field] == "" {
+			t.Errorf("%+v: no error for %s (%v)", f, c.field, errs)
+		}
+	}
+}
