@@ -328,7 +328,7 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 	const armV, kvV, authzV = "?api-version=2021-04-01", "?api-version=2023-07-01", "?api-version=2022-04-01"
 	mi := rg + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mi-cov"
 	const miV = "?api-version=2023-01-31"
-	vaultBody := `{"location":"eastus","properties":{"tenantId":"` + a.TenantID + `","sku":{"family":"A","name":"standard"},"accessPolicies":[]}}`
+	vaultBody := `{"location":"eastus","properties":{"tenantId":"` + a.TenantID + `","sku":{"family":"A","name":"standard"},"accessPolicies":[],"enableRbacAuthorization":true}}`
 	c.run(
 		covRow{name: "arm/resource group write", method: "PUT", url: base + rg + armV, body: `{"location":"eastus"}`, auth: bearer(armTok), status: 201, op: "ResourceGroupWrite", caller: admin},
 		covRow{name: "arm/resource group read", method: "GET", url: base + rg + armV, auth: bearer(armTok), status: 200, op: "ResourceGroupRead", caller: admin},
@@ -357,7 +357,7 @@ func TestAudit_EveryOperationExactlyOneRecord(t *testing.T) {
 		covRow{name: "arm/access policy add denied", method: "PUT", url: base + vault + "/accessPolicies/add" + kvV, auth: bearer(sArm), status: 403, op: "VaultPatch", caller: strangerC,
 			body: `{"properties":{"accessPolicies":[{"tenantId":"` + a.TenantID + `","objectId":"` + stranger.oid + `","permissions":{"secrets":["all"]}}]}}`},
 		covRow{name: "arm/firewalled vault put", method: "PUT", url: base + rg + "/providers/Microsoft.KeyVault/vaults/kv-cov-fw" + kvV, auth: bearer(armTok), status: 201, op: "VaultPut", caller: admin,
-			body: `{"location":"eastus","properties":{"tenantId":"` + a.TenantID + `","sku":{"family":"A","name":"standard"},"accessPolicies":[],` +
+			body: `{"location":"eastus","properties":{"tenantId":"` + a.TenantID + `","sku":{"family":"A","name":"standard"},"accessPolicies":[],"enableRbacAuthorization":true,` +
 				`"networkAcls":{"defaultAction":"Deny","bypass":"AzureServices","ipRules":[{"value":"10.0.0.0/8"}]}}}`},
 		covRow{name: "msi/identity write", method: "PUT", url: base + mi + miV, body: `{"location":"eastus"}`, auth: bearer(armTok), status: 201, op: "UserAssignedIdentityWrite", caller: admin},
 		covRow{name: "msi/identity read", method: "GET", url: base + mi + miV, auth: bearer(armTok), status: 200, op: "UserAssignedIdentityRead", caller: admin},

@@ -186,6 +186,8 @@ func createVault(ctx context.Context, hc *http.Client, server, rg, name string, 
 			"tenantId":       a.TenantID,
 			"sku":            map[string]string{"family": "A", "name": "standard"},
 			"accessPolicies": []any{},
+			// Before api-version 2026-02-01 a vault naming no model uses access policies.
+			"enableRbacAuthorization": true,
 		},
 	}
 	status, err := armPut(ctx, hc, vault, armToken, body)
