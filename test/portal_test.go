@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -238,18 +239,24 @@ func TestPortal_Security(t *testing.T) {
 	if strings.Contains(strings.ToLower(first), "domain=") {
 		t.Errorf("session cookie names a Domain: %q", redactCookie(first))
 	}
-	for _, page := range []string{"/portal/vaults", "/portal/vaults/new", "/portal/vaults/portalsec", "/portal/vaults/portalsec/secrets",
-		"/portal/vaults/portalsec/secrets/new", "/portal/vaults/portalsec/secrets/existing", "/portal/vaults/portalsec/deleted-secrets",
-		"/portal/vaults/portalsec/access", "/portal/vaults/portalsec/networking", "/portal/static/portal.css", "/portal/static/portal.js", "/portal/nothing-here"} {
-		resp, body := b.do("GET", page, nil, nil)
-		want := 200
-		if page == "/portal/nothing-here" {
-			want = 404
+	// Every page has the headers.
+	pages := []struct {
+		path string
+		want int
+	}{
+		{"/portal/vaults", 200}, {"/portal/vaults/new", 200}, {"/portal/vaults/portalsec", 200}, {"/portal/vaults/portalsec/secrets", 200},
+		{"/portal/vaults/portalsec/secrets/new", 200}, {"/portal/vaults/portalsec/secrets/existing", 200},
+		{"/portal/vaults/portalsec/deleted-secrets", 200},
+		{"/portal/vaults/portalsec/access", 200}, {"/portal/vaults/portalsec/networking", 200}, {"/portal/vaults/portalsec/delete", 200},
+		{"/portal/vaults/portalsec/access/permission-model", 200},
+		{"/portal/static/portal.css", 200}, {"/portal/static/portal.js", 200}, {"/portal/nothing-here", 404},
+	}
+	for _, pg := range pages {
+		resp, body := b.do("GET", pg.path, nil, nil)
+		if resp.StatusCode != pg.want {
+			t.Errorf("GET %s = %d, want %d: %s", pg.path, resp.StatusCode, pg.want, snippet(body))
 		}
-		if resp.StatusCode != want {
-			t.Errorf("GET %s = %d, want %d: %s", page, resp.StatusCode, want, snippet(body))
-		}
-		wantPortalHeaders(t, "GET "+page, resp.Header)
+		wantPortalHeaders(t, "GET "+pg.path, resp.Header)
 	}
 
 	// Cross-origin posts: refused (403), with the headers, and nothing changes.
@@ -323,36 +330,70 @@ func TestPortal_Security(t *testing.T) {
 	// A read-only person: no write controls, and a forged post is refused by the API.
 	r := pe.browser(t)
 	r.signIn("bob@contoso.com", "Passw0rd!!")
+	hidden := []struct {
+		page     string
+		controls []string
+	}{
+		{"/portal/vaults", []string{"+ Create"}},
+		{"/portal/vaults/portalsec", []string{"Delete vault", "/portalsec/delete"}},
+		{"/portal/vaults/portalsec/secrets", []string{"Generate/Import", "+ Create"}},
+		{"/portal/vaults/portalsec/secrets/existing", []string{"New Version", ">Delete<"}},
+		{"/portal/vaults/portalsec/access", []string{"Add role assignment", "Switch to", "/access/permission-model"}},
+		{"/portal/vaults/portalsec/networking", []string{">Apply<"}},
+	}
+	for _, h := range hidden {
+		_, page := r.do("GET", h.page, nil, nil)
+		if !strings.Contains(page, "Sign out") {
+			t.Fatalf("the reader does not see %s: %s", h.page, snippet(page))
+		}
+		for _, control := range h.controls {
+			if strings.Contains(page, control) {
+				t.Errorf("the reader sees %q on %s", control, h.page)
+			}
+		}
+	}
 	_, page := r.do("GET", "/portal/vaults/portalsec/secrets", nil, nil)
 	if !strings.Contains(page, "existing") {
 		t.Fatalf("the reader does not see the secret list: %s", snippet(page))
 	}
-	for _, control := range []string{"Generate/Import", "+ Create"} {
-		if strings.Contains(page, control) {
-			t.Errorf("the reader sees %q", control)
+	// Forged posts, each with what a person would type, are refused by the API (403) and
+	// change nothing. The reader signed in just now: the recent sign-in check passes.
+	forged := []struct {
+		name, path string
+		form       url.Values
+	}{
+		{"create a secret", "/portal/vaults/portalsec/secrets/new", url.Values{"name": {"forged"}, "value": {"x"}, "enabled": {"yes"}}},
+		{"delete a secret", "/portal/vaults/portalsec/secrets/existing/delete", url.Values{}},
+		{"delete the vault", "/portal/vaults/portalsec/delete", url.Values{"confirm_name": {"portalsec"}}},
+		{"switch the permission model", "/portal/vaults/portalsec/access/permission-model", url.Values{"confirm_name": {"portalsec"}}},
+		{"save networking", "/portal/vaults/portalsec/networking", url.Values{"public_access": {"disabled"}}},
+	}
+	before, err := pe.vaults.Get(context.Background(), "portal-rg", "portalsec", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range forged {
+		resp, body := r.do("POST", f.path, f.form, nil)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("the reader's forged %s = %d, want 403: %s", f.name, resp.StatusCode, snippet(body))
 		}
-	}
-	_, page = r.do("GET", "/portal/vaults/portalsec/secrets/existing", nil, nil)
-	if strings.Contains(page, "New Version") || strings.Contains(page, ">Delete<") {
-		t.Errorf("the reader sees write controls on the secret page")
-	}
-	_, page = r.do("GET", "/portal/vaults", nil, nil)
-	if strings.Contains(page, "+ Create") {
-		t.Errorf("the reader sees + Create on the vault list")
-	}
-	resp, _ = r.do("POST", "/portal/vaults/portalsec/secrets/new", url.Values{"name": {"forged"}, "value": {"x"}, "enabled": {"yes"}}, nil)
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("the reader's forged create = %d, want 403", resp.StatusCode)
-	}
-	resp, _ = r.do("POST", "/portal/vaults/portalsec/secrets/existing/delete", url.Values{}, nil)
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("the reader's forged delete = %d, want 403", resp.StatusCode)
+		if !strings.Contains(body, "You do not have permission") && !strings.Contains(body, "You may not") {
+			t.Errorf("the reader's forged %s is not refused in words: %s", f.name, snippet(body))
+		}
 	}
 	if _, err := admin.GetSecret(context.Background(), "forged", "", nil); err == nil {
 		t.Fatal("the reader's forged post created a secret")
 	}
 	if _, err := admin.GetSecret(context.Background(), "existing", "", nil); err != nil {
 		t.Fatalf("the reader's forged delete deleted the secret: %v", err)
+	}
+	v, err := pe.vaults.Get(context.Background(), "portal-rg", "portalsec", nil)
+	if err != nil {
+		t.Fatalf("the reader's forged vault delete deleted the vault: %v", err)
+	}
+	if fmt.Sprint(deref(v.Properties.EnableRbacAuthorization), deref(v.Properties.PublicNetworkAccess)) !=
+		fmt.Sprint(deref(before.Properties.EnableRbacAuthorization), deref(before.Properties.PublicNetworkAccess)) {
+		t.Errorf("the reader's forged posts changed the vault's permission model or public access")
 	}
 	// The refusals were the API's, audited with the reader as caller and the portal as client.
 	log := readAudit(t, pe.srv)
@@ -431,4 +472,13 @@ func readAudit(t *testing.T, srv *testenv.Server) string {
 
 func secretParams(v string) azsecrets.SetSecretParameters {
 	return azsecrets.SetSecretParameters{Value: &v}
+}
+
+// deref is *p, or T's zero value for nil.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }

@@ -99,13 +99,23 @@ func (p *Portal) renderAccess(w http.ResponseWriter, r *http.Request, status int
 			"RBAC": v.Properties.EnableRbacAuthorization == nil || *v.Properties.EnableRbacAuthorization}})
 }
 
-// principalNames resolves users' object ids to their UPNs through Graph (at most 50 lookups;
-// a principal that is not a user keeps its id).
+// principalNames resolves the users among the assignments' principals to their UPNs.
 func (p *Portal) principalNames(r *http.Request, list []roleAssignment) map[string]string {
-	out := map[string]string{}
+	var ids []string
 	for _, a := range list {
-		id := a.Properties.PrincipalID
-		if _, done := out[id]; done || len(out) >= 50 || !strings.EqualFold(a.Properties.PrincipalType, "User") || !guidRE.MatchString(id) {
+		if strings.EqualFold(a.Properties.PrincipalType, "User") {
+			ids = append(ids, a.Properties.PrincipalID)
+		}
+	}
+	return p.userNames(r, ids)
+}
+
+// userNames resolves users' object ids to their UPNs through Graph (at most 50 lookups; an id
+// that is not a user's maps to "").
+func (p *Portal) userNames(r *http.Request, ids []string) map[string]string {
+	out := map[string]string{}
+	for _, id := range ids {
+		if _, done := out[id]; done || len(out) >= 50 || !guidRE.MatchString(id) {
 			continue
 		}
 		var u struct {

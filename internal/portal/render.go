@@ -164,6 +164,8 @@ var flashes = map[string]string{
 	"assigned":     "The role assignment was added.",
 	"unassigned":   "The role assignment was removed.",
 	"networking":   "The networking settings were saved.",
+	"vaultdeleted": "The key vault was deleted. Until its retention period ends it can be recovered with the CLI or the API.",
+	"switched":     "The permission model was switched.",
 	"signedinback": "You signed in again.",
 }
 

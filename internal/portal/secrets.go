@@ -397,31 +397,22 @@ func (p *Portal) recentSignIn(r *http.Request) bool {
 	return p.opts.Now().Sub(sessionFrom(r).Created) < p.opts.Config.RecentSignIn
 }
 
-func (p *Portal) servePurgeConfirm(w http.ResponseWriter, r *http.Request) {
-	p.renderPurge(w, r, http.StatusOK, "")
+func purgeConfirm(vault, name string) typedConfirm {
+	return typedConfirm{Heading: "Purge " + name + "?", Explain: []string{"Purging destroys the secret and every version for good: it cannot be recovered."},
+		Label: "Type the secret's name, " + name + ", to confirm", Button: "Purge", What: "Purging", Name: name,
+		Action: "/portal/vaults/" + pathEscape(vault) + "/deleted-secrets/" + pathEscape(name) + "/purge",
+		Back:   "/portal/vaults/" + pathEscape(vault) + "/deleted-secrets"}
 }
 
-func (p *Portal) renderPurge(w http.ResponseWriter, r *http.Request, status int, fieldErr string) {
+func (p *Portal) servePurgeConfirm(w http.ResponseWriter, r *http.Request) {
 	vault, name := r.PathValue("vault"), r.PathValue("name")
-	fields := map[string]string{}
-	if fieldErr != "" {
-		fields["confirm_name"] = fieldErr
-	}
-	here := "/portal/vaults/" + pathEscape(vault) + "/deleted-secrets/" + pathEscape(name) + "/purge"
-	p.render(w, r, status, "confirm", pageData{Title: "Purge " + name, Vault: vault, Blade: "secrets", Can: p.vaultCan(r, vault), Fields: fields,
-		Data: map[string]any{"Kind": "purge", "Name": name, "Action": here, "Recent": p.recentSignIn(r),
-			"SignIn": "/portal/login?next=" + urlQueryEscape(here), "Back": "/portal/vaults/" + pathEscape(vault) + "/deleted-secrets"}})
+	p.renderTyped(w, r, http.StatusOK, vault, "secrets", purgeConfirm(vault, name), "")
 }
 
 // servePurge purges a deleted secret once the person typed its name and signed in recently.
 func (p *Portal) servePurge(w http.ResponseWriter, r *http.Request) {
 	vault, name := r.PathValue("vault"), r.PathValue("name")
-	if r.PostFormValue("confirm_name") != name {
-		p.renderPurge(w, r, http.StatusBadRequest, "Type the secret's name, "+name+", exactly to purge it.")
-		return
-	}
-	if !p.recentSignIn(r) {
-		p.renderPurge(w, r, http.StatusForbidden, "Purging needs a recent sign-in: sign in again, then purge.")
+	if !p.confirmed(w, r, vault, "secrets", purgeConfirm(vault, name), "Type the secret's name, "+name+", exactly to purge it.") {
 		return
 	}
 	if err := p.data(r, vault, http.MethodDelete, "/deletedsecrets/"+pathEscape(name), nil, nil, nil, ""); err != nil {

@@ -293,17 +293,21 @@ func (p *Portal) vaultPage(w http.ResponseWriter, r *http.Request) (*arm.Vault, 
 
 func (p *Portal) vaultCan(r *http.Request, vault string) map[string]bool {
 	oid := sessionFrom(r).UserID
-	return map[string]bool{
-		"vaultWrite": p.opts.Permits(oid, vault, "", actVaultWrite, false),
-		"roleWrite":  p.opts.Permits(oid, vault, "", actRoleWrite, false),
-		"roleDelete": p.opts.Permits(oid, vault, "", actRoleDelete, false),
-		"set":        p.opts.Permits(oid, vault, "/secrets", actSetSecret, true),
-		"get":        p.opts.Permits(oid, vault, "/secrets", actGetSecret, true),
-		"delete":     p.opts.Permits(oid, vault, "/secrets", actDelete, true),
-		"recover":    p.opts.Permits(oid, vault, "/secrets", actRecover, true),
-		"purge":      p.opts.Permits(oid, vault, "/secrets", actPurge, true),
-		"list":       p.opts.Permits(oid, vault, "/secrets", actReadSecrets, true),
+	can := map[string]bool{
+		"vaultWrite":  p.opts.Permits(oid, vault, "", actVaultWrite, false),
+		"roleWrite":   p.opts.Permits(oid, vault, "", actRoleWrite, false),
+		"roleDelete":  p.opts.Permits(oid, vault, "", actRoleDelete, false),
+		"vaultDelete": p.opts.Permits(oid, vault, "", actVaultDelete, false),
+		"set":         p.opts.Permits(oid, vault, "/secrets", actSetSecret, true),
+		"get":         p.opts.Permits(oid, vault, "/secrets", actGetSecret, true),
+		"delete":      p.opts.Permits(oid, vault, "/secrets", actDelete, true),
+		"recover":     p.opts.Permits(oid, vault, "/secrets", actRecover, true),
+		"purge":       p.opts.Permits(oid, vault, "/secrets", actPurge, true),
+		"list":        p.opts.Permits(oid, vault, "/secrets", actReadSecrets, true),
 	}
+	// Switching the permission model takes both rights at the vault (the API's rule).
+	can["switchModel"] = can["vaultWrite"] && can["roleWrite"]
+	return can
 }
 
 func (p *Portal) serveOverview(w http.ResponseWriter, r *http.Request) {
