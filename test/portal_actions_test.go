@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"errors"
+	"html"
 	"net/http"
 	"net/url"
 	"os"
@@ -154,4 +155,138 @@ func TestPortal_DeleteVaultAndSwitchModel(t *testing.T) {
 			t.Errorf("no %s audit record with the portal as client", op)
 		}
 	}
+}
+
+var requestIDRE = regexp.MustCompile(`<tr data-request-id="([^"]*)">`)
+var nextPageRE = regexp.MustCompile(`<a href="([^"]*)">Next page</a>`)
+
+// TestPortal_ReadOnlyViews: a secret's rotation policy and status, the vault's event
+// subscriptions, policy compliance and audit records (paged with the API's continuation token,
+// exactly the records the API answers) as the API answers them; a person without the right
+// sees the API's refusal in words.
+func TestPortal_ReadOnlyViews(t *testing.T) {
+	flags := portalConfig(t, "events:\n  allowed_destinations: ['127.0.0.0/8']\n  allow_http: true\n")
+	pe := newPortalEnv(t, &testenv.Options{Extra: append(flags, "--vault-requests-per-10s=0"), Env: []string{"STRONGROOM_DEV=1"}})
+	alice := pe.user(t, "alice@contoso.com", "Passw0rd!!")
+	bob := pe.user(t, "bob@contoso.com", "Passw0rd!!")
+	for _, role := range []string{roleReader, roleSecretsOfficr} {
+		pe.assign(t, pe.sub(), role, alice)
+	}
+	for _, role := range []string{roleReader, roleSecretsUser} {
+		pe.assign(t, pe.sub(), role, bob)
+	}
+	kv := pe.createVault(t, "view-rg", "viewvault", nil)
+	vaultID := pe.sub() + "/resourceGroups/view-rg/providers/Microsoft.KeyVault/vaults/viewvault"
+	pe.assign(t, vaultID, "3c1f7a52-9e84-4d0b-8a6e-2b5d9c0e7f41", alice) // Strongroom Audit Reader
+	ctx := context.Background()
+	for i := range 60 { // more records than one page of the audit blade
+		if _, err := kv.SetSecret(ctx, "s"+strings.Repeat("x", i%3)+string(rune('a'+i%26)), secretParams("v"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := kv.SetSecret(ctx, "rotated", secretParams("v"), nil); err != nil {
+		t.Fatal(err)
+	}
+	policy := `{"lifetimeActions":[{"trigger":{"timeAfterCreate":"P30D"},"action":{"type":"Rotate"}},{"trigger":{"timeBeforeExpiry":"P7D"},"action":{"type":"Notify"}}],` +
+		`"attributes":{"expiryTime":"P90D"},"rotator":{"kind":"generate","generator":{"length":40}}}`
+	if st, m := pe.dataCall(t, pe.cred, "PUT", "viewvault", "/secrets/rotated/rotationpolicy", policy); st != 200 {
+		t.Fatalf("setting the rotation policy: %d %v", st, m)
+	}
+	hook := newEvHook(t)
+	pe.subscribe(t, "view-rg", "viewvault", "ops", evSubBody(hook.srv.URL+"/hook?code=s3cret-in-query", "EventGridSchema", 5, "Microsoft.KeyVault.SecretNearExpiry"))
+	pe.env.assign(t, vaultID, "need-exp", "98728c90-32c7-4049-8429-847dc0f4fe37", "Audit", "", nil)
+
+	a := pe.browser(t)
+	a.signIn("alice@contoso.com", "Passw0rd!!")
+	wantPage := func(b *browser, path string, status int, want []string, not ...string) string {
+		t.Helper()
+		resp, page := b.do("GET", path, nil, nil)
+		if resp.StatusCode != status {
+			t.Fatalf("GET %s = %d, want %d: %s", path, resp.StatusCode, status, snippet(page))
+		}
+		for _, w := range want {
+			if !strings.Contains(page, w) {
+				t.Errorf("GET %s lacks %q", path, w)
+			}
+		}
+		for _, n := range not {
+			if strings.Contains(page, n) {
+				t.Errorf("GET %s shows %q", path, n)
+			}
+		}
+		return page
+	}
+	wantPage(a, "/portal/vaults/viewvault/secrets/rotated", 200, []string{`href="/portal/vaults/viewvault/secrets/rotated/rotation"`})
+	wantPage(a, "/portal/vaults/viewvault/secrets/rotated/rotation", 200, []string{"Rotate", "30 days after the latest version was created",
+		"Notify", "7 days before the latest version expires", "90 days", "generate", "40 characters", "idle", "Next rotation due"})
+	wantPage(a, "/portal/vaults/viewvault/secrets/sa/rotation", 200, []string{"no rotation policy of its own", "Notify", "30 days before the latest version expires"})
+	wantPage(a, "/portal/vaults/viewvault/events", 200, []string{"ops", hook.srv.URL + "/hook", "Microsoft.KeyVault.SecretNearExpiry", "Succeeded", "up to 5 attempts"}, "s3cret")
+	wantPage(a, "/portal/vaults/viewvault/policy", 200, []string{"need-exp", "Key Vault secrets should have an expiration date", "<td>Audit</td>", "Non-compliant: 61", "61 resources in this vault (the vault or its secrets) are not compliant"})
+
+	// The audit blade's pages are the API's pages: the same records in the same order.
+	apiIDs := func(q string) (ids []string, next string) {
+		m := pe.armCall(t, "GET", vaultID+"/providers/Strongroom.Insights/auditRecords?api-version=2026-01-01"+q, "", 200)
+		for _, rec := range m["value"].([]any) {
+			ids = append(ids, rec.(map[string]any)["requestId"].(string))
+		}
+		next, _ = m["nextLink"].(string)
+		return ids, next
+	}
+	rowsOf := func(page string) []string {
+		var ids []string
+		for _, m := range requestIDRE.FindAllStringSubmatch(page, -1) {
+			ids = append(ids, m[1])
+		}
+		return ids
+	}
+	page := wantPage(a, "/portal/vaults/viewvault/audit?since=all", 200, []string{"SecretSet", "VaultPut", "Next page"})
+	first := rowsOf(page)
+	want, _ := apiIDs("&limit=50")
+	if strings.Join(first, ",") != strings.Join(want, ",") {
+		t.Fatalf("the audit blade's first page (%d rows) is not the API's (%d records)", len(first), len(want))
+	}
+	m := nextPageRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no next page link")
+	}
+	page = wantPage(a, html.UnescapeString(m[1]), 200, []string{"First page"})
+	second := rowsOf(page)
+	all := map[string]bool{}
+	for q := "&limit=1000"; ; {
+		ids, next := apiIDs(q)
+		for _, id := range ids {
+			all[id] = true
+		}
+		if next == "" {
+			break
+		}
+		u, _ := url.Parse(next)
+		q = "&limit=1000&$skipToken=" + url.QueryEscape(u.Query().Get("$skipToken"))
+	}
+	if len(second) == 0 {
+		t.Fatal("the second page is empty")
+	}
+	for _, id := range second {
+		if !all[id] || slicesContains(first, id) {
+			t.Errorf("the second page shows record %s (answered by the API: %v, on the first page: %v)", id, all[id], slicesContains(first, id))
+		}
+	}
+	wantPage(a, "/portal/vaults/viewvault/audit?since=all&skip=not-a-token", 400, []string{"skipToken"})
+
+	// bob (Reader, Key Vault Secrets User): the refusals in words.
+	b := pe.browser(t)
+	b.signIn("bob@contoso.com", "Passw0rd!!")
+	wantPage(b, "/portal/vaults/viewvault/secrets/rotated/rotation", 403, []string{"You do not have permission", "Key Vault Secrets Officer", "Rotation policy"}, "40 characters")
+	wantPage(b, "/portal/vaults/viewvault/audit", 403, []string{"You do not have permission", "Strongroom Audit Reader", "Audit records"}, "data-request-id")
+	wantPage(b, "/portal/vaults/viewvault/events", 200, []string{"ops"})
+	wantPage(b, "/portal/vaults/viewvault/policy", 200, []string{"need-exp"})
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }

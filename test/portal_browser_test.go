@@ -469,6 +469,38 @@ func TestPortal_Browser(t *testing.T) {
 	c.shot("access")
 	c.open("/portal/vaults/webvault/networking")
 	c.check("networking")
+
+	// The read-only blades, with something to show, and the destructive confirmations (not
+	// confirmed: the vault is used below).
+	vaultID := pe.sub() + "/resourceGroups/web-rg/providers/Microsoft.KeyVault/vaults/webvault"
+	pe.env.assign(t, vaultID, "need-exp", "98728c90-32c7-4049-8429-847dc0f4fe37", "Audit", "", nil)
+	pe.assign(t, vaultID, "3c1f7a52-9e84-4d0b-8a6e-2b5d9c0e7f41", alice) // Strongroom Audit Reader
+	rot := pe.srv.Secrets("webvault", pe.cred, pe.hc)
+	if _, err := rot.SetSecret(context.Background(), "rotating", secretParams("plain"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, m := pe.dataCall(t, pe.cred, "PUT", "webvault", "/secrets/rotating/rotationpolicy",
+		`{"lifetimeActions":[{"trigger":{"timeAfterCreate":"P30D"},"action":{"type":"Rotate"}}],"attributes":{"expiryTime":"P90D"},"rotator":{"kind":"generate"}}`); st != 200 {
+		t.Fatalf("setting a rotation policy: %d %v", st, m)
+	}
+	for _, pg := range []struct{ path, name, shot string }{
+		{"/portal/vaults/webvault/secrets/rotating/rotation", "rotation", "rotation"},
+		{"/portal/vaults/webvault/events", "events", ""},
+		{"/portal/vaults/webvault/policy", "policies", "policy"},
+		{"/portal/vaults/webvault/audit?since=all", "audit records", "audit"},
+		{"/portal/vaults/webvault/delete", "delete a vault", ""},
+		{"/portal/vaults/webvault/access/permission-model", "switch the permission model", ""},
+	} {
+		c.open(pg.path)
+		c.wantText("h1", strings.Fields(c.text("h1"))[0]) // the page rendered
+		if strings.Contains(c.html(), `class="banner err"`) {
+			t.Errorf("%s shows an error: %s", pg.path, c.text("main"))
+		}
+		c.check(pg.name)
+		if pg.shot != "" {
+			c.shot(pg.shot)
+		}
+	}
 	c.open("/portal/vaults")
 	c.check("key vaults")
 	c.shot("vaults")

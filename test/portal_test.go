@@ -239,16 +239,17 @@ func TestPortal_Security(t *testing.T) {
 	if strings.Contains(strings.ToLower(first), "domain=") {
 		t.Errorf("session cookie names a Domain: %q", redactCookie(first))
 	}
-	// Every page has the headers.
+	// Every page, including a refusal the API made (alice is no Audit Reader), has the headers.
 	pages := []struct {
 		path string
 		want int
 	}{
 		{"/portal/vaults", 200}, {"/portal/vaults/new", 200}, {"/portal/vaults/portalsec", 200}, {"/portal/vaults/portalsec/secrets", 200},
 		{"/portal/vaults/portalsec/secrets/new", 200}, {"/portal/vaults/portalsec/secrets/existing", 200},
-		{"/portal/vaults/portalsec/deleted-secrets", 200},
+		{"/portal/vaults/portalsec/secrets/existing/rotation", 200}, {"/portal/vaults/portalsec/deleted-secrets", 200},
 		{"/portal/vaults/portalsec/access", 200}, {"/portal/vaults/portalsec/networking", 200}, {"/portal/vaults/portalsec/delete", 200},
-		{"/portal/vaults/portalsec/access/permission-model", 200},
+		{"/portal/vaults/portalsec/access/permission-model", 200}, {"/portal/vaults/portalsec/events", 200},
+		{"/portal/vaults/portalsec/policy", 200}, {"/portal/vaults/portalsec/audit", 403},
 		{"/portal/static/portal.css", 200}, {"/portal/static/portal.js", 200}, {"/portal/nothing-here", 404},
 	}
 	for _, pg := range pages {

@@ -171,6 +171,7 @@ func (p *Portal) routes() {
 	m.HandleFunc("POST /portal/vaults/{vault}/secrets/{name}/new-version", p.authed(p.serveSecretCreate))
 	m.HandleFunc("GET /portal/vaults/{vault}/secrets/{name}/delete", p.authed(p.serveSecretDeleteConfirm))
 	m.HandleFunc("POST /portal/vaults/{vault}/secrets/{name}/delete", p.authed(p.serveSecretDelete))
+	m.HandleFunc("GET /portal/vaults/{vault}/secrets/{name}/rotation", p.authed(p.serveRotation))
 	m.HandleFunc("GET /portal/vaults/{vault}/secrets/{name}/versions/{version}", p.authed(p.serveVersion))
 	m.HandleFunc("POST /portal/vaults/{vault}/secrets/{name}/versions/{version}/reveal", p.authed(p.serveReveal))
 	m.HandleFunc("GET /portal/vaults/{vault}/deleted-secrets", p.authed(p.serveDeleted))
@@ -184,6 +185,9 @@ func (p *Portal) routes() {
 	m.HandleFunc("POST /portal/vaults/{vault}/access/role-assignments/{id}/delete", p.authed(p.serveRoleUnassign))
 	m.HandleFunc("GET /portal/vaults/{vault}/networking", p.authed(p.serveNetworking))
 	m.HandleFunc("POST /portal/vaults/{vault}/networking", p.authed(p.serveNetworkingSave))
+	m.HandleFunc("GET /portal/vaults/{vault}/events", p.authed(p.serveEvents))
+	m.HandleFunc("GET /portal/vaults/{vault}/policy", p.authed(p.servePolicy))
+	m.HandleFunc("GET /portal/vaults/{vault}/audit", p.authed(p.serveAudit))
 	m.HandleFunc("/portal/", p.authed(func(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, http.StatusNotFound, "There is no portal page at this address.")
 	}))

@@ -135,3 +135,57 @@ func TestVaultFormCheck(t *testing.T) {
 		}
 	}
 }
+
+// Rotation durations read as words; anything that is not a whole-unit ISO-8601 duration is
+// shown as the API answered it.
+func TestDurationWords(t *testing.T) {
+	cases := map[string]string{
+		"P30D":    "30 days",
+		"P1D":     "1 day",
+		"P3M":     "3 months",
+		"PT3M":    "3 minutes",
+		"PT48H":   "48 hours",
+		"P1Y10D":  "1 year, 10 days",
+		"P2W":     "2 weeks",
+		"":        "",
+		"P":       "P",
+		"30 days": "30 days",
+		"P1.5D":   "P1.5D",
+	}
+	for in, want := range cases {
+		if got := durationWords(in); got != want {
+			t.Errorf("durationWords(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A URL is shown without what may carry a credential.
+func TestBaseURL(t *testing.T) {
+	cases := map[string]string{
+		"https://hooks.example.com/rotate":                     "https://hooks.example.com/rotate",
+		"https://user:pw@hooks.example.com/rotate?code=s3cr3t": "https://hooks.example.com/rotate",
+		"https://hooks.example.com/r#frag":                     "https://hooks.example.com/r",
+		"":                                                     "",
+		"not a url":                                            "(not a URL)",
+	}
+	for in, want := range cases {
+		if got := baseURL(in); got != want {
+			t.Errorf("baseURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The audit blade continues with the token of the API's next link, whatever its spelling.
+func TestSkipTokenOf(t *testing.T) {
+	cases := map[string]string{
+		"https://localhost:8443/x/auditRecords?api-version=2026-01-01&%24skipToken=abc": "abc",
+		"https://localhost:8443/x?$skiptoken=def":                                       "def",
+		"":                                 "",
+		"https://localhost:8443/x?limit=5": "",
+	}
+	for in, want := range cases {
+		if got := skipTokenOf(in); got != want {
+			t.Errorf("skipTokenOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
