@@ -221,7 +221,7 @@ func TestPortal_ReadOnlyViews(t *testing.T) {
 		"Notify", "7 days before the latest version expires", "90 days", "generate", "40 characters", "idle", "Next rotation due"})
 	wantPage(a, "/portal/vaults/viewvault/secrets/sa/rotation", 200, []string{"no rotation policy of its own", "Notify", "30 days before the latest version expires"})
 	wantPage(a, "/portal/vaults/viewvault/events", 200, []string{"ops", hook.srv.URL + "/hook", "Microsoft.KeyVault.SecretNearExpiry", "Succeeded", "up to 5 attempts"}, "s3cret")
-	wantPage(a, "/portal/vaults/viewvault/policy", 200, []string{"need-exp", "Key Vault secrets should have an expiration date", "<td>Audit</td>", "Non-compliant: 61", "61 resources in this vault (the vault or its secrets) are not compliant"})
+	wantPage(a, "/portal/vaults/viewvault/policy", 200, []string{"need-exp", "Key Vault secrets should have an expiration date", `<td data-label="Effect">Audit</td>`, "Non-compliant: 61", "61 resources in this vault (the vault or its secrets) are not compliant"})
 
 	// The audit blade's pages are the API's pages: the same records in the same order.
 	apiIDs := func(q string) (ids []string, next string) {
