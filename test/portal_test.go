@@ -47,7 +47,12 @@ type portalEnv struct {
 
 func newPortalEnv(t *testing.T, opts *testenv.Options) *portalEnv {
 	t.Helper()
-	e := newEnv(t, opts)
+	return portalEnvOf(t, newEnv(t, opts))
+}
+
+// portalEnvOf is e with the admin's Graph and ARM tokens (e may be a cluster node's).
+func portalEnvOf(t *testing.T, e *env) *portalEnv {
+	t.Helper()
 	g := &graphClient{t: t, hc: e.hc, origin: e.publicURL}
 	tok, err := e.cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://management.core.windows.net//.default"}})
 	if err != nil {
