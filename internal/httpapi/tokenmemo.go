@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/binary"
 	"net"
 	"sync/atomic"
 	"unsafe"
@@ -42,7 +43,7 @@ func memoOf(ctx context.Context) *tokenMemo {
 // lookup returns the remembered claims when raw is the token the connection sent last.
 func (m *tokenMemo) lookup(raw string) (identity.Claims, bool) {
 	e := m.last.Load()
-	if e == nil || len(e.raw) != len(raw) || subtle.ConstantTimeCompare(bytesOf(e.raw), bytesOf(raw)) != 1 {
+	if e == nil || !sameToken(e.raw, raw) {
 		return identity.Claims{}, false
 	}
 	return e.claims, true
@@ -52,5 +53,25 @@ func (m *tokenMemo) remember(raw string, c identity.Claims) {
 	m.last.Store(&memoEntry{raw: raw, claims: c})
 }
 
-// bytesOf views s's bytes without a copy; ConstantTimeCompare only reads them.
-func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+// sameToken compares two tokens in time that depends only on their length (which is not
+// secret), eight bytes at a time: subtle.ConstantTimeCompare goes a byte at a time, which for
+// a 1.2 KiB token was 1 % of read CPU. No branch depends on the bytes compared.
+func sameToken(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var diff uint64
+	i := 0
+	for ; i+8 <= len(a); i += 8 {
+		diff |= word(a, i) ^ word(b, i)
+	}
+	for ; i < len(a); i++ {
+		diff |= uint64(a[i] ^ b[i])
+	}
+	return subtle.ConstantTimeEq(int32(diff>>32|diff&0xffffffff), 0) == 1 // 0 only when diff is
+}
+
+// word reads s[i:i+8] as one little-endian word.
+func word(s string, i int) uint64 {
+	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+}
