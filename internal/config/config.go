@@ -37,8 +37,9 @@ type Config struct {
 	// CompactDelay is how long after a purge the store is compacted, so purged ciphertext leaves
 	// the data folder; purges within the delay share one compaction. Default 5s.
 	CompactDelay time.Duration `yaml:"compact_delay"`
-	// WALCheckpointBytes is how much the single-node store's write-ahead log holds before it is
-	// checkpointed into the store file (0: 8 MiB; 4 KiB-16 MiB). Ignored in cluster mode.
+	// WALCheckpointBytes is how many bytes of writes the single-node store's write-ahead log
+	// holds before it is checkpointed into the store file (0: 8 MiB; 4 KiB-16 MiB; the audit
+	// intents logged with the writes do not count). Ignored in cluster mode.
 	WALCheckpointBytes int64 `yaml:"wal_checkpoint_bytes"`
 	// Seal selects how the root key is kept: SealFile (default), SealShamir or SealPKCS11.
 	Seal SealConfig `yaml:"seal"`

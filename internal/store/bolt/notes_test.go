@@ -82,3 +82,47 @@ func TestWAL_NotesTravelWithTheirBatch(t *testing.T) {
 		t.Fatalf("notes handed back after the crash: %q, want [after]", handed)
 	}
 }
+
+// TestWAL_NotesDoNotCountTowardsCheckpoints: the checkpoint threshold bounds what the overlay
+// holds, so the notes riding with the batches do not count towards it: batches of small writes
+// with large notes checkpoint only once their writes reach the threshold.
+func TestWAL_NotesDoNotCountTowardsCheckpoints(t *testing.T) {
+	const threshold = bolt.MinCheckpointBytes
+	tests := []struct {
+		name            string
+		noteSize        int
+		valueSize       int
+		batches         int
+		wantCheckpoints bool
+	}{
+		{"large notes, small writes below the threshold", 4 * threshold, 8, 40, false},
+		{"small notes, writes past the threshold", 8, threshold / 4, 12, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			checkpoints := 0
+			db, err := bolt.OpenWithWAL(filepath.Join(t.TempDir(), "data.db"), bolt.WALOptions{
+				CheckpointBytes:  threshold,
+				BeforeCheckpoint: func() error { mu.Lock(); checkpoints++; mu.Unlock(); return nil },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			note := string(make([]byte, tc.noteSize))
+			for i := range tc.batches {
+				ctx := store.WithIntent(context.Background(), &notedIntent{note: note})
+				if err := db.Apply(ctx, []store.Op{store.Put(fmt.Sprintf("k%03d", i), make([]byte, tc.valueSize))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			db.Close() // a clean close checkpoints: count only what the writes started
+			mu.Lock()
+			defer mu.Unlock()
+			if got := checkpoints > 1; got != tc.wantCheckpoints {
+				t.Fatalf("%d checkpoints (the close's included); want checkpoints before the close: %v", checkpoints, tc.wantCheckpoints)
+			}
+		})
+	}
+}

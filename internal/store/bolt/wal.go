@@ -53,9 +53,11 @@ const MinCheckpointBytes = 4 << 10
 
 // WALOptions tunes the write-ahead log; the zero value is the default.
 type WALOptions struct {
-	// CheckpointBytes is how many logged bytes start a checkpoint into the file (default 8 MiB,
-	// at most the 16 MiB a segment is prepared to). Smaller means less memory and a shorter
-	// replay after a crash, and more frequent file transactions.
+	// CheckpointBytes is how many logged bytes of writes start a checkpoint into the file
+	// (default 8 MiB, at most the 16 MiB a segment is prepared to; the notes riding with the
+	// batches do not count, and a segment that fills its 16 MiB is checkpointed regardless).
+	// Smaller means less memory and a shorter replay after a crash, and more frequent file
+	// transactions.
 	CheckpointBytes int64
 	// Notes receives, while the store opens, the notes (store.OpNote: audit intents) of the
 	// batches replayed from the log, before the log's segments are recycled; an error stops the
@@ -74,6 +76,9 @@ type segment struct {
 	f   *os.File
 	seq uint64
 	off int64 // where the next record goes
+	// notes is how many of the segment's bytes are notes (audit intents), which the overlay
+	// does not hold: they do not count towards the checkpoint threshold.
+	notes int64
 }
 
 // wal is the log's writer side. Only the commit loop uses cur; spare is handed over by the
