@@ -87,7 +87,7 @@ func runAgent(t *testing.T, server, caFile, registration string, extra ...string
 		}
 		close(lines)
 	}()
-	want := []string{"IDENTITY_ENDPOINT", "IDENTITY_HEADER"}
+	want := []string{"IDENTITY_ENDPOINT"}
 	if strings.Contains(strings.Join(extra, " "), "--cache-listen") {
 		want = append(want, "STRONGROOM_AGENT_CACHE", "STRONGROOM_AGENT_CACHE_CA")
 	}
@@ -118,7 +118,28 @@ func runAgent(t *testing.T, server, caFile, registration string, extra ...string
 		for range lines {
 		}
 	}()
+	// The agent prints where IDENTITY_HEADER is, never its value.
+	if _, printed := vars["IDENTITY_HEADER"]; printed {
+		t.Fatal("the agent printed IDENTITY_HEADER's value")
+	}
+	vars["IDENTITY_HEADER"] = agentEnvValue(t, dir, "IDENTITY_HEADER")
 	return vars
+}
+
+// agentEnvValue reads one variable from the agent.env an agent wrote in dir.
+func agentEnvValue(t *testing.T, dir, name string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "agent.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, name+"="); ok && v != "" {
+			return v
+		}
+	}
+	t.Fatalf("agent.env has no %s", name)
+	return ""
 }
 
 // cutProxy forwards TCP to a target until cut; while cut it drops every connection.
@@ -273,8 +294,21 @@ func TestAgentCache_Outage(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second)
+	// A version that does not exist is the server's 404 for that version alone: alpha's copy
+	// stays. A secret's version list passes through and is not kept.
+	if _, err := app.GetSecret(ctx, "alpha", "ffffffffffffffffffffffffffffffff", nil); err == nil {
+		t.Fatal("a version that does not exist was served")
+	} else {
+		wantStatus(t, err, http.StatusNotFound, "SecretNotFound")
+	}
+	if page, err := app.NewListSecretPropertiesVersionsPager("bravo", nil).NextPage(ctx); err != nil || len(page.Value) != 1 {
+		t.Fatalf("bravo's versions through the cache: %v", err)
+	}
 
 	proxy.setCut(true)
+	if _, err := app.NewListSecretPropertiesVersionsPager("bravo", nil).NextPage(ctx); err == nil {
+		t.Fatal("bravo's version list was served from the cache while the network is cut")
+	}
 	for _, s := range []struct{ name, value string }{{"alpha", "alpha-value-2"}, {"bravo", "bravo-value-1"}} {
 		v, cache, err := cachedGet(app, s.name)
 		if err != nil || v != s.value || cache != "stale" {

@@ -96,7 +96,7 @@ func startAgent(t *testing.T, srv *testenv.Server, token string) *agentProcess {
 		close(lines)
 	}()
 	deadline := time.After(30 * time.Second)
-	for a.endpoint == "" || a.header == "" || a.msi == "" {
+	for a.endpoint == "" || a.msi == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -106,8 +106,6 @@ func startAgent(t *testing.T, srv *testenv.Server, token string) *agentProcess {
 			switch k {
 			case "IDENTITY_ENDPOINT":
 				a.endpoint = v
-			case "IDENTITY_HEADER":
-				a.header = v
 			case "MSI_ENDPOINT":
 				a.msi = v
 			}
@@ -119,6 +117,7 @@ func startAgent(t *testing.T, srv *testenv.Server, token string) *agentProcess {
 		for range lines {
 		}
 	}()
+	a.header = agentEnvValue(t, dir, "IDENTITY_HEADER") // printed as where it is, not its value
 	return a
 }
 

@@ -65,9 +65,10 @@ func TestImportRules(t *testing.T) {
 		// modes' operator sockets (internal/snapshots and internal/cluster) can share it.
 		{"internal/snapshotfile/snaphttp", []string{"internal/"}, []string{"internal/snapshotfile"}},
 		// The client commands speak HTTP to a server and share no code with it, but for the
-		// pure network-rule parser (so that a rule the CLI accepts is one the server accepts)
-		// and the audit folder reader (so that `monitor log query --dir` answers as the API does).
-		{"internal/cli", []string{"internal/"}, []string{"internal/netacl", "internal/auditquery"}},
+		// pure network-rule parser (so that a rule the CLI accepts is one the server accepts),
+		// the audit folder reader (so that `monitor log query --dir` answers as the API does)
+		// and the PKI leaf (the agent's cache CA is name-constrained as the server's local CA).
+		{"internal/cli", []string{"internal/"}, []string{"internal/netacl", "internal/auditquery", "internal/pki"}},
 		// The audit query reads files only: no server state, so the CLI may run it offline.
 		{"internal/auditquery", []string{"internal/", "net/http"}, nil},
 		// The server is built from a config.Config; parsing flags into one is servercmd's job.

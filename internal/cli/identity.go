@@ -401,13 +401,15 @@ func (a *app) identityAgentCommand() *cobra.Command {
 		Long: "Serve managed-identity tokens to the applications on this host, on a loopback address, in the App Service " +
 			"protocol (IDENTITY_ENDPOINT, IDENTITY_HEADER) and the MSI_ENDPOINT protocol (az login --identity). The first " +
 			"run redeems --registration-token (from `strongroom identity host register`) for the host's certificate, kept in " +
-			"--data-dir with mode 0600. The variables applications need are printed and written to <data-dir>/agent.env.\n\n" +
+			"--data-dir with mode 0600. The variables applications need are written to <data-dir>/agent.env (mode 0600) and " +
+			"printed, but for IDENTITY_HEADER's value, which stays in the data directory.\n\n" +
 			"With --cache-listen the agent also serves the Key Vault secrets API over HTTPS at " +
 			"https://{vault}.<suffix>:<port>/ to applications that use this agent's managed identities: it reads from the " +
 			"server as the application's identity, keeps the last good version of each secret it served in memory only, " +
 			"refreshes them every --cache-refresh, and serves them (marked x-strongroom-cache: stale) while the server " +
 			"cannot be reached; a secret the server has said is deleted, disabled or no longer readable is never served " +
-			"again. Applications trust <data-dir>/cache-ca.pem.",
+			"again. Applications trust <data-dir>/cache-ca.pem, a CA name-constrained to the suffix, localhost and the " +
+			"loopback addresses (made again at start when an older one is not).",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cache.Listen != "" {
 				cfg.Cache = &cache

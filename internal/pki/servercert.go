@@ -88,13 +88,8 @@ func localNames(dnsSuffix, publicURL string) tlsNames {
 // another site to a client that trusts ca.pem.
 func caConstraints(names tlsNames) func(*x509.Certificate) {
 	return func(tmpl *x509.Certificate) {
-		tmpl.PermittedDNSDomainsCritical = true
-		tmpl.PermittedDNSDomains = names.permitted
+		LoopbackConstraints(names.permitted...)(tmpl)
 		tmpl.ExcludedDNSDomains = names.excluded
-		tmpl.PermittedIPRanges = []*net.IPNet{
-			{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)},
-			{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)},
-		}
 		for _, ip := range names.ips {
 			if !ip.IsLoopback() {
 				bits := 8 * len(ip.To16())

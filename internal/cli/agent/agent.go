@@ -208,7 +208,8 @@ func serveLoopback(ctx context.Context, ln net.Listener, h http.Handler, tc *tls
 }
 
 // Run is `strongroom identity agent`: it listens, writes the application environment to
-// <data-dir>/agent.env (mode 0600) and to out, and serves until ctx ends.
+// <data-dir>/agent.env (mode 0600) and to out (all but IDENTITY_HEADER's value), and serves
+// until ctx ends.
 func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	a, err := New(ctx, cfg)
 	if err != nil {
@@ -229,7 +230,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		cert, err := cacheCertificate(cfg.DataDir, cache.localSuffix)
+		cert, err := cacheCertificate(cfg.DataDir, cache.localSuffix, out)
 		if err != nil {
 			return err
 		}
@@ -246,11 +247,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		go func() { errs <- serveLoopback(ctx, cln, loopbackOnly(cache), tc) }()
 		running++
 	}
-	if err := writePrivate(filepath.Join(cfg.DataDir, "agent.env"), []byte(strings.Join(env, "\n")+"\n")); err != nil {
+	envFile := filepath.Join(cfg.DataDir, "agent.env")
+	if err := writePrivate(envFile, []byte(strings.Join(env, "\n")+"\n")); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "strongroom identity agent for host %s listening on %s\n", a.HostName(), ln.Addr())
 	for _, e := range env {
+		// The header is what lets a process take tokens: standard output often ends up in a
+		// journal or a CI log, so it names where the value is instead.
+		if strings.HasPrefix(e, "IDENTITY_HEADER=") {
+			e = "# IDENTITY_HEADER: its value is in " + envFile + " (mode 0600)"
+		}
 		fmt.Fprintln(out, e)
 	}
 	go func() { errs <- a.Serve(ctx, ln) }()

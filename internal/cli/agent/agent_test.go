@@ -319,3 +319,69 @@ func TestMTLSServer(t *testing.T) {
 		t.Fatalf("the agent presented another certificate, or an assertion too (%q)", gotAssertion)
 	}
 }
+
+// lockedBuffer is an io.Writer the test may read while Run writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Run prints the variables applications need but not IDENTITY_HEADER's value, which only
+// agent.env (mode 0600) holds.
+func TestRunDoesNotPrintIdentityHeader(t *testing.T) {
+	f := newFakeServer(t)
+	dir := filepath.Join(t.TempDir(), "agent")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Listen: "127.0.0.1:0", Server: f.srv.URL, CAFile: f.caFile, DataDir: dir,
+			RegistrationToken: "srh1.web-1.good"}, &out)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "IDENTITY_HEADER") {
+		select {
+		case err := <-done:
+			t.Fatalf("Run ended: %v; output %q", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Run printed %q", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	header, err := loadOrCreateHeader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := os.ReadFile(filepath.Join(dir, "agent.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	printed := out.String()
+	switch {
+	case !strings.Contains(string(env), "IDENTITY_HEADER="+header+"\n"):
+		t.Fatalf("agent.env lacks the header: %q", env)
+	case strings.Contains(printed, header):
+		t.Fatalf("the identity header's value was printed: %q", printed)
+	case !strings.Contains(printed, "IDENTITY_ENDPOINT=http://127.0.0.1:") || !strings.Contains(printed, filepath.Join(dir, "agent.env")):
+		t.Fatalf("the output does not say what applications need and where the header is: %q", printed)
+	}
+}

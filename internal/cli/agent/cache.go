@@ -29,19 +29,22 @@ import (
 // and audits every read as it would a direct one, and an identity unassigned from the host
 // gets nothing more.
 //
-// What it keeps: the bodies of the GET /secrets/{name}[/{version}] answers it served, in memory
-// only, refreshed every Refresh. What it serves:
+// What it keeps: the bodies of the GET /secrets/{name} and /secrets/{name}/{32-hex version}
+// answers it served, in memory only, refreshed every Refresh. What it serves:
 //   - the server's answer whenever the server answers;
 //   - the last good body, with "x-strongroom-cache: stale" and Age, only when the server cannot
 //     be reached (no connection, 502/503/504, or no token because of that), and for at most
 //     MaxStale after it was last fetched;
-//   - never a body after the server said the secret is gone (404 drops it for every identity) or
-//     refused the identity (401/403 drops that identity's copies, which covers a disabled secret
-//     and revoked access). A change made while the server could not be reached is therefore
-//     seen at the first answer after it comes back, by a request or the refresh loop.
+//   - never a body after the server said the secret is gone (404 or 410 for the latest version
+//     drops every copy of the name for every identity; for one version, that identity's copy of
+//     that version only, so a lookup of a version that never existed costs nobody else their
+//     copies) or refused the identity (401/403 drops that identity's copies, which covers a
+//     disabled secret and revoked access). A change made while the server could not be reached
+//     is therefore seen at the first answer after it comes back, by a request or the refresh loop.
 //
-// Everything else (lists, writes, deletes) is passed to the server as the same identity, uncached;
-// a write or delete of a secret drops its cached copies.
+// Everything else (lists, a secret's versions, rotation policy and status, writes, deletes) is
+// passed to the server as the same identity, uncached, with list pages' nextLink pointed at the
+// cache; a write or delete of a secret drops its cached copies.
 
 // Cache response headers.
 const (
@@ -97,8 +100,14 @@ type secretCache struct {
 // vaultName is Key Vault's vault name rule.
 var vaultName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$`)
 
-// secretPath matches the routes the cache answers from its copies.
-var secretPath = regexp.MustCompile(`^/secrets/([0-9a-zA-Z-]{1,127})(?:/([0-9a-zA-Z]{0,64}))?/?$`)
+// secretPath matches the reads the cache answers from its copies: a secret's latest version
+// or one version by its id (32 hex digits, as the server makes them). Anything else under a
+// secret (/versions, /rotationpolicy, /rotationstatus, /pending) is not a secret's value.
+var secretPath = regexp.MustCompile(`^/secrets/([0-9a-zA-Z-]{1,127})(?:/([0-9a-fA-F]{32}))?/?$`)
+
+// secretWrite matches the routes whose successful write or delete changes a secret's copies,
+// with the secret's name: any route under /secrets/{name} or /deletedsecrets/{name}.
+var secretWrite = regexp.MustCompile(`^/(?:secrets|deletedsecrets)/([0-9a-zA-Z-]{1,127})(?:/|$)`)
 
 func newSecretCache(ctx context.Context, a *Agent, cfg CacheConfig) (*secretCache, error) {
 	if err := CheckLoopback(cfg.Listen); err != nil {
@@ -274,6 +283,10 @@ func (c *secretCache) apply(k cacheKey, res fetchResult) {
 			c.entries[k] = e
 		}
 		e.body, e.fetched, e.lastUsed = res.body, now, now
+	case (res.status == http.StatusNotFound || res.status == http.StatusGone) && k.version != "":
+		// A version is never removed alone (a deleted secret's latest answers 404 too), so
+		// this says only that the version asked for is not there: anyone may ask for any id.
+		delete(c.entries, k)
 	case res.status == http.StatusNotFound || res.status == http.StatusGone:
 		// Gone for everyone: deleted, purged, or the vault is gone.
 		c.dropLocked(func(o cacheKey) bool { return o.vault == k.vault && o.name == k.name })
@@ -443,13 +456,8 @@ func (c *secretCache) pass(w http.ResponseWriter, r *http.Request, clientID, vau
 		Transport: c.upstream.Transport,
 		ModifyResponse: func(resp *http.Response) error {
 			if resp.StatusCode/100 == 2 && r.Method != http.MethodGet {
-				if m := secretPath.FindStringSubmatch(strings.TrimSuffix(r.URL.Path, "/recover")); m != nil || strings.HasPrefix(r.URL.Path, "/deletedsecrets/") {
-					name := ""
-					if m != nil {
-						name = strings.ToLower(m[1])
-					} else {
-						name = strings.ToLower(strings.Split(strings.TrimPrefix(r.URL.Path, "/deletedsecrets/"), "/")[0])
-					}
+				if m := secretWrite.FindStringSubmatch(r.URL.Path); m != nil {
+					name := strings.ToLower(m[1])
 					c.mu.Lock()
 					c.dropLocked(func(o cacheKey) bool { return o.vault == vault && o.name == name })
 					c.mu.Unlock()
