@@ -161,16 +161,35 @@ func TestRun_ProfileAndEnvFile(t *testing.T) {
 		t.Fatalf("login: %v %s", err, out)
 	}
 	refs := filepath.Join(work, "refs.env")
-	file := "# the app's secrets\nAPI_KEY=kv://run2-kv/api-key\nOLD_KEY=\"kv://run2-kv/api-key/" + v1.ID.Version() + "\"\nMODE=production\n"
+	// A secret id at the server's own vault host (upper case, as a person may write it) is a reference too.
+	file := "# the app's secrets\nAPI_KEY=kv://run2-kv/api-key\nOLD_KEY=\"kv://run2-kv/api-key/" + v1.ID.Version() + "\"\nMODE=production\n" +
+		"BY_ID=" + strings.Replace(string(*v1.ID), "run2-kv.vault.localhost", "RUN2-KV.Vault.LocalHost", 1) + "\n"
 	if err := os.WriteFile(refs, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(testenv.Binary(t), "run", "--env-file", refs, "--", "/bin/sh", "-c",
-		`[ "$API_KEY" = second-version ] && [ "$OLD_KEY" = first-version ] && [ "$MODE" = production ] && exit 7; exit 1`)
+		`[ "$API_KEY" = second-version ] && [ "$OLD_KEY" = first-version ] && [ "$MODE" = production ] && [ "$BY_ID" = first-version ] && exit 7; exit 1`)
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
-		t.Fatalf("the program's exit: %v %s (7 means it saw the three values)", err, out)
+		t.Fatalf("the program's exit: %v %s (7 means it saw the four values)", err, out)
+	}
+
+	// A secret id of another host (here the server's own origin, not a vault host) is refused
+	// before any request, naming the variable and not the value; nothing starts.
+	_, port, _ := strings.Cut(strings.TrimPrefix(e.srv.URL, "https://"), ":")
+	for _, bad := range []string{"https://localhost:" + port + "/secrets/api-key", "https://run2-kv.vault.localhost:1" + port + "/secrets/api-key",
+		"https://run2-kv.vault.example.test:" + port + "/secrets/api-key"} {
+		if err := os.WriteFile(refs, []byte("API_KEY=kv://run2-kv/api-key\nELSEWHERE="+bad+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(testenv.Binary(t), "run", "--env-file", refs, "--", "/bin/sh", "-c", "exit 7")
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if !errors.As(err, &ee) || ee.ExitCode() == 7 || !strings.Contains(string(out), "ELSEWHERE: a secret id must name a vault of the server") ||
+			strings.Contains(string(out), bad) {
+			t.Fatalf("%s: %v %s", bad, err, out)
+		}
 	}
 }

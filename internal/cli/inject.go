@@ -28,8 +28,8 @@ import (
 
 // secretRef is one kv:// reference: a secret of a vault, at a version or the latest.
 type secretRef struct {
-	vault   string // vault name; "" when vaultURL is given whole
-	url     string // vault URL, for a reference given as a secret id
+	vault   string // vault name; "" for a secret id until bindVaultHost names it
+	host    string // a secret id's host[:port], lower case, which must be a vault host of the server
 	name    string
 	version string
 }
@@ -47,33 +47,34 @@ func isSecretRef(v string) bool {
 }
 
 // parseSecretRef reads kv://<vault>/<name>[/<version>] or a secret id,
-// https://<vault host>/secrets/<name>[/<version>].
+// https://<vault host>/secrets/<name>[/<version>]. Its errors never repeat v: an env file's
+// value may be a secret, and a URL may carry a password.
 func parseSecretRef(v string) (secretRef, error) {
 	var r secretRef
 	var rest string
 	if s, ok := strings.CutPrefix(v, "kv://"); ok {
 		vault, path, _ := strings.Cut(s, "/")
-		if !refVault.MatchString(vault) {
-			return r, fmt.Errorf("%q: the vault name must be 3-24 letters, digits and dashes", v)
+		if !validVaultName(vault) {
+			return r, errors.New("the vault name must be 3-24 letters, digits and dashes")
 		}
 		r.vault, rest = vault, path
 	} else {
 		u, err := url.Parse(v)
 		if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			return r, fmt.Errorf("%q: want kv://<vault>/<name>[/<version>] or https://<vault host>/secrets/<name>[/<version>]", v)
+			return r, errors.New("want kv://<vault>/<name>[/<version>] or https://<vault host>/secrets/<name>[/<version>], with no user, query or fragment")
 		}
 		path, ok := strings.CutPrefix(u.Path, "/secrets/")
 		if !ok {
-			return r, fmt.Errorf("%q: a secret id's path is /secrets/<name>[/<version>]", v)
+			return r, errors.New("a secret id's path is /secrets/<name>[/<version>]")
 		}
-		r.url, rest = "https://"+u.Host+"/", path
+		r.host, rest = strings.ToLower(u.Host), path
 	}
 	parts := strings.Split(strings.TrimSuffix(rest, "/"), "/")
 	switch {
 	case len(parts) > 2 || !refName.MatchString(parts[0]):
-		return r, fmt.Errorf("%q: want kv://<vault>/<name>[/<version>]; a secret name is 1-127 letters, digits and dashes", v)
+		return r, errors.New("want kv://<vault>/<name>[/<version>]; a secret name is 1-127 letters, digits and dashes")
 	case len(parts) == 2 && !refVersion.MatchString(parts[1]):
-		return r, fmt.Errorf("%q: a secret version is 1-64 letters and digits", v)
+		return r, errors.New("a secret version is 1-64 letters and digits")
 	}
 	r.name = parts[0]
 	if len(parts) == 2 {
@@ -82,17 +83,37 @@ func parseSecretRef(v string) (secretRef, error) {
 	return r, nil
 }
 
+// bindVaultHost accepts a secret id only at a vault host of the server, {vault}.{suffix} with
+// suffix the server's keyVaultDns (host[:port]), compared case-blind with the port: the
+// credential's token is sent to that host, so an env file must not be able to name another.
+func (r *secretRef) bindVaultHost(suffix string) error {
+	if r.host == "" {
+		return nil
+	}
+	host, want := withoutHTTPSPort(r.host), withoutHTTPSPort(strings.ToLower(strings.TrimPrefix(suffix, ".")))
+	vault, ok := strings.CutSuffix(host, "."+want)
+	if !ok || want == "" || !validVaultName(vault) {
+		return fmt.Errorf("a secret id must name a vault of the server, https://<vault>.%s/secrets/<name>[/<version>]", suffix)
+	}
+	r.vault = vault
+	return nil
+}
+
+// withoutHTTPSPort drops an explicit :443, which names the same origin as none.
+func withoutHTTPSPort(hostport string) string { return strings.TrimSuffix(hostport, ":443") }
+
 // envEntry is one variable for the program: a plain value, or a reference to resolve.
 type envEntry struct {
 	name, value string
 	ref         *secretRef
 }
 
-// parseEnvAssignment reads NAME=VALUE; a VALUE written as a reference is parsed.
+// parseEnvAssignment reads NAME=VALUE; a VALUE written as a reference is parsed. Errors name
+// where and the variable, never the line or the value.
 func parseEnvAssignment(s, where string) (envEntry, error) {
 	name, value, ok := strings.Cut(s, "=")
 	if !ok || !envName.MatchString(name) {
-		return envEntry{}, usageErrorf("%s: %q: want NAME=kv://<vault>/<name>[/<version>]", where, s)
+		return envEntry{}, usageErrorf("%s: want NAME=VALUE, with NAME of letters, digits and underscores not starting with a digit", where)
 	}
 	e := envEntry{name: name, value: value}
 	if isSecretRef(value) {
@@ -158,7 +179,11 @@ func (a *app) runCommand() *cobra.Command {
 			"resolved (missing, disabled, forbidden) nothing is started and the error names the variable.\n\n" +
 			"Credentials: the logged-in profile (strongroom login), or with --identity a managed identity from the host's\n" +
 			"identity agent (IDENTITY_ENDPOINT and IDENTITY_HEADER, or MSI_ENDPOINT), with --server and --ca-file naming\n" +
-			"the server when there is no profile. Values in an --env-file that are not references are passed as they are.",
+			"the server when there is no profile. Values in an --env-file that are not references are passed as they are.\n\n" +
+			"A secret id (https://<vault host>/secrets/<name>[/<version>]) is accepted only at a vault host of that server,\n" +
+			"https://<vault>.<its vault DNS suffix, with its port>/, the host a kv:// reference resolves to: any value that\n" +
+			"starts with https:// and contains /secrets/ is read as a secret id, and one naming another host is an error\n" +
+			"before any token is requested. Errors name the file, line and variable, never the value.",
 		Example: "  strongroom run --env DB_PASSWORD=kv://myKeyVault/db-password -- ./app --port 8080\n" +
 			"  strongroom run --identity --server https://kv.example.internal:8443 --env-file refs.env -- ./app",
 		Args: cobra.MinimumNArgs(1),
@@ -194,7 +219,7 @@ func (a *app) runProgram(ctx context.Context, o runOptions, args []string) error
 			return err
 		}
 		if e.ref == nil {
-			return usageErrorf("--env %s: %q is not a kv:// reference (plain values belong in the environment)", e.name, e.value)
+			return usageErrorf("--env %s: the value is not a kv:// reference (plain values belong in the environment)", e.name)
 		}
 		entries = append(entries, e)
 	}
@@ -284,6 +309,14 @@ func runSession(ctx context.Context, o runOptions) (*session, error) {
 // resolveRefs fetches every reference of entries (a few at a time) and fills in its value. The
 // first failure, by the variables' order, is returned and names the variable.
 func resolveRefs(ctx context.Context, s *session, entries []envEntry) error {
+	// Every secret id is checked before any request: a token goes only to the server's vaults.
+	for i := range entries {
+		if r := entries[i].ref; r != nil {
+			if err := r.bindVaultHost(s.profile.KeyVaultDNS); err != nil {
+				return usageErrorf("%s: %v", entries[i].name, err)
+			}
+		}
+	}
 	clients := map[string]*azsecrets.Client{}
 	errs := make([]error, len(entries))
 	var wg sync.WaitGroup
@@ -293,10 +326,7 @@ func resolveRefs(ctx context.Context, s *session, entries []envEntry) error {
 		if e.ref == nil {
 			continue
 		}
-		vaultURL := e.ref.url
-		if vaultURL == "" {
-			vaultURL = s.vaultURL(e.ref.vault)
-		}
+		vaultURL := s.vaultURL(e.ref.vault)
 		c := clients[vaultURL]
 		if c == nil {
 			var err error

@@ -174,14 +174,6 @@ func hostsLines(addr, suffix string, names []string) (string, error) {
 	return b.String(), nil
 }
 
-func validVaultName(n string) bool {
-	if len(n) < 3 || len(n) > 24 || n[0] < 'a' || n[0] > 'z' {
-		return false
-	}
-	for _, r := range n {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
-			return false
-		}
-	}
-	return true
-}
+// validVaultName is Key Vault's vault name rule: 3-24 letters, digits and hyphens, starting
+// with a letter, ending with a letter or digit, no "--".
+func validVaultName(n string) bool { return refVault.MatchString(n) && !strings.Contains(n, "--") }
