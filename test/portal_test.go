@@ -264,6 +264,29 @@ func TestPortal_Security(t *testing.T) {
 		}
 		wantPortalHeaders(t, "GET "+pg.path, resp.Header)
 	}
+	// A vault name Key Vault does not allow is no page: "x@portalsec" would otherwise become
+	// the URL https://x@portalsec.vault.../ and list portalsec's secrets under another heading.
+	for _, path := range []string{"/portal/vaults/kvtest%40portalsec/secrets", "/portal/vaults/kvtest@portalsec/secrets/existing",
+		"/portal/vaults/portalsec/secrets/existing%40x", "/portal/vaults/kvtest%40portalsec"} {
+		resp, body := b.do("GET", path, nil, nil)
+		if resp.StatusCode != http.StatusNotFound || strings.Contains(body, "existing") || strings.Contains(body, "kvtest@") {
+			t.Errorf("GET %s = %d: %s", path, resp.StatusCode, snippet(body))
+		}
+		wantPortalHeaders(t, "GET "+path, resp.Header)
+	}
+	// After sign-in the portal sends the browser only to a page inside it, dot segments resolved.
+	for _, next := range []string{"/portal/../sys/seal-status", "/portal/vaults/%2e%2e/%2e%2e/sys/seal-status"} {
+		resp, _ := b.do("GET", "/portal/signin?next="+url.QueryEscape(next), nil, nil)
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/portal/vaults" {
+			t.Errorf("signed in, next=%s goes to %d %q", next, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	// A failed sign-in's page says why in the portal's words, never the link's description.
+	cbResp, cbBody := b.do("GET", "/portal/callback?"+url.Values{"error": {"access_denied"},
+		"error_description": {"Your account is locked: call +1 555 0100"}}.Encode(), nil, nil)
+	if cbResp.StatusCode != http.StatusBadRequest || strings.Contains(cbBody, "555") || !strings.Contains(cbBody, "access_denied") {
+		t.Errorf("callback with an error = %d: %s", cbResp.StatusCode, snippet(cbBody))
+	}
 
 	// Cross-origin posts: refused (403), with the headers, and nothing changes.
 	for _, hdr := range []map[string]string{{"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "", "Origin": "https://evil.example"}} {

@@ -92,11 +92,15 @@ func (p *Portal) host() string {
 	return u.Host
 }
 
-// vaultHost is a vault's data-plane host[:port].
+// vaultHost is a vault's data-plane host[:port]; "" for a name Key Vault does not allow, whose
+// URI could name another host ("a@b" is user a at vault b).
 func (p *Portal) vaultHost(vault string) string {
+	if !validVaultName(vault) {
+		return ""
+	}
 	u, err := url.Parse(p.opts.VaultURI(vault))
-	if err != nil {
-		return vault
+	if err != nil || u.User != nil || !strings.HasPrefix(u.Host, strings.ToLower(vault)+".") {
+		return ""
 	}
 	return u.Host
 }
@@ -163,14 +167,19 @@ func (p *Portal) token(r *http.Request, plane string) (string, error) {
 	if err != nil {
 		return "", errSignInAgain
 	}
-	if s.Tokens == nil {
-		s.Tokens = map[string]accessToken{}
+	err = p.saveSession(r.Context(), s, func(s *session) {
+		if s.Tokens == nil {
+			s.Tokens = map[string]accessToken{}
+		}
+		s.Tokens[plane] = accessToken{Token: tok.AccessToken, Expires: now.Add(time.Duration(tok.ExpiresIn) * time.Second)}
+		if tok.RefreshToken != "" {
+			s.Refresh = tok.RefreshToken
+		}
+	})
+	if errors.Is(err, errSessionGone) {
+		return "", errSignInAgain // signed out while the token was fetched
 	}
-	s.Tokens[plane] = accessToken{Token: tok.AccessToken, Expires: now.Add(time.Duration(tok.ExpiresIn) * time.Second)}
-	if tok.RefreshToken != "" {
-		s.Refresh = tok.RefreshToken
-	}
-	if err := p.saveSession(r.Context(), s); err != nil {
+	if err != nil {
 		return "", err
 	}
 	return tok.AccessToken, nil
@@ -218,11 +227,15 @@ func (p *Portal) arm(r *http.Request, method, path, apiVersion string, q url.Val
 
 // data calls a vault's data plane.
 func (p *Portal) data(r *http.Request, vault, method, path string, q url.Values, in, out any, clientInfo string) error {
+	host := p.vaultHost(vault)
+	if host == "" {
+		return &apiError{Status: http.StatusNotFound, Code: "VaultNotFound", Message: "There is no vault of that name."}
+	}
 	if q == nil {
 		q = url.Values{}
 	}
 	q.Set("api-version", dataAPIVersion)
-	return p.call(r, "data", method, p.vaultHost(vault), path+"?"+q.Encode(), in, out, clientInfo)
+	return p.call(r, "data", method, host, path+"?"+q.Encode(), in, out, clientInfo)
 }
 
 // graph calls the directory.

@@ -193,6 +193,16 @@ func (p *Portal) routes() {
 	}))
 }
 
+// namesValid reports whether the vault and secret names of the request's path follow Key
+// Vault's rules. A vault name becomes the host of the portal's data-plane calls, so one such as
+// "kvtest@kvprod" would otherwise reach vault kvprod under another vault's heading.
+func namesValid(r *http.Request) bool {
+	if strings.Contains(r.Pattern, "{vault}") && !validVaultName(r.PathValue("vault")) {
+		return false
+	}
+	return !strings.Contains(r.Pattern, "{name}") || secretNameRE.MatchString(r.PathValue("name"))
+}
+
 // staticTypes are the asset files' content types.
 var staticTypes = map[string]string{".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 

@@ -1,8 +1,10 @@
 package portal
 
 import (
+	"html"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -36,11 +38,20 @@ func TestPortal_HeadersAndRefusals(t *testing.T) {
 		{"missing static", "GET", "/portal/static/nope.js", nil, http.StatusNotFound},
 		{"callback without login cookie", "GET", "/portal/callback?code=x&state=y", nil, http.StatusBadRequest},
 		{"callback with an error", "GET", "/portal/callback?error=access_denied&error_description=no", nil, http.StatusBadRequest},
-		{"cross-site post", "POST", "/portal/vaults/v/secrets/new", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
-		{"foreign origin post", "POST", "/portal/vaults/v/secrets/new", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"cross-site post", "POST", "/portal/vaults/kv1/secrets/new", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"foreign origin post", "POST", "/portal/vaults/kv1/secrets/new", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
 		{"cross-site sign-out", "POST", "/portal/logout", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
-		{"same-origin post without a session", "POST", "/portal/vaults/v/secrets/new", map[string]string{"Sec-Fetch-Site": "same-origin"}, http.StatusUnauthorized},
-		{"reveal without a session", "POST", "/portal/vaults/v/secrets/n/versions/1/reveal", map[string]string{"Sec-Fetch-Site": "same-origin"}, http.StatusUnauthorized},
+		{"same-origin post without a session", "POST", "/portal/vaults/kv1/secrets/new", map[string]string{"Sec-Fetch-Site": "same-origin"}, http.StatusUnauthorized},
+		{"reveal without a session", "POST", "/portal/vaults/kv1/secrets/n/versions/1/reveal", map[string]string{"Sec-Fetch-Site": "same-origin"}, http.StatusUnauthorized},
+		// A name Key Vault does not allow is no page at all, before any session or API call.
+		{"a vault name with an @", "GET", "/portal/vaults/kvtest%40kvprod/secrets", nil, http.StatusNotFound},
+		{"a vault name with a raw @", "GET", "/portal/vaults/kvtest@kvprod", nil, http.StatusNotFound},
+		{"a vault name with a colon", "GET", "/portal/vaults/kvprod.vault.localhost:8443%2F/secrets", nil, http.StatusNotFound},
+		{"a vault name with --", "GET", "/portal/vaults/kv--prod/secrets", nil, http.StatusNotFound},
+		{"a vault name too short", "GET", "/portal/vaults/kv/events", nil, http.StatusNotFound},
+		{"a secret name with an underscore", "GET", "/portal/vaults/kv1/secrets/db_pass", nil, http.StatusNotFound},
+		{"a deleted secret name with an @", "POST", "/portal/vaults/kv1/deleted-secrets/a%40b/recover", map[string]string{"Sec-Fetch-Site": "same-origin"}, http.StatusNotFound},
+		{"a valid vault and secret name", "GET", "/portal/vaults/kv-Prod1/secrets/db-pass", nil, http.StatusFound},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -67,6 +78,50 @@ func TestPortal_HeadersAndRefusals(t *testing.T) {
 	}
 }
 
+// A failed sign-in is explained in the portal's words for the OAuth error code; the answer's
+// error_description, which anyone can put in a link, is never shown.
+func TestCallbackErrorShowsNoDescription(t *testing.T) {
+	p := newTestPortal(t)
+	const lure = "Your account is locked. Call +1 555 0100 to unlock it"
+	cases := []struct{ code, want, notWant string }{
+		{"access_denied", "refused or cancelled", ""},
+		{"server_error", "(OAuth error server_error)", ""},
+		{"something_new", "the issuer refused it. Sign in again. (OAuth error something_new)", ""},
+		{"Call +1 555 0100", "the issuer refused it.", "555"},
+	}
+	for _, c := range cases {
+		q := url.Values{"error": {c.code}, "error_description": {lure}}
+		r := httptest.NewRequest("GET", "https://localhost:8443/portal/callback?"+q.Encode(), nil)
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, r)
+		body := html.UnescapeString(w.Body.String())
+		if w.Code != http.StatusBadRequest || !strings.Contains(body, c.want) || strings.Contains(body, "locked") ||
+			(c.notWant != "" && strings.Contains(body, c.notWant)) {
+			t.Errorf("error=%q: HTTP %d, page %q; want %q and no description", c.code, w.Code, body, c.want)
+		}
+	}
+}
+
+// The data plane is called only at the host of a vault name Key Vault allows.
+func TestVaultHost(t *testing.T) {
+	p := newTestPortal(t)
+	p.opts.VaultURI = func(name string) string { return "https://" + strings.ToLower(name) + ".vault.localhost:8443" }
+	cases := map[string]string{
+		"kvProd":          "kvprod.vault.localhost:8443",
+		"kvtest@kvprod":   "",
+		"kvtest:x@kvprod": "",
+		"kv/../kvprod":    "",
+		"kv--prod":        "",
+		"kv":              "",
+		"":                "",
+	}
+	for in, want := range cases {
+		if got := p.vaultHost(in); got != want {
+			t.Errorf("vaultHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // The page to return to after sign-in stays inside the portal.
 func TestSafeNext(t *testing.T) {
 	cases := map[string]string{
@@ -78,6 +133,18 @@ func TestSafeNext(t *testing.T) {
 		"/portal/callback?code=x":           defaultLanding,
 		"/portal/login":                     defaultLanding,
 		"/other":                            defaultLanding,
+		"/portal/../sys/seal-status":        defaultLanding,
+		"/portal/vaults/../../sys/seal-status?a=1":  defaultLanding,
+		"/portal/%2e%2e/sys/seal-status":            defaultLanding,
+		"/portal/%2E%2E/sys/seal-status":            defaultLanding,
+		"/portal/.%2e/sys/seal-status":              defaultLanding,
+		"/portal/..":                                defaultLanding,
+		"/portal/vaults/../login":                   defaultLanding,
+		"/portal/./callback?code=x":                 defaultLanding,
+		"/portal/./vaults//x/secrets?filter=a/../b": "/portal/vaults/x/secrets?filter=a/../b",
+		"/portal/vaults/x/../y/secrets":             "/portal/vaults/y/secrets",
+		"/portal/vaults/":                           "/portal/vaults/",
+		"/portal/vaults?":                           "/portal/vaults?",
 	}
 	for in, want := range cases {
 		if got := safeNext(in); got != want {

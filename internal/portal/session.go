@@ -44,7 +44,8 @@ type session struct {
 	// Tokens are access tokens by plane ("arm", "data", "graph").
 	Tokens map[string]accessToken `json:"tokens"`
 
-	key string // storage key (not stored)
+	key    string // storage key (not stored)
+	sealed []byte // the record as read, which a write must still find (saveSession)
 }
 
 type accessToken struct {
@@ -119,25 +120,64 @@ func (p *Portal) openSession(ctx context.Context, key string, sealed []byte) (*s
 	if err != nil || s.V != sessionV {
 		return nil, fmt.Errorf("decoding portal session: unsupported record (version %d)", s.V)
 	}
-	s.key = key
+	s.key, s.sealed = key, sealed
 	return &s, nil
 }
 
-// saveSession writes s back (sealed).
-func (p *Portal) saveSession(ctx context.Context, s *session) error {
+// errSessionGone means the session's record was deleted (sign-out, a timeout, the sweeper)
+// after the request read it.
+var errSessionGone = errors.New("the portal session has ended")
+
+// sealSession seals s for its storage key.
+func (p *Portal) sealSession(ctx context.Context, s *session) ([]byte, error) {
 	pt, err := json.Marshal(s)
 	if err != nil {
-		return fmt.Errorf("encoding portal session: %w", err)
+		return nil, fmt.Errorf("encoding portal session: %w", err)
 	}
 	sealed, err := p.opts.Keyring.Seal(ctx, keyring.SystemKeyID, s.key, pt)
 	clear(pt)
 	if err != nil {
-		return fmt.Errorf("sealing portal session: %w", err)
+		return nil, fmt.Errorf("sealing portal session: %w", err)
 	}
-	if err := p.opts.Store.Apply(ctx, []store.Op{store.Put(s.key, sealed)}); err != nil {
-		return fmt.Errorf("writing portal session: %w", err)
+	return sealed, nil
+}
+
+// saveSession applies change to s and writes it back, only over the record s was read from:
+// a request that read the session before sign-out must not bring it back after. When another
+// request wrote the record meanwhile, s is read again and change applied to that; when the
+// record is gone, nothing is written and errSessionGone returned.
+func (p *Portal) saveSession(ctx context.Context, s *session, change func(*session)) error {
+	for attempt := 1; ; attempt++ {
+		change(s)
+		sealed, err := p.sealSession(ctx, s)
+		if err != nil {
+			return err
+		}
+		err = p.opts.Store.Apply(ctx, []store.Op{store.RequireEqual(s.key, s.sealed), store.Put(s.key, sealed)})
+		if err == nil {
+			s.sealed = sealed
+			return nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("writing portal session: %w", err)
+		}
+		raw, err := p.opts.Store.Get(ctx, s.key)
+		if errors.Is(err, store.ErrNotFound) {
+			return errSessionGone
+		}
+		if err != nil {
+			return fmt.Errorf("reading portal session: %w", err)
+		}
+		if attempt == 4 { // another node's writes not yet seen here: give up rather than spin
+			return fmt.Errorf("writing portal session: %w", store.ErrConflict)
+		}
+		fresh, err := p.openSession(ctx, s.key, raw)
+		if err != nil {
+			return err
+		}
+		*s = *fresh
+		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
 	}
-	return nil
 }
 
 // newSession stores a fresh session for a person who just signed in and returns its cookie
@@ -147,9 +187,14 @@ func (p *Portal) newSession(ctx context.Context, s *session) (string, error) {
 	s.V, s.key = sessionV, sessionKey(id)
 	now := p.opts.Now().UTC()
 	s.Created, s.LastSeen = now, now
-	if err := p.saveSession(ctx, s); err != nil {
+	sealed, err := p.sealSession(ctx, s)
+	if err != nil {
 		return "", err
 	}
+	if err := p.opts.Store.Apply(ctx, []store.Op{store.RequireAbsent(s.key), store.Put(s.key, sealed)}); err != nil {
+		return "", fmt.Errorf("writing portal session: %w", err)
+	}
+	s.sealed = sealed
 	return id, nil
 }
 
@@ -162,8 +207,7 @@ func (p *Portal) touch(ctx context.Context, s *session) error {
 	if now.Sub(s.LastSeen) < every {
 		return nil
 	}
-	s.LastSeen = now
-	return p.saveSession(ctx, s)
+	return p.saveSession(ctx, s, func(s *session) { s.LastSeen = now })
 }
 
 // endSession deletes s's record: its cookie opens nothing from now on.
@@ -232,6 +276,10 @@ func clearCookie(w http.ResponseWriter, name string) {
 // to sign in (and back), anything else is refused with 401.
 func (p *Portal) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !namesValid(r) {
+			p.renderError(w, r, http.StatusNotFound, "There is no portal page at this address: a vault or secret name in it is not one Key Vault allows.")
+			return
+		}
 		s, err := p.loadSession(r.Context(), r)
 		if err != nil {
 			p.opts.Log.Error("portal session", "err", err)
@@ -246,7 +294,10 @@ func (p *Portal) authed(h http.HandlerFunc) http.HandlerFunc {
 			p.renderError(w, r, http.StatusUnauthorized, "Your session has ended. Sign in again.")
 			return
 		}
-		if err := p.touch(r.Context(), s); err != nil {
+		if err := p.touch(r.Context(), s); errors.Is(err, errSessionGone) {
+			p.renderError(w, r, http.StatusUnauthorized, "Your session has ended. Sign in again.")
+			return
+		} else if err != nil {
 			p.opts.Log.Error("portal session", "err", err)
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), sessionCtxKey{}, s)))
@@ -255,9 +306,11 @@ func (p *Portal) authed(h http.HandlerFunc) http.HandlerFunc {
 
 // serveKeepAlive answers the page's "Stay signed in" (authed has recorded the activity).
 func (p *Portal) serveKeepAlive(w http.ResponseWriter, r *http.Request) {
-	s := sessionFrom(r)
-	s.LastSeen = p.opts.Now().UTC()
-	if err := p.saveSession(r.Context(), s); err != nil {
+	now := p.opts.Now().UTC()
+	if err := p.saveSession(r.Context(), sessionFrom(r), func(s *session) { s.LastSeen = now }); errors.Is(err, errSessionGone) {
+		p.renderError(w, r, http.StatusUnauthorized, "Your session has ended. Sign in again.")
+		return
+	} else if err != nil {
 		p.opts.Log.Error("portal session", "err", err)
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"idleSeconds": int(p.opts.Config.IdleTimeout.Seconds())})

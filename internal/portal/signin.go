@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -54,13 +56,27 @@ type pendingLogin struct {
 func (p *Portal) redirectURI() string { return p.opts.PublicURL + callbackPath }
 
 // safeNext keeps only a path inside the portal: an open redirect would hand the sign-in to
-// any site.
+// any site. Dot segments are resolved first, as the browser would resolve them, so
+// /portal/../sys/seal-status is not inside; an encoded one (%2e%2e, which browsers resolve
+// too) is refused outright.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/portal/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") ||
-		strings.HasPrefix(next, "/portal/login") || strings.HasPrefix(next, "/portal/callback") {
+	if strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
 		return defaultLanding
 	}
-	return next
+	p, query, hasQuery := strings.Cut(next, "?")
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	decoded, err := url.PathUnescape(clean)
+	if err != nil || strings.TrimSuffix(path.Clean(decoded), "/") != strings.TrimSuffix(decoded, "/") ||
+		!strings.HasPrefix(clean, "/portal/") || strings.HasPrefix(clean, "/portal/login") || strings.HasPrefix(clean, "/portal/callback") {
+		return defaultLanding
+	}
+	if hasQuery {
+		clean += "?" + query
+	}
+	return clean
 }
 
 // serveSignIn is the sign-in landing page: one button, so that a person knows where they are
@@ -110,6 +126,39 @@ func (p *Portal) serveLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/"+url.PathEscape(p.opts.TenantID)+"/oauth2/v2.0/authorize?"+q.Encode(), http.StatusFound)
 }
 
+// callbackErrors are the words shown for the OAuth error codes an authorization answer may
+// carry (RFC 6749 4.1.2.1, OpenID Connect 3.1.2.6).
+var callbackErrors = map[string]string{
+	"access_denied":             "the sign-in was refused or cancelled.",
+	"invalid_request":           "the issuer could not read the sign-in request.",
+	"invalid_scope":             "the issuer does not know the access the portal asked for.",
+	"unauthorized_client":       "the portal's application may not sign people in this way.",
+	"unsupported_response_type": "the issuer does not support the portal's kind of sign-in.",
+	"server_error":              "the issuer failed.",
+	"temporarily_unavailable":   "the issuer is busy.",
+	"interaction_required":      "the issuer needs you to sign in again.",
+	"login_required":            "the issuer needs you to sign in again.",
+	"consent_required":          "the portal's access has not been consented to.",
+}
+
+// oauthCodeRE is what an OAuth error code looks like; anything else is not shown.
+var oauthCodeRE = regexp.MustCompile(`^[a-z_]{1,40}$`)
+
+// callbackErrorText says why a sign-in failed in the portal's own words. The answer's
+// error_description is not shown: anyone can send a person a callback link whose description
+// says whatever they like ("call this number"), on the portal's own origin.
+func callbackErrorText(code string) string {
+	why, ok := callbackErrors[code]
+	if !ok {
+		why = "the issuer refused it."
+	}
+	msg := "The sign-in did not complete: " + why + " Sign in again."
+	if oauthCodeRE.MatchString(code) {
+		msg += " (OAuth error " + code + ")"
+	}
+	return msg
+}
+
 // readLogin opens the login cookie; nil when it is missing, altered or expired.
 func (p *Portal) readLogin(r *http.Request) *pendingLogin {
 	c, err := r.Cookie(LoginCookie)
@@ -138,7 +187,7 @@ func (p *Portal) serveCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	clearCookie(w, LoginCookie) // one attempt per login cookie, whatever the outcome
 	if e := q.Get("error"); e != "" {
-		p.renderError(w, r, http.StatusBadRequest, "The sign-in did not complete: "+truncate(q.Get("error_description"), 200))
+		p.renderError(w, r, http.StatusBadRequest, callbackErrorText(e))
 		return
 	}
 	pl := p.readLogin(r)

@@ -35,6 +35,12 @@ var (
 	groupNameRE = regexp.MustCompile(`^[-\w._()]{1,90}$`)
 )
 
+// validVaultName is Key Vault's vault name rule (the server's own, service.ValidVaultName): 3-24
+// letters, digits and hyphens, starting with a letter, ending with a letter or digit, no "--".
+func validVaultName(name string) bool {
+	return vaultNameRE.MatchString(name) && !strings.Contains(name, "--")
+}
+
 func (p *Portal) subscriptionPath() string { return "/subscriptions/" + p.opts.SubscriptionID }
 
 // listVaults lists the vaults the person may read in the subscription.
@@ -119,7 +125,7 @@ func readVaultForm(r *http.Request) vaultForm {
 // check validates the wizard's fields, by field.
 func (f *vaultForm) check() map[string]string {
 	errs := map[string]string{}
-	if !vaultNameRE.MatchString(f.Name) || strings.Contains(f.Name, "--") {
+	if !validVaultName(f.Name) {
 		errs["name"] = "A vault name is 3 to 24 letters, digits and single hyphens, starting with a letter and ending with a letter or digit."
 	}
 	switch {
