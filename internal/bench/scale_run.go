@@ -168,6 +168,10 @@ func (s *scaleRun) restart(ctx context.Context, method string) (RestartStats, er
 		return st, err
 	}
 	st.FirstGetSec = time.Since(start).Seconds()
+	// The line was written before the server answered, but the pipe may still be carrying it.
+	for wait := time.Now().Add(2 * time.Second); s.srv.log.listening().IsZero() && time.Now().Before(wait); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if at := s.srv.log.listening(); !at.IsZero() {
 		st.ListeningSec = at.Sub(start).Seconds()
 	}

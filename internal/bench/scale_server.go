@@ -140,7 +140,7 @@ func (l *tailLog) Write(p []byte) (int, error) {
 	}
 	l.tail = append(l.tail, p[n:]...)
 	if l.listenAt.IsZero() && bytes.Contains(l.head, []byte(`msg="strongroom listening"`)) {
-		l.listenAt = time.Now()
+		l.listenAt = listeningTime(l.head, time.Now())
 	}
 	if len(l.tail) > tailLogKeep {
 		l.tail = append(l.tail[:0], l.tail[len(l.tail)-tailLogKeep:]...)
@@ -148,7 +148,26 @@ func (l *tailLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// listening returns when the listening line arrived (zero: not yet).
+// listeningTime is the time the listening line in head carries (its slog time= field): when
+// the server wrote it, which the pipe may deliver after the first request was already
+// answered. arrived stands in when the line has no readable time.
+func listeningTime(head []byte, arrived time.Time) time.Time {
+	for line := range bytes.Lines(head) {
+		if !bytes.Contains(line, []byte(`msg="strongroom listening"`)) {
+			continue
+		}
+		if f, ok := bytes.CutPrefix(line, []byte("time=")); ok {
+			stamp, _, _ := bytes.Cut(f, []byte(" "))
+			if t, err := time.Parse(time.RFC3339Nano, string(stamp)); err == nil {
+				return t
+			}
+		}
+		break
+	}
+	return arrived
+}
+
+// listening returns when the server wrote its listening line (zero: not arrived yet).
 func (l *tailLog) listening() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
