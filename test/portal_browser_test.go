@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/keyvault/armkeyvault"
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
@@ -501,6 +503,25 @@ func TestPortal_Browser(t *testing.T) {
 			c.shot(pg.shot)
 		}
 	}
+	// A vault on the access-policy model: its policies listed, the add form and the edit form.
+	pe.createVault(t, "web-rg", "webpolicies", &armkeyvault.VaultProperties{EnableRbacAuthorization: to.Ptr(false),
+		AccessPolicies: []*armkeyvault.AccessPolicyEntry{{TenantID: to.Ptr(pe.srv.Admin.TenantID), ObjectID: to.Ptr(bob),
+			Permissions: &armkeyvault.Permissions{Secrets: []*armkeyvault.SecretPermissions{to.Ptr(armkeyvault.SecretPermissionsGet)}}}}})
+	for _, path := range []string{"/portal/vaults/webpolicies/access", "/portal/vaults/webpolicies/access?policy=" + bob} {
+		c.open(path)
+		if !strings.Contains(c.html(), "bob@contoso.com") || !strings.Contains(c.html(), `name="policy_perm"`) {
+			t.Errorf("%s: no access policies with their form: %s", path, c.text("main"))
+		}
+		c.check("access policies")
+	}
+	if _, err := pe.vaults.Delete(context.Background(), "web-rg", "webpolicies", nil); err != nil {
+		t.Fatal(err)
+	}
+	c.open("/portal/deleted-vaults")
+	if !strings.Contains(c.html(), "webpolicies") || !strings.Contains(c.html(), ">Recover<") {
+		t.Errorf("the deleted vaults page: %s", c.text("main"))
+	}
+	c.check("deleted vaults")
 	c.open("/portal/vaults")
 	c.check("key vaults")
 	c.shot("vaults")

@@ -94,9 +94,14 @@ func (p *Portal) renderAccess(w http.ResponseWriter, r *http.Request, status int
 		rows = append(rows, assignmentRow{Name: a.Name, Role: role, Principal: who, PrincipalType: a.Properties.PrincipalType,
 			Scope: a.Properties.Scope, Inherited: !strings.EqualFold(a.Properties.Scope, v.ID)})
 	}
+	rbac := v.Properties.EnableRbacAuthorization == nil || *v.Properties.EnableRbacAuthorization
+	data := map[string]any{"V": v, "Rows": rows, "Roles": defs, "AssignError": assignErr, "RBAC": rbac}
+	if !rbac {
+		principal, ticked := policyForm(r, v)
+		data["Policies"], data["PolicyPrincipal"], data["PolicyTicked"], data["PolicyPerms"] = p.policyRows(r, v), principal, ticked, policySecretPermissions
+	}
 	p.render(w, r, status, "access", pageData{Title: "Access · " + v.Name, Vault: v.Name, Blade: "access", Flash: flashOf(r), Can: can,
-		Fields: fields, Error: msg, Data: map[string]any{"V": v, "Rows": rows, "Roles": defs, "AssignError": assignErr,
-			"RBAC": v.Properties.EnableRbacAuthorization == nil || *v.Properties.EnableRbacAuthorization}})
+		Fields: fields, Error: msg, Data: data})
 }
 
 // principalNames resolves the users among the assignments' principals to their UPNs.

@@ -75,7 +75,7 @@ func vaultDeleteConfirm(v *arm.Vault) typedConfirm {
 	if v.Properties.EnablePurgeProtection != nil && *v.Properties.EnablePurgeProtection {
 		explain = append(explain, "Purge protection is on: the deleted vault can be recovered, and cannot be purged, for "+strconv.Itoa(days)+" days.")
 	} else {
-		explain = append(explain, "The deleted vault can be recovered with the CLI or the API for "+strconv.Itoa(days)+" days, unless someone purges it.")
+		explain = append(explain, "The deleted vault can be recovered from Manage deleted vaults, the CLI or the API for "+strconv.Itoa(days)+" days, unless someone purges it.")
 	}
 	return typedConfirm{Heading: "Delete " + v.Name + "?", Explain: explain, Label: "Type the vault's name, " + v.Name + ", to confirm",
 		Button: "Delete vault", What: "Deleting a vault", Name: v.Name, Action: "/portal/vaults/" + pathEscape(v.Name) + "/delete",

@@ -50,10 +50,11 @@ var funcs = template.FuncMap{
 		}
 		return *v
 	},
-	"path":    pathEscape,
-	"lower":   strings.ToLower,
-	"field":   func(m map[string]string, k string) string { return m[k] },
-	"groupOf": groupOf,
+	"path":      pathEscape,
+	"lower":     strings.ToLower,
+	"field":     func(m map[string]string, k string) string { return m[k] },
+	"groupOf":   groupOf,
+	"dateWords": dateWords,
 }
 
 // render writes page name with d (status, headers already set by ServeHTTP).
@@ -155,18 +156,22 @@ func seeOther(w http.ResponseWriter, r *http.Request, to, flash string) {
 
 // flashes are the status messages a redirect may name.
 var flashes = map[string]string{
-	"created":      "The secret was created.",
-	"version":      "A new version of the secret was created.",
-	"deleted":      "The secret was deleted. It can be recovered from Manage deleted secrets until it is purged.",
-	"recovered":    "The secret was recovered.",
-	"purged":       "The secret was purged for good.",
-	"vault":        "The key vault was created.",
-	"assigned":     "The role assignment was added.",
-	"unassigned":   "The role assignment was removed.",
-	"networking":   "The networking settings were saved.",
-	"vaultdeleted": "The key vault was deleted. Until its retention period ends it can be recovered with the CLI or the API.",
-	"switched":     "The permission model was switched.",
-	"signedinback": "You signed in again.",
+	"created":        "The secret was created.",
+	"version":        "A new version of the secret was created.",
+	"deleted":        "The secret was deleted. It can be recovered from Manage deleted secrets until it is purged.",
+	"recovered":      "The secret was recovered.",
+	"purged":         "The secret was purged for good.",
+	"vault":          "The key vault was created.",
+	"assigned":       "The role assignment was added.",
+	"unassigned":     "The role assignment was removed.",
+	"policysaved":    "The access policy was saved.",
+	"policyremoved":  "The access policy was removed.",
+	"networking":     "The networking settings were saved.",
+	"vaultdeleted":   "The key vault was deleted. Until its retention period ends it can be recovered from Manage deleted vaults.",
+	"switched":       "The permission model was switched.",
+	"vaultrecovered": "The key vault was recovered, with its secrets, access policies and role assignments.",
+	"vaultpurged":    "The deleted key vault was purged for good.",
+	"signedinback":   "You signed in again.",
 }
 
 func flashOf(r *http.Request) string { return flashes[r.URL.Query().Get("done")] }

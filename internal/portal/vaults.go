@@ -303,6 +303,7 @@ func (p *Portal) vaultCan(r *http.Request, vault string) map[string]bool {
 		"vaultWrite":  p.opts.Permits(oid, vault, "", actVaultWrite, false),
 		"roleWrite":   p.opts.Permits(oid, vault, "", actRoleWrite, false),
 		"roleDelete":  p.opts.Permits(oid, vault, "", actRoleDelete, false),
+		"policyWrite": p.opts.Permits(oid, vault, "", actPolicyWrite, false),
 		"vaultDelete": p.opts.Permits(oid, vault, "", actVaultDelete, false),
 		"set":         p.opts.Permits(oid, vault, "/secrets", actSetSecret, true),
 		"get":         p.opts.Permits(oid, vault, "/secrets", actGetSecret, true),
