@@ -77,7 +77,14 @@ func (p *Portal) renderAccess(w http.ResponseWriter, r *http.Request, status int
 		roleName[strings.ToLower(d.ID)] = d.Properties.RoleName
 		roleName[strings.ToLower(d.Name)] = d.Properties.RoleName
 	}
-	names := p.principalNames(r, list.Value)
+	rbac := v.Properties.EnableRbacAuthorization == nil || *v.Properties.EnableRbacAuthorization
+	var policyIDs []string // the access policies' principals are named in the same lookups
+	if !rbac {
+		for _, ap := range v.Properties.AccessPolicies {
+			policyIDs = append(policyIDs, ap.ObjectID)
+		}
+	}
+	names := p.principalNames(r, list.Value, policyIDs)
 	rows := make([]assignmentRow, 0, len(list.Value))
 	for _, a := range list.Value {
 		role := roleName[strings.ToLower(a.Properties.RoleDefinitionID)]
@@ -94,19 +101,19 @@ func (p *Portal) renderAccess(w http.ResponseWriter, r *http.Request, status int
 		rows = append(rows, assignmentRow{Name: a.Name, Role: role, Principal: who, PrincipalType: a.Properties.PrincipalType,
 			Scope: a.Properties.Scope, Inherited: !strings.EqualFold(a.Properties.Scope, v.ID)})
 	}
-	rbac := v.Properties.EnableRbacAuthorization == nil || *v.Properties.EnableRbacAuthorization
 	data := map[string]any{"V": v, "Rows": rows, "Roles": defs, "AssignError": assignErr, "RBAC": rbac}
 	if !rbac {
 		principal, ticked := policyForm(r, v)
-		data["Policies"], data["PolicyPrincipal"], data["PolicyTicked"], data["PolicyPerms"] = p.policyRows(r, v), principal, ticked, policySecretPermissions
+		data["Policies"], data["PolicyPrincipal"], data["PolicyTicked"], data["PolicyPerms"] = policyRows(v, names), principal, ticked, policySecretPermissions
 	}
 	p.render(w, r, status, "access", pageData{Title: "Access · " + v.Name, Vault: v.Name, Blade: "access", Flash: flashOf(r), Can: can,
 		Fields: fields, Error: msg, Data: data})
 }
 
-// principalNames resolves the users among the assignments' principals to their UPNs.
-func (p *Portal) principalNames(r *http.Request, list []roleAssignment) map[string]string {
-	var ids []string
+// principalNames resolves the users among the assignments' principals, and among more (object
+// ids of any kind), to their UPNs.
+func (p *Portal) principalNames(r *http.Request, list []roleAssignment, more []string) map[string]string {
+	ids := more
 	for _, a := range list {
 		if strings.EqualFold(a.Properties.PrincipalType, "User") {
 			ids = append(ids, a.Properties.PrincipalID)
@@ -135,6 +142,21 @@ func (p *Portal) userNames(r *http.Request, ids []string) map[string]string {
 	return out
 }
 
+// userID is the object id of the user named upn, "" when the directory has none.
+func (p *Portal) userID(r *http.Request, upn string) string {
+	var u struct {
+		ID string `json:"id"`
+	}
+	if err := p.graph(r, http.MethodGet, "/v1.0/users/"+url.PathEscape(upn), &u); err != nil {
+		return ""
+	}
+	return u.ID
+}
+
+func noSuchUser(name string) string {
+	return "There is no user named '" + truncate(name, 100) + "' in the directory."
+}
+
 func lastSegment(s string) string { return s[strings.LastIndex(s, "/")+1:] }
 
 // serveRoleAssign adds a role assignment on the vault.
@@ -158,14 +180,11 @@ func (p *Portal) serveRoleAssign(w http.ResponseWriter, r *http.Request) {
 	}
 	oid, ptype := principal, ""
 	if !guidRE.MatchString(principal) {
-		var u struct {
-			ID string `json:"id"`
-		}
-		if err := p.graph(r, http.MethodGet, "/v1.0/users/"+url.PathEscape(principal), &u); err != nil || u.ID == "" {
-			p.renderAccess(w, r, http.StatusBadRequest, map[string]string{"principal": "There is no user named '" + truncate(principal, 100) + "' in the directory."}, "The role assignment was not added.")
+		if oid = p.userID(r, principal); oid == "" {
+			p.renderAccess(w, r, http.StatusBadRequest, map[string]string{"principal": noSuchUser(principal)}, "The role assignment was not added.")
 			return
 		}
-		oid, ptype = u.ID, "User"
+		ptype = "User"
 	}
 	props := map[string]any{"roleDefinitionId": role, "principalId": oid}
 	if ptype != "" {

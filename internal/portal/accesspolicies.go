@@ -2,7 +2,6 @@ package portal
 
 import (
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -57,14 +56,10 @@ func (p *Portal) servePolicySet(w http.ResponseWriter, r *http.Request) {
 	}
 	oid := principal
 	if !guidRE.MatchString(principal) {
-		var u struct {
-			ID string `json:"id"`
-		}
-		if err := p.graph(r, http.MethodGet, "/v1.0/users/"+url.PathEscape(principal), &u); err != nil || u.ID == "" {
-			p.renderAccess(w, r, http.StatusBadRequest, map[string]string{"policy_principal": "There is no user named '" + truncate(principal, 100) + "' in the directory."}, "The access policy was not saved.")
+		if oid = p.userID(r, principal); oid == "" {
+			p.renderAccess(w, r, http.StatusBadRequest, map[string]string{"policy_principal": noSuchUser(principal)}, "The access policy was not saved.")
 			return
 		}
-		oid = u.ID
 	}
 	entry := arm.AccessPolicy{TenantID: p.opts.TenantID, ObjectID: oid, Permissions: arm.Permissions{Secrets: perms}}
 	for _, ap := range v.Properties.AccessPolicies {
@@ -123,13 +118,9 @@ type policyRow struct {
 	Other                            bool // it also holds key, certificate or storage permissions
 }
 
-// policyRows lists the vault's access policies with the users among them named.
-func (p *Portal) policyRows(r *http.Request, v *arm.Vault) []policyRow {
-	var ids []string
-	for _, ap := range v.Properties.AccessPolicies {
-		ids = append(ids, ap.ObjectID)
-	}
-	names := p.userNames(r, ids)
+// policyRows lists the vault's access policies with the users among them named (names: object
+// id to UPN).
+func policyRows(v *arm.Vault, names map[string]string) []policyRow {
 	rows := make([]policyRow, 0, len(v.Properties.AccessPolicies))
 	for _, ap := range v.Properties.AccessPolicies {
 		pm := ap.Permissions

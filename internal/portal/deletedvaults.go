@@ -3,7 +3,7 @@ package portal
 import (
 	"net/http"
 	"regexp"
-	"strings"
+	"time"
 
 	"github.com/strongroom/strongroom/internal/azkv/arm"
 )
@@ -112,10 +112,11 @@ func (p *Portal) serveVaultPurge(w http.ResponseWriter, r *http.Request) {
 	seeOther(w, r, "/portal/deleted-vaults", "vaultpurged")
 }
 
-// dateWords shows an ARM timestamp as its date and time, or the text itself when unreadable.
+// dateWords shows an ARM or audit timestamp (RFC 3339) as its UTC date and time, or the text
+// itself when it is not one.
 func dateWords(ts string) string {
-	if d, rest, ok := strings.Cut(ts, "T"); ok && len(rest) >= 5 {
-		return d + " " + rest[:5] + " UTC"
+	if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+		return t.UTC().Format("2006-01-02 15:04 UTC")
 	}
 	return ts
 }
